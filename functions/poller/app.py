@@ -1,0 +1,18 @@
+"""Poller: one EventBridge Scheduler schedule per source kind invokes this with {"source": ...}."""
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crisiscomms.observability import logger, metrics, tracer
+from crisiscomms.poller import ScheduledPoll, poll
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=ScheduledPoll)
+def lambda_handler(event: ScheduledPoll, context: LambdaContext) -> dict:
+    return poll(
+        event,
+        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+        run_id=context.aws_request_id,
+    )

@@ -1,0 +1,218 @@
+"""Local AWS for tests and drills: moto in server mode on 127.0.0.1, provisioned from template.yaml.
+
+Tables, indexes, TTL, parameters, secrets, topics and queues are created from the template's own
+resource definitions, so a key schema is never retyped. When AWS_ENDPOINT_URL is already set,
+that endpoint is used instead of starting moto.
+"""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from crisiscomms_local.template import load_template, resources_of_type
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+def reset_process_caches() -> None:
+    """Forget clients, settings and cached parameters so the next call sees the current environment."""
+    from crisiscomms.aws.clients import reset_clients
+    from crisiscomms.aws.parameters import forget_cached
+    from crisiscomms.settings import get_settings
+
+    reset_clients()
+    forget_cached()
+    get_settings.cache_clear()
+    try:
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
+    except ImportError:  # pragma: no cover - powertools is a runtime dependency
+        pass
+
+
+class LocalAwsServer:
+    """moto's threaded server on an ephemeral loopback port, or an endpoint given in the environment."""
+
+    def __init__(self) -> None:
+        self._server: Any = None
+        self.endpoint: str | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    def start(self) -> "LocalAwsServer":
+        external = os.environ.get("AWS_ENDPOINT_URL")
+        if external:
+            self.endpoint = external
+        else:
+            import logging
+
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._server.start()
+            host, port = self._server.get_host_and_port()
+            self.endpoint = f"http://{host}:{port}"
+        for key, value in {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            if key == "AWS_ENDPOINT_URL" or key not in os.environ or not external:
+                os.environ[key] = value
+        reset_process_caches()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+        reset_process_caches()
+
+    def __enter__(self) -> "LocalAwsServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Stack:
+    """What provisioning created: physical names and ARNs by logical id, like a deployed stack."""
+
+    prefix: str
+    parameters: dict[str, str]
+    refs: dict[str, str] = field(default_factory=dict)
+    arns: dict[str, str] = field(default_factory=dict)
+    template: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self, value: Any) -> Any:
+        """Evaluate Ref / Fn::Sub / Fn::GetAtt(.Arn) / Fn::Join against this stack."""
+        if isinstance(value, dict) and len(value) == 1:
+            (fn, arg), = value.items()
+            if fn == "Ref":
+                return self._ref(arg)
+            if fn == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                if attribute != "Arn":
+                    raise KeyError(f"GetAtt {logical}.{attribute} is not provided locally")
+                return self.arns[logical]
+            if fn == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.resolve(extra[m.group(1)])) if m.group(1) in extra
+                              else str(self._ref(m.group(1))), text)
+            if fn == "Fn::Join":
+                sep, parts = arg
+                return sep.join(str(self.resolve(p)) for p in parts)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _ref(self, name: str) -> str:
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+                  "AWS::StackName": self.prefix, "AWS::URLSuffix": "amazonaws.com"}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.refs:
+            return self.refs[name]
+        raise KeyError(f"Ref {name!r} does not resolve to anything provisioned locally")
+
+    def function_environment(self, function: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """A function's environment as Lambda would set it: Globals, then the function's own, then overrides."""
+        global_env = self.template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        own = self.template["Resources"][function].get("Properties", {}).get("Environment", {}).get("Variables", {})
+        resolved = {k: str(self.resolve(v)) for k, v in {**global_env, **own}.items()}
+        return {**resolved, **(overrides or {})}
+
+
+def provision(*, parameters: dict[str, str] | None = None, secrets: dict[str, str] | None = None,
+              template: dict[str, Any] | None = None, prefix: str | None = None) -> Stack:
+    """Create the template's stateful resources on the current endpoint and return their names.
+
+    `secrets` maps a secret's logical id to the value to store (locally the operators' step).
+    """
+    from crisiscomms.aws.clients import client
+
+    template = template or load_template()
+    prefix = prefix or f"cc{uuid.uuid4().hex[:8]}"
+    defaults = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
+    stack = Stack(prefix=prefix, parameters={**defaults, "Stage": prefix, **(parameters or {})}, template=template)
+
+    for logical, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
+        props = stack.resolve(resource["Properties"])
+        name = props.get("TableName") or f"{prefix}-{logical}"
+        request: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if props.get(index_kind):
+                request[index_kind] = props[index_kind]
+        if props.get("StreamSpecification"):
+            request["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        description = client("dynamodb").create_table(**request)["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            client("dynamodb").update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True})
+        stack.refs[logical], stack.arns[logical] = name, description["TableArn"]
+
+    for logical, resource in resources_of_type(template, "AWS::SSM::Parameter").items():
+        props = stack.resolve(resource["Properties"])
+        client("ssm").put_parameter(Name=props["Name"], Value=props["Value"], Type=props.get("Type", "String"), Overwrite=True)
+        stack.refs[logical] = props["Name"]
+
+    for logical, resource in resources_of_type(template, "AWS::SecretsManager::Secret").items():
+        props = stack.resolve(resource["Properties"])
+        name = props.get("Name") or f"{prefix}-{logical}"
+        kwargs = {"Name": name}
+        if secrets and logical in secrets:
+            kwargs["SecretString"] = secrets[logical]
+        arn = client("secretsmanager").create_secret(**kwargs)["ARN"]
+        stack.refs[logical] = stack.arns[logical] = arn
+
+    for logical, resource in resources_of_type(template, "AWS::SNS::Topic").items():
+        props = stack.resolve(resource.get("Properties", {}))
+        arn = client("sns").create_topic(Name=props.get("TopicName") or f"{prefix}-{logical}")["TopicArn"]
+        stack.refs[logical] = stack.arns[logical] = arn
+
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    # Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
+    for logical, resource in sorted(queues.items(), key=lambda kv: "RedrivePolicy" in kv[1].get("Properties", {})):
+        props = stack.resolve(resource.get("Properties", {}))
+        attributes = {k: str(v) for k, v in props.items() if k in {"VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"}}
+        if "RedrivePolicy" in props:
+            import json
+
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        url = client("sqs").create_queue(QueueName=props.get("QueueName") or f"{prefix}-{logical}", Attributes=attributes)["QueueUrl"]
+        stack.refs[logical] = url
+        stack.arns[logical] = client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return stack
+
+
+def put_watch_config(stack: Stack, document: str) -> None:
+    """Replace the watch configuration, as an operator would with `aws ssm put-parameter --overwrite`."""
+    from crisiscomms.aws.clients import client
+
+    client("ssm").put_parameter(Name=stack.refs["WatchConfigParameter"], Value=document, Type="String", Overwrite=True)

@@ -1,0 +1,312 @@
+"""Run drill scenarios end to end and judge their expectations.
+
+    python -m crisiscomms_local.drill [SCENARIO.json ...] [--json OUT.json]
+
+Without a scenario, every file under events/drills/ runs. The exit status is 0 when every
+check passed, 1 when any failed, 2 when a scenario file is invalid.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from crisiscomms.aws.posts import PostRepository, PostTables
+from crisiscomms_local.drill.scenario import Check, ScenarioError, load_scenario
+from crisiscomms_local.drill.world import ROOT, World, build_world, offset_of
+from crisiscomms_local.lambda_runtime import invoke
+
+DRILLS = ROOT / "events" / "drills"
+LOG_DIR = ROOT / "drill-output"
+FEATURE_OF_CHECK = {
+    "alert": "crisis detection", "no_alert": "crisis detection", "max_level": "crisis detection",
+    "sms": "on-call SMS alerts", "deliveries": "statement fan-out", "audit_chain_valid": "the audit log",
+}
+
+
+@dataclass
+class CheckResult:
+    check: dict[str, Any]
+    passed: bool
+    observed: str
+
+    def line(self) -> str:
+        spec = " ".join(f"{k}={v}" for k, v in self.check.items() if k != "check")
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.check['check']} {spec}: {self.observed}"
+
+
+@dataclass
+class SourceTally:
+    runs: Counter = field(default_factory=Counter)
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    unmatched: int = 0
+    retries: int = 0
+    pages: int = 0
+
+
+@dataclass
+class DrillReport:
+    name: str
+    description: str
+    ticks: int
+    real_seconds: float
+    sources: dict[str, SourceTally]
+    timeline: list[str]
+    stored: list[dict[str, Any]]
+    per_minute: dict[str, list[dict[str, Any]]]
+    riskiest: list[dict[str, Any]]
+    checks: list[CheckResult]
+    notes: list[str]
+    figures: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+def run_scenario(path: Path) -> DrillReport:
+    scenario = load_scenario(path)
+    LOG_DIR.mkdir(exist_ok=True)
+    log_path = LOG_DIR / f"{scenario.name}.log.jsonl"
+    started = time.monotonic()
+    with log_path.open("w", encoding="utf-8") as log_stream:
+        world = build_world(scenario, log_stream=log_stream)
+        try:
+            tallies, timeline, ticks = _replay(world)
+            report = _report(world, path, tallies, timeline, ticks, time.monotonic() - started)
+        finally:
+            world.close()
+    report.notes.append(f"function logs: {log_path.relative_to(ROOT)}")
+    return report
+
+
+def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
+    scenario = world.scenario
+    tallies: dict[str, SourceTally] = defaultdict(SourceTally)
+    timeline: list[str] = []
+    pending_duplicates = sorted(world.duplicate_invocations)
+    minutes = int(scenario.length.total_seconds() // 60)
+    for minute in range(minutes + 1):
+        now = scenario.start + timedelta(minutes=minute)
+        world.clock.set(now)
+        deliveries = 1
+        if pending_duplicates and pending_duplicates[0] <= now:
+            pending_duplicates.pop(0)
+            deliveries = 2
+            timeline.append(f"{offset_of(scenario, now)}  poller event delivered twice (injected)")
+        for kind in world.source_kinds:
+            event = {"source": kind, "scheduled_time": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            for _ in range(deliveries):
+                result = invoke("poller", event)
+                for run in result["reports"]:
+                    _tally(tallies[run["source"]], run, timeline, offset_of(scenario, now))
+    return tallies, timeline, minutes + 1
+
+
+def _tally(tally: SourceTally, run: dict[str, Any], timeline: list[str], at: str) -> None:
+    tally.runs[run["status"]] += 1
+    for name in ("fetched", "stored", "duplicates", "malformed", "unmatched", "retries", "pages"):
+        setattr(tally, name, getattr(tally, name) + run[name])
+    notable = run["status"] in {"rate_limited", "failed"} or run["retries"] or run["malformed"]
+    if notable:
+        detail = f" ({run['detail']})" if run.get("detail") else ""
+        extras = []
+        if run["retries"]:
+            extras.append(f"{run['retries']} retries")
+        if run["malformed"]:
+            extras.append(f"{run['malformed']} malformed skipped")
+        timeline.append(f"{at}  {run['source']}: {run['status']}{detail}" + (f"; {', '.join(extras)}" if extras else ""))
+
+
+def _days(start: datetime, end: datetime) -> list[str]:
+    days, day = [], start.date()
+    while day <= end.date():
+        days.append(day.isoformat())
+        day += timedelta(days=1)
+    return days
+
+
+def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline: list[str], ticks: int,
+            real_seconds: float) -> DrillReport:
+    scenario = world.scenario
+    env = world.stack.function_environment("PollerFunction")
+    repo = PostRepository(PostTables(env["POSTS_TABLE"], env["TOPIC_POSTS_TABLE"], env["AGGREGATES_TABLE"]), retention_days=1)
+    end = scenario.start + scenario.length
+    # Posts can be dated before the drill starts (a backfill); look a day either side.
+    days = _days(scenario.start - timedelta(days=1), end + timedelta(days=1))
+    platforms = sorted({e.platform for e in world.emulated.values()})
+    stored = [item for p in platforms for d in days for item in repo.platform_posts(p, d)]
+
+    per_minute: dict[str, list[dict[str, Any]]] = {}
+    riskiest: list[dict[str, Any]] = []
+    for topic in world.config.topics:
+        rows: dict[str, dict[str, Any]] = {}
+        for agg in repo.minute_aggregates(topic.id, (scenario.start - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+                                          (end + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")):
+            row = rows.setdefault(agg["minute"], {"minute": agg["minute"], "posts": 0, "negative": 0, "social": 0, "news": 0})
+            row["posts"] += agg["posts"]
+            row["negative"] += agg["negative"]
+            row[agg["source_type"]] += agg["posts"]
+        per_minute[topic.id] = [rows[m] for m in sorted(rows)]
+        for day in days:
+            riskiest += repo.topic_posts(topic.id, day, by_risk=True, limit=5)
+    riskiest = sorted({r["post_key"]: r for r in riskiest}.values(), key=lambda r: (-r["risk"], r["published_key"]))[:5]
+
+    keys = [s["post_key"] for s in stored]
+    expected = {k for k, e in world.emulated.items() if e.topics}
+    latencies = [
+        (datetime.fromisoformat(s["ingested_at"].replace("Z", "+00:00"))
+         - datetime.fromisoformat(s["published_at"].replace("Z", "+00:00"))).total_seconds()
+        for s in stored
+    ]
+    aggregate_total = sum(r["posts"] for rows in per_minute.values() for r in rows)
+    figures = {
+        "emulated_posts": len(world.emulated),
+        "matching_topics": len(expected),
+        "stored_posts": len(stored),
+        "distinct_stored_keys": len(set(keys)),
+        "stored_not_emulated": len(set(keys) - set(world.emulated)),
+        "missed": len(expected - set(keys)),
+        "duplicates_rejected": sum(t.duplicates for t in tallies.values()),
+        "aggregate_post_count": aggregate_total,
+        "topic_links_expected": sum(len(s.get("topics", [])) for s in stored),
+        "ingest_latency_median_s": statistics.median(latencies) if latencies else None,
+        "ingest_latency_max_s": max(latencies) if latencies else None,
+        "real_seconds": round(real_seconds, 2),
+        "simulated_minutes": ticks - 1,
+    }
+    checks = [_judge(check, figures) for check in scenario.expect]
+    notes = [f"not replayed: {n} {platform} posts (no listener for {platform} in this version)"
+             for platform, n in sorted(world.not_replayed.items())]
+    for item in world.unsupported:
+        notes.append(f"not run: {item}")
+        checks.append(CheckResult({"check": "scenario_runs_fully"}, False, f"{item} is not available in this version"))
+    return DrillReport(scenario.name, scenario.description, ticks, real_seconds, dict(tallies), timeline, stored,
+                       per_minute, riskiest, checks, notes, figures)
+
+
+def _judge(check: Check, figures: dict[str, Any]) -> CheckResult:
+    spec = check.model_dump(exclude_none=True)
+    if check.check == "stored_posts":
+        value = figures["stored_posts"]
+        ok = (check.min is None or value >= check.min) and (check.max is None or value <= check.max)
+        return CheckResult(spec, ok, f"{value} posts stored")
+    if check.check == "no_duplicates":
+        problems = []
+        if figures["distinct_stored_keys"] != figures["stored_posts"]:
+            problems.append(f"{figures['stored_posts'] - figures['distinct_stored_keys']} posts stored twice")
+        if figures["stored_not_emulated"]:
+            problems.append(f"{figures['stored_not_emulated']} stored posts that no platform published")
+        if figures["aggregate_post_count"] != figures["topic_links_expected"]:
+            problems.append(f"minute aggregates count {figures['aggregate_post_count']} posts for "
+                            f"{figures['topic_links_expected']} stored topic links")
+        observed = "; ".join(problems) or (
+            f"{figures['stored_posts']} posts stored once each, aggregates agree, "
+            f"{figures['duplicates_rejected']} repeat deliveries rejected")
+        return CheckResult(spec, not problems, observed)
+    feature = FEATURE_OF_CHECK[check.check]
+    return CheckResult(spec, False, f"cannot be evaluated: {feature} is not in this version")
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+def _bar(share: float, width: int = 20) -> str:
+    return "█" * round(share * width)
+
+
+def render(report: DrillReport, scenario_start: datetime) -> str:
+    out = [f"Drill {report.name}: {report.description}".rstrip(": "),
+           f"  {report.ticks} simulated minutes replayed in {report.real_seconds:.1f} s", "", "Sources"]
+    header = f"  {'source':<24}{'fetched':>8}{'stored':>8}{'dup-rej':>8}{'malformed':>10}{'unmatched':>10}{'retries':>8}  runs"
+    out.append(header)
+    for name, t in sorted(report.sources.items()):
+        runs = ", ".join(f"{k} {v}" for k, v in sorted(t.runs.items()))
+        out.append(f"  {name:<24}{t.fetched:>8}{t.stored:>8}{t.duplicates:>8}{t.malformed:>10}{t.unmatched:>10}{t.retries:>8}  {runs}")
+    f = report.figures
+    out += ["", f"Stored {f['stored_posts']} of {f['matching_topics']} posts that match a topic "
+                f"({f['emulated_posts']} published in all); missed {f['missed']}; "
+                f"{f['duplicates_rejected']} repeat deliveries rejected"]
+    if f["ingest_latency_median_s"] is not None:
+        out.append(f"Time from publication to storage: median {f['ingest_latency_median_s']:.0f} s, "
+                   f"max {f['ingest_latency_max_s']:.0f} s (simulated)")
+    if report.timeline:
+        out += ["", "Timeline"] + [f"  {line}" for line in report.timeline[:40]]
+        if len(report.timeline) > 40:
+            out.append(f"  … {len(report.timeline) - 40} more")
+    if report.riskiest:
+        out += ["", "Riskiest posts"]
+        for r in report.riskiest:
+            text = " ".join(r["text"].split())[:90]
+            out.append(f"  risk {r['risk']:>3}  {r['platform']:<5} {r['author']} ({r['followers']:,} followers): {text}")
+            out.append(f"            {r['url']}")
+    for topic, rows in report.per_minute.items():
+        if not rows:
+            continue
+        out += ["", f"Per-minute negative share, topic {topic} (minutes with posts)"]
+        for row in rows:
+            when = datetime.fromisoformat(row["minute"] + ":00+00:00")
+            share = row["negative"] / row["posts"] if row["posts"] else 0.0
+            out.append(f"  {offset_of_minute(scenario_start, when):>7}  {row['posts']:>4} posts "
+                       f"({row['social']} social, {row['news']} news)  {share:>4.0%} negative  {_bar(share)}")
+    if report.notes:
+        out += ["", "Notes"] + [f"  {n}" for n in report.notes]
+    out += ["", "Checks"] + [f"  {c.line()}" for c in report.checks]
+    passed = sum(c.passed for c in report.checks)
+    out.append(f"  {passed} passed, {len(report.checks) - passed} failed")
+    return "\n".join(out)
+
+
+def offset_of_minute(start: datetime, when: datetime) -> str:
+    minutes = int((when - start).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def as_json(report: DrillReport) -> dict[str, Any]:
+    return {
+        "name": report.name,
+        "description": report.description,
+        "ok": report.ok,
+        "figures": report.figures,
+        "sources": {k: {**{n: getattr(v, n) for n in ("fetched", "stored", "duplicates", "malformed", "unmatched",
+                                                      "retries", "pages")}, "runs": dict(v.runs)}
+                    for k, v in report.sources.items()},
+        "timeline": report.timeline,
+        "riskiest": report.riskiest,
+        "per_minute": report.per_minute,
+        "notes": report.notes,
+        "checks": [{**c.check, "passed": c.passed, "observed": c.observed} for c in report.checks],
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="drill", description="Replay crisis scenarios on local AWS.")
+    parser.add_argument("scenarios", nargs="*", type=Path, help="scenario files (default: events/drills/*.json)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    args = parser.parse_args(argv)
+    paths = args.scenarios or sorted(DRILLS.glob("*.json"))
+    results, failed = [], False
+    for path in paths:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        report = run_scenario(path)
+        print(render(report, scenario.start), end="\n\n", flush=True)
+        results.append(as_json(report))
+        failed |= not report.ok
+    if args.json:
+        args.json.write_text(json.dumps(results if len(results) != 1 else results[0], indent=2, ensure_ascii=False,
+                                        default=str), encoding="utf-8")
+    return 1 if failed else 0

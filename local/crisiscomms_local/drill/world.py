@@ -1,0 +1,182 @@
+"""The drill's world: simulated clock, local AWS provisioned from the template, platform emulators."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from crisiscomms import clock as clock_module
+from crisiscomms.clock import SimulatedClock
+from crisiscomms.models import Post, stable_id
+from crisiscomms.topics import TopicMatcher
+from crisiscomms.watch import WatchConfig, parse_watch_config
+from crisiscomms_local.aws import LocalAwsServer, Stack, provision, put_watch_config, reset_process_caches
+from crisiscomms_local.drill.scenario import (
+    FunctionFault,
+    PlatformFault,
+    Scenario,
+    expand_posts,
+    parse_offset,
+)
+from crisiscomms_local.emulators import Fault, NewsEmulator, XEmulator
+
+ROOT = Path(__file__).resolve().parents[3]
+SAMPLE_CONFIG = ROOT / "events" / "watch-config.json"
+X_TOKEN = "drill-x-bearer-token"
+CLIENT_TIMEOUT_SECONDS = 0.25
+EMULATOR_STALL_SECONDS = 0.6
+LISTENED_PLATFORMS = {"x"}  # platforms with a listening adapter in this version
+
+
+@dataclass
+class Emulated:
+    """One post or article the drill put into an emulator, and what became of it."""
+
+    key: str
+    platform: str
+    source: str
+    created_at: datetime
+    text: str
+    author: str
+    followers: int
+    topics: tuple[str, ...]
+
+
+@dataclass
+class World:
+    scenario: Scenario
+    clock: SimulatedClock
+    aws: LocalAwsServer
+    stack: Stack
+    config: WatchConfig
+    x: XEmulator
+    news: NewsEmulator
+    emulated: dict[str, Emulated] = field(default_factory=dict)
+    not_replayed: dict[str, int] = field(default_factory=dict)
+    unsupported: list[str] = field(default_factory=list)
+    duplicate_invocations: list[datetime] = field(default_factory=list)
+    source_kinds: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        self.x.stop()
+        self.news.stop()
+        clock_module.install(None)
+        self.aws.stop()
+
+
+def _watch_config(scenario: Scenario, feeds: list[str], news: NewsEmulator, wants_x: bool) -> WatchConfig:
+    if scenario.topics:
+        topics = [{"id": t.id, "names": t.names, "keywords": t.keywords, "exclude": t.exclude} for t in scenario.topics]
+    else:
+        topics = json.loads(SAMPLE_CONFIG.read_text(encoding="utf-8"))["topics"]
+    document = {
+        "version": 1,
+        "topics": topics,
+        "sources": [{"id": "x-drill", "platform": "x", "every_minutes": 1, "initial_lookback_minutes": 5}] if wants_x else [],
+        "feeds": [
+            # Alternate formats so every drill exercises both RSS 2.0 and Atom parsing.
+            {"name": name, "url": news.url_for(name, "rss" if i % 2 == 0 else "atom"), "language": "en",
+             "audience": 500_000, "every_minutes": 1}
+            for i, name in enumerate(feeds)
+        ],
+    }
+    return parse_watch_config(document)
+
+
+def build_world(scenario: Scenario, *, log_stream: Any) -> World:
+    clock = SimulatedClock(scenario.start)
+    clock_module.install(clock)
+    aws = LocalAwsServer().start()
+    try:
+        stack = provision(secrets={"XBearerTokenSecret": X_TOKEN})
+        x = XEmulator(clock, bearer_token=X_TOKEN, timeout_delay=EMULATOR_STALL_SECONDS)
+        news = NewsEmulator(clock, timeout_delay=EMULATOR_STALL_SECONDS)
+        x.start()
+        news.start()
+    except Exception:
+        aws.stop()
+        clock_module.install(None)
+        raise
+
+    posts = expand_posts(scenario)
+    feeds = sorted({item.feed for item in scenario.news}
+                   | {f.feed for f in scenario.faults if isinstance(f, PlatformFault) and f.feed})
+    wants_x = any(p["platform"] == "x" for p in posts) or any(
+        isinstance(f, PlatformFault) and f.platform == "x" for f in scenario.faults)
+    config = _watch_config(scenario, feeds, news, wants_x)
+    world = World(scenario, clock, aws, stack, config, x, news)
+    world.source_kinds = (["x"] if wants_x else []) + (["news"] if feeds else [])
+    matcher = TopicMatcher(config.topics)
+
+    for post in posts:
+        if post["platform"] not in LISTENED_PLATFORMS:
+            world.not_replayed[post["platform"]] = world.not_replayed.get(post["platform"], 0) + 1
+            continue
+        tweet_id = x.add_post(
+            text=post["text"], author=post["author"], created_at=post["created_at"], followers=post["followers"],
+            likes=post["likes"], reposts=post["reposts"], replies=post["replies"], lang=post["lang"],
+            location=post["location"],
+        )
+        _remember(world, matcher, Post(
+            platform="x", native_id=tweet_id, source_type="social", source_id="x-drill", url="", author=post["author"],
+            followers=post["followers"], text=post["text"], published_at=post["created_at"],
+        ))
+    audience = {str(f.name): f.audience for f in config.feeds}
+    for item in scenario.news:
+        published = scenario.at(item.at)
+        guid = news.add_item(item.feed, title=item.title, summary=item.summary, published_at=published, lang=item.lang)
+        _remember(world, matcher, Post(
+            platform="news", native_id=f"{item.feed}#{stable_id(guid)}", source_type="news", source_id=item.feed,
+            url="", author=item.feed, followers=audience[item.feed], title=item.title,
+            text=item.summary or item.title, published_at=published,
+        ))
+
+    for fault in scenario.faults:
+        start = scenario.at(fault.at) if fault.at else scenario.at(fault.from_)
+        end = scenario.at(fault.to) if fault.to else start + timedelta(minutes=1)
+        if isinstance(fault, PlatformFault) and fault.platform in LISTENED_PLATFORMS | {"news"}:
+            emulator = x if fault.platform == "x" else news
+            emulator.add_fault(Fault(start=start, end=end, kind=fault.kind, status=fault.status,
+                                     retry_after=fault.retry_after, target=fault.feed))
+        elif isinstance(fault, FunctionFault) and fault.function == "poller":
+            world.duplicate_invocations.append(start)
+        else:
+            world.unsupported.append(f"fault {fault.model_dump(by_alias=True, exclude_none=True)}")
+    for action in scenario.desk:
+        world.unsupported.append(f"desk action {action.do!r} at {action.at} (the statements API is not in this version)")
+
+    put_watch_config(stack, config.model_dump_json())
+    os.environ.update(stack.function_environment("PollerFunction", {
+        "HTTP_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS),
+        "RETRY_BASE_DELAY_SECONDS": "0",
+        "CONFIG_MAX_AGE_SECONDS": "0",
+        "X_API_BASE_URL": x.base_url,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }))
+    reset_process_caches()
+    from crisiscomms.observability import logger
+
+    logger.registered_handler.setStream(log_stream)
+    return world
+
+
+def _remember(world: World, matcher: TopicMatcher, post: Post) -> None:
+    world.emulated[post.key] = Emulated(
+        key=post.key, platform=post.platform, source=post.source_id, created_at=post.published_at,
+        text=post.full_text, author=post.author, followers=post.followers, topics=matcher.match(post),
+    )
+
+
+def offset_of(scenario: Scenario, when: datetime) -> str:
+    seconds = int((when - scenario.start).total_seconds())
+    sign = "-" if seconds < 0 else "+"
+    seconds = abs(seconds)
+    return f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}" + (f":{seconds % 60:02d}" if seconds % 60 else "")
+
+
+__all__ = ["World", "build_world", "offset_of", "parse_offset"]

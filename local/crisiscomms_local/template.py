@@ -1,0 +1,105 @@
+"""Reading template.yaml the way CloudFormation does: short-form tags, SAM transform, lint."""
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns `!Ref X` / `!GetAtt A.B` / `!Sub …` into their long JSON forms."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - safe loader subclass
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as a plain dict (a fresh copy each call)."""
+    return copy.deepcopy(_load(path))
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == resource_type}
+
+
+def sam_transform(template: dict[str, Any], region: str = "eu-west-1") -> dict[str, Any]:
+    """Expand AWS::Serverless-2016-10-31 offline, as CloudFormation would before deploying."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.arn_generator import ArnGenerator
+    from samtranslator.translator.translator import Translator
+
+    ArnGenerator.BOTO_SESSION_REGION_NAME = region
+    template = _as_packaged(template)
+    session = boto3.session.Session(region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
+    translator = Translator(None, Parser(), boto_session=session)
+    return translator.translate(template, parameter_values={}, get_managed_policy_map=dict)
+
+
+_CODE_PROPERTIES = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
+
+
+def _as_packaged(template: dict[str, Any]) -> dict[str, Any]:
+    """Point local code folders at S3 as `sam package` would; a folder that does not exist is an error."""
+    packaged = copy.deepcopy(template)
+    for name, resource in packaged["Resources"].items():
+        prop = _CODE_PROPERTIES.get(resource["Type"])
+        uri = resource.get("Properties", {}).get(prop) if prop else None
+        if isinstance(uri, str) and not uri.startswith("s3://"):
+            if not (ROOT / uri).is_dir():
+                raise FileNotFoundError(f"{name}.{prop}: folder {uri!r} does not exist")
+            resource["Properties"][prop] = f"s3://packaged-artifacts/{uri.strip('/')}.zip"
+    return packaged
+
+
+def lint(template_text: str, filename: str = "template.yaml") -> list[str]:
+    """cfn-lint errors (not warnings or informational matches) for one template text."""
+    from cfnlint.api import ManualArgs, lint as cfn_lint
+
+    matches = cfn_lint(template_text, config=ManualArgs(regions=["eu-west-1"]))
+    return [f"{m.rule.id} {m.message} ({filename}:{m.linenumber})" for m in matches if m.rule.severity == "error"]
+
+
+def lint_template_and_transform(path: Path = TEMPLATE_PATH) -> list[str]:
+    """Lint the template as written and again after the SAM transform, which catches what the first pass cannot."""
+    errors = lint(path.read_text(encoding="utf-8"), path.name)
+    transformed = sam_transform(load_template(path))
+    errors += lint(json.dumps(transformed, indent=1), f"{path.name} (after SAM transform)")
+    errors += lint_schedule_expressions(transformed)
+    return errors
+
+
+def lint_schedule_expressions(transformed: dict[str, Any]) -> list[str]:
+    """cfn-lint checks rate()/cron() only on EventBridge rules; Scheduler uses the same grammar, so lint it as one."""
+    errors = []
+    for name, schedule in resources_of_type(transformed, "AWS::Scheduler::Schedule").items():
+        expression = schedule["Properties"]["ScheduleExpression"]
+        probe = {"Resources": {name: {"Type": "AWS::Events::Rule",
+                                      "Properties": {"ScheduleExpression": expression, "State": "ENABLED"}}}}
+        errors += [f"{e} [{name}: {expression}]" for e in lint(json.dumps(probe), f"{name}.ScheduleExpression")]
+    return errors

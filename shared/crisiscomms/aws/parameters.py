@@ -1,0 +1,49 @@
+"""Configuration and secrets through powertools parameters, cached for a bounded time per process."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from crisiscomms.aws.clients import _CONFIG_KW
+from crisiscomms.errors import ConfigurationError
+from crisiscomms.watch import WatchConfig, parse_watch_config
+
+
+@lru_cache(maxsize=1)
+def _providers() -> tuple[Any, Any]:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+    from botocore.config import Config
+
+    config = Config(**_CONFIG_KW)
+    return SSMProvider(boto_config=config), SecretsProvider(boto_config=config)
+
+
+def load_watch_config(parameter_name: str, *, max_age: int) -> WatchConfig:
+    """The validated watch configuration; invalid documents raise ConfigurationError naming the field."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    ssm, _ = _providers()
+    try:
+        raw = ssm.get(parameter_name, max_age=max_age)
+    except GetParameterError as exc:
+        raise ConfigurationError(f"watch configuration parameter {parameter_name!r} could not be read: {exc}") from exc
+    return parse_watch_config(raw)
+
+
+def platform_secret(secret_name: str, *, max_age: int) -> str:
+    """A platform token; never logged, never returned in an error message."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    _, secrets = _providers()
+    try:
+        value = secrets.get(secret_name, max_age=max_age)
+    except GetParameterError as exc:
+        raise ConfigurationError(f"secret {secret_name!r} could not be read") from exc
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"secret {secret_name!r} is empty")
+    return value.strip()
+
+
+def forget_cached() -> None:
+    """Drop cached providers and values (tests and drills switch endpoints)."""
+    _providers.cache_clear()

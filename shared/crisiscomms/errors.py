@@ -1,0 +1,41 @@
+"""Domain exceptions. Handlers map them to status codes in one place; adapters raise them."""
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class CrisisCommsError(Exception):
+    """Base class for every error the domain raises on purpose."""
+
+
+class ConfigurationError(CrisisCommsError):
+    """Deployment or watch configuration is missing or invalid: nothing may run with it."""
+
+
+class PlatformError(CrisisCommsError):
+    """A platform answered with an error we understood."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TransientPlatformError(PlatformError):
+    """5xx, timeouts, connection resets: worth a bounded retry."""
+
+
+class PermanentPlatformError(PlatformError):
+    """4xx other than rate limiting: retrying the same request cannot help."""
+
+
+class RateLimited(PlatformError):
+    """The platform asked us to stop until `resume_at`."""
+
+    def __init__(self, message: str, *, resume_at: datetime, status: int | None = 429) -> None:
+        super().__init__(message, status=status, code="rate_limited")
+        self.resume_at = resume_at
+
+
+class InvalidCursor(PermanentPlatformError):
+    """A stored pagination token was refused; the poll restarts from the committed cursor."""

@@ -1,0 +1,97 @@
+"""template.yaml: lint clean before and after the SAM transform, and the properties we promise."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crisiscomms.listening import SOURCE_KINDS
+from crisiscomms_local.template import (
+    TEMPLATE_PATH,
+    lint,
+    lint_schedule_expressions,
+    lint_template_and_transform,
+    load_template,
+    resources_of_type,
+    sam_transform,
+)
+
+TEMPLATE = load_template()
+
+
+def test_template_lints_clean_as_written_and_after_sam_transform() -> None:
+    assert lint_template_and_transform() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "bad_value", "why"),
+    [
+        (("Globals", "Function", "Runtime"), "python3.99", "a runtime Lambda does not have"),
+        (("Resources", "PollerFunction", "Properties", "Events", "PollX", "Properties", "ScheduleExpression"),
+         "rate(1 minutes)", "a malformed schedule"),
+        (("Globals", "Function", "Environment", "Variables", "POSTS_TABLE"), {"Ref": "NoSuchTable"}, "a dangling Ref"),
+    ],
+)
+def test_lint_after_transform_catches_what_it_must(path: tuple[str, ...], bad_value: object, why: str) -> None:
+    broken = load_template()
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = bad_value
+    transformed = sam_transform(broken)
+    assert lint(json.dumps(transformed)) + lint_schedule_expressions(transformed), f"{why} went unnoticed"
+
+
+def test_tables_keep_data_safe() -> None:
+    for name, table in resources_of_type(TEMPLATE, "AWS::DynamoDB::Table").items():
+        assert table.get("DeletionPolicy") == "Retain", name
+        assert table.get("UpdateReplacePolicy") == "Retain", name
+        assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
+
+
+def test_policies_grant_no_wildcard_table_actions() -> None:
+    transformed = sam_transform(TEMPLATE)
+    for name, role in resources_of_type(transformed, "AWS::IAM::Role").items():
+        for policy in _both_branches(role["Properties"].get("Policies", [])):
+            document = json.dumps(policy["PolicyDocument"])
+            statements = policy["PolicyDocument"]["Statement"]
+            for statement in statements if isinstance(statements, list) else [statements]:
+                actions = statement.get("Action", [])
+                actions = actions if isinstance(actions, list) else [actions]
+                assert not any(a in ("*", "dynamodb:*") for a in actions), (name, document)
+                assert not any(a.startswith("dynamodb:") and a.endswith(("Scan", "DeleteItem", "DeleteTable"))
+                               for a in actions), (name, actions)
+                if any(a.startswith("dynamodb:") for a in actions):
+                    assert statement.get("Resource") not in ("*", ["*"]), (name, statement)
+
+
+def _both_branches(policies: list[dict]) -> list[dict]:
+    """Policies behind a condition count whichever way the condition goes."""
+    out = []
+    for policy in policies:
+        if "Fn::If" in policy:
+            out += [p for p in policy["Fn::If"][1:] if p != {"Ref": "AWS::NoValue"}]
+        else:
+            out.append(policy)
+    return out
+
+
+def test_one_schedule_per_source_kind_whose_input_names_it() -> None:
+    events = TEMPLATE["Resources"]["PollerFunction"]["Properties"]["Events"]
+    named = sorted(json.loads(e["Properties"]["Input"])["source"] for e in events.values() if e["Type"] == "ScheduleV2")
+    assert named == sorted(SOURCE_KINDS)
+
+
+def test_every_table_and_config_name_is_an_output() -> None:
+    outputs = {json.dumps(o["Value"]) for o in TEMPLATE["Outputs"].values()}
+    for kind in ("AWS::DynamoDB::Table", "AWS::SSM::Parameter", "AWS::SecretsManager::Secret"):
+        for name in resources_of_type(TEMPLATE, kind):
+            assert json.dumps({"Ref": name}) in outputs, name
+
+
+def test_functions_run_on_arm64_with_json_logs_and_tracing() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["LoggingConfig"]["LogFormat"] == "JSON"
+    assert function_globals["Tracing"] == "Active"
+    assert TEMPLATE_PATH.name == "template.yaml"
