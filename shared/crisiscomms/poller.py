@@ -90,6 +90,7 @@ def _record(kind: str, reports: list[RunReport]) -> None:
 
     for report in reports:
         logger.info("source polled", extra=report.as_log())
+    metrics.clear_metrics()  # this invocation's figures only, under this invocation's dimension
     metrics.add_dimension(name="source_kind", value=kind)
     for name, value in (
         ("PostsFetched", sum(r.fetched for r in reports)),

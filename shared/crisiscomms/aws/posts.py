@@ -111,28 +111,25 @@ class PostRepository:
                 "expires_at": expires_at,
             }
             actions.append({"Put": {"TableName": self._tables.topic_posts, "Item": to_item(link)}})
+            increments = {
+                "posts": 1,
+                "negative": int(negative),
+                "sentiment_sum": scored.sentiment,
+                "engagement": post.engagement,
+                "reach": post.followers,
+                "crisis_posts": int(scored.is_crisis),
+                "crisis_weight_sum": scored.crisis_weight,
+                "high_reach_negative": int(negative and post.followers >= self._high_reach),
+            }
+            labels = {"minute": minute_of(post.published_at), "source_type": post.source_type, "expires_at": expires_at}
             actions.append({
                 "Update": {
                     "TableName": self._tables.aggregates,
-                    "Key": to_item({"topic": topic, "minute_key": f"{minute_of(post.published_at)}#{post.source_type}"}),
-                    "UpdateExpression": (
-                        "ADD posts :one, negative :neg, sentiment_sum :sent, engagement :eng, reach :reach,"
-                        " crisis_posts :crisis, crisis_weight_sum :cw, high_reach_negative :hrn"
-                        " SET minute = :minute, source_type = :st, expires_at = :exp"
-                    ),
-                    "ExpressionAttributeValues": {
-                        ":one": to_value(1),
-                        ":neg": to_value(int(negative)),
-                        ":sent": to_value(scored.sentiment),
-                        ":eng": to_value(post.engagement),
-                        ":reach": to_value(post.followers),
-                        ":crisis": to_value(int(scored.is_crisis)),
-                        ":cw": to_value(scored.crisis_weight),
-                        ":hrn": to_value(int(negative and post.followers >= self._high_reach)),
-                        ":minute": to_value(minute_of(post.published_at)),
-                        ":st": to_value(post.source_type),
-                        ":exp": to_value(expires_at),
-                    },
+                    "Key": to_item({"topic": topic, "minute_key": f"{labels['minute']}#{post.source_type}"}),
+                    "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in increments)
+                                        + " SET " + ", ".join(f"#{k} = :{k}" for k in labels),
+                    "ExpressionAttributeNames": {f"#{k}": k for k in (*increments, *labels)},
+                    "ExpressionAttributeValues": {f":{k}": to_value(v) for k, v in {**increments, **labels}.items()},
                 }
             })
         return actions

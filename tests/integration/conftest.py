@@ -1,0 +1,82 @@
+"""Integration fixtures: local AWS from template.yaml, the platform emulators, the real Poller handler."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crisiscomms_local.aws import Stack, put_watch_config, reset_process_caches
+from crisiscomms_local.emulators import NewsEmulator, XEmulator
+from crisiscomms_local.lambda_runtime import invoke
+
+X_TOKEN = "test-x-token"
+TOPICS = [
+    {"id": "harbor", "names": ["Harbor Bank", "港湾银行"], "exclude": ["Harbor Bank Arena"]},
+    {"id": "northgate", "names": ["Northgate Savings"]},
+]
+
+
+@dataclass
+class Listening:
+    stack: Stack
+    clock: Any
+    x: XEmulator
+    news: NewsEmulator
+
+    def configure(self, **overrides: Any) -> dict[str, Any]:
+        document = {
+            "version": 1,
+            "topics": TOPICS,
+            "sources": [{"id": "x-main", "platform": "x", "initial_lookback_minutes": 60}],
+            "feeds": [
+                {"name": "daily", "url": self.news.url_for("daily", "rss"), "language": "en", "every_minutes": 1},
+                {"name": "caixin", "url": self.news.url_for("caixin", "atom"), "language": "zh", "every_minutes": 1},
+            ],
+        }
+        document.update(overrides)
+        put_watch_config(self.stack, json.dumps(document))
+        return document
+
+    def poll(self, kind: str) -> list[dict[str, Any]]:
+        event = {"source": kind, "scheduled_time": self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return invoke("poller", event)["reports"]
+
+    def tick(self, minutes: int = 1) -> None:
+        self.clock.advance(timedelta(minutes=minutes))
+
+    def env(self, name: str) -> str:
+        return os.environ[name]
+
+
+@pytest.fixture
+def listening(stack: Stack, sim_clock: Any) -> Iterator[Listening]:
+    x = XEmulator(sim_clock, bearer_token=X_TOKEN, timeout_delay=0.5)
+    news = NewsEmulator(sim_clock, timeout_delay=0.5)
+    x.start()
+    news.start()
+    news.add_feed("daily")
+    news.add_feed("caixin", language="zh")
+    saved = dict(os.environ)
+    os.environ.update(stack.function_environment("PollerFunction", {
+        "X_API_BASE_URL": x.base_url,
+        "HTTP_TIMEOUT_SECONDS": "0.2",
+        "HTTP_MAX_ATTEMPTS": "3",
+        "RETRY_BASE_DELAY_SECONDS": "0",
+        "CONFIG_MAX_AGE_SECONDS": "0",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }))
+    reset_process_caches()
+    world = Listening(stack, sim_clock, x, news)
+    world.configure()
+    yield world
+    x.stop()
+    news.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+    reset_process_caches()

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from crisiscomms.models import Post
+from crisiscomms.topics import TopicMatcher
+from crisiscomms.watch import Topic
+
+TOPICS = [
+    Topic(id="harbor", names=["Harbor Bank", "港湾银行"], hashtags=["#HarborBank"], accounts=["@HarborBank"],
+          exclude=["Harbor Bank Arena"]),
+    Topic(id="northgate", names=["Northgate Savings", "北门储蓄"], keywords=["NGS app"]),
+]
+MATCHER = TopicMatcher(TOPICS)
+
+
+def _post(text: str, author: str = "someone", title: str | None = None) -> Post:
+    return Post(platform="x", native_id="1", source_type="social", source_id="s", url="u", author=author,
+                text=text, title=title, published_at=datetime(2026, 11, 28, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Queues at Harbor Bank today", ("harbor",)),
+    ("HARBOR BANK froze my account", ("harbor",)),
+    ("ＨａｒｂｏｒＢａｎｋ", ()),                         # full-width folds, but the name has a space
+    ("Ｈａｒｂｏｒ　Ｂａｎｋ is down", ("harbor",)),        # full-width letters and space fold to ASCII
+    ("港湾银行取不出钱", ("harbor",)),
+    ("港灣銀行擠兌了嗎", ("harbor",)),                       # Traditional folds to Simplified
+    ("#HarborBank is trending", ("harbor",)),
+    ("#HarborBankRun is trending", ()),                    # a different hashtag
+    ("cc @HarborBank please answer", ("harbor",)),
+    ("Harbor Banks of the Thames", ()),                   # whole words only
+    ("Concert at Harbor Bank Arena tonight", ()),         # exclusion vetoes
+    ("Harbor Bank and Northgate Savings both down", ("harbor", "northgate")),
+    ("北门储蓄和港湾银行", ("harbor", "northgate")),
+    ("the NGS app crashed", ("northgate",)),
+    ("nothing to see here", ()),
+])
+def test_matching(text: str, expected: tuple[str, ...]) -> None:
+    assert MATCHER.match(_post(text)) == expected
+
+
+def test_posts_by_a_watched_account_belong_to_its_topic() -> None:
+    assert MATCHER.match(_post("We are open as usual.", author="HarborBank")) == ("harbor",)
+
+
+def test_news_title_counts() -> None:
+    assert MATCHER.match(_post("Shares fell 8%.", title="Northgate Savings shares slide")) == ("northgate",)
