@@ -112,13 +112,23 @@ def _quote(term: str) -> str:
     return f'"{term}"' if re.search(r"\s", term) else term
 
 
+def _both_scripts(terms: list[str]) -> list[str]:
+    """Each term, followed by its Traditional spelling when that differs (X search does not fold scripts)."""
+    from crisiscomms.scoring.language import to_traditional
+
+    out: list[str] = []
+    for term in terms:
+        out += dict.fromkeys([term, to_traditional(term)])
+    return out
+
+
 def build_x_query(topics: list[Topic]) -> str:
     """An X search query that finds every post any of the topics could match; originals only."""
     terms: list[str] = []
     for topic in topics:
-        terms += [_quote(n) for n in topic.names]
-        terms += [_quote(k) for k in topic.keywords]
-        terms += [f"#{h}" for h in topic.hashtags]
+        terms += [_quote(n) for n in _both_scripts(topic.names)]
+        terms += [_quote(k) for k in _both_scripts(topic.keywords)]
+        terms += [f"#{h}" for h in _both_scripts(topic.hashtags)]
         terms += [f"@{a}" for a in topic.accounts]
     unique = list(dict.fromkeys(terms))
     return f"({' OR '.join(unique)}) -is:retweet"

@@ -83,3 +83,10 @@ def test_settings_reject_a_bad_value() -> None:
         load_settings(env)
     env["HTTP_TIMEOUT_SECONDS"] = "2.5"
     assert load_settings(env).http_timeout_seconds == 2.5
+
+
+def test_query_names_chinese_terms_in_both_scripts() -> None:
+    config = parse_watch_config({"topics": [{"id": "harbor", "names": ["Harbor Bank", "港湾银行"], "hashtags": ["港湾银行"]}],
+                                 "sources": [{"id": "x", "platform": "x"}]})
+    query = config.query_for(config.sources[0])
+    assert query == '("Harbor Bank" OR 港湾银行 OR 港灣銀行 OR #港湾银行 OR #港灣銀行) -is:retweet'

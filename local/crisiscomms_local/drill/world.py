@@ -59,8 +59,13 @@ class World:
     unsupported: list[str] = field(default_factory=list)
     duplicate_invocations: list[datetime] = field(default_factory=list)
     source_kinds: list[str] = field(default_factory=list)
+    restore_log_stream: Any = None
 
     def close(self) -> None:
+        if self.restore_log_stream is not None:
+            from crisiscomms.observability import logger
+
+            logger.registered_handler.setStream(self.restore_log_stream)
         self.x.stop()
         self.news.stop()
         clock_module.install(None)
@@ -161,7 +166,7 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
     reset_process_caches()
     from crisiscomms.observability import logger
 
-    logger.registered_handler.setStream(log_stream)
+    world.restore_log_stream = logger.registered_handler.setStream(log_stream)
     return world
 
 
