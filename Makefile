@@ -1,5 +1,5 @@
 # Convenience targets; each is the same command as in the README.
-.PHONY: drill test bench lint layer-requirements serve
+.PHONY: drill test bench evaluate layer-requirements
 drill:
 	python3 tasks.py drill
 test:
@@ -8,3 +8,5 @@ bench:
 	python3 tasks.py bench
 layer-requirements:
 	python3 tasks.py layer-requirements
+evaluate:
+	python3 tasks.py evaluate

@@ -7,6 +7,7 @@ Every task first makes sure `.venv` holds exactly the versions pinned in pyproje
     python3 tasks.py drill [SCENARIO.json] [--json OUT.json]   the crisis drill on local AWS
     python3 tasks.py test [PYTEST ARGS]                        the whole test suite
     python3 tasks.py bench                                     benchmarks (figures and ratios)
+    python3 tasks.py evaluate                                  scoring accuracy against VADER
     python3 tasks.py layer-requirements                        regenerate shared/requirements.txt
 """
 from __future__ import annotations
@@ -66,10 +67,10 @@ def main(argv: list[str]) -> int:
         return run_in_venv("-m", "crisiscomms_local.drill", *rest)
     if task == "bench":
         return run_in_venv("-m", "crisiscomms_local.bench", *rest)
+    if task == "evaluate":
+        return run_in_venv("-m", "crisiscomms_local.evaluate_scoring", *rest)
     if task == "layer-requirements":
         return run_in_venv("-m", "crisiscomms_local.layer", "--write")
-    if task == "serve":
-        return run_in_venv("-m", "crisiscomms_local.serve", *rest)
     print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
     return 2
 

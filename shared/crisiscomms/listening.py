@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -36,11 +36,9 @@ class Scorer(Protocol):
 
 
 @dataclass
-class RunReport:
-    """What one source did in one run; the handler logs it and emits it as metrics."""
+class RunCounts:
+    """The counters a run keeps; the drill adds them up per source with `add`."""
 
-    source: str
-    status: str = "ok"  # ok | not_modified | not_due | paused | busy | rate_limited | failed | out_of_time
     pages: int = 0
     fetched: int = 0
     stored: int = 0
@@ -48,13 +46,25 @@ class RunReport:
     malformed: int = 0
     unmatched: int = 0
     retries: int = 0
+
+    def add(self, other: dict[str, Any]) -> None:
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + other[name])
+
+
+COUNTERS = tuple(f.name for f in fields(RunCounts))
+
+
+@dataclass
+class RunReport(RunCounts):
+    """What one source did in one run; the handler logs it and emits it as metrics."""
+
+    source: str = ""
+    status: str = "ok"  # ok | not_modified | not_due | paused | busy | rate_limited | failed | out_of_time
     detail: str | None = None
-    stored_keys: list[str] = field(default_factory=list, repr=False)
 
     def as_log(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("stored_keys")
-        return data
+        return asdict(self)
 
 
 class Ingestor:
@@ -91,7 +101,6 @@ class Ingestor:
             )
             if self._posts.store(scored) is StoreOutcome.STORED:
                 report.stored += 1
-                report.stored_keys.append(post.key)
             else:
                 report.duplicates += 1
 

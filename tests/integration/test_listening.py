@@ -327,3 +327,24 @@ def test_stored_post_carries_its_score(listening: Listening) -> None:
     assert 0 < post["risk"] <= 100
     assert post["url"].startswith("https://x.com/li_wei/status/")
     assert datetime.fromisoformat(post["ingested_at"].replace("Z", "+00:00")) == listening.clock().replace(tzinfo=timezone.utc)
+
+
+def test_the_platform_token_never_reaches_the_logs(listening: Listening, capsys) -> None:
+    _add_posts(listening, 3, start=listening.clock() - timedelta(minutes=2))
+    now = listening.clock()
+    listening.x.add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="http_status", status=401))
+    listening.poll("x")
+    listening.tick()
+    listening.poll("x")
+    logged = capsys.readouterr()
+    assert "source polled" in logged.out
+    assert "test-x-token" not in logged.out + logged.err
+    assert [r.headers.get("authorization") for r in _searches(listening)][-1] == "Bearer test-x-token"
+
+
+def test_an_unset_platform_token_fails_the_source_with_a_clear_message(listening: Listening) -> None:
+    from crisiscomms.aws.clients import client
+
+    client("secretsmanager").put_secret_value(SecretId=os.environ["X_BEARER_TOKEN_SECRET"], SecretString="  ")
+    [report] = listening.poll("x")
+    assert report["status"] == "failed" and "is empty" in report["detail"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crisiscomms.aws.posts import PostRepository, PostTables
+from crisiscomms.listening import COUNTERS, RunCounts
 from crisiscomms_local.drill.scenario import Check, ScenarioError, load_scenario
 from crisiscomms_local.drill.world import ROOT, World, build_world, offset_of
 from crisiscomms_local.lambda_runtime import invoke
@@ -43,15 +44,10 @@ class CheckResult:
 
 
 @dataclass
-class SourceTally:
+class SourceTally(RunCounts):
+    """A source's runs over the whole drill: counters summed, outcomes counted."""
+
     runs: Counter = field(default_factory=Counter)
-    fetched: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    malformed: int = 0
-    unmatched: int = 0
-    retries: int = 0
-    pages: int = 0
 
 
 @dataclass
@@ -115,8 +111,7 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
 
 def _tally(tally: SourceTally, run: dict[str, Any], timeline: list[str], at: str) -> None:
     tally.runs[run["status"]] += 1
-    for name in ("fetched", "stored", "duplicates", "malformed", "unmatched", "retries", "pages"):
-        setattr(tally, name, getattr(tally, name) + run[name])
+    tally.add(run)
     notable = run["status"] in {"rate_limited", "failed"} or run["retries"] or run["malformed"]
     if notable:
         detail = f" ({run['detail']})" if run.get("detail") else ""
@@ -278,9 +273,7 @@ def as_json(report: DrillReport) -> dict[str, Any]:
         "description": report.description,
         "ok": report.ok,
         "figures": report.figures,
-        "sources": {k: {**{n: getattr(v, n) for n in ("fetched", "stored", "duplicates", "malformed", "unmatched",
-                                                      "retries", "pages")}, "runs": dict(v.runs)}
-                    for k, v in report.sources.items()},
+        "sources": {k: {**{n: getattr(v, n) for n in COUNTERS}, "runs": dict(v.runs)} for k, v in report.sources.items()},
         "timeline": report.timeline,
         "riskiest": report.riskiest,
         "per_minute": report.per_minute,

@@ -18,27 +18,26 @@ def _providers() -> tuple[Any, Any]:
     return SSMProvider(boto_config=config), SecretsProvider(boto_config=config)
 
 
-def load_watch_config(parameter_name: str, *, max_age: int) -> WatchConfig:
-    """The validated watch configuration; invalid documents raise ConfigurationError naming the field."""
+def _get(provider: Any, name: str, *, max_age: int, what: str) -> Any:
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    ssm, _ = _providers()
     try:
-        raw = ssm.get(parameter_name, max_age=max_age)
+        return provider.get(name, max_age=max_age)
     except GetParameterError as exc:
-        raise ConfigurationError(f"watch configuration parameter {parameter_name!r} could not be read: {exc}") from exc
-    return parse_watch_config(raw)
+        # The message names the parameter, never a value: secrets must not reach the logs.
+        raise ConfigurationError(f"{what} {name!r} could not be read") from exc
+
+
+def load_watch_config(parameter_name: str, *, max_age: int) -> WatchConfig:
+    """The validated watch configuration; invalid documents raise ConfigurationError naming the field."""
+    ssm, _ = _providers()
+    return parse_watch_config(_get(ssm, parameter_name, max_age=max_age, what="watch configuration parameter"))
 
 
 def platform_secret(secret_name: str, *, max_age: int) -> str:
     """A platform token; never logged, never returned in an error message."""
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
     _, secrets = _providers()
-    try:
-        value = secrets.get(secret_name, max_age=max_age)
-    except GetParameterError as exc:
-        raise ConfigurationError(f"secret {secret_name!r} could not be read") from exc
+    value = _get(secrets, secret_name, max_age=max_age, what="secret")
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"secret {secret_name!r} is empty")
     return value.strip()
