@@ -39,3 +39,11 @@ class RateLimited(PlatformError):
 
 class InvalidCursor(PermanentPlatformError):
     """A stored pagination token was refused; the poll restarts from the committed cursor."""
+
+
+class DeliveryOutcomeUnknown(PlatformError):
+    """A write may have reached the platform but no answer came back (a read timeout after sending).
+
+    Posting again could duplicate the statement; the publisher looks for the post where the
+    platform allows it, and otherwise flags the delivery for a person.
+    """

@@ -18,9 +18,9 @@ from typing import Callable, Literal, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 Clock = Callable[[], datetime]
-FaultKind = Literal["rate_limit", "http_status", "timeout"]
+FaultKind = Literal["rate_limit", "http_status", "timeout", "timeout_after_send"]
 
-_FAULT_KINDS = ("rate_limit", "http_status", "timeout")
+_FAULT_KINDS = ("rate_limit", "http_status", "timeout", "timeout_after_send")
 
 # Request headers worth keeping in the log: enough to assert on auth and conditional GETs
 # without storing everything a client sends.
@@ -30,6 +30,11 @@ LOGGED_HEADERS = (
     "user-agent",
     "if-none-match",
     "if-modified-since",
+    "content-type",
+    "idempotency-key",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
 )
 
 
@@ -55,6 +60,8 @@ class Fault:
       * ``http_status`` - answer ``status`` (e.g. 503) with the platform's error body.
       * ``timeout``     - wait ``timeout_delay`` real seconds before answering normally,
         so a client with a shorter timeout gives up.
+    * ``timeout_after_send`` - act on the request (a post is created), then wait
+        ``timeout_delay`` and drop the connection without answering.
     target: None hits every request of the emulator; otherwise only requests the
     emulator attributes to that target (the feed emulator uses the feed name).
     """
@@ -96,6 +103,7 @@ class Request:
     path: str
     query: Mapping[str, list[str]]
     headers: Message
+    body: bytes = b""
 
     def param(self, name: str) -> str | None:
         """First value of a query parameter, or None when absent."""
@@ -164,14 +172,14 @@ class _Handler(BaseHTTPRequestHandler):
         # emulator after stop(), and idle handler threads must not linger.
         self.close_connection = True
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         request = Request(
             method=self.command,
             path=url.path,
             query=parse_qs(url.query, keep_blank_values=True),
             headers=self.headers,
+            body=body,
         )
         response = self.server.emulator._dispatch(request)
         if response is None:
@@ -375,6 +383,12 @@ class EmulatorServer:
                 if self._stopping.wait(self.timeout_delay):
                     return None
                 response = self.handle(request)
+            elif fault is not None and fault.kind == "timeout_after_send":
+                # The platform acts on the request, but the answer never reaches the client.
+                response = self.handle(request)
+                entry.status = response.status
+                self._stopping.wait(self.timeout_delay)
+                return None
             elif fault is not None:
                 response = self.fault_response(fault, request, now)
             else:

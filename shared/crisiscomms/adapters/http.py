@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import httpx
 
-from crisiscomms.errors import TransientPlatformError
+from crisiscomms.errors import DeliveryOutcomeUnknown, TransientPlatformError
 
 T = TypeVar("T")
 
@@ -31,6 +31,19 @@ def send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
         return client.send(request)
     except httpx.TimeoutException as exc:
         raise TransientPlatformError(f"timed out: {type(exc).__name__}", code="timeout") from exc
+    except httpx.TransportError as exc:
+        raise TransientPlatformError(f"transport error: {type(exc).__name__}", code="transport") from exc
+
+
+def send_write(client: httpx.Client, request: httpx.Request) -> httpx.Response:
+    """Send a request that creates something. Failing to connect is safe to retry; losing the
+    answer after the request went out is not, so it becomes DeliveryOutcomeUnknown."""
+    try:
+        return client.send(request)
+    except (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout) as exc:
+        raise TransientPlatformError(f"could not connect: {type(exc).__name__}", code="connect") from exc
+    except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+        raise DeliveryOutcomeUnknown(f"sent, but no answer: {type(exc).__name__}", code="unknown") from exc
     except httpx.TransportError as exc:
         raise TransientPlatformError(f"transport error: {type(exc).__name__}", code="transport") from exc
 

@@ -1,0 +1,94 @@
+"""The tamper-evident audit log: what an entry is, how it is hashed, how a chain is verified.
+
+Each entry carries the hash of the one before it, so changing or removing any entry breaks
+every hash after it. Entries are canonical JSON (sorted keys, no spaces, UTF-8) hashed with
+SHA-256; the first entry links to GENESIS. An anchor outside the chain records the newest
+sequence number and hash, so losing entries from the end is detected too.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GENESIS = "0" * 64
+HASHED_FIELDS = ("seq", "prev_hash", "at", "actor", "role", "action", "target", "before", "after", "text_hash")
+
+
+class AuditEntry(BaseModel):
+    """One recorded action: who did what to which thing, when, and what changed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: str = Field(min_length=1, max_length=256)
+    role: str = Field(min_length=1, max_length=64)
+    action: str = Field(min_length=1, max_length=64)
+    target: str = Field(min_length=1, max_length=256, description="e.g. statement#s-123 or delivery#d-9")
+    at: datetime
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    text_hash: str | None = None
+
+
+def canonical(values: dict[str, Any]) -> bytes:
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+def entry_hash(record: dict[str, Any]) -> str:
+    """SHA-256 over the hashed fields of a stored record (seq and prev_hash included)."""
+    return hashlib.sha256(canonical({k: record.get(k) for k in HASHED_FIELDS})).hexdigest()
+
+
+def chain_record(entry: AuditEntry, *, seq: int, prev_hash: str) -> dict[str, Any]:
+    """The stored form of an entry at position `seq` after `prev_hash`."""
+    record = {
+        "seq": seq,
+        "prev_hash": prev_hash,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "role": entry.role,
+        "action": entry.action,
+        "target": entry.target,
+        "before": entry.before,
+        "after": entry.after,
+        "text_hash": entry.text_hash,
+    }
+    record["hash"] = entry_hash(record)
+    return record
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    entries: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "entries": self.entries, "first_bad_seq": self.first_bad_seq, "problem": self.problem}
+
+
+def verify_chain(records: Iterable[dict[str, Any]], anchor: dict[str, Any] | None) -> Verification:
+    """Walk the chain in sequence order and report the first altered or missing entry."""
+    expected_seq, prev_hash, count = 1, GENESIS, 0
+    for record in records:
+        seq = int(record["seq"])
+        if seq != expected_seq:
+            return Verification(False, count, expected_seq, f"entry {expected_seq} is missing")
+        if record.get("prev_hash") != prev_hash:
+            return Verification(False, count, seq, f"entry {seq} does not link to entry {seq - 1}")
+        if entry_hash(record) != record.get("hash"):
+            return Verification(False, count, seq, f"entry {seq} was altered (its hash does not match its content)")
+        prev_hash, expected_seq, count = record["hash"], seq + 1, count + 1
+    if anchor:
+        newest = int(anchor["seq"])
+        if newest >= expected_seq:
+            return Verification(False, count, expected_seq, f"entries {expected_seq}..{newest} are missing from the end")
+        if newest == count and anchor.get("hash") != prev_hash:
+            return Verification(False, count, newest, f"entry {newest} differs from the anchored hash")
+    return Verification(True, count)

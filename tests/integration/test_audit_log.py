@@ -1,0 +1,100 @@
+"""The audit chain in local DynamoDB: ordered, concurrent-safe, append-only, and verifiable."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+
+from crisiscomms.audit import AuditEntry, verify_chain
+from crisiscomms.audit_cli import main as verify_cli
+from crisiscomms.aws.audit import AuditLog
+from crisiscomms.aws.clients import client
+from crisiscomms.aws.dynamo import to_item, to_value
+from crisiscomms_local.template import load_template, resources_of_type, sam_transform
+
+pytestmark = pytest.mark.integration
+
+
+def _entry(n: int, actor: str = "li") -> AuditEntry:
+    return AuditEntry(actor=actor, role="comms-author", action="edit", target="statement#s1",
+                      at=datetime(2026, 11, 28, 9, 0, n % 60, tzinfo=timezone.utc), after={"n": n}, text_hash="ab" * 32)
+
+
+def _log(stack) -> AuditLog:
+    return AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], sleep=lambda s: None)
+
+
+def test_appends_form_a_verifiable_chain(stack) -> None:
+    log = _log(stack)
+    records = [log.append(_entry(n)) for n in range(5)]
+    assert [r["seq"] for r in records] == [1, 2, 3, 4, 5]
+    assert records[1]["prev_hash"] == records[0]["hash"]
+    result = verify_chain(log.records(), log.head())
+    assert result.ok and result.entries == 5
+    assert verify_cli(["--audit-table", stack.refs["AuditTable"], "--state-table", stack.refs["StateTable"]]) == 0
+
+
+def test_concurrent_writers_never_fork_or_lose_an_entry(stack) -> None:
+    log = _log(stack)
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            for n in range(8):
+                log.append(_entry(n, actor=name))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(f"writer{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    records = list(log.records())
+    assert [r["seq"] for r in records] == list(range(1, 33))
+    assert sorted(r["actor"] for r in records) == sorted(f"writer{i}" for i in range(4) for _ in range(8))
+    assert verify_chain(records, log.head()).ok
+
+
+def test_a_refused_state_change_appends_nothing(stack) -> None:
+    log = _log(stack)
+    log.append(_entry(1))
+    refused = {"ConditionCheck": {"TableName": stack.refs["StateTable"], "Key": to_item({"pk": "statement#s1"}),
+                                  "ConditionExpression": "attribute_exists(pk)"}}
+    with pytest.raises(ClientError):
+        log.append(_entry(2), with_items=lambda: [refused])
+    assert [r["seq"] for r in log.records()] == [1]
+
+
+def test_tampering_is_reported_with_the_first_bad_entry(stack, capsys) -> None:
+    log = _log(stack)
+    for n in range(4):
+        log.append(_entry(n))
+    table = stack.refs["AuditTable"]
+    client("dynamodb").update_item(TableName=table, Key=to_item({"chain": "audit", "seq": 2}),
+                                   UpdateExpression="SET actor = :m", ExpressionAttributeValues={":m": to_value("mallory")})
+    args = ["--audit-table", table, "--state-table", stack.refs["StateTable"]]
+    assert verify_cli(args) == 1
+    assert '"first_bad_seq": 2' in capsys.readouterr().out
+    client("dynamodb").delete_item(TableName=table, Key=to_item({"chain": "audit", "seq": 2}))
+    result = verify_chain(log.records(), log.head())
+    assert result.first_bad_seq == 2 and "missing" in result.problem
+
+
+def test_no_policy_in_the_template_may_change_or_delete_audit_entries() -> None:
+    transformed = sam_transform(load_template())
+    for name, role in resources_of_type(transformed, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            branches = policy["Fn::If"][1:] if "Fn::If" in policy else [policy]
+            for branch in branches:
+                if not isinstance(branch, dict) or "PolicyDocument" not in branch:
+                    continue
+                for statement in branch["PolicyDocument"]["Statement"]:
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    resources = statement.get("Resource")
+                    touches_audit = "AuditTable" in str(resources) or resources in ("*", ["*"])
+                    if touches_audit:
+                        assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:*"} & set(actions), name
