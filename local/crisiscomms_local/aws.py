@@ -31,9 +31,12 @@ def reset_process_caches() -> None:
     from crisiscomms.aws.parameters import forget_cached
     from crisiscomms.settings import get_settings
 
+    from crisiscomms.wiring import reset as reset_wiring
+
     reset_clients()
     forget_cached()
     get_settings.cache_clear()
+    reset_wiring()
     try:
         from aws_lambda_powertools.utilities import parameters
 
@@ -195,6 +198,12 @@ def provision(*, parameters: dict[str, str] | None = None, secrets: dict[str, st
         props = stack.resolve(resource.get("Properties", {}))
         arn = client("sns").create_topic(Name=props.get("TopicName") or f"{prefix}-{logical}")["TopicArn"]
         stack.refs[logical] = stack.arns[logical] = arn
+
+    for logical, resource in resources_of_type(template, "AWS::S3::Bucket").items():
+        props = stack.resolve(resource.get("Properties", {}))
+        name = props.get("BucketName") or f"{prefix}-{logical}".lower()
+        client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        stack.refs[logical], stack.arns[logical] = name, f"arn:aws:s3:::{name}"
 
     queues = resources_of_type(template, "AWS::SQS::Queue")
     # Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.

@@ -35,8 +35,19 @@ class AuditEntry(BaseModel):
     text_hash: str | None = None
 
 
+def _stable(value: Any) -> Any:
+    """The form a value keeps through storage: no None inside maps, integral numbers as ints."""
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_stable(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def canonical(values: dict[str, Any]) -> bytes:
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    return json.dumps(_stable(values), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
 
 
 def entry_hash(record: dict[str, Any]) -> str:

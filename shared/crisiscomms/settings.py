@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,15 +32,37 @@ class Settings(BaseModel):
     post_retention_days: int = Field(default=400, alias="POST_RETENTION_DAYS", ge=1)
 
 
+class DeskSettings(BaseModel):
+    """The statements API and the Publisher."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    statements_table: str = Field(alias="STATEMENTS_TABLE", min_length=3)
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    state_table: str = Field(alias="STATE_TABLE", min_length=3)
+    delivery_queue_url: str = Field(alias="DELIVERY_QUEUE_URL", min_length=1)
+    channels_config_parameter: str = Field(alias="CHANNELS_CONFIG_PARAMETER", min_length=1)
+    newsroom_bucket: str = Field(alias="NEWSROOM_BUCKET", min_length=3)
+    idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
+    http_timeout_seconds: float = Field(default=5.0, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=60)
+    config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
+    max_delivery_attempts: int = Field(default=5, alias="MAX_DELIVERY_ATTEMPTS", ge=1, le=20)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings of this process; cached because the environment does not change under us."""
+    """The Poller's settings; cached because the environment does not change under us."""
     return load_settings(os.environ)
 
 
-def load_settings(environ: dict[str, str] | os._Environ) -> Settings:
+@lru_cache(maxsize=1)
+def get_desk_settings() -> DeskSettings:
+    return load_settings(os.environ, DeskSettings)
+
+
+def load_settings(environ: dict[str, str] | os._Environ, model: type[BaseModel] = Settings) -> Any:
     try:
-        return Settings.model_validate(dict(environ))
+        return model.model_validate(dict(environ))
     except ValidationError as exc:
         problems = "; ".join(f"{err['loc'][0]}: {err['msg']}" for err in exc.errors())
         raise ConfigurationError(f"invalid environment: {problems}") from exc

@@ -50,3 +50,16 @@ def _python(value: Any) -> Any:
     if isinstance(value, list):
         return [_python(v) for v in value]
     return value
+
+
+def query_all(**kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a query, following LastEvaluatedKey."""
+    from crisiscomms.aws.clients import client
+
+    items: list[dict[str, Any]] = []
+    while True:
+        page = client("dynamodb").query(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -34,6 +34,19 @@ def load_watch_config(parameter_name: str, *, max_age: int) -> WatchConfig:
     return parse_watch_config(_get(ssm, parameter_name, max_age=max_age, what="watch configuration parameter"))
 
 
+def load_document(parameter_name: str, model: Any, *, max_age: int) -> Any:
+    """A JSON configuration document from SSM, validated whole against `model`."""
+    from pydantic import ValidationError
+
+    ssm, _ = _providers()
+    raw = _get(ssm, parameter_name, max_age=max_age, what="configuration parameter")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"invalid {parameter_name}: {problems}") from exc
+
+
 def platform_secret(secret_name: str, *, max_age: int) -> str:
     """A platform token; never logged, never returned in an error message."""
     _, secrets = _providers()

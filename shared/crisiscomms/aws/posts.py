@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from crisiscomms.aws.clients import client
-from crisiscomms.aws.dynamo import from_item, to_item, to_value
+from crisiscomms.aws.dynamo import from_item, query_all, to_item, to_value
 from crisiscomms.models import ScoredPost
 
 LINK_TEXT_CHARS = 280
@@ -160,29 +160,20 @@ class PostRepository:
         if since:
             condition += " AND published_key >= :since"
             values[":since"] = to_value(since)
-        return [from_item(i) for i in _query_all(
+        return [from_item(i) for i in query_all(
             TableName=self._tables.posts, IndexName="by_platform_time", KeyConditionExpression=condition,
             ExpressionAttributeValues=values, Limit=limit,
         )]
 
     def minute_aggregates(self, topic: str, start_minute: str, end_minute: str) -> list[dict[str, Any]]:
         """A topic's per-minute, per-source-type figures with start <= minute < end."""
-        items = [from_item(i) for i in _query_all(
+        items = [from_item(i) for i in query_all(
             TableName=self._tables.aggregates,
             KeyConditionExpression="topic = :t AND minute_key BETWEEN :a AND :b",
             ExpressionAttributeValues={":t": to_value(topic), ":a": to_value(start_minute), ":b": to_value(end_minute)},
         )]
         return [item for item in items if item["minute"] < end_minute]
 
-
-def _query_all(**kwargs: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while True:
-        page = client("dynamodb").query(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _is_duplicate(exc: Exception) -> bool:

@@ -26,6 +26,7 @@ class DeliveryRequest:
     language: str                    # "zh" or "en"
     text: str                        # exactly the approved rendering for this channel
     title: str | None = None         # newsroom page / WeChat article title
+    digest: str | None = None        # WeChat article digest, as approved
     newsroom_url: str | None = None  # the authoritative copy the short forms link to
     reply_to: str | None = None      # platform id of the post a correction answers
     kind: Literal["statement", "correction", "update"] = "statement"

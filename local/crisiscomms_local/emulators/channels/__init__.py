@@ -1,0 +1,1 @@
+"""Local emulators of the official channels statements are published to."""

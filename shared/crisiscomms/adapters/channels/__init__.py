@@ -1,0 +1,1 @@
+"""Publishing adapters, one module per official channel (see crisiscomms.channels.base)."""

@@ -1,0 +1,243 @@
+"""WeChat Official Account: draft → free-publish → poll, on `api.weixin.qq.com/cgi-bin`.
+
+Publishing is three calls: `draft/add` stores the article and returns a `media_id`,
+`freepublish/submit` starts a publish task (`publish_id`), and `freepublish/get` reports
+`publish_status` (0 published, 1 still publishing, 2+ failed). WeChat answers errors inside
+HTTP 200 as ``{"errcode": 40001, "errmsg": "..."}``. The access token travels in the query
+string, so no URL ever goes into an exception message here.
+
+Once `submit` has been sent the article may go out whatever happens next, so from that point
+a lost answer, a failed poll or a task still running after the last poll all become
+DeliveryOutcomeUnknown (never a retryable error) and `find` settles it from the published list.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, NoReturn
+
+import httpx
+
+from crisiscomms.adapters.http import send, send_write
+from crisiscomms.channels.base import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.errors import (
+    DeliveryOutcomeUnknown,
+    PermanentPlatformError,
+    PlatformError,
+    RateLimited,
+    TransientPlatformError,
+)
+
+DRAFT_ADD_PATH = "/cgi-bin/draft/add"
+SUBMIT_PATH = "/cgi-bin/freepublish/submit"
+GET_PATH = "/cgi-bin/freepublish/get"
+BATCHGET_PATH = "/cgi-bin/freepublish/batchget"
+BATCHGET_MAX = 20  # the documented upper bound of `count`
+# WeChat fills an empty digest with the first 54 characters of the article; we do the same
+# explicitly so `find` knows what to match.
+DIGEST_LENGTH = 54
+
+SYSTEM_BUSY = -1
+DAILY_QUOTA = 45009
+MINUTE_QUOTA = 45011
+TOKEN_CODES = frozenset({40001, 40014, 41001, 42001})
+PUBLISHING = 1
+PUBLISH_FAILURES = {
+    2: "original-content declaration failed",
+    3: "publishing failed",
+    4: "rejected by platform review",
+    5: "all articles deleted by the account after publishing",
+    6: "all articles blocked by the platform after publishing",
+}
+# WeChat's daily API quota resets at midnight Beijing time.
+BEIJING = timezone(timedelta(hours=8))
+_TAG = re.compile(r"<[^>]*>")
+
+
+def article_content(text: str) -> str:
+    """The article HTML. crisiscomms.channels.render already gives WeChat escaped ``<p>``
+    paragraphs, which go out unchanged; plain text from any other caller is escaped into
+    paragraphs the same way, so statement text can never inject markup."""
+    if text.lstrip().startswith("<p>"):
+        return text
+    lines = (line.strip() for line in text.replace("\r\n", "\n").split("\n"))
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines if line)
+
+
+def digest_for(content: str) -> str:
+    """The first characters of the article's visible text (what WeChat itself would take)."""
+    visible = html.unescape(_TAG.sub(" ", content))
+    return " ".join(visible.split())[:DIGEST_LENGTH]
+
+
+def _quota_reset(code: int, now: datetime) -> datetime:
+    if code == MINUTE_QUOTA:
+        return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    local = now.astimezone(BEIJING)
+    return (local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)).astimezone(timezone.utc)
+
+
+class WeChatAdapter:
+    """Publishes statements as single-article posts of the bank's Official Account."""
+
+    channel: Channel = "wechat"
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        access_token: str,
+        thumb_media_id: str,
+        author: str,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None] = time.sleep,
+        poll_attempts: int = 10,
+        poll_interval: float = 3.0,
+        open_comment: bool = False,
+        search_depth: int = 40,
+    ) -> None:
+        if poll_attempts < 1:
+            raise ValueError("poll_attempts must be at least 1")
+        self._http = http
+        self._token = access_token
+        self._thumb_media_id = thumb_media_id
+        self._author = author
+        self._clock = clock
+        self._sleep = sleep
+        self._poll_attempts = poll_attempts
+        self._poll_interval = poll_interval
+        self._open_comment = open_comment
+        self._search_depth = search_depth
+
+    def article(self, request: DeliveryRequest) -> dict[str, Any]:
+        """The draft article for a delivery."""
+        if not request.title:
+            raise PermanentPlatformError("a WeChat article needs a title", code="missing_title")
+        content = article_content(request.text)
+        return {
+            "title": request.title,
+            "author": self._author,
+            "digest": request.digest or digest_for(content),
+            "content": content,
+            "content_source_url": request.newsroom_url or "",
+            "thumb_media_id": self._thumb_media_id,
+            "need_open_comment": int(self._open_comment),
+            "only_fans_can_comment": 0,
+        }
+
+    def publish(self, request: DeliveryRequest) -> DeliveryResult:
+        # A lost draft/add answer leaves at most an unused draft, so plain `send` (retryable) is right.
+        draft = self._call(DRAFT_ADD_PATH, {"articles": [self.article(request)]}, write=False)
+        media_id = str(draft.get("media_id") or "")
+        if not media_id:
+            raise TransientPlatformError("WeChat draft/add answered without a media_id")
+        submitted = self._call(SUBMIT_PATH, {"media_id": media_id}, write=True)
+        publish_id = str(submitted.get("publish_id") or "")
+        if not publish_id:
+            raise DeliveryOutcomeUnknown("WeChat accepted the submit but returned no publish_id", code="unknown")
+        return self._wait(publish_id, media_id)
+
+    def _wait(self, publish_id: str, media_id: str) -> DeliveryResult:
+        """Poll `freepublish/get` a bounded number of times. The task exists by now, so failing
+        to read its state (whatever the error) leaves the outcome unknown, never retryable."""
+        for attempt in range(self._poll_attempts):
+            try:
+                state = self._call(GET_PATH, {"publish_id": publish_id}, write=False)
+            except PlatformError as exc:
+                raise DeliveryOutcomeUnknown(
+                    f"WeChat publish task {publish_id} submitted, status unknown: {exc}", code="unknown"
+                ) from exc
+            status = state.get("publish_status")
+            if status == 0:
+                items = (state.get("article_detail") or {}).get("item") or []
+                url = next((str(i["article_url"]) for i in items if isinstance(i, dict) and i.get("article_url")), None)
+                return DeliveryResult(
+                    platform_id=str(state.get("article_id")),
+                    url=url,
+                    details={"publish_id": publish_id, "media_id": media_id},
+                )
+            if status != PUBLISHING:
+                meaning = PUBLISH_FAILURES.get(status, "unknown publish_status") if isinstance(status, int) else "missing"
+                raise PermanentPlatformError(
+                    f"WeChat publish task {publish_id} ended with publish_status {status} ({meaning}); "
+                    f"failed articles: {state.get('fail_idx') or []}",
+                    code=f"publish_status_{status}",
+                )
+            if attempt + 1 < self._poll_attempts:
+                self._sleep(self._poll_interval)
+        raise DeliveryOutcomeUnknown(
+            f"WeChat publish task {publish_id} still publishing after {self._poll_attempts} polls", code="unknown"
+        )
+
+    def find(self, request: DeliveryRequest) -> DeliveryResult | None:
+        """The most recent successfully published article with this delivery's title and digest,
+        among the newest `search_depth`; None when it is not (or not yet) in the published list."""
+        wanted = (request.title, request.digest or digest_for(article_content(request.text)))
+        offset = 0
+        while offset < self._search_depth:
+            count = min(BATCHGET_MAX, self._search_depth - offset)
+            page = self._call(BATCHGET_PATH, {"offset": offset, "count": count, "no_content": 1}, write=False)
+            items = [i for i in page.get("item") or [] if isinstance(i, dict)]
+            for item in items:
+                for news in (item.get("content") or {}).get("news_item") or []:
+                    if isinstance(news, dict) and (news.get("title"), news.get("digest")) == wanted and not news.get("is_deleted"):
+                        return DeliveryResult(
+                            platform_id=str(item.get("article_id")),
+                            url=str(news["url"]) if news.get("url") else None,
+                        )
+            offset += len(items)
+            if not items or offset >= int(page.get("total_count") or 0):
+                break
+        return None
+
+    def _call(self, path: str, payload: dict[str, Any], *, write: bool) -> dict[str, Any]:
+        """POST JSON with the token in the query; return the body or raise the mapped error.
+
+        The body is UTF-8 JSON with non-ASCII kept as is: WeChat stores ``\\uXXXX`` escapes
+        literally, which would publish a title of escape codes.
+        """
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        request = self._http.build_request(
+            "POST",
+            path,
+            params={"access_token": self._token},
+            content=body,
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        response = (send_write if write else send)(self._http, request)
+        if response.status_code >= 500:
+            raise TransientPlatformError(f"WeChat {path} answered HTTP {response.status_code}", status=response.status_code)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.status_code != 200 or not isinstance(answer, dict):
+            if write and response.status_code == 200:
+                raise DeliveryOutcomeUnknown(f"WeChat {path} answered 200 with an unreadable body", status=200)
+            raise PermanentPlatformError(f"WeChat {path} answered HTTP {response.status_code}", status=response.status_code)
+        code = answer.get("errcode", 0)
+        if code not in (0, None):
+            self._raise_errcode(path, answer)
+        return answer
+
+    def _raise_errcode(self, path: str, answer: dict[str, Any]) -> NoReturn:
+        try:
+            code = int(answer["errcode"])
+        except (TypeError, ValueError):
+            code = 0
+        errmsg = str(answer.get("errmsg", ""))[:200].replace(self._token, "[access_token]")
+        message = f"WeChat {path} errcode {answer['errcode']}: {errmsg}"
+        if code in TOKEN_CODES:
+            message += " (the access token must be refreshed)"
+        error: PlatformError
+        if code in (DAILY_QUOTA, MINUTE_QUOTA):
+            error = RateLimited(message, resume_at=_quota_reset(code, self._clock()), status=200)
+        elif code == SYSTEM_BUSY:
+            error = TransientPlatformError(message, status=200, code=str(code))
+        else:
+            error = PermanentPlatformError(message, status=200, code=str(code))
+        raise error

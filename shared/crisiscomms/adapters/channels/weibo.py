@@ -1,0 +1,153 @@
+"""Sina Weibo: `POST /2/statuses/share.json` (third-party share) and `GET /2/statuses/user_timeline.json`.
+
+Weibo answers errors as ``{"error": "...", "error_code": 21327, "request": "/2/..."}`` and the
+error code, not the HTTP status, says what happened (system-level codes start with 1,
+service-level codes with 2). The share endpoint only accepts text that links to the app's
+registered secure domain, so every statement must carry its newsroom URL; the adapter never
+edits the approved text to make that true, it refuses instead.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+import httpx
+
+from crisiscomms.adapters.http import send, send_write
+from crisiscomms.channels.base import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.errors import (
+    DeliveryOutcomeUnknown,
+    PermanentPlatformError,
+    RateLimited,
+    TransientPlatformError,
+)
+
+SHARE_PATH = "/2/statuses/share.json"
+USER_TIMELINE_PATH = "/2/statuses/user_timeline.json"
+TIMELINE_COUNT = 50
+
+# System errors and overload: the same request may succeed later.
+TRANSIENT_CODES = frozenset({10001, 10002, 10003, 10009, 10010, 10011})
+# IP / user / per-endpoint frequency limits, and the hourly posting limit (20016 "Out of limit").
+RATE_LIMIT_CODES = frozenset({10022, 10023, 10024, 20016})
+# The token is expired, revoked or invalid: a person must re-authorise the account.
+TOKEN_CODES = frozenset({21301, 21314, 21315, 21316, 21317, 21319, 21327, 21332})
+# "Repeated weibo text" / "Repeat content": the account already posted exactly this.
+REPEATED_CODES = frozenset({"20017", "20019"})
+
+# RFC 3986 characters only, so a URL followed directly by Chinese punctuation ends where it should.
+URL_PATTERN = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+def _next_hour(now: datetime) -> datetime:
+    """Weibo's frequency limits are counted per clock hour."""
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+def _comparable(text: str) -> str:
+    """Text with URLs blanked and whitespace collapsed: Weibo returns links as t.cn short links."""
+    return " ".join(URL_PATTERN.sub("<url>", text).split())
+
+
+def _json(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+class WeiboAdapter:
+    """Posts as the bank's verified Weibo account through a ready OAuth2 access token."""
+
+    channel: Channel = "weibo"
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        access_token: str,
+        uid: str,
+        clock: Callable[[], datetime],
+        rip: str | None = None,
+    ) -> None:
+        self._http = http
+        self._token = access_token
+        self._uid = uid
+        self._clock = clock
+        self._rip = rip
+
+    def publish(self, request: DeliveryRequest) -> DeliveryResult:
+        if not request.newsroom_url or request.newsroom_url not in request.text:
+            raise PermanentPlatformError(
+                "Weibo share needs the newsroom URL (the registered secure domain) inside the approved text",
+                code="missing_newsroom_url",
+            )
+        form = {"access_token": self._token, "status": request.text}
+        if self._rip:
+            form["rip"] = self._rip
+        response = send_write(self._http, self._http.build_request("POST", SHARE_PATH, data=form))
+        body = _json(response)
+        if response.status_code == 200 and (body is None or "error_code" not in body):
+            if body is None or not (body.get("idstr") or body.get("id")):
+                # Weibo accepted the post but we cannot tell which status it made.
+                raise DeliveryOutcomeUnknown("Weibo answered 200 without a readable status", status=200)
+            return self._result(body)
+        try:
+            self._raise_for_error(response)
+        except PermanentPlatformError as exc:
+            if exc.code in REPEATED_CODES:
+                # Our own earlier attempt got through; the status on the timeline is this delivery's.
+                found = self.find(request)
+                if found is not None:
+                    return found
+            raise
+
+    def find(self, request: DeliveryRequest) -> DeliveryResult | None:
+        """The newest status on the account's own timeline whose text is this delivery's text
+        (URLs ignored, since Weibo shortens them); None when it is not among the latest ones."""
+        params = {"access_token": self._token, "uid": self._uid, "count": TIMELINE_COUNT, "trim_user": 1}
+        response = send(self._http, self._http.build_request("GET", USER_TIMELINE_PATH, params=params))
+        body = _json(response)
+        if response.status_code != 200 or body is None or "error_code" in body:
+            self._raise_for_error(response)
+        wanted = _comparable(request.text)
+        for status in body.get("statuses") or []:
+            if not isinstance(status, dict) or not (status.get("idstr") or status.get("id")):
+                continue
+            if _comparable(str(status.get("text", ""))) == wanted:
+                return self._result(status)
+        return None
+
+    def _result(self, status: dict[str, Any]) -> DeliveryResult:
+        idstr = str(status.get("idstr") or status.get("id"))
+        mid = str(status.get("mid") or idstr)
+        return DeliveryResult(
+            platform_id=idstr,
+            url=f"https://weibo.com/{self._uid}/{mid}",
+            details={"mid": mid},
+        )
+
+    def _raise_for_error(self, response: httpx.Response) -> NoReturn:
+        """Map Weibo's error envelope (or a bare HTTP failure) onto the domain's errors."""
+        status = response.status_code
+        body = _json(response)
+        if body is None or "error_code" not in body:
+            if status >= 500 or status == 200:
+                raise TransientPlatformError(f"Weibo answered {status} without a readable body", status=status)
+            raise PermanentPlatformError(f"Weibo answered {status} without an error envelope", status=status)
+        try:
+            code = int(body["error_code"])
+        except (TypeError, ValueError):
+            code = 0
+        error = str(body.get("error", ""))[:200].replace(self._token, "[access_token]")
+        message = f"Weibo error {body['error_code']}: {error}"
+        if code in TOKEN_CODES:
+            message += " (the account must be re-authorised)"
+        if code in RATE_LIMIT_CODES:
+            raise RateLimited(message, resume_at=_next_hour(self._clock()), status=status)
+        if code in TRANSIENT_CODES or (status >= 500 and code not in TOKEN_CODES):
+            raise TransientPlatformError(message, status=status, code=str(code))
+        raise PermanentPlatformError(message, status=status, code=str(code))

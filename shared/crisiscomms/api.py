@@ -1,0 +1,178 @@
+"""The desk's REST API (API Gateway, Cognito user-pool authorizer), as a powertools resolver.
+
+Roles come from the `cognito:groups` claim; API Gateway checks the token and this module
+checks the group again for every route. Domain errors map to status codes in one place
+(`_statement_error`), request validation errors name the field and the reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from crisiscomms import clock
+from crisiscomms.statements import (
+    ApproveRequest,
+    CorrectionRequest,
+    DraftRequest,
+    EditRequest,
+    Forbidden,
+    Identity,
+    RejectRequest,
+    StatementError,
+)
+
+MAX_BODY_BYTES = 64 * 1024
+DEV_IDENTITY_HEADER = "x-crisiscomms-dev-identity"
+DEV_IDENTITY_SWITCH = "CRISISCOMMS_DEV_IDENTITY_HEADER"  # set only by the local API server, never by template.yaml
+StatementId = Annotated[str, Path(pattern=r"^st-[0-9a-f]{16}$")]
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+# --- identity ---------------------------------------------------------------------------------
+
+def _groups(raw: Any) -> frozenset[str]:
+    if isinstance(raw, list):
+        return frozenset(str(g) for g in raw)
+    text = str(raw or "").strip().strip("[]")
+    return frozenset(g for g in text.replace(",", " ").split() if g)
+
+
+def identity() -> Identity:
+    """Who is calling: the Cognito claims API Gateway verified, or locally the development header."""
+    if os.environ.get(DEV_IDENTITY_SWITCH) == "enabled":
+        header = app.current_event.headers.get(DEV_IDENTITY_HEADER) or app.current_event.headers.get(DEV_IDENTITY_HEADER.title())
+        if header and ":" in header:
+            user, groups = header.split(":", 1)
+            return Identity(user=user, groups=_groups(groups))
+    claims = (app.current_event.request_context.authorizer.claims or {}) if app.current_event.request_context.authorizer else {}
+    user = claims.get("cognito:username") or claims.get("username") or claims.get("sub")
+    if not user:
+        raise Forbidden("no authenticated user")
+    return Identity(user=user, groups=_groups(claims.get("cognito:groups")))
+
+
+# --- errors, in one place -----------------------------------------------------------------------
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, ensure_ascii=False))
+
+
+@app.exception_handler(StatementError)
+def _statement_error(exc: StatementError) -> Response:
+    body: dict[str, Any] = {"error": str(exc)}
+    if exc.details:
+        body["details"] = exc.details
+    return _json(exc.status, body)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(exc: RequestValidationError) -> Response:
+    problems = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "reason": e["msg"]} for e in exc.errors()]
+    return _json(422, {"error": "invalid request", "details": problems})
+
+
+@app.exception_handler(NotFoundError)
+def _no_route(exc: NotFoundError) -> Response:
+    return _json(404, {"error": "no such route"})
+
+
+def _body_size_guard(app_: APIGatewayRestResolver, next_middleware: Any) -> Response:
+    body = app_.current_event.body or ""
+    if len(body.encode("utf-8")) > MAX_BODY_BYTES:
+        return _json(413, {"error": f"request body over {MAX_BODY_BYTES} bytes"})
+    return next_middleware(app_)
+
+
+app.use(middlewares=[_body_size_guard])
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _desk_factory() -> Any:
+    from crisiscomms.wiring import build_desk
+
+    return build_desk
+
+
+def desk() -> Any:
+    return _desk_factory()()
+
+
+@app.post("/statements", status_code=201, summary="Draft a statement", tags=["statements"])
+def create_statement(body: DraftRequest) -> dict:
+    return desk().draft(identity(), body)
+
+
+@app.get("/statements", summary="List statements, newest first", tags=["statements"])
+def list_statements(limit: Annotated[int, Query(ge=1, le=100)] = 50,
+                    state: Annotated[str | None, Query(pattern=r"^[A-Z]+$")] = None,
+                    next: Annotated[str | None, Query(max_length=2048)] = None) -> dict:
+    return desk().list(identity(), limit=limit, state=state, start=next)
+
+
+@app.get("/statements/<statement_id>", summary="A statement with versions, approvals and deliveries", tags=["statements"])
+def get_statement(statement_id: StatementId) -> dict:
+    return desk().get(identity(), statement_id)
+
+
+@app.put("/statements/<statement_id>/draft", summary="Edit: a new version that needs approval again", tags=["statements"])
+def edit_statement(statement_id: StatementId, body: EditRequest) -> dict:
+    return desk().edit(identity(), statement_id, body)
+
+
+@app.post("/statements/<statement_id>/submit", summary="Submit for approval (checks every channel)", tags=["statements"])
+def submit_statement(statement_id: StatementId) -> dict:
+    return desk().submit(identity(), statement_id)
+
+
+@app.post("/statements/<statement_id>/approve", summary="Approve the exact text of one version", tags=["statements"])
+def approve_statement(statement_id: StatementId, body: ApproveRequest) -> dict:
+    return desk().approve(identity(), statement_id, body)
+
+
+@app.post("/statements/<statement_id>/reject", summary="Reject with a reason", tags=["statements"])
+def reject_statement(statement_id: StatementId, body: RejectRequest) -> dict:
+    return desk().reject(identity(), statement_id, body)
+
+
+@app.post("/statements/<statement_id>/publish", status_code=202, summary="Publish to every channel", tags=["statements"])
+def publish_statement(statement_id: StatementId) -> dict:
+    return desk().publish(identity(), statement_id)
+
+
+@app.post("/statements/<statement_id>/deliveries/<channel>/retry", status_code=202,
+          summary="Retry one failed or unknown channel", tags=["statements"])
+def retry_delivery(statement_id: StatementId,
+                   channel: Annotated[str, Path(pattern=r"^(newsroom|x|weibo|wechat|mastodon|bluesky|telegram|webhook)$")],
+                   language: Annotated[str | None, Query(pattern=r"^(zh|en)$")] = None) -> dict:
+    return desk().retry(identity(), statement_id, channel, language)
+
+
+@app.post("/statements/<statement_id>/corrections", status_code=201,
+          summary="Draft a correction or update linked to a published statement", tags=["statements"])
+def correct_statement(statement_id: StatementId, body: CorrectionRequest) -> dict:
+    return desk().correct(identity(), statement_id, body)
+
+
+@app.get("/audit/verify", summary="Verify the audit chain", tags=["audit"])
+def verify_audit() -> dict:
+    from crisiscomms.wiring import verify_audit as verify
+
+    identity().require("auditor")
+    return verify()
+
+
+def openapi_document() -> dict[str, Any]:
+    return json.loads(app.get_openapi_json_schema(title="crisiscomms desk API", version="1.0.0"))
+
+
+__all__ = ["app", "openapi_document", "clock"]
