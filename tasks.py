@@ -8,6 +8,8 @@ Every task first makes sure `.venv` holds exactly the versions pinned in pyproje
     python3 tasks.py test [PYTEST ARGS]                        the whole test suite
     python3 tasks.py bench                                     benchmarks (figures and ratios)
     python3 tasks.py evaluate                                  scoring accuracy against VADER
+    python3 tasks.py serve [--port 8080]                       the desk API on 127.0.0.1 (local AWS, emulators)
+    python3 tasks.py openapi                                   regenerate functions/api/openapi.json
     python3 tasks.py layer-requirements                        regenerate shared/requirements.txt
 """
 from __future__ import annotations
@@ -69,6 +71,10 @@ def main(argv: list[str]) -> int:
         return run_in_venv("-m", "crisiscomms_local.bench", *rest)
     if task == "evaluate":
         return run_in_venv("-m", "crisiscomms_local.evaluate_scoring", *rest)
+    if task == "openapi":
+        return run_in_venv("-m", "crisiscomms_local.openapi", "--write")
+    if task == "serve":
+        return run_in_venv("-m", "crisiscomms_local.serve", *rest)
     if task == "layer-requirements":
         return run_in_venv("-m", "crisiscomms_local.layer", "--write")
     print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)

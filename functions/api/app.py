@@ -2,7 +2,7 @@
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crisiscomms.api import app
+from crisiscomms.api import handle
 from crisiscomms.observability import logger, metrics, tracer
 
 
@@ -10,4 +10,4 @@ from crisiscomms.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return handle(event, context)

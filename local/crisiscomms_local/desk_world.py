@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
 from crisiscomms import clock as clock_module
 from crisiscomms_local.aws import LocalAwsServer, Stack, provision, reset_process_caches
 from crisiscomms_local.emulators.channels.bluesky import BlueskyEmulator
@@ -75,8 +77,11 @@ class DeskWorld:
                 records += [dict(r) for r in records]
                 self.redeliveries += [r["messageId"] for r in records[: len(batch)]]
                 duplicate_next = False
-            result = invoke("publisher", {"Records": records}, timeout_seconds=30)
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            try:
+                result = invoke("publisher", {"Records": records}, timeout_seconds=30)
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            except BatchProcessingError:
+                failed = {m["MessageId"] for m in batch}  # every record failed: Lambda returns the batch
             for message in batch:
                 if message["MessageId"] in failed:
                     client("sqs").change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],

@@ -84,14 +84,13 @@ def _no_route(exc: NotFoundError) -> Response:
     return _json(404, {"error": "no such route"})
 
 
-def _body_size_guard(app_: APIGatewayRestResolver, next_middleware: Any) -> Response:
-    body = app_.current_event.body or ""
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Refuse an oversized body before anything parses it, then route."""
+    body = event.get("body") or ""
     if len(body.encode("utf-8")) > MAX_BODY_BYTES:
-        return _json(413, {"error": f"request body over {MAX_BODY_BYTES} bytes"})
-    return next_middleware(app_)
-
-
-app.use(middlewares=[_body_size_guard])
+        return {"statusCode": 413, "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"error": f"request body over {MAX_BODY_BYTES} bytes"}), "isBase64Encoded": False}
+    return app.resolve(event, context)
 
 
 # --- routes -------------------------------------------------------------------------------------
@@ -104,49 +103,62 @@ def _desk_factory() -> Any:
 
 
 def desk() -> Any:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from crisiscomms.observability import metrics
+
+    metrics.add_metric(name="DeskRequests", unit=MetricUnit.Count, value=1)
     return _desk_factory()()
 
 
 @app.post("/statements", status_code=201, summary="Draft a statement", tags=["statements"])
 def create_statement(body: DraftRequest) -> dict:
-    return desk().draft(identity(), body)
+    who = identity()
+    return desk().draft(who, body)
 
 
 @app.get("/statements", summary="List statements, newest first", tags=["statements"])
 def list_statements(limit: Annotated[int, Query(ge=1, le=100)] = 50,
                     state: Annotated[str | None, Query(pattern=r"^[A-Z]+$")] = None,
                     next: Annotated[str | None, Query(max_length=2048)] = None) -> dict:
-    return desk().list(identity(), limit=limit, state=state, start=next)
+    who = identity()
+    return desk().list(who, limit=limit, state=state, start=next)
 
 
 @app.get("/statements/<statement_id>", summary="A statement with versions, approvals and deliveries", tags=["statements"])
 def get_statement(statement_id: StatementId) -> dict:
-    return desk().get(identity(), statement_id)
+    who = identity()
+    return desk().get(who, statement_id)
 
 
 @app.put("/statements/<statement_id>/draft", summary="Edit: a new version that needs approval again", tags=["statements"])
 def edit_statement(statement_id: StatementId, body: EditRequest) -> dict:
-    return desk().edit(identity(), statement_id, body)
+    who = identity()
+    return desk().edit(who, statement_id, body)
 
 
 @app.post("/statements/<statement_id>/submit", summary="Submit for approval (checks every channel)", tags=["statements"])
 def submit_statement(statement_id: StatementId) -> dict:
-    return desk().submit(identity(), statement_id)
+    who = identity()
+    return desk().submit(who, statement_id)
 
 
 @app.post("/statements/<statement_id>/approve", summary="Approve the exact text of one version", tags=["statements"])
 def approve_statement(statement_id: StatementId, body: ApproveRequest) -> dict:
-    return desk().approve(identity(), statement_id, body)
+    who = identity()
+    return desk().approve(who, statement_id, body)
 
 
 @app.post("/statements/<statement_id>/reject", summary="Reject with a reason", tags=["statements"])
 def reject_statement(statement_id: StatementId, body: RejectRequest) -> dict:
-    return desk().reject(identity(), statement_id, body)
+    who = identity()
+    return desk().reject(who, statement_id, body)
 
 
 @app.post("/statements/<statement_id>/publish", status_code=202, summary="Publish to every channel", tags=["statements"])
 def publish_statement(statement_id: StatementId) -> dict:
-    return desk().publish(identity(), statement_id)
+    who = identity()
+    return desk().publish(who, statement_id)
 
 
 @app.post("/statements/<statement_id>/deliveries/<channel>/retry", status_code=202,
@@ -154,13 +166,15 @@ def publish_statement(statement_id: StatementId) -> dict:
 def retry_delivery(statement_id: StatementId,
                    channel: Annotated[str, Path(pattern=r"^(newsroom|x|weibo|wechat|mastodon|bluesky|telegram|webhook)$")],
                    language: Annotated[str | None, Query(pattern=r"^(zh|en)$")] = None) -> dict:
-    return desk().retry(identity(), statement_id, channel, language)
+    who = identity()
+    return desk().retry(who, statement_id, channel, language)
 
 
 @app.post("/statements/<statement_id>/corrections", status_code=201,
           summary="Draft a correction or update linked to a published statement", tags=["statements"])
 def correct_statement(statement_id: StatementId, body: CorrectionRequest) -> dict:
-    return desk().correct(identity(), statement_id, body)
+    who = identity()
+    return desk().correct(who, statement_id, body)
 
 
 @app.get("/audit/verify", summary="Verify the audit chain", tags=["audit"])
@@ -175,4 +189,4 @@ def openapi_document() -> dict[str, Any]:
     return json.loads(app.get_openapi_json_schema(title="crisiscomms desk API", version="1.0.0"))
 
 
-__all__ = ["app", "openapi_document", "clock"]
+__all__ = ["app", "handle", "openapi_document", "clock"]

@@ -51,16 +51,20 @@ def _publisher() -> Any:
 
 
 @lru_cache(maxsize=1)
+def idempotency_config() -> Any:
+    """Keyed on the delivery and its retry generation; kept a week, longer than any redelivery."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(event_key_jmespath="[delivery_id, to_string(generation)]", expires_after_seconds=7 * 24 * 3600)
+
+
+@lru_cache(maxsize=1)
 def _idempotent_deliver() -> Any:
-    """deliver() wrapped in powertools idempotency, keyed on the delivery and its retry generation."""
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
+    """deliver() wrapped in powertools idempotency."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 
     settings = get_desk_settings()
-    config = IdempotencyConfig(event_key_jmespath='[delivery_id, to_string(generation)]', expires_after_seconds=7 * 24 * 3600)
+    config = idempotency_config()
     store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
 
     @idempotent_function(data_keyword_argument="message", config=config, persistence_store=store)
@@ -95,3 +99,4 @@ def reset() -> None:
     get_desk_settings.cache_clear()
     _publisher.cache_clear()
     _idempotent_deliver.cache_clear()
+    idempotency_config.cache_clear()

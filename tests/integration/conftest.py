@@ -80,3 +80,54 @@ def listening(stack: Stack, sim_clock: Any) -> Iterator[Listening]:
     os.environ.clear()
     os.environ.update(saved)
     reset_process_caches()
+
+
+@dataclass
+class DeskClient:
+    """Calls the real API handler with API Gateway events, as a named person in Cognito groups."""
+
+    world: Any
+    clock: Any
+
+    ROLES = {"author": ["comms-author"], "approver": ["comms-approver"], "auditor": ["auditor"], "oncall": ["oncall"],
+             "nobody": []}
+
+    def call(self, method: str, path: str, body: Any = None, *, as_: str = "author:li", raw: str | None = None,
+             query: str = "") -> tuple[int, Any]:
+        from crisiscomms_local.apigw import rest_event
+
+        role, user = as_.split(":")
+        event = rest_event(method, path, body=raw if raw is not None else body, user=user, groups=self.ROLES[role],
+                           query=query)
+        result = invoke("api", event)
+        return result["statusCode"], json.loads(result["body"]) if result.get("body") else None
+
+    def draft(self, text: dict, channels: list[str], *, as_: str = "author:li") -> dict:
+        status, body = self.call("POST", "/statements", {"channels": channels, "text": text}, as_=as_)
+        assert status == 201, body
+        return body
+
+    def approve_and_publish(self, sid: str, version: int = 1) -> dict:
+        status, body = self.call("POST", f"/statements/{sid}/approve", {"version": version}, as_="approver:wang")
+        assert status == 200, body
+        status, body = self.call("POST", f"/statements/{sid}/publish", as_="approver:wang")
+        assert status == 202, body
+        return body
+
+    def get(self, sid: str) -> dict:
+        status, body = self.call("GET", f"/statements/{sid}", as_="auditor:zhou")
+        assert status == 200, body
+        return body
+
+
+@pytest.fixture
+def desk(stack: Stack, sim_clock: Any) -> Iterator[DeskClient]:
+    from crisiscomms_local.desk_world import start_desk_world
+
+    saved = dict(os.environ)
+    world = start_desk_world(stack=stack, timeout_delay=0.4, http_timeout=0.2, clock=sim_clock)
+    yield DeskClient(world, sim_clock)
+    world.close()
+    os.environ.clear()
+    os.environ.update(saved)
+    reset_process_caches()

@@ -335,6 +335,10 @@ class EmulatorServer:
         """Answer a request from the emulator's state. Subclasses must implement it."""
         raise NotImplementedError
 
+    def is_write(self, request: Request) -> bool:
+        """Whether a request creates something (platforms whose reads are POSTs override this)."""
+        return request.method in ("POST", "PUT")
+
     def fault_target(self, request: Request) -> str | None:
         """Which fault target a request belongs to (None: only untargeted faults apply)."""
         return None
@@ -373,9 +377,16 @@ class EmulatorServer:
                 self._inflight -= 1
                 self._idle.notify_all()
 
+    latency_seconds: float = 0.0
+    """Real seconds every answer takes (benchmarks set it to model a platform's response time)."""
+
     def _answer(self, request: Request, entry: RecordedRequest, now: datetime) -> Response | None:
+        if self.latency_seconds and self._stopping.wait(self.latency_seconds):
+            return None
         try:
             fault = self.active_fault(self.fault_target(request), now)
+            if fault is not None and fault.kind == "timeout_after_send" and not self.is_write(request):
+                fault = None  # only a request that creates something can lose its answer after acting
             if fault is not None:
                 entry.fault = fault.kind
             if fault is not None and fault.kind == "timeout":

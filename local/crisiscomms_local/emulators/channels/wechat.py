@@ -115,6 +115,10 @@ class WeChatEmulator(EmulatorServer):
         except WeChatError as exc:
             return _answer({"errcode": exc.errcode, "errmsg": exc.errmsg})
 
+    def is_write(self, request: Request) -> bool:
+        """Every WeChat call is a POST; only adding a draft and submitting it create something."""
+        return request.path in (DRAFT_ADD_PATH, SUBMIT_PATH)
+
     def fault_target(self, request: Request) -> str | None:
         """Faults can aim at one endpoint (e.g. lose only the submit answer)."""
         return request.path

@@ -1,0 +1,205 @@
+"""Statements end to end: the API handler, the Publisher and every channel emulator on local AWS."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from crisiscomms.channels.render import render
+from crisiscomms_local.emulators import Fault
+
+from .conftest import DeskClient
+
+pytestmark = pytest.mark.integration
+ALL = ["newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook"]
+TEXT = {
+    "zh": {"full": "港湾银行声明：所有账户正常，部分ATM因线路故障取款延迟，现已恢复。", "short": "港湾银行：所有账户正常，ATM取款已恢复。"},
+    "en": {"full": "Harbor Bank statement: all accounts are available. A card-network outage delayed some ATM "
+                   "withdrawals; it has been fixed.", "short": "All Harbor Bank accounts are available; ATM service is restored."},
+}
+
+
+def _published(desk: DeskClient, channels: list[str] = ALL, text: dict = TEXT) -> dict:
+    sid = desk.draft(text, channels)["id"]
+    desk.approve_and_publish(sid)
+    desk.world.pump()
+    return desk.get(sid)
+
+
+def test_draft_approve_publish_reaches_every_channel_once_with_the_approved_text(desk: DeskClient) -> None:
+    statement = _published(desk)
+    assert statement["state"] == "PUBLISHED"
+    assert {(d["channel"], d["state"]) for d in statement["deliveries"]} == {(c, "SENT") for c in ALL}
+    for channel in ALL:
+        assert len(desk.world.channel_posts(channel)) == (2 if channel == "newsroom" else 1), channel
+    approved = statement["approval"]["hashes"]
+    x_text = render(TEXT["en"], "x", language="en", newsroom_url=f"https://newsroom.examplebank.com/statements/{statement['id']}.en.html")
+    assert approved["x#en"] == x_text.sha256
+    assert desk.world.channel_posts("x")[0].submitted_text == x_text.text
+    assert desk.world.channel_posts("mastodon")[0].idempotency_key == next(
+        d["delivery_id"] for d in statement["deliveries"] if d["channel"] == "mastodon")
+    status, verify = desk.call("GET", "/audit/verify", as_="auditor:zhou")
+    assert status == 200 and verify["ok"] and verify["entries"] >= 3 + 9 * 2
+
+
+def test_the_author_cannot_approve_their_own_version(desk: DeskClient) -> None:
+    sid = desk.draft(TEXT, ["x"], as_="author:li")["id"]
+    status, body = desk.call("POST", f"/statements/{sid}/approve", {"version": 1}, as_="approver:li")
+    assert status == 403 and "two-person" in body["error"]
+    assert desk.get(sid)["state"] == "DRAFT"
+
+
+@pytest.mark.parametrize(("method", "path", "body", "who"), [
+    ("POST", "/statements", {"channels": ["x"], "text": TEXT}, "approver:wang"),
+    ("POST", "/statements", {"channels": ["x"], "text": TEXT}, "auditor:zhou"),
+    ("GET", "/statements", None, "oncall:chen"),
+    ("GET", "/audit/verify", None, "author:li"),
+    ("GET", "/statements", None, "nobody:eve"),
+])
+def test_roles_are_enforced(desk: DeskClient, method: str, path: str, body, who: str) -> None:
+    status, answer = desk.call(method, path, body, as_=who)
+    assert status == 403, answer
+
+
+def test_too_long_for_a_channel_is_refused_before_approval_naming_channel_length_and_limit(desk: DeskClient) -> None:
+    long_text = {"zh": {"full": TEXT["zh"]["full"], "short": "港湾银行" * 40},
+                 "en": {"full": TEXT["en"]["full"], "short": "Harbor Bank statement " * 14}}
+    sid = desk.draft(long_text, ["x", "weibo", "newsroom"], as_="author:li")["id"]
+    status, body = desk.call("POST", f"/statements/{sid}/approve", {"version": 1}, as_="approver:wang")
+    assert status == 422
+    problems = {p["channel"]: p for p in body["details"]}
+    assert set(problems) == {"x", "weibo"}
+    assert problems["x"]["limit"] == 280 and problems["x"]["length"] > 280
+    assert "x (en):" in body["error"] and "limit 280" in body["error"]
+    statement = desk.get(sid)
+    assert statement["state"] == "DRAFT" and "approval" not in statement
+    fixed = TEXT
+    status, body = desk.call("PUT", f"/statements/{sid}/draft", {"text": fixed}, as_="author:li")
+    assert status == 200 and body["current_version"] == 2
+    status, body = desk.call("POST", f"/statements/{sid}/approve", {"version": 2}, as_="approver:wang")
+    assert status == 200 and body["state"] == "APPROVED"
+
+
+def test_an_edit_after_approval_needs_approval_again(desk: DeskClient) -> None:
+    sid = desk.draft(TEXT, ["x", "newsroom"])["id"]
+    assert desk.call("POST", f"/statements/{sid}/approve", {"version": 1}, as_="approver:wang")[0] == 200
+    status, body = desk.call("PUT", f"/statements/{sid}/draft", {"text": {"en": TEXT["en"]}}, as_="author:li")
+    assert status == 200 and body["state"] == "DRAFT" and body["current_version"] == 2 and "approval" not in body
+    assert desk.call("POST", f"/statements/{sid}/publish", as_="approver:wang")[0] == 409
+    status, body = desk.call("POST", f"/statements/{sid}/approve", {"version": 1}, as_="approver:wang")
+    assert status == 409 and "not the current version" in body["error"]
+
+
+def test_bad_input_gets_a_clear_4xx_and_stores_nothing(desk: DeskClient) -> None:
+    before = desk.call("GET", "/statements", as_="auditor:zhou")[1]["statements"]
+    status, body = desk.call("POST", "/statements", raw='{"channels": ["x"], "text": ', as_="author:li")
+    assert status == 422 and body["error"] == "invalid request"
+    status, body = desk.call("POST", "/statements", {"channels": ["myspace"], "text": TEXT}, as_="author:li")
+    assert status == 422 and any(d["field"].startswith("channels") for d in body["details"])
+    status, body = desk.call("POST", "/statements", {"channels": ["x"], "text": {}}, as_="author:li")
+    assert status == 422 and any("zh, en or both" in d["reason"] for d in body["details"])
+    status, body = desk.call("POST", "/statements", {"channels": ["x"], "text": {"en": {"full": "x" * 70_000, "short": "y"}}},
+                             as_="author:li")
+    assert status == 413
+    assert desk.call("GET", "/statements/st-0000000000000000", as_="auditor:zhou")[0] == 404
+    assert desk.call("GET", "/statements/not-an-id", as_="auditor:zhou")[0] == 422
+    assert desk.call("GET", "/statements", as_="auditor:zhou")[1]["statements"] == before
+
+
+def test_wrong_states_are_refused(desk: DeskClient) -> None:
+    statement = _published(desk, ["newsroom"])
+    sid = statement["id"]
+    for path, body in ((f"/statements/{sid}/approve", {"version": 1}), (f"/statements/{sid}/reject", {"reason": "late"})):
+        status, answer = desk.call("POST", path, body, as_="approver:wang")
+        assert status == 409, answer
+    assert desk.call("PUT", f"/statements/{sid}/draft", {"text": TEXT}, as_="author:li")[0] == 409
+    assert desk.call("POST", f"/statements/{sid}/deliveries/newsroom/retry", as_="approver:wang")[0] == 409
+
+
+def test_x_failing_twice_then_succeeding_is_retried_alone(desk: DeskClient) -> None:
+    now = desk.clock()
+    desk.world.emulators["x"].add_fault(Fault(start=now, end=now + timedelta(minutes=2), kind="http_status", status=503))
+    sid = desk.draft(TEXT, ["x", "mastodon", "newsroom"])["id"]
+    desk.approve_and_publish(sid)
+    desk.world.pump(rounds=1)
+    states = {d["channel"]: d["state"] for d in desk.get(sid)["deliveries"]}
+    assert states["x"] == "RETRYING" and states["mastodon"] == "SENT"
+    desk.clock.advance(timedelta(minutes=1))
+    desk.world.pump(rounds=1)
+    desk.clock.advance(timedelta(minutes=1))
+    desk.world.pump()
+    statement = desk.get(sid)
+    x = next(d for d in statement["deliveries"] if d["channel"] == "x")
+    assert (x["state"], x["attempts"], statement["state"]) == ("SENT", 3, "PUBLISHED")
+    assert len(desk.world.channel_posts("x")) == 1 and len(desk.world.channel_posts("mastodon")) == 1
+
+
+def test_a_lost_answer_is_resolved_by_looking_the_post_up(desk: DeskClient) -> None:
+    now = desk.clock()
+    desk.world.emulators["mastodon"].add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="timeout_after_send"))
+    statement = _published(desk, ["mastodon"])
+    [delivery] = statement["deliveries"]
+    assert delivery["state"] == "SENT" and statement["state"] == "PUBLISHED"
+    assert len(desk.world.channel_posts("mastodon")) == 1
+
+
+def test_a_lost_answer_that_cannot_be_looked_up_is_flagged_for_a_person_then_retried(desk: DeskClient) -> None:
+    now = desk.clock()
+    desk.world.emulators["telegram"].add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="timeout_after_send"))
+    statement = _published(desk, ["telegram", "newsroom"])
+    telegram = next(d for d in statement["deliveries"] if d["channel"] == "telegram")
+    assert telegram["state"] == "UNKNOWN" and telegram["needs_person"] is True
+    assert statement["state"] == "PARTIAL"
+    assert len(desk.world.channel_posts("telegram")) == 1, "posted once, and not again blindly"
+    desk.clock.advance(timedelta(minutes=5))
+    status, body = desk.call("POST", f"/statements/{statement['id']}/deliveries/telegram/retry", as_="approver:wang")
+    assert status == 202
+    desk.world.pump()
+    statement = desk.get(statement["id"])
+    assert statement["state"] == "PUBLISHED"
+
+
+def test_the_same_message_twice_and_publish_twice_post_once(desk: DeskClient) -> None:
+    sid = desk.draft(TEXT, ALL)["id"]
+    desk.approve_and_publish(sid)
+    status, _ = desk.call("POST", f"/statements/{sid}/publish", as_="approver:wang")
+    assert status == 202
+    desk.world.pump(duplicate_next=True)
+    assert desk.world.redeliveries
+    for channel in ALL:
+        assert len(desk.world.channel_posts(channel)) == (2 if channel == "newsroom" else 1), channel
+    assert desk.get(sid)["state"] == "PUBLISHED"
+
+
+def test_a_permanent_refusal_fails_that_channel_only(desk: DeskClient) -> None:
+    desk.world.emulators["weibo"].fail_next(21327, "expired_token", http_status=401)
+    statement = _published(desk, ["weibo", "x", "newsroom"])
+    states = {d["channel"]: d["state"] for d in statement["deliveries"]}
+    assert states["weibo"] == "FAILED" and states["x"] == "SENT" and statement["state"] == "PARTIAL"
+    assert "expired_token" in next(d["error"] for d in statement["deliveries"] if d["channel"] == "weibo")
+
+
+def test_a_correction_goes_to_every_channel_linked_to_the_original(desk: DeskClient) -> None:
+    original = _published(desk, ["x", "mastodon", "newsroom"])
+    correction_text = {"en": {"full": "Correction: the outage lasted two hours, not one.", "short": "The outage lasted two hours, not one."}}
+    status, body = desk.call("POST", f"/statements/{original['id']}/corrections", {"text": correction_text}, as_="author:li")
+    assert status == 201 and body["corrects"] == original["id"] and body["kind"] == "correction"
+    desk.approve_and_publish(body["id"])
+    desk.world.pump()
+    correction = desk.get(body["id"])
+    assert correction["state"] == "PUBLISHED"
+    x_posts = desk.world.channel_posts("x")
+    original_x = next(d for d in original["deliveries"] if d["channel"] == "x")["platform_id"]
+    assert x_posts[-1].in_reply_to == original_x and x_posts[-1].submitted_text.startswith("Correction: ")
+    original_m = next(d for d in original["deliveries"] if d["channel"] == "mastodon")["platform_id"]
+    assert desk.world.channel_posts("mastodon")[-1].in_reply_to_id == original_m
+
+
+def test_list_and_get_show_versions_approvals_and_deliveries(desk: DeskClient) -> None:
+    statement = _published(desk, ["newsroom"])
+    assert statement["versions"][0]["text"]["zh"]["short"] == TEXT["zh"]["short"]
+    assert statement["approval"]["approver"] == "wang" and statement["approval"]["version"] == 1
+    status, listing = desk.call("GET", "/statements", query="limit=5", as_="approver:wang")
+    assert status == 200 and listing["statements"][0]["id"] == statement["id"]
+    status, listing = desk.call("GET", "/statements", query="state=DRAFT", as_="approver:wang")
+    assert statement["id"] not in [s["id"] for s in listing["statements"]]

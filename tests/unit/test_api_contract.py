@@ -1,0 +1,45 @@
+"""The API's published contract and its local-only identity switch."""
+from __future__ import annotations
+
+import json
+
+from crisiscomms.api import DEV_IDENTITY_HEADER, DEV_IDENTITY_SWITCH
+from crisiscomms_local.openapi import OPENAPI_PATH, generated
+from crisiscomms_local.template import load_template
+
+from ..conftest import ROOT
+
+
+def test_the_openapi_document_in_the_repo_matches_the_code() -> None:
+    assert OPENAPI_PATH.read_text(encoding="utf-8") == generated(), "run: python3 tasks.py openapi"
+
+
+def test_the_document_covers_every_desk_operation() -> None:
+    paths = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))["paths"]
+    expected = {
+        ("/statements", "post"), ("/statements", "get"), ("/statements/{statement_id}", "get"),
+        ("/statements/{statement_id}/draft", "put"), ("/statements/{statement_id}/submit", "post"),
+        ("/statements/{statement_id}/approve", "post"), ("/statements/{statement_id}/reject", "post"),
+        ("/statements/{statement_id}/publish", "post"), ("/statements/{statement_id}/deliveries/{channel}/retry", "post"),
+        ("/statements/{statement_id}/corrections", "post"), ("/audit/verify", "get"),
+    }
+    assert expected <= {(p, m) for p, ops in paths.items() for m in ops}
+
+
+def test_the_deployed_template_never_enables_the_development_identity_header() -> None:
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    assert DEV_IDENTITY_SWITCH not in text and DEV_IDENTITY_HEADER not in text
+    template = load_template()
+    for resource in template["Resources"].values():
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        assert DEV_IDENTITY_SWITCH not in variables
+
+
+def test_the_development_header_is_ignored_unless_switched_on(monkeypatch) -> None:
+    from crisiscomms_local.apigw import rest_event
+    from crisiscomms.api import app
+
+    monkeypatch.delenv(DEV_IDENTITY_SWITCH, raising=False)
+    event = rest_event("GET", "/statements", dev_header="mallory:comms-approver")
+    result = app.resolve(event, None)
+    assert result["statusCode"] == 403
