@@ -329,16 +329,25 @@ def test_stored_post_carries_its_score(listening: Listening) -> None:
     assert datetime.fromisoformat(post["ingested_at"].replace("Z", "+00:00")) == listening.clock().replace(tzinfo=timezone.utc)
 
 
-def test_the_platform_token_never_reaches_the_logs(listening: Listening, capsys) -> None:
-    _add_posts(listening, 3, start=listening.clock() - timedelta(minutes=2))
-    now = listening.clock()
-    listening.x.add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="http_status", status=401))
-    listening.poll("x")
-    listening.tick()
-    listening.poll("x")
-    logged = capsys.readouterr()
-    assert "source polled" in logged.out
-    assert "test-x-token" not in logged.out + logged.err
+def test_the_platform_token_never_reaches_the_logs(listening: Listening) -> None:
+    import io
+
+    from crisiscomms.observability import logger
+
+    captured = io.StringIO()
+    previous = logger.registered_handler.setStream(captured)
+    try:
+        _add_posts(listening, 3, start=listening.clock() - timedelta(minutes=2))
+        now = listening.clock()
+        listening.x.add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="http_status", status=401))
+        listening.poll("x")
+        listening.tick()
+        listening.poll("x")
+    finally:
+        logger.registered_handler.setStream(previous)
+    logged = captured.getvalue()
+    assert "source polled" in logged and "401" in logged
+    assert "test-x-token" not in logged
     assert [r.headers.get("authorization") for r in _searches(listening)][-1] == "Bearer test-x-token"
 
 
