@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,32 @@ def reset_process_caches() -> None:
         pass
 
 
+_WRITE_LOCK = threading.RLock()
+_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+
+
+def _isolate_dynamodb_writes() -> None:
+    """Serialise moto's DynamoDB writes.
+
+    moto applies a transaction by snapshotting whole tables and restoring them if a condition
+    fails; a write that lands in between is silently lost. DynamoDB isolates transactions, and
+    the Publisher and the audit chain rely on that under concurrency, so local AWS must too.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_serialised", False):
+            continue
+
+        def serialised(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _WRITE_LOCK:
+                return __original(self, *args, **kwargs)
+
+        serialised._serialised = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialised)
+
+
 class LocalAwsServer:
     """moto's threaded server on an ephemeral loopback port, or an endpoint given in the environment."""
 
@@ -63,6 +90,7 @@ class LocalAwsServer:
             from moto.server import ThreadedMotoServer
 
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+            _isolate_dynamodb_writes()
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self._server.start()
             host, port = self._server.get_host_and_port()

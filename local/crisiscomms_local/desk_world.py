@@ -67,6 +67,7 @@ class DeskWorld:
 
         url = self.stack.refs["DeliveryQueue"]
         handled = 0
+        to_retry: list[str] = []
         for _ in range(rounds):
             batch = client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
                                                   AttributeNames=["All"]).get("Messages", [])
@@ -84,11 +85,13 @@ class DeskWorld:
                 failed = {m["MessageId"] for m in batch}  # every record failed: Lambda returns the batch
             for message in batch:
                 if message["MessageId"] in failed:
-                    client("sqs").change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
-                                                            VisibilityTimeout=0)
+                    to_retry.append(message["ReceiptHandle"])  # stays invisible for the rest of this pump
                 else:
                     client("sqs").delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             handled += len(batch)
+        for receipt in to_retry:
+            # Its visibility timeout, compressed: visible again for the next pump.
+            client("sqs").change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
         self.processed += handled
         return handled
 

@@ -94,9 +94,13 @@ class Publisher:
             return self._settle(message.statement_id, "FAILED")
         return self._sent(delivery, result, ("SENDING",))
 
-    def _sent(self, delivery: dict[str, Any], result: DeliveryResult, expect: tuple[str, ...]) -> dict[str, Any]:
-        self._move(delivery, expect, "delivery_sent", state="SENT", platform_id=result.platform_id, url=result.url,
-                   sent_at=self._clock().isoformat())
+    def _sent(self, delivery: dict[str, Any], result: DeliveryResult, expect: tuple[str, ...],
+              resolved_by: str = "answer") -> dict[str, Any]:
+        if not self._move(delivery, expect, "delivery_sent", state="SENT", platform_id=result.platform_id, url=result.url,
+                          sent_at=self._clock().isoformat(), resolved_by=resolved_by):
+            current = self._repo.delivery(delivery["statement_id"], delivery["key"]) or {}
+            logger.warning("delivery changed while sending", extra={"key": delivery["key"], "state": current.get("state")})
+            return {"state": current.get("state", "MISSING")}
         return self._settle(delivery["statement_id"], "SENT")
 
     def _resolve_unknown(self, delivery: dict[str, Any], adapter: ChannelAdapter, request: DeliveryRequest | None,
@@ -108,7 +112,7 @@ class Publisher:
             except PlatformError as exc:
                 logger.warning("lookup after a lost answer failed", extra={"key": delivery["key"], "error": str(exc)})
         if found is not None:
-            return self._sent(delivery, found, expect)
+            return self._sent(delivery, found, expect, resolved_by="lookup")
         self._move(delivery, expect, "delivery_unknown", state="UNKNOWN", needs_person=True,
                    error="the request may have been sent but no answer came back; check the channel, then retry or mark it")
         return self._settle(delivery["statement_id"], "UNKNOWN")

@@ -65,13 +65,12 @@ def test_a_failed_expectation_fails_the_drill_with_the_observed_value(tmp_path: 
 
 def test_parts_not_built_yet_are_reported_and_fail_honestly(tmp_path: Path, capsys) -> None:
     scenario = dict(UNSEEN, name="unseen-desk", duration="+00:03",
-                    desk=[{"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["x"],
-                           "text": {"en": {"full": "We are open.", "short": "Open."}}}],
+                    desk=[{"at": "+00:01", "as": "oncall:wu", "do": "ack_alert", "topic": "northgate"}],
                     expect=[{"check": "alert", "topic": "northgate", "level": "WARNING", "by": "+00:02"}])
     assert main([str(_write(tmp_path, scenario))]) == 1
     printed = capsys.readouterr().out
     assert "FAIL  alert" in printed and "crisis detection is not in this version" in printed
-    assert "not run: desk action 'draft'" in printed
+    assert "not run: desk action 'ack_alert'" in printed
 
 
 def test_an_invalid_scenario_names_the_file_and_the_key(tmp_path: Path, capsys) -> None:

@@ -28,7 +28,7 @@ DRILLS = ROOT / "events" / "drills"
 LOG_DIR = ROOT / "drill-output"
 FEATURE_OF_CHECK = {
     "alert": "crisis detection", "no_alert": "crisis detection", "max_level": "crisis detection",
-    "sms": "on-call SMS alerts", "deliveries": "statement fan-out", "audit_chain_valid": "the audit log",
+    "sms": "on-call SMS alerts",
 }
 
 
@@ -64,6 +64,7 @@ class DrillReport:
     checks: list[CheckResult]
     notes: list[str]
     figures: dict[str, Any]
+    statements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -91,9 +92,20 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
     tallies: dict[str, SourceTally] = defaultdict(SourceTally)
     timeline: list[str] = []
     pending_duplicates = sorted(world.duplicate_invocations)
+    publisher_duplicates = sorted(world.publisher_duplicates)
+    actions = sorted((a for a in scenario.desk if a.do != "ack_alert"), key=lambda a: scenario.at(a.at))
     minutes = int(scenario.length.total_seconds() // 60)
     for minute in range(minutes + 1):
         now = scenario.start + timedelta(minutes=minute)
+        next_minute = now + timedelta(minutes=1)
+        # Desk actions happen at their own second within the minute; polls and deliveries follow.
+        while actions and scenario.at(actions[0].at) < next_minute:
+            action = actions.pop(0)
+            world.clock.set(max(now, scenario.at(action.at)))
+            outcome = world.desk.act(action.at, action.model_dump(by_alias=True, exclude_none=True))
+            verdict = f"{outcome.status}" + (f" ({outcome.detail})" if outcome.detail else "")
+            timeline.append(f"{action.at}  {outcome.who} {outcome.action} {outcome.ref or ''}: {verdict}")
+            _pump(world, publisher_duplicates, timeline)
         world.clock.set(now)
         deliveries = 1
         if pending_duplicates and pending_duplicates[0] <= now:
@@ -106,7 +118,19 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
                 result = invoke("poller", event)
                 for run in result["reports"]:
                     _tally(tallies[run["source"]], run, timeline, offset_of(scenario, now))
+        _pump(world, publisher_duplicates, timeline)
     return tallies, timeline, minutes + 1
+
+
+def _pump(world: World, publisher_duplicates: list[datetime], timeline: list[str]) -> None:
+    """Drain the delivery queue; an injected duplicate applies to the first batch due after its time."""
+    if world.desk_world is None:
+        return
+    now = world.clock()
+    duplicate = bool(publisher_duplicates and publisher_duplicates[0] <= now)
+    if world.desk_world.pump(duplicate_next=duplicate) and duplicate:
+        publisher_duplicates.pop(0)
+        timeline.append(f"{offset_of(world.scenario, now)}  publisher batch delivered twice (injected)")
 
 
 def _tally(tally: SourceTally, run: dict[str, Any], timeline: list[str], at: str) -> None:
@@ -180,18 +204,67 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
         "real_seconds": round(real_seconds, 2),
         "simulated_minutes": ticks - 1,
     }
-    checks = [_judge(check, figures) for check in scenario.expect]
+    statements = _statements(world)
+    checks = [_judge(check, figures, world, statements) for check in scenario.expect]
+    if world.desk is not None:
+        for refusal in world.desk.refusals:
+            spec = {"check": "expect_refused", "action": refusal["action"], "ref": refusal["ref"], "status": refusal["status"],
+                    "as": refusal["as"], "at": refusal["at"]}
+            checks.append(CheckResult(spec, refusal["passed"], refusal["detail"]))
+        for outcome in world.desk.outcomes:
+            if not outcome.ok and not outcome.action.startswith("expect_refused"):
+                checks.append(CheckResult({"check": "desk_action", "at": outcome.at, "action": outcome.action,
+                                           "ref": outcome.ref}, False, f"answered {outcome.status}: {outcome.detail}"))
     notes = [f"not replayed: {n} {platform} posts (no listener for {platform} in this version)"
              for platform, n in sorted(world.not_replayed.items())]
     for item in world.unsupported:
         notes.append(f"not run: {item}")
         checks.append(CheckResult({"check": "scenario_runs_fully"}, False, f"{item} is not available in this version"))
-    return DrillReport(scenario.name, scenario.description, ticks, real_seconds, dict(tallies), timeline, stored,
-                       per_minute, riskiest, checks, notes, figures)
+    report = DrillReport(scenario.name, scenario.description, ticks, real_seconds, dict(tallies), timeline, stored,
+                         per_minute, riskiest, checks, notes, figures)
+    report.statements = statements
+    return report
 
 
-def _judge(check: Check, figures: dict[str, Any]) -> CheckResult:
+def _statements(world: World) -> list[dict[str, Any]]:
+    """Each statement the desk made: state, per-channel outcome, publish-to-last-delivery time."""
+    if world.desk is None:
+        return []
+    out = []
+    for ref, sid in world.desk.refs.items():
+        statement = world.desk.statement(ref)
+        if statement is None:
+            continue
+        published = statement.get("published_version")
+        deliveries = [d for d in statement["deliveries"] if d["version"] == published]
+        span = None
+        ended = [d["updated_at"] for d in deliveries if d["state"] in ("SENT", "FAILED", "UNKNOWN")]
+        if statement.get("published_at") and ended and len(ended) == len(deliveries):
+            span = (datetime.fromisoformat(max(ended)) - datetime.fromisoformat(statement["published_at"])).total_seconds()
+        out.append({"ref": ref, "id": sid, "state": statement["state"], "kind": statement.get("kind"),
+                    "corrects": statement.get("corrects"), "version": statement.get("current_version"),
+                    "publish_to_last_delivery_s": span,
+                    "deliveries": [{k: d.get(k) for k in ("channel", "language", "state", "attempts", "url", "error", "resolved_by")}
+                                   for d in sorted(deliveries, key=lambda d: (d["channel"], d["language"]))]})
+    return out
+
+
+def _judge(check: Check, figures: dict[str, Any], world: World, statements: list[dict[str, Any]]) -> CheckResult:
     spec = check.model_dump(exclude_none=True)
+    if check.check == "deliveries":
+        statement = next((s for s in statements if s["ref"] == check.ref), None)
+        if statement is None:
+            return CheckResult(spec, False, f"no statement {check.ref!r} was drafted")
+        states = [f"{d['channel']}({d['language']}) {d['state']}" for d in statement["deliveries"]]
+        ok = bool(statement["deliveries"]) and all(d["state"] == check.state for d in statement["deliveries"])
+        return CheckResult(spec, ok, ", ".join(states) or "nothing was published")
+    if check.check == "audit_chain_valid":
+        from crisiscomms.audit import verify_chain
+        from crisiscomms.aws.audit import AuditLog
+
+        log = AuditLog(world.stack.refs["AuditTable"], world.stack.refs["StateTable"])
+        result = verify_chain(log.records(), log.head())
+        return CheckResult(spec, result.ok, f"{result.entries} entries verified" if result.ok else result.problem)
     if check.check == "stored_posts":
         value = figures["stored_posts"]
         ok = (check.min is None or value >= check.min) and (check.max is None or value <= check.max)
@@ -202,15 +275,38 @@ def _judge(check: Check, figures: dict[str, Any]) -> CheckResult:
             problems.append(f"{figures['stored_posts'] - figures['distinct_stored_keys']} posts stored twice")
         if figures["stored_not_emulated"]:
             problems.append(f"{figures['stored_not_emulated']} stored posts that no platform published")
+        for channel, count in _channel_duplicates(world).items():
+            problems.append(f"{channel} shows the same statement text {count} extra time(s)")
         if figures["aggregate_post_count"] != figures["topic_links_expected"]:
             problems.append(f"minute aggregates count {figures['aggregate_post_count']} posts for "
                             f"{figures['topic_links_expected']} stored topic links")
         observed = "; ".join(problems) or (
             f"{figures['stored_posts']} posts stored once each, aggregates agree, "
-            f"{figures['duplicates_rejected']} repeat deliveries rejected")
+            f"{figures['duplicates_rejected']} repeat deliveries rejected"
+            + ("; every channel shows each statement version once" if world.desk_world is not None else ""))
         return CheckResult(spec, not problems, observed)
     feature = FEATURE_OF_CHECK[check.check]
     return CheckResult(spec, False, f"cannot be evaluated: {feature} is not in this version")
+
+
+def _post_text(post: Any) -> str:
+    for attribute in ("submitted_text", "text", "content", "body", "title"):
+        value = getattr(post, attribute, None)
+        if isinstance(value, (str, bytes)):
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return repr(post)
+
+
+def _channel_duplicates(world: World) -> dict[str, int]:
+    """Per channel, how many posts repeat a text already posted there (a statement version twice)."""
+    if world.desk_world is None:
+        return {}
+    extra = {}
+    for channel in world.desk_world.emulators:
+        texts = [_post_text(p) for p in world.desk_world.channel_posts(channel)]
+        if len(texts) != len(set(texts)):
+            extra[channel] = len(texts) - len(set(texts))
+    return extra
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -253,6 +349,14 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
             share = row["negative"] / row["posts"] if row["posts"] else 0.0
             out.append(f"  {offset_of_minute(scenario_start, when):>7}  {row['posts']:>4} posts "
                        f"({row['social']} social, {row['news']} news)  {share:>4.0%} negative  {_bar(share)}")
+    for st in report.statements:
+        span = st["publish_to_last_delivery_s"]
+        head = f"Statement {st['ref']} ({st['kind']}{', corrects ' + st['corrects'] if st.get('corrects') else ''}): {st['state']}"
+        out += ["", head + (f", publish to last delivery {span:.0f} s (simulated)" if span is not None else "")]
+        for d in st["deliveries"]:
+            where = d.get("url") or d.get("error") or ""
+            note = "  (answer lost; found by lookup)" if d.get("resolved_by") == "lookup" else ""
+            out.append(f"  {d['channel'] + ' (' + d['language'] + ')':<16}{d['state']:<9} attempts {d.get('attempts') or 0}  {where}{note}")
     if report.notes:
         out += ["", "Notes"] + [f"  {n}" for n in report.notes]
     out += ["", "Checks"] + [f"  {c.line()}" for c in report.checks]
@@ -278,6 +382,7 @@ def as_json(report: DrillReport) -> dict[str, Any]:
         "riskiest": report.riskiest,
         "per_minute": report.per_minute,
         "notes": report.notes,
+        "statements": report.statements,
         "checks": [{**c.check, "passed": c.passed, "observed": c.observed} for c in report.checks],
     }
 

@@ -14,7 +14,9 @@ from crisiscomms.models import Post, stable_id
 from crisiscomms.topics import TopicMatcher
 from crisiscomms.watch import WatchConfig, parse_watch_config
 from crisiscomms_local.aws import LocalAwsServer, Stack, provision, put_watch_config, reset_process_caches
+from crisiscomms_local.drill.desk import Desk
 from crisiscomms_local.drill.scenario import (
+    ChannelFault,
     FunctionFault,
     PlatformFault,
     Scenario,
@@ -58,10 +60,15 @@ class World:
     not_replayed: dict[str, int] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     duplicate_invocations: list[datetime] = field(default_factory=list)
+    publisher_duplicates: list[datetime] = field(default_factory=list)
     source_kinds: list[str] = field(default_factory=list)
     restore_log_stream: Any = None
+    desk_world: Any = None
+    desk: Desk | None = None
 
     def close(self) -> None:
+        if self.desk_world is not None:
+            self.desk_world.close()
         if self.restore_log_stream is not None:
             from crisiscomms.observability import logger
 
@@ -115,6 +122,14 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
     world = World(scenario, clock, aws, stack, config, x, news)
     world.source_kinds = (["x"] if wants_x else []) + (["news"] if feeds else [])
     matcher = TopicMatcher(config.topics)
+    needs_desk = bool(scenario.desk) or any(isinstance(f, ChannelFault) for f in scenario.faults) or any(
+        c.check in ("deliveries", "audit_chain_valid") for c in scenario.expect)
+    if needs_desk:
+        from crisiscomms_local.desk_world import start_desk_world
+
+        world.desk_world = start_desk_world(stack=stack, clock=clock, timeout_delay=EMULATOR_STALL_SECONDS,
+                                            http_timeout=CLIENT_TIMEOUT_SECONDS)
+        world.desk = Desk()
 
     for post in posts:
         if post["platform"] not in LISTENED_PLATFORMS:
@@ -148,10 +163,16 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
                                      retry_after=fault.retry_after, target=fault.feed))
         elif isinstance(fault, FunctionFault) and fault.function == "poller":
             world.duplicate_invocations.append(start)
+        elif isinstance(fault, FunctionFault) and fault.function == "publisher":
+            world.publisher_duplicates.append(start)
+        elif isinstance(fault, ChannelFault) and fault.channel != "newsroom":
+            world.desk_world.emulators[fault.channel].add_fault(Fault(
+                start=start, end=end, kind=fault.kind, status=fault.status, retry_after=fault.retry_after))
         else:
             world.unsupported.append(f"fault {fault.model_dump(by_alias=True, exclude_none=True)}")
     for action in scenario.desk:
-        world.unsupported.append(f"desk action {action.do!r} at {action.at} (the statements API is not in this version)")
+        if action.do == "ack_alert":
+            world.unsupported.append(f"desk action 'ack_alert' at {action.at} (alerting is not in this version)")
 
     put_watch_config(stack, config.model_dump_json())
     os.environ.update(stack.function_environment("PollerFunction", {
