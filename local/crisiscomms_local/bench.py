@@ -4,7 +4,8 @@
 
 1. scoring throughput, the project's scorer against VADER on the same texts;
 2. Poller cold start (a fresh process importing the handler module) against a fresh `import boto3`;
-3. DynamoDB requests per stored post for a realistic poll against the emulator and local AWS.
+3. DynamoDB requests per stored post for a realistic poll against the emulator and local AWS;
+4. statement fan-out wall time to 8 channels as a ratio to each platform's response time.
 """
 from __future__ import annotations
 
@@ -114,6 +115,44 @@ def bench_dynamodb_requests(posts: int = 500) -> dict[str, float]:
     }
 
 
+def bench_fanout(latency: float = 0.2) -> dict[str, float]:
+    """Wall time to deliver one statement to 8 channels when each platform answers after `latency` s."""
+    from crisiscomms_local.apigw import rest_event
+    from crisiscomms_local.desk_world import start_desk_world
+    from crisiscomms_local.lambda_runtime import invoke
+
+    saved = dict(os.environ)
+    one_each = {c: ["en"] for c in ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook")}
+    one_each.update(weibo=["zh"], wechat=["zh"])
+    text = {"zh": {"full": "港湾银行声明：所有账户正常。", "short": "港湾银行：所有账户正常。"},
+            "en": {"full": "Harbor Bank statement: all accounts are available.", "short": "All Harbor Bank accounts are available."}}
+    results = {}
+    world = start_desk_world(http_timeout=5.0, languages=one_each)
+    try:
+        for label, delay in (("warm-up", 0.0), ("overhead", 0.0), ("latency", latency)):
+            for em in world.emulators.values():
+                em.latency_seconds = delay
+
+            def call(method: str, path: str, body: object = None, user: str = "li", group: str = "comms-author") -> dict:
+                result = invoke("api", rest_event(method, path, body=body, user=user, groups=[group]))
+                return json.loads(result["body"])
+
+            sid = call("POST", "/statements", {"channels": list(one_each), "text": text})["id"]
+            call("POST", f"/statements/{sid}/approve", {"version": 1}, user="wang", group="comms-approver")
+            call("POST", f"/statements/{sid}/publish", user="wang", group="comms-approver")
+            started = time.perf_counter()
+            world.pump()
+            results[label] = time.perf_counter() - started
+            states = [d["state"] for d in call("GET", f"/statements/{sid}", user="zhou", group="auditor")["deliveries"]]
+            assert states == ["SENT"] * 8, states
+    finally:
+        world.close()
+        os.environ.clear()
+        os.environ.update(saved)
+    return {"latency_s": latency, "wall_s": results["latency"], "overhead_s": results["overhead"],
+            "ratio": results["latency"] / latency, "ratio_net": (results["latency"] - results["overhead"]) / latency}
+
+
 def main() -> int:
     print("Scoring throughput (same texts, one core)")
     s = bench_scoring()
@@ -131,6 +170,12 @@ def main() -> int:
           f"= {d['requests_per_stored_post']:.3f} requests per post")
     print(f"  by operation: {d['by_operation']}")
     print(f"  a poll with nothing new: {d['requests_for_a_quiet_poll']} requests")
+    print("\nStatement fan-out to 8 channels, each platform answering after L")
+    f = bench_fanout(0.5)
+    print(f"  L = {f['latency_s'] * 1000:.0f} ms: all 8 delivered in {f['wall_s'] * 1000:.0f} ms = {f['ratio']:.2f} x L "
+          f"(sequential posting would be 8 x L or more)")
+    print(f"  same with L = 0 (local AWS and bookkeeping only): {f['overhead_s'] * 1000:.0f} ms; "
+          f"net of that: {f['ratio_net']:.2f} x L")
     return 0
 
 

@@ -135,7 +135,7 @@ def channels_config(emulators: dict[str, Any], languages: dict[str, list[str]] |
 
 
 def start_desk_world(*, stack: Stack | None = None, timeout_delay: float = 0.6, http_timeout: float = 0.3,
-                     clock: Any = None) -> DeskWorld:
+                     clock: Any = None, languages: dict[str, list[str]] | None = None) -> DeskWorld:
     """Provision (unless given a stack), start every channel emulator and point the functions at them."""
     aws = None
     if stack is None:
@@ -159,7 +159,7 @@ def start_desk_world(*, stack: Stack | None = None, timeout_delay: float = 0.6, 
         em.start()
     from crisiscomms.aws.clients import client
 
-    client("ssm").put_parameter(Name=stack.refs["ChannelsConfigParameter"], Value=json.dumps(channels_config(emulators)),
+    client("ssm").put_parameter(Name=stack.refs["ChannelsConfigParameter"], Value=json.dumps(channels_config(emulators, languages)),
                                 Type="String", Overwrite=True)
     env = {**stack.function_environment("DeskApiFunction"), **stack.function_environment("PublisherFunction")}
     env.update({"HTTP_TIMEOUT_SECONDS": str(http_timeout), "CONFIG_MAX_AGE_SECONDS": "0",

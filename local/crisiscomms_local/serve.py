@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +55,14 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     os.environ[DEV_IDENTITY_SWITCH] = "enabled"
     world = start_desk_world()
+    stop = threading.Event()
+
+    def publisher_loop() -> None:
+        """Stands in for the SQS event source mapping: the Publisher gets the queue's messages."""
+        while not stop.wait(1.0):
+            world.pump()
+
+    threading.Thread(target=publisher_loop, daemon=True).start()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), _Handler)
     print(json.dumps({"api": f"http://127.0.0.1:{args.port}", "channels": world.summary()}, indent=2), flush=True)
     try:
@@ -61,6 +70,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         server.server_close()
         world.close()
     return 0
