@@ -203,3 +203,25 @@ def test_list_and_get_show_versions_approvals_and_deliveries(desk: DeskClient) -
     assert status == 200 and listing["statements"][0]["id"] == statement["id"]
     status, listing = desk.call("GET", "/statements", query="state=DRAFT", as_="approver:wang")
     assert statement["id"] not in [s["id"] for s in listing["statements"]]
+
+
+def test_api_gateway_scopes_in_the_template_match_the_roles_the_handler_enforces(desk: DeskClient) -> None:
+    """For every route, a caller in a group the template's scopes admit gets past the handler's role check,
+    and a caller in any other group is refused with 403 by the handler too."""
+    from crisiscomms.identity import DESK_GROUPS, SCOPE_PREFIX
+    from crisiscomms_local.apigw import rest_event
+    from crisiscomms_local.lambda_runtime import invoke
+    from crisiscomms_local.template import load_template
+
+    events = load_template()["Resources"]["DeskApiFunction"]["Properties"]["Events"]
+    bodies = {"/statements": {"channels": ["newsroom"], "text": TEXT}, "/draft": {"text": TEXT}, "/approve": {"version": 1},
+              "/reject": {"reason": "no"}, "/corrections": {"text": TEXT}}
+    for name, event in events.items():
+        props = event["Properties"]
+        path = props["Path"].replace("{statement_id}", "st-0000000000000000").replace("{channel}", "x")
+        body = next((b for suffix, b in bodies.items() if path.endswith(suffix)), None) if props["Method"] != "get" else None
+        admitted = {s.removeprefix(SCOPE_PREFIX) for s in props["Auth"]["AuthorizationScopes"]}
+        for group in DESK_GROUPS:
+            result = invoke("api", rest_event(props["Method"], path, body=body, user=f"user-{group}", groups=[group]))
+            refused = result["statusCode"] == 403
+            assert refused == (group not in admitted), (name, group, result["statusCode"], result["body"])

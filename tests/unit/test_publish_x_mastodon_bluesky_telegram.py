@@ -62,48 +62,39 @@ def full_text(exc: BaseException) -> str:
 # -- fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def x(sim_clock: Any) -> Iterator[tuple[XPublishEmulator, XAdapter]]:
-    emulator = XPublishEmulator(sim_clock, timeout_delay=EMULATOR_DELAY)
+def _running(emulator: Any, make_adapter: Any) -> Iterator[tuple[Any, Any]]:
+    """Start an emulator, hand its adapter over a client with the tests' short timeout, then stop both."""
     emulator.start()
     http = make_client(emulator.base_url, timeout_seconds=CLIENT_TIMEOUT)
-    yield emulator, XAdapter(http, access_token=emulator.access_token, user_id=emulator.user_id,
-                               username=emulator.username, clock=sim_clock)
-    http.close()
-    emulator.stop()
+    try:
+        yield emulator, make_adapter(http, emulator)
+    finally:
+        http.close()
+        emulator.stop()
+
+
+@pytest.fixture
+def x(sim_clock: Any) -> Iterator[tuple[XPublishEmulator, XAdapter]]:
+    yield from _running(XPublishEmulator(sim_clock, timeout_delay=EMULATOR_DELAY), lambda http, em: XAdapter(
+        http, access_token=em.access_token, user_id=em.user_id, username=em.username, clock=sim_clock))
 
 
 @pytest.fixture
 def mastodon(sim_clock: Any) -> Iterator[tuple[MastodonEmulator, MastodonAdapter]]:
-    emulator = MastodonEmulator(sim_clock, timeout_delay=EMULATOR_DELAY)
-    emulator.start()
-    http = make_client(emulator.base_url, timeout_seconds=CLIENT_TIMEOUT)
-    yield emulator, MastodonAdapter(http, access_token=emulator.access_token,
-                                      account_id=emulator.account_id, clock=sim_clock)
-    http.close()
-    emulator.stop()
+    yield from _running(MastodonEmulator(sim_clock, timeout_delay=EMULATOR_DELAY), lambda http, em: MastodonAdapter(
+        http, access_token=em.access_token, account_id=em.account_id, clock=sim_clock))
 
 
 @pytest.fixture
 def bluesky(sim_clock: Any) -> Iterator[tuple[BlueskyEmulator, BlueskyAdapter]]:
-    emulator = BlueskyEmulator(sim_clock, timeout_delay=EMULATOR_DELAY)
-    emulator.start()
-    http = make_client(emulator.base_url, timeout_seconds=CLIENT_TIMEOUT)
-    yield emulator, BlueskyAdapter(http, did=emulator.did, handle=emulator.account_handle,
-                                     access_jwt=emulator.access_jwt, clock=sim_clock)
-    http.close()
-    emulator.stop()
+    yield from _running(BlueskyEmulator(sim_clock, timeout_delay=EMULATOR_DELAY), lambda http, em: BlueskyAdapter(
+        http, did=em.did, handle=em.account_handle, access_jwt=em.access_jwt, clock=sim_clock))
 
 
 @pytest.fixture
 def telegram(sim_clock: Any) -> Iterator[tuple[TelegramEmulator, TelegramAdapter]]:
-    emulator = TelegramEmulator(sim_clock, timeout_delay=EMULATOR_DELAY)
-    emulator.start()
-    http = make_client(emulator.base_url, timeout_seconds=CLIENT_TIMEOUT)
-    yield emulator, TelegramAdapter(http, bot_token=emulator.bot_token,
-                                      chat_id=f"@{emulator.channel_username}", clock=sim_clock)
-    http.close()
-    emulator.stop()
+    yield from _running(TelegramEmulator(sim_clock, timeout_delay=EMULATOR_DELAY), lambda http, em: TelegramAdapter(
+        http, bot_token=em.bot_token, chat_id=f"@{em.channel_username}", clock=sim_clock))
 
 
 # -- X --------------------------------------------------------------------------------------

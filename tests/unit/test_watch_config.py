@@ -90,3 +90,10 @@ def test_query_names_chinese_terms_in_both_scripts() -> None:
                                  "sources": [{"id": "x", "platform": "x"}]})
     query = config.query_for(config.sources[0])
     assert query == '("Harbor Bank" OR 港湾银行 OR 港灣銀行 OR #港湾银行 OR #港灣銀行) -is:retweet'
+
+
+def test_sample_channels_configuration_is_valid() -> None:
+    from crisiscomms.desk import ChannelsConfig
+
+    config = ChannelsConfig.model_validate_json((ROOT / "events" / "channels-config.json").read_text(encoding="utf-8"))
+    assert set(config.channels) == {"newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook"}
