@@ -3,11 +3,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crisiscomms.api import handle
-from crisiscomms.observability import logger, metrics, tracer
+from crisiscomms.observability import log_metrics, logger, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return handle(event, context)

@@ -2,13 +2,13 @@
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crisiscomms.observability import logger, metrics, tracer
+from crisiscomms.observability import log_metrics, logger, tracer
 from crisiscomms.poller import ScheduledPoll, poll
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 @event_parser(model=ScheduledPoll)
 def lambda_handler(event: ScheduledPoll, context: LambdaContext) -> dict:
     return poll(

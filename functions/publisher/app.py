@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crisiscomms.batch import ConcurrentBatchProcessor
-from crisiscomms.observability import logger, metrics, tracer
+from crisiscomms.observability import log_metrics, logger, tracer
 from crisiscomms.wiring import deliver_record, idempotency_config
 
 processor = ConcurrentBatchProcessor(event_type=EventType.SQS)
@@ -17,7 +17,7 @@ def record_handler(record: SQSRecord) -> dict:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     idempotency_config().register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

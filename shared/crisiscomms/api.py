@@ -103,11 +103,6 @@ def _desk_factory() -> Any:
 
 
 def desk() -> Any:
-    from aws_lambda_powertools.metrics import MetricUnit
-
-    from crisiscomms.observability import metrics
-
-    metrics.add_metric(name="DeskRequests", unit=MetricUnit.Count, value=1)
     return _desk_factory()()
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from crisiscomms.audit import AuditEntry
 from crisiscomms.aws.statements import StatementRepository
 from crisiscomms.channels.base import Channel
+from crisiscomms.observability import count
 from crisiscomms.statements import (
     ApproveRequest,
     ChannelCheckFailed,
@@ -247,6 +248,8 @@ class Desk:
                                       text_hash=_text_hash(current["text"])),
                           new_deliveries=deliveries)
         self._enqueue([_message(statement_id, d) for d in deliveries])
+        count("StatementsPublished")
+        count("DeliveriesQueued", len(deliveries))
         return self.get(who, statement_id, require=False)
 
     def retry(self, who: Identity, statement_id: str, channel: str, language: str | None = None) -> dict[str, Any]:

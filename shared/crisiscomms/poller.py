@@ -22,7 +22,7 @@ from crisiscomms.aws.parameters import load_watch_config, platform_secret
 from crisiscomms.aws.posts import PostRepository, PostTables
 from crisiscomms.aws.state import StateRepository
 from crisiscomms.listening import Ingestor, Listener, RunReport
-from crisiscomms.observability import logger, metrics
+from crisiscomms.observability import count, logger, metrics
 from crisiscomms.scorer import make_scorer
 from crisiscomms.settings import Settings, get_settings
 from crisiscomms.topics import TopicMatcher
@@ -86,11 +86,8 @@ def poll(request: ScheduledPoll, *, remaining_seconds: Any, run_id: str | None =
 
 
 def _record(kind: str, reports: list[RunReport]) -> None:
-    from aws_lambda_powertools.metrics import MetricUnit
-
     for report in reports:
         logger.info("source polled", extra=report.as_log())
-    metrics.clear_metrics()  # this invocation's figures only, under this invocation's dimension
     metrics.add_dimension(name="source_kind", value=kind)
     for name, value in (
         ("PostsFetched", sum(r.fetched for r in reports)),
@@ -100,4 +97,4 @@ def _record(kind: str, reports: list[RunReport]) -> None:
         ("SourcesFailed", sum(r.status == "failed" for r in reports)),
         ("SourcesRateLimited", sum(r.status == "rate_limited" for r in reports)),
     ):
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        count(name, value)

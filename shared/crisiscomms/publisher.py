@@ -18,7 +18,7 @@ from crisiscomms.audit import AuditEntry
 from crisiscomms.aws.statements import StatementRepository
 from crisiscomms.channels.base import ChannelAdapter, DeliveryRequest, DeliveryResult
 from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError, PlatformError, RateLimited, TransientPlatformError
-from crisiscomms.observability import logger
+from crisiscomms.observability import count, logger
 from crisiscomms.statements import TERMINAL_DELIVERY, Conflict, statement_state_after
 
 SYSTEM = "publisher"
@@ -88,6 +88,7 @@ class Publisher:
                 self._move(delivery, ("SENDING",), "delivery_failed", state="FAILED", error=f"{exc} (after {attempts} attempts)")
                 return self._settle(message.statement_id, "FAILED")
             self._move(delivery, ("SENDING",), "delivery_retrying", state="RETRYING", error=str(exc))
+            count("DeliveriesRetrying")
             raise RetryLater(str(exc)) from exc
         except PermanentPlatformError as exc:
             self._move(delivery, ("SENDING",), "delivery_failed", state="FAILED", error=str(exc))
@@ -130,6 +131,7 @@ class Publisher:
 
     def _settle(self, statement_id: str, outcome: str) -> dict[str, Any]:
         """Bring the statement's state in line with its deliveries (PUBLISHED / PARTIAL / PUBLISHING)."""
+        count(f"Deliveries{outcome.title()}")
         for _ in range(5):
             statement = self._repo.load(statement_id)
             current = [d["state"] for d in statement["deliveries"] if d["version"] == statement.get("published_version")]
