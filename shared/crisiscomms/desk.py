@@ -37,13 +37,15 @@ READERS = (AUTHOR, APPROVER, AUDITOR)
 
 
 class ChannelAccount(BaseModel):
-    """One official account: which languages it speaks and where its credentials live."""
+    """One official account: which languages it speaks, who it is and where its API lives.
+
+    Its token is not here: all channel tokens live in one Secrets Manager secret keyed by channel.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     languages: list[Literal["zh", "en"]] = Field(min_length=1)
     account: str | None = None
-    secret: str | None = Field(default=None, description="Secrets Manager name of the token")
     base_url: HttpUrl | None = None
     options: dict[str, str] = Field(default_factory=dict)
 
