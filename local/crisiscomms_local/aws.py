@@ -253,3 +253,16 @@ def put_watch_config(stack: Stack, document: str) -> None:
     from crisiscomms.aws.clients import client
 
     client("ssm").put_parameter(Name=stack.refs["WatchConfigParameter"], Value=document, Type="String", Overwrite=True)
+
+
+def sent_notifications(topic_arn: str) -> list[str]:
+    """Messages local SNS published to a topic, read back from moto's /moto-api/data.json."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/data.json", timeout=5) as response:
+        data = json.load(response)
+    for topic in data.get("sns", {}).get("Topic", []):
+        if topic.get("arn") == topic_arn:
+            return [entry[1] for entry in topic.get("sent_notifications") or []]
+    return []
