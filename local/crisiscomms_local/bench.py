@@ -5,7 +5,8 @@
 1. scoring throughput, the project's scorer against VADER on the same texts;
 2. Poller cold start (a fresh process importing the handler module) against a fresh `import boto3`;
 3. DynamoDB requests per stored post for a realistic poll against the emulator and local AWS;
-4. statement fan-out wall time to 8 channels as a ratio to each platform's response time.
+4. statement fan-out wall time to 8 channels as a ratio to each platform's response time;
+5. the detector's evaluation time for 10, 100 and 1,000 topics.
 """
 from __future__ import annotations
 
@@ -176,6 +177,10 @@ def main() -> int:
           f"(sequential posting would be 8 x L or more)")
     print(f"  same with L = 0 (local AWS and bookkeeping only): {f['overhead_s'] * 1000:.0f} ms; "
           f"net of that: {f['ratio_net']:.2f} x L")
+    print("\nDetector: one evaluation of every topic")
+    from crisiscomms_local.bench_detector import main as bench_detector
+
+    bench_detector()
     return 0
 
 

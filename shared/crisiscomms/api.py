@@ -172,6 +172,21 @@ def correct_statement(statement_id: StatementId, body: CorrectionRequest) -> dic
     return desk().correct(who, statement_id, body)
 
 
+@app.post("/alerts/<alert_id>/ack", summary="Acknowledge an alert", tags=["alerts"])
+def acknowledge_alert(alert_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,63}-\d{8}-\d{4}$")]) -> dict:
+    from crisiscomms.alerting import acknowledge
+
+    return acknowledge(identity(), alert_id)
+
+
+@app.get("/alerts", summary="A topic's alerts, newest first", tags=["alerts"])
+def list_alerts(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
+                limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict:
+    from crisiscomms.alerting import list_alerts as alerts_of
+
+    return alerts_of(identity(), topic, limit)
+
+
 @app.get("/audit/verify", summary="Verify the audit chain", tags=["audit"])
 def verify_audit() -> dict:
     from crisiscomms.wiring import verify_audit as verify

@@ -49,6 +49,28 @@ class DeskSettings(BaseModel):
     max_delivery_attempts: int = Field(default=5, alias="MAX_DELIVERY_ATTEMPTS", ge=1, le=20)
 
 
+class DetectorSettings(BaseModel):
+    """The Detector and the alert routes of the desk API."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    posts_table: str = Field(alias="POSTS_TABLE", min_length=3)
+    topic_posts_table: str = Field(alias="TOPIC_POSTS_TABLE", min_length=3)
+    aggregates_table: str = Field(alias="AGGREGATES_TABLE", min_length=3)
+    alerts_table: str = Field(alias="ALERTS_TABLE", min_length=3)
+    state_table: str = Field(alias="STATE_TABLE", min_length=3)
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    watch_config_parameter: str = Field(alias="WATCH_CONFIG_PARAMETER", min_length=1)
+    oncall_topic_arn: str = Field(default="", alias="ONCALL_TOPIC_ARN")
+    escalation_topic_arn: str = Field(default="", alias="ESCALATION_TOPIC_ARN")
+    config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
+
+
+@lru_cache(maxsize=1)
+def get_detector_settings() -> DetectorSettings:
+    return load_settings(os.environ, DetectorSettings)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The Poller's settings; cached because the environment does not change under us."""

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
+from crisiscomms.detection import Thresholds
 from crisiscomms.errors import ConfigurationError
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
@@ -71,6 +72,7 @@ class WatchConfig(_Strict):
     sources: list[Source] = Field(default_factory=list)
     feeds: list[Feed] = Field(default_factory=list)
     high_reach_followers: int = Field(default=10_000, ge=1)
+    detection: Thresholds = Field(default_factory=Thresholds)
 
     @model_validator(mode="after")
     def _consistent(self) -> "WatchConfig":

@@ -86,6 +86,32 @@ def deliver_record(body: str) -> dict[str, Any]:
     return _idempotent_deliver()(message=json.loads(message.model_dump_json()))
 
 
+def alert_repository() -> Any:
+    from crisiscomms.aws.alerts import AlertRepository
+    from crisiscomms.settings import get_detector_settings
+
+    settings = get_detector_settings()
+    return AlertRepository(settings.alerts_table, settings.state_table,
+                           AuditLog(settings.audit_table, settings.state_table))
+
+
+def run_detector() -> list[dict[str, Any]]:
+    """One evaluation of every watched topic."""
+    from crisiscomms.aws.alerts import publish_sms
+    from crisiscomms.aws.parameters import load_watch_config
+    from crisiscomms.aws.posts import PostRepository, PostTables
+    from crisiscomms.detector import Detector
+    from crisiscomms.settings import get_detector_settings
+
+    settings = get_detector_settings()
+    config = load_watch_config(settings.watch_config_parameter, max_age=settings.config_max_age_seconds)
+    posts = PostRepository(PostTables(settings.posts_table, settings.topic_posts_table, settings.aggregates_table),
+                           retention_days=1)
+    detector = Detector(posts, alert_repository(), thresholds=config.detection, clock=clock.now, send_sms=publish_sms,
+                        oncall_topic=settings.oncall_topic_arn, escalation_topic=settings.escalation_topic_arn)
+    return detector.run(config.topics)
+
+
 def verify_audit() -> dict[str, Any]:
     from crisiscomms.audit import verify_chain
 
@@ -95,8 +121,11 @@ def verify_audit() -> dict[str, Any]:
 
 def reset() -> None:
     """Forget built objects (tests and drills switch environments)."""
+    from crisiscomms.settings import get_detector_settings
+
     audit_log.cache_clear()
     get_desk_settings.cache_clear()
+    get_detector_settings.cache_clear()
     _publisher.cache_clear()
     _idempotent_deliver.cache_clear()
     idempotency_config.cache_clear()

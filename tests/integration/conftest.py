@@ -55,8 +55,8 @@ class Listening:
 
 @pytest.fixture
 def listening(stack: Stack, sim_clock: Any) -> Iterator[Listening]:
-    x = XEmulator(sim_clock, bearer_token=X_TOKEN, timeout_delay=0.5)
-    news = NewsEmulator(sim_clock, timeout_delay=0.5)
+    x = XEmulator(sim_clock, bearer_token=X_TOKEN, timeout_delay=1.5)
+    news = NewsEmulator(sim_clock, timeout_delay=1.5)
     x.start()
     news.start()
     news.add_feed("daily")
@@ -64,7 +64,7 @@ def listening(stack: Stack, sim_clock: Any) -> Iterator[Listening]:
     saved = dict(os.environ)
     os.environ.update(stack.function_environment("PollerFunction", {
         "X_API_BASE_URL": x.base_url,
-        "HTTP_TIMEOUT_SECONDS": "0.2",
+        "HTTP_TIMEOUT_SECONDS": "0.8",
         "HTTP_MAX_ATTEMPTS": "3",
         "RETRY_BASE_DELAY_SECONDS": "0",
         "CONFIG_MAX_AGE_SECONDS": "0",

@@ -63,14 +63,14 @@ def test_a_failed_expectation_fails_the_drill_with_the_observed_value(tmp_path: 
     assert result["ok"] is False and result["checks"][0]["observed"] == "63 posts stored"
 
 
-def test_parts_not_built_yet_are_reported_and_fail_honestly(tmp_path: Path, capsys) -> None:
+def test_unsupported_faults_are_reported_and_a_missed_alert_fails(tmp_path: Path, capsys) -> None:
     scenario = dict(UNSEEN, name="unseen-desk", duration="+00:03",
-                    desk=[{"at": "+00:01", "as": "oncall:wu", "do": "ack_alert", "topic": "northgate"}],
+                    faults=[{"from": "+00:01", "to": "+00:02", "service": "dynamodb", "kind": "unavailable"}],
                     expect=[{"check": "alert", "topic": "northgate", "level": "WARNING", "by": "+00:02"}])
     assert main([str(_write(tmp_path, scenario))]) == 1
     printed = capsys.readouterr().out
-    assert "FAIL  alert" in printed and "crisis detection is not in this version" in printed
-    assert "not run: desk action 'ack_alert'" in printed
+    assert "FAIL  alert topic=northgate level=WARNING by=+00:02: highest by then NORMAL" in printed
+    assert "not run: fault {'from': '+00:01', 'to': '+00:02', 'service': 'dynamodb', 'kind': 'unavailable'}" in printed
 
 
 def test_an_invalid_scenario_names_the_file_and_the_key(tmp_path: Path, capsys) -> None:

@@ -218,10 +218,13 @@ def test_api_gateway_scopes_in_the_template_match_the_roles_the_handler_enforces
               "/reject": {"reason": "no"}, "/corrections": {"text": TEXT}}
     for name, event in events.items():
         props = event["Properties"]
-        path = props["Path"].replace("{statement_id}", "st-0000000000000000").replace("{channel}", "x")
+        path = (props["Path"].replace("{statement_id}", "st-0000000000000000").replace("{channel}", "x")
+                .replace("{alert_id}", "harbor-20261128-0922"))
+        query = "topic=harbor" if path == "/alerts" else ""
         body = next((b for suffix, b in bodies.items() if path.endswith(suffix)), None) if props["Method"] != "get" else None
         admitted = {s.removeprefix(SCOPE_PREFIX) for s in props["Auth"]["AuthorizationScopes"]}
         for group in DESK_GROUPS:
-            result = invoke("api", rest_event(props["Method"], path, body=body, user=f"user-{group}", groups=[group]))
+            result = invoke("api", rest_event(props["Method"], path, body=body, user=f"user-{group}", groups=[group],
+                                              query=query))
             refused = result["statusCode"] == 403
             assert refused == (group not in admitted), (name, group, result["statusCode"], result["body"])

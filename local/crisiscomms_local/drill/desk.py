@@ -33,7 +33,8 @@ class Desk:
 
     def _call(self, who: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         role, user = who.split(":", 1)
-        result = invoke("api", rest_event(method, path, body=body, user=user, groups=GROUPS[role]))
+        path, _, query = path.partition("?")
+        result = invoke("api", rest_event(method, path, body=body, user=user, groups=GROUPS[role], query=query))
         return result["statusCode"], json.loads(result["body"]) if result.get("body") else None
 
     def statement(self, ref: str) -> dict[str, Any] | None:
@@ -61,6 +62,12 @@ class Desk:
             return self._call(who, "POST", f"/statements/{sid}/publish")
         if action == "submit":
             return self._call(who, "POST", f"/statements/{sid}/submit")
+        if action == "ack_alert":
+            status, listing = self._call(who, "GET", f"/alerts?topic={spec.get('topic', '')}")
+            open_alerts = [a for a in (listing or {}).get("alerts", []) if a.get("status") == "TRIGGERED"] if status == 200 else []
+            if not open_alerts:
+                return (status if status != 200 else 404), {"error": f"no open alert for topic {spec.get('topic')!r}"}
+            return self._call(who, "POST", f"/alerts/{open_alerts[0]['alert_id']}/ack")
         if action == "correct":
             original = self.refs.get(spec.get("corrects", ""), "st-0000000000000000")
             return self._call(who, "POST", f"/statements/{original}/corrections",

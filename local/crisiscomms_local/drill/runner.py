@@ -26,10 +26,6 @@ from crisiscomms_local.lambda_runtime import invoke
 
 DRILLS = ROOT / "events" / "drills"
 LOG_DIR = ROOT / "drill-output"
-FEATURE_OF_CHECK = {
-    "alert": "crisis detection", "no_alert": "crisis detection", "max_level": "crisis detection",
-    "sms": "on-call SMS alerts",
-}
 
 
 @dataclass
@@ -65,6 +61,8 @@ class DrillReport:
     notes: list[str]
     figures: dict[str, Any]
     statements: list[dict[str, Any]] = field(default_factory=list)
+    levels: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    sms: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -93,7 +91,8 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
     timeline: list[str] = []
     pending_duplicates = sorted(world.duplicate_invocations)
     publisher_duplicates = sorted(world.publisher_duplicates)
-    actions = sorted((a for a in scenario.desk if a.do != "ack_alert"), key=lambda a: scenario.at(a.at))
+    actions = sorted(scenario.desk, key=lambda a: scenario.at(a.at))
+    detect = bool(world.source_kinds) or any(c.check in ("alert", "no_alert", "max_level", "sms") for c in scenario.expect)
     minutes = int(scenario.length.total_seconds() // 60)
     for minute in range(minutes + 1):
         now = scenario.start + timedelta(minutes=minute)
@@ -118,8 +117,60 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
                 result = invoke("poller", event)
                 for run in result["reports"]:
                     _tally(tallies[run["source"]], run, timeline, offset_of(scenario, now))
+        if detect:
+            _sns_outage(world, now)
+            for topic in invoke("detector", {"job": "detect", "scheduled_time": event_time(now)})["topics"]:
+                _track_level(world, topic, now, timeline)
+            _track_sms(world, now, timeline)
         _pump(world, publisher_duplicates, timeline)
     return tallies, timeline, minutes + 1
+
+
+def event_time(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sns_outage(world: World, now: datetime) -> None:
+    """During an injected SNS outage, SNS calls go to a closed local port and fail as they would."""
+    import os
+
+    from crisiscomms_local.aws import reset_process_caches
+
+    down = any(start <= now < end for start, end in world.sns_outages)
+    if down != ("AWS_ENDPOINT_URL_SNS" in os.environ):
+        if down:
+            os.environ["AWS_ENDPOINT_URL_SNS"] = "http://127.0.0.1:9"
+        else:
+            os.environ.pop("AWS_ENDPOINT_URL_SNS")
+        reset_process_caches()
+
+
+def _track_level(world: World, result: dict[str, Any], now: datetime, timeline: list[str]) -> None:
+    if result.get("error"):
+        timeline.append(f"{offset_of(world.scenario, now)}  detector: evaluating {result['topic']} failed")
+        return
+    levels = world.levels.setdefault(result["topic"], [])
+    if not levels or levels[-1][1] != result["level"]:
+        levels.append((now, result["level"]))
+        reasons = "; ".join(result.get("reasons") or [])
+        timeline.append(f"{offset_of(world.scenario, now)}  {result['topic']}: level {result['level']}"
+                        + (f" ({reasons})" if reasons else ""))
+
+
+def _track_sms(world: World, now: datetime, timeline: list[str]) -> None:
+    """Every SMS the topics sent since the last tick, read back from the queue subscribed beside the phones."""
+    from crisiscomms.aws.clients import client
+
+    for ref, queue in world.sms_readback.items():
+        while True:
+            batch = client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                who = "on-call" if ref == "OnCallTopic" else "escalation"
+                timeline.append(f"{offset_of(world.scenario, now)}  SMS ({who}): {message['Body']}")
+                world.sms_log.append({"at": offset_of(world.scenario, now), "to": who, "text": message["Body"]})
+                client("sqs").delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
 
 
 def _pump(world: World, publisher_duplicates: list[datetime], timeline: list[str]) -> None:
@@ -223,7 +274,30 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
     report = DrillReport(scenario.name, scenario.description, ticks, real_seconds, dict(tallies), timeline, stored,
                          per_minute, riskiest, checks, notes, figures)
     report.statements = statements
+    report.levels = {t: [(offset_of(scenario, at), name) for at, name in h] for t, h in world.levels.items()}
+    report.sms = list(world.sms_log)
+    if report.levels:
+        report.figures["lead_time"] = _lead_times(world)
     return report
+
+
+def _lead_times(world: World) -> dict[str, Any]:
+    """Per topic: when the first crisis post was published, when WARNING was first reached, and the gap."""
+    out = {}
+    for topic, history in world.levels.items():
+        warning = next((at for at, name in history if name in ("WARNING", "CRISIS")), None)
+        crisis = [e.created_at for e in world.emulated.values() if topic in e.topics and _is_crisis_text(e.text)]
+        first = min(crisis) if crisis else None
+        out[topic] = {"first_crisis_post": offset_of(world.scenario, first) if first else None,
+                      "first_warning": offset_of(world.scenario, warning) if warning else None,
+                      "lead_minutes": round((warning - first).total_seconds() / 60, 1) if warning and first else None}
+    return out
+
+
+def _is_crisis_text(text: str) -> bool:
+    from crisiscomms.scoring import score_text
+
+    return score_text(text).is_crisis
 
 
 def _statements(world: World) -> list[dict[str, Any]]:
@@ -285,8 +359,41 @@ def _judge(check: Check, figures: dict[str, Any], world: World, statements: list
             f"{figures['duplicates_rejected']} repeat deliveries rejected"
             + ("; every channel shows each statement version once" if world.desk_world is not None else ""))
         return CheckResult(spec, not problems, observed)
-    feature = FEATURE_OF_CHECK[check.check]
-    return CheckResult(spec, False, f"cannot be evaluated: {feature} is not in this version")
+    return _judge_alerting(check, spec, world)
+
+
+def _level_at(world: World, topic: str, when: datetime) -> str:
+    level = "NORMAL"
+    for at, name in world.levels.get(topic, []):
+        if at <= when:
+            level = name
+    return level
+
+
+def _judge_alerting(check: Check, spec: dict[str, Any], world: World) -> CheckResult:
+    from crisiscomms.detection import Level
+
+    scenario = world.scenario
+    if check.check == "sms":
+        total = len(world.sms_log)
+        ok = (check.min is None or total >= check.min) and (check.max is None or total <= check.max)
+        return CheckResult(spec, ok, f"{total} SMS sent")
+    history = world.levels.get(check.topic or "", [])
+    if check.check == "alert":
+        by = scenario.at(check.by)
+        reached = next(((at, name) for at, name in history if Level.parse(name) >= Level.parse(check.level) and at <= by), None)
+        observed = (f"{reached[1]} at {offset_of(scenario, reached[0])}" if reached
+                    else f"highest by then {max((Level.parse(n) for a, n in history if a <= by), default=Level.NORMAL).name}")
+        return CheckResult(spec, reached is not None, observed)
+    if check.check == "max_level":
+        highest = max((Level.parse(n) for _, n in history), default=Level.NORMAL)
+        return CheckResult(spec, highest <= Level.parse(check.level), f"highest level {highest.name}")
+    if check.check == "no_alert":
+        until = scenario.at(check.until)
+        alerts = [a for a in world.alerts(check.topic) if a["triggered_at"] < until.isoformat()]
+        return CheckResult(spec, not alerts, f"{len(alerts)} alert(s) before {check.until}"
+                           + (f": {alerts[0]['alert_id']} {alerts[0]['level']}" if alerts else ""))
+    raise ValueError(check.check)
 
 
 def _post_text(post: Any) -> str:
@@ -349,6 +456,11 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
             share = row["negative"] / row["posts"] if row["posts"] else 0.0
             out.append(f"  {offset_of_minute(scenario_start, when):>7}  {row['posts']:>4} posts "
                        f"({row['social']} social, {row['news']} news)  {share:>4.0%} negative  {_bar(share)}")
+    for topic, history in report.levels.items():
+        if history:
+            out += ["", f"Levels, topic {topic}: " + ", ".join(f"{name} at {at}" for at, name in history)]
+    if report.sms:
+        out += ["", "SMS sent"] + [f"  {m['at']}  {m['to']}: {m['text']}" for m in report.sms]
     for st in report.statements:
         span = st["publish_to_last_delivery_s"]
         head = f"Statement {st['ref']} ({st['kind']}{', corrects ' + st['corrects'] if st.get('corrects') else ''}): {st['state']}"
@@ -383,6 +495,8 @@ def as_json(report: DrillReport) -> dict[str, Any]:
         "per_minute": report.per_minute,
         "notes": report.notes,
         "statements": report.statements,
+        "levels": report.levels,
+        "sms": report.sms,
         "checks": [{**c.check, "passed": c.passed, "observed": c.observed} for c in report.checks],
     }
 

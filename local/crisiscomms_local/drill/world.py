@@ -19,6 +19,7 @@ from crisiscomms_local.drill.scenario import (
     ChannelFault,
     FunctionFault,
     PlatformFault,
+    ServiceFault,
     Scenario,
     expand_posts,
     parse_offset,
@@ -65,6 +66,17 @@ class World:
     restore_log_stream: Any = None
     desk_world: Any = None
     desk: Desk | None = None
+    sns_outages: list[tuple[datetime, datetime]] = field(default_factory=list)
+    levels: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
+    sms: dict[str, list[str]] = field(default_factory=dict)
+    sms_log: list[dict[str, Any]] = field(default_factory=list)
+    sms_readback: dict[str, str] = field(default_factory=dict)
+    oncall_phone: str = "+85290000001"
+
+    def alerts(self, topic: str | None) -> list[dict[str, Any]]:
+        from crisiscomms.wiring import alert_repository
+
+        return alert_repository().for_topic(topic or "", limit=100)
 
     def close(self) -> None:
         if self.desk_world is not None:
@@ -165,16 +177,28 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
             world.duplicate_invocations.append(start)
         elif isinstance(fault, FunctionFault) and fault.function == "publisher":
             world.publisher_duplicates.append(start)
+        elif isinstance(fault, ServiceFault) and fault.service == "sns":
+            world.sns_outages.append((start, end))
         elif isinstance(fault, ChannelFault) and fault.channel != "newsroom":
             world.desk_world.emulators[fault.channel].add_fault(Fault(
                 start=start, end=end, kind=fault.kind, status=fault.status, retry_after=fault.retry_after))
         else:
             world.unsupported.append(f"fault {fault.model_dump(by_alias=True, exclude_none=True)}")
-    for action in scenario.desk:
-        if action.do == "ack_alert":
-            world.unsupported.append(f"desk action 'ack_alert' at {action.at} (alerting is not in this version)")
+    if world.desk is None and any(a.do == "ack_alert" for a in scenario.desk):
+        world.desk = Desk()
 
     put_watch_config(stack, config.model_dump_json())
+    from crisiscomms.aws.clients import client
+
+    for topic_ref in ("OnCallTopic", "EscalationTopic"):
+        client("sns").subscribe(TopicArn=stack.refs[topic_ref], Protocol="sms", Endpoint=world.oncall_phone)
+        # A queue on the same topic reads back every message the phones were sent.
+        queue = client("sqs").create_queue(QueueName=f"{stack.prefix}-{topic_ref}-readback")["QueueUrl"]
+        arn = client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        client("sns").subscribe(TopicArn=stack.refs[topic_ref], Protocol="sqs", Endpoint=arn,
+                                Attributes={"RawMessageDelivery": "true"})
+        world.sms_readback[topic_ref] = queue
+    os.environ.update(stack.function_environment("DetectorFunction"))
     os.environ.update(stack.function_environment("PollerFunction", {
         "HTTP_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS),
         "RETRY_BASE_DELAY_SECONDS": "0",

@@ -77,6 +77,20 @@ class AlertRepository:
         return True
 
 
+    def audit(self, entry: AuditEntry) -> None:
+        """An audit entry about a topic rather than an alert (a level change)."""
+        self._audit.append(entry)
+
+    def remove_field(self, alert_id: str, field: str, *, entry: AuditEntry) -> None:
+        self._audit.append(entry, with_items=lambda: [{"Update": {
+            "TableName": self._alerts, "Key": to_item({"alert_id": alert_id}),
+            "UpdateExpression": "REMOVE #f", "ExpressionAttributeNames": {"#f": field}}}])
+
+    def acknowledge(self, alert_id: str, *, by: str, at: str, entry: AuditEntry) -> bool:
+        return self.update(alert_id, expect_status=("TRIGGERED",), entry=entry,
+                           updates={"status": "ACKNOWLEDGED", "acknowledged_by": by, "acknowledged_at": at, "updated_at": at})
+
+
 def publish_sms(topic_arn: str, text: str) -> str:
     """Send one SMS-sized message to every subscriber of an SNS topic; returns the message id."""
     response = client("sns").publish(

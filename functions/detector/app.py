@@ -1,0 +1,12 @@
+"""Detector: every minute, decide each topic's crisis level and alert on-call staff on a rise."""
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crisiscomms.observability import log_metrics, logger, tracer
+from crisiscomms.wiring import run_detector
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return {"topics": run_detector()}
