@@ -125,7 +125,7 @@ def desk(stack: Stack, sim_clock: Any) -> Iterator[DeskClient]:
     from crisiscomms_local.desk_world import start_desk_world
 
     saved = dict(os.environ)
-    world = start_desk_world(stack=stack, timeout_delay=0.4, http_timeout=0.2, clock=sim_clock)
+    world = start_desk_world(stack=stack, timeout_delay=1.5, http_timeout=0.8, clock=sim_clock)
     yield DeskClient(world, sim_clock)
     world.close()
     os.environ.clear()

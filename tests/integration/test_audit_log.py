@@ -37,7 +37,7 @@ def test_appends_form_a_verifiable_chain(stack) -> None:
 
 
 def test_concurrent_writers_never_fork_or_lose_an_entry(stack) -> None:
-    log = _log(stack)
+    log = AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"])  # with its real jittered backoff
     errors: list[BaseException] = []
 
     def writer(name: str) -> None:
