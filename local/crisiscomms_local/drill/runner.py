@@ -459,6 +459,10 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
     for topic, history in report.levels.items():
         if history:
             out += ["", f"Levels, topic {topic}: " + ", ".join(f"{name} at {at}" for at, name in history)]
+            lead = report.figures.get("lead_time", {}).get(topic) or {}
+            if lead.get("first_warning"):
+                out.append(f"  first crisis post {lead['first_crisis_post']}, first WARNING {lead['first_warning']}: "
+                           f"detected {lead['lead_minutes']} minutes after the first crisis post")
     if report.sms:
         out += ["", "SMS sent"] + [f"  {m['at']}  {m['to']}: {m['text']}" for m in report.sms]
     for st in report.statements:
