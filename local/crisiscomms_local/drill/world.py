@@ -29,8 +29,8 @@ from crisiscomms_local.emulators import Fault, NewsEmulator, XEmulator
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_CONFIG = ROOT / "events" / "watch-config.json"
 X_TOKEN = "drill-x-bearer-token"
-CLIENT_TIMEOUT_SECONDS = 0.25
-EMULATOR_STALL_SECONDS = 0.6
+CLIENT_TIMEOUT_SECONDS = 1.0
+EMULATOR_STALL_SECONDS = 2.0
 LISTENED_PLATFORMS = {"x"}  # platforms with a listening adapter in this version
 
 
