@@ -2,11 +2,11 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crisiscomms.observability import log_metrics, logger, tracer
-from crisiscomms.wiring import run_detector
+from crisiscomms.wiring import container
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return {"topics": run_detector()}
+    return {"topics": container().run_detector()}

@@ -2,8 +2,9 @@
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from crisiscomms.listening.polling import ScheduledPoll
 from crisiscomms.observability import log_metrics, logger, tracer
-from crisiscomms.poller import ScheduledPoll, poll
+from crisiscomms.wiring import container
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -11,7 +12,7 @@ from crisiscomms.poller import ScheduledPoll, poll
 @log_metrics
 @event_parser(model=ScheduledPoll)
 def lambda_handler(event: ScheduledPoll, context: LambdaContext) -> dict:
-    return poll(
+    return container().poll(
         event,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
         run_id=context.aws_request_id,

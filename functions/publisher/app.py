@@ -6,18 +6,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crisiscomms.batch import ConcurrentBatchProcessor
 from crisiscomms.observability import log_metrics, logger, tracer
-from crisiscomms.wiring import deliver_record, idempotency_config
+from crisiscomms.wiring import container
 
 processor = ConcurrentBatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> dict:
-    return deliver_record(record.body)
+    return container().deliver_record(record.body)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
-    idempotency_config().register_lambda_context(context)
+    container().idempotency_config().register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from crisiscomms.aws.clients import AwsClients
 from crisiscomms_local.template import load_template, resources_of_type
 
 REGION = "eu-west-1"
@@ -26,17 +27,23 @@ DUMMY_CREDENTIALS = {
 }
 
 
+_local_clients: AwsClients | None = None
+
+
+def client(service: str) -> Any:
+    """A client of local AWS for the tooling itself (provisioning, checks); functions use their own container's."""
+    global _local_clients
+    if _local_clients is None:
+        _local_clients = AwsClients()
+    return _local_clients(service)
+
+
 def reset_process_caches() -> None:
     """Forget clients, settings and cached parameters so the next call sees the current environment."""
-    from crisiscomms.aws.clients import reset_clients
-    from crisiscomms.aws.parameters import forget_cached
-    from crisiscomms.settings import get_settings
-
     from crisiscomms.wiring import reset as reset_wiring
 
-    reset_clients()
-    forget_cached()
-    get_settings.cache_clear()
+    global _local_clients
+    _local_clients = None
     reset_wiring()
     try:
         from aws_lambda_powertools.utilities import parameters
@@ -180,8 +187,6 @@ def provision(*, parameters: dict[str, str] | None = None, secrets: dict[str, st
 
     `secrets` maps a secret's logical id to the value to store (locally the operators' step).
     """
-    from crisiscomms.aws.clients import client
-
     template = template or load_template()
     prefix = prefix or f"cc{uuid.uuid4().hex[:8]}"
     defaults = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
@@ -250,8 +255,6 @@ def provision(*, parameters: dict[str, str] | None = None, secrets: dict[str, st
 
 def put_watch_config(stack: Stack, document: str) -> None:
     """Replace the watch configuration, as an operator would with `aws ssm put-parameter --overwrite`."""
-    from crisiscomms.aws.clients import client
-
     client("ssm").put_parameter(Name=stack.refs["WatchConfigParameter"], Value=document, Type="String", Overwrite=True)
 
 

@@ -71,7 +71,7 @@ def bench_cold_start() -> dict[str, float]:
 
 def bench_dynamodb_requests(posts: int = 500) -> dict[str, float]:
     from crisiscomms import clock
-    from crisiscomms.aws.clients import client
+    from crisiscomms_local.aws import client
     from crisiscomms.clock import SimulatedClock
     from crisiscomms_local.aws import LocalAwsServer, provision, put_watch_config, reset_process_caches
     from crisiscomms_local.emulators import XEmulator

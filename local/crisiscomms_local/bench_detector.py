@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from crisiscomms.detection import DetectorState, Thresholds, minute_key, raw_level, signals, step
+from crisiscomms.detection.levels import DetectorState, Thresholds, minute_key, raw_level, signals, step
 
 NOW = datetime(2026, 11, 28, 9, 15, tzinfo=timezone.utc)
 SIZES = (10, 100, 1_000)

@@ -51,7 +51,7 @@ class DeskWorld:
     def channel_posts(self, channel: str) -> list[Any]:
         """What a channel shows the public (for checks): one entry per post/article/webhook."""
         if channel == "newsroom":
-            from crisiscomms.aws.clients import client
+            from crisiscomms_local.aws import client
 
             listing = client("s3").list_objects_v2(Bucket=self.stack.refs["NewsroomBucket"], Prefix="statements/")
             return [o["Key"] for o in listing.get("Contents", [])]
@@ -63,7 +63,7 @@ class DeskWorld:
 
     def pump(self, *, rounds: int = 20, duplicate_next: bool = False) -> int:
         """Drain the delivery queue through the Publisher; returns how many messages were handled."""
-        from crisiscomms.aws.clients import client
+        from crisiscomms_local.aws import client
 
         url = self.stack.refs["DeliveryQueue"]
         handled = 0
@@ -142,7 +142,7 @@ def start_desk_world(*, stack: Stack | None = None, timeout_delay: float = 0.6, 
         aws = LocalAwsServer().start()
         stack = provision(secrets={"XBearerTokenSecret": "local", "ChannelTokensSecret": json.dumps(TOKENS)})
     else:
-        from crisiscomms.aws.clients import client
+        from crisiscomms_local.aws import client
 
         client("secretsmanager").put_secret_value(SecretId=stack.refs["ChannelTokensSecret"], SecretString=json.dumps(TOKENS))
     now = clock or clock_module.now
@@ -157,7 +157,7 @@ def start_desk_world(*, stack: Stack | None = None, timeout_delay: float = 0.6, 
     }
     for em in emulators.values():
         em.start()
-    from crisiscomms.aws.clients import client
+    from crisiscomms_local.aws import client
 
     client("ssm").put_parameter(Name=stack.refs["ChannelsConfigParameter"], Value=json.dumps(channels_config(emulators, languages)),
                                 Type="String", Overwrite=True)

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from crisiscomms.api import DEV_IDENTITY_HEADER, DEV_IDENTITY_SWITCH
+from crisiscomms.api import DEV_IDENTITY_HEADER
 from crisiscomms_local.apigw import rest_event
 from crisiscomms_local.lambda_runtime import invoke
 
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="serve", description=__doc__)
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
-    os.environ[DEV_IDENTITY_SWITCH] = "enabled"
+    os.environ["CRISISCOMMS_DEV_IDENTITY_HEADER"] = "enabled"  # ApiSettings.dev_identity_header
     world = start_desk_world()
     stop = threading.Event()
 

@@ -1,14 +1,15 @@
 """The desk's REST API (API Gateway, Cognito user-pool authorizer), as a powertools resolver.
 
 Roles come from the `cognito:groups` claim; API Gateway checks the token and this module
-checks the group again for every route. Domain errors map to status codes in one place
-(`_statement_error`), request validation errors name the field and the reason.
+checks the group again for every route. The handler passes the use cases in (`ApiServices`,
+built by crisiscomms.wiring); routes never look them up. Every domain error maps to an HTTP
+status in one place (`_domain_error`); request validation errors name the field and the reason.
 """
 from __future__ import annotations
 
 import json
-import os
-from functools import lru_cache
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -16,24 +17,34 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from crisiscomms import clock
-from crisiscomms.statements import (
-    ApproveRequest,
-    CorrectionRequest,
-    DraftRequest,
-    EditRequest,
-    Forbidden,
-    Identity,
-    RejectRequest,
-    StatementError,
-)
+from crisiscomms.detection.alerts import AlertDesk
+from crisiscomms.errors import AuditContention, ConfigurationError, CrisisCommsError, Forbidden, PlatformError, RequestRefused
+from crisiscomms.identity import AUDITOR, Identity
+from crisiscomms.models.delivery import CHANNELS
+from crisiscomms.observability import logger
+from crisiscomms.statements.desk import Desk
+from crisiscomms.statements.rules import ApproveRequest, CorrectionRequest, DraftRequest, EditRequest, RejectRequest
 
 MAX_BODY_BYTES = 64 * 1024
 DEV_IDENTITY_HEADER = "x-crisiscomms-dev-identity"
-DEV_IDENTITY_SWITCH = "CRISISCOMMS_DEV_IDENTITY_HEADER"  # set only by the local API server, never by template.yaml
 StatementId = Annotated[str, Path(pattern=r"^st-[0-9a-f]{16}$")]
+ChannelName = Annotated[str, Path(pattern="^(" + "|".join(CHANNELS) + ")$")]
 
 app = APIGatewayRestResolver(enable_validation=True)
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """What the routes work with, built once per process by the composition root."""
+
+    desk: Callable[[], Desk]
+    alerts: Callable[[], AlertDesk]
+    verify_audit: Callable[[], dict[str, Any]]
+    dev_identity_header: bool = False  # only the local API server turns this on
+
+
+def _services() -> ApiServices:
+    return app.context["services"]
 
 
 # --- identity ---------------------------------------------------------------------------------
@@ -47,7 +58,7 @@ def _groups(raw: Any) -> frozenset[str]:
 
 def identity() -> Identity:
     """Who is calling: the Cognito claims API Gateway verified, or locally the development header."""
-    if os.environ.get(DEV_IDENTITY_SWITCH) == "enabled":
+    if _services().dev_identity_header:
         header = app.current_event.headers.get(DEV_IDENTITY_HEADER) or app.current_event.headers.get(DEV_IDENTITY_HEADER.title())
         if header and ":" in header:
             user, groups = header.split(":", 1)
@@ -61,16 +72,31 @@ def identity() -> Identity:
 
 # --- errors, in one place -----------------------------------------------------------------------
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, ensure_ascii=False))
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body, ensure_ascii=False), headers=headers)
 
 
-@app.exception_handler(StatementError)
-def _statement_error(exc: StatementError) -> Response:
-    body: dict[str, Any] = {"error": str(exc)}
-    if exc.details:
-        body["details"] = exc.details
-    return _json(exc.status, body)
+@app.exception_handler(CrisisCommsError)
+def _domain_error(exc: CrisisCommsError) -> Response:
+    """The one mapping from the error tree to HTTP."""
+    if isinstance(exc, RequestRefused):
+        body: dict[str, Any] = {"error": str(exc)}
+        if exc.details:
+            body["details"] = exc.details
+        return _json(exc.status, body)
+    if isinstance(exc, AuditContention):
+        logger.warning("audit chain busy; request refused", extra={"error": str(exc)})
+        return _json(503, {"error": "the audit log is busy; nothing was changed, try again"},
+                     {"Retry-After": str(exc.retry_after_seconds)})
+    if isinstance(exc, ConfigurationError):
+        logger.error("configuration error", extra={"error": str(exc)})
+        return _json(500, {"error": "the service is misconfigured; the operators have been told"})
+    if isinstance(exc, PlatformError):
+        logger.warning("platform error", extra={"error": str(exc), "status": exc.status, "code": exc.code})
+        return _json(502, {"error": "a platform did not answer as expected"})
+    logger.exception("unexpected domain error")
+    return _json(500, {"error": "internal error"})
 
 
 @app.exception_handler(RequestValidationError)
@@ -84,26 +110,20 @@ def _no_route(exc: NotFoundError) -> Response:
     return _json(404, {"error": "no such route"})
 
 
-def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Refuse an oversized body before anything parses it, then route."""
+def handle(event: dict[str, Any], context: Any, services: ApiServices) -> dict[str, Any]:
+    """Refuse an oversized body before anything parses it, then route with the services passed in."""
     body = event.get("body") or ""
     if len(body.encode("utf-8")) > MAX_BODY_BYTES:
         return {"statusCode": 413, "headers": {"Content-Type": "application/json"},
                 "body": json.dumps({"error": f"request body over {MAX_BODY_BYTES} bytes"}), "isBase64Encoded": False}
+    app.append_context(services=services)
     return app.resolve(event, context)
 
 
 # --- routes -------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _desk_factory() -> Any:
-    from crisiscomms.wiring import build_desk
-
-    return build_desk
-
-
-def desk() -> Any:
-    return _desk_factory()()
+def desk() -> Desk:
+    return _services().desk()
 
 
 @app.post("/statements", status_code=201, summary="Draft a statement", tags=["statements"])
@@ -159,7 +179,7 @@ def publish_statement(statement_id: StatementId) -> dict:
 @app.post("/statements/<statement_id>/deliveries/<channel>/retry", status_code=202,
           summary="Retry one failed or unknown channel", tags=["statements"])
 def retry_delivery(statement_id: StatementId,
-                   channel: Annotated[str, Path(pattern=r"^(newsroom|x|weibo|wechat|mastodon|bluesky|telegram|webhook)$")],
+                   channel: ChannelName,
                    language: Annotated[str | None, Query(pattern=r"^(zh|en)$")] = None) -> dict:
     who = identity()
     return desk().retry(who, statement_id, channel, language)
@@ -174,29 +194,23 @@ def correct_statement(statement_id: StatementId, body: CorrectionRequest) -> dic
 
 @app.post("/alerts/<alert_id>/ack", summary="Acknowledge an alert", tags=["alerts"])
 def acknowledge_alert(alert_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,63}-\d{8}-\d{4}$")]) -> dict:
-    from crisiscomms.alerting import acknowledge
-
-    return acknowledge(identity(), alert_id)
+    return _services().alerts().acknowledge(identity(), alert_id)
 
 
 @app.get("/alerts", summary="A topic's alerts, newest first", tags=["alerts"])
 def list_alerts(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict:
-    from crisiscomms.alerting import list_alerts as alerts_of
-
-    return alerts_of(identity(), topic, limit)
+    return _services().alerts().list(identity(), topic, limit)
 
 
 @app.get("/audit/verify", summary="Verify the audit chain", tags=["audit"])
 def verify_audit() -> dict:
-    from crisiscomms.wiring import verify_audit as verify
-
-    identity().require("auditor")
-    return verify()
+    identity().require(AUDITOR)
+    return _services().verify_audit()
 
 
 def openapi_document() -> dict[str, Any]:
     return json.loads(app.get_openapi_json_schema(title="crisiscomms desk API", version="1.0.0"))
 
 
-__all__ = ["app", "handle", "openapi_document", "clock"]
+__all__ = ["ApiServices", "app", "handle", "openapi_document"]

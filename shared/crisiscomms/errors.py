@@ -1,4 +1,8 @@
-"""Domain exceptions. Handlers map them to status codes in one place; adapters raise them."""
+"""The one error tree: every error the project raises on purpose derives from CrisisCommsError.
+
+`crisiscomms.api` maps each kind to an HTTP status in one place; adapters raise the platform
+errors, repositories the contention and refusal errors, use cases the refusals.
+"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,6 +14,41 @@ class CrisisCommsError(Exception):
 
 class ConfigurationError(CrisisCommsError):
     """Deployment or watch configuration is missing or invalid: nothing may run with it."""
+
+
+class RequestRefused(CrisisCommsError):
+    """A request the rules refuse; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+    def __init__(self, message: str, *, details: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+class NotFound(RequestRefused):
+    status = 404
+
+
+class Forbidden(RequestRefused):
+    status = 403
+
+
+class Conflict(RequestRefused):
+    status = 409
+
+
+class ChannelCheckFailed(RequestRefused):
+    status = 422
+
+
+class AuditContention(CrisisCommsError):
+    """The audit chain could not take the entry now (too many concurrent writers); nothing changed.
+
+    The API answers 503 with Retry-After: the caller's action did not happen and may be repeated.
+    """
+
+    retry_after_seconds = 2
 
 
 class PlatformError(CrisisCommsError):

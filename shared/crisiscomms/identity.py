@@ -1,4 +1,6 @@
-"""Cognito groups as OAuth scopes, so API Gateway itself can refuse a caller without the right group.
+"""The desk roles, who is calling, and Cognito groups as OAuth scopes for API Gateway.
+
+The four roles are defined here once.
 
 A Cognito user-pool authorizer checks a token and, per route, its scopes, but not its groups. A
 pre-token-generation trigger (V2) copies each desk group into the access token as the scope
@@ -9,8 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
+from crisiscomms.errors import Forbidden
+
+AUTHOR, APPROVER, AUDITOR, ONCALL = "comms-author", "comms-approver", "auditor", "oncall"
+DESK_GROUPS = (AUTHOR, APPROVER, AUDITOR, ONCALL)
 SCOPE_PREFIX = "crisiscomms/"
-DESK_GROUPS = ("comms-author", "comms-approver", "auditor", "oncall")
+
+
+class Identity(BaseModel):
+    """Who is calling and which desk groups they belong to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: str
+    groups: frozenset[str]
+
+    def require(self, *roles: str) -> None:
+        if not self.groups & set(roles):
+            raise Forbidden(f"{self.user} needs one of the groups {', '.join(roles)}")
 
 
 def scopes_for_groups(groups: list[str] | None) -> list[str]:

@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
-from crisiscomms.detection import Thresholds
 from crisiscomms.errors import ConfigurationError
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
@@ -66,6 +65,73 @@ class Feed(_Strict):
     every_minutes: int = Field(default=5, ge=1, le=1440)
 
 
+# --- detection thresholds (the Detector reads them from this document) --------------------------------------------------------------------------------
+
+class Tier(_Strict):
+    """The bars one level has to clear: a surge part and a negativity part."""
+
+    z: float = Field(description="volume z-score against the baseline")
+    ratio: float = Field(description="volume as a multiple of the baseline centre")
+    growth: float = Field(description="last V minutes against the V before, smoothed")
+    negative_share: float = Field(ge=0, le=1)
+    crisis_posts: int = Field(ge=1)
+    high_reach_negative: int = Field(ge=1)
+
+
+class SourceThresholds(_Strict):
+    """One source type's bars; news has its own because its volumes are far lower."""
+
+    min_posts: int = Field(ge=1, description="posts in the recent window below which nothing is judged")
+    watch: Tier
+    warning: Tier
+    crisis: Tier
+
+
+SOCIAL_DEFAULTS = SourceThresholds(
+    min_posts=20,
+    watch=Tier(z=3, ratio=1.5, growth=2.0, negative_share=0.5, crisis_posts=3, high_reach_negative=2),
+    warning=Tier(z=4, ratio=2.0, growth=2.5, negative_share=0.4, crisis_posts=5, high_reach_negative=3),
+    crisis=Tier(z=6, ratio=3.0, growth=4.0, negative_share=0.6, crisis_posts=15, high_reach_negative=10),
+)
+NEWS_DEFAULTS = SourceThresholds(
+    min_posts=5,
+    watch=Tier(z=3, ratio=1.5, growth=3.0, negative_share=0.5, crisis_posts=2, high_reach_negative=2),
+    warning=Tier(z=4, ratio=2.0, growth=4.0, negative_share=0.4, crisis_posts=3, high_reach_negative=3),
+    crisis=Tier(z=6, ratio=3.0, growth=6.0, negative_share=0.6, crisis_posts=5, high_reach_negative=5),
+)
+
+
+class Thresholds(_Strict):
+    """Every tunable of the detector, with the defaults the README documents."""
+
+    recent_minutes: int = Field(15, ge=2, description="length W of the judged window")
+    baseline_hours: int = Field(24, ge=1, description="history B compared against, in windows of W")
+    velocity_minutes: int = Field(5, ge=1, description="growth compares the last V minutes with the V before")
+    velocity_smoothing: float = Field(5.0, gt=0, description="pseudo-count s added to both sides of growth")
+    social: SourceThresholds = SOCIAL_DEFAULTS
+    news: SourceThresholds = NEWS_DEFAULTS
+    raise_after: int = Field(2, ge=1, description="N consecutive evaluations before a level is raised")
+    lower_after: int = Field(15, ge=1, description="M consecutive quieter evaluations before it is lowered")
+    cooldown_minutes: int = Field(30, ge=0, description="after a resolution only CRISIS opens a new alert")
+    escalate_after_minutes: int = Field(10, ge=1, description="K: an unacknowledged alert escalates after this")
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> Thresholds:
+        if 2 * self.velocity_minutes > self.recent_minutes:
+            raise ValueError("velocity_minutes * 2 must fit in recent_minutes")
+        if (self.baseline_hours * 60) % self.recent_minutes:
+            raise ValueError("baseline_hours must be a whole number of recent windows")
+        return self
+
+    @property
+    def baseline_windows(self) -> int:
+        return self.baseline_hours * 60 // self.recent_minutes
+
+    def for_source(self, source_type: str) -> SourceThresholds:
+        return self.news if source_type == "news" else self.social
+
+
+
 class WatchConfig(_Strict):
     version: Literal[1] = 1
     topics: list[Topic] = Field(min_length=1)
@@ -116,7 +182,7 @@ def _quote(term: str) -> str:
 
 def _both_scripts(terms: list[str]) -> list[str]:
     """Each term, followed by its Traditional spelling when that differs (X search does not fold scripts)."""
-    from crisiscomms.scoring.language import to_traditional
+    from crisiscomms.scoring import to_traditional
 
     out: list[str] = []
     for term in terms:

@@ -1,131 +1,386 @@
-"""Composition of the desk API and the Publisher from the environment, built once per process."""
+"""The composition root: each function's collaborators, built once per process from its settings.
+
+Handlers call `container()` and one method of it; everything expensive (settings, AWS clients,
+parameter caches, HTTP pools, repositories, adapters) lives in the one `Container` and is built
+on first use. `reset()` forgets it all (tests and drills switch environments). Collaborators
+are passed into the capabilities; nothing below this module looks anything up.
+
+Imports of capabilities happen inside the builders, so a function loads only what it uses.
+"""
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+import functools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from crisiscomms import clock
-from crisiscomms.aws.audit import AuditLog
-from crisiscomms.aws.statements import StatementRepository
-from crisiscomms.settings import get_desk_settings
+from crisiscomms.aws.clients import AwsClients
+from crisiscomms.aws.parameters import Parameters
+from crisiscomms.errors import ConfigurationError
+from crisiscomms.settings import ApiSettings, DetectorSettings, PollerSettings, PublisherSettings, load_settings
+
+if TYPE_CHECKING:
+    from crisiscomms.api import ApiServices
+    from crisiscomms.audit.verification import Verification
+    from crisiscomms.aws.audit_log import AuditLog
+    from crisiscomms.listening.polling import Listener, ScheduledPoll
+    from crisiscomms.models.delivery import ChannelAdapter
+    from crisiscomms.statements.render import ChannelAccount, ChannelsConfig
+    from crisiscomms.watch import WatchConfig
+
+T = TypeVar("T")
 
 
-@lru_cache(maxsize=1)
-def audit_log() -> AuditLog:
-    settings = get_desk_settings()
-    return AuditLog(settings.audit_table, settings.state_table)
+# --- the channel adapter registry --------------------------------------------------------------
+
+DEFAULT_BASE_URLS = {
+    "x": "https://api.x.com",
+    "bluesky": "https://bsky.social",
+    "telegram": "https://api.telegram.org",
+    "weibo": "https://api.weibo.com",
+    "wechat": "https://api.weixin.qq.com",
+}
 
 
-def statement_repository() -> StatementRepository:
-    return StatementRepository(get_desk_settings().statements_table, audit_log())
+@dataclass(frozen=True)
+class ChannelParts:
+    """What a channel adapter is built from."""
+
+    channel: str
+    config: ChannelsConfig
+    account: ChannelAccount
+    token: Callable[[str], str]
+    http: Callable[[], Any]
+    clients: AwsClients
+    newsroom_bucket: str
+    clock: clock.Clock
 
 
-def channels_config() -> Any:
-    from crisiscomms.aws.parameters import load_document
-    from crisiscomms.desk import ChannelsConfig
+def _newsroom(p: ChannelParts) -> ChannelAdapter:
+    from crisiscomms.aws.newsroom_site import NewsroomAdapter
 
-    settings = get_desk_settings()
-    return load_document(settings.channels_config_parameter, ChannelsConfig, max_age=settings.config_max_age_seconds)
-
-
-def build_desk() -> Any:
-    from crisiscomms.aws.queue import enqueue
-    from crisiscomms.desk import Desk
-
-    settings = get_desk_settings()
-    return Desk(statement_repository(), channels_config(), clock=clock.now,
-                enqueue=lambda messages: enqueue(settings.delivery_queue_url, messages))
+    return NewsroomAdapter(p.newsroom_bucket, clients=p.clients, base_url=str(p.config.newsroom_base_url),
+                           site_title=p.account.options.get("site_title", "Newsroom"), clock=p.clock)
 
 
-@lru_cache(maxsize=1)
-def _publisher() -> Any:
-    from crisiscomms.channels.factory import AdapterFactory
-    from crisiscomms.publisher import Publisher
+def _x(p: ChannelParts) -> ChannelAdapter:
+    from crisiscomms.adapters.channels.x import XAdapter
 
-    settings = get_desk_settings()
-    repo = statement_repository()
-    desk = build_desk()
-    factory = AdapterFactory(channels_config(), settings=settings, clock=clock.now)
-    return Publisher(repo, adapter_for=factory.adapter, render=desk.render_version, clock=clock.now,
-                     max_attempts=settings.max_delivery_attempts)
+    return XAdapter(p.http(), access_token=p.token("x"), user_id=p.account.options["user_id"],
+                    username=p.account.account, clock=p.clock)
 
 
-@lru_cache(maxsize=1)
-def idempotency_config() -> Any:
-    """Keyed on the delivery and its retry generation; kept a week, longer than any redelivery."""
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+def _mastodon(p: ChannelParts) -> ChannelAdapter:
+    from crisiscomms.adapters.channels.mastodon import MastodonAdapter
 
-    return IdempotencyConfig(event_key_jmespath="[delivery_id, to_string(generation)]", expires_after_seconds=7 * 24 * 3600)
-
-
-@lru_cache(maxsize=1)
-def _idempotent_deliver() -> Any:
-    """deliver() wrapped in powertools idempotency."""
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
-
-    settings = get_desk_settings()
-    config = idempotency_config()
-    store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
-
-    @idempotent_function(data_keyword_argument="message", config=config, persistence_store=store)
-    def deliver(message: dict[str, Any]) -> dict[str, Any]:
-        from crisiscomms.publisher import DeliveryMessage
-
-        return _publisher().deliver(DeliveryMessage.model_validate(message))
-
-    return deliver
+    return MastodonAdapter(p.http(), access_token=p.token("mastodon"), account_id=p.account.options["account_id"],
+                           clock=p.clock)
 
 
-def deliver_record(body: str) -> dict[str, Any]:
-    """One SQS message: validate it, then deliver exactly once."""
-    import json
+def _bluesky(p: ChannelParts) -> ChannelAdapter:
+    from crisiscomms.adapters.channels.bluesky import BlueskyAdapter
 
-    from crisiscomms.publisher import DeliveryMessage
-
-    message = DeliveryMessage.model_validate_json(body)
-    return _idempotent_deliver()(message=json.loads(message.model_dump_json()))
+    return BlueskyAdapter(p.http(), did=p.account.options["did"], handle=p.account.account,
+                          access_jwt=p.token("bluesky"), clock=p.clock)
 
 
-def alert_repository() -> Any:
-    from crisiscomms.aws.alerts import AlertRepository
-    from crisiscomms.settings import get_detector_settings
+def _telegram(p: ChannelParts) -> ChannelAdapter:
+    from crisiscomms.adapters.channels.telegram import TelegramAdapter
 
-    settings = get_detector_settings()
-    return AlertRepository(settings.alerts_table, settings.state_table,
-                           AuditLog(settings.audit_table, settings.state_table))
+    return TelegramAdapter(p.http(), bot_token=p.token("telegram"), chat_id=p.account.account, clock=p.clock)
 
 
-def run_detector() -> list[dict[str, Any]]:
-    """One evaluation of every watched topic."""
-    from crisiscomms.aws.alerts import publish_sms
-    from crisiscomms.aws.parameters import load_watch_config
-    from crisiscomms.aws.posts import PostRepository, PostTables
-    from crisiscomms.detector import Detector
-    from crisiscomms.settings import get_detector_settings
+def _weibo(p: ChannelParts) -> ChannelAdapter:
+    from crisiscomms.adapters.channels.weibo import WeiboAdapter
 
-    settings = get_detector_settings()
-    config = load_watch_config(settings.watch_config_parameter, max_age=settings.config_max_age_seconds)
-    posts = PostRepository(PostTables(settings.posts_table, settings.topic_posts_table, settings.aggregates_table),
-                           retention_days=1)
-    detector = Detector(posts, alert_repository(), thresholds=config.detection, clock=clock.now, send_sms=publish_sms,
-                        oncall_topic=settings.oncall_topic_arn, escalation_topic=settings.escalation_topic_arn)
-    return detector.run(config.topics)
+    return WeiboAdapter(p.http(), access_token=p.token("weibo"), uid=p.account.account, clock=p.clock)
 
 
-def verify_audit() -> dict[str, Any]:
-    from crisiscomms.audit import verify_chain
+def _wechat(p: ChannelParts) -> ChannelAdapter:
+    from crisiscomms.adapters.channels.wechat import WeChatAdapter
 
-    log = audit_log()
-    return verify_chain(log.records(), log.head()).as_dict()
+    opts = p.account.options
+    return WeChatAdapter(p.http(), access_token=p.token("wechat"), thumb_media_id=opts["thumb_media_id"],
+                         author=opts.get("author", ""), clock=p.clock, poll_interval=float(opts.get("poll_interval", "3")))
+
+
+def _webhook(p: ChannelParts) -> ChannelAdapter:
+    from crisiscomms.adapters.channels.webhook import WebhookAdapter
+
+    return WebhookAdapter(p.http(), url=str(p.account.base_url), secret=p.token("webhook"), clock=p.clock)
+
+
+CHANNEL_ADAPTERS: Mapping[str, Callable[[ChannelParts], ChannelAdapter]] = {
+    "newsroom": _newsroom, "x": _x, "mastodon": _mastodon, "bluesky": _bluesky, "telegram": _telegram,
+    "weibo": _weibo, "wechat": _wechat, "webhook": _webhook,
+}
+
+
+# --- the container -------------------------------------------------------------------------------
+
+class Container:
+    """Every cached object of one process."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, *, now: clock.Clock = clock.now) -> None:
+        self._environ = environ
+        self.now = now
+        self.clients = AwsClients()
+        self.parameters = Parameters()
+        self._built: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        if name not in self._built:
+            with self._lock:
+                if name not in self._built:
+                    self._built[name] = build()
+        return self._built[name]  # type: ignore[no-any-return]
+
+    def _settings(self, model: type[T]) -> T:
+        return self._once(model.__name__, lambda: load_settings(model, self._environ))  # type: ignore[type-var]
+
+    def _http(self, base_url: str, timeout: float) -> Any:
+        """One connection pool per base URL for the life of the process."""
+        from crisiscomms.adapters.http import make_client
+
+        return self._once(f"http:{base_url}:{timeout}", lambda: make_client(base_url, timeout_seconds=timeout))
+
+    def _audit_log(self, audit_table: str, state_table: str) -> AuditLog:
+        from crisiscomms.aws.audit_log import AuditLog
+
+        return self._once(f"audit:{audit_table}", lambda: AuditLog(audit_table, state_table, clients=self.clients))
+
+    def _watch_config(self, parameter: str, max_age: int) -> WatchConfig:
+        from crisiscomms.watch import parse_watch_config
+
+        return parse_watch_config(self.parameters.document(parameter, max_age=max_age))
+
+    def _channels_config(self, parameter: str, max_age: int) -> ChannelsConfig:
+        from crisiscomms.statements.render import ChannelsConfig
+
+        return self.parameters.model(parameter, ChannelsConfig, max_age=max_age)
+
+    # --- Poller ---------------------------------------------------------------------------------
+
+    def listener(self, *, remaining_seconds: Callable[[], float], run_id: str) -> Listener:
+        """A Listener for one run: the watch configuration is re-read (cached for its max age)."""
+        from crisiscomms.adapters.sources.feeds import FeedClient
+        from crisiscomms.adapters.sources.x_search import XSearchClient
+        from crisiscomms.aws.post_store import PostRepository, PostTables
+        from crisiscomms.aws.source_state import StateRepository
+        from crisiscomms.listening.polling import Ingestor, Listener
+        from crisiscomms.listening.topics import TopicMatcher
+
+        s = self._settings(PollerSettings)
+        config = self._watch_config(s.watch_config_parameter, s.config_max_age_seconds)
+        posts = self._once("posts", lambda: PostRepository(
+            PostTables(s.posts_table, s.topic_posts_table, s.aggregates_table), clients=self.clients,
+            retention_days=s.post_retention_days))
+
+        def x_search() -> XSearchClient:
+            token = self.parameters.secret(s.x_token_secret, max_age=s.config_max_age_seconds)
+            return XSearchClient(self._http(s.x_api_base_url, s.http_timeout_seconds), bearer_token=token, clock=self.now)
+
+        return Listener(
+            config,
+            ingestor=Ingestor(TopicMatcher(config.topics), self.scorer(s.sentiment_engine), posts, self.now,
+                              high_reach_followers=config.high_reach_followers),
+            state=self._once("source_state", lambda: StateRepository(s.state_table, clients=self.clients)),
+            x_search=x_search,
+            feeds=lambda: FeedClient(self._http("", s.http_timeout_seconds), clock=self.now),
+            clock=self.now,
+            attempts=s.http_max_attempts,
+            base_delay=s.retry_base_delay_seconds,
+            sleep=time.sleep,
+            run_id=run_id,
+            remaining_seconds=remaining_seconds,
+        )
+
+    def scorer(self, engine: str) -> Any:
+        """The sentiment engine the deployment selected (SENTIMENT_ENGINE)."""
+        from crisiscomms.scoring.engines import ComprehendScorer, LexiconScorer
+
+        if engine == "comprehend":
+            from crisiscomms.aws.comprehend import batch_sentiment
+
+            return ComprehendScorer(functools.partial(batch_sentiment, self.clients("comprehend")))
+        return LexiconScorer()
+
+    def poll(self, request: ScheduledPoll, *, remaining_seconds: Callable[[], float], run_id: str | None) -> dict[str, Any]:
+        from crisiscomms.listening.polling import poll
+
+        listener = self.listener(remaining_seconds=remaining_seconds, run_id=run_id or uuid.uuid4().hex)
+        return poll(listener, request)
+
+    # --- Detector -------------------------------------------------------------------------------
+
+    def _alert_repository(self, s: DetectorSettings | ApiSettings) -> Any:
+        from crisiscomms.aws.alert_store import AlertRepository
+
+        return self._once("alerts", lambda: AlertRepository(s.alerts_table, s.state_table,
+                                                            self._audit_log(s.audit_table, s.state_table)))
+
+    def run_detector(self) -> list[dict[str, Any]]:
+        """One evaluation of every watched topic."""
+        from crisiscomms.aws.notifications import publish_sms
+        from crisiscomms.aws.post_store import PostRepository, PostTables
+        from crisiscomms.detection.run import Detector
+
+        s = self._settings(DetectorSettings)
+        config = self._watch_config(s.watch_config_parameter, s.config_max_age_seconds)
+        posts = self._once("figures", lambda: PostRepository(
+            PostTables(None, s.topic_posts_table, s.aggregates_table), clients=self.clients, retention_days=1))
+        detector = Detector(posts, self._alert_repository(s), thresholds=config.detection, clock=self.now,
+                            send_sms=functools.partial(publish_sms, self.clients("sns")),
+                            oncall_topic=s.oncall_topic_arn, escalation_topic=s.escalation_topic_arn)
+        return detector.run(config.topics)
+
+    # --- desk API -------------------------------------------------------------------------------
+
+    def api_services(self) -> ApiServices:
+        from crisiscomms.api import ApiServices
+
+        s = self._settings(ApiSettings)
+        return self._once("api_services", lambda: ApiServices(
+            desk=self._desk, alerts=self._alert_desk, verify_audit=self._verify_audit,
+            dev_identity_header=s.dev_identity_header == "enabled"))
+
+    def _desk(self) -> Any:
+        from crisiscomms.aws.delivery_queue import enqueue
+        from crisiscomms.aws.statement_store import StatementRepository
+        from crisiscomms.statements.desk import Desk
+        from crisiscomms.statements.render import Renderer
+
+        s = self._settings(ApiSettings)
+        repo = self._once("statements", lambda: StatementRepository(
+            s.statements_table, self._audit_log(s.audit_table, s.state_table)))
+        config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
+        sqs = self.clients("sqs")
+        return Desk(repo, Renderer(config), clock=self.now,
+                    enqueue=lambda messages: enqueue(sqs, s.delivery_queue_url, messages))
+
+    def _alert_desk(self) -> Any:
+        from crisiscomms.detection.alerts import AlertDesk
+
+        return AlertDesk(self._alert_repository(self._settings(ApiSettings)), clock=self.now)
+
+    def _verify_audit(self) -> dict[str, Any]:
+        return self.verify_audit().as_dict()
+
+    def verify_audit(self) -> Verification:
+        from crisiscomms.audit.verification import verify_chain
+
+        s = self._settings(ApiSettings)
+        log = self._audit_log(s.audit_table, s.state_table)
+        return verify_chain(log.records(), log.head())
+
+    # --- Publisher ------------------------------------------------------------------------------
+
+    def _channel_tokens(self, s: PublisherSettings) -> dict[str, str]:
+        raw = self.parameters.secret(s.channel_tokens_secret, max_age=s.config_max_age_seconds)
+        try:
+            tokens = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"secret {s.channel_tokens_secret!r} is not a JSON object of channel tokens") from exc
+        if not isinstance(tokens, dict):
+            raise ConfigurationError(f"secret {s.channel_tokens_secret!r} is not a JSON object of channel tokens")
+        return tokens
+
+    def channel_adapter(self, channel: str) -> ChannelAdapter:
+        s = self._settings(PublisherSettings)
+
+        def build() -> ChannelAdapter:
+            config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
+            account = config.channels.get(channel)  # type: ignore[call-overload]
+            builder = CHANNEL_ADAPTERS.get(channel)
+            if account is None or builder is None:
+                raise ConfigurationError(f"{channel} is not configured")
+
+            def token(name: str) -> str:
+                value = self._channel_tokens(s).get(name)
+                if not value:
+                    raise ConfigurationError(f"no token for {name} in the channel tokens secret")
+                return str(value)
+
+            base = str(account.base_url) if account.base_url else DEFAULT_BASE_URLS.get(channel, "")
+            return builder(ChannelParts(
+                channel=channel, config=config, account=account, token=token,
+                http=lambda: self._http(base.rstrip("/"), s.http_timeout_seconds), clients=self.clients,
+                newsroom_bucket=s.newsroom_bucket, clock=self.now))
+
+        return self._once(f"channel:{channel}", build)
+
+    def publisher(self) -> Any:
+        from crisiscomms.aws.statement_store import StatementRepository
+        from crisiscomms.statements.publisher import Publisher
+        from crisiscomms.statements.render import Renderer
+
+        s = self._settings(PublisherSettings)
+
+        def build() -> Publisher:
+            repo = StatementRepository(s.statements_table, self._audit_log(s.audit_table, s.state_table))
+            config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
+            return Publisher(repo, adapter_for=self.channel_adapter, renderer=Renderer(config), clock=self.now,
+                             max_attempts=s.max_delivery_attempts)
+
+        return self._once("publisher", build)
+
+    def idempotency_config(self) -> Any:
+        """Keyed on the delivery and its retry generation; kept a week, longer than any redelivery."""
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+        return self._once("idempotency_config", lambda: IdempotencyConfig(
+            event_key_jmespath="[delivery_id, to_string(generation)]", expires_after_seconds=7 * 24 * 3600))
+
+    def _idempotent_deliver(self) -> Callable[..., dict[str, Any]]:
+        """Publisher.deliver wrapped in powertools idempotency."""
+
+        def build() -> Callable[..., dict[str, Any]]:
+            from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
+            from crisiscomms.aws.clients import botocore_config
+            from crisiscomms.statements.publisher import DeliveryMessage
+
+            s = self._settings(PublisherSettings)
+            store = DynamoDBPersistenceLayer(table_name=s.idempotency_table, boto_config=botocore_config())
+
+            @idempotent_function(data_keyword_argument="message", config=self.idempotency_config(), persistence_store=store)
+            def deliver(message: dict[str, Any]) -> dict[str, Any]:
+                return self.publisher().deliver(DeliveryMessage.model_validate(message))
+
+            return deliver
+
+        return self._once("idempotent_deliver", build)
+
+    def deliver_record(self, body: str) -> dict[str, Any]:
+        """One SQS message: validate it, then deliver exactly once."""
+        from crisiscomms.statements.publisher import DeliveryMessage
+
+        message = DeliveryMessage.model_validate_json(body)
+        return self._idempotent_deliver()(message=json.loads(message.model_dump_json()))
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def container() -> Container:
+    """The process's container, built on first use."""
+    global _container
+    if _container is None:
+        with _container_lock:
+            if _container is None:
+                _container = Container()
+    return _container
 
 
 def reset() -> None:
-    """Forget built objects (tests and drills switch environments)."""
-    from crisiscomms.settings import get_detector_settings
-
-    audit_log.cache_clear()
-    get_desk_settings.cache_clear()
-    get_detector_settings.cache_clear()
-    _publisher.cache_clear()
-    _idempotent_deliver.cache_clear()
-    idempotency_config.cache_clear()
+    """Forget everything built (tests and drills switch environments and clocks)."""
+    global _container
+    with _container_lock:
+        _container = None

@@ -5,16 +5,20 @@ from datetime import datetime, timezone
 
 import pytest
 
-from crisiscomms.audit import AuditEntry, verify_chain
-from crisiscomms.aws.alerts import AlertRepository, publish_sms
-from crisiscomms.aws.audit import AuditLog
+from crisiscomms.aws.clients import AwsClients
+
+from crisiscomms.models.audit import AuditEntry
+from crisiscomms.audit.verification import verify_chain
+from crisiscomms.aws.alert_store import AlertRepository
+from crisiscomms.aws.notifications import publish_sms
+from crisiscomms.aws.audit_log import AuditLog
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)
 
 
 def _repo(stack) -> tuple[AlertRepository, AuditLog]:
-    log = AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], sleep=lambda s: None)
+    log = AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], clients=AwsClients(), sleep=lambda s: None)
     return AlertRepository(stack.refs["AlertsTable"], stack.refs["StateTable"], log), log
 
 
@@ -45,11 +49,11 @@ def test_detector_state_survives_a_restart(stack) -> None:
 
 
 def test_sms_reaches_the_topic_as_one_transactional_message(stack) -> None:
-    from crisiscomms.aws.clients import client
+    from crisiscomms_local.aws import client
     from crisiscomms_local.aws import sent_notifications
 
     arn = stack.refs["OnCallTopic"]
     client("sns").subscribe(TopicArn=arn, Protocol="sms", Endpoint="+85291234567")
-    publish_sms(arn, "[WARNING] harbor: neg 82% vol 9.5x. Alert a1")
+    publish_sms(client("sns"), arn, "[WARNING] harbor: neg 82% vol 9.5x. Alert a1")
     assert sent_notifications(arn) == ["[WARNING] harbor: neg 82% vol 9.5x. Alert a1"]
     assert sent_notifications(stack.refs["EscalationTopic"]) == []

@@ -5,12 +5,15 @@ import threading
 from datetime import datetime, timezone
 
 import pytest
+
+from crisiscomms.aws.clients import AwsClients
 from botocore.exceptions import ClientError
 
-from crisiscomms.audit import AuditEntry, verify_chain
-from crisiscomms.audit_cli import main as verify_cli
-from crisiscomms.aws.audit import AuditLog
-from crisiscomms.aws.clients import client
+from crisiscomms.models.audit import AuditEntry
+from crisiscomms.audit.verification import verify_chain
+from crisiscomms.audit.cli import main as verify_cli
+from crisiscomms.aws.audit_log import AuditLog
+from crisiscomms_local.aws import client
 from crisiscomms.aws.dynamo import to_item, to_value
 from crisiscomms_local.template import load_template, resources_of_type, sam_transform
 
@@ -23,7 +26,7 @@ def _entry(n: int, actor: str = "li") -> AuditEntry:
 
 
 def _log(stack) -> AuditLog:
-    return AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], sleep=lambda s: None)
+    return AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], clients=AwsClients(), sleep=lambda s: None)
 
 
 def test_appends_form_a_verifiable_chain(stack) -> None:
@@ -37,7 +40,7 @@ def test_appends_form_a_verifiable_chain(stack) -> None:
 
 
 def test_concurrent_writers_never_fork_or_lose_an_entry(stack) -> None:
-    log = AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"])  # with its real jittered backoff
+    log = AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], clients=AwsClients())  # with its real jittered backoff
     errors: list[BaseException] = []
 
     def writer(name: str) -> None:

@@ -5,11 +5,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from crisiscomms.aws.alerts import AlertRepository
-from crisiscomms.aws.audit import AuditLog
-from crisiscomms.aws.posts import PostRepository, PostTables
-from crisiscomms.detection import Thresholds
-from crisiscomms.detector import Detector
+from crisiscomms.aws.clients import AwsClients
+
+from crisiscomms.aws.alert_store import AlertRepository
+from crisiscomms.aws.audit_log import AuditLog
+from crisiscomms.aws.post_store import PostRepository, PostTables
+from crisiscomms.detection.levels import Thresholds
+from crisiscomms.detection.run import Detector
 from crisiscomms.models import Post, ScoredPost
 from crisiscomms.watch import Topic
 
@@ -41,15 +43,15 @@ def _store(repo: PostRepository, when: datetime, n: int, *, negative: bool) -> N
                               sentiment_label="negative" if negative else "positive",
                               crisis_terms=("bank run",) if negative else (), crisis_categories=(),
                               crisis_weight=3.0 if negative else 0.0, is_crisis=negative, risk=70 if negative else 0,
-                              ingested_at=when))
+                              ingested_at=when, high_reach_negative=negative))
 
 
 @pytest.fixture
 def world(stack, sim_clock):
-    posts = PostRepository(PostTables(stack.refs["PostsTable"], stack.refs["TopicPostsTable"], stack.refs["AggregatesTable"]),
+    posts = PostRepository(PostTables(stack.refs["PostsTable"], stack.refs["TopicPostsTable"], stack.refs["AggregatesTable"]), clients=AwsClients(),
                            retention_days=30)
     alerts = AlertRepository(stack.refs["AlertsTable"], stack.refs["StateTable"],
-                             AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], sleep=lambda s: None))
+                             AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], clients=AwsClients(), sleep=lambda s: None))
     phone = _Phone()
 
     def detector() -> Detector:  # a fresh one each minute, as a new Lambda environment would be

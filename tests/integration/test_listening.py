@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from crisiscomms.aws.posts import PostRepository, PostTables
-from crisiscomms.aws.state import StateRepository
+from crisiscomms.aws.clients import AwsClients
+
+from crisiscomms.aws.post_store import PostRepository, PostTables
+from crisiscomms.aws.source_state import StateRepository
 from crisiscomms_local.emulators import Fault
 
 from .conftest import Listening
@@ -19,7 +21,7 @@ DAY = "2026-11-28"
 
 def _repo() -> PostRepository:
     return PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
-                                     os.environ["AGGREGATES_TABLE"]), retention_days=1)
+                                     os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
 
 
 def _stored(platform: str = "x") -> list[dict[str, Any]]:
@@ -27,7 +29,11 @@ def _stored(platform: str = "x") -> list[dict[str, Any]]:
 
 
 def _state(pk: str) -> dict[str, Any]:
-    return StateRepository(os.environ["STATE_TABLE"]).peek(pk)
+    from crisiscomms.aws.dynamo import from_item, to_item
+    from crisiscomms_local.aws import client
+
+    item = client("dynamodb").get_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": pk}), ConsistentRead=True)
+    return from_item(item.get("Item", {}))
 
 
 def _add_posts(listening: Listening, count: int, *, start: datetime, text: str = "Harbor Bank queue #{n}") -> list[str]:
@@ -83,18 +89,14 @@ class _CrashingRepository:
 
 def test_a_crash_between_pages_loses_nothing_and_a_rerun_stores_nothing_twice(listening: Listening) -> None:
     from crisiscomms import clock
-    from crisiscomms.listening import Ingestor, Listener
-    from crisiscomms.poller import build_listener
-    from crisiscomms.scorer import LexiconScorer
-    from crisiscomms.settings import get_settings
-    from crisiscomms.aws.parameters import load_watch_config
-    from crisiscomms.topics import TopicMatcher
+    from crisiscomms.listening.polling import Ingestor, Listener
+    from crisiscomms.listening.topics import TopicMatcher
+    from crisiscomms.scoring.engines import LexiconScorer
+    from crisiscomms.wiring import Container
 
     ids = _add_posts(listening, 250, start=listening.clock() - timedelta(minutes=30))
-    settings = get_settings()
-    config = load_watch_config(settings.watch_config_parameter, max_age=0)
-    listener = build_listener(settings, config, remaining_seconds=lambda: 60.0, run_id="crashing-run")
-    crashing = Ingestor(TopicMatcher(config.topics), LexiconScorer(), _CrashingRepository(_repo(), 150), clock.now)
+    listener = Container().listener(remaining_seconds=lambda: 60.0, run_id="crashing-run")
+    crashing = Ingestor(TopicMatcher(listener._config.topics), LexiconScorer(), _CrashingRepository(_repo(), 150), clock.now)
     listener._ingestor = crashing  # the one seam: a repository that dies mid-page
 
     [report] = Listener.poll(listener, "x")
@@ -277,7 +279,7 @@ def test_feed_polls_follow_their_schedule(listening: Listening) -> None:
 
 def test_a_second_concurrent_run_of_a_source_stands_aside(listening: Listening) -> None:
     now = listening.clock()
-    StateRepository(os.environ["STATE_TABLE"]).acquire("source#x#x-main", owner="other-run", now=now, until=now + timedelta(minutes=3))
+    StateRepository(os.environ["STATE_TABLE"], clients=AwsClients()).acquire("source#x#x-main", owner="other-run", now=now, until=now + timedelta(minutes=3))
     [report] = listening.poll("x")
     assert report["status"] == "busy" and not _searches(listening)
     listening.tick(4)  # the other run's lease has lapsed: it crashed
@@ -352,7 +354,7 @@ def test_the_platform_token_never_reaches_the_logs(listening: Listening) -> None
 
 
 def test_an_unset_platform_token_fails_the_source_with_a_clear_message(listening: Listening) -> None:
-    from crisiscomms.aws.clients import client
+    from crisiscomms_local.aws import client
 
     client("secretsmanager").put_secret_value(SecretId=os.environ["X_BEARER_TOKEN_SECRET"], SecretString="  ")
     [report] = listening.poll("x")

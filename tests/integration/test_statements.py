@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from crisiscomms.channels.render import render
+from crisiscomms.statements.render import render
 from crisiscomms_local.emulators import Fault
 
 from .conftest import DeskClient

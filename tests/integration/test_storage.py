@@ -5,8 +5,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from crisiscomms.aws.clients import client
-from crisiscomms.aws.posts import PostRepository, PostTables, StoreOutcome
+from crisiscomms.aws.clients import AwsClients
+
+from crisiscomms_local.aws import client
+from crisiscomms.aws.post_store import PostRepository, PostTables, StoreOutcome
 from crisiscomms.models import Post, ScoredPost
 from crisiscomms_local.template import load_template, resources_of_type
 
@@ -33,12 +35,13 @@ def _scored(native_id: str, *, topics=("harbor",), sentiment=-0.6, followers=20_
     return ScoredPost(post=post, topics=topics, language="en", sentiment=sentiment,
                       sentiment_label="negative" if sentiment < 0 else "positive", crisis_terms=("bank run",),
                       crisis_categories=("bank_run",), crisis_weight=3.0, is_crisis=True, risk=71,
-                      ingested_at=datetime(2026, 11, 28, 9, 16, tzinfo=timezone.utc))
+                      ingested_at=datetime(2026, 11, 28, 9, 16, tzinfo=timezone.utc),
+                      high_reach_negative=sentiment < 0 and followers >= 10_000)
 
 
 def _repository(stack) -> PostRepository:
-    return PostRepository(PostTables(stack.refs["PostsTable"], stack.refs["TopicPostsTable"], stack.refs["AggregatesTable"]),
-                          retention_days=30, high_reach_followers=10_000)
+    return PostRepository(PostTables(stack.refs["PostsTable"], stack.refs["TopicPostsTable"], stack.refs["AggregatesTable"]), clients=AwsClients(),
+                          retention_days=30)
 
 
 def test_store_once_and_aggregates_only_for_the_new_post(stack) -> None:

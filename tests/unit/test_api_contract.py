@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from crisiscomms.api import DEV_IDENTITY_HEADER, DEV_IDENTITY_SWITCH
+from crisiscomms.api import DEV_IDENTITY_HEADER
+from crisiscomms.settings import DEV_IDENTITY_SWITCH
 from crisiscomms_local.openapi import OPENAPI_PATH, generated
 from crisiscomms_local.template import load_template
 
@@ -35,11 +36,17 @@ def test_the_deployed_template_never_enables_the_development_identity_header() -
         assert DEV_IDENTITY_SWITCH not in variables
 
 
-def test_the_development_header_is_ignored_unless_switched_on(monkeypatch) -> None:
+def test_the_development_header_is_ignored_unless_switched_on() -> None:
     from crisiscomms_local.apigw import rest_event
-    from crisiscomms.api import app
+    from crisiscomms.api import ApiServices, handle
+    from crisiscomms.settings import ApiSettings
 
-    monkeypatch.delenv(DEV_IDENTITY_SWITCH, raising=False)
+    assert ApiSettings.model_fields["dev_identity_header"].default == "disabled"
+
+    def no_desk():
+        raise AssertionError("the desk must not be reached")
+
+    services = ApiServices(desk=no_desk, alerts=no_desk, verify_audit=no_desk)
     event = rest_event("GET", "/statements", dev_header="mallory:comms-approver")
-    result = app.resolve(event, None)
+    result = handle(event, None, services)
     assert result["statusCode"] == 403

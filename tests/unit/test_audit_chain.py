@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from crisiscomms.audit import GENESIS, AuditEntry, chain_record, verify_chain
+from crisiscomms.models.audit import GENESIS, AuditEntry, chain_record
+from crisiscomms.audit.verification import verify_chain
 
 
 def _chain(n: int) -> list[dict]:
@@ -30,7 +31,7 @@ def test_an_altered_entry_is_reported_by_sequence_number() -> None:
 
 
 def test_an_altered_entry_with_a_recomputed_hash_breaks_the_next_link() -> None:
-    from crisiscomms.audit import entry_hash
+    from crisiscomms.models.audit import entry_hash
 
     records = _chain(5)
     forged = {**records[1], "after": {"text": "forged"}}

@@ -11,8 +11,8 @@ import unicodedata
 
 import pytest
 
-from crisiscomms.channels.base import CHANNELS
-from crisiscomms.channels.limits import (
+from crisiscomms.models.delivery import CHANNELS
+from crisiscomms.statements.channel_rules import (
     LIMITS,
     ChannelSettings,
     bluesky_graphemes,
@@ -27,7 +27,8 @@ from crisiscomms.channels.limits import (
     weibo_topic_tags,
     x_weighted_length,
 )
-from crisiscomms.channels.render import check_all, content_sha256, render
+from crisiscomms.errors import ChannelCheckFailed
+from crisiscomms.statements.render import ChannelsConfig, Renderer, content_sha256, render
 
 URL = "https://newsroom.bank.example/statements/2024-06-01-service-disruption"
 FAMILY = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466"
@@ -326,37 +327,72 @@ def test_rendering_is_frozen() -> None:
         r.text = "changed"  # type: ignore[misc]
 
 
-# --------------------------------------------------------------------------- check_all()
+# --------------------------------------------------------------------------- Renderer (the Desk's and the Publisher's)
 
-def test_check_all_passes_a_good_bilingual_statement() -> None:
-    assert check_all({"zh": ZH, "en": EN}, CHANNELS, newsroom_url=URL, kind="statement") == []
+BILINGUAL = {"newsroom": ["zh", "en"], "x": ["zh", "en"], "weibo": ["zh"], "wechat": ["zh"], "mastodon": ["zh", "en"],
+             "bluesky": ["zh", "en"], "telegram": ["zh", "en"], "webhook": ["zh", "en"]}
 
 
-def test_check_all_reports_each_over_long_combination() -> None:
+def _renderer(languages: dict[str, list[str]] | None = None) -> Renderer:
+    config = ChannelsConfig.model_validate({
+        "newsroom_base_url": "https://newsroom.bank.example",
+        "channels": {c: {"languages": langs} for c, langs in (languages or BILINGUAL).items()},
+    })
+    return Renderer(config)
+
+
+def _problems(text: dict, channels: list[str], *, kind: str = "statement", languages=None) -> list[dict]:
+    with pytest.raises(ChannelCheckFailed) as refused:
+        _renderer(languages).render_all("st-0123456789abcdef", text, channels, kind=kind, title=None)
+    assert refused.value.status == 422
+    return refused.value.details
+
+
+def test_render_all_passes_a_good_bilingual_statement() -> None:
+    out = _renderer().render_all("st-0123456789abcdef", {"zh": ZH, "en": EN}, list(CHANNELS), kind="statement", title=None)
+    assert set(out) == {f"{c}#{lang}" for c, langs in BILINGUAL.items() for lang in langs}
+    x = out["x#en"]
+    assert x["text"].endswith("\nhttps://newsroom.bank.example/statements/st-0123456789abcdef.en.html")
+    assert x["sha256"] == content_sha256(x["text"])
+
+
+def test_render_all_reports_each_over_long_combination() -> None:
     zh = {**ZH, "short": "中" * 150}
-    problems = check_all({"zh": zh, "en": EN}, ["x", "weibo", "bluesky"], newsroom_url=URL, kind="statement")
-    x = render(zh, "x", language="zh", newsroom_url=URL)
-    assert [(p.channel, p.language, p.unit) for p in problems] == [("x", "zh", "weighted characters"),
-                                                                  ("weibo", "zh", "half-width units")]
-    assert problems[0].message == f"x (zh): {x.length} weighted characters, limit 280"
-    assert (problems[0].length, problems[0].limit) == (x.length, 280)
+    problems = _problems({"zh": zh, "en": EN}, ["x", "weibo", "bluesky"])
+    url = "https://newsroom.bank.example/statements/st-0123456789abcdef.zh.html"
+    x = render(zh, "x", language="zh", newsroom_url=url)
+    assert [(p["channel"], p["language"], p["unit"]) for p in problems] == [("x", "zh", "weighted characters"),
+                                                                         ("weibo", "zh", "half-width units")]
+    assert problems[0]["message"] == f"x (zh): {x.length} weighted characters, limit 280"
+    assert (problems[0]["length"], problems[0]["limit"]) == (x.length, 280)
 
 
-def test_check_all_reports_missing_language() -> None:
-    problems = check_all({"en": EN}, ["weibo", "x", "newsroom"], newsroom_url=URL, kind="statement")
-    assert [(p.channel, p.language, p.message) for p in problems] == [
-        ("weibo", "zh", "weibo (zh): the statement has no zh text"),
-        ("x", "zh", "x (zh): the statement has no zh text"),
-        ("newsroom", "zh", "newsroom (zh): the statement has no zh text"),
-    ]
+def test_render_all_reports_a_channel_without_any_of_its_languages() -> None:
+    problems = _problems({"en": EN}, ["weibo", "x", "newsroom"])
+    assert [p["message"] for p in problems] == ["weibo publishes in zh, which the statement does not have"]
 
 
-def test_check_all_matches_regional_language_tags_and_reports_wechat_fields() -> None:
-    zh_hk = {**ZH, "title": "標" * 40}
-    problems = check_all({"zh-HK": zh_hk}, ["wechat"], newsroom_url=URL, kind="correction")
-    assert [p.message for p in problems] == ["wechat (zh-HK): title 43 characters, limit 32"]
+def test_render_all_reports_an_unconfigured_channel() -> None:
+    problems = _problems({"en": EN}, ["telegram"], languages={"x": ["en"]})
+    assert [p["message"] for p in problems] == ["telegram is not configured for this deployment"]
 
 
-def test_check_all_turns_render_errors_into_problems() -> None:
-    problems = check_all({"zh": {**ZH, "short": ""}, "en": EN}, ["telegram"], newsroom_url=URL, kind="statement")
-    assert [p.message for p in problems] == ["telegram (zh): the short text is empty"]
+def test_render_all_names_the_wechat_field_that_is_too_long() -> None:
+    problems = _problems({"zh": {**ZH, "title": "標" * 40}}, ["wechat"], kind="correction")
+    assert [p["message"] for p in problems] == ["wechat (zh): title 43 characters, limit 32"]
+    assert problems[0]["field"] == "title"
+
+
+def test_render_all_turns_render_errors_into_problems() -> None:
+    problems = _problems({"zh": {**ZH, "short": ""}, "en": EN}, ["telegram"])
+    assert [p["message"] for p in problems] == ["telegram (zh): the short text is empty"]
+
+
+def test_render_delivery_renders_one_channel_and_fails_alone() -> None:
+    statement = {"id": "st-0123456789abcdef", "kind": "statement",
+                 "versions": [{"version": 1, "text": {"zh": {**ZH, "short": "中" * 150}, "en": EN}}]}
+    renderer = _renderer()
+    en = renderer.render_delivery(statement, {"version": 1, "channel": "x", "language": "en"})
+    assert en == renderer.render_all(statement["id"], {"en": EN}, ["x"], kind="statement", title=None)["x#en"]
+    with pytest.raises(ChannelCheckFailed, match="x \\(zh\\)"):
+        renderer.render_delivery(statement, {"version": 1, "channel": "x", "language": "zh"})

@@ -9,14 +9,22 @@ from datetime import datetime, timezone
 import pytest
 from botocore.stub import Stubber
 
-from crisiscomms.aws.clients import client, reset_clients
+from crisiscomms_local.aws import client, reset_process_caches as reset_clients
 from crisiscomms.models import Post
-from crisiscomms.scorer import ComprehendScorer, LexiconScorer, make_scorer
+import functools
+
+from crisiscomms.aws.comprehend import batch_sentiment
+from crisiscomms.scoring.engines import ComprehendScorer, LexiconScorer
+from crisiscomms.wiring import Container
 
 
 def _post(text: str, n: int = 0) -> Post:
     return Post(platform="x", native_id=str(n), source_type="social", source_id="s", url="u", author="a",
                 text=text, published_at=datetime(2026, 11, 28, tzinfo=timezone.utc), followers=1000)
+
+
+def _comprehend_scorer() -> ComprehendScorer:
+    return ComprehendScorer(functools.partial(batch_sentiment, client("comprehend")))
 
 
 def _result(index: int, positive: float, negative: float) -> dict:
@@ -48,7 +56,7 @@ def test_batches_of_25_per_language_with_comprehend_language_codes(comprehend: S
     comprehend.add_response("batch_detect_sentiment",
                             {"ResultList": [_result(0, 0.7, 0.1)], "ErrorList": []},
                             {"TextList": [traditional[0].text], "LanguageCode": "zh-TW"})
-    scores = ComprehendScorer().score(english + traditional)
+    scores = _comprehend_scorer().score(english + traditional)
     assert scores[0].sentiment == pytest.approx(-0.85)
     assert scores[-1].sentiment == pytest.approx(0.6)          # Comprehend's opinion, not the lexicon's
     assert scores[-1].is_crisis and scores[0].is_crisis          # crisis terms still from the lexicon
@@ -60,7 +68,7 @@ def test_a_text_comprehend_could_not_score_falls_back_to_the_lexicon(comprehend:
                             {"ResultList": [_result(1, 0.0, 0.95)],
                              "ErrorList": [{"Index": 0, "ErrorCode": "INTERNAL_SERVER_EXCEPTION", "ErrorMessage": "x"}]},
                             {"TextList": [p.text for p in posts], "LanguageCode": "en"})
-    scores = ComprehendScorer().score(posts)
+    scores = _comprehend_scorer().score(posts)
     assert scores[0].sentiment == LexiconScorer().score(posts[:1])[0].sentiment
     assert scores[1].sentiment == pytest.approx(-0.95)
 
@@ -79,6 +87,8 @@ def test_long_texts_are_clipped_to_comprehends_byte_limit() -> None:
     assert len(clipped.encode("utf-8")) <= MAX_DOCUMENT_BYTES and clipped == "银" * (MAX_DOCUMENT_BYTES // 3)
 
 
-def test_engine_is_chosen_by_configuration() -> None:
-    assert isinstance(make_scorer("lexicon"), LexiconScorer)
-    assert isinstance(make_scorer("comprehend"), ComprehendScorer)
+def test_engine_is_chosen_by_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    container = Container(environ={})
+    assert isinstance(container.scorer("lexicon"), LexiconScorer)
+    assert isinstance(container.scorer("comprehend"), ComprehendScorer)

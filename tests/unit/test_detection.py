@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from crisiscomms.detection import (
+from crisiscomms.detection.levels import (
     DetectorState,
     Level,
     LevelChanged,
@@ -52,7 +52,7 @@ def _binomial(rng: random.Random, n: int, p: float) -> int:
 def aggregates(start: datetime, minutes: int, rate: float | Rate, *, source: str = "social",
                negative: float = 0.2, crisis: float = 0.0, high_reach: float = 0.0,
                sentiment: float = 0.1, seed: int = 1) -> list[dict]:
-    """Per-minute records as crisiscomms.aws.posts writes them; a minute without posts has none.
+    """Per-minute records as crisiscomms.aws.post_store writes them; a minute without posts has none.
 
     `rate` is mean posts per minute (a number or a function of the minute index); each post is
     negative, crisis and (when negative) high-reach with the given probabilities.

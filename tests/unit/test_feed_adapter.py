@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from crisiscomms.adapters.feeds import FeedClient, parse_date, parse_feed
+from crisiscomms.adapters.sources.feeds import FeedClient, parse_date, parse_feed
 from crisiscomms.errors import PermanentPlatformError, RateLimited, TransientPlatformError
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>

@@ -31,14 +31,3 @@ def test_the_domain_package_never_imports_local_tooling() -> None:
         text = path.read_text(encoding="utf-8")
         assert "import crisiscomms_local" not in text and "from crisiscomms_local" not in text, path
         assert "import moto" not in text and "from moto" not in text, path
-
-
-def test_only_the_data_access_layer_touches_boto3_and_only_adapters_touch_httpx() -> None:
-    package = ROOT / "shared" / "crisiscomms"
-    for path in package.rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        relative = path.relative_to(package).as_posix()
-        if "import boto3" in text or "from botocore" in text:
-            assert relative.startswith("aws/"), relative
-        if "import httpx" in text:
-            assert relative.startswith("adapters/"), relative

@@ -19,7 +19,7 @@ from crisiscomms.adapters.channels.webhook import (
 from crisiscomms.adapters.channels.wechat import WeChatAdapter
 from crisiscomms.adapters.channels.weibo import WeiboAdapter
 from crisiscomms.adapters.http import make_client
-from crisiscomms.channels.base import DeliveryRequest
+from crisiscomms.models.delivery import DeliveryRequest
 from crisiscomms.errors import (
     ConfigurationError,
     DeliveryOutcomeUnknown,

@@ -19,7 +19,7 @@ from crisiscomms.adapters.channels.mastodon import MastodonAdapter
 from crisiscomms.adapters.channels.telegram import TelegramAdapter
 from crisiscomms.adapters.channels.x import XAdapter
 from crisiscomms.adapters.http import make_client
-from crisiscomms.channels.base import DeliveryRequest
+from crisiscomms.models.delivery import DeliveryRequest
 from crisiscomms.errors import (
     DeliveryOutcomeUnknown,
     PermanentPlatformError,

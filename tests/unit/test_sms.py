@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from crisiscomms.detection import Level
-from crisiscomms.sms import (
+from crisiscomms.detection.levels import Level
+from crisiscomms.detection.sms import (
     ACK_HINT,
     GSM7_LIMIT,
     UCS2_LIMIT,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from crisiscomms.listening import SOURCE_KINDS
+from crisiscomms.listening.polling import SOURCE_KINDS
 from crisiscomms_local.template import (
     TEMPLATE_PATH,
     lint,
@@ -29,7 +29,8 @@ def test_template_lints_clean_as_written_and_after_sam_transform() -> None:
         (("Globals", "Function", "Runtime"), "python3.99", "a runtime Lambda does not have"),
         (("Resources", "PollerFunction", "Properties", "Events", "PollX", "Properties", "ScheduleExpression"),
          "rate(1 minutes)", "a malformed schedule"),
-        (("Globals", "Function", "Environment", "Variables", "POSTS_TABLE"), {"Ref": "NoSuchTable"}, "a dangling Ref"),
+        (("Resources", "PollerFunction", "Properties", "Environment", "Variables", "POSTS_TABLE"), {"Ref": "NoSuchTable"},
+         "a dangling Ref"),
     ],
 )
 def test_lint_after_transform_catches_what_it_must(path: tuple[str, ...], bad_value: object, why: str) -> None:
@@ -40,6 +41,24 @@ def test_lint_after_transform_catches_what_it_must(path: tuple[str, ...], bad_va
     node[path[-1]] = bad_value
     transformed = sam_transform(broken)
     assert lint(json.dumps(transformed)) + lint_schedule_expressions(transformed), f"{why} went unnoticed"
+
+
+def test_each_function_gets_exactly_the_environment_its_settings_read() -> None:
+    from crisiscomms.settings import FUNCTION_SETTINGS
+
+    shared = set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    assert all(name.startswith("POWERTOOLS_") for name in shared), "Globals carry only powertools' own variables"
+    functions = resources_of_type(TEMPLATE, "AWS::Serverless::Function")
+    assert set(FUNCTION_SETTINGS) <= set(functions)
+    for name, model in FUNCTION_SETTINGS.items():
+        given = set(functions[name]["Properties"].get("Environment", {}).get("Variables", {}))
+        fields = {f.alias for f in model.model_fields.values()}
+        required = {f.alias for f in model.model_fields.values() if f.is_required()}
+        assert given <= fields, f"{name} is given variables its settings never read: {sorted(given - fields)}"
+        assert required <= given, f"{name} lacks required variables: {sorted(required - given)}"
+    for name, function in functions.items():
+        if name not in FUNCTION_SETTINGS:
+            assert not function["Properties"].get("Environment", {}).get("Variables"), f"{name} reads no settings"
 
 
 def test_tables_keep_data_safe() -> None:

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from crisiscomms.models import Post
-from crisiscomms.topics import TopicMatcher
+from crisiscomms.listening.topics import TopicMatcher
 from crisiscomms.watch import Topic
 
 TOPICS = [

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from crisiscomms.errors import ConfigurationError
-from crisiscomms.settings import load_settings
+from crisiscomms.settings import PollerSettings, load_settings
 from crisiscomms.watch import X_QUERY_MAX_LENGTH, build_x_query, parse_watch_config
 
 from ..conftest import ROOT
@@ -71,7 +71,7 @@ def test_build_query_quotes_phrases_and_deduplicates() -> None:
 
 def test_settings_fail_fast_naming_the_missing_variable() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_settings({"POSTS_TABLE": "posts"})
+        load_settings(PollerSettings, {"POSTS_TABLE": "posts"})
     for name in ("TOPIC_POSTS_TABLE", "AGGREGATES_TABLE", "STATE_TABLE", "WATCH_CONFIG_PARAMETER", "X_BEARER_TOKEN_SECRET"):
         assert name in str(caught.value)
 
@@ -80,9 +80,9 @@ def test_settings_reject_a_bad_value() -> None:
     env = {k: "table" for k in ("POSTS_TABLE", "TOPIC_POSTS_TABLE", "AGGREGATES_TABLE", "STATE_TABLE")}
     env.update(WATCH_CONFIG_PARAMETER="/p", X_BEARER_TOKEN_SECRET="s", HTTP_TIMEOUT_SECONDS="-1")
     with pytest.raises(ConfigurationError, match="HTTP_TIMEOUT_SECONDS"):
-        load_settings(env)
+        load_settings(PollerSettings, env)
     env["HTTP_TIMEOUT_SECONDS"] = "2.5"
-    assert load_settings(env).http_timeout_seconds == 2.5
+    assert load_settings(PollerSettings, env).http_timeout_seconds == 2.5
 
 
 def test_query_names_chinese_terms_in_both_scripts() -> None:
@@ -93,7 +93,7 @@ def test_query_names_chinese_terms_in_both_scripts() -> None:
 
 
 def test_sample_channels_configuration_is_valid() -> None:
-    from crisiscomms.desk import ChannelsConfig
+    from crisiscomms.statements.render import ChannelsConfig
 
     config = ChannelsConfig.model_validate_json((ROOT / "events" / "channels-config.json").read_text(encoding="utf-8"))
     assert set(config.channels) == {"newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook"}

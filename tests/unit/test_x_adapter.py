@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from crisiscomms.adapters.x import XSearchClient, parse_search_page
+from crisiscomms.adapters.sources.x_search import XSearchClient, parse_search_page
 from crisiscomms.errors import InvalidCursor, PermanentPlatformError, RateLimited, TransientPlatformError
 
 from ..conftest import ROOT

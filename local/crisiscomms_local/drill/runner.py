@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crisiscomms.aws.posts import PostRepository, PostTables
-from crisiscomms.listening import COUNTERS, RunCounts
+from crisiscomms.aws.clients import AwsClients
+from crisiscomms.aws.post_store import PostRepository, PostTables
+from crisiscomms.listening.polling import COUNTERS, RunCounts
 from crisiscomms_local.drill.scenario import Check, ScenarioError, load_scenario
 from crisiscomms_local.drill.world import ROOT, World, build_world, offset_of
 from crisiscomms_local.lambda_runtime import invoke
@@ -159,7 +160,7 @@ def _track_level(world: World, result: dict[str, Any], now: datetime, timeline: 
 
 def _track_sms(world: World, now: datetime, timeline: list[str]) -> None:
     """Every SMS the topics sent since the last tick, read back from the queue subscribed beside the phones."""
-    from crisiscomms.aws.clients import client
+    from crisiscomms_local.aws import client
 
     for ref, queue in world.sms_readback.items():
         while True:
@@ -210,7 +211,8 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
             real_seconds: float) -> DrillReport:
     scenario = world.scenario
     env = world.stack.function_environment("PollerFunction")
-    repo = PostRepository(PostTables(env["POSTS_TABLE"], env["TOPIC_POSTS_TABLE"], env["AGGREGATES_TABLE"]), retention_days=1)
+    repo = PostRepository(PostTables(env["POSTS_TABLE"], env["TOPIC_POSTS_TABLE"], env["AGGREGATES_TABLE"]),
+                          clients=AwsClients(), retention_days=1)
     end = scenario.start + scenario.length
     # Posts can be dated before the drill starts (a backfill); look a day either side.
     days = _days(scenario.start - timedelta(days=1), end + timedelta(days=1))
@@ -333,10 +335,10 @@ def _judge(check: Check, figures: dict[str, Any], world: World, statements: list
         ok = bool(statement["deliveries"]) and all(d["state"] == check.state for d in statement["deliveries"])
         return CheckResult(spec, ok, ", ".join(states) or "nothing was published")
     if check.check == "audit_chain_valid":
-        from crisiscomms.audit import verify_chain
-        from crisiscomms.aws.audit import AuditLog
+        from crisiscomms.audit.verification import verify_chain
+        from crisiscomms.aws.audit_log import AuditLog
 
-        log = AuditLog(world.stack.refs["AuditTable"], world.stack.refs["StateTable"])
+        log = AuditLog(world.stack.refs["AuditTable"], world.stack.refs["StateTable"], clients=AwsClients())
         result = verify_chain(log.records(), log.head())
         return CheckResult(spec, result.ok, f"{result.entries} entries verified" if result.ok else result.problem)
     if check.check == "stored_posts":
@@ -371,7 +373,7 @@ def _level_at(world: World, topic: str, when: datetime) -> str:
 
 
 def _judge_alerting(check: Check, spec: dict[str, Any], world: World) -> CheckResult:
-    from crisiscomms.detection import Level
+    from crisiscomms.detection.levels import Level
 
     scenario = world.scenario
     if check.check == "sms":

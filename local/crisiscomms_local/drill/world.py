@@ -11,7 +11,7 @@ from typing import Any
 from crisiscomms import clock as clock_module
 from crisiscomms.clock import SimulatedClock
 from crisiscomms.models import Post, stable_id
-from crisiscomms.topics import TopicMatcher
+from crisiscomms.listening.topics import TopicMatcher
 from crisiscomms.watch import WatchConfig, parse_watch_config
 from crisiscomms_local.aws import LocalAwsServer, Stack, provision, put_watch_config, reset_process_caches
 from crisiscomms_local.drill.desk import Desk
@@ -74,9 +74,13 @@ class World:
     oncall_phone: str = "+85290000001"
 
     def alerts(self, topic: str | None) -> list[dict[str, Any]]:
-        from crisiscomms.wiring import alert_repository
+        from crisiscomms.aws.alert_store import AlertRepository
+        from crisiscomms.aws.audit_log import AuditLog
+        from crisiscomms.aws.clients import AwsClients
 
-        return alert_repository().for_topic(topic or "", limit=100)
+        refs = self.stack.refs
+        log = AuditLog(refs["AuditTable"], refs["StateTable"], clients=AwsClients())
+        return AlertRepository(refs["AlertsTable"], refs["StateTable"], log).for_topic(topic or "", limit=100)
 
     def close(self) -> None:
         if self.desk_world is not None:
@@ -188,7 +192,7 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
         world.desk = Desk()
 
     put_watch_config(stack, config.model_dump_json())
-    from crisiscomms.aws.clients import client
+    from crisiscomms_local.aws import client
 
     for topic_ref in ("OnCallTopic", "EscalationTopic"):
         client("sns").subscribe(TopicArn=stack.refs[topic_ref], Protocol="sms", Endpoint=world.oncall_phone)

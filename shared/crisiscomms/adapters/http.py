@@ -1,14 +1,23 @@
 """What every adapter shares: an httpx client with timeouts, error mapping and bounded retries."""
 from __future__ import annotations
 
+import logging
 import random
+import re
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 import httpx
 
-from crisiscomms.errors import DeliveryOutcomeUnknown, TransientPlatformError
+from crisiscomms.errors import (
+    DeliveryOutcomeUnknown,
+    PermanentPlatformError,
+    PlatformError,
+    RateLimited,
+    TransientPlatformError,
+)
 
 T = TypeVar("T")
 
@@ -70,3 +79,91 @@ def with_retries(
                 on_retry(attempt, exc)
             sleep(random.uniform(0, base_delay * 2 ** (attempt - 1)))
     raise AssertionError("unreachable")
+
+
+def platform_error(
+    status: int,
+    message: str,
+    *,
+    resume_at: Callable[[], datetime],
+    code: str | None = None,
+    rate_limited: bool | None = None,
+    transient: bool | None = None,
+    rate_limit_message: str | None = None,
+) -> PlatformError:
+    """The domain error for one failed answer, for the caller to raise.
+
+    HTTP decides unless the platform's own envelope does: `rate_limited` defaults to a 429,
+    `transient` to a 5xx, anything else is permanent. `resume_at` is only called when the
+    answer is a rate limit, so it may read headers and the clock freely.
+    """
+    if (status == 429) if rate_limited is None else rate_limited:
+        return RateLimited(rate_limit_message or message, resume_at=resume_at(), status=status)
+    if (status >= 500) if transient is None else transient:
+        return TransientPlatformError(message, status=status, code=code)
+    return PermanentPlatformError(message, status=status, code=code)
+
+
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The body when it is a JSON object; error envelopes are read from nothing else."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def numeric_code(value: Any) -> int:
+    """A platform error code from an envelope; 0 when the platform sent something unreadable."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def retry_after(response: httpx.Response, now: datetime) -> datetime | None:
+    """Retry-After given as delta-seconds; None when absent or in another form."""
+    value = (response.headers.get("retry-after") or "").strip()
+    return now + timedelta(seconds=int(value)) if value.isdigit() else None
+
+
+def epoch_header(response: httpx.Response, name: str) -> datetime | None:
+    """A rate-limit reset header given as Unix seconds."""
+    value = (response.headers.get(name) or "").strip()
+    return datetime.fromtimestamp(int(value), tz=timezone.utc) if value.isdigit() else None
+
+
+# Where platforms put credentials in a URL: Telegram's `/bot<token>/` path, and the
+# `access_token` query parameter of WeChat and Weibo.
+_TOKEN_IN_URL = re.compile(r"(/bot)[^/\s\"']+|([?&]access_token=)[^&#\s\"']+")
+
+
+def redact(text: str, *secrets: str, mask: str = "<redacted>") -> str:
+    """`text` with every known secret and every token-shaped URL part masked, so it can go
+    into exceptions and logs."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, mask)
+    return _TOKEN_IN_URL.sub(lambda m: (m.group(1) or m.group(2)) + mask, text)
+
+
+class RedactUrlTokens(logging.Filter):
+    """httpx logs every request URL at INFO; this keeps the tokens in them out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_URL_REDACTOR = RedactUrlTokens()
+
+
+def redact_url_tokens_in_logs() -> None:
+    """Install the filter once on the loggers that print request URLs."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if _URL_REDACTOR not in logger.filters:
+            logger.addFilter(_URL_REDACTOR)

@@ -52,13 +52,11 @@ def _python(value: Any) -> Any:
     return value
 
 
-def query_all(**kwargs: Any) -> list[dict[str, Any]]:
+def query_all(dynamodb: Any, **kwargs: Any) -> list[dict[str, Any]]:
     """Every item of a query, following LastEvaluatedKey."""
-    from crisiscomms.aws.clients import client
-
     items: list[dict[str, Any]] = []
     while True:
-        page = client("dynamodb").query(**kwargs)
+        page = dynamodb.query(**kwargs)
         items += page["Items"]
         if "LastEvaluatedKey" not in page:
             return items

@@ -1,61 +1,61 @@
-"""Configuration and secrets through powertools parameters, cached for a bounded time per process."""
+"""Configuration documents and secrets through powertools parameters, cached for a bounded time.
+
+One `Parameters` per process, owned by the composition root; values are re-read after
+`max_age` seconds so the desk's edits apply without a deploy. Secret values never appear in
+an error message or a log line.
+"""
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
-from crisiscomms.aws.clients import _CONFIG_KW
+from crisiscomms.aws.clients import botocore_config
 from crisiscomms.errors import ConfigurationError
-from crisiscomms.watch import WatchConfig, parse_watch_config
+
+T = TypeVar("T")
 
 
-@lru_cache(maxsize=1)
-def _providers() -> tuple[Any, Any]:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
-    from botocore.config import Config
+class Parameters:
+    def __init__(self) -> None:
+        self._providers: tuple[Any, Any] | None = None
 
-    config = Config(**_CONFIG_KW)
-    return SSMProvider(boto_config=config), SecretsProvider(boto_config=config)
+    def _both(self) -> tuple[Any, Any]:
+        if self._providers is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
+            config = botocore_config()
+            self._providers = (SSMProvider(boto_config=config), SecretsProvider(boto_config=config))
+        return self._providers
 
-def _get(provider: Any, name: str, *, max_age: int, what: str) -> Any:
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    @staticmethod
+    def _get(provider: Any, name: str, *, max_age: int, what: str) -> Any:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    try:
-        return provider.get(name, max_age=max_age)
-    except GetParameterError as exc:
-        # The message names the parameter, never a value: secrets must not reach the logs.
-        raise ConfigurationError(f"{what} {name!r} could not be read") from exc
+        try:
+            return provider.get(name, max_age=max_age)
+        except GetParameterError as exc:
+            # The message names the parameter, never a value: secrets must not reach the logs.
+            raise ConfigurationError(f"{what} {name!r} could not be read") from exc
 
+    def document(self, parameter_name: str, *, max_age: int) -> str:
+        """The raw text of a configuration document in SSM."""
+        ssm, _ = self._both()
+        return self._get(ssm, parameter_name, max_age=max_age, what="configuration parameter")
 
-def load_watch_config(parameter_name: str, *, max_age: int) -> WatchConfig:
-    """The validated watch configuration; invalid documents raise ConfigurationError naming the field."""
-    ssm, _ = _providers()
-    return parse_watch_config(_get(ssm, parameter_name, max_age=max_age, what="watch configuration parameter"))
+    def model(self, parameter_name: str, model: type[T], *, max_age: int) -> T:
+        """A JSON configuration document from SSM, validated whole against a pydantic `model`."""
+        from pydantic import ValidationError
 
+        raw = self.document(parameter_name, max_age=max_age)
+        try:
+            return model.model_validate_json(raw)  # type: ignore[attr-defined,no-any-return]
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}" for e in exc.errors())
+            raise ConfigurationError(f"invalid {parameter_name}: {problems}") from exc
 
-def load_document(parameter_name: str, model: Any, *, max_age: int) -> Any:
-    """A JSON configuration document from SSM, validated whole against `model`."""
-    from pydantic import ValidationError
-
-    ssm, _ = _providers()
-    raw = _get(ssm, parameter_name, max_age=max_age, what="configuration parameter")
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}" for e in exc.errors())
-        raise ConfigurationError(f"invalid {parameter_name}: {problems}") from exc
-
-
-def platform_secret(secret_name: str, *, max_age: int) -> str:
-    """A platform token; never logged, never returned in an error message."""
-    _, secrets = _providers()
-    value = _get(secrets, secret_name, max_age=max_age, what="secret")
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"secret {secret_name!r} is empty")
-    return value.strip()
-
-
-def forget_cached() -> None:
-    """Drop cached providers and values (tests and drills switch endpoints)."""
-    _providers.cache_clear()
+    def secret(self, secret_name: str, *, max_age: int) -> str:
+        """A platform token; never logged, never returned in an error message."""
+        _, secrets = self._both()
+        value = self._get(secrets, secret_name, max_age=max_age, what="secret")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(f"secret {secret_name!r} is empty")
+        return value.strip()

@@ -1,5 +1,9 @@
 """Post scoring: language, sentiment, crisis terms and risk, in-process and offline.
 
+Owns the lexicons, the rules and the risk formula; others use it through this package (and the
+composition root through `engines`). May import only the standard library, and `engines` the
+`models` contract; the Comprehend call is passed in, never imported.
+
 Stdlib only, deterministic, built for AWS Lambda: the lexicons are JSON package data
 (``lexicon_en.json``, ``lexicon_zh.json``, see ``lexicon.py``), the package imports in
 about 15 ms with cached bytecode (about 30 ms without, on this project's machine) and
@@ -55,15 +59,16 @@ import unicodedata
 
 from . import chinese, english
 from .english import EMOJI, PRAISE_EMOJI
-from .language import (_DROP_ASCII, _decide, detect_language, normalise, script_counts,
-                       to_simplified)
+from .language import (DROP_ASCII, decide_language, detect_language, normalise, script_counts,
+                       to_simplified, to_traditional)
 from .model import Analysis, Language, Score, SentimentLabel, TermHit
 from .risk import compute_risk, risk_formula
+from .rules import PostContext
 
 __all__ = [
     "Language", "TermHit", "Score", "detect_language", "score_text", "risk_formula",
     "CRISIS_THRESHOLD", "CRISIS_WEIGHT_CAP", "POSITIVE_THRESHOLD", "NEGATIVE_THRESHOLD",
-    "normalise",
+    "normalise", "to_simplified", "to_traditional",
 ]
 
 CRISIS_WEIGHT_CAP = 6.0
@@ -128,6 +133,21 @@ def _emoji_valence(ch: str) -> float | None:
     return v
 
 
+def _emoji_valences(nfkc: str) -> tuple[float, float, float]:
+    """(positive, negative, praise) valence of the emoji: they carry a post's tone."""
+    pos = neg = praise = 0.0
+    for ch in nfkc.translate(DROP_ASCII):
+        v = _emoji_valence(ch)
+        if v:
+            if v > 0:
+                pos += v
+                if ch in PRAISE_EMOJI:
+                    praise += v
+            else:
+                neg += v
+    return pos, neg, praise
+
+
 def _resolved(toks: list[str], zh_text: str) -> bool:
     """Does the post report a resolution (refunded, restored, 已恢复)?  Then praise
     next to a crisis term is sincere, not sarcasm."""
@@ -160,6 +180,16 @@ def _voice(toks: list[str], zh_text: str) -> tuple[int, int]:
     return personal, report
 
 
+def _is_personal(nfkc: str, toks: list[str], zh_text: str, has_emoji: bool) -> bool:
+    """A post is a report when report markers outnumber the author's own voice."""
+    n_personal, n_report = _voice(toks, zh_text)
+    if "!" in nfkc or "??" in nfkc or "?!" in nfkc:
+        n_personal += 1
+    if has_emoji:
+        n_personal += 1
+    return n_personal >= n_report
+
+
 def _label(sentiment: float) -> SentimentLabel:
     if sentiment >= POSITIVE_THRESHOLD:
         return "positive"
@@ -180,61 +210,82 @@ def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 
     text = text or ""
     nfkc = unicodedata.normalize("NFKC", text).translate(_PUNCT_FOLD)
     counts = script_counts(nfkc)
-    language = _decide(nfkc, counts) if text else "other"
+    has_han, has_emoji = counts[1] > 0, counts[5] > 0
     toks, caps = english.tokenize(nfkc)
-    has_han = counts[1] > 0
     zh_text = to_simplified(nfkc.casefold()) if has_han else ""
+    out = _analyse(nfkc, toks, caps, zh_text, has_han)
+    hits, best = _crisis_hits(out)
+    crisis_weight = min(CRISIS_WEIGHT_CAP, sum(best.values()))
+    if sentiment_override is not None:
+        sentiment = float(sentiment_override)
+        sentiment = 0.0 if math.isnan(sentiment) else _clamp(sentiment)
+    else:
+        total = _valence_sum(out, nfkc, toks, zh_text, has_emoji, bool(best))
+        total = _soften(total, out, nfkc)
+        sentiment = total / math.sqrt(total * total + ALPHA) if total else 0.0
+    sentiment = round(sentiment, 4)
+    engagement = max(0, int(likes)) + max(0, int(reposts)) + max(0, int(replies)) + max(
+        0, int(quotes))
+    reach = max(0, int(followers))
+    return Score(
+        language=decide_language(nfkc, counts) if text else "other",
+        sentiment=sentiment,
+        sentiment_label=_label(sentiment),
+        crisis_terms=hits,
+        crisis_weight=round(crisis_weight, 4),
+        is_crisis=crisis_weight >= CRISIS_THRESHOLD,
+        reach=reach,
+        engagement=engagement,
+        risk=compute_risk(_risk_weight(crisis_weight, sentiment, toks, zh_text), sentiment,
+                          reach, engagement),
+    )
+
+
+def _analyse(nfkc: str, toks: list[str], caps: list[bool], zh_text: str,
+             has_han: bool) -> Analysis:
+    """Both analysers run on every post: mixed-language posts are common."""
     context = english.has_context(toks) or (has_han and chinese.has_context(zh_text))
     withdraw = english.has_withdraw_context(toks) or (
         has_han and chinese.has_withdraw_context(zh_text))
-
+    post = PostContext(context, withdraw, nfkc.isupper(), NEGATED_CRISIS_VALENCE)
     out = Analysis()
-    english.analyse(toks, caps, context, withdraw, out, NEGATED_CRISIS_VALENCE,
-                    nfkc.isupper())
+    english.analyse(toks, caps, out, post)
     if has_han:
-        chinese.analyse(zh_text, context, withdraw, out, NEGATED_CRISIS_VALENCE)
+        chinese.analyse(zh_text, out, post)
+    return out
 
-    # emoji
-    emoji_pos = emoji_neg = emoji_praise = 0.0
-    if counts[5]:
-        for ch in nfkc.translate(_DROP_ASCII):
-            v = _emoji_valence(ch)
-            if v:
-                if v > 0:
-                    emoji_pos += v
-                    if ch in PRAISE_EMOJI:
-                        emoji_praise += v
-                else:
-                    emoji_neg += v
 
-    # crisis hits: a debunk post negates them all
+def _crisis_hits(out: Analysis) -> tuple[tuple[TermHit, ...], dict[str, float]]:
+    """Distinct hits, and the strongest non-negated weight per term; a debunk post
+    ("fake news", 辟谣) negates them all."""
     hits: list[TermHit] = []
     seen: set[tuple[str, str, bool]] = set()
     best: dict[str, float] = {}
-    for term, category, weight, negated, matched in out.hits:
-        negated = negated or out.debunk
-        key = (term, matched, negated)
+    for found in out.hits:
+        crisis = found.crisis
+        negated = found.negated or out.debunk
+        key = (crisis.term, found.matched, negated)
         if key in seen:
             continue
         seen.add(key)
-        hits.append(TermHit(term, category, weight, negated, matched))
-        if not negated and weight > best.get(term, 0.0):
-            best[term] = weight
-    crisis_weight = min(CRISIS_WEIGHT_CAP, sum(best.values()))
+        hits.append(TermHit(crisis.term, crisis.category, crisis.weight, negated, found.matched))
+        if not negated and crisis.weight > best.get(crisis.term, 0.0):
+            best[crisis.term] = crisis.weight
+    return tuple(hits), best
 
-    # sentiment: a voice or a report?  sarcasm?
-    n_personal, n_report = _voice(toks, zh_text)
-    if "!" in nfkc or "??" in nfkc or "?!" in nfkc:
-        n_personal += 1
-    if counts[5]:
-        n_personal += 1
-    personal = n_personal >= n_report
+
+def _valence_sum(out: Analysis, nfkc: str, toks: list[str], zh_text: str, has_emoji: bool,
+                 crisis_found: bool) -> float:
+    """A headline about a bank run is neutral while "my account is frozen!!" is
+    negative, so the voice decides how much event words count."""
+    emoji_pos, emoji_neg, emoji_praise = _emoji_valences(nfkc) if has_emoji else (0.0, 0.0, 0.0)
+    personal = _is_personal(nfkc, toks, zh_text, has_emoji)
     eval_pos = out.eval_pos + emoji_pos
     negative_context = out.event + out.eval_neg + emoji_neg < 0
     if eval_pos > 0:
         if out.irony:
             eval_pos *= SARCASM_FACTOR
-        elif (best and personal and not out.contrast and negative_context
+        elif (crisis_found and personal and not out.contrast and negative_context
               and not _resolved(toks, zh_text)):
             # praise next to a crisis, with no "but": "thanks for leaking my data"
             praise = out.praise + emoji_praise
@@ -245,35 +296,18 @@ def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 
         total = REPORT_EVAL_FACTOR * (eval_pos + out.eval_neg) + REPORT_EVENT_FACTOR * out.event
     if out.debunk and total < 0:
         total *= 0.5
+    return total
 
-    # questions / hedges soften, "!" emphasises
+
+def _soften(total: float, out: Analysis, nfkc: str) -> float:
+    """Questions and hedges soften (never flip) the valence, "!" emphasises it."""
     hedges = out.hedges + (1 if out.questions else 0)
     if hedges:
         total *= HEDGE_FACTOR ** min(hedges, MAX_HEDGES)
     bangs = min(4, nfkc.count("!"))
     if bangs and total:
         total += math.copysign(bangs * EXCLAMATION_INCREMENT, total)
-
-    if sentiment_override is not None:
-        sentiment = float(sentiment_override)
-        sentiment = 0.0 if math.isnan(sentiment) else _clamp(sentiment)
-    else:
-        sentiment = total / math.sqrt(total * total + ALPHA) if total else 0.0
-    sentiment = round(sentiment, 4)
-    engagement = max(0, int(likes)) + max(0, int(reposts)) + max(0, int(replies)) + max(
-        0, int(quotes))
-    reach = max(0, int(followers))
-    return Score(
-        language=language,
-        sentiment=sentiment,
-        sentiment_label=_label(sentiment),
-        crisis_terms=tuple(hits),
-        crisis_weight=round(crisis_weight, 4),
-        is_crisis=crisis_weight >= CRISIS_THRESHOLD,
-        reach=reach,
-        engagement=engagement,
-        risk=compute_risk(_risk_weight(crisis_weight, sentiment, toks, zh_text), sentiment, reach, engagement),
-    )
+    return total
 
 
 def _risk_weight(crisis_weight: float, sentiment: float, toks: list[str], zh_text: str) -> float:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 
-from .lexicon import CONTEXT_GATE, crisis_entries, load
-from .model import Analysis, Rec
-from .rules import walk
+from .lexicon import crisis_entries, crisis_entry, load
+from .model import Analysis, MatchedTerm, Rec
+from .rules import ClauseRules, Item, PostContext, by_start, walk
 
 LEX = load("zh")
 _DICT: dict[str, Rec] = {}
@@ -35,11 +35,11 @@ def _build() -> None:
     lex = LEX
     for w, v in lex["valence"].items():
         _rec(w).valence = v
-    for term, category, weight, ctx, variants in crisis_entries(lex, ""):
+    for entry, variants in crisis_entries(lex, ""):
         for variant in variants:
             rec = _rec(variant)
-            if rec.crisis is None or rec.crisis[2] < weight:
-                rec.crisis = (term, category, weight, ctx)
+            if rec.crisis is None or rec.crisis.weight < entry.weight:
+                rec.crisis = entry
     for key, attr in (("event_words", "event"), ("blockers", "block"), ("negators", "neg"),
                       ("post_negators", "postneg"), ("debunk_markers", "debunk"),
                       ("hedges", "hedge"), ("contrast", "contrast"), ("irony", "irony"),
@@ -67,10 +67,8 @@ _build()
 
 def _pattern_rec(entry: dict) -> Rec:
     rec = Rec()
-    cr = entry["crisis"]
-    if cr is not None:
-        rec.crisis = (cr["term"], cr["category"], float(cr["weight"]),
-                      CONTEXT_GATE[cr["context"]])
+    if entry["crisis"] is not None:
+        rec.crisis = crisis_entry(entry["crisis"])
     rec.valence = entry["valence"]
     rec.event = entry["event"]
     return rec
@@ -98,9 +96,9 @@ def has_withdraw_context(text: str) -> bool:
     return False
 
 
-def scan(text: str) -> list[tuple[int, int, Rec, bool, bool]]:
-    """Greedy longest-match items (start, end, record, False, False)."""
-    items: list[tuple[int, int, Rec, bool, bool]] = []
+def scan(text: str) -> list[Item]:
+    """Greedy longest-match items, then the gap patterns."""
+    items: list[Item] = []
     lengths = _LENGTHS
     d = _DICT
     i = 0
@@ -113,45 +111,44 @@ def scan(text: str) -> list[tuple[int, int, Rec, bool, bool]]:
         for L in ls:
             rec = d.get(text[i:i + L]) if L > 1 else d.get(text[i])
             if rec is not None:
-                items.append((i, i + L, rec, False, False))
+                items.append(Item(i, i + L, rec))
                 i += L
                 break
         else:
             i += 1
-    extra = []
-    for rx, rec in _PATTERNS:
-        for m in rx.finditer(text):
-            extra.append((m.start(), m.end(), rec, False, False))
+    extra = [Item(m.start(), m.end(), rec) for rx, rec in _PATTERNS for m in rx.finditer(text)]
     if extra:
-        extra.sort(key=lambda it: (it[0], it[0] - it[1]))
-        kept: list[tuple[int, int, Rec, bool, bool]] = []
-        for it in extra:    # drop overlapping pattern matches, first wins
-            if not kept or it[0] >= kept[-1][1]:
-                kept.append(it)
-        # a lexicon crisis term beats a pattern it overlaps unless the pattern weighs
-        # more; a pattern beats the plain words it spans
-        crisis_spans = [(it[0], it[1], it[2].crisis[2]) for it in items
-                        if it[2].crisis is not None]
-        kept = [k for k in kept
-                if not any(s < k[1] and k[0] < e and (k[2].crisis is None or w >= k[2].crisis[2])
-                           for s, e, w in crisis_spans)]
-        if kept:
-            items = [it for it in items
-                     if not any(it[0] < k[1] and k[0] < it[1] for k in kept)]
-            items.extend(kept)
-            items.sort(key=lambda it: it[0])
+        items = _merge_patterns(items, extra)
     return items
 
 
-def analyse(text: str, context: bool, withdraw_context: bool, out: Analysis,
-            negated_crisis_valence: float) -> None:
-    items = scan(text)
-    if not items:
-        return
-    first = len(out.hits)
-    walk(items, out, context, withdraw_context, negated_crisis_valence,
-         neg_window=5, crisis_neg_window=5, consume_negation=True, additive_degree=False,
-         postneg_window=10, all_caps_text=False)
-    for h in out.hits[first:]:
-        s, e = h[4]
-        h[4] = text[s:e]
+def _merge_patterns(items: list[Item], extra: list[Item]) -> list[Item]:
+    """A lexicon crisis term beats a pattern it overlaps unless the pattern weighs more;
+    a pattern beats the plain words it spans."""
+    extra.sort(key=lambda it: (it.start, it.start - it.end))
+    kept: list[Item] = []
+    for it in extra:    # drop overlapping pattern matches, first wins
+        if not kept or it.start >= kept[-1].end:
+            kept.append(it)
+    crisis_spans = [(it.start, it.end, it.rec.crisis.weight) for it in items
+                    if it.rec.crisis is not None]
+    kept = [k for k in kept
+            if not any(s < k.end and k.start < e
+                       and (k.rec.crisis is None or w >= k.rec.crisis.weight)
+                       for s, e, w in crisis_spans)]
+    if kept:
+        items = [it for it in items
+                 if not any(it.start < k.end and k.start < it.end for k in kept)]
+        items.extend(kept)
+        items.sort(key=by_start)
+    return items
+
+
+RULES = ClauseRules(neg_window=5, crisis_neg_window=5, consume_negation=True,
+                    additive_degree=False, postneg_window=10)
+
+
+def analyse(text: str, out: Analysis, post: PostContext) -> None:
+    """Add the Chinese valence and crisis hits of ``text`` to ``out``."""
+    for hit in walk(scan(text), out, RULES, post):
+        out.hits.append(MatchedTerm(hit.crisis, hit.negated, text[hit.start:hit.end]))

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from .lexicon import CONTEXT_GATE, crisis_entries, load
-from .model import Analysis, Rec
-from .rules import walk
+from .lexicon import crisis_entries, crisis_entry, load
+from .model import Analysis, MatchedTerm, Rec
+from .rules import ClauseRules, Item, PostContext, by_start, walk
 
 # ---------------------------------------------------------------- tokenizer
 _TOKEN = re.compile(r"[a-z0-9\u00c0-\u024f]+(?:'[a-z]+)?|[.!?;:,\n\"%]", re.IGNORECASE)
@@ -66,6 +66,7 @@ def tokenize(text: str) -> tuple[list[str], list[bool]]:
         text = _THOUSANDS.sub("", text)
     toks: list[str] = []
     caps: list[bool] = []
+    canon, stem_cache = _CANON, _STEM_CACHE
     for raw in _TOKEN.findall(text):
         if len(raw) == 1 and not raw.isalnum():
             toks.append(raw)
@@ -85,7 +86,9 @@ def tokenize(text: str) -> tuple[list[str], list[bool]]:
                 toks.append("'s")
                 caps.append(False)
             continue
-        toks.append(_canon_word(low))
+        word = canon.get(low, low)     # _canon_word inlined: the hottest loop of scoring
+        stemmed = stem_cache.get(word)
+        toks.append(stemmed if stemmed is not None else stem(word))
         caps.append(is_caps)
     return toks, caps
 
@@ -108,6 +111,9 @@ _SINGLE: dict[str, Rec] = {}
 # first token -> [(pattern, rec)], longest pattern first; pattern items (token, gap)
 # with gap 0 (adjacent), 1 (fillers) or 2 (wide)
 _PHRASES: dict[str, list[tuple[tuple[tuple[str, int], ...], Rec]]] = {}
+# first token -> second token -> the candidates of _PHRASES that can match, in order; key
+# None holds those with a gap after the first token, the only ones any other token allows
+_PHRASE_INDEX: dict[str, dict[str | None, list[tuple[tuple[tuple[str, int], ...], Rec]]]] = {}
 _PHRASE_RECS: dict[tuple[tuple[str, int], ...], Rec] = {}
 
 
@@ -154,11 +160,11 @@ def _build() -> None:
         _rec(word).valence = v
     for phrase, v in lex["phrase_valence"].items():
         _rec(phrase).valence = v
-    for term, category, weight, ctx, variants in crisis_entries(lex, ROLE):
+    for entry, variants in crisis_entries(lex, ROLE):
         for variant in variants:
             rec = _rec(variant)
-            if rec.crisis is None or rec.crisis[2] < weight:
-                rec.crisis = (term, category, weight, ctx)
+            if rec.crisis is None or rec.crisis.weight < entry.weight:
+                rec.crisis = entry
     for key, attr in (("event_words", "event"), ("negators", "neg"),
                       ("negator_phrases", "neg"), ("post_negators", "postneg"),
                       ("debunk_markers", "debunk"), ("hedges", "hedge"),
@@ -172,8 +178,14 @@ def _build() -> None:
     for punct, level in _BOUNDARY.items():
         _SINGLE.setdefault(punct, Rec()).boundary = level
     _SINGLE.setdefault('"', Rec()).quote = True
-    for lst in _PHRASES.values():
+    for first, lst in _PHRASES.items():
         lst.sort(key=lambda pr: -len(pr[0]))
+        by_second: dict[str | None, list] = {None: [pr for pr in lst if pr[0][1][1]]}
+        for pat, _ in lst:
+            second, gap = pat[1]
+            if not gap and second not in by_second:
+                by_second[second] = [pr for pr in lst if pr[0][1][1] or pr[0][1][0] == second]
+        _PHRASE_INDEX[first] = by_second
 
 
 _build()
@@ -212,8 +224,7 @@ _COOC_RECS: list[Rec] = []
 def _build_cooc() -> None:
     for idx, rule in enumerate(LEX["cooccurrence"]):
         rec = Rec()
-        rec.crisis = (rule["term"], rule["category"], float(rule["weight"]),
-                      CONTEXT_GATE[rule["context"]])
+        rec.crisis = crisis_entry(rule)
         rec.event = True
         _COOC_RECS.append(rec)
         for role, key in ((0, "objects"), (1, "actions")):
@@ -235,6 +246,8 @@ PRAISE_EMOJI = frozenset(LEX["praise_emoji"])
 def has_context(toks: list[str]) -> bool:
     """Is the post about banking (a bank word that is not "river bank", "food bank")?"""
     ctx = _CONTEXT
+    if ctx.isdisjoint(toks):
+        return False
     n = len(toks)
     for i, t in enumerate(toks):
         if t in ctx:
@@ -248,11 +261,7 @@ def has_context(toks: list[str]) -> bool:
 
 
 def has_withdraw_context(toks: list[str]) -> bool:
-    ctx = _WITHDRAW_CONTEXT
-    for t in toks:
-        if t in ctx:
-            return True
-    return False
+    return not _WITHDRAW_CONTEXT.isdisjoint(toks)
 
 
 def _match(toks: list[str], i: int, pat: tuple[tuple[str, int], ...]) -> tuple[int, bool] | None:
@@ -287,48 +296,51 @@ def _match(toks: list[str], i: int, pat: tuple[tuple[str, int], ...]) -> tuple[i
     return j, neg_inside
 
 
-def items_of(toks: list[str], caps: list[bool]) -> list[tuple[int, int, Rec, bool, bool]]:
-    """Longest-match lexicon items (start, end, rec, negator inside, ALL CAPS)."""
+def items_of(toks: list[str], caps: list[bool]) -> list[Item]:
+    """Longest-match lexicon items, then the object/action pairs."""
     n = len(toks)
-    items: list[tuple[int, int, Rec, bool, bool]] = []
+    items: list[Item] = []
     single = _SINGLE
-    phrases = _PHRASES
+    phrases = _PHRASE_INDEX
     i = 0
     while i < n:
         t = toks[i]
-        cands = phrases.get(t)
-        if cands:
-            for pat, rec in cands:
+        by_second = phrases.get(t)
+        if by_second:
+            cands = by_second.get(toks[i + 1] if i + 1 < n else None)
+            for pat, rec in by_second[None] if cands is None else cands:
                 m = _match(toks, i, pat)
                 if m is not None:
-                    items.append((i, m[0], rec, m[1], False))
-                    i = m[0]
+                    end, neg_inside = m
+                    items.append(Item(i, end, rec, neg_inside))
+                    i = end
                     break
             else:
                 rec = single.get(t)
                 if rec is not None:
-                    items.append((i, i + 1, rec, False, caps[i]))
+                    items.append(Item(i, i + 1, rec, False, caps[i]))
                 i += 1
             continue
         rec = single.get(t)
         if rec is not None:
-            items.append((i, i + 1, rec, False, caps[i]))
+            items.append(Item(i, i + 1, rec, False, caps[i]))
         i += 1
     if not _COOC.keys().isdisjoint(toks):
-        for s, e, rec, neg_inside, _ in _cooccurrences(toks, items):
+        for pair in _cooccurrences(toks, items):
             # the pair replaces what it spans (weaker crisis terms, event words)
+            s, e = pair.start, pair.end
             items = [it for it in items
-                     if not (s <= it[0] and it[1] <= e and not it[2].neg
-                             and (it[2].valence is not None or it[2].crisis is not None))]
-            items.append((s, e, rec, neg_inside, False))
-        items.sort(key=lambda it: it[0])
+                     if not (s <= it.start and it.end <= e and not it.rec.neg
+                             and (it.rec.valence is not None or it.rec.crisis is not None))]
+            items.append(pair)
+        items.sort(key=by_start)
     return items
 
 
-def _cooccurrences(toks: list[str], items: list[tuple[int, int, Rec, bool, bool]]
-                   ) -> list[tuple[int, int, Rec, bool, bool]]:
+def _cooccurrences(toks: list[str], items: list[Item]) -> list[Item]:
     """Synthetic crisis items from object/action pairs in one clause."""
-    covered = [(s, e, rec.crisis[2]) for s, e, rec, _, _ in items if rec.crisis is not None]
+    covered = [(it.start, it.end, it.rec.crisis.weight) for it in items
+               if it.rec.crisis is not None]
     seen: dict[tuple[int, int], tuple[int, int]] = {}   # (rule, role) -> (start, last)
     found: dict[int, tuple[int, int, int, int]] = {}     # rule -> (start, end, action span)
     out = []
@@ -350,33 +362,31 @@ def _cooccurrences(toks: list[str], items: list[tuple[int, int, Rec, bool, bool]
                     continue
                 role = 1
             other = seen.get((rule, 1 - role))
-            if other is not None and rule not in found and (
-                    start - other[1] <= COOC_DISTANCE if role == 1 else j - other[1] <= COOC_DISTANCE):
-                s0 = min(other[0], start)
-                found[rule] = (s0, j + 1, other[0] if role == 0 else start,
-                               j + 1 if role == 0 else other[1] + 1)
+            if other is not None and rule not in found:
+                o_start, o_last = other
+                if (start if role == 1 else j) - o_last <= COOC_DISTANCE:
+                    found[rule] = (min(o_start, start), j + 1, o_start if role == 0 else start,
+                                   j + 1 if role == 0 else o_last + 1)
             seen[(rule, role)] = (start, j)
     for rule, (s, e, a_s, a_e) in found.items():
-        weight = _COOC_RECS[rule].crisis[2]
+        weight = _COOC_RECS[rule].crisis.weight
         if any(cs < e and s < ce and w >= weight for cs, ce, w in covered):
             continue
         # a negator counts when it is not part of the action ("not working")
         neg_inside = any(toks[k] in _NEGATORS and not a_s <= k < a_e for k in range(s + 1, e - 1))
-        out.append((s, e, _COOC_RECS[rule], neg_inside, False))
+        out.append(Item(s, e, _COOC_RECS[rule], neg_inside))
         covered.append((s, e, weight))
     return out
 
 
-def analyse(toks: list[str], caps: list[bool], context: bool, withdraw_context: bool,
-            out: Analysis, negated_crisis_valence: float, all_caps_text: bool) -> None:
+RULES = ClauseRules(neg_window=3, crisis_neg_window=3, consume_negation=False,
+                    additive_degree=True, postneg_window=8, single_quoted_only=1)
+
+
+def analyse(toks: list[str], caps: list[bool], out: Analysis, post: PostContext) -> None:
     """Add the English valence and crisis hits of ``toks`` to ``out``."""
     if not toks:
         return
-    items = items_of(toks, caps)
-    first = len(out.hits)
-    walk(items, out, context, withdraw_context, negated_crisis_valence,
-         neg_window=3, crisis_neg_window=3, consume_negation=False, additive_degree=True,
-         postneg_window=8, all_caps_text=all_caps_text, single_quoted_only=1)
-    for h in out.hits[first:]:
-        s, e = h[4]
-        h[4] = " ".join(t for t in toks[s:e] if t != "'s")
+    for hit in walk(items_of(toks, caps), out, RULES, post):
+        matched = " ".join(t for t in toks[hit.start:hit.end] if t != "'s")
+        out.hits.append(MatchedTerm(hit.crisis, hit.negated, matched))

@@ -138,7 +138,7 @@ def to_simplified(text: str) -> str:
 
 
 # ASCII is scanned in C (str.translate); only the non-ASCII rest is walked in Python.
-_DROP_ASCII = dict.fromkeys(range(128))
+DROP_ASCII = dict.fromkeys(range(128))
 _DROP_ASCII_LETTERS = dict.fromkeys(list(range(65, 91)) + list(range(97, 123)))
 
 
@@ -149,7 +149,7 @@ def script_counts(text: str) -> tuple[int, int, int, int, int, int]:
     han = trad = simp = other = emoji = 0
     if not text.isascii():
         trad_only, simp_only = TRAD_ONLY, SIMP_ONLY
-        for ch in text.translate(_DROP_ASCII):
+        for ch in text.translate(DROP_ASCII):
             o = ord(ch)
             if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
                 han += 1
@@ -197,10 +197,11 @@ def detect_language(text: str) -> Language:
     if not text:
         return "other"
     t = unicodedata.normalize("NFKC", text)
-    return _decide(t, script_counts(t))
+    return decide_language(t, script_counts(t))
 
 
-def _decide(t: str, counts: tuple[int, int, int, int, int, int]) -> Language:
+def decide_language(t: str, counts: tuple[int, int, int, int, int, int]) -> Language:
+    """:func:`detect_language` for NFKC text whose script counts the caller already has."""
     latin, han, trad, simp, other, _emoji = counts
     n_han = han * 2
     if n_han == 0 and latin == 0:

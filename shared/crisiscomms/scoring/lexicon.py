@@ -48,9 +48,11 @@ from __future__ import annotations
 import json
 import os
 
+from .model import BANK_GATE, NO_GATE, WITHDRAWAL_GATE, CrisisEntry
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
-CONTEXT_GATE = {"none": False, "bank": True, "withdrawal": 2}
+CONTEXT_GATE = {"none": NO_GATE, "bank": BANK_GATE, "withdrawal": WITHDRAWAL_GATE}
 
 
 def load(lang: str) -> dict:
@@ -59,8 +61,14 @@ def load(lang: str) -> dict:
         return json.load(fh)
 
 
-def crisis_entries(lex: dict, role_token: str) -> list[tuple[str, str, float, object, list[str]]]:
-    """(term, category, weight, context gate, variants), executives expanded.
+def crisis_entry(spec: dict) -> CrisisEntry:
+    """Crisis terms, co-occurrence rules and gap patterns share one JSON shape."""
+    return CrisisEntry(spec["term"], spec["category"], float(spec["weight"]),
+                       CONTEXT_GATE[spec["context"]])
+
+
+def crisis_entries(lex: dict, role_token: str) -> list[tuple[CrisisEntry, list[str]]]:
+    """(entry, variants), executives expanded.
 
     English executive variants are written with the role class token ("@role ~ fled");
     Chinese ones are role + action concatenations (行长跑路).
@@ -68,14 +76,13 @@ def crisis_entries(lex: dict, role_token: str) -> list[tuple[str, str, float, ob
     out = []
     actions = lex.get("executive_actions", {})
     roles = lex.get("executive_roles", [])
-    for entry in lex["crisis"]:
-        variants = list(entry["variants"])
-        acts = actions.get(entry["term"])
+    for spec in lex["crisis"]:
+        variants = list(spec["variants"])
+        acts = actions.get(spec["term"])
         if acts:
             if role_token:
                 variants += [f"{role_token} ~ {a}" for a in acts]
             else:
                 variants += [r + a for r in roles for a in acts]
-        out.append((entry["term"], entry["category"], float(entry["weight"]),
-                    CONTEXT_GATE[entry["context"]], variants))
+        out.append((crisis_entry(spec), variants))
     return out

@@ -39,11 +39,38 @@ class Score:
     risk: int
 
 
+NO_GATE, BANK_GATE, WITHDRAWAL_GATE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CrisisEntry:
+    """A crisis term of the lexicon; one record is shared by all its variants.
+
+    ``gate``: NO_GATE counts anywhere, BANK_GATE only in a post about banking,
+    WITHDRAWAL_GATE only when money is being taken out (queues are not a run otherwise).
+    """
+
+    term: str
+    category: str
+    weight: float
+    gate: int
+
+
+@dataclass(slots=True, eq=False)
+class MatchedTerm:
+    """A crisis hit as an analyser found it; only distinct ones become a TermHit (frozen
+    records cost four times as much to build)."""
+
+    crisis: CrisisEntry
+    negated: bool
+    matched: str
+
+
 class Rec:
     """What a lexicon entry means; one entry can play several roles.
 
     valence   -4..+4 or None
-    crisis    (term, category, weight, needs_bank_context) or None
+    crisis    CrisisEntry or None
     neg       negates what follows; postneg debunks what precedes (same sentence)
     debunk    makes the whole post a debunk; hedge softens the post
     degree    multiplier (Chinese) / additive booster (English) or None
@@ -58,7 +85,7 @@ class Rec:
 
     def __init__(self) -> None:
         self.valence: float | None = None
-        self.crisis: tuple[str, str, float, bool] | None = None
+        self.crisis: CrisisEntry | None = None
         self.neg = False
         self.postneg = False
         self.debunk = False
@@ -90,8 +117,7 @@ class Analysis:
         self.eval_pos = 0.0
         self.eval_neg = 0.0
         self.event = 0.0
-        # [term, category, weight, negated, matched]
-        self.hits: list[list] = []
+        self.hits: list[MatchedTerm] = []    # before a debunk negates them all
         self.hedges = 0
         self.debunk = False
         self.irony = False

@@ -1,8 +1,11 @@
 """Clause-level rules shared by the English and Chinese analysers.
 
-Both analysers turn a post into items ``(start, end, rec, neg_inside, caps)`` — positions
-in tokens (English) or characters (Chinese) — and hand them to :func:`walk`, which
-applies, in order:
+Both analysers turn a post into :class:`Item` records (positions in tokens for English,
+in characters for Chinese) and hand them to :func:`walk`.  It works in two passes
+because some rules need the whole post: :func:`scan_clauses` reads the items left to
+right, keeping per-clause state, and :func:`resolve_hits` then settles what only later
+text decides (a question at the end of the clause, a post-negator, a stronger negated
+term); :func:`sum_contributions` adds up the valence.  The rules, in order:
 
 * negation: a negator within ``neg_window`` units before a valence word or crisis
   term, in the same clause, flips the word (x -0.74, VADER's scalar) or marks the
@@ -20,14 +23,121 @@ applies, in order:
 * post-negators after a crisis term in the same sentence debunk it ("... are false",
   是谣言, 个啥), and a bare "No." / "没有。" right after a question negates it;
 * contrast: everything before the last "but"/但是 counts half, everything after 1.5x.
+
+Records built once per language are frozen; those built per item or per post are only
+slotted, because a frozen dataclass's ``__init__`` costs about four times as much on
+Python 3.11 and the matchers build several per post.  None compares by value
+(``eq=False``): nothing needs it, and it halves what each class adds to a cold start.
 """
 from __future__ import annotations
 
-from .model import Analysis, Rec
+from dataclasses import dataclass
+from operator import attrgetter
+
+from .model import WITHDRAWAL_GATE, Analysis, CrisisEntry, Rec
 
 NEGATION_SCALAR = -0.74
 CAPS_INCREMENT = 0.733
 SCARE_QUOTE_SCALAR = -0.8
+NO_POSITION = -999     # no negator / degree word / reported speech in this clause yet
+QUESTION = 3           # Rec.boundary of "?" and 吗; 2 ends a sentence, 1 a clause
+
+EVALUATIVE, EVENT, PRAISE = 0, 1, 2     # Contribution.kind
+
+
+@dataclass(slots=True, eq=False)
+class Item:
+    """One lexicon match, in tokens (English) or characters (Chinese)."""
+
+    start: int
+    end: int
+    rec: Rec
+    neg_inside: bool = False     # a negator stood in a gap of the pattern
+    caps: bool = False           # ALL-CAPS token
+
+
+by_start = attrgetter("start")     # sort key of both matchers
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ClauseRules:
+    """How a language applies the rules; windows are in that language's units."""
+
+    neg_window: int
+    crisis_neg_window: int
+    consume_negation: bool
+    additive_degree: bool
+    postneg_window: int
+    single_quoted_only: int = 0   # > 0: only terms this short can be scare-quoted
+
+
+@dataclass(slots=True, eq=False)
+class PostContext:
+    """What the whole post decides for every clause of it."""
+
+    bank: bool                    # about banking: bank-gated crisis terms count
+    withdrawal: bool              # money being taken out: queue terms count
+    all_caps: bool                # shouting throughout emphasises nothing
+    negated_crisis_valence: float
+
+
+@dataclass(slots=True, eq=False)
+class Contribution:
+    """One word's valence; ``base`` is kept so the resolve pass can re-negate it."""
+
+    valence: float
+    kind: int
+    base: float
+    clause: int
+
+
+@dataclass(slots=True, eq=False)
+class CrisisHit(Contribution):
+    """A crisis term as scanned, and the event valence it contributes; ``negated`` is
+    final only after :func:`resolve_hits`."""
+
+    crisis: CrisisEntry
+    negated: bool
+    start: int
+    end: int
+    rhetorical: bool          # negated by 谁说 / 哪有: a question does not undo it
+    reported_denial: bool     # negated inside reported speech: distrusted if the post asks
+    settled: bool             # scare-quoted or outside banking: negated for good
+
+
+@dataclass(slots=True, eq=False)
+class PostNegator:
+    """"... are false", 是谣言, or a bare "No." after a question."""
+
+    start: int
+    sentence_start: int
+
+
+@dataclass(slots=True, eq=False)
+class ClauseScan:
+    """What the scan pass hands to the resolve pass."""
+
+    hits: list[CrisisHit]
+    contributions: list[Contribution]
+    question_clauses: set[int]
+    post_negators: list[PostNegator]
+    contrast_at: int          # index of the first contribution after the last "but", or -1
+
+
+@dataclass(slots=True, eq=False)
+class _Cursor:
+    """Scan state; negation, degree and reported speech never cross a clause boundary."""
+
+    clause: int = 0
+    clause_start: int = 0
+    sentence_start: int = 0
+    neg_end: int = NO_POSITION
+    neg_rhetorical: bool = False
+    reported_end: int = NO_POSITION
+    degree: float = 0.0
+    degree_end: int = NO_POSITION
+    in_quote: bool = False
+    after_question: bool = False
 
 
 def crisis_valence(weight: float) -> float:
@@ -35,189 +145,246 @@ def crisis_valence(weight: float) -> float:
     return -(0.6 + 0.6 * weight)
 
 
-def walk(items: list[tuple[int, int, Rec, bool, bool]], out: Analysis, context: bool,
-         withdraw_context: bool, negated_crisis_valence: float, *, neg_window: int,
-         crisis_neg_window: int, consume_negation: bool, additive_degree: bool,
-         postneg_window: int, all_caps_text: bool, single_quoted_only: int = 0) -> None:
-    n_items = len(items)
-    if not n_items:
-        return
-    clause = 0
-    clause_start = 0
-    sentence_start = 0
-    neg_end = -999
-    neg_rhetorical = False
-    reported_end = -999
-    degree = 0.0
-    degree_end = -999
-    in_quote = False
-    contrast_at = -1
-    # contributions: [valence, kind, valence before negation rules, clause]
-    # kind: 0 evaluative, 1 event, 2 praise
-    contribs: list[list] = []
-    question_clauses: set[int] = set()
-    # hits: [term, category, weight, negated, (start, end), clause, rhetorical negator,
-    #        reported denial, contribution index, start, end, scare-quoted]
-    hits: list[list] = []
-    postneg: list[tuple[int, int]] = []
-    prev_question = False
-    for k in range(n_items):
-        s, e, rec, neg_inside, caps = items[k]
+def walk(items: list[Item], out: Analysis, rules: ClauseRules,
+         post: PostContext) -> list[CrisisHit]:
+    """Add the valence of ``items`` to ``out``; return their crisis hits, resolved."""
+    if not items:
+        return []
+    found = scan_clauses(items, out, rules, post)
+    if not found.contributions:     # every hit is a contribution too
+        return []
+    hits = resolve_hits(found, rules.postneg_window, post.negated_crisis_valence)
+    sum_contributions(found, out)
+    return hits
+
+
+# ---------------------------------------------------------------- scan pass
+def scan_clauses(items: list[Item], out: Analysis, rules: ClauseRules,
+                 post: PostContext) -> ClauseScan:
+    """One left-to-right pass; post-wide markers go straight to ``out``."""
+    found = ClauseScan([], [], set(), [], -1)
+    cur = _Cursor()
+    last = len(items) - 1
+    for k, item in enumerate(items):
+        rec = item.rec
         if rec.block:
             continue
         if rec.quote:
-            in_quote = not in_quote
+            cur.in_quote = not cur.in_quote
             continue
-        if rec.boundary:
-            is_q = rec.boundary == 3
-            if is_q:
-                question_clauses.add(clause)
+        level = rec.boundary
+        if level:    # negation, degree and reported speech end with the clause
+            is_question = level == QUESTION
+            if is_question:
+                found.question_clauses.add(cur.clause)
                 out.questions += 1
-            elif rec.boundary >= 2:
-                sentence_start = e
-            clause += 1
-            clause_start = e
-            neg_end = -999
-            reported_end = -999
-            degree_end = -999
-            in_quote = False if rec.boundary >= 2 and not is_q else in_quote
-            prev_question = is_q
+            elif level >= 2:
+                cur.sentence_start = item.end
+                cur.in_quote = False
+            cur.clause += 1
+            cur.clause_start = item.end
+            cur.neg_end = cur.reported_end = cur.degree_end = NO_POSITION
+            cur.after_question = is_question
             continue
-        after_question = prev_question
-        prev_question = False
-        if rec.irony:
-            out.irony = True
-        if rec.debunk:
-            out.debunk = True
-        if rec.hedge:
-            out.hedges += 1
-        if rec.postneg:
-            postneg.append((s, sentence_start))
-        if rec.reported:
-            reported_end = e
-        if rec.neg and after_question and (k + 1 >= n_items or items[k + 1][2].boundary):
+        nxt = items[k + 1] if k < last else None
+        after_question = cur.after_question
+        cur.after_question = False
+        if rec.irony or rec.debunk or rec.hedge or rec.postneg or rec.reported:
+            _note_markers(item, cur, found, out)
+        if rec.neg and after_question and (nxt is None or nxt.rec.boundary):
             # "Bank run? No." / "挤兑？没有。"
-            postneg.append((s, sentence_start))
+            found.post_negators.append(PostNegator(item.start, cur.sentence_start))
         if rec.contrast:
-            contrast_at = len(contribs)
+            found.contrast_at = len(found.contributions)
             out.contrast = True
-            clause += 1
-            clause_start = e
-            neg_end = -999
+            cur.clause += 1
+            cur.clause_start = item.end
+            cur.neg_end = NO_POSITION
             continue
-        v = rec.valence
-        cr = rec.crisis
-        if cr is not None and cr[3]:
-            gate = withdraw_context if cr[3] == 2 else context
-            if not gate:
-                # an ambiguous term outside banking: not a crisis, and its event
-                # valence goes with it ("frozen shoulder", "charity run"); a negated one
-                # is still reported as a negated hit ("並沒有倒閉"), weightless
-                if neg_inside or (neg_end >= clause_start and s - neg_end <= crisis_neg_window):
-                    hits.append([cr[0], cr[1], cr[2], True, (s, e), clause, True, False,
-                                 len(contribs), s, e, True])
-                    contribs.append([0.0, 1, 0.0, clause])
-                    if consume_negation:
-                        neg_end = -999
-                    continue
-                cr = None
-                if rec.event:
-                    v = None
-        if rec.degree is not None:
-            nxt = items[k + 1][2] if k + 1 < n_items else None
-            if nxt is not None and items[k + 1][0] - e <= 1 and (
-                    nxt.valence is not None or nxt.crisis is not None) and not nxt.neg:
-                degree = rec.degree
-                degree_end = e
-                if rec.neg:
-                    neg_end = e
+        if rec.crisis is not None or rec.degree is not None:
+            if _read_term(item, items[k - 1] if k else None, nxt, cur, found, rules, post):
                 continue
-            if v is None and cr is None:
-                if rec.neg:
-                    neg_end = e
-                    neg_rhetorical = rec.rhetorical
-                continue
-        if v is not None or cr is not None:
-            near_neg = neg_end >= clause_start and s - neg_end <= (
-                crisis_neg_window if cr is not None else neg_window)
-            boosted = degree_end >= clause_start and 0 <= s - degree_end <= 1
-            if cr is not None:
-                negated = neg_inside or near_neg
-                if v is None:
-                    v = crisis_valence(cr[2])
-                if boosted:
-                    v = _boost(v, degree, additive_degree)
-                quoted = (single_quoted_only <= 0 or e - s <= single_quoted_only) and (
-                          k > 0 and items[k - 1][2].quote and k + 1 < n_items
-                          and items[k + 1][2].quote and items[k - 1][1] == s
-                          and items[k + 1][0] == e)
-                hits.append([cr[0], cr[1], cr[2], negated or quoted, (s, e), clause,
-                             neg_rhetorical and near_neg,
-                             negated and reported_end >= clause_start, len(contribs), s, e,
-                             quoted])
-                contribs.append([negated_crisis_valence if negated else v, 1, v, clause])
-                if near_neg and consume_negation:
-                    neg_end = -999
-            else:
-                if boosted:
-                    v = _boost(v, degree, additive_degree)
-                if caps and not all_caps_text:
-                    v = v + CAPS_INCREMENT if v > 0 else v - CAPS_INCREMENT
-                if near_neg:
-                    v *= NEGATION_SCALAR
-                    if consume_negation:
-                        neg_end = -999
-                elif in_quote and v > 0:
-                    v *= SCARE_QUOTE_SCALAR
-                kind = 1 if rec.event else 2 if rec.praise and v > 0 else 0
-                contribs.append([v, kind, v, clause])
+        elif rec.valence is not None:     # the common case, spared _read_term's checks
+            _add_valence(item, rec.valence, cur, found, rules, post)
         if rec.neg:
-            neg_end = e
-            neg_rhetorical = rec.rhetorical
-    # crisis hits: rhetorical questions, distrusted denials, post-negators
-    asked = bool(question_clauses)
-    for h in hits:
-        negated = h[3]
-        if negated and not h[6] and not h[11] and h[5] in question_clauses:
-            negated = False
-        if negated and h[7] and asked and not h[11]:
-            negated = False
-        if not negated and postneg:
-            for ps, sent in postneg:
-                if ps >= h[10] and ps - h[10] <= postneg_window and sent <= h[9]:
-                    negated = True
-                    break
-        h[3] = negated
-    # a negated term silences weaker non-negated terms of its category
-    # ("not a bank run, the queue outside is for the coffee promo")
-    negated_cat: dict[str, float] = {}
-    for h in hits:
-        if h[3] and not h[11]:
-            negated_cat[h[1]] = max(negated_cat.get(h[1], 0.0), h[2])
-    for h in hits:
-        if not h[3] and h[2] <= negated_cat.get(h[1], -1.0):
-            h[3] = True
-        c = contribs[h[8]]
-        if c[2]:     # gated-off negated hits stay weightless (c[2] == 0)
-            c[0] = negated_crisis_valence if h[3] else c[2]
-        out.hits.append([h[0], h[1], h[2], h[3], h[4]])
-    # positive words in a question clause count zero; contrast shift; sums
-    for i, (v, kind, _orig, cl) in enumerate(contribs):
-        if v > 0 and cl in question_clauses:
-            continue
-        if contrast_at >= 0:
-            v *= 0.5 if i < contrast_at else 1.5
-        if kind == 1:
-            out.event += v
-        elif v > 0:
-            out.eval_pos += v
-            if kind == 2:
-                out.praise += v
-        else:
-            out.eval_neg += v
+            cur.neg_end = item.end
+            cur.neg_rhetorical = rec.rhetorical
+    return found
+
+
+def _note_markers(item: Item, cur: _Cursor, found: ClauseScan, out: Analysis) -> None:
+    rec = item.rec
+    if rec.irony:
+        out.irony = True
+    if rec.debunk:
+        out.debunk = True
+    if rec.hedge:
+        out.hedges += 1
+    if rec.postneg:
+        found.post_negators.append(PostNegator(item.start, cur.sentence_start))
+    if rec.reported:
+        cur.reported_end = item.end
+
+
+def _read_term(item: Item, prev: Item | None, nxt: Item | None, cur: _Cursor,
+               found: ClauseScan, rules: ClauseRules, post: PostContext) -> bool:
+    """A crisis term or degree word; True when it used up the item, negator included."""
+    rec = item.rec
+    valence = rec.valence
+    crisis = rec.crisis
+    if crisis is not None and crisis.gate and not (
+            post.withdrawal if crisis.gate == WITHDRAWAL_GATE else post.bank):
+        # an ambiguous term outside banking is no crisis and loses its event valence
+        # ("frozen shoulder", "charity run"); a negated one is still reported ("並沒有倒閉")
+        if item.neg_inside or (cur.neg_end >= cur.clause_start
+                               and item.start - cur.neg_end <= rules.crisis_neg_window):
+            _add_gated_hit(item, crisis, cur, found, rules)
+            return True
+        crisis = None
+        if rec.event:
+            valence = None
+    if rec.degree is not None and _takes_degree(item, nxt, cur):
+        return True
+    if crisis is not None:
+        _add_crisis_hit(item, prev, nxt, valence, crisis, cur, found, rules, post)
+    elif valence is not None:
+        _add_valence(item, valence, cur, found, rules, post)
+    return False
+
+
+def _takes_degree(item: Item, nxt: Item | None, cur: _Cursor) -> bool:
+    """A degree word modifies the next word only when a valenced word follows at once."""
+    if nxt is None or nxt.start - item.end > 1:
+        return False
+    nrec = nxt.rec
+    if (nrec.valence is None and nrec.crisis is None) or nrec.neg:
+        return False
+    cur.degree = item.rec.degree
+    cur.degree_end = item.end
+    if item.rec.neg:
+        cur.neg_end = item.end
+    return True
+
+
+def _add_gated_hit(item: Item, crisis: CrisisEntry, cur: _Cursor, found: ClauseScan,
+                   rules: ClauseRules) -> None:
+    hit = CrisisHit(0.0, EVENT, 0.0, cur.clause,    # weightless for good
+                    crisis, True, item.start, item.end, True, False, True)
+    found.hits.append(hit)
+    found.contributions.append(hit)
+    if rules.consume_negation:
+        cur.neg_end = NO_POSITION
+
+
+def _add_crisis_hit(item: Item, prev: Item | None, nxt: Item | None, valence: float | None,
+                    crisis: CrisisEntry, cur: _Cursor, found: ClauseScan, rules: ClauseRules,
+                    post: PostContext) -> None:
+    clause_start = cur.clause_start
+    near_neg = cur.neg_end >= clause_start and item.start - cur.neg_end <= rules.crisis_neg_window
+    negated = item.neg_inside or near_neg
+    if valence is None:
+        valence = crisis_valence(crisis.weight)
+    if cur.degree_end >= clause_start and 0 <= item.start - cur.degree_end <= 1:
+        valence = _boost(valence, cur.degree, rules.additive_degree)
+    quoted = (prev is not None and prev.rec.quote     # the cheap test first
+              and _scare_quoted(item, prev, nxt, rules.single_quoted_only))
+    hit = CrisisHit(post.negated_crisis_valence if negated else valence, EVENT, valence,
+                    cur.clause, crisis, negated or quoted, item.start, item.end,
+                    cur.neg_rhetorical and near_neg,
+                    negated and cur.reported_end >= clause_start, quoted)
+    found.hits.append(hit)
+    found.contributions.append(hit)
+    if near_neg and rules.consume_negation:
+        cur.neg_end = NO_POSITION
+
+
+def _add_valence(item: Item, valence: float, cur: _Cursor, found: ClauseScan,
+                 rules: ClauseRules, post: PostContext) -> None:
+    clause_start = cur.clause_start
+    near_neg = cur.neg_end >= clause_start and item.start - cur.neg_end <= rules.neg_window
+    if cur.degree_end >= clause_start and 0 <= item.start - cur.degree_end <= 1:
+        valence = _boost(valence, cur.degree, rules.additive_degree)
+    if item.caps and not post.all_caps:
+        valence = valence + CAPS_INCREMENT if valence > 0 else valence - CAPS_INCREMENT
+    if near_neg:
+        valence *= NEGATION_SCALAR
+        if rules.consume_negation:
+            cur.neg_end = NO_POSITION
+    elif cur.in_quote and valence > 0:
+        valence *= SCARE_QUOTE_SCALAR
+    rec = item.rec
+    kind = EVENT if rec.event else PRAISE if rec.praise and valence > 0 else EVALUATIVE
+    found.contributions.append(Contribution(valence, kind, valence, cur.clause))
 
 
 def _boost(v: float, degree: float, additive: bool) -> float:
     if additive:
         return v + degree if v > 0 else v - degree
     return v * degree
+
+
+def _scare_quoted(item: Item, prev: Item, nxt: Item | None, max_len: int) -> bool:
+    """A term right between two quotation marks: "bank run"."""
+    if max_len > 0 and item.end - item.start > max_len:
+        return False
+    return nxt is not None and nxt.rec.quote and prev.end == item.start and nxt.start == item.end
+
+
+# ---------------------------------------------------------------- resolve pass
+def resolve_hits(found: ClauseScan, postneg_window: int,
+                 negated_crisis_valence: float) -> list[CrisisHit]:
+    """Settle negation with the whole post known, then re-value the hits' words."""
+    if not found.hits:
+        return found.hits
+    asked = bool(found.question_clauses)
+    for hit in found.hits:
+        hit.negated = _final_negation(hit, found, asked, postneg_window)
+    # a negated term silences weaker non-negated terms of its category
+    # ("not a bank run, the queue outside is for the coffee promo")
+    strongest: dict[str, float] = {}
+    for hit in found.hits:
+        if hit.negated and not hit.settled:
+            category = hit.crisis.category
+            strongest[category] = max(strongest.get(category, 0.0), hit.crisis.weight)
+    for hit in found.hits:
+        if not hit.negated and hit.crisis.weight <= strongest.get(hit.crisis.category, -1.0):
+            hit.negated = True
+        if hit.base:     # gated-off negated hits stay weightless
+            hit.valence = negated_crisis_valence if hit.negated else hit.base
+    return found.hits
+
+
+def _final_negation(hit: CrisisHit, found: ClauseScan, asked: bool, window: int) -> bool:
+    """A question undoes a plain negation ("no bank run?") and a reported denial; a
+    post-negator later in the sentence debunks the term."""
+    negated = hit.negated
+    if negated and not hit.settled and (
+            (not hit.rhetorical and hit.clause in found.question_clauses)
+            or (hit.reported_denial and asked)):
+        negated = False
+    if not negated and found.post_negators:
+        end = hit.end
+        for p in found.post_negators:
+            if p.start >= end and p.start - end <= window and p.sentence_start <= hit.start:
+                return True
+    return negated
+
+
+def sum_contributions(found: ClauseScan, out: Analysis) -> None:
+    """Positive words in a question clause count zero; "but" shifts the weights."""
+    questions = found.question_clauses
+    contrast_at = found.contrast_at
+    for i, c in enumerate(found.contributions):
+        v = c.valence
+        if v > 0 and c.clause in questions:
+            continue
+        if contrast_at >= 0:
+            v *= 0.5 if i < contrast_at else 1.5
+        if c.kind == EVENT:
+            out.event += v
+        elif v > 0:
+            out.eval_pos += v
+            if c.kind == PRAISE:
+                out.praise += v
+        else:
+            out.eval_neg += v

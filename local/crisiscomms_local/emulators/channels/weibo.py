@@ -39,7 +39,7 @@ def weibo_length(text: str) -> int:
     counts one half, one in the rest of the Basic Multilingual Plane (Chinese, full-width
     punctuation) counts one, one beyond it (most emoji) counts two; the total is rounded up.
     URLs are counted literally, character by character, although Weibo may show them as t.cn
-    short links. crisiscomms.channels.limits counts only ASCII as half, the stricter reading,
+    short links. crisiscomms.statements.channel_rules counts only ASCII as half, the stricter reading,
     so anything the renderer accepts this emulator accepts too.
     """
     halves = 0

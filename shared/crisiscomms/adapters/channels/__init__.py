@@ -1,1 +1,1 @@
-"""Publishing adapters, one module per official channel (see crisiscomms.channels.base)."""
+"""Publishing adapters, one module per official channel (see crisiscomms.models.delivery)."""

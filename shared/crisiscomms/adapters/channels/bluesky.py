@@ -15,9 +15,9 @@ from typing import Any, NoReturn
 
 import httpx
 
-from crisiscomms.adapters.http import send, send_write
-from crisiscomms.channels.base import Channel, DeliveryRequest, DeliveryResult
-from crisiscomms.errors import PermanentPlatformError, RateLimited, TransientPlatformError
+from crisiscomms.adapters.http import epoch_header, json_object, platform_error, send, send_write
+from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.errors import PermanentPlatformError
 
 CREATE_PATH = "/xrpc/com.atproto.repo.createRecord"
 GET_PATH = "/xrpc/com.atproto.repo.getRecord"
@@ -51,11 +51,7 @@ def link_facets(text: str) -> list[dict[str, Any]]:
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+    return json_object(response) or {}
 
 
 def _raise_for(response: httpx.Response, now: datetime) -> NoReturn:
@@ -63,14 +59,8 @@ def _raise_for(response: httpx.Response, now: datetime) -> NoReturn:
     body = _body(response)
     error = str(body.get("error") or f"HTTP {status}")
     message = f"Bluesky {status} {error}: {body.get('message') or ''}".rstrip(": ")
-    if status == 429 or error == "RateLimitExceeded":
-        reset = response.headers.get("ratelimit-reset")
-        resume_at = (datetime.fromtimestamp(int(reset), tz=timezone.utc) if reset and reset.strip().isdigit()
-                     else now + DEFAULT_RATE_LIMIT_PAUSE)
-        raise RateLimited(message, resume_at=resume_at, status=status)
-    if status >= 500:
-        raise TransientPlatformError(message, status=status, code=error)
-    raise PermanentPlatformError(message, status=status, code=error)
+    raise platform_error(status, message, code=error, rate_limited=status == 429 or error == "RateLimitExceeded",
+                         resume_at=lambda: epoch_header(response, "ratelimit-reset") or now + DEFAULT_RATE_LIMIT_PAUSE)
 
 
 class BlueskyAdapter:

@@ -15,9 +15,9 @@ from typing import Any, NoReturn
 
 import httpx
 
-from crisiscomms.adapters.http import send, send_write
-from crisiscomms.channels.base import Channel, DeliveryRequest, DeliveryResult
-from crisiscomms.errors import PermanentPlatformError, RateLimited, TransientPlatformError
+from crisiscomms.adapters.http import json_object, platform_error, retry_after, send, send_write
+from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.errors import PermanentPlatformError, TransientPlatformError
 
 STATUSES_PATH = "/api/v1/statuses"
 PAGE_SIZE = 40  # the documented maximum for account statuses
@@ -65,25 +65,14 @@ def _resume_at(response: httpx.Response, now: datetime) -> datetime:
                 return when.astimezone(timezone.utc)
         except ValueError:
             pass
-    retry_after = response.headers.get("retry-after")
-    if retry_after and retry_after.strip().isdigit():
-        return now + timedelta(seconds=int(retry_after))
-    return now + DEFAULT_RATE_LIMIT_PAUSE
+    return retry_after(response, now) or now + DEFAULT_RATE_LIMIT_PAUSE
 
 
 def _raise_for(response: httpx.Response, now: datetime) -> NoReturn:
     status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    detail = body.get("error") if isinstance(body, dict) else None
-    message = f"Mastodon {status}: {detail or f'HTTP {status}'}"
-    if status == 429:
-        raise RateLimited(message, resume_at=_resume_at(response, now))
-    if status >= 500:
-        raise TransientPlatformError(message, status=status)
-    raise PermanentPlatformError(message, status=status, code="validation" if status == 422 else None)
+    detail = (json_object(response) or {}).get("error")
+    raise platform_error(status, f"Mastodon {status}: {detail or f'HTTP {status}'}",
+                         resume_at=lambda: _resume_at(response, now), code="validation" if status == 422 else None)
 
 
 def _status_json(response: httpx.Response) -> Any:

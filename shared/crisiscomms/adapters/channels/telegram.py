@@ -7,57 +7,31 @@ of error messages, exception chains and httpx's request log lines.
 """
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import httpx
 
-from crisiscomms.adapters.http import send_write
-from crisiscomms.channels.base import Channel, DeliveryRequest, DeliveryResult
-from crisiscomms.errors import PermanentPlatformError, PlatformError, RateLimited, TransientPlatformError
+from crisiscomms.adapters.http import json_object, platform_error, redact, redact_url_tokens_in_logs, send_write
+from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.errors import PermanentPlatformError, PlatformError
 
 DEFAULT_RATE_LIMIT_PAUSE = timedelta(seconds=30)
-_TOKEN_IN_PATH = re.compile(r"/bot[^/\s\"']+")
-
-
-class RedactBotToken(logging.Filter):
-    """Rewrites `/bot<token>/` to `/bot<redacted>/` in log records (httpx logs every URL)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/bot" in message:
-            record.msg = _TOKEN_IN_PATH.sub("/bot<redacted>", message)
-            record.args = None
-        return True
-
-
-_REDACTOR = RedactBotToken()
-
-
-def _install_redactor() -> None:
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
 
 
 def _raise_for(body: dict[str, Any], status: int, now: datetime) -> NoReturn:
+    """`error_code` in the body outranks the HTTP status; a rate limit always reports 429."""
     code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
-    description = str(body.get("description") or f"HTTP {status}")
-    message = _TOKEN_IN_PATH.sub("/bot<redacted>", f"Telegram {code}: {description}")
+    message = redact(f"Telegram {code}: {body.get('description') or f'HTTP {status}'}")
     parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
-    if code == 429 or status == 429:
-        retry_after = parameters.get("retry_after")
-        wait = timedelta(seconds=retry_after) if isinstance(retry_after, int) else DEFAULT_RATE_LIMIT_PAUSE
-        raise RateLimited(message, resume_at=now + wait, status=429)
-    if code >= 500 or status >= 500:
-        raise TransientPlatformError(message, status=status)
-    if "migrate_to_chat_id" in parameters:
+    limited, transient = 429 in (code, status), code >= 500 or status >= 500
+    if "migrate_to_chat_id" in parameters and not (limited or transient):
         message += f" (the chat moved to {parameters['migrate_to_chat_id']})"
-    raise PermanentPlatformError(message, status=status)
+    wait = parameters.get("retry_after")
+    raise platform_error(429 if limited else status, message, rate_limited=limited, transient=transient,
+                         resume_at=lambda: now + (timedelta(seconds=wait) if isinstance(wait, int)
+                                                  else DEFAULT_RATE_LIMIT_PAUSE))
 
 
 class TelegramAdapter:
@@ -77,7 +51,7 @@ class TelegramAdapter:
         self._token = bot_token
         self._chat_id = chat_id
         self._clock = clock
-        _install_redactor()
+        redact_url_tokens_in_logs()
 
     def __repr__(self) -> str:
         return f"TelegramAdapter(chat_id={self._chat_id!r})"
@@ -96,17 +70,12 @@ class TelegramAdapter:
                 "POST", f"/bot{self._token}/sendMessage", json=params))
         except PlatformError as exc:
             # The httpx exception underneath carries the request URL, token included.
-            raise type(exc)(str(exc).replace(self._token, "<redacted>"), status=exc.status, code=exc.code) from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            if response.status_code >= 500:
-                raise TransientPlatformError(f"Telegram {response.status_code} with a body that is not JSON",
-                                             status=response.status_code)
-            raise PermanentPlatformError(f"Telegram {response.status_code} with a body that is not JSON",
-                                         status=response.status_code)
+            raise type(exc)(redact(str(exc), self._token), status=exc.status, code=exc.code) from None
+        body = json_object(response)
+        if body is None:
+            status = response.status_code
+            raise platform_error(status, f"Telegram {status} with a body that is not JSON", rate_limited=False,
+                                 resume_at=self._clock)
         if body.get("ok") is True and isinstance(body.get("result"), dict):
             return self._result(body["result"])
         _raise_for(body, response.status_code, self._clock())

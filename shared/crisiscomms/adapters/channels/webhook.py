@@ -25,14 +25,9 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from crisiscomms.adapters.http import send_write
-from crisiscomms.channels.base import Channel, DeliveryRequest, DeliveryResult
-from crisiscomms.errors import (
-    ConfigurationError,
-    PermanentPlatformError,
-    RateLimited,
-    TransientPlatformError,
-)
+from crisiscomms.adapters.http import platform_error, send_write
+from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.errors import ConfigurationError
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
@@ -177,13 +172,10 @@ class WebhookAdapter:
         status = response.status_code
         if 200 <= status < 300:
             return DeliveryResult(platform_id=request.delivery_id, url=None, details={"status": str(status)})
-        message = f"webhook receiver answered {status}: {_receiver_message(response)}"
-        if status == 429:
-            resume_at = _retry_after(response, self._clock()) or self._clock() + DEFAULT_RATE_LIMIT_PAUSE
-            raise RateLimited(message, resume_at=resume_at)
-        if status >= 500 or status in RETRYABLE_STATUSES:
-            raise TransientPlatformError(message, status=status)
-        raise PermanentPlatformError(message, status=status)
+        now = self._clock()
+        raise platform_error(status, f"webhook receiver answered {status}: {_receiver_message(response)}",
+                             transient=status >= 500 or status in RETRYABLE_STATUSES,
+                             resume_at=lambda: _retry_after(response, now) or now + DEFAULT_RATE_LIMIT_PAUSE)
 
     def find(self, request: DeliveryRequest) -> DeliveryResult | None:
         """A receiver cannot be asked what it got; redelivering with the same webhook-id is the

@@ -22,15 +22,10 @@ from typing import Any, NoReturn
 
 import httpx
 
+from crisiscomms.adapters.http import json_object, numeric_code, platform_error, redact, redact_url_tokens_in_logs
 from crisiscomms.adapters.http import send, send_write
-from crisiscomms.channels.base import Channel, DeliveryRequest, DeliveryResult
-from crisiscomms.errors import (
-    DeliveryOutcomeUnknown,
-    PermanentPlatformError,
-    PlatformError,
-    RateLimited,
-    TransientPlatformError,
-)
+from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError, PlatformError, TransientPlatformError
 
 DRAFT_ADD_PATH = "/cgi-bin/draft/add"
 SUBMIT_PATH = "/cgi-bin/freepublish/submit"
@@ -59,7 +54,7 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def article_content(text: str) -> str:
-    """The article HTML. crisiscomms.channels.render already gives WeChat escaped ``<p>``
+    """The article HTML. crisiscomms.statements.render already gives WeChat escaped ``<p>``
     paragraphs, which go out unchanged; plain text from any other caller is escaped into
     paragraphs the same way, so statement text can never inject markup."""
     if text.lstrip().startswith("<p>"):
@@ -112,6 +107,7 @@ class WeChatAdapter:
         self._poll_interval = poll_interval
         self._open_comment = open_comment
         self._search_depth = search_depth
+        redact_url_tokens_in_logs()  # every call carries the token in the query string
 
     def article(self, request: DeliveryRequest) -> dict[str, Any]:
         """The draft article for a delivery."""
@@ -209,35 +205,23 @@ class WeChatAdapter:
             headers={"Content-Type": "application/json; charset=utf-8"},
         )
         response = (send_write if write else send)(self._http, request)
-        if response.status_code >= 500:
-            raise TransientPlatformError(f"WeChat {path} answered HTTP {response.status_code}", status=response.status_code)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if response.status_code != 200 or not isinstance(answer, dict):
-            if write and response.status_code == 200:
+        status, answer = response.status_code, json_object(response)
+        if status != 200 or answer is None:
+            if write and status == 200:
                 raise DeliveryOutcomeUnknown(f"WeChat {path} answered 200 with an unreadable body", status=200)
-            raise PermanentPlatformError(f"WeChat {path} answered HTTP {response.status_code}", status=response.status_code)
+            # Quota errors come as errcodes inside a 200; a bare HTTP failure is never a rate limit.
+            raise platform_error(status, f"WeChat {path} answered HTTP {status}", rate_limited=False,
+                                 resume_at=self._clock)
         code = answer.get("errcode", 0)
         if code not in (0, None):
             self._raise_errcode(path, answer)
         return answer
 
     def _raise_errcode(self, path: str, answer: dict[str, Any]) -> NoReturn:
-        try:
-            code = int(answer["errcode"])
-        except (TypeError, ValueError):
-            code = 0
-        errmsg = str(answer.get("errmsg", ""))[:200].replace(self._token, "[access_token]")
+        code = numeric_code(answer["errcode"])
+        errmsg = redact(str(answer.get("errmsg", "")), self._token, mask="[access_token]")[:200]
         message = f"WeChat {path} errcode {answer['errcode']}: {errmsg}"
         if code in TOKEN_CODES:
             message += " (the access token must be refreshed)"
-        error: PlatformError
-        if code in (DAILY_QUOTA, MINUTE_QUOTA):
-            error = RateLimited(message, resume_at=_quota_reset(code, self._clock()), status=200)
-        elif code == SYSTEM_BUSY:
-            error = TransientPlatformError(message, status=200, code=str(code))
-        else:
-            error = PermanentPlatformError(message, status=200, code=str(code))
-        raise error
+        raise platform_error(200, message, code=str(code), rate_limited=code in (DAILY_QUOTA, MINUTE_QUOTA),
+                             transient=code == SYSTEM_BUSY, resume_at=lambda: _quota_reset(code, self._clock()))

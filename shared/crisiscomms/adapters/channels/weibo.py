@@ -15,14 +15,10 @@ from typing import Any, NoReturn
 
 import httpx
 
+from crisiscomms.adapters.http import json_object, numeric_code, platform_error, redact, redact_url_tokens_in_logs
 from crisiscomms.adapters.http import send, send_write
-from crisiscomms.channels.base import Channel, DeliveryRequest, DeliveryResult
-from crisiscomms.errors import (
-    DeliveryOutcomeUnknown,
-    PermanentPlatformError,
-    RateLimited,
-    TransientPlatformError,
-)
+from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError, TransientPlatformError
 
 SHARE_PATH = "/2/statuses/share.json"
 USER_TIMELINE_PATH = "/2/statuses/user_timeline.json"
@@ -51,14 +47,6 @@ def _comparable(text: str) -> str:
     return " ".join(URL_PATTERN.sub("<url>", text).split())
 
 
-def _json(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 class WeiboAdapter:
     """Posts as the bank's verified Weibo account through a ready OAuth2 access token."""
 
@@ -78,6 +66,7 @@ class WeiboAdapter:
         self._uid = uid
         self._clock = clock
         self._rip = rip
+        redact_url_tokens_in_logs()  # find() sends the token in the query string
 
     def publish(self, request: DeliveryRequest) -> DeliveryResult:
         if not request.newsroom_url or request.newsroom_url not in request.text:
@@ -89,7 +78,7 @@ class WeiboAdapter:
         if self._rip:
             form["rip"] = self._rip
         response = send_write(self._http, self._http.build_request("POST", SHARE_PATH, data=form))
-        body = _json(response)
+        body = json_object(response)
         if response.status_code == 200 and (body is None or "error_code" not in body):
             if body is None or not (body.get("idstr") or body.get("id")):
                 # Weibo accepted the post but we cannot tell which status it made.
@@ -110,7 +99,7 @@ class WeiboAdapter:
         (URLs ignored, since Weibo shortens them); None when it is not among the latest ones."""
         params = {"access_token": self._token, "uid": self._uid, "count": TIMELINE_COUNT, "trim_user": 1}
         response = send(self._http, self._http.build_request("GET", USER_TIMELINE_PATH, params=params))
-        body = _json(response)
+        body = json_object(response)
         if response.status_code != 200 or body is None or "error_code" in body:
             self._raise_for_error(response)
         wanted = _comparable(request.text)
@@ -133,21 +122,16 @@ class WeiboAdapter:
     def _raise_for_error(self, response: httpx.Response) -> NoReturn:
         """Map Weibo's error envelope (or a bare HTTP failure) onto the domain's errors."""
         status = response.status_code
-        body = _json(response)
+        body = json_object(response)
         if body is None or "error_code" not in body:
             if status >= 500 or status == 200:
                 raise TransientPlatformError(f"Weibo answered {status} without a readable body", status=status)
             raise PermanentPlatformError(f"Weibo answered {status} without an error envelope", status=status)
-        try:
-            code = int(body["error_code"])
-        except (TypeError, ValueError):
-            code = 0
-        error = str(body.get("error", ""))[:200].replace(self._token, "[access_token]")
+        code = numeric_code(body["error_code"])
+        error = redact(str(body.get("error", "")), self._token, mask="[access_token]")[:200]
         message = f"Weibo error {body['error_code']}: {error}"
         if code in TOKEN_CODES:
             message += " (the account must be re-authorised)"
-        if code in RATE_LIMIT_CODES:
-            raise RateLimited(message, resume_at=_next_hour(self._clock()), status=status)
-        if code in TRANSIENT_CODES or (status >= 500 and code not in TOKEN_CODES):
-            raise TransientPlatformError(message, status=status, code=str(code))
-        raise PermanentPlatformError(message, status=status, code=str(code))
+        raise platform_error(status, message, code=str(code), rate_limited=code in RATE_LIMIT_CODES,
+                             transient=code in TRANSIENT_CODES or (status >= 500 and code not in TOKEN_CODES),
+                             resume_at=lambda: _next_hour(self._clock()))

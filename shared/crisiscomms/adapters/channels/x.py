@@ -15,10 +15,10 @@ from typing import Any, NoReturn
 
 import httpx
 
-from crisiscomms.adapters.http import send, send_write
-from crisiscomms.adapters.x import DEFAULT_RATE_LIMIT_PAUSE, _error_message, _reset_time
-from crisiscomms.channels.base import Channel, DeliveryRequest, DeliveryResult
-from crisiscomms.errors import PermanentPlatformError, RateLimited, TransientPlatformError
+from crisiscomms.adapters.http import epoch_header, platform_error, send, send_write
+from crisiscomms.adapters.x_api import DEFAULT_RATE_LIMIT_PAUSE, error_message, reset_time
+from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.errors import PermanentPlatformError, TransientPlatformError
 
 TWEETS_PATH = "/2/tweets"
 TIMELINE_PAGE_SIZE = 100
@@ -37,18 +37,17 @@ def comparable_text(text: str) -> str:
 
 def _limit_reset(response: httpx.Response, now: datetime) -> datetime:
     """When posting may resume: the 15-minute window, or a spent 24-hour quota if later."""
-    candidates = [_reset_time(response, now) or now + DEFAULT_RATE_LIMIT_PAUSE]
+    candidates = [reset_time(response, now) or now + DEFAULT_RATE_LIMIT_PAUSE]
     for scope in ("user", "app"):
-        remaining = response.headers.get(f"x-{scope}-limit-24hour-remaining")
-        reset = response.headers.get(f"x-{scope}-limit-24hour-reset")
-        if remaining == "0" and reset and reset.isdigit():
-            candidates.append(datetime.fromtimestamp(int(reset), tz=timezone.utc))
+        reset = epoch_header(response, f"x-{scope}-limit-24hour-reset")
+        if response.headers.get(f"x-{scope}-limit-24hour-remaining") == "0" and reset:
+            candidates.append(reset)
     return max(candidates)
 
 
 def _message(response: httpx.Response) -> tuple[str, dict[str, Any]]:
     """X's problem title/detail, plus the first parameter error when the problem lists them."""
-    message, body = _error_message(response)
+    message, body = error_message(response)
     errors = body.get("errors") if isinstance(body, dict) else None
     if ("title" in body or "detail" in body) and errors and isinstance(errors[0], dict) and errors[0].get("message"):
         message = f"{message} ({errors[0]['message']})"
@@ -58,12 +57,9 @@ def _message(response: httpx.Response) -> tuple[str, dict[str, Any]]:
 def _raise_for(response: httpx.Response, now: datetime) -> NoReturn:
     message, _ = _message(response)
     status = response.status_code
-    if status == 429:
-        raise RateLimited(f"X rate limit: {message}", resume_at=_limit_reset(response, now))
-    if status >= 500:
-        raise TransientPlatformError(f"X {status}: {message}", status=status)
-    raise PermanentPlatformError(f"X {status}: {message}", status=status,
-                                 code="duplicate" if _DUPLICATE_MARKER in message.lower() else None)
+    duplicate = status < 500 and _DUPLICATE_MARKER in message.lower()
+    raise platform_error(status, f"X {status}: {message}", rate_limit_message=f"X rate limit: {message}",
+                         resume_at=lambda: _limit_reset(response, now), code="duplicate" if duplicate else None)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Listening sources: one module per platform API the Poller reads."""

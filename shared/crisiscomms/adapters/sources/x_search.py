@@ -1,0 +1,153 @@
+"""X API v2 recent search: `GET /2/tweets/search/recent`.
+
+The parser turns one response page into Posts and counts what it could not read; the client
+maps X's error envelopes (problem JSON, or the legacy `errors[].code`) and rate-limit headers
+onto the domain's errors. Cursor handling lives in crisiscomms.listening.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from crisiscomms.adapters.http import platform_error, send
+from crisiscomms.adapters.x_api import DEFAULT_RATE_LIMIT_PAUSE, error_message, reset_time
+from crisiscomms.errors import InvalidCursor, TransientPlatformError
+from crisiscomms.models import Post
+
+SEARCH_PATH = "/2/tweets/search/recent"
+TWEET_FIELDS = "created_at,public_metrics,lang,geo,author_id"
+USER_FIELDS = "username,public_metrics"
+EXPANSIONS = "author_id"
+MAX_RESULTS = 100
+
+
+@dataclass
+class SearchPage:
+    posts: list[Post]
+    malformed: list[str] = field(default_factory=list)
+    newest_id: str | None = None
+    next_token: str | None = None
+    rate_limit_remaining: int | None = None
+    rate_limit_reset: datetime | None = None
+
+
+def _parse_time(value: Any) -> datetime:
+    when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError("created_at without a timezone")
+    return when
+
+
+def parse_search_page(payload: dict[str, Any], *, source_id: str) -> SearchPage:
+    """One page of results as Posts; an unreadable tweet is skipped and described, never fatal."""
+    users = {u.get("id"): u for u in payload.get("includes", {}).get("users", []) if isinstance(u, dict)}
+    places = {p.get("id"): p for p in payload.get("includes", {}).get("places", []) if isinstance(p, dict)}
+    meta = payload.get("meta") or {}
+    page = SearchPage(posts=[], newest_id=meta.get("newest_id"), next_token=meta.get("next_token"))
+    for raw in payload.get("data") or []:
+        try:
+            page.posts.append(_tweet_to_post(raw, users, places, source_id))
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            tweet_id = raw.get("id") if isinstance(raw, dict) else None
+            page.malformed.append(f"tweet {tweet_id or '?'}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    return page
+
+
+def _tweet_to_post(raw: dict[str, Any], users: dict, places: dict, source_id: str) -> Post:
+    tweet_id = str(raw["id"])
+    if not tweet_id.isdigit():
+        raise ValueError(f"id {tweet_id!r} is not numeric")
+    text = raw["text"]
+    if not isinstance(text, str):
+        raise TypeError("text is not a string")
+    user = users.get(raw.get("author_id")) or {}
+    username = user.get("username")
+    metrics = raw.get("public_metrics") or {}
+    place_id = (raw.get("geo") or {}).get("place_id")
+    place = places.get(place_id) or {}
+    return Post(
+        platform="x",
+        native_id=tweet_id,
+        source_type="social",
+        source_id=source_id,
+        url=f"https://x.com/{username}/status/{tweet_id}" if username else f"https://x.com/i/web/status/{tweet_id}",
+        author=username or str(raw.get("author_id") or "unknown"),
+        author_id=str(raw["author_id"]) if raw.get("author_id") else None,
+        followers=int((user.get("public_metrics") or {}).get("followers_count", 0)),
+        text=text,
+        lang_hint=raw.get("lang"),
+        published_at=_parse_time(raw["created_at"]),
+        likes=int(metrics.get("like_count", 0)),
+        reposts=int(metrics.get("retweet_count", 0)),
+        replies=int(metrics.get("reply_count", 0)),
+        quotes=int(metrics.get("quote_count", 0)),
+        location=place.get("full_name") or place_id,
+    )
+
+
+class XSearchClient:
+    """App-only (bearer token) client for recent search."""
+
+    def __init__(self, http: httpx.Client, *, bearer_token: str, clock: Callable[[], datetime]) -> None:
+        self._http = http
+        self._token = bearer_token
+        self._clock = clock
+
+    def search(
+        self,
+        query: str,
+        *,
+        source_id: str,
+        since_id: str | None = None,
+        next_token: str | None = None,
+        start_time: datetime | None = None,
+        max_results: int = MAX_RESULTS,
+    ) -> SearchPage:
+        params: dict[str, Any] = {
+            "query": query,
+            "max_results": max_results,
+            "tweet.fields": TWEET_FIELDS,
+            "expansions": EXPANSIONS,
+            "user.fields": USER_FIELDS,
+        }
+        if since_id:
+            params["since_id"] = since_id
+        elif start_time:
+            params["start_time"] = start_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if next_token:
+            params["next_token"] = next_token
+        request = self._http.build_request(
+            "GET", SEARCH_PATH, params=params, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        response = send(self._http, request)
+        now = self._clock()
+        if response.status_code == 200:
+            try:
+                payload = response.json()
+            except ValueError as exc:
+                raise TransientPlatformError("X answered 200 with a body that is not JSON", status=200) from exc
+            page = parse_search_page(payload if isinstance(payload, dict) else {}, source_id=source_id)
+            remaining = response.headers.get("x-rate-limit-remaining")
+            page.rate_limit_remaining = int(remaining) if remaining and remaining.isdigit() else None
+            page.rate_limit_reset = reset_time(response, now)
+            return page
+        message, body = error_message(response)
+        status = response.status_code
+        if status == 400 and next_token and _mentions_pagination(body):
+            raise InvalidCursor(f"X refused the stored pagination token: {message}", status=status)
+        raise platform_error(status, f"X {status}: {message}", rate_limit_message=f"X rate limit: {message}",
+                             resume_at=lambda: reset_time(response, now) or now + DEFAULT_RATE_LIMIT_PAUSE)
+
+
+def _mentions_pagination(body: dict[str, Any]) -> bool:
+    for error in body.get("errors") or []:
+        parameters = error.get("parameters") or {} if isinstance(error, dict) else {}
+        text = f"{error.get('message', '')}" if isinstance(error, dict) else ""
+        if {"next_token", "pagination_token"} & set(parameters) or "token" in text.lower():
+            return True
+    return "token" in str(body.get("detail", "")).lower()

@@ -1,0 +1,121 @@
+"""Alerts and the detector's per-topic state in DynamoDB; notifications through SNS.
+
+    AlertsTable  pk alert_id                       one alert: TRIGGERED -> ACKNOWLEDGED -> RESOLVED
+                 GSI by_topic: topic, triggered_at  a topic's alerts, newest first (auditors, the drill)
+    StateTable   pk detector#<topic>                the flap-control state, so a restart resumes mid-crisis
+
+Every change of an alert is one transaction with its audit entry.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from crisiscomms.models.audit import AuditEntry
+from crisiscomms.aws.audit_log import AuditLog
+from crisiscomms.aws.clients import AwsClients
+from crisiscomms.aws.dynamo import from_item, query_all, to_item, to_value
+
+
+class AlertRepository:
+    def __init__(self, alerts_table: str, state_table: str, audit: AuditLog) -> None:
+        self._alerts = alerts_table
+        self._state = state_table
+        self._audit = audit
+        self._clients = audit.clients
+
+    # --- detector state -------------------------------------------------------------------------
+
+    def detector_state(self, topic: str) -> dict[str, Any] | None:
+        item = self._clients("dynamodb").get_item(TableName=self._state, Key=to_item({"pk": f"detector#{topic}"}),
+                                           ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        state = from_item(item)
+        state.pop("pk", None)
+        return state
+
+    def save_detector_state(self, topic: str, state: dict[str, Any]) -> None:
+        self._clients("dynamodb").put_item(TableName=self._state, Item=to_item({**state, "pk": f"detector#{topic}"}))
+
+    # --- alerts ---------------------------------------------------------------------------------
+
+    def get(self, alert_id: str) -> dict[str, Any] | None:
+        item = self._clients("dynamodb").get_item(TableName=self._alerts, Key=to_item({"alert_id": alert_id}),
+                                           ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
+    def for_topic(self, topic: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        return [from_item(i) for i in query_all(self._clients("dynamodb"), TableName=self._alerts, IndexName="by_topic", KeyConditionExpression="topic = :t",
+            ExpressionAttributeValues={":t": to_value(topic)}, ScanIndexForward=False, Limit=limit)]
+
+    def create(self, alert: dict[str, Any], entry: AuditEntry) -> None:
+        self._audit.append(entry, with_items=lambda: [{"Put": {
+            "TableName": self._alerts, "Item": to_item(alert), "ConditionExpression": "attribute_not_exists(alert_id)"}}])
+
+    def _change(self, alert_id: str, *, expect_status: tuple[str, ...], entry: AuditEntry,
+                updates: dict[str, Any] | None = None, remove: tuple[str, ...] = (),
+                condition: str | None = None, values: dict[str, Any] | None = None) -> bool:
+        """Change an alert if it is still in one of `expect_status` (and `condition` holds); False otherwise."""
+        from botocore.exceptions import ClientError
+
+        updates = updates or {}
+        names = {f"#f{i}": k for i, k in enumerate(updates)} | {f"#r{i}": k for i, k in enumerate(remove)}
+        names["#status"] = "status"
+        vals = {f":v{i}": to_value(v) for i, v in enumerate(updates.values())}
+        vals.update({f":s{i}": to_value(s) for i, s in enumerate(expect_status)})
+        vals.update({k: to_value(v) for k, v in (values or {}).items()})
+        expression = "#status IN (" + ", ".join(f":s{i}" for i in range(len(expect_status))) + ")"
+        if condition:
+            expression += f" AND ({condition})"
+        actions = []
+        if updates:
+            actions.append("SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(updates))))
+        if remove:
+            actions.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove))))
+        update = {"TableName": self._alerts, "Key": to_item({"alert_id": alert_id}),
+                  "UpdateExpression": " ".join(actions), "ConditionExpression": expression,
+                  "ExpressionAttributeNames": names, "ExpressionAttributeValues": vals}
+        try:
+            self._audit.append(entry, with_items=lambda: [{"Update": update}])
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[2:]):
+                return False
+            raise
+        return True
+
+    def update(self, alert_id: str, *, expect_status: tuple[str, ...], updates: dict[str, Any],
+               entry: AuditEntry) -> bool:
+        """Set fields of an alert still in one of `expect_status`; False when it has moved on."""
+        return self._change(alert_id, expect_status=expect_status, updates=updates, entry=entry)
+
+    def acknowledge(self, alert_id: str, *, by: str, at: str, entry: AuditEntry) -> bool:
+        return self.update(alert_id, expect_status=("TRIGGERED",), entry=entry,
+                           updates={"status": "ACKNOWLEDGED", "acknowledged_by": by, "acknowledged_at": at, "updated_at": at})
+
+    def claim_notification(self, alert_id: str, *, level: str, previous: str, open_status: tuple[str, ...],
+                           entry: AuditEntry) -> bool:
+        """Take the right to send `level`'s SMS: only one caller moves notified_level from `previous`."""
+        return self._change(alert_id, expect_status=open_status, updates={"notified_level": level}, entry=entry,
+                            condition="attribute_not_exists(notified_level) OR notified_level = :prev",
+                            values={":prev": previous})
+
+    def release_notification(self, alert_id: str, *, level: str, previous: str, open_status: tuple[str, ...],
+                             entry: AuditEntry) -> bool:
+        """Give a claim back after the send failed, so the next run sends it; only the claimer's level moves."""
+        return self._change(alert_id, expect_status=open_status, updates={"notified_level": previous}, entry=entry,
+                            condition="notified_level = :mine", values={":mine": level})
+
+    def claim_escalation(self, alert_id: str, *, at: str, entry: AuditEntry) -> bool:
+        """Take the right to escalate a still-unacknowledged alert, once."""
+        return self._change(alert_id, expect_status=("TRIGGERED",), updates={"escalated_at": at}, entry=entry,
+                            condition="attribute_not_exists(escalated_at)")
+
+    def release_escalation(self, alert_id: str, *, entry: AuditEntry) -> bool:
+        """Give an escalation claim back after its SMS failed."""
+        return self._change(alert_id, expect_status=("TRIGGERED", "ACKNOWLEDGED", "RESOLVED"),
+                            remove=("escalated_at",), entry=entry)
+
+    def audit(self, entry: AuditEntry) -> None:
+        """An audit entry about a topic rather than an alert (a level change)."""
+        self._audit.append(entry)

@@ -1,0 +1,104 @@
+"""Appending to and reading the audit chain in DynamoDB.
+
+An append is one transaction: put the entry (conditional on its sequence number being new)
+and move the anchor from the previous head to it (conditional on the anchor still being
+there). Two concurrent writers cannot both win the same position; the loser re-reads the
+head and tries the next one, a bounded number of times. No function's IAM policy allows
+updating or deleting an entry; only the anchor item, in the state table, moves.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from crisiscomms.errors import AuditContention
+from crisiscomms.models.audit import GENESIS, AuditEntry, chain_record
+from crisiscomms.aws.clients import AwsClients
+from crisiscomms.aws.dynamo import from_item, to_item, to_value
+
+CHAIN = "audit"
+MAX_ATTEMPTS = 20
+
+
+class AuditLog:
+    def __init__(self, audit_table: str, state_table: str, *, clients: AwsClients, chain: str = CHAIN,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.clients = clients
+        self._clients = clients
+        self._table = audit_table
+        self._state = state_table
+        self._chain = chain
+        self._sleep = sleep
+
+    @property
+    def _anchor_key(self) -> dict[str, Any]:
+        return to_item({"pk": f"audit-anchor#{self._chain}"})
+
+    def head(self) -> dict[str, Any] | None:
+        item = self._clients("dynamodb").get_item(TableName=self._state, Key=self._anchor_key, ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
+    def append(self, entry: AuditEntry, *, with_items: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+        """Append one entry, in the same transaction as `with_items()` (the state change it records)."""
+        from botocore.exceptions import ClientError
+
+        for attempt in range(MAX_ATTEMPTS):
+            head = self.head()
+            seq = int(head["seq"]) + 1 if head else 1
+            record = chain_record(entry, seq=seq, prev_hash=head["hash"] if head else GENESIS)
+            anchor_condition = "attribute_not_exists(pk)" if head is None else "seq = :prev"
+            anchor_values = {":seq": to_value(seq), ":hash": to_value(record["hash"])}
+            if head is not None:
+                anchor_values[":prev"] = to_value(int(head["seq"]))
+            items = [
+                {"Put": {"TableName": self._table, "Item": to_item({"chain": self._chain, **record}),
+                         "ConditionExpression": "attribute_not_exists(seq)"}},
+                {"Update": {"TableName": self._state, "Key": self._anchor_key,
+                            "UpdateExpression": "SET seq = :seq, #h = :hash",
+                            "ExpressionAttributeNames": {"#h": "hash"},
+                            "ConditionExpression": anchor_condition,
+                            "ExpressionAttributeValues": anchor_values}},
+                *(with_items() if with_items else []),
+            ]
+            try:
+                self._clients("dynamodb").transact_write_items(TransactItems=items)
+                return record
+            except ClientError as exc:
+                if not _lost_the_race(exc):
+                    raise
+            self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+        raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
+
+    def records(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """Every entry in sequence order (consistent reads, paged)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "chain = :c",
+            "ExpressionAttributeValues": {":c": to_value(self._chain)},
+            "ConsistentRead": True,
+            "Limit": page_size,
+        }
+        while True:
+            page = self._clients("dynamodb").query(**kwargs)
+            for item in page["Items"]:
+                record = from_item(item)
+                record.pop("chain", None)
+                yield record
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _lost_the_race(exc: Exception) -> bool:
+    """True when another writer took the position (our entry or anchor condition failed);
+    False when the caller's own items were refused, which is the caller's error to handle."""
+    response = getattr(exc, "response", {})
+    code = response.get("Error", {}).get("Code")
+    if code == "TransactionConflictException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = response.get("CancellationReasons") or []
+    return any(r.get("Code") in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons[:2])

@@ -1,0 +1,180 @@
+"""Storing scored posts: once per platform id, linked to every topic, minute figures updated with it.
+
+One TransactWriteItems per new post puts the post (conditional on its key being new), one link
+item per topic, and adds the post to each topic's minute aggregate. A duplicate fails the
+condition, so the whole transaction is cancelled and no aggregate counts it twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from crisiscomms.aws.clients import AwsClients
+from crisiscomms.aws.dynamo import from_item, query_all, to_item, to_value
+from crisiscomms.models.posts import ScoredPost, minute_key
+
+LINK_TEXT_CHARS = 280
+
+
+class StoreOutcome(str, Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class PostTables:
+    posts: str | None  # None where a function only reads figures (the Detector)
+    topic_posts: str
+    aggregates: str
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def published_key(scored: ScoredPost) -> str:
+    return f"{_iso(scored.post.published_at)}#{scored.post.key}"
+
+
+class PostRepository:
+    def __init__(self, tables: PostTables, *, clients: AwsClients, retention_days: int) -> None:
+        self._clients = clients
+        self._tables = tables
+        self._retention = timedelta(days=retention_days)
+
+    def store(self, scored: ScoredPost) -> StoreOutcome:
+        """Store a post once; a second call for the same platform id changes nothing."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._clients("dynamodb").transact_write_items(TransactItems=self._transaction(scored))
+        except ClientError as exc:
+            if _is_duplicate(exc):
+                return StoreOutcome.DUPLICATE
+            raise
+        return StoreOutcome.STORED
+
+    def _transaction(self, scored: ScoredPost) -> list[dict[str, Any]]:
+        post = scored.post
+        expires_at = int((scored.ingested_at + self._retention).timestamp())
+        pkey = published_key(scored)
+        day = post.published_at.strftime("%Y-%m-%d")
+        item = {
+            **post.model_dump(mode="json", exclude_none=True),
+            "post_key": post.key,
+            "published_key": pkey,
+            "platform_day": f"{post.platform}#{day}",
+            "engagement": post.engagement,
+            "topics": list(scored.topics),
+            "language": scored.language,
+            "sentiment": scored.sentiment,
+            "sentiment_label": scored.sentiment_label,
+            "crisis_terms": list(scored.crisis_terms),
+            "crisis_categories": list(scored.crisis_categories),
+            "crisis_weight": scored.crisis_weight,
+            "is_crisis": scored.is_crisis,
+            "risk": scored.risk,
+            "ingested_at": _iso(scored.ingested_at),
+            "expires_at": expires_at,
+        }
+        actions: list[dict[str, Any]] = [{
+            "Put": {
+                "TableName": self._tables.posts,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(post_key)",
+            }
+        }]
+        negative = scored.sentiment_label == "negative"
+        for topic in scored.topics:
+            link = {
+                "topic_day": f"{topic}#{day}",
+                "published_key": pkey,
+                "risk_key": f"{scored.risk:03d}#{pkey}",
+                "topic": topic,
+                "post_key": post.key,
+                "platform": post.platform,
+                "source_type": post.source_type,
+                "url": post.url,
+                "author": post.author,
+                "followers": post.followers,
+                "text": post.full_text[:LINK_TEXT_CHARS],
+                "sentiment": scored.sentiment,
+                "risk": scored.risk,
+                "is_crisis": scored.is_crisis,
+                "crisis_terms": list(scored.crisis_terms),
+                "expires_at": expires_at,
+            }
+            actions.append({"Put": {"TableName": self._tables.topic_posts, "Item": to_item(link)}})
+            increments = {
+                "posts": 1,
+                "negative": int(negative),
+                "sentiment_sum": scored.sentiment,
+                "engagement": post.engagement,
+                "reach": post.followers,
+                "crisis_posts": int(scored.is_crisis),
+                "crisis_weight_sum": scored.crisis_weight,
+                "high_reach_negative": int(scored.high_reach_negative),
+            }
+            labels = {"minute": minute_key(post.published_at), "source_type": post.source_type, "expires_at": expires_at}
+            actions.append({
+                "Update": {
+                    "TableName": self._tables.aggregates,
+                    "Key": to_item({"topic": topic, "minute_key": f"{labels['minute']}#{post.source_type}"}),
+                    "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in increments)
+                                        + " SET " + ", ".join(f"#{k} = :{k}" for k in labels),
+                    "ExpressionAttributeNames": {f"#{k}": k for k in (*increments, *labels)},
+                    "ExpressionAttributeValues": {f":{k}": to_value(v) for k, v in {**increments, **labels}.items()},
+                }
+            })
+        return actions
+
+    # --- reads (drill summary, later the detector and the auditors' API) ----------------------
+
+    def get(self, post_key: str) -> dict[str, Any] | None:
+        item = self._clients("dynamodb").get_item(TableName=self._tables.posts, Key=to_item({"post_key": post_key}))
+        return from_item(item["Item"]) if "Item" in item else None
+
+    def topic_posts(self, topic: str, day: str, *, by_risk: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+        """A topic's posts of one UTC day, newest first or riskiest first."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._tables.topic_posts,
+            "KeyConditionExpression": "topic_day = :td",
+            "ExpressionAttributeValues": {":td": to_value(f"{topic}#{day}")},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if by_risk:
+            kwargs["IndexName"] = "by_risk"
+        return [from_item(i) for i in self._clients("dynamodb").query(**kwargs)["Items"]]
+
+    def platform_posts(self, platform: str, day: str, *, since: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """A platform's posts of one UTC day, oldest first, optionally from a time on."""
+        condition = "platform_day = :pd"
+        values = {":pd": to_value(f"{platform}#{day}")}
+        if since:
+            condition += " AND published_key >= :since"
+            values[":since"] = to_value(since)
+        return [from_item(i) for i in query_all(self._clients("dynamodb"), TableName=self._tables.posts, IndexName="by_platform_time", KeyConditionExpression=condition,
+            ExpressionAttributeValues=values, Limit=limit,
+        )]
+
+    def minute_aggregates(self, topic: str, start_minute: str, end_minute: str) -> list[dict[str, Any]]:
+        """A topic's per-minute, per-source-type figures with start <= minute < end."""
+        items = [from_item(i) for i in query_all(self._clients("dynamodb"), TableName=self._tables.aggregates,
+            KeyConditionExpression="topic = :t AND minute_key BETWEEN :a AND :b",
+            ExpressionAttributeValues={":t": to_value(topic), ":a": to_value(start_minute), ":b": to_value(end_minute)},
+        )]
+        return [item for item in items if item["minute"] < end_minute]
+
+
+
+def _is_duplicate(exc: Exception) -> bool:
+    response = getattr(exc, "response", {})
+    if response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return False
+    reasons = response.get("CancellationReasons") or []
+    if reasons:
+        return reasons[0].get("Code") == "ConditionalCheckFailed"
+    return "ConditionalCheckFailed" in response.get("Error", {}).get("Message", "")

@@ -1,0 +1,151 @@
+"""Statements, their versions and per-channel deliveries in one DynamoDB table.
+
+    pk = statement#<id>   sk = meta              the statement (state, current version, approval)
+                          sk = version#0001      one immutable version of the text and its renderings
+                          sk = delivery#<key>    one channel (and language) of one published version
+    GSI by_created: list_pk = "statement", created_at   newest statements first
+
+Every change is one transaction with its audit entry, guarded by the statement's `revision`,
+so two desks acting at once cannot both win and nothing is stored half-way.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from crisiscomms.errors import Conflict
+from crisiscomms.models.audit import AuditEntry
+from crisiscomms.aws.audit_log import AuditLog
+from crisiscomms.aws.clients import AwsClients
+from crisiscomms.aws.dynamo import from_item, query_all, to_item, to_value
+
+
+def _key(statement_id: str, sk: str) -> dict[str, Any]:
+    return to_item({"pk": f"statement#{statement_id}", "sk": sk})
+
+
+def version_sk(version: int) -> str:
+    return f"version#{version:04d}"
+
+
+class StatementRepository:
+    def __init__(self, table: str, audit: AuditLog) -> None:
+        self._table = table
+        self._audit = audit
+        self._clients = audit.clients
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def load(self, statement_id: str) -> dict[str, Any] | None:
+        """The statement with its versions and deliveries, or None."""
+        items = query_all(self._clients("dynamodb"), TableName=self._table, KeyConditionExpression="pk = :pk",
+                           ExpressionAttributeValues={":pk": to_value(f"statement#{statement_id}")}, ConsistentRead=True)
+        records = [from_item(i) for i in items]
+        meta = next((r for r in records if r["sk"] == "meta"), None)
+        if meta is None:
+            return None
+        meta["versions"] = [r for r in records if r["sk"].startswith("version#")]
+        meta["deliveries"] = [r for r in records if r["sk"].startswith("delivery#")]
+        return meta
+
+    def list(self, *, limit: int = 50, state: str | None = None, start: str | None = None) -> tuple[list[dict], str | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "IndexName": "by_created", "KeyConditionExpression": "list_pk = :l",
+            "ExpressionAttributeValues": {":l": to_value("statement")}, "ScanIndexForward": False, "Limit": limit,
+        }
+        if state:
+            kwargs["FilterExpression"] = "#s = :s"
+            kwargs["ExpressionAttributeNames"] = {"#s": "state"}
+            kwargs["ExpressionAttributeValues"][":s"] = to_value(state)
+        if start:
+            kwargs["ExclusiveStartKey"] = json.loads(start)
+        page = self._clients("dynamodb").query(**kwargs)
+        nxt = page.get("LastEvaluatedKey")
+        return [from_item(i) for i in page["Items"]], json.dumps(nxt) if nxt else None
+
+    def delivery(self, statement_id: str, delivery_key: str) -> dict[str, Any] | None:
+        item = self._clients("dynamodb").get_item(TableName=self._table, Key=_key(statement_id, f"delivery#{delivery_key}"),
+                                           ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
+    # --- writes: each with its audit entry, in one transaction ----------------------------------
+
+    def create(self, meta: dict[str, Any], version: dict[str, Any], entry: AuditEntry) -> None:
+        sid = meta["id"]
+        self._audit.append(entry, with_items=lambda: [
+            {"Put": {"TableName": self._table, "Item": to_item({**meta, "pk": f"statement#{sid}", "sk": "meta",
+                                                                 "list_pk": "statement", "revision": 1}),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": self._table, "Item": to_item({**version, "pk": f"statement#{sid}",
+                                                                 "sk": version_sk(version["version"])}),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+
+    def change(self, statement: dict[str, Any], updates: dict[str, Any], entry: AuditEntry, *,
+               new_version: dict[str, Any] | None = None, new_deliveries: list[dict[str, Any]] | None = None,
+               remove: tuple[str, ...] = ()) -> None:
+        """Apply `updates` to the statement if nobody changed it since it was read."""
+        sid = statement["id"]
+        names = {f"#f{i}": k for i, k in enumerate(updates)}
+        values = {f":v{i}": to_value(v) for i, v in enumerate(updates.values())}
+        values[":rev"] = to_value(statement["revision"])
+        values[":next"] = to_value(statement["revision"] + 1)
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(updates))) + (", " if updates else "") + "revision = :next"
+        if remove:
+            names.update({f"#r{i}": k for i, k in enumerate(remove)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        items: list[dict[str, Any]] = [{"Update": {
+            "TableName": self._table, "Key": _key(sid, "meta"), "UpdateExpression": expression,
+            "ConditionExpression": "revision = :rev", "ExpressionAttributeNames": names or None,
+            "ExpressionAttributeValues": values,
+        }}]
+        if not names:
+            items[0]["Update"].pop("ExpressionAttributeNames")
+        if new_version:
+            items.append({"Put": {"TableName": self._table, "Item": to_item({**new_version, "pk": f"statement#{sid}",
+                                                                             "sk": version_sk(new_version["version"])}),
+                                  "ConditionExpression": "attribute_not_exists(pk)"}})
+        for delivery in new_deliveries or []:
+            items.append({"Put": {"TableName": self._table,
+                                  "Item": to_item({**delivery, "pk": f"statement#{sid}", "sk": f"delivery#{delivery['key']}"}),
+                                  "ConditionExpression": "attribute_not_exists(pk)"}})
+        self._transact(entry, items)
+
+    def _transact(self, entry: AuditEntry, items: list[dict[str, Any]]) -> None:
+        """One transaction with the audit entry; a lost race on the statement becomes Conflict (409)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._audit.append(entry, with_items=lambda: items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise Conflict("the statement changed while this request was being handled; read it again") from exc
+            raise
+
+    def move_delivery(self, statement_id: str, key: str, *, expect: tuple[str, ...], updates: dict[str, Any],
+                      entry: AuditEntry | None = None) -> bool:
+        """Move a delivery between states if it is still in one of `expect`; False when it was not."""
+        from botocore.exceptions import ClientError
+
+        names = {f"#f{i}": k for i, k in enumerate(updates)}
+        values = {f":v{i}": to_value(v) for i, v in enumerate(updates.values())}
+        values.update({f":e{i}": to_value(s) for i, s in enumerate(expect)})
+        update = {
+            "TableName": self._table, "Key": _key(statement_id, f"delivery#{key}"),
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(updates))),
+            "ConditionExpression": "#state IN (" + ", ".join(f":e{i}" for i in range(len(expect))) + ")",
+            "ExpressionAttributeNames": {**names, "#state": "state"}, "ExpressionAttributeValues": values,
+        }
+        try:
+            if entry is None:
+                self._clients("dynamodb").update_item(**update)
+            else:
+                self._audit.append(entry, with_items=lambda: [{"Update": update}])
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "ConditionalCheckFailedException" or (
+                    code == "TransactionCanceledException"
+                    and any(r.get("Code") == "ConditionalCheckFailed" for r in exc.response.get("CancellationReasons", [])[2:])):
+                return False
+            raise
+        return True

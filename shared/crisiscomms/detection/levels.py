@@ -1,0 +1,339 @@
+"""Crisis detection: figures from minute aggregates, a level from the figures, alerts from the levels.
+
+Everything here is pure: no clock reads (time is passed in), no AWS. A handler reads the minute
+aggregates and the stored `DetectorState`, calls `signals`, `raw_level` and `step`, then carries
+out the returned decisions (alert record, SNS) and stores the new state.
+
+Signals, per source type ("social" or "news"), W = recent_minutes, B = baseline_hours,
+V = velocity_minutes, s = velocity_smoothing. `now` is floored to the minute; the recent window
+is the W complete minutes before it, so a half-filled current minute is never judged.
+
+    posts          = sum of posts over the recent window
+    window volumes = the B hours before the recent window cut into B*60/W windows of W minutes
+                     (a minute with no record counts 0, so a brand-new topic has a zero baseline)
+    centre         = median(window volumes)
+    spread         = max(1.4826 * MAD(window volumes), sqrt(centre), 1)   Poisson-style floor
+    z              = (posts - centre) / spread
+    ratio          = posts / max(centre, 1)
+    growth         = (posts in the last V minutes + s) / (posts in the V minutes before + s)
+    negative_share = negative / posts;  net_sentiment = sentiment_sum / posts   (0 when posts = 0)
+    crisis_posts, crisis_weight, high_reach_negative = sums over the recent window
+
+Levels, per source with that source's thresholds T (news volumes are far lower than social);
+the topic's raw level is the higher of the two, so a news surge with crisis terms counts alone:
+
+    surge(T)    = posts >= min_posts and ratio >= T.ratio and (z >= T.z or growth >= T.growth)
+    negative(T) = posts >= min_posts and (negative_share >= T.negative_share
+                  or crisis_posts >= T.crisis_posts or high_reach_negative >= T.high_reach_negative)
+    CRISIS  = surge(crisis) and negative_share >= crisis.negative_share
+              and (crisis_posts >= crisis.crisis_posts or high_reach_negative >= crisis.high_reach_negative)
+    WARNING = surge(warning) and negative(warning)
+    WATCH   = surge(watch) or negative(watch)       volume alone, however viral, stops here
+    NORMAL  otherwise
+
+Flap control (`step`), one evaluation per minute, N = raise_after, M = lower_after:
+a level is raised once the raw level has been at or above it for N consecutive evaluations (a
+jump straight to CRISIS counts for WATCH and WARNING too); it is lowered only after M consecutive
+evaluations below it, to the highest raw level seen during that quiet stretch. One open alert per
+topic: reaching WARNING opens it and notifies, a rise to CRISIS updates it and notifies again,
+falling back to WATCH or below resolves it. For cooldown_minutes after a resolution only CRISIS
+opens a new alert (a WARNING that outlasts the cool-down opens one then). WATCH never notifies.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import IntEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+from crisiscomms.models.posts import minute_key
+from crisiscomms.watch import SourceThresholds, Thresholds, Tier
+
+SourceType = Literal["social", "news"]
+_MINUTE = timedelta(minutes=1)
+_SUMMED = ("posts", "negative", "sentiment_sum", "engagement", "reach",
+           "crisis_posts", "crisis_weight_sum", "high_reach_negative")
+_MAD_TO_SD = 1.4826  # MAD of a normal distribution times this is its standard deviation
+
+
+class Level(IntEnum):
+    """Ordered so levels compare and `max` picks the most severe."""
+
+    NORMAL = 0
+    WATCH = 1
+    WARNING = 2
+    CRISIS = 3
+
+    @classmethod
+    def parse(cls, value: Any) -> Level:
+        """Accept a Level, its number or its name (DynamoDB stores the name)."""
+        if isinstance(value, str) and not value.isdigit():
+            return cls[value.upper()]
+        return cls(int(value))
+
+
+RAISABLE = (Level.WATCH, Level.WARNING, Level.CRISIS)
+StoredLevel = Annotated[Level, BeforeValidator(Level.parse), PlainSerializer(lambda v: v.name, when_used="json")]
+
+
+# --- signals -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """One source type's figures for the recent window and its baseline."""
+
+    source_type: str
+    posts: int
+    negative: int
+    negative_share: float
+    net_sentiment: float
+    crisis_posts: int
+    crisis_weight: float
+    high_reach_negative: int
+    engagement: float
+    reach: float
+    baseline_centre: float
+    baseline_spread: float
+    z: float
+    ratio: float
+    growth: float
+
+
+def _utc_naive(when: datetime) -> datetime:
+    """Minute strings are naive UTC; compare like with like (a naive input is taken as UTC)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when.replace(second=0, microsecond=0)
+
+
+def signals(minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds, source_type: SourceType) -> Signals:
+    """Figures of one source type; records of other source types and outside the horizon are ignored."""
+    end = _utc_naive(now)
+    window, velocity = thresholds.recent_minutes, thresholds.velocity_minutes
+    horizon = window * (1 + thresholds.baseline_windows)
+    volumes = [0.0] * thresholds.baseline_windows
+    recent = dict.fromkeys(_SUMMED, 0.0)
+    last = before = 0.0
+    for record in minutes:
+        if record.get("source_type") != source_type:
+            continue
+        age = (end - datetime.fromisoformat(record["minute"][:16])) // _MINUTE  # 1 = the minute before now
+        if not 1 <= age <= horizon:
+            continue
+        posts = float(record.get("posts", 0))
+        if age > window:
+            volumes[(age - window - 1) // window] += posts
+            continue
+        for name in _SUMMED:
+            recent[name] += float(record.get(name, 0))
+        if age <= velocity:
+            last += posts
+        elif age <= 2 * velocity:
+            before += posts
+    centre = statistics.median(volumes)
+    mad = statistics.median(abs(v - centre) for v in volumes)
+    spread = max(_MAD_TO_SD * mad, math.sqrt(centre), 1.0)
+    posts = recent["posts"]
+    smoothing = thresholds.velocity_smoothing
+    return Signals(
+        source_type=source_type,
+        posts=round(posts),
+        negative=round(recent["negative"]),
+        negative_share=recent["negative"] / posts if posts else 0.0,
+        net_sentiment=recent["sentiment_sum"] / posts if posts else 0.0,
+        crisis_posts=round(recent["crisis_posts"]),
+        crisis_weight=recent["crisis_weight_sum"],
+        high_reach_negative=round(recent["high_reach_negative"]),
+        engagement=recent["engagement"],
+        reach=recent["reach"],
+        baseline_centre=centre,
+        baseline_spread=spread,
+        z=(posts - centre) / spread,
+        ratio=posts / max(centre, 1.0),
+        growth=(last + smoothing) / (before + smoothing),
+    )
+
+
+# --- raw level ---------------------------------------------------------------------------------
+
+def _surge(s: Signals, bars: SourceThresholds, tier: Tier, velocity: int) -> list[str]:
+    """Reasons the volume is up at this tier, or [] when it is not."""
+    if s.posts < bars.min_posts or s.ratio < tier.ratio:
+        return []
+    reasons = []
+    if s.z >= tier.z:
+        reasons.append(f"{s.source_type} volume {s.ratio:.1f}x baseline (z {s.z:.1f})")
+    if s.growth >= tier.growth:
+        reasons.append(f"{s.source_type} growth {s.growth:.1f}x in {velocity} min >= {tier.growth:.1f}x")
+    return reasons
+
+
+def _negativity(s: Signals, bars: SourceThresholds, tier: Tier) -> dict[str, str]:
+    """Which negativity figures cleared this tier, keyed share/crisis/reach, with their reasons."""
+    if s.posts < bars.min_posts:
+        return {}
+    crossed = {
+        "share": (s.negative_share >= tier.negative_share,
+                  f"{s.source_type} negative share {s.negative_share:.0%} >= {tier.negative_share:.0%}"),
+        "crisis": (s.crisis_posts >= tier.crisis_posts,
+                   f"{s.source_type} crisis posts {s.crisis_posts} >= {tier.crisis_posts}"),
+        "reach": (s.high_reach_negative >= tier.high_reach_negative,
+                  f"{s.source_type} high-reach negative posts {s.high_reach_negative} >= {tier.high_reach_negative}"),
+    }
+    return {key: reason for key, (hit, reason) in crossed.items() if hit}
+
+
+def source_level(s: Signals, thresholds: Thresholds) -> tuple[Level, list[str]]:
+    """One source type's level and the figures that put it there."""
+    bars, velocity = thresholds.for_source(s.source_type), thresholds.velocity_minutes
+    surge = _surge(s, bars, bars.crisis, velocity)
+    negative = _negativity(s, bars, bars.crisis)
+    if surge and "share" in negative and ("crisis" in negative or "reach" in negative):
+        return Level.CRISIS, surge + list(negative.values())
+    surge = _surge(s, bars, bars.warning, velocity)
+    negative = _negativity(s, bars, bars.warning)
+    if surge and negative:
+        return Level.WARNING, surge + list(negative.values())
+    surge = _surge(s, bars, bars.watch, velocity)
+    negative = _negativity(s, bars, bars.watch)
+    if surge or negative:
+        return Level.WATCH, surge + list(negative.values())
+    return Level.NORMAL, []
+
+
+def raw_level(social: Signals, news: Signals, thresholds: Thresholds) -> tuple[Level, list[str]]:
+    """The topic's level this minute before flap control: the higher of social and news."""
+    results = [source_level(social, thresholds), source_level(news, thresholds)]
+    level = max(found for found, _ in results)
+    return level, [reason for found, reasons in results if found == level for reason in reasons]
+
+
+# --- flap control and alerts -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LevelChanged:
+    previous: Level
+    level: Level
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TriggerAlert:
+    alert_id: str
+    level: Level
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RaiseAlert:
+    alert_id: str
+    level: Level
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Notify:
+    alert_id: str
+    level: Level
+
+
+@dataclass(frozen=True)
+class Resolve:
+    alert_id: str
+
+
+Decision = LevelChanged | TriggerAlert | RaiseAlert | Notify | Resolve
+
+
+class DetectorState(BaseModel):
+    """A topic's detector memory between evaluations; `to_dict` is what DynamoDB stores.
+
+    `streaks` holds, for WATCH, WARNING and CRISIS, the consecutive evaluations with the raw level
+    at or above it: the candidate level is the highest one above `level` with a streak, and its
+    streak is the consecutive count. Kept per level because a jump counts for the lower ones.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: StoredLevel = Level.NORMAL
+    streaks: tuple[int, int, int] = (0, 0, 0)
+    quiet_count: int = 0
+    quiet_max: StoredLevel = Level.NORMAL
+    last_minute: str | None = None
+    cooldown_until: datetime | None = None
+    alert_id: str | None = None
+    notified_level: StoredLevel | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DetectorState:
+        return cls.model_validate(data)
+
+
+def alert_id_for(now: datetime) -> str:
+    """Deterministic, so a retried evaluation writes the same alert (unique per topic and minute)."""
+    return _utc_naive(now).strftime("%Y%m%d-%H%M")
+
+
+def _next_level(state: DetectorState, raw: Level, streaks: tuple[int, ...], thresholds: Thresholds) -> dict[str, Any]:
+    """Level and quiet-stretch fields after one evaluation."""
+    if raw < state.level:
+        quiet_count, quiet_max = state.quiet_count + 1, max(state.quiet_max, raw)
+        if quiet_count >= thresholds.lower_after:
+            return {"level": quiet_max, "quiet_count": 0, "quiet_max": Level.NORMAL}
+        return {"level": state.level, "quiet_count": quiet_count, "quiet_max": quiet_max}
+    ready = [lvl for lvl, streak in zip(RAISABLE, streaks) if lvl > state.level and streak >= thresholds.raise_after]
+    return {"level": max(ready, default=state.level), "quiet_count": 0, "quiet_max": Level.NORMAL}
+
+
+def step(state: DetectorState, raw: Level, reasons: list[str], now: datetime,
+         thresholds: Thresholds) -> tuple[DetectorState, list[Decision]]:
+    """Advance one topic by one evaluation; a minute already evaluated changes nothing."""
+    minute = minute_key(now)
+    if state.last_minute is not None and minute <= state.last_minute:
+        return state, []
+    why = tuple(reasons)
+    streaks = tuple(streak + 1 if raw >= lvl else 0 for lvl, streak in zip(RAISABLE, state.streaks))
+    update: dict[str, Any] = {"streaks": streaks, "last_minute": minute, **_next_level(state, raw, streaks, thresholds)}
+    level: Level = update["level"]
+    decisions: list[Decision] = []
+    if level != state.level:
+        decisions.append(LevelChanged(state.level, level, why))
+    cooling = state.cooldown_until is not None and _utc_naive(now) < _utc_naive(state.cooldown_until)
+    if level >= Level.WARNING and state.alert_id is None and (level == Level.CRISIS or not cooling):
+        alert_id = alert_id_for(now)
+        decisions += [TriggerAlert(alert_id, level, why), Notify(alert_id, level)]
+        update |= {"alert_id": alert_id, "notified_level": level}
+    elif level >= Level.WARNING and state.alert_id is not None and level > (state.notified_level or Level.NORMAL):
+        decisions += [RaiseAlert(state.alert_id, level, why), Notify(state.alert_id, level)]
+        update["notified_level"] = level
+    elif level <= Level.WATCH and state.alert_id is not None:
+        decisions.append(Resolve(state.alert_id))
+        cooldown_until = _utc_naive(now).replace(tzinfo=timezone.utc) + timedelta(minutes=thresholds.cooldown_minutes)
+        update |= {"alert_id": None, "notified_level": None, "cooldown_until": cooldown_until}
+    return state.model_copy(update=update), decisions
+
+
+def escalation_due(alert: dict[str, Any], now: datetime, minutes: int) -> bool:
+    """Whether an alert nobody acknowledged should go to the next person.
+
+    Reads `status` ("open" until someone acknowledges; "acknowledged" or "resolved" after),
+    `triggered_at` (ISO 8601, naive taken as UTC) and `escalated_at` (set once escalated, so an
+    alert escalates once). Due when open, not yet escalated and at least `minutes` old.
+    """
+    if alert.get("status") != "open" or alert.get("escalated_at"):
+        return False
+    triggered = alert["triggered_at"]
+    if isinstance(triggered, str):
+        triggered = datetime.fromisoformat(triggered)
+    return _exact_utc(now) - _exact_utc(triggered) >= timedelta(minutes=minutes)
+
+
+def _exact_utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)

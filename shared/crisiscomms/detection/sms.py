@@ -1,0 +1,93 @@
+"""One-SMS alert texts: a split SMS arrives late or out of order, so an alert always fits one.
+
+One SMS holds 160 GSM-7 septets (GSM 03.38 basic set; an extension-table character costs two,
+escape plus character) or, as soon as any other character appears, 70 UCS-2 code units (a
+character outside the Basic Multilingual Plane, such as most emoji, costs two).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from crisiscomms.detection.levels import Level
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+GSM7_LIMIT = 160
+UCS2_LIMIT = 70
+ACK_HINT = " Ack in the desk API."
+ELLIPSIS = "..."  # GSM-7, so shortening never switches a text to UCS-2
+
+
+def is_gsm7(text: str) -> bool:
+    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+
+
+def sms_segments_limit(text: str) -> int:
+    """The most units one SMS holds for this text's encoding."""
+    return GSM7_LIMIT if is_gsm7(text) else UCS2_LIMIT
+
+
+def sms_length(text: str) -> int:
+    """Units the text takes in its encoding: septets for GSM-7, UTF-16 code units for UCS-2."""
+    if is_gsm7(text):
+        return sum(2 if c in GSM7_EXTENSION else 1 for c in text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fits_one_sms(text: str) -> bool:
+    return sms_length(text) <= sms_segments_limit(text)
+
+
+def _cut(text: str, keep: int) -> str:
+    """The first `keep` characters marked as cut; all of it when nothing is cut, nothing at 0."""
+    if keep >= len(text):
+        return text
+    return text[:keep].rstrip() + ELLIPSIS if keep else ""
+
+
+def _longest_fit(text: str, make: Callable[[str], str]) -> str | None:
+    """The message `make` builds from the longest cut of `text` that fits one SMS, else None.
+
+    Bisection is sound because a shorter cut never takes more units: within one encoding the
+    count only drops, and losing the last non-GSM character raises the limit from 70 to 160.
+    """
+    if fits_one_sms(message := make(text)):
+        return message
+    if not fits_one_sms(make("")):
+        return None
+    low, high = 0, len(text) - 1
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits_one_sms(make(_cut(text, mid))) else (low, mid - 1)
+    return make(_cut(text, low))
+
+
+def _compose(level: str, topic: str, figure: str, alert_id: str, hint: str) -> str:
+    subject = f"{level} {topic}" if topic else level
+    body = f": {figure}." if figure else "."
+    return f"{subject}{body} Alert {alert_id}.{hint}"
+
+
+def sms_text(level: Level | str, topic_name: str, key_figure: str, alert_id: str) -> str:
+    """The alert SMS, always one message.
+
+    Preference: everything; then without the acknowledge hint; then the topic name shortened
+    (down to nothing); then the key figure shortened. Level and alert id are never cut: if
+    they alone cannot fit, the alert id is unusable and ValueError says so.
+    """
+    name = level.name if isinstance(level, Level) else str(level).upper()
+    topic, figure = " ".join(topic_name.split()), " ".join(key_figure.split())
+    full = _compose(name, topic, figure, alert_id, ACK_HINT)
+    if fits_one_sms(full):
+        return full
+    shorter: list[tuple[str, Callable[[str], str]]] = [
+        (topic, lambda t: _compose(name, t, figure, alert_id, "")),
+        (figure, lambda f: _compose(name, "", f, alert_id, "")),
+    ]
+    for text, make in shorter:
+        if (message := _longest_fit(text, make)) is not None:
+            return message
+    raise ValueError(f"level and alert id alone exceed one SMS: {alert_id!r}")

@@ -1,0 +1,293 @@
+"""Polling sources: resume from the stored cursor, store what is new, then advance the cursor.
+
+The cursor moves only after a page's posts are stored, so a crash between pages loses nothing
+and a re-run stores nothing twice (posts are written conditionally on their platform id).
+A rate limit parks the source until the platform's reset time; 5xx and timeouts get bounded
+retries; one source failing never stops the others.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from crisiscomms.adapters.sources.feeds import FeedClient
+from crisiscomms.adapters.http import with_retries
+from crisiscomms.adapters.sources.x_search import SearchPage, XSearchClient
+from crisiscomms.aws.post_store import PostRepository, StoreOutcome
+from crisiscomms.aws.source_state import LeaseHeld, StateRepository
+from crisiscomms.errors import InvalidCursor, PlatformError, RateLimited
+from crisiscomms.models import Post, ScoredPost
+from crisiscomms.observability import count, logger, metrics
+from crisiscomms.listening.topics import TopicMatcher
+from crisiscomms.watch import Feed, Source, WatchConfig
+
+SOURCE_KINDS = ("x", "news")
+LEASE_SECONDS = 180
+SEEN_GUIDS_KEPT = 500
+DUE_TOLERANCE = timedelta(seconds=5)
+MIN_SECONDS_FOR_A_PAGE = 8.0
+
+
+class ScheduledPoll(BaseModel):
+    """The EventBridge Scheduler input of a poll schedule (see template.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["x", "news"]
+    scheduled_time: datetime | None = None
+
+
+class Scorer(Protocol):
+    def score(self, posts: list[Post]) -> list[Any]: ...
+
+
+@dataclass
+class RunCounts:
+    """The counters a run keeps; the drill adds them up per source with `add`."""
+
+    pages: int = 0
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    unmatched: int = 0
+    retries: int = 0
+
+    def add(self, other: dict[str, Any]) -> None:
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + other[name])
+
+
+COUNTERS = tuple(f.name for f in fields(RunCounts))
+
+
+@dataclass
+class RunReport(RunCounts):
+    """What one source did in one run; the handler logs it and emits it as metrics."""
+
+    source: str = ""
+    status: str = "ok"  # ok | not_modified | not_due | paused | busy | rate_limited | failed | out_of_time
+    detail: str | None = None
+
+    def as_log(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Ingestor:
+    """Match topics, score, store: the same for every platform."""
+
+    def __init__(self, matcher: TopicMatcher, scorer: Scorer, posts: PostRepository, clock: Callable[[], datetime], *,
+                 high_reach_followers: int = 10_000) -> None:
+        self._matcher = matcher
+        self._scorer = scorer
+        self._posts = posts
+        self._clock = clock
+        self._high_reach = high_reach_followers
+
+    def ingest(self, posts: list[Post], report: RunReport) -> None:
+        report.fetched += len(posts)
+        matched = [(p, self._matcher.match(p)) for p in posts]
+        wanted = [(p, topics) for p, topics in matched if topics]
+        report.unmatched += len(posts) - len(wanted)
+        if not wanted:
+            return
+        scores = self._scorer.score([p for p, _ in wanted])
+        now = self._clock()
+        for (post, topics), score in zip(wanted, scores, strict=True):
+            scored = ScoredPost(
+                post=post,
+                topics=topics,
+                language=score.language,
+                sentiment=score.sentiment,
+                sentiment_label=score.sentiment_label,
+                crisis_terms=tuple(h.term for h in score.crisis_terms if not h.negated),
+                crisis_categories=tuple(dict.fromkeys(h.category for h in score.crisis_terms if not h.negated)),
+                crisis_weight=score.crisis_weight,
+                is_crisis=score.is_crisis,
+                risk=score.risk,
+                ingested_at=now,
+                high_reach_negative=score.sentiment_label == "negative" and post.followers >= self._high_reach,
+            )
+            if self._posts.store(scored) is StoreOutcome.STORED:
+                report.stored += 1
+            else:
+                report.duplicates += 1
+
+
+def _max_id(*ids: str | None) -> str | None:
+    numeric = [int(i) for i in ids if i and str(i).isdigit()]
+    return str(max(numeric)) if numeric else None
+
+
+class Listener:
+    def __init__(
+        self,
+        config: WatchConfig,
+        *,
+        ingestor: Ingestor,
+        state: StateRepository,
+        x_search: Callable[[], XSearchClient],
+        feeds: Callable[[], FeedClient],
+        clock: Callable[[], datetime],
+        attempts: int,
+        base_delay: float,
+        sleep: Callable[[float], None] = time.sleep,
+        run_id: str = "local",
+        remaining_seconds: Callable[[], float] = lambda: float("inf"),
+    ) -> None:
+        self._config = config
+        self._ingestor = ingestor
+        self._state = state
+        self._x_search = x_search
+        self._feeds = feeds
+        self._clock = clock
+        self._attempts = attempts
+        self._base_delay = base_delay
+        self._sleep = sleep
+        self._run_id = run_id
+        self._remaining = remaining_seconds
+
+    def poll(self, kind: str) -> list[RunReport]:
+        """Poll every configured source of one kind; each source is isolated from the others."""
+        if kind == "x":
+            jobs = [(f"source#x#{s.id}", f"x:{s.id}", s, self._poll_x) for s in self._config.sources if s.platform == "x"]
+        elif kind == "news":
+            jobs = [(f"source#news#{f.name}", f"news:{f.name}", f, self._poll_feed) for f in self._config.feeds]
+        else:
+            raise ValueError(f"unknown source kind {kind!r}; expected one of {SOURCE_KINDS}")
+        return [self._run(pk, name, item, poll) for pk, name, item, poll in jobs]
+
+    def _run(self, pk: str, name: str, item: Any, poll: Callable[..., None]) -> RunReport:
+        report = RunReport(source=name)
+        now = self._clock()
+        if self._remaining() < MIN_SECONDS_FOR_A_PAGE:
+            report.status = "out_of_time"
+            return report
+        try:
+            state = self._state.acquire(pk, owner=self._run_id, now=now, until=now + timedelta(seconds=LEASE_SECONDS))
+        except LeaseHeld:
+            report.status = "busy"
+            return report
+        updates: dict[str, Any] = {}
+        try:
+            resume_at = state.get("resume_at")
+            last = state.get("last_polled_at")
+            if resume_at and datetime.fromisoformat(resume_at) > now:
+                report.status, report.detail = "paused", f"rate limited until {resume_at}"
+            elif last and now - datetime.fromisoformat(last) + DUE_TOLERANCE < timedelta(minutes=item.every_minutes):
+                report.status = "not_due"
+            else:
+                updates = {"resume_at": None, "last_polled_at": now.isoformat()}
+                poll(pk, item, state, report, updates)
+        except RateLimited as exc:
+            report.status, report.detail = "rate_limited", str(exc)
+            updates["resume_at"] = exc.resume_at.isoformat()
+        except Exception as exc:  # one source failing must not stop the others
+            report.status, report.detail = "failed", f"{type(exc).__name__}: {exc}"
+            updates["last_error"] = report.detail[:500]
+            updates["last_error_at"] = now.isoformat()
+            if not isinstance(exc, PlatformError):
+                logger.exception("source failed", extra={"source": name})
+        finally:
+            self._state.save(pk, owner=self._run_id, set_fields=updates, release=True)
+        return report
+
+    def _retrying(self, call: Callable[[], Any], report: RunReport) -> Any:
+        def counted(attempt: int, exc: Exception) -> None:
+            report.retries += 1
+            logger.warning("retrying", extra={"source": report.source, "attempt": attempt, "error": str(exc)})
+
+        return with_retries(call, attempts=self._attempts, base_delay=self._base_delay, sleep=self._sleep, on_retry=counted)
+
+    # --- X recent search ------------------------------------------------------------------------
+
+    def _poll_x(self, pk: str, source: Source, state: dict[str, Any], report: RunReport, updates: dict[str, Any]) -> None:
+        client = self._x_search()
+        query = self._config.query_for(source)
+        since_id = state.get("since_id")
+        pending = state.get("pending_newest_id")
+        token = state.get("next_token")
+        window_start = state.get("window_start")
+        if not since_id and not window_start:
+            window_start = (self._clock() - timedelta(minutes=source.initial_lookback_minutes)).isoformat()
+        for _ in range(source.max_pages_per_run):
+            if self._remaining() < MIN_SECONDS_FOR_A_PAGE:
+                report.status = "out_of_time"
+                return
+            try:
+                page: SearchPage = self._retrying(lambda: client.search(
+                    query, source_id=source.id, since_id=since_id, next_token=token,
+                    start_time=datetime.fromisoformat(window_start) if window_start and not since_id else None,
+                ), report)
+            except InvalidCursor as exc:
+                logger.warning("pagination restarts from the committed cursor", extra={"source": report.source, "error": str(exc)})
+                token, pending = None, None
+                self._state.save(pk, owner=self._run_id, set_fields={"next_token": None, "pending_newest_id": None})
+                continue
+            report.pages += 1
+            report.malformed += len(page.malformed)
+            for problem in page.malformed:
+                logger.warning("malformed item skipped", extra={"source": report.source, "problem": problem})
+            self._ingestor.ingest(page.posts, report)
+            newest = _max_id(pending, page.newest_id, *(p.native_id for p in page.posts))
+            if page.next_token:
+                pending, token = newest, page.next_token
+                cursor = {"since_id": since_id, "pending_newest_id": pending, "next_token": token, "window_start": window_start}
+            else:
+                since_id, pending, token = newest or since_id, None, None
+                cursor = {"since_id": since_id, "pending_newest_id": None, "next_token": None,
+                          "window_start": None if since_id else window_start}
+            # Stored first, cursor second: this is the line that makes a crash lose nothing.
+            self._state.save(pk, owner=self._run_id, set_fields=cursor)
+            if page.rate_limit_remaining == 0 and page.rate_limit_reset:
+                raise RateLimited("X rate-limit budget spent", resume_at=page.rate_limit_reset)
+            if not token:
+                return
+
+    # --- RSS / Atom feeds -----------------------------------------------------------------------
+
+    def _poll_feed(self, pk: str, feed: Feed, state: dict[str, Any], report: RunReport, updates: dict[str, Any]) -> None:
+        client = self._feeds()
+        fetched = self._retrying(lambda: client.fetch(
+            str(feed.url), feed_name=feed.name, audience=feed.audience, language=feed.language,
+            etag=state.get("etag"), last_modified=state.get("last_modified"),
+        ), report)
+        report.pages = 1
+        if fetched.not_modified:
+            report.status = "not_modified"
+            return
+        report.malformed += len(fetched.malformed)
+        for problem in fetched.malformed:
+            logger.warning("malformed item skipped", extra={"source": report.source, "problem": problem})
+        seen = list(state.get("seen") or [])
+        seen_set = set(seen)
+        fresh = [p for p in fetched.posts if p.native_id not in seen_set]
+        report.fetched += len(fetched.posts) - len(fresh)
+        self._ingestor.ingest(fresh, report)
+        seen = [p.native_id for p in fresh] + seen
+        self._state.save(pk, owner=self._run_id, set_fields={
+            "etag": fetched.etag, "last_modified": fetched.last_modified, "seen": seen[:SEEN_GUIDS_KEPT],
+        })
+
+
+def poll(listener: Listener, request: ScheduledPoll) -> dict[str, Any]:
+    """Poll every configured source of the requested kind and report what each one did."""
+    reports = listener.poll(request.source)
+    for report in reports:
+        logger.info("source polled", extra=report.as_log())
+    metrics.add_dimension(name="source_kind", value=request.source)
+    for name, value in (
+        ("PostsFetched", sum(r.fetched for r in reports)),
+        ("PostsStored", sum(r.stored for r in reports)),
+        ("DuplicatesRejected", sum(r.duplicates for r in reports)),
+        ("MalformedItems", sum(r.malformed for r in reports)),
+        ("SourcesFailed", sum(r.status == "failed" for r in reports)),
+        ("SourcesRateLimited", sum(r.status == "rate_limited" for r in reports)),
+    ):
+        count(name, value)
+    return {"source": request.source, "reports": [r.as_log() for r in reports]}

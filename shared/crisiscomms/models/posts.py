@@ -1,0 +1,86 @@
+"""Domain models shared by the functions: what a post is once a platform adapter has parsed it."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Platform = Literal["x", "news", "weibo", "mastodon", "bluesky", "reddit", "wechat", "douyin"]
+SourceType = Literal["social", "news"]
+
+
+class Post(BaseModel):
+    """A post or article as a platform published it, before scoring."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    platform: Platform
+    native_id: str = Field(min_length=1, max_length=256)
+    source_type: SourceType
+    source_id: str
+    url: str
+    author: str
+    author_id: str | None = None
+    followers: int = Field(default=0, ge=0)
+    title: str | None = None
+    text: str
+    lang_hint: str | None = None
+    published_at: datetime
+    likes: int = Field(default=0, ge=0)
+    reposts: int = Field(default=0, ge=0)
+    replies: int = Field(default=0, ge=0)
+    quotes: int = Field(default=0, ge=0)
+    location: str | None = None
+
+    @field_validator("published_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("published_at must carry a timezone")
+        return value.astimezone(timezone.utc)
+
+    @property
+    def key(self) -> str:
+        """Identity across polls: a platform's own id never changes, so neither does this."""
+        return f"{self.platform}#{self.native_id}"
+
+    @property
+    def engagement(self) -> int:
+        return self.likes + self.reposts + self.replies + self.quotes
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+class ScoredPost(BaseModel):
+    """A post with its score and the topics it belongs to: what gets stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    post: Post
+    topics: tuple[str, ...]
+    language: str
+    sentiment: float
+    sentiment_label: str
+    crisis_terms: tuple[str, ...]
+    crisis_categories: tuple[str, ...]
+    crisis_weight: float
+    is_crisis: bool
+    risk: int
+    ingested_at: datetime
+    high_reach_negative: bool = False  # negative, from an author at or over the watch's high-reach bar
+
+
+def stable_id(*parts: str, length: int = 32) -> str:
+    """A short deterministic id for items whose platform id is long or free-form (feed guids)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:length]
+
+
+def minute_key(when: datetime) -> str:
+    """The per-minute aggregate key of `when`: naive UTC, to the minute (a naive input is taken as UTC)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M")

@@ -1,0 +1,265 @@
+"""What the communications desk does with statements: the use cases behind the API.
+
+Each operation checks the caller's role, applies the rules in crisiscomms.statements.rules, and
+writes the change together with its audit entry. Publishing renders the approved version for
+every channel again and sends only if each rendering still hashes to what the approver saw.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from crisiscomms.aws.statement_store import StatementRepository
+from crisiscomms.errors import Conflict, NotFound
+from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, Identity
+from crisiscomms.models.audit import AuditEntry
+from crisiscomms.observability import count
+from crisiscomms.statements.render import Renderer
+from crisiscomms.statements.rules import (
+    ApproveRequest,
+    CorrectionRequest,
+    DraftRequest,
+    EditRequest,
+    RejectRequest,
+    check_can_approve,
+    check_can_edit,
+)
+
+READERS = (AUTHOR, APPROVER, AUDITOR)
+
+
+def delivery_key(version: int, channel: str, language: str) -> str:
+    return f"v{version:04d}#{channel}#{language}"
+
+
+def delivery_id(statement_id: str, key: str) -> str:
+    """Stable across retries and re-enqueues: every platform's idempotency key derives from it."""
+    return hashlib.sha256(f"{statement_id}|{key}".encode()).hexdigest()[:32]
+
+
+class Desk:
+    def __init__(self, repo: StatementRepository, renderer: Renderer, *, clock: Callable[[], datetime],
+                 enqueue: Callable[[list[dict[str, Any]]], list[str]]) -> None:
+        self._repo = repo
+        self._renderer = renderer
+        self._clock = clock
+        self._enqueue = enqueue
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _entry(self, who: Identity, role: str, action: str, statement_id: str, **fields: Any) -> AuditEntry:
+        return AuditEntry(actor=who.user, role=role, action=action, target=f"statement#{statement_id}",
+                          at=self._clock(), **fields)
+
+    def _load(self, statement_id: str) -> dict[str, Any]:
+        statement = self._repo.load(statement_id)
+        if statement is None:
+            raise NotFound(f"no statement {statement_id!r}")
+        return statement
+
+    def _render(self, statement: dict[str, Any], version: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return self._renderer.render_all(statement["id"], version["text"], statement["channels"],
+                                         kind=statement["kind"], title=version.get("title"))
+
+    @staticmethod
+    def _current(statement: dict[str, Any]) -> dict[str, Any]:
+        return next(v for v in statement["versions"] if v["version"] == statement["current_version"])
+
+    # --- use cases ------------------------------------------------------------------------------
+
+    def draft(self, who: Identity, request: DraftRequest, *, corrects: str | None = None,
+              kind: str = "statement") -> dict[str, Any]:
+        who.require(AUTHOR)
+        sid = f"st-{uuid.uuid4().hex[:16]}"
+        now = self._clock().isoformat()
+        text = request.text.by_language()
+        meta = {"id": sid, "ref": request.ref, "state": "DRAFT", "kind": kind, "corrects": corrects,
+                "channels": request.channels, "title": request.title, "current_version": 1, "version_author": who.user,
+                "created_by": who.user, "created_at": now, "updated_at": now}
+        version = {"version": 1, "author": who.user, "created_at": now, "text": text, "title": request.title,
+                   "channels": request.channels}
+        self._repo.create(meta, version, self._entry(who, AUTHOR, "draft" if kind == "statement" else kind, sid,
+                                                     after={"version": 1, "channels": request.channels},
+                                                     text_hash=_text_hash(text)))
+        return self.get(who, sid, require=False)
+
+    def edit(self, who: Identity, statement_id: str, request: EditRequest) -> dict[str, Any]:
+        who.require(AUTHOR)
+        statement = self._load(statement_id)
+        check_can_edit(statement["state"])
+        version = statement["current_version"] + 1
+        now = self._clock().isoformat()
+        text = request.text.by_language()
+        channels = request.channels or statement["channels"]
+        title = request.title if request.title is not None else statement.get("title")
+        self._repo.change(
+            statement,
+            {"state": "DRAFT", "current_version": version, "version_author": who.user, "channels": channels,
+             "title": title, "updated_at": now},
+            self._entry(who, AUTHOR, "edit", statement_id, before={"version": version - 1, "state": statement["state"]},
+                        after={"version": version, "state": "DRAFT"}, text_hash=_text_hash(text)),
+            new_version={"version": version, "author": who.user, "created_at": now, "text": text, "title": title,
+                         "channels": channels},
+            remove=("approval", "rejection"),
+        )
+        return self.get(who, statement_id, require=False)
+
+    def submit(self, who: Identity, statement_id: str) -> dict[str, Any]:
+        who.require(AUTHOR)
+        statement = self._load(statement_id)
+        if statement["state"] != "DRAFT":
+            raise Conflict(f"only a DRAFT can be submitted; this one is {statement['state']}")
+        current = self._current(statement)
+        self._render(statement, current)
+        self._repo.change(statement, {"state": "SUBMITTED", "updated_at": self._clock().isoformat()},
+                          self._entry(who, AUTHOR, "submit", statement_id, before={"state": "DRAFT"},
+                                      after={"state": "SUBMITTED", "version": current["version"]},
+                                      text_hash=_text_hash(current["text"])))
+        return self.get(who, statement_id, require=False)
+
+    def approve(self, who: Identity, statement_id: str, request: ApproveRequest) -> dict[str, Any]:
+        who.require(APPROVER)
+        statement = self._load(statement_id)
+        check_can_approve(statement, request.version, who)
+        current = self._current(statement)
+        rendered = self._render(statement, current)
+        hashes = {key: r["sha256"] for key, r in rendered.items()}
+        approval = {"approver": who.user, "at": self._clock().isoformat(), "version": request.version, "hashes": hashes}
+        self._repo.change(statement, {"state": "APPROVED", "approval": approval, "updated_at": approval["at"]},
+                          self._entry(who, APPROVER, "approve", statement_id, before={"state": statement["state"]},
+                                      after={"state": "APPROVED", "version": request.version, "hashes": hashes},
+                                      text_hash=_text_hash(current["text"])))
+        return self.get(who, statement_id, require=False)
+
+    def reject(self, who: Identity, statement_id: str, request: RejectRequest) -> dict[str, Any]:
+        who.require(APPROVER)
+        statement = self._load(statement_id)
+        if statement["state"] not in ("DRAFT", "SUBMITTED", "APPROVED"):
+            raise Conflict(f"a {statement['state']} statement cannot be rejected")
+        rejection = {"by": who.user, "at": self._clock().isoformat(), "reason": request.reason,
+                     "version": statement["current_version"]}
+        self._repo.change(statement, {"state": "REJECTED", "rejection": rejection, "updated_at": rejection["at"]},
+                          self._entry(who, APPROVER, "reject", statement_id, before={"state": statement["state"]},
+                                      after={"state": "REJECTED", "reason": request.reason}),
+                          remove=("approval",))
+        return self.get(who, statement_id, require=False)
+
+    def publish(self, who: Identity, statement_id: str) -> dict[str, Any]:
+        who.require(APPROVER, AUTHOR)
+        statement = self._load(statement_id)
+        if statement["state"] == "PUBLISHING":
+            # Publishing again re-sends the queue messages of deliveries not yet started (idempotent).
+            pending = [d for d in statement["deliveries"] if d["state"] == "PENDING"]
+            self._enqueue([_message(statement_id, d) for d in pending])
+            return self.get(who, statement_id, require=False)
+        if statement["state"] != "APPROVED":
+            raise Conflict(f"only an APPROVED statement can be published; this one is {statement['state']}")
+        approval = statement["approval"]
+        current = self._current(statement)
+        rendered = self._render(statement, current)
+        changed = sorted(k for k, r in rendered.items() if approval["hashes"].get(k) != r["sha256"])
+        if changed or set(rendered) != set(approval["hashes"]):
+            raise Conflict(f"the text for {', '.join(changed) or 'some channels'} differs from what was approved; approve again")
+        original = self._load(statement["corrects"]) if statement.get("corrects") else None
+        now = self._clock().isoformat()
+        deliveries = []
+        for key, r in rendered.items():
+            dkey = delivery_key(current["version"], r["channel"], r["language"])
+            deliveries.append({
+                "key": dkey, "delivery_id": delivery_id(statement_id, dkey), "statement_id": statement_id,
+                "version": current["version"], "channel": r["channel"], "language": r["language"], "state": "PENDING",
+                "text_hash": r["sha256"], "attempts": 0, "created_at": now, "updated_at": now,
+                "reply_to": _original_post(original, r["channel"], r["language"]),
+            })
+        self._repo.change(statement, {"state": "PUBLISHING", "published_version": current["version"],
+                                      "published_at": now, "updated_at": now},
+                          self._entry(who, APPROVER if APPROVER in who.groups else AUTHOR, "publish", statement_id,
+                                      before={"state": "APPROVED"},
+                                      after={"state": "PUBLISHING", "deliveries": [d["key"] for d in deliveries]},
+                                      text_hash=_text_hash(current["text"])),
+                          new_deliveries=deliveries)
+        self._enqueue([_message(statement_id, d) for d in deliveries])
+        count("StatementsPublished")
+        count("DeliveriesQueued", len(deliveries))
+        return self.get(who, statement_id, require=False)
+
+    def retry(self, who: Identity, statement_id: str, channel: str, language: str | None = None) -> dict[str, Any]:
+        """Send one failed or unknown channel again, under the same delivery id."""
+        who.require(APPROVER)
+        statement = self._load(statement_id)
+        targets = [d for d in statement["deliveries"] if d["channel"] == channel
+                   and d["version"] == statement.get("published_version") and (language is None or d["language"] == language)]
+        if not targets:
+            raise NotFound(f"statement {statement_id} has no delivery on {channel}")
+        retried = []
+        for d in targets:
+            if d["state"] not in ("FAILED", "UNKNOWN"):
+                raise Conflict(f"{channel} ({d['language']}) is {d['state']}; only FAILED or UNKNOWN deliveries are retried")
+            d["generation"] = int(d.get("generation", 0)) + 1
+            moved = self._repo.move_delivery(statement_id, d["key"], expect=("FAILED", "UNKNOWN"),
+                                             updates={"state": "RETRYING", "updated_at": self._clock().isoformat(),
+                                                      "retry_requested_by": who.user, "generation": d["generation"],
+                                                      "attempts": 0, "needs_person": False},
+                                             entry=self._entry(who, APPROVER, "retry", statement_id,
+                                                               before={"delivery": d["key"], "state": d["state"]},
+                                                               after={"delivery": d["key"], "state": "RETRYING"}))
+            if moved:
+                retried.append(d)
+        self._enqueue([_message(statement_id, d) for d in retried])
+        return self.get(who, statement_id, require=False)
+
+    def correct(self, who: Identity, statement_id: str, request: CorrectionRequest) -> dict[str, Any]:
+        who.require(AUTHOR)
+        original = self._load(statement_id)
+        if original["state"] not in ("PUBLISHED", "PARTIAL", "PUBLISHING"):
+            raise Conflict(f"only a published statement can be corrected; this one is {original['state']}")
+        draft = DraftRequest(channels=request.channels or original["channels"], text=request.text,
+                             title=original.get("title"), ref=request.ref)
+        return self.draft(who, draft, corrects=statement_id, kind=request.kind)
+
+    def get(self, who: Identity, statement_id: str, *, require: bool = True) -> dict[str, Any]:
+        if require:
+            who.require(*READERS)
+        statement = self._load(statement_id)
+        return _public(statement)
+
+    def list(self, who: Identity, *, limit: int, state: str | None, start: str | None) -> dict[str, Any]:
+        who.require(*READERS)
+        items, nxt = self._repo.list(limit=limit, state=state, start=start)
+        return {"statements": [_summary(i) for i in items], "next": nxt}
+
+
+def _original_post(original: dict[str, Any] | None, channel: str, language: str) -> str | None:
+    if not original:
+        return None
+    sent = [d for d in original["deliveries"] if d["channel"] == channel and d["language"] == language and d.get("platform_id")]
+    return max(sent, key=lambda d: d["version"])["platform_id"] if sent else None
+
+
+def _message(statement_id: str, delivery: dict[str, Any]) -> dict[str, Any]:
+    return {"statement_id": statement_id, "key": delivery["key"], "delivery_id": delivery["delivery_id"],
+            "generation": int(delivery.get("generation", 0))}
+
+
+def _text_hash(text: dict[str, Any]) -> str:
+    import json
+
+    return hashlib.sha256(json.dumps(text, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+_HIDDEN = {"pk", "sk", "list_pk"}
+
+
+def _public(statement: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in statement.items() if k not in _HIDDEN | {"versions", "deliveries"}}
+    out["versions"] = [{k: v for k, v in x.items() if k not in _HIDDEN} for x in statement["versions"]]
+    out["deliveries"] = [{k: v for k, v in x.items() if k not in _HIDDEN} for x in statement["deliveries"]]
+    return out
+
+
+def _summary(statement: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "ref", "state", "kind", "corrects", "channels", "current_version", "created_at", "updated_at", "created_by")
+    return {k: statement.get(k) for k in keys if statement.get(k) is not None}
