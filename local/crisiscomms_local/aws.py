@@ -58,25 +58,27 @@ _WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "ba
 
 
 def _isolate_dynamodb_writes() -> None:
-    """Serialise moto's DynamoDB writes.
+    """Transactions that cost what they touch, and every DynamoDB write serialised, as DynamoDB isolates them.
 
-    moto applies a transaction by snapshotting whole tables and restoring them if a condition
-    fails; a write that lands in between is silently lost. DynamoDB isolates transactions, and
-    the Publisher and the audit chain rely on that under concurrency, so local AWS must too.
+    moto applies each write on its own; the Publisher and the audit chain rely on DynamoDB's
+    isolation under concurrency, so local AWS runs one write (or transaction) at a time.
     """
     from moto.dynamodb.models import DynamoDBBackend
 
+    from crisiscomms_local import moto_transactions
+
+    if getattr(DynamoDBBackend, "_crisiscomms_isolated", False):
+        return
+    moto_transactions.install()
     for name in _WRITES:
         original = getattr(DynamoDBBackend, name)
-        if getattr(original, "_serialised", False):
-            continue
 
         def serialised(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
             with _WRITE_LOCK:
                 return __original(self, *args, **kwargs)
 
-        serialised._serialised = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, serialised)
+    DynamoDBBackend._crisiscomms_isolated = True  # type: ignore[attr-defined]
 
 
 class LocalAwsServer:

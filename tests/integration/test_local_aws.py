@@ -1,0 +1,89 @@
+"""Local AWS keeps DynamoDB's transaction guarantees: all or nothing, and isolation under concurrency."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from botocore.exceptions import ClientError
+
+from crisiscomms_local.aws import client
+
+pytestmark = pytest.mark.integration
+
+
+def _state(stack, pk: str) -> dict | None:
+    return client("dynamodb").get_item(TableName=stack.refs["StateTable"], Key={"pk": {"S": pk}},
+                                       ConsistentRead=True).get("Item")
+
+
+def _put(stack, pk: str, **fields: dict) -> dict:
+    return {"Put": {"TableName": stack.refs["StateTable"], "Item": {"pk": {"S": pk}, **fields},
+                    "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def _add(stack, pk: str, n: int) -> dict:
+    return {"Update": {"TableName": stack.refs["StateTable"], "Key": {"pk": {"S": pk}},
+                       "UpdateExpression": "ADD n :n", "ExpressionAttributeValues": {":n": {"N": str(n)}}}}
+
+
+def test_a_failed_condition_leaves_every_item_of_the_transaction_unchanged(stack) -> None:
+    dynamodb = client("dynamodb")
+    dynamodb.transact_write_items(TransactItems=[_put(stack, "taken"), _add(stack, "counter", 1)])
+    with pytest.raises(ClientError) as refused:
+        dynamodb.transact_write_items(TransactItems=[
+            _put(stack, "new"), _add(stack, "counter", 10), _put(stack, "taken", v={"S": "again"})])
+    reasons = [r.get("Code") for r in refused.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    assert _state(stack, "new") is None
+    assert _state(stack, "counter")["n"] == {"N": "1"}
+    assert "v" not in _state(stack, "taken")
+
+
+def test_a_write_that_fails_half_way_is_undone_item_by_item(stack) -> None:
+    dynamodb = client("dynamodb")
+    dynamodb.put_item(TableName=stack.refs["StateTable"], Item={"pk": {"S": "text"}, "n": {"S": "not a number"}})
+    with pytest.raises(ClientError) as refused:
+        dynamodb.transact_write_items(TransactItems=[_put(stack, "first"), _add(stack, "counter", 5), _add(stack, "text", 1)])
+    assert refused.value.response["Error"]["Code"] in ("TransactionCanceledException", "ValidationException")
+    assert _state(stack, "first") is None and _state(stack, "counter") is None
+    assert _state(stack, "text")["n"] == {"S": "not a number"}
+
+
+def test_concurrent_transactions_never_lose_a_write(stack) -> None:
+    dynamodb = client("dynamodb")
+    threads, per_thread, failures = 6, 25, []
+
+    def writer(t: int) -> None:
+        for i in range(per_thread):
+            try:
+                dynamodb.transact_write_items(TransactItems=[_put(stack, f"post-{t}-{i}"), _add(stack, "total", 1)])
+                if i % 5 == 0:  # a duplicate, cancelled whole, interleaved with the others
+                    dynamodb.transact_write_items(TransactItems=[_add(stack, "total", 1000), _put(stack, f"post-{t}-{i}")])
+            except ClientError as exc:
+                failures.append(exc.response["Error"]["Code"])
+
+    workers = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert failures == ["TransactionCanceledException"] * (threads * per_thread // 5)
+    assert _state(stack, "total")["n"] == {"N": str(threads * per_thread)}
+    assert all(_state(stack, f"post-{t}-{i}") for t in range(threads) for i in range(per_thread))
+
+
+def test_two_actions_on_one_item_are_refused(stack) -> None:
+    with pytest.raises(ClientError) as refused:
+        client("dynamodb").transact_write_items(TransactItems=[_put(stack, "same"), _add(stack, "same", 1)])
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert _state(stack, "same") is None
+
+
+def test_the_patch_refuses_a_moto_it_was_not_written_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto
+
+    from crisiscomms_local import moto_transactions
+
+    monkeypatch.setattr(moto, "__version__", "9.9.9")
+    with pytest.raises(RuntimeError, match="5.2.5"):
+        moto_transactions.install()
