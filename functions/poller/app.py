@@ -1,8 +1,6 @@
 """Poller: one EventBridge Scheduler schedule per source kind invokes this with {"source": ...}."""
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crisiscomms.listening.polling import ScheduledPoll
 from crisiscomms.observability import log_metrics, logger, tracer
 from crisiscomms.wiring import container
 
@@ -10,8 +8,7 @@ from crisiscomms.wiring import container
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @log_metrics
-@event_parser(model=ScheduledPoll)
-def lambda_handler(event: ScheduledPoll, context: LambdaContext) -> dict:
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return container().poll(
         event,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,

@@ -1,7 +1,8 @@
 """The one place that creates the logger, tracer and metrics singletons.
 
 Service name, log level, namespace and tracing switches come from the standard
-POWERTOOLS_* environment variables set in template.yaml, so code never repeats them.
+POWERTOOLS_* environment variables set in template.yaml, so code never repeats them. The
+tracer is `crisiscomms.tracing.Tracer` (X-Ray subsegments without the X-Ray SDK's cold start).
 """
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
+
+from crisiscomms.tracing import Tracer
 
 logger = Logger()
 tracer = Tracer()

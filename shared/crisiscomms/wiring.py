@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from crisiscomms.api import ApiServices
     from crisiscomms.audit.verification import Verification
     from crisiscomms.aws.audit_log import AuditLog
-    from crisiscomms.listening.polling import Listener, ScheduledPoll
+    from crisiscomms.listening.polling import Listener
     from crisiscomms.models.delivery import ChannelAdapter
     from crisiscomms.statements.render import ChannelAccount, ChannelsConfig
     from crisiscomms.watch import WatchConfig
@@ -130,7 +130,7 @@ class Container:
         self._environ = environ
         self.now = now
         self.clients = AwsClients()
-        self.parameters = Parameters()
+        self.parameters = Parameters(self.clients)
         self._built: dict[str, Any] = {}
         self._lock = threading.RLock()
 
@@ -211,9 +211,11 @@ class Container:
             return ComprehendScorer(functools.partial(batch_sentiment, self.clients("comprehend")))
         return LexiconScorer()
 
-    def poll(self, request: ScheduledPoll, *, remaining_seconds: Callable[[], float], run_id: str | None) -> dict[str, Any]:
-        from crisiscomms.listening.polling import poll
+    def poll(self, event: dict[str, Any], *, remaining_seconds: Callable[[], float], run_id: str | None) -> dict[str, Any]:
+        """Validate the schedule's input (a bad one raises, naming the field), then poll that kind of source."""
+        from crisiscomms.listening.polling import ScheduledPoll, poll
 
+        request = ScheduledPoll.model_validate(event)
         listener = self.listener(remaining_seconds=remaining_seconds, run_id=run_id or uuid.uuid4().hex)
         return poll(listener, request)
 
@@ -236,7 +238,7 @@ class Container:
         posts = self._once("figures", lambda: PostRepository(
             PostTables(None, s.topic_posts_table, s.aggregates_table), clients=self.clients, retention_days=1))
         detector = Detector(posts, self._alert_repository(s), thresholds=config.detection, clock=self.now,
-                            send_sms=functools.partial(publish_sms, self.clients("sns")),
+                            send_sms=lambda topic, text: publish_sms(self.clients("sns"), topic, text),
                             oncall_topic=s.oncall_topic_arn, escalation_topic=s.escalation_topic_arn)
         return detector.run(config.topics)
 
@@ -260,9 +262,8 @@ class Container:
         repo = self._once("statements", lambda: StatementRepository(
             s.statements_table, self._audit_log(s.audit_table, s.state_table)))
         config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
-        sqs = self.clients("sqs")
         return Desk(repo, Renderer(config), clock=self.now,
-                    enqueue=lambda messages: enqueue(sqs, s.delivery_queue_url, messages))
+                    enqueue=lambda messages: enqueue(self.clients("sqs"), s.delivery_queue_url, messages))
 
     def _alert_desk(self) -> Any:
         from crisiscomms.detection.alerts import AlertDesk

@@ -89,8 +89,8 @@ def test_without_topics_the_sample_configuration_is_watched(tmp_path: Path) -> N
     assert run_scenario(_write(tmp_path, scenario)).ok
 
 
-def test_the_projects_own_drill_passes() -> None:
-    for path in sorted((ROOT / "events" / "drills").glob("*.json")):
-        report = run_scenario(path)
-        assert report.ok, [c.line() for c in report.checks]
-        assert report.figures["missed"] == 0
+@pytest.mark.parametrize("path", sorted((ROOT / "events" / "drills").glob("*.json")), ids=lambda p: p.stem)
+def test_the_projects_own_drill_passes(path: Path) -> None:
+    report = run_scenario(path)
+    assert report.ok, [c.line() for c in report.checks]
+    assert report.figures["missed"] == 0

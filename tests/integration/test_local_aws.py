@@ -87,3 +87,25 @@ def test_the_patch_refuses_a_moto_it_was_not_written_for(monkeypatch: pytest.Mon
     monkeypatch.setattr(moto, "__version__", "9.9.9")
     with pytest.raises(RuntimeError, match="5.2.5"):
         moto_transactions.install()
+
+
+def test_aws_calls_are_traced_as_subsegments(stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import socket
+
+    from crisiscomms.aws.clients import AwsClients
+
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(2)
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", f"127.0.0.1:{daemon.getsockname()[1]}")
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    try:
+        AwsClients()("dynamodb").get_item(TableName=stack.refs["StateTable"], Key={"pk": {"S": "nothing"}})
+        document = json.loads(daemon.recvfrom(65536)[0].split(b"\n", 1)[1])
+    finally:
+        daemon.close()
+    assert document["name"] == "DynamoDB" and document["namespace"] == "aws"
+    assert document["aws"]["operation"] == "GetItem" and document["aws"]["table_name"] == stack.refs["StateTable"]
+    assert document["http"] == {"response": {"status": 200}} and document["aws"]["request_id"]

@@ -315,9 +315,8 @@ def test_timeout_fault_makes_short_timeout_clients_give_up(x: XEmulator, clock: 
         search(x, timeout=0.1, query="bank")
     assert len(ids(search(x, timeout=2.0, query="bank"))) == 1  # patient clients get the answer
     clock.advance(timedelta(minutes=1))
-    started = time.monotonic()
+    # After the fault, a 0.1 s client gets its answer: the timeout itself is the bound, no wall clock needed.
     assert len(ids(search(x, timeout=0.1, query="bank"))) == 1
-    assert time.monotonic() - started < 0.1
 
 
 def test_malformed_items_are_served_verbatim(x: XEmulator) -> None:
@@ -449,12 +448,9 @@ def test_timeout_fault_does_not_block_other_feeds(news: NewsEmulator) -> None:
     slow_status: list[int] = []
     waiter = threading.Thread(target=lambda: slow_status.append(httpx.get(news.url_for("slow"), timeout=5).status_code))
     waiter.start()
-    time.sleep(0.05)
-    started = time.monotonic()
-    assert httpx.get(news.url_for("fast"), timeout=0.25).status_code == 200
-    assert time.monotonic() - started < 0.2
-    with pytest.raises(httpx.TimeoutException):
+    with pytest.raises(httpx.TimeoutException):  # the slow feed stalls (and the waiter with it) ...
         httpx.get(news.url_for("slow"), timeout=0.1)
+    assert httpx.get(news.url_for("fast"), timeout=0.25).status_code == 200  # ... while the fast one answers
     waiter.join(timeout=2)
     assert slow_status == [200]
 

@@ -31,13 +31,49 @@ def make_client(base_url: str = "", *, timeout_seconds: float) -> httpx.Client:
         timeout=httpx.Timeout(timeout_seconds),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=True,
+        event_hooks={"request": [_trace_request], "response": [_trace_response]},
     )
+
+
+def _trace_request(request: httpx.Request) -> None:
+    """Open an X-Ray subsegment for a platform call; the URL is logged with its tokens redacted."""
+    from crisiscomms.observability import tracer
+
+    url = redact(str(request.url.copy_with(query=None)))
+    request.extensions["xray"] = tracer.begin(request.url.host or "platform", namespace="remote",
+                                              http={"request": {"method": request.method, "url": url}})
+
+
+def _trace_response(response: httpx.Response) -> None:
+    from crisiscomms.observability import tracer
+
+    subsegment = response.request.extensions.pop("xray", None)
+    if subsegment is None:
+        return
+    subsegment.http["response"] = {"status": response.status_code}
+    subsegment.error = response.status_code == 429 or 400 <= response.status_code < 500
+    subsegment.fault = response.status_code >= 500
+    tracer.end(subsegment)
+
+
+def _transmit(client: httpx.Client, request: httpx.Request) -> httpx.Response:
+    """client.send, closing the call's trace subsegment as failed when no response came back."""
+    try:
+        return client.send(request)
+    except BaseException as exc:
+        subsegment = request.extensions.pop("xray", None)
+        if subsegment is not None:
+            from crisiscomms.observability import tracer
+
+            subsegment.failed(exc)
+            tracer.end(subsegment)
+        raise
 
 
 def send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
     """Send once; network failures and timeouts become TransientPlatformError."""
     try:
-        return client.send(request)
+        return _transmit(client, request)
     except httpx.TimeoutException as exc:
         raise TransientPlatformError(f"timed out: {type(exc).__name__}", code="timeout") from exc
     except httpx.TransportError as exc:
@@ -48,7 +84,7 @@ def send_write(client: httpx.Client, request: httpx.Request) -> httpx.Response:
     """Send a request that creates something. Failing to connect is safe to retry; losing the
     answer after the request went out is not, so it becomes DeliveryOutcomeUnknown."""
     try:
-        return client.send(request)
+        return _transmit(client, request)
     except (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout) as exc:
         raise TransientPlatformError(f"could not connect: {type(exc).__name__}", code="connect") from exc
     except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:

@@ -8,23 +8,33 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from crisiscomms.aws.clients import botocore_config
+from crisiscomms.aws.clients import AwsClients
 from crisiscomms.errors import ConfigurationError
 
 T = TypeVar("T")
 
 
 class Parameters:
-    def __init__(self) -> None:
-        self._providers: tuple[Any, Any] | None = None
+    """Providers made on first use, on the process's shared AWS clients."""
 
-    def _both(self) -> tuple[Any, Any]:
-        if self._providers is None:
-            from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+        self._ssm: Any = None
+        self._secrets: Any = None
 
-            config = botocore_config()
-            self._providers = (SSMProvider(boto_config=config), SecretsProvider(boto_config=config))
-        return self._providers
+    def _ssm_provider(self) -> Any:
+        if self._ssm is None:
+            from aws_lambda_powertools.utilities.parameters.ssm import SSMProvider
+
+            self._ssm = SSMProvider(boto3_client=self._clients("ssm"))
+        return self._ssm
+
+    def _secrets_provider(self) -> Any:
+        if self._secrets is None:
+            from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+
+            self._secrets = SecretsProvider(boto3_client=self._clients("secretsmanager"))
+        return self._secrets
 
     @staticmethod
     def _get(provider: Any, name: str, *, max_age: int, what: str) -> Any:
@@ -38,8 +48,7 @@ class Parameters:
 
     def document(self, parameter_name: str, *, max_age: int) -> str:
         """The raw text of a configuration document in SSM."""
-        ssm, _ = self._both()
-        return self._get(ssm, parameter_name, max_age=max_age, what="configuration parameter")
+        return self._get(self._ssm_provider(), parameter_name, max_age=max_age, what="configuration parameter")
 
     def model(self, parameter_name: str, model: type[T], *, max_age: int) -> T:
         """A JSON configuration document from SSM, validated whole against a pydantic `model`."""
@@ -54,8 +63,7 @@ class Parameters:
 
     def secret(self, secret_name: str, *, max_age: int) -> str:
         """A platform token; never logged, never returned in an error message."""
-        _, secrets = self._both()
-        value = self._get(secrets, secret_name, max_age=max_age, what="secret")
+        value = self._get(self._secrets_provider(), secret_name, max_age=max_age, what="secret")
         if not isinstance(value, str) or not value.strip():
             raise ConfigurationError(f"secret {secret_name!r} is empty")
         return value.strip()
