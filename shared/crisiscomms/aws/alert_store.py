@@ -3,6 +3,8 @@
     AlertsTable  pk alert_id                       one alert: TRIGGERED -> ACKNOWLEDGED -> RESOLVED
                  GSI by_topic: topic, triggered_at  a topic's alerts, newest first (auditors, the drill)
     StateTable   pk detector#<topic>                the flap-control state, so a restart resumes mid-crisis
+                 pk detector#<topic>#baseline       its rolling baseline; an item apart, so a Detector without
+                                                    one still reads the state (and the IAM key prefix holds)
 
 Every change of an alert is one transaction with its audit entry.
 """
@@ -26,16 +28,34 @@ class AlertRepository:
     # --- detector state -------------------------------------------------------------------------
 
     def detector_state(self, topic: str) -> dict[str, Any] | None:
-        item = self._clients("dynamodb").get_item(TableName=self._state, Key=to_item({"pk": f"detector#{topic}"}),
-                                           ConsistentRead=True).get("Item")
-        if not item:
+        """The topic's detector state, with its rolling baseline under "baseline" when one is stored.
+
+        The baseline is read eventually consistent: an older copy is still a valid one (it says which
+        minutes it holds), the Detector just reads a few more minutes to roll it forward.
+        """
+        from boto3.dynamodb.types import Binary
+
+        dynamodb = self._clients("dynamodb")
+        state = dynamodb.get_item(TableName=self._state, Key=to_item({"pk": f"detector#{topic}"}),
+                                  ConsistentRead=True).get("Item")
+        baseline = dynamodb.get_item(TableName=self._state, Key=to_item({"pk": f"detector#{topic}#baseline"})).get("Item")
+        if not state and not baseline:
             return None
-        state = from_item(item)
-        state.pop("pk", None)
-        return state
+        found = from_item(state) if state else {}
+        if baseline:
+            found["baseline"] = {k: bytes(v) if isinstance(v, Binary) else v for k, v in from_item(baseline).items()}
+            found["baseline"].pop("pk", None)
+        found.pop("pk", None)
+        return found
 
     def save_detector_state(self, topic: str, state: dict[str, Any]) -> None:
-        self._clients("dynamodb").put_item(TableName=self._state, Item=to_item({**state, "pk": f"detector#{topic}"}))
+        """Store the state; a "baseline" goes to an item of its own, written after it."""
+        state = dict(state)
+        baseline = state.pop("baseline", None)
+        dynamodb = self._clients("dynamodb")
+        dynamodb.put_item(TableName=self._state, Item=to_item({**state, "pk": f"detector#{topic}"}))
+        if baseline is not None:
+            dynamodb.put_item(TableName=self._state, Item=to_item({**baseline, "pk": f"detector#{topic}#baseline"}))
 
     # --- alerts ---------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Crisis detection: figures from minute aggregates, a level from the figures, alerts from the levels.
 
-Everything here is pure: no clock reads (time is passed in), no AWS. A handler reads the minute
-aggregates and the stored `DetectorState`, calls `signals`, `raw_level` and `step`, then carries
-out the returned decisions (alert record, SNS) and stores the new state.
+Everything here is pure: no clock reads (time is passed in), no AWS. A handler reads the stored
+`DetectorState` and `RollingBaseline` and the minute aggregates the baseline has not folded in yet,
+calls `roll` (or `baseline_from` after a full read), `rolling_signals`, `raw_level` and `step`, then
+carries out the returned decisions (alert record, SNS) and stores the new state and baseline.
 
 Signals, per source type ("social" or "news"), W = recent_minutes, B = baseline_hours,
 V = velocity_minutes, s = velocity_smoothing. `now` is floored to the minute; the recent window
@@ -18,6 +19,23 @@ is the W complete minutes before it, so a half-filled current minute is never ju
     growth         = (posts in the last V minutes + s) / (posts in the V minutes before + s)
     negative_share = negative / posts;  net_sentiment = sentiment_sum / posts   (0 when posts = 0)
     crisis_posts, crisis_weight, high_reach_negative = sums over the recent window
+
+Rolling baseline. The windows are anchored to `now`, so they slide by a minute every run: window
+totals kept from one run are the wrong windows at the next. The state therefore keeps, per source
+type, the post count of each of the B*60 baseline minutes (oldest first, up to `through`, the start
+of the recent window), zlib-packed: about 1 KB a topic. Each run reads the minutes from `through`
+to `now` (steady state: the recent window plus the one minute leaving it), folds the minutes that
+left the recent window into the counts and drops as many old ones, and sums the counts into the
+B*60/W windows of this minute. `signals` (one full read) stays the reference; `rolling_signals`
+equals it whenever the stored aggregates did not change after they were folded.
+
+    full read (`baseline_from`) when there is no usable baseline: first run, lost or unreadable
+        state, B changed, more than W minutes missed since the last run, or a run for a
+        minute before the baseline's end (then the stored baseline is kept as it is)
+    late data: the recent window is re-read every run, so it always counts late posts; a minute
+        is read for the baseline last when it leaves the recent window, so posts stored more than
+        W minutes after their minute ended are missing from the baseline (never from the recent
+        window) until the next full read
 
 Levels, per source with that source's thresholds T (news volumes are far lower than social);
 the topic's raw level is the higher of the two, so a news surge with crisis terms counts alone:
@@ -43,6 +61,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import IntEnum
@@ -111,23 +130,48 @@ def _utc_naive(when: datetime) -> datetime:
 
 
 def signals(minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds, source_type: SourceType) -> Signals:
-    """Figures of one source type; records of other source types and outside the horizon are ignored."""
+    """Figures of one source type from a full read: the reference the rolling baseline must match.
+
+    Records of other source types and outside the horizon are ignored.
+    """
     end = _utc_naive(now)
-    window, velocity = thresholds.recent_minutes, thresholds.velocity_minutes
+    window = thresholds.recent_minutes
     horizon = window * (1 + thresholds.baseline_windows)
     volumes = [0.0] * thresholds.baseline_windows
+    for record in minutes:
+        if record.get("source_type") != source_type:
+            continue
+        age = (end - datetime.fromisoformat(record["minute"][:16])) // _MINUTE  # 1 = the minute before now
+        if window < age <= horizon:
+            volumes[(age - window - 1) // window] += float(record.get("posts", 0))
+    return _figures(volumes, minutes, end, thresholds, source_type)
+
+
+def rolling_signals(baseline: RollingBaseline, minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds,
+                    source_type: SourceType) -> Signals:
+    """The same figures from a baseline rolled to `now` and the records of the recent window."""
+    end = _utc_naive(now)
+    if baseline.through != minute_key(_baseline_end(end, thresholds)):
+        raise ValueError(f"baseline ends at {baseline.through}, not at the recent window of {minute_key(end)}")
+    window, counts = thresholds.recent_minutes, baseline.counts[source_type]
+    span = len(counts)
+    volumes = [float(sum(counts[span - (k + 1) * window:span - k * window])) for k in range(thresholds.baseline_windows)]
+    return _figures(volumes, minutes, end, thresholds, source_type)
+
+
+def _figures(volumes: list[float], minutes: list[dict[str, Any]], end: datetime, thresholds: Thresholds,
+             source_type: SourceType) -> Signals:
+    """Signals from the baseline window volumes and the recent window's records."""
+    window, velocity = thresholds.recent_minutes, thresholds.velocity_minutes
     recent = dict.fromkeys(_SUMMED, 0.0)
     last = before = 0.0
     for record in minutes:
         if record.get("source_type") != source_type:
             continue
-        age = (end - datetime.fromisoformat(record["minute"][:16])) // _MINUTE  # 1 = the minute before now
-        if not 1 <= age <= horizon:
+        age = (end - datetime.fromisoformat(record["minute"][:16])) // _MINUTE
+        if not 1 <= age <= window:
             continue
         posts = float(record.get("posts", 0))
-        if age > window:
-            volumes[(age - window - 1) // window] += posts
-            continue
         for name in _SUMMED:
             recent[name] += float(record.get(name, 0))
         if age <= velocity:
@@ -156,6 +200,94 @@ def signals(minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds
         ratio=posts / max(centre, 1.0),
         growth=(last + smoothing) / (before + smoothing),
     )
+
+
+# --- rolling baseline --------------------------------------------------------------------------
+
+SOURCE_TYPES: tuple[SourceType, ...] = ("social", "news")
+
+
+@dataclass(frozen=True, slots=True)
+class RollingBaseline:
+    """Per source type, the post count of each baseline minute before `through`, oldest first."""
+
+    through: str
+    counts: dict[str, tuple[int, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the state table stores: the minute and, per source type, the packed counts (bytes)."""
+        return {"through": self.through, **{source: _pack(self.counts[source]) for source in SOURCE_TYPES}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> RollingBaseline | None:
+        """None when there is nothing usable, so the caller rebuilds from a full read."""
+        if not data:
+            return None
+        try:
+            through = minute_key(datetime.fromisoformat(str(data["through"])))
+            return cls(through, {source: _unpack(data[source]) for source in SOURCE_TYPES})
+        except (KeyError, TypeError, ValueError, zlib.error):
+            return None
+
+
+def _pack(counts: tuple[int, ...]) -> bytes:
+    return zlib.compress(",".join(map(str, counts)).encode("ascii"))
+
+
+def _unpack(packed: bytes) -> tuple[int, ...]:
+    return tuple(map(int, zlib.decompress(bytes(packed)).split(b",")))
+
+
+def _baseline_end(end: datetime, thresholds: Thresholds) -> datetime:
+    """The first minute after the baseline: the start of the recent window."""
+    return _utc_naive(end) - thresholds.recent_minutes * _MINUTE
+
+
+def baseline_gap(baseline: RollingBaseline | None, now: datetime, thresholds: Thresholds) -> str | None:
+    """Why `baseline` cannot be rolled to `now` (the caller then rebuilds it from a full read), or None."""
+    if baseline is None:
+        return "missing"
+    span = thresholds.baseline_windows * thresholds.recent_minutes
+    if any(len(counts) != span for counts in baseline.counts.values()):
+        return "resized"
+    behind = (_baseline_end(now, thresholds) - datetime.fromisoformat(baseline.through)) // _MINUTE
+    if behind < 0:
+        return "ahead"
+    if behind > thresholds.recent_minutes:
+        return "stale"
+    return None
+
+
+def baseline_from(minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds) -> RollingBaseline:
+    """The baseline of `now` from a full read of its B hours (records outside them are ignored)."""
+    end = _baseline_end(now, thresholds)
+    span = thresholds.baseline_windows * thresholds.recent_minutes
+    return RollingBaseline(minute_key(end), _minute_counts(minutes, end - span * _MINUTE, span))
+
+
+def roll(baseline: RollingBaseline, minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds) -> RollingBaseline:
+    """Fold the minutes from `baseline.through` to the recent window of `now`; as many old ones drop out.
+
+    `minutes` must hold every record from `through` on (`baseline_gap` said None); later ones are ignored.
+    """
+    start, end = datetime.fromisoformat(baseline.through), _baseline_end(now, thresholds)
+    behind = (end - start) // _MINUTE
+    folded = _minute_counts(minutes, start, behind)
+    return RollingBaseline(minute_key(end), {source: (baseline.counts[source] + folded[source])[behind:]
+                                             for source in SOURCE_TYPES})
+
+
+def _minute_counts(minutes: list[dict[str, Any]], start: datetime, length: int) -> dict[str, tuple[int, ...]]:
+    """Posts per minute from `start`, per source type (a minute without a record counts 0)."""
+    counts = {source: [0] * length for source in SOURCE_TYPES}
+    for record in minutes:
+        per_minute = counts.get(record.get("source_type"))
+        if per_minute is None:
+            continue
+        index = (datetime.fromisoformat(record["minute"][:16]) - start) // _MINUTE
+        if 0 <= index < length:
+            per_minute[index] += int(record.get("posts", 0))
+    return {source: tuple(c) for source, c in counts.items()}
 
 
 # --- raw level ---------------------------------------------------------------------------------

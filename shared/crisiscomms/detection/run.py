@@ -1,5 +1,9 @@
 """The Detector's run: per topic, read the minute figures, decide the level, act on the decisions.
 
+The baseline is rolled forward from the stored state, so a run reads only the aggregates from the
+baseline's end on (the recent window and the minute leaving it); a full read of B hours happens
+only to rebuild it (see crisiscomms.detection.levels).
+
 Pure decisions come from crisiscomms.detection.levels; this module applies them: alert records
 (TRIGGERED -> ACKNOWLEDGED -> RESOLVED) with their audit entries, one SMS per new level to
 the on-call topic, one escalation when an alert is not acknowledged in time. A notification is
@@ -22,11 +26,16 @@ from crisiscomms.detection.levels import (
     Notify,
     RaiseAlert,
     Resolve,
+    RollingBaseline,
     Thresholds,
     TriggerAlert,
+    baseline_from,
+    baseline_gap,
     escalation_due,
+    minute_key,
     raw_level,
-    signals,
+    roll,
+    rolling_signals,
     step,
 )
 from crisiscomms.observability import count, logger
@@ -62,24 +71,46 @@ class Detector:
             except Exception:
                 logger.exception("topic evaluation failed", extra={"topic": topic.id})
                 results.append({"topic": topic.id, "error": True})
+        logger.info("detector run", extra={
+            "topics": len(topics), "failed": sum(1 for r in results if r.get("error")),
+            "baselines_rebuilt": sum(1 for r in results if r.get("baseline", "rolled") != "rolled"),
+            "aggregates_read": sum(r.get("aggregates_read", 0) for r in results)})
         return results
 
     def evaluate(self, topic: Topic) -> dict[str, Any]:
         now = self._clock()
         t = self._thresholds
-        since = now - timedelta(hours=t.baseline_hours, minutes=t.recent_minutes + 1)
-        minutes = self._posts.minute_aggregates(topic.id, since.strftime("%Y-%m-%dT%H:%M"), now.strftime("%Y-%m-%dT%H:%M"))
-        social = signals([m for m in minutes if m["source_type"] == "social"], now, t, "social")
-        news = signals([m for m in minutes if m["source_type"] == "news"], now, t, "news")
+        stored = self._alerts.detector_state(topic.id) or {}
+        baseline, kept, minutes, how = self._baseline(topic, RollingBaseline.from_dict(stored.pop("baseline", None)), now)
+        social = rolling_signals(baseline, minutes, now, t, "social")
+        news = rolling_signals(baseline, minutes, now, t, "news")
         raw, reasons = raw_level(social, news, t)
-        state = DetectorState.from_dict(self._alerts.detector_state(topic.id) or {})
+        state = DetectorState.from_dict(stored)
         new_state, decisions = step(state, raw, reasons, now, t)
         figures = {"social": _figures(social), "news": _figures(news)}
         for decision in decisions:
             self._apply(topic, decision, figures)
-        self._alerts.save_detector_state(topic.id, new_state.to_dict())
+        self._alerts.save_detector_state(topic.id, {**new_state.to_dict(), "baseline": kept.to_dict()})
         self._deliver_notifications(topic)
-        return {"topic": topic.id, "raw": raw.name, "level": Level.parse(new_state.level).name, "reasons": reasons}
+        return {"topic": topic.id, "raw": raw.name, "level": Level.parse(new_state.level).name, "reasons": reasons,
+                "baseline": how, "aggregates_read": len(minutes)}
+
+    def _baseline(self, topic: Topic, stored: RollingBaseline | None,
+                  now: datetime) -> tuple[RollingBaseline, RollingBaseline, list[dict[str, Any]], str]:
+        """This minute's baseline, the one to store, the aggregates read and how ("rolled" or why rebuilt)."""
+        t = self._thresholds
+        end = minute_key(now)
+        gap = baseline_gap(stored, now, t)
+        if stored is not None and gap is None:
+            minutes = self._posts.minute_aggregates(topic.id, stored.through, end)
+            rolled = roll(stored, minutes, now, t)
+            return rolled, rolled, minutes, "rolled"
+        start = minute_key(now - timedelta(minutes=t.recent_minutes * (1 + t.baseline_windows)))
+        minutes = self._posts.minute_aggregates(topic.id, start, end)
+        rebuilt = baseline_from(minutes, now, t)
+        logger.info("detector baseline rebuilt from a full read",
+                    extra={"topic": topic.id, "reason": gap, "minute": end, "aggregates_read": len(minutes)})
+        return rebuilt, (stored if stored is not None and gap == "ahead" else rebuilt), minutes, f"rebuilt: {gap}"
 
     # --- decisions ------------------------------------------------------------------------------
 
