@@ -1,8 +1,8 @@
 """Local AWS for tests and drills: moto in server mode on 127.0.0.1, provisioned from template.yaml.
 
-Tables, indexes, TTL, parameters, secrets, topics and queues are created from the template's own
-resource definitions, so a key schema is never retyped. When AWS_ENDPOINT_URL is already set,
-that endpoint is used instead of starting moto.
+Tables, indexes, TTL, parameters, secrets, topics, queues, buckets (with Object Lock) and KMS
+keys are created from the template's own resource definitions, so a key schema is never retyped.
+When AWS_ENDPOINT_URL is already set, that endpoint is used instead of starting moto.
 """
 from __future__ import annotations
 
@@ -234,10 +234,28 @@ def provision(*, parameters: dict[str, str] | None = None, secrets: dict[str, st
         arn = client("sns").create_topic(Name=props.get("TopicName") or f"{prefix}-{logical}")["TopicArn"]
         stack.refs[logical] = stack.arns[logical] = arn
 
+    for logical, resource in resources_of_type(template, "AWS::KMS::Key").items():
+        # Key spec, usage and description; the key policy names IAM roles, which local AWS neither
+        # creates nor enforces (tests/unit/test_audit_permissions.py checks the policies instead).
+        props = resource.get("Properties", {})
+        request = {k: stack.resolve(props[k]) for k in ("KeySpec", "KeyUsage", "Description") if k in props}
+        metadata = client("kms").create_key(**request)["KeyMetadata"]
+        stack.refs[logical], stack.arns[logical] = metadata["KeyId"], metadata["Arn"]
+
     for logical, resource in resources_of_type(template, "AWS::S3::Bucket").items():
-        props = stack.resolve(resource.get("Properties", {}))
-        name = props.get("BucketName") or f"{prefix}-{logical}".lower()
-        client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        props = resource.get("Properties", {})
+        name = stack.resolve(props["BucketName"]) if "BucketName" in props else f"{prefix}-{logical}".lower()
+        create: dict[str, Any] = {"Bucket": name, "CreateBucketConfiguration": {"LocationConstraint": REGION}}
+        if props.get("ObjectLockEnabled"):
+            create["ObjectLockEnabledForBucket"] = True  # versioning comes with it, as on S3
+        client("s3").create_bucket(**create)
+        lock = stack.resolve(props.get("ObjectLockConfiguration"))
+        if props.get("ObjectLockEnabled") and lock:
+            retention = lock.get("Rule", {}).get("DefaultRetention")
+            if retention:
+                retention = {k: (int(v) if k in ("Days", "Years") else v) for k, v in retention.items()}
+                lock = {**lock, "Rule": {"DefaultRetention": retention}}
+            client("s3").put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock)
         stack.refs[logical], stack.arns[logical] = name, f"arn:aws:s3:::{name}"
 
     queues = resources_of_type(template, "AWS::SQS::Queue")

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from crisiscomms.detection.alerts import AlertDesk
 from crisiscomms.errors import AuditContention, ConfigurationError, CrisisCommsError, Forbidden, PlatformError, RequestRefused
@@ -203,10 +204,38 @@ def list_alerts(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$"
     return _services().alerts().list(identity(), topic, limit)
 
 
-@app.get("/audit/verify", summary="Verify the audit chain", tags=["audit"])
-def verify_audit() -> dict:
+class UncoveredEntries(BaseModel):
+    """Entries after the latest signed digest: only the writers' anchor vouches for them yet."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    entries: int
+    first_seq: int | None
+    last_seq: int | None
+    from_: str | None = Field(alias="from", description="when the first uncovered entry was recorded")
+    to: str | None = Field(description="when the last uncovered entry was recorded")
+
+
+class AuditVerificationAnswer(BaseModel):
+    """The chain checked against every signed digest (signature, digest-to-digest continuity, the
+    entry at each digest's last seq) and the anchor's consistency; `ok` false names the first problem."""
+
+    ok: bool
+    entries: int = Field(description="entries verified")
+    first_bad_seq: int | None
+    problem: str | None
+    digests: int | None = Field(description="signed digests checked")
+    covered_through_seq: int = Field(description="the latest digest's last entry (0: no digest yet)")
+    latest_digest: str | None
+    latest_digest_time: str | None
+    bad_digest: str | None = Field(description="the digest object at fault, when one is")
+    uncovered: UncoveredEntries
+
+
+@app.get("/audit/verify", summary="Verify the audit chain against its signed digests", tags=["audit"])
+def verify_audit() -> AuditVerificationAnswer:
     identity().require(AUDITOR)
-    return _services().verify_audit()
+    return AuditVerificationAnswer.model_validate(_services().verify_audit())
 
 
 def openapi_document() -> dict[str, Any]:

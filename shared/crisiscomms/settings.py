@@ -59,6 +59,8 @@ class ApiSettings(_FromEnvironment):
     state_table: str = Field(alias="STATE_TABLE", min_length=3)
     delivery_queue_url: str = Field(alias="DELIVERY_QUEUE_URL", min_length=1)
     channels_config_parameter: str = Field(alias="CHANNELS_CONFIG_PARAMETER", min_length=1)
+    audit_digest_bucket: str = Field(alias="AUDIT_DIGEST_BUCKET", min_length=3)
+    audit_signing_key: str = Field(alias="AUDIT_SIGNING_KEY", min_length=1)
     config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
     dev_identity_header: Literal["enabled", "disabled"] = Field(default="disabled", alias=DEV_IDENTITY_SWITCH)
 
@@ -76,11 +78,21 @@ class PublisherSettings(_FromEnvironment):
     max_delivery_attempts: int = Field(default=5, alias="MAX_DELIVERY_ATTEMPTS", ge=1, le=20)
 
 
+class DigestSettings(_FromEnvironment):
+    """The Digest function: signs digests of the audit chain into the Object Lock bucket."""
+
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    state_table: str = Field(alias="STATE_TABLE", min_length=3)
+    audit_digest_bucket: str = Field(alias="AUDIT_DIGEST_BUCKET", min_length=3)
+    audit_signing_key: str = Field(alias="AUDIT_SIGNING_KEY", min_length=1)
+
+
 FUNCTION_SETTINGS: dict[str, type[BaseModel]] = {
     "PollerFunction": PollerSettings,
     "DetectorFunction": DetectorSettings,
     "DeskApiFunction": ApiSettings,
     "PublisherFunction": PublisherSettings,
+    "DigestFunction": DigestSettings,
 }
 
 S = TypeVar("S", bound=BaseModel)

@@ -22,12 +22,20 @@ from crisiscomms import clock
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.parameters import Parameters
 from crisiscomms.errors import ConfigurationError
-from crisiscomms.settings import ApiSettings, DetectorSettings, PollerSettings, PublisherSettings, load_settings
+from crisiscomms.settings import (
+    ApiSettings,
+    DetectorSettings,
+    DigestSettings,
+    PollerSettings,
+    PublisherSettings,
+    load_settings,
+)
 
 if TYPE_CHECKING:
     from crisiscomms.api import ApiServices
     from crisiscomms.audit.verification import Verification
     from crisiscomms.aws.audit_log import AuditLog
+    from crisiscomms.aws.digest_store import DigestStore
     from crisiscomms.listening.polling import Listener
     from crisiscomms.models.delivery import ChannelAdapter
     from crisiscomms.statements.render import ChannelAccount, ChannelsConfig
@@ -271,14 +279,67 @@ class Container:
         return AlertDesk(self._alert_repository(self._settings(ApiSettings)), clock=self.now)
 
     def _verify_audit(self) -> dict[str, Any]:
-        return self.verify_audit().as_dict()
+        result = self.verify_audit()
+        self._report_chain(broken=not result.ok, problem=result.problem, source="api")
+        return result.as_dict()
 
     def verify_audit(self) -> Verification:
-        from crisiscomms.audit.verification import verify_chain
-
+        """The chain against every signed digest and the anchor (with or without digests yet)."""
         s = self._settings(ApiSettings)
+        return self._audit_verification(s.audit_table, s.state_table, s.audit_digest_bucket, s.audit_signing_key)
+
+    # --- audit digests (the Digest function; verification above and in the CLI) ------------------
+
+    def _digest_store(self, bucket: str, key_id: str) -> DigestStore:
+        from crisiscomms.aws.digest_store import DigestStore
+
+        return self._once(f"digests:{bucket}", lambda: DigestStore(bucket, key_id, clients=self.clients))
+
+    def _audit_verification(self, audit_table: str, state_table: str, bucket: str, key_id: str) -> Verification:
+        from crisiscomms.audit.digests import chain_prefix, signature_check
+        from crisiscomms.audit.verification import CHAIN, verify_chain
+
+        log = self._audit_log(audit_table, state_table)
+        store = self._digest_store(bucket, key_id)
+        check = self._once(f"signature_check:{key_id}", lambda: signature_check(store.public_key()))
+        digests = store.all(chain_prefix(CHAIN))  # digests first, then the anchor, then the chain they cover
+        anchor = log.head()
+        return verify_chain(log.records(), anchor, digests, signature_check=check, latest_anchor=log.head)
+
+    def _report_chain(self, *, broken: bool, problem: str | None, source: str) -> None:
+        """AuditChainBroken for the alarm (the Digest function reports 0 or 1 on every run, and
+        AuditDigestRuns as its heartbeat; a verification through the API reports only a failure)."""
+        from crisiscomms.observability import count, logger
+
+        if source != "api" or broken:
+            count("AuditChainBroken", 1 if broken else 0)
+        if source != "api":
+            count("AuditDigestRuns", 1)
+        if broken:
+            logger.error("audit chain verification failed", extra={"problem": problem, "by": source})
+
+    def run_audit_digest(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The Digest function: `digest` signs the entries since the last digest; `verify` checks the whole chain."""
+        from crisiscomms.audit.digester import Digester, DigestJob
+        from crisiscomms.audit.digests import signature_check
+
+        job = DigestJob.model_validate(event)
+        s = self._settings(DigestSettings)
+        if job.job == "verify":
+            result = self._audit_verification(s.audit_table, s.state_table, s.audit_digest_bucket, s.audit_signing_key)
+            self._report_chain(broken=not result.ok, problem=result.problem, source="verify")
+            return {"job": "verify", **result.as_dict()}
         log = self._audit_log(s.audit_table, s.state_table)
-        return verify_chain(log.records(), log.head())
+        store = self._digest_store(s.audit_digest_bucket, s.audit_signing_key)
+        check = self._once(f"signature_check:{s.audit_signing_key}", lambda: signature_check(store.public_key()))
+        run = Digester(store=store, anchor=log.head, records_between=log.records_between, signature_check=check,
+                       clock=self.now).run()
+        self._report_chain(broken=run.chain_broken, problem=run.problem, source="digest")
+        if run.entries:
+            from crisiscomms.observability import count
+
+            count("AuditEntriesDigested", run.entries)
+        return {"job": "digest", **run.as_dict()}
 
     # --- Publisher ------------------------------------------------------------------------------
 

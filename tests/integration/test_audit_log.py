@@ -25,6 +25,11 @@ def _entry(n: int, actor: str = "li") -> AuditEntry:
                       at=datetime(2026, 11, 28, 9, 0, n % 60, tzinfo=timezone.utc), after={"n": n}, text_hash="ab" * 32)
 
 
+def _cli_args(stack) -> list[str]:
+    return ["--audit-table", stack.refs["AuditTable"], "--state-table", stack.refs["StateTable"],
+            "--digest-bucket", stack.refs["AuditDigestBucket"], "--signing-key", stack.arns["AuditSigningKey"]]
+
+
 def _log(stack) -> AuditLog:
     return AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], clients=AwsClients(), sleep=lambda s: None)
 
@@ -36,7 +41,7 @@ def test_appends_form_a_verifiable_chain(stack) -> None:
     assert records[1]["prev_hash"] == records[0]["hash"]
     result = verify_chain(log.records(), log.head())
     assert result.ok and result.entries == 5
-    assert verify_cli(["--audit-table", stack.refs["AuditTable"], "--state-table", stack.refs["StateTable"]]) == 0
+    assert verify_cli(_cli_args(stack)) == 0
 
 
 def test_concurrent_writers_never_fork_or_lose_an_entry(stack) -> None:
@@ -79,8 +84,7 @@ def test_tampering_is_reported_with_the_first_bad_entry(stack, capsys) -> None:
     table = stack.refs["AuditTable"]
     client("dynamodb").update_item(TableName=table, Key=to_item({"chain": "audit", "seq": 2}),
                                    UpdateExpression="SET actor = :m", ExpressionAttributeValues={":m": to_value("mallory")})
-    args = ["--audit-table", table, "--state-table", stack.refs["StateTable"]]
-    assert verify_cli(args) == 1
+    assert verify_cli(_cli_args(stack)) == 1
     assert '"first_bad_seq": 2' in capsys.readouterr().out
     client("dynamodb").delete_item(TableName=table, Key=to_item({"chain": "audit", "seq": 2}))
     result = verify_chain(log.records(), log.head())
@@ -89,8 +93,10 @@ def test_tampering_is_reported_with_the_first_bad_entry(stack, capsys) -> None:
 
 def test_no_policy_in_the_template_may_change_or_delete_audit_entries() -> None:
     transformed = sam_transform(load_template())
-    for name, role in resources_of_type(transformed, "AWS::IAM::Role").items():
-        for policy in role["Properties"].get("Policies", []):
+    holders = {name: role["Properties"].get("Policies", []) for name, role in resources_of_type(transformed, "AWS::IAM::Role").items()}
+    holders.update({name: [policy["Properties"]] for name, policy in resources_of_type(transformed, "AWS::IAM::Policy").items()})
+    for name, policies in holders.items():
+        for policy in policies:
             branches = policy["Fn::If"][1:] if "Fn::If" in policy else [policy]
             for branch in branches:
                 if not isinstance(branch, dict) or "PolicyDocument" not in branch:

@@ -118,7 +118,7 @@ def test_an_xray_sdk_is_never_imported_by_a_function() -> None:
     from ..conftest import ROOT
 
     code = ("import importlib.util, sys\n"
-            f"for name in ('poller', 'api', 'publisher', 'detector', 'token_scopes'):\n"
+            f"for name in ('poller', 'api', 'publisher', 'detector', 'token_scopes', 'digest'):\n"
             f"    spec = importlib.util.spec_from_file_location('app_' + name, r'{ROOT}/functions/' + name + '/app.py')\n"
             "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
             "print('aws_xray_sdk' in sys.modules)")

@@ -5,10 +5,16 @@ and move the anchor from the previous head to it (conditional on the anchor stil
 there). Two concurrent writers cannot both win the same position; the loser re-reads the
 head and tries the next one, a bounded number of times. No function's IAM policy allows
 updating or deleting an entry; only the anchor item, in the state table, moves.
+
+The anchor is the writers' concurrency mechanism, not evidence: verification trusts the signed
+digests (crisiscomms.audit.digests). An anchor that is not a well-formed (seq, hash) pair stops
+appends with AuditChainUnavailable, an AuditContention (503 with Retry-After: nothing changed),
+never a KeyError; the Digest function raises the alarm for the operators to repair it.
 """
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +26,11 @@ from crisiscomms.aws.dynamo import from_item, to_item, to_value
 
 CHAIN = "audit"
 MAX_ATTEMPTS = 20
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class AuditChainUnavailable(AuditContention):
+    """The anchor cannot be used to chain a new entry (malformed): nothing was changed."""
 
 
 class AuditLog:
@@ -40,12 +51,23 @@ class AuditLog:
         item = self._clients("dynamodb").get_item(TableName=self._state, Key=self._anchor_key, ConsistentRead=True).get("Item")
         return from_item(item) if item else None
 
+    def _usable_head(self) -> dict[str, Any] | None:
+        """The anchor, checked before anything is chained to it."""
+        head = self.head()
+        if head is None:
+            return None
+        seq, value = head.get("seq"), head.get("hash")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 or not isinstance(value, str) or not _HEX64.match(value):
+            raise AuditChainUnavailable(f"the audit anchor of chain {self._chain!r} is malformed "
+                                        f"(seq {seq!r}, hash {value!r}); no entry can be chained to it")
+        return head
+
     def append(self, entry: AuditEntry, *, with_items: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
         """Append one entry, in the same transaction as `with_items()` (the state change it records)."""
         from botocore.exceptions import ClientError
 
         for attempt in range(MAX_ATTEMPTS):
-            head = self.head()
+            head = self._usable_head()
             seq = int(head["seq"]) + 1 if head else 1
             record = chain_record(entry, seq=seq, prev_hash=head["hash"] if head else GENESIS)
             anchor_condition = "attribute_not_exists(pk)" if head is None else "seq = :prev"
@@ -73,10 +95,18 @@ class AuditLog:
 
     def records(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """Every entry in sequence order (consistent reads, paged)."""
+        return self._query("chain = :c", {":c": to_value(self._chain)}, page_size)
+
+    def records_between(self, first: int, last: int, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """The entries first..last (inclusive) in sequence order (consistent reads, paged)."""
+        values = {":c": to_value(self._chain), ":a": to_value(first), ":b": to_value(last)}
+        return self._query("chain = :c AND seq BETWEEN :a AND :b", values, page_size)
+
+    def _query(self, condition: str, values: dict[str, Any], page_size: int) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "chain = :c",
-            "ExpressionAttributeValues": {":c": to_value(self._chain)},
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
             "ConsistentRead": True,
             "Limit": page_size,
         }
