@@ -83,11 +83,11 @@ class DeskWorld:
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             except BatchProcessingError:
                 failed = {m["MessageId"] for m in batch}  # every record failed: Lambda returns the batch
-            for message in batch:
-                if message["MessageId"] in failed:
-                    to_retry.append(message["ReceiptHandle"])  # stays invisible for the rest of this pump
-                else:
-                    client("sqs").delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            done = [m for m in batch if m["MessageId"] not in failed]
+            to_retry += [m["ReceiptHandle"] for m in batch if m["MessageId"] in failed]  # invisible for the rest of this pump
+            if done:  # one DeleteMessageBatch, as the Lambda SQS integration does
+                client("sqs").delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
             handled += len(batch)
         for receipt in to_retry:
             # Its visibility timeout, compressed: visible again for the next pump.

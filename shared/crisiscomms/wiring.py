@@ -420,11 +420,14 @@ class Container:
         return self._once("idempotent_deliver", build)
 
     def deliver_record(self, body: str) -> dict[str, Any]:
-        """One SQS message: validate it, then deliver exactly once."""
+        """One SQS message: validate it, then deliver exactly once (or prepare / discard, whose own
+        conditional moves make a repeat harmless; nothing they touch is public)."""
         from crisiscomms.statements.publisher import DeliveryMessage
 
         message = DeliveryMessage.model_validate_json(body)
-        return self._idempotent_deliver()(message=json.loads(message.model_dump_json()))
+        if message.kind != "deliver":
+            return self.publisher().handle(message)
+        return self._idempotent_deliver()(message=json.loads(message.model_dump_json(exclude={"kind"})))
 
 
 _container: Container | None = None

@@ -228,3 +228,158 @@ def test_api_gateway_scopes_in_the_template_match_the_roles_the_handler_enforces
                                               query=query))
             refused = result["statusCode"] == 403
             assert refused == (group not in admitted), (name, group, result["statusCode"], result["body"])
+
+
+# --- preparation at approval: publishing is one call per channel ------------------------------------
+
+PREPARED = {("newsroom", "zh"), ("newsroom", "en"), ("wechat", "zh")}
+
+
+def _approved_and_prepared(desk: DeskClient, channels: list[str] = ALL, text: dict = TEXT) -> dict:
+    sid = desk.draft(text, channels)["id"]
+    status, body = desk.call("POST", f"/statements/{sid}/approve", {"version": 1}, as_="approver:wang")
+    assert status == 200, body
+    desk.world.pump()  # the prepare messages the approval queued
+    return desk.get(sid)
+
+
+def _s3_writes() -> list[tuple[str, str]]:
+    """The Publisher's S3 writes from now on, as (operation, key)."""
+    from crisiscomms.wiring import container
+
+    writes: list[tuple[str, str]] = []
+    for operation in ("PutObject", "CopyObject"):
+        container().clients("s3").meta.events.register(
+            f"before-parameter-build.s3.{operation}", lambda params, model, **_: writes.append((model.name, params["Key"])))
+    return writes
+
+
+def _object(desk: DeskClient, key: str) -> bytes:
+    from crisiscomms_local.aws import client
+
+    return client("s3").get_object(Bucket=desk.world.stack.refs["NewsroomBucket"], Key=key)["Body"].read()
+
+
+def test_approval_prepares_and_publishing_makes_one_call_per_channel(desk: DeskClient) -> None:
+    statement = _approved_and_prepared(desk)
+    sid = statement["id"]
+    assert {(p["channel"], p["language"]): p["state"] for p in statement["prepared"]} == {k: "READY" for k in PREPARED}
+    wechat = desk.world.emulators["wechat"]
+    [media_id] = wechat.drafts
+    assert wechat.articles == [] and desk.world.channel_posts("newsroom") == []  # nothing public yet
+    assert all(em.requests_log == [] for name, em in desk.world.emulators.items() if name != "wechat")
+    for em in desk.world.emulators.values():
+        em.clear_log()
+    s3_writes = _s3_writes()
+
+    status, _ = desk.call("POST", f"/statements/{sid}/publish", as_="approver:wang")
+    assert status == 202
+    desk.world.pump()
+
+    statement = desk.get(sid)
+    assert statement["state"] == "PUBLISHED"
+    assert {(d["channel"], d["state"]) for d in statement["deliveries"]} == {(c, "SENT") for c in ALL}
+    assert {(d["channel"], d["language"]) for d in statement["deliveries"] if d.get("prepared_used")} == PREPARED
+    assert {p["state"] for p in statement["prepared"]} == {"USED"}
+    for name, em in desk.world.emulators.items():
+        paths = [r.path for r in em.requests_log]
+        if name == "wechat":
+            # One publishing call; the reads after it confirm the article once the delivery is recorded SENT.
+            assert paths[0] == "/cgi-bin/freepublish/submit" and set(paths[1:]) == {"/cgi-bin/freepublish/get"}, paths
+        else:
+            assert len(paths) == 1, (name, paths)
+    pages = sorted(key for op, key in s3_writes if key.startswith("statements/"))
+    assert pages == [f"statements/{sid}.en.html", f"statements/{sid}.zh.html"]
+    assert {op for op, key in s3_writes if key.startswith("statements/")} == {"CopyObject"}  # one copy per page
+    assert len(desk.world.channel_posts("newsroom")) == 2 and len(wechat.articles) == 1
+    wechat_delivery = next(d for d in statement["deliveries"] if d["channel"] == "wechat")
+    assert wechat.tasks[next(iter(wechat.tasks))].media_id == media_id
+    assert (wechat_delivery["platform_id"], wechat_delivery["url"]) == (wechat.articles[0].article_id, wechat.articles[0].url)
+    assert wechat_delivery["confirm_pending"] is False and wechat_delivery["confirmed_at"]
+    assert b"<p>Harbor Bank statement: all accounts are available." in _object(desk, f"statements/{sid}.en.html")
+    feed = _object(desk, "feed.xml").decode()
+    assert f"statements/{sid}.en.html" in feed and f"statements/{sid}.zh.html" in feed
+    status, verify = desk.call("GET", "/audit/verify", as_="auditor:zhou")
+    assert status == 200 and verify["ok"]
+
+
+def test_an_edit_after_approval_discards_what_was_prepared(desk: DeskClient) -> None:
+    statement = _approved_and_prepared(desk, ["wechat", "newsroom", "x"])
+    sid = statement["id"]
+    items = {p["channel"] + "#" + p["language"]: p["data"] for p in statement["prepared"]}
+    wechat = desk.world.emulators["wechat"]
+    media_id = items["wechat#zh"]["media_id"]
+    assert list(wechat.drafts) == [media_id]
+
+    edited = {"zh": {**TEXT["zh"], "short": "港湾银行：所有账户正常。"}, "en": TEXT["en"]}
+    status, body = desk.call("PUT", f"/statements/{sid}/draft", {"text": edited}, as_="author:li")
+    assert status == 200 and body["state"] == "DRAFT"
+    assert {p["state"] for p in body["prepared"]} == {"DISCARDING"}
+    desk.world.pump()  # the discard messages
+
+    assert list(wechat.deleted_drafts) == [media_id] and wechat.drafts == {}
+    assert [r.path for r in wechat.requests_log].count("/cgi-bin/draft/delete") == 1
+    for key in ("newsroom#zh", "newsroom#en"):
+        assert _object(desk, items[key]["key"]) == b""  # overwritten: the Publisher may not delete
+    assert {p["state"] for p in desk.get(sid)["prepared"]} == {"DISCARDED"}
+
+    desk.approve_and_publish(sid, version=2)  # approves version 2, which prepares again, then publishes
+    desk.world.pump()
+    statement = desk.get(sid)
+    assert statement["state"] == "PUBLISHED" and len(wechat.articles) == 1
+    assert wechat.articles[0].news_item["digest"] == "港湾银行：所有账户正常。"
+    by_version = {(p["version"], p["channel"], p["language"]): p["state"] for p in statement["prepared"]}
+    assert {k: v for k, v in by_version.items() if k[0] == 1} == {(1, "wechat", "zh"): "DISCARDED", (1, "newsroom", "zh"): "DISCARDED",
+                                                                    (1, "newsroom", "en"): "DISCARDED"}
+    assert set(v for k, v in by_version.items() if k[0] == 2) <= {"USED", "SKIPPED", "DISCARDED"}
+
+
+def test_a_rejection_discards_what_was_prepared(desk: DeskClient) -> None:
+    statement = _approved_and_prepared(desk, ["wechat", "newsroom"])
+    sid = statement["id"]
+    wechat = desk.world.emulators["wechat"]
+    [media_id] = wechat.drafts
+    status, body = desk.call("POST", f"/statements/{sid}/reject", {"reason": "wrong figures"}, as_="approver:zhang")
+    assert status == 200 and body["state"] == "REJECTED"
+    desk.world.pump()
+    assert list(wechat.deleted_drafts) == [media_id] and wechat.drafts == {} and wechat.articles == []
+    assert {p["state"] for p in desk.get(sid)["prepared"]} == {"DISCARDED"}
+    assert desk.world.channel_posts("newsroom") == []
+
+
+def test_publishing_does_not_depend_on_preparation(desk: DeskClient) -> None:
+    from crisiscomms_local.aws import client
+
+    sid = desk.draft(TEXT, ALL)["id"]
+    assert desk.call("POST", f"/statements/{sid}/approve", {"version": 1}, as_="approver:wang")[0] == 200
+    client("sqs").purge_queue(QueueUrl=desk.world.stack.refs["DeliveryQueue"])  # the prepare messages never ran
+    assert {p["state"] for p in desk.get(sid)["prepared"]} == {"PENDING"}
+    s3_writes = _s3_writes()
+
+    status, body = desk.call("POST", f"/statements/{sid}/publish", as_="approver:wang")
+    assert status == 202 and {p["state"] for p in body["prepared"]} == {"SKIPPED"}
+    desk.world.pump()
+
+    statement = desk.get(sid)
+    assert statement["state"] == "PUBLISHED"
+    assert not any(d.get("prepared_used") for d in statement["deliveries"])
+    wechat = desk.world.emulators["wechat"]
+    assert [r.path for r in wechat.requests_log][:2] == ["/cgi-bin/draft/add", "/cgi-bin/freepublish/submit"]
+    assert len(wechat.articles) == 1 and len(wechat.drafts) == 1
+    assert sorted(op for op, key in s3_writes if key.startswith("statements/")) == ["PutObject", "PutObject"]
+    assert {p["state"] for p in statement["prepared"]} == {"DISCARDED"}  # passed over, holding nothing
+    for channel in ALL:
+        assert len(desk.world.channel_posts(channel)) == (2 if channel == "newsroom" else 1), channel
+
+
+def test_a_preparation_still_queued_when_publishing_starts_is_passed_over(desk: DeskClient) -> None:
+    sid = desk.draft(TEXT, ["wechat", "newsroom", "x"])["id"]
+    desk.approve_and_publish(sid)  # the prepare messages are still in the queue, behind nothing
+    desk.world.pump()  # prepare, deliver and discard messages together
+    statement = desk.get(sid)
+    assert statement["state"] == "PUBLISHED"
+    wechat = desk.world.emulators["wechat"]
+    assert [r.path for r in wechat.requests_log].count("/cgi-bin/draft/add") == 1  # the delivery's own, none prepared
+    assert len(wechat.articles) == 1 and wechat.deleted_drafts == {}
+    assert {p["state"] for p in statement["prepared"]} == {"DISCARDED"}
+    assert len(desk.world.channel_posts("newsroom")) == 2

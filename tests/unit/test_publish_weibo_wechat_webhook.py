@@ -210,10 +210,15 @@ def wechat_pair(
     return emulator, adapter, sleeps
 
 
-def test_wechat_publishes_after_polling_until_done(started, sim_clock) -> None:
+def test_wechat_publish_answers_on_submit_then_confirm_polls_until_done(started, sim_clock) -> None:
     wechat, adapter, sleeps = wechat_pair(started, sim_clock, publishing_polls=2)
-    result = adapter.publish(delivery("wechat", WECHAT_TEXT))
-    assert len(wechat.articles) == 1
+    request = delivery("wechat", WECHAT_TEXT)
+    sent = adapter.publish(request)
+    assert [entry.path for entry in wechat.requests_log] == ["/cgi-bin/draft/add", SUBMIT_PATH]
+    assert sent.platform_id == sent.details["publish_id"] == "2247483001"
+    assert sent.details["confirm"] == "pending" and sent.url is None
+    result = adapter.confirm(request, sent)
+    assert result is not None and len(wechat.articles) == 1
     article = wechat.articles[0]
     assert result.platform_id == article.article_id
     assert result.url == article.url and result.url.startswith("https://mp.weixin.qq.com/s/")
@@ -223,7 +228,7 @@ def test_wechat_publishes_after_polling_until_done(started, sim_clock) -> None:
     assert news["content_source_url"] == NEWSROOM and news["thumb_media_id"] == "THUMB-1"
     assert "&lt;b&gt;资金安全&lt;/b&gt;" in news["content"] and news["content"].startswith("<p>")
     assert [entry.path for entry in wechat.requests_log].count(GET_PATH) == 3
-    assert all(WECHAT_TOKEN not in value for value in result.details.values())
+    assert all(WECHAT_TOKEN not in value for value in {**sent.details, **result.details}.values())
 
 
 def test_wechat_rendered_html_goes_out_unchanged_with_a_visible_text_digest(started, sim_clock) -> None:
@@ -243,17 +248,21 @@ def test_wechat_title_over_the_limit_is_permanent(started, sim_clock) -> None:
     assert wechat.drafts == {}
 
 
-def test_wechat_still_publishing_after_last_poll_is_unknown(started, sim_clock) -> None:
+def test_wechat_still_publishing_after_the_last_poll_is_not_confirmed_yet(started, sim_clock) -> None:
     wechat, adapter, sleeps = wechat_pair(started, sim_clock, publishing_polls=5, poll_attempts=3)
-    with pytest.raises(DeliveryOutcomeUnknown, match="still publishing"):
-        adapter.publish(delivery("wechat", WECHAT_TEXT))
+    request = delivery("wechat", WECHAT_TEXT)
+    sent = adapter.publish(request)
+    assert adapter.confirm(request, sent) is None
     assert len(sleeps) == 2
+    assert adapter.confirm(request, sent) is not None  # the next confirmation finds it done
 
 
 def test_wechat_failed_publish_status_is_permanent_with_its_meaning(started, sim_clock) -> None:
     wechat, adapter, _ = wechat_pair(started, sim_clock, publishing_polls=1, final_status=4)
+    request = delivery("wechat", WECHAT_TEXT)
+    sent = adapter.publish(request)
     with pytest.raises(PermanentPlatformError, match="platform review") as caught:
-        adapter.publish(delivery("wechat", WECHAT_TEXT))
+        adapter.confirm(request, sent)
     assert caught.value.code == "publish_status_4"
     assert wechat.articles == []
 
@@ -293,12 +302,14 @@ def test_wechat_minute_quota_resumes_next_minute(started, sim_clock) -> None:
 
 
 @pytest.mark.parametrize("status", [503, 403])
-def test_wechat_poll_failure_after_submit_is_unknown_not_retryable(started, sim_clock, status: int) -> None:
+def test_wechat_poll_failure_after_submit_is_unknown_never_a_failed_post(started, sim_clock, status: int) -> None:
     wechat, adapter, _ = wechat_pair(started, sim_clock, publishing_polls=0)
     now = sim_clock()
     wechat.add_fault(Fault(now, now + timedelta(minutes=5), "http_status", status=status, target=GET_PATH))
+    request = delivery("wechat", WECHAT_TEXT)
+    sent = adapter.publish(request)
     with pytest.raises(DeliveryOutcomeUnknown) as caught:
-        adapter.publish(delivery("wechat", WECHAT_TEXT))
+        adapter.confirm(request, sent)
     assert "2247483001" in str(caught.value)  # the publish_id, for the person who follows up
     assert len(wechat.articles) == 1
 
@@ -327,11 +338,12 @@ def test_wechat_lost_submit_answer_is_unknown_then_find_resolves_it(started, sim
 
 def test_wechat_find_pages_through_the_published_list(started, sim_clock) -> None:
     wechat, adapter, _ = wechat_pair(started, sim_clock, publishing_polls=0)
-    target = adapter.publish(delivery("wechat", WECHAT_TEXT))
+    adapter.publish(delivery("wechat", WECHAT_TEXT))
+    target = wechat.articles[0]
     for n in range(25):  # pushes the target to the second page of 20
         adapter.publish(delivery("wechat", f"更新 {n}", title=f"更新 {n}"))
     found = adapter.find(delivery("wechat", WECHAT_TEXT))
-    assert found is not None and found.platform_id == target.platform_id
+    assert found is not None and found.platform_id == target.article_id
     offsets = [entry for entry in wechat.requests_log if entry.path == "/cgi-bin/freepublish/batchget"]
     assert len(offsets) == 2
 

@@ -24,6 +24,8 @@ class _Statements:
     def load(self, statement_id: str) -> dict[str, Any]:
         return copy.deepcopy(self.statement)
 
+    load_states = load
+
     def delivery(self, statement_id: str, key: str) -> dict[str, Any] | None:
         return next((copy.deepcopy(d) for d in self.statement["deliveries"] if d["key"] == key), None)
 

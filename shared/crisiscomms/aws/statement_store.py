@@ -3,14 +3,21 @@
     pk = statement#<id>   sk = meta              the statement (state, current version, approval)
                           sk = version#0001      one immutable version of the text and its renderings
                           sk = delivery#<key>    one channel (and language) of one published version
+                          sk = prepared#<key>    what a channel holds, not public, for an approved version
     GSI by_created: list_pk = "statement", created_at   newest statements first
 
 Every change is one transaction with its audit entry, guarded by the statement's `revision`,
 so two desks acting at once cannot both win and nothing is stored half-way.
+
+The Publisher handles a batch in threads, all appending to the one audit chain. Threads of one
+process queue for it here rather than race: a lost race costs a re-read and a retry after a
+backoff, a queue only the wait. Other processes still race, and the chain's conditions decide.
 """
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from crisiscomms.errors import Conflict
@@ -33,6 +40,11 @@ class StatementRepository:
         self._table = table
         self._audit = audit
         self._clients = audit.clients
+        self._chain_queue = threading.Lock()
+
+    def _append(self, entry: AuditEntry, items: Callable[[], list[dict[str, Any]]]) -> None:
+        with self._chain_queue:
+            self._audit.append(entry, with_items=items)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -45,6 +57,24 @@ class StatementRepository:
         if meta is None:
             return None
         meta["versions"] = [r for r in records if r["sk"].startswith("version#")]
+        meta["deliveries"] = [r for r in records if r["sk"].startswith("delivery#")]
+        meta["prepared"] = [r for r in records if r["sk"].startswith("prepared#")]
+        return meta
+
+    def load_states(self, statement_id: str) -> dict[str, Any] | None:
+        """The statement's meta with only the key, state and version of each delivery (no texts,
+        versions or prepared items): what settling the statement's state needs, in one small read."""
+        items = query_all(self._clients("dynamodb"), TableName=self._table,
+                          KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :meta",
+                          ProjectionExpression="sk, id, #state, revision, published_version, version",
+                          ExpressionAttributeNames={"#state": "state"},
+                          ExpressionAttributeValues={":pk": to_value(f"statement#{statement_id}"),
+                                                     ":first": to_value("delivery#"), ":meta": to_value("meta")},
+                          ConsistentRead=True)
+        records = [from_item(i) for i in items]
+        meta = next((r for r in records if r["sk"] == "meta"), None)
+        if meta is None:
+            return None
         meta["deliveries"] = [r for r in records if r["sk"].startswith("delivery#")]
         return meta
 
@@ -68,11 +98,16 @@ class StatementRepository:
                                            ConsistentRead=True).get("Item")
         return from_item(item) if item else None
 
+    def prepared(self, statement_id: str, key: str) -> dict[str, Any] | None:
+        item = self._clients("dynamodb").get_item(TableName=self._table, Key=_key(statement_id, f"prepared#{key}"),
+                                           ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
     # --- writes: each with its audit entry, in one transaction ----------------------------------
 
     def create(self, meta: dict[str, Any], version: dict[str, Any], entry: AuditEntry) -> None:
         sid = meta["id"]
-        self._audit.append(entry, with_items=lambda: [
+        self._append(entry, lambda: [
             {"Put": {"TableName": self._table, "Item": to_item({**meta, "pk": f"statement#{sid}", "sk": "meta",
                                                                  "list_pk": "statement", "revision": 1}),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
@@ -83,8 +118,13 @@ class StatementRepository:
 
     def change(self, statement: dict[str, Any], updates: dict[str, Any], entry: AuditEntry, *,
                new_version: dict[str, Any] | None = None, new_deliveries: list[dict[str, Any]] | None = None,
-               remove: tuple[str, ...] = ()) -> None:
-        """Apply `updates` to the statement if nobody changed it since it was read."""
+               new_prepared: list[dict[str, Any]] | None = None,
+               prepared_updates: dict[str, dict[str, Any]] | None = None, remove: tuple[str, ...] = ()) -> None:
+        """Apply `updates` to the statement if nobody changed it since it was read, with any new
+        version, deliveries and prepared entries, and changes to existing prepared entries (by key).
+
+        Prepared entries are changed whatever the Publisher did to them meanwhile: the statement's
+        revision guards the change, and the Publisher acts on what it finds afterwards."""
         sid = statement["id"]
         names = {f"#f{i}": k for i, k in enumerate(updates)}
         values = {f":v{i}": to_value(v) for i, v in enumerate(updates.values())}
@@ -109,6 +149,16 @@ class StatementRepository:
             items.append({"Put": {"TableName": self._table,
                                   "Item": to_item({**delivery, "pk": f"statement#{sid}", "sk": f"delivery#{delivery['key']}"}),
                                   "ConditionExpression": "attribute_not_exists(pk)"}})
+        for prepared in new_prepared or []:
+            items.append({"Put": {"TableName": self._table,
+                                  "Item": to_item({**prepared, "pk": f"statement#{sid}", "sk": f"prepared#{prepared['key']}"}),
+                                  "ConditionExpression": "attribute_not_exists(pk)"}})
+        for key, changes in (prepared_updates or {}).items():
+            items.append({"Update": {"TableName": self._table, "Key": _key(sid, f"prepared#{key}"),
+                                     "UpdateExpression": "SET " + ", ".join(f"#p{i} = :p{i}" for i in range(len(changes))),
+                                     "ConditionExpression": "attribute_exists(pk)",
+                                     "ExpressionAttributeNames": {f"#p{i}": k for i, k in enumerate(changes)},
+                                     "ExpressionAttributeValues": {f":p{i}": to_value(v) for i, v in enumerate(changes.values())}}})
         self._transact(entry, items)
 
     def _transact(self, entry: AuditEntry, items: list[dict[str, Any]]) -> None:
@@ -116,23 +166,36 @@ class StatementRepository:
         from botocore.exceptions import ClientError
 
         try:
-            self._audit.append(entry, with_items=lambda: items)
+            self._append(entry, lambda: items)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 raise Conflict("the statement changed while this request was being handled; read it again") from exc
             raise
 
     def move_delivery(self, statement_id: str, key: str, *, expect: tuple[str, ...], updates: dict[str, Any],
-                      entry: AuditEntry | None = None) -> bool:
+                      entry: AuditEntry | None = None, remove: tuple[str, ...] = ()) -> bool:
         """Move a delivery between states if it is still in one of `expect`; False when it was not."""
+        return self._move(statement_id, f"delivery#{key}", expect=expect, updates=updates, entry=entry, remove=remove)
+
+    def move_prepared(self, statement_id: str, key: str, *, expect: tuple[str, ...], updates: dict[str, Any],
+                      entry: AuditEntry | None = None) -> bool:
+        """Move a prepared entry between states if it is still in one of `expect`; False when it was not."""
+        return self._move(statement_id, f"prepared#{key}", expect=expect, updates=updates, entry=entry)
+
+    def _move(self, statement_id: str, sk: str, *, expect: tuple[str, ...], updates: dict[str, Any],
+              entry: AuditEntry | None, remove: tuple[str, ...] = ()) -> bool:
         from botocore.exceptions import ClientError
 
         names = {f"#f{i}": k for i, k in enumerate(updates)}
         values = {f":v{i}": to_value(v) for i, v in enumerate(updates.values())}
         values.update({f":e{i}": to_value(s) for i, s in enumerate(expect)})
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(updates)))
+        if remove:
+            names.update({f"#r{i}": k for i, k in enumerate(remove)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         update = {
-            "TableName": self._table, "Key": _key(statement_id, f"delivery#{key}"),
-            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(updates))),
+            "TableName": self._table, "Key": _key(statement_id, sk),
+            "UpdateExpression": expression,
             "ConditionExpression": "#state IN (" + ", ".join(f":e{i}" for i in range(len(expect))) + ")",
             "ExpressionAttributeNames": {**names, "#state": "state"}, "ExpressionAttributeValues": values,
         }
@@ -140,7 +203,7 @@ class StatementRepository:
             if entry is None:
                 self._clients("dynamodb").update_item(**update)
             else:
-                self._audit.append(entry, with_items=lambda: [{"Update": update}])
+                self._append(entry, lambda: [{"Update": update}])
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code == "ConditionalCheckFailedException" or (

@@ -3,18 +3,30 @@
 A delivery is one statement version going to one channel. Its `delivery_id` is stable across
 retries and is what each adapter turns into the platform's own idempotency mechanism
 (Idempotency-Key, a record key, a webhook id), so a retry can never create a second post.
+
+Some channels let part of the work happen before anything is public (a WeChat draft, the
+newsroom page at a key nothing links to). Their adapters also keep `PreparingAdapter`: the
+Publisher prepares when the statement is approved, so that publishing is one call, and
+discards what it prepared when the approval is withdrawn. Adapters whose publish call only
+starts the work (WeChat's publish task) or leaves something to follow (the newsroom feed)
+also keep `ConfirmingAdapter`: the delivery is recorded SENT on the platform's acceptance
+and confirmed afterwards.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from crisiscomms.errors import DeliveryOutcomeUnknown
 
-__all__ = ["CHANNELS", "Channel", "ChannelAdapter", "DeliveryOutcomeUnknown", "DeliveryRequest", "DeliveryResult"]
+__all__ = ["CHANNELS", "CONFIRM_PENDING", "Channel", "ChannelAdapter", "ConfirmingAdapter", "DeliveryOutcomeUnknown",
+           "DeliveryRequest", "DeliveryResult", "PreparedItem", "PreparingAdapter"]
 
 Channel = Literal["newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook"]
 CHANNELS: tuple[Channel, ...] = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook")
+
+# `DeliveryResult.details["confirm"]` when the platform accepted the post and `confirm` must follow.
+CONFIRM_PENDING = "pending"
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,14 @@ class DeliveryResult:
     details: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PreparedItem:
+    """What a channel holds, not public, for one delivery of an approved version (e.g. a draft's media_id)."""
+
+    channel: Channel
+    data: dict[str, str]
+
+
 class ChannelAdapter(Protocol):
     channel: Channel
 
@@ -48,3 +68,28 @@ class ChannelAdapter(Protocol):
 
     def find(self, request: DeliveryRequest) -> DeliveryResult | None:
         """The post this delivery created, if the platform lets us look it up; None when it cannot tell."""
+
+
+@runtime_checkable
+class PreparingAdapter(Protocol):
+    channel: Channel
+
+    def prepare(self, request: DeliveryRequest) -> PreparedItem:
+        """Do what can be done without anything going public. Raises PlatformError like publish;
+        a prepared item is never public, so repeating this after any error is safe."""
+
+    def discard(self, prepared: PreparedItem) -> None:
+        """Remove a prepared item; one that is already gone is not an error."""
+
+    def publish(self, request: DeliveryRequest, prepared: PreparedItem | None = None) -> DeliveryResult:
+        """Post once, using `prepared` when given and still usable, else doing the whole work."""
+
+
+@runtime_checkable
+class ConfirmingAdapter(Protocol):
+    channel: Channel
+
+    def confirm(self, request: DeliveryRequest, sent: DeliveryResult) -> DeliveryResult | None:
+        """After the platform accepted the post (its result says `confirm: pending`): the final result,
+        or None while the platform is still working on it. Raises PermanentPlatformError when the
+        post failed after all, other PlatformErrors when the platform could not be asked."""

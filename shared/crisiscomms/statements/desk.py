@@ -3,6 +3,11 @@
 Each operation checks the caller's role, applies the rules in crisiscomms.statements.rules, and
 writes the change together with its audit entry. Publishing renders the approved version for
 every channel again and sends only if each rendering still hashes to what the approver saw.
+
+Approving also records a `prepared` entry for each delivery a channel can prepare (see
+PREPARED_CHANNELS) and queues a "prepare" message; the Publisher, which holds the channel
+tokens, does the work. An edit or a rejection withdraws them ("discard" messages). Publishing
+hands each delivery its prepared item if it is ready, and never waits for one that is not.
 """
 from __future__ import annotations
 
@@ -16,9 +21,11 @@ from crisiscomms.aws.statement_store import StatementRepository
 from crisiscomms.errors import Conflict, NotFound
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, Identity
 from crisiscomms.models.audit import AuditEntry
-from crisiscomms.observability import count
+from crisiscomms.observability import count, logger
 from crisiscomms.statements.render import Renderer
 from crisiscomms.statements.rules import (
+    PREPARED_CHANNELS,
+    WITHDRAWABLE_PREPARED,
     ApproveRequest,
     CorrectionRequest,
     DraftRequest,
@@ -68,6 +75,25 @@ class Desk:
     def _current(statement: dict[str, Any]) -> dict[str, Any]:
         return next(v for v in statement["versions"] if v["version"] == statement["current_version"])
 
+    def _enqueue_quietly(self, what: str, messages: list[dict[str, Any]]) -> None:
+        """Queue prepare/discard work. The change it follows is already recorded and publishing never
+        depends on it, so a queue that refuses it is reported, not raised."""
+        if not messages:
+            return
+        try:
+            refused = self._enqueue(messages)
+        except Exception as exc:  # noqa: BLE001 - any failure to queue leaves the same outcome: not prepared
+            logger.warning(f"could not queue {what} messages", extra={"error": str(exc), "count": len(messages)})
+            refused = [m["delivery_id"] for m in messages]
+        if refused:
+            count(f"{what.title()}NotQueued", len(refused))
+
+    def _withdraw_prepared(self, statement: dict[str, Any], now: str) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """Every prepared entry still pending or ready, to be discarded: the changes and the messages."""
+        withdrawn = [p for p in statement.get("prepared", []) if p["state"] in WITHDRAWABLE_PREPARED]
+        updates = {p["key"]: {"state": "DISCARDING", "updated_at": now} for p in withdrawn}
+        return updates, [_message(statement["id"], p, kind="discard") for p in withdrawn]
+
     # --- use cases ------------------------------------------------------------------------------
 
     def draft(self, who: Identity, request: DraftRequest, *, corrects: str | None = None,
@@ -95,16 +121,22 @@ class Desk:
         text = request.text.by_language()
         channels = request.channels or statement["channels"]
         title = request.title if request.title is not None else statement.get("title")
+        withdrawn, discards = self._withdraw_prepared(statement, now)
+        after: dict[str, Any] = {"version": version, "state": "DRAFT"}
+        if withdrawn:
+            after["discard_prepared"] = sorted(withdrawn)
         self._repo.change(
             statement,
             {"state": "DRAFT", "current_version": version, "version_author": who.user, "channels": channels,
              "title": title, "updated_at": now},
             self._entry(who, AUTHOR, "edit", statement_id, before={"version": version - 1, "state": statement["state"]},
-                        after={"version": version, "state": "DRAFT"}, text_hash=_text_hash(text)),
+                        after=after, text_hash=_text_hash(text)),
             new_version={"version": version, "author": who.user, "created_at": now, "text": text, "title": title,
                          "channels": channels},
+            prepared_updates=withdrawn,
             remove=("approval", "rejection"),
         )
+        self._enqueue_quietly("discard", discards)
         return self.get(who, statement_id, require=False)
 
     def submit(self, who: Identity, statement_id: str) -> dict[str, Any]:
@@ -128,10 +160,16 @@ class Desk:
         rendered = self._render(statement, current)
         hashes = {key: r["sha256"] for key, r in rendered.items()}
         approval = {"approver": who.user, "at": self._clock().isoformat(), "version": request.version, "hashes": hashes}
+        prepared = [_prepared_entry(statement_id, request.version, r, approval["at"]) for r in rendered.values()
+                    if r["channel"] in PREPARED_CHANNELS]
+        after: dict[str, Any] = {"state": "APPROVED", "version": request.version, "hashes": hashes}
+        if prepared:
+            after["prepare"] = [p["key"] for p in prepared]
         self._repo.change(statement, {"state": "APPROVED", "approval": approval, "updated_at": approval["at"]},
                           self._entry(who, APPROVER, "approve", statement_id, before={"state": statement["state"]},
-                                      after={"state": "APPROVED", "version": request.version, "hashes": hashes},
-                                      text_hash=_text_hash(current["text"])))
+                                      after=after, text_hash=_text_hash(current["text"])),
+                          new_prepared=prepared)
+        self._enqueue_quietly("prepare", [_message(statement_id, p, kind="prepare") for p in prepared])
         return self.get(who, statement_id, require=False)
 
     def reject(self, who: Identity, statement_id: str, request: RejectRequest) -> dict[str, Any]:
@@ -141,10 +179,15 @@ class Desk:
             raise Conflict(f"a {statement['state']} statement cannot be rejected")
         rejection = {"by": who.user, "at": self._clock().isoformat(), "reason": request.reason,
                      "version": statement["current_version"]}
+        withdrawn, discards = self._withdraw_prepared(statement, rejection["at"])
+        after: dict[str, Any] = {"state": "REJECTED", "reason": request.reason}
+        if withdrawn:
+            after["discard_prepared"] = sorted(withdrawn)
         self._repo.change(statement, {"state": "REJECTED", "rejection": rejection, "updated_at": rejection["at"]},
                           self._entry(who, APPROVER, "reject", statement_id, before={"state": statement["state"]},
-                                      after={"state": "REJECTED", "reason": request.reason}),
-                          remove=("approval",))
+                                      after=after),
+                          prepared_updates=withdrawn, remove=("approval",))
+        self._enqueue_quietly("discard", discards)
         return self.get(who, statement_id, require=False)
 
     def publish(self, who: Identity, statement_id: str) -> dict[str, Any]:
@@ -165,23 +208,41 @@ class Desk:
             raise Conflict(f"the text for {', '.join(changed) or 'some channels'} differs from what was approved; approve again")
         original = self._load(statement["corrects"]) if statement.get("corrects") else None
         now = self._clock().isoformat()
-        deliveries = []
+        prepared = {p["key"]: p for p in statement.get("prepared", []) if p["version"] == current["version"]}
+        deliveries, taken, skipped = [], {}, {}
         for key, r in rendered.items():
             dkey = delivery_key(current["version"], r["channel"], r["language"])
-            deliveries.append({
+            delivery = {
                 "key": dkey, "delivery_id": delivery_id(statement_id, dkey), "statement_id": statement_id,
                 "version": current["version"], "channel": r["channel"], "language": r["language"], "state": "PENDING",
                 "text_hash": r["sha256"], "attempts": 0, "created_at": now, "updated_at": now,
                 "reply_to": _original_post(original, r["channel"], r["language"]),
-            })
+                # The exact rendering just checked against the approval: the Publisher checks its hash
+                # again and sends it, without reading the statement back.
+                "kind": statement["kind"],
+                "rendering": {f: r[f] for f in ("text", "title", "digest", "newsroom_url") if r.get(f) is not None},
+            }
+            entry = prepared.get(dkey)
+            if entry and entry["state"] == "READY" and entry["text_hash"] == r["sha256"] and entry.get("data"):
+                delivery["prepared"] = {"data": entry["data"], "text_hash": entry["text_hash"]}
+                taken[dkey] = {"state": "USED", "updated_at": now}
+            elif entry and entry["state"] in WITHDRAWABLE_PREPARED:
+                skipped[dkey] = {"state": "SKIPPED", "updated_at": now}  # publishing does not wait for it
+            deliveries.append(delivery)
+        after: dict[str, Any] = {"state": "PUBLISHING", "deliveries": [d["key"] for d in deliveries]}
+        if taken:
+            after["prepared_used"] = sorted(taken)
+        if skipped:
+            after["prepared_skipped"] = sorted(skipped)
         self._repo.change(statement, {"state": "PUBLISHING", "published_version": current["version"],
                                       "published_at": now, "updated_at": now},
                           self._entry(who, APPROVER if APPROVER in who.groups else AUTHOR, "publish", statement_id,
-                                      before={"state": "APPROVED"},
-                                      after={"state": "PUBLISHING", "deliveries": [d["key"] for d in deliveries]},
+                                      before={"state": "APPROVED"}, after=after,
                                       text_hash=_text_hash(current["text"])),
-                          new_deliveries=deliveries)
+                          new_deliveries=deliveries, prepared_updates={**taken, **skipped})
         self._enqueue([_message(statement_id, d) for d in deliveries])
+        # A preparation still running when publishing started is discarded once it is done.
+        self._enqueue_quietly("discard", [_message(statement_id, prepared[k], kind="discard") for k in skipped])
         count("StatementsPublished")
         count("DeliveriesQueued", len(deliveries))
         return self.get(who, statement_id, require=False)
@@ -239,9 +300,21 @@ def _original_post(original: dict[str, Any] | None, channel: str, language: str)
     return max(sent, key=lambda d: d["version"])["platform_id"] if sent else None
 
 
-def _message(statement_id: str, delivery: dict[str, Any]) -> dict[str, Any]:
-    return {"statement_id": statement_id, "key": delivery["key"], "delivery_id": delivery["delivery_id"],
-            "generation": int(delivery.get("generation", 0))}
+def _message(statement_id: str, delivery: dict[str, Any], *, kind: str = "deliver") -> dict[str, Any]:
+    """A Publisher message: deliver a delivery, or prepare / discard a prepared entry (same key)."""
+    message = {"statement_id": statement_id, "key": delivery["key"], "delivery_id": delivery["delivery_id"],
+               "generation": int(delivery.get("generation", 0))}
+    if kind != "deliver":
+        message["kind"] = kind
+    return message
+
+
+def _prepared_entry(statement_id: str, version: int, rendering: dict[str, Any], now: str) -> dict[str, Any]:
+    """What a channel should prepare for the delivery publishing this version will create (same key and id)."""
+    key = delivery_key(version, rendering["channel"], rendering["language"])
+    return {"key": key, "delivery_id": delivery_id(statement_id, key), "statement_id": statement_id, "version": version,
+            "channel": rendering["channel"], "language": rendering["language"], "state": "PENDING",
+            "text_hash": rendering["sha256"], "attempts": 0, "created_at": now, "updated_at": now}
 
 
 def _text_hash(text: dict[str, Any]) -> str:
@@ -251,12 +324,14 @@ def _text_hash(text: dict[str, Any]) -> str:
 
 
 _HIDDEN = {"pk", "sk", "list_pk"}
+_HIDDEN_IN_DELIVERIES = _HIDDEN | {"rendering", "prepared"}  # the text is in the version, the item in `prepared`
 
 
 def _public(statement: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in statement.items() if k not in _HIDDEN | {"versions", "deliveries"}}
+    out = {k: v for k, v in statement.items() if k not in _HIDDEN | {"versions", "deliveries", "prepared"}}
     out["versions"] = [{k: v for k, v in x.items() if k not in _HIDDEN} for x in statement["versions"]]
-    out["deliveries"] = [{k: v for k, v in x.items() if k not in _HIDDEN} for x in statement["deliveries"]]
+    out["deliveries"] = [{k: v for k, v in x.items() if k not in _HIDDEN_IN_DELIVERIES} for x in statement["deliveries"]]
+    out["prepared"] = [{k: v for k, v in x.items() if k not in _HIDDEN} for x in statement.get("prepared", [])]
     return out
 
 

@@ -1,22 +1,53 @@
-"""Delivering one statement version to one channel, exactly once.
+"""Delivering one statement version to one channel, exactly once; preparing and discarding what
+a channel can hold before publishing.
 
 A delivery moves PENDING -> SENDING -> SENT, or to RETRYING (transient trouble, SQS brings the
 message back), FAILED (refused, or out of attempts) or UNKNOWN (the request may have gone out
 but no answer came back and the platform cannot be asked; a person decides). The move into
 SENDING is conditional, so two copies of a message cannot both post, and powertools
 idempotency keyed on the delivery (and its retry generation) answers a repeat from its record.
+
+Each delivery carries the rendering the Desk checked against the approval when publishing; the
+Publisher checks its hash again and sends exactly that (older deliveries without it are
+rendered from their version, as before). When the channel prepared something at approval (a
+WeChat draft, the newsroom page at an unlinked key) the delivery carries it too, and publishing
+is one call; when it is missing or stale the adapter does the whole work.
+
+Some platforms only accept the post at first (WeChat's publish task) or leave work to follow
+(the newsroom feed): the delivery is SENT on acceptance with `confirm_pending`, then confirmed
+in the same invocation. While it cannot be confirmed the message fails and comes back; a post
+that failed after acceptance becomes FAILED, one never confirmed (and not found) UNKNOWN.
+
+Threads of one batch often deliver the same statement; only the last of them to record its
+outcome reads all the deliveries back and settles the statement's state (the others' writes
+precede it), instead of each one reading them all.
+
+"prepare" and "discard" messages act on the prepared entries the Desk records at approval (see
+crisiscomms.statements.rules): every move is conditional and audited, a preparation that finds
+its entry withdrawn when it is done discards what it made, and nothing prepared is ever public,
+so repeating either message is harmless.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.aws.statement_store import StatementRepository
-from crisiscomms.models.delivery import ChannelAdapter, DeliveryRequest, DeliveryResult
+from crisiscomms.models.delivery import (
+    CONFIRM_PENDING,
+    ChannelAdapter,
+    ConfirmingAdapter,
+    DeliveryRequest,
+    DeliveryResult,
+    PreparedItem,
+    PreparingAdapter,
+)
 from crisiscomms.errors import (
     ChannelCheckFailed,
     Conflict,
@@ -27,10 +58,11 @@ from crisiscomms.errors import (
     TransientPlatformError,
 )
 from crisiscomms.observability import count, logger
-from crisiscomms.statements.render import Renderer
-from crisiscomms.statements.rules import TERMINAL_DELIVERY, statement_state_after
+from crisiscomms.statements.render import Renderer, content_sha256
+from crisiscomms.statements.rules import TERMINAL_DELIVERY, TO_DISCARD, statement_state_after
 
 SYSTEM = "publisher"
+_AUDITED = ("state", "platform_id", "url", "error", "attempts")
 
 
 class DeliveryMessage(BaseModel):
@@ -40,10 +72,59 @@ class DeliveryMessage(BaseModel):
     key: str
     delivery_id: str
     generation: int = 0
+    kind: Literal["deliver", "prepare", "discard"] = "deliver"
 
 
 class RetryLater(Exception):
     """Raised so the batch reports this message as failed and SQS delivers it again later."""
+
+
+class _InFlight:
+    """Deliveries of each statement this process's threads are handling, so that the last of them
+    to record its outcome settles the statement for all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count: dict[str, int] = {}
+        self._owed: set[str] = set()
+
+    def enter(self, statement_id: str) -> None:
+        with self._lock:
+            self._count[statement_id] = self._count.get(statement_id, 0) + 1
+
+    def leave(self, statement_id: str, *, outcome_written: bool) -> bool:
+        """True when the caller must settle the statement now: it wrote an outcome and no other
+        delivery of the statement is still in hand, or it is the last to leave of those that
+        deferred to it. A writer with others still in hand leaves the settling to them."""
+        with self._lock:
+            left = self._count[statement_id] - 1
+            if left:
+                self._count[statement_id] = left
+            else:
+                del self._count[statement_id]
+            if outcome_written and left:
+                self._owed.add(statement_id)
+                return False
+            if outcome_written or (not left and statement_id in self._owed):
+                self._owed.discard(statement_id)
+                return True
+            return False
+
+
+class _Ticket:
+    """One delivery in hand; `leave` once (when its outcome is written, or at the end at the latest)."""
+
+    def __init__(self, in_flight: _InFlight, statement_id: str) -> None:
+        self._in_flight = in_flight
+        self.statement_id = statement_id
+        self.left = False
+        in_flight.enter(statement_id)
+
+    def leave(self, *, outcome_written: bool) -> bool:
+        if self.left:
+            return outcome_written
+        self.left = True
+        return self._in_flight.leave(self.statement_id, outcome_written=outcome_written)
 
 
 class Publisher:
@@ -54,34 +135,80 @@ class Publisher:
         self._renderer = renderer
         self._clock = clock
         self._max_attempts = max_attempts
+        self._in_flight = _InFlight()
 
-    def _entry(self, statement_id: str, action: str, delivery: dict[str, Any], after: dict[str, Any]) -> AuditEntry:
+    def handle(self, message: DeliveryMessage) -> dict[str, Any]:
+        """One message of any kind."""
+        if message.kind == "prepare":
+            return self.prepare(message)
+        if message.kind == "discard":
+            return self.discard(message)
+        return self.deliver(message)
+
+    # --- audit and moves ------------------------------------------------------------------------
+
+    def _entry(self, statement_id: str, action: str, record: dict[str, Any], after: dict[str, Any],
+               what: str = "delivery") -> AuditEntry:
         return AuditEntry(actor=SYSTEM, role="system", action=action, target=f"statement#{statement_id}",
-                          at=self._clock(), before={"delivery": delivery["key"], "state": delivery["state"]},
-                          after={"delivery": delivery["key"], **after}, text_hash=delivery.get("text_hash"))
+                          at=self._clock(), before={what: record["key"], "state": record["state"]},
+                          after={what: record["key"], **after}, text_hash=record.get("text_hash"))
 
     def _move(self, delivery: dict[str, Any], expect: tuple[str, ...], action: str, **updates: Any) -> bool:
         updates["updated_at"] = self._clock().isoformat()
-        after = {k: v for k, v in updates.items() if k in ("state", "platform_id", "url", "error", "attempts")}
+        after = {k: v for k, v in updates.items() if k in _AUDITED}
         return self._repo.move_delivery(delivery["statement_id"], delivery["key"], expect=expect, updates=updates,
                                         entry=self._entry(delivery["statement_id"], action, delivery, after))
 
+    def _move_prepared(self, entry: dict[str, Any], expect: tuple[str, ...], action: str, **updates: Any) -> bool:
+        updates["updated_at"] = self._clock().isoformat()
+        after = {k: v for k, v in updates.items() if k in _AUDITED or k == "data"}
+        return self._repo.move_prepared(entry["statement_id"], entry["key"], expect=expect, updates=updates,
+                                        entry=self._entry(entry["statement_id"], action, entry, after, what="prepared"))
+
+    # --- deliver --------------------------------------------------------------------------------
+
     def deliver(self, message: DeliveryMessage) -> dict[str, Any]:
+        with self._in_hand(message.statement_id) as ticket:
+            return self._deliver(message, ticket)
+
+    @contextmanager
+    def _in_hand(self, statement_id: str) -> Iterator[_Ticket]:
+        ticket = _Ticket(self._in_flight, statement_id)
+        try:
+            yield ticket
+        finally:
+            if ticket.leave(outcome_written=False):
+                # The others deferred settling to this delivery, which ended without an outcome.
+                try:
+                    self._settle(statement_id, None)
+                except Exception as exc:  # noqa: BLE001 - never hide what ended this delivery
+                    logger.warning("settling the statement failed", extra={"statement_id": statement_id, "error": str(exc)})
+
+    def _deliver(self, message: DeliveryMessage, ticket: _Ticket) -> dict[str, Any]:
         delivery = self._repo.delivery(message.statement_id, message.key)
         if delivery is None or delivery["delivery_id"] != message.delivery_id:
             logger.error("delivery not found", extra={"statement_id": message.statement_id, "key": message.key})
             return {"state": "MISSING"}
+        if delivery["state"] == "SENT" and delivery.get("confirm_pending"):
+            # Sent, but an earlier confirmation could not finish: confirm now, settling nobody's wait on it.
+            if ticket.leave(outcome_written=False):
+                self._settle(message.statement_id, None)
+            adapter = self._adapter_for(delivery["channel"])
+            try:
+                request = self._request(delivery)
+            except ChannelCheckFailed:
+                request = None
+            return self._confirm(delivery, adapter, request)
         if delivery["state"] in TERMINAL_DELIVERY:
             return {"state": delivery["state"]}
-        statement = self._repo.load(message.statement_id)
         adapter = self._adapter_for(delivery["channel"])
         try:
-            request, refused = self._request(statement, delivery), None
+            request, refused = self._request(delivery), None
         except ChannelCheckFailed as exc:
             request, refused = None, str(exc)
         if delivery["state"] == "SENDING":
             # An earlier attempt died between sending and recording: never post blindly again.
-            return self._resolve_unknown(delivery, adapter, request, expect=("SENDING",))
+            return self._resolve_unknown(delivery, adapter, request, expect=("SENDING",), ticket=ticket)
         attempts = int(delivery.get("attempts", 0)) + 1
         if not self._move(delivery, ("PENDING", "RETRYING"), "delivery_sending", state="SENDING", attempts=attempts):
             return {"state": "BUSY"}
@@ -89,61 +216,132 @@ class Publisher:
         if request is None:
             self._move(delivery, ("SENDING",), "delivery_failed", state="FAILED",
                        error=refused or "the text rendered now differs from the approved text")
-            return self._settle(message.statement_id, "FAILED")
+            return self._settle(message.statement_id, "FAILED", ticket)
+        prepared = _prepared_item(delivery) if isinstance(adapter, PreparingAdapter) else None
         try:
-            result = adapter.publish(request)
+            result = adapter.publish(request, prepared=prepared) if prepared else adapter.publish(request)
         except DeliveryOutcomeUnknown:
-            return self._resolve_unknown(delivery, adapter, request, expect=("SENDING",))
+            return self._resolve_unknown(delivery, adapter, request, expect=("SENDING",), ticket=ticket)
         except (RateLimited, TransientPlatformError) as exc:
             if attempts >= self._max_attempts:
                 self._move(delivery, ("SENDING",), "delivery_failed", state="FAILED", error=f"{exc} (after {attempts} attempts)")
-                return self._settle(message.statement_id, "FAILED")
+                return self._settle(message.statement_id, "FAILED", ticket)
             self._move(delivery, ("SENDING",), "delivery_retrying", state="RETRYING", error=str(exc))
             count("DeliveriesRetrying")
             raise RetryLater(str(exc)) from exc
         except PermanentPlatformError as exc:
             self._move(delivery, ("SENDING",), "delivery_failed", state="FAILED", error=str(exc))
-            return self._settle(message.statement_id, "FAILED")
-        return self._sent(delivery, result, ("SENDING",))
+            return self._settle(message.statement_id, "FAILED", ticket)
+        return self._sent(delivery, result, ("SENDING",), adapter=adapter, request=request, ticket=ticket,
+                          prepared=prepared is not None)
 
     def _sent(self, delivery: dict[str, Any], result: DeliveryResult, expect: tuple[str, ...],
-              resolved_by: str = "answer") -> dict[str, Any]:
-        if not self._move(delivery, expect, "delivery_sent", state="SENT", platform_id=result.platform_id, url=result.url,
-                          sent_at=self._clock().isoformat(), resolved_by=resolved_by):
+              resolved_by: str = "answer", *, adapter: ChannelAdapter, request: DeliveryRequest, ticket: _Ticket,
+              prepared: bool = False) -> dict[str, Any]:
+        updates: dict[str, Any] = {"state": "SENT", "platform_id": result.platform_id, "url": result.url,
+                                   "sent_at": self._clock().isoformat(), "resolved_by": resolved_by}
+        if prepared:
+            updates["prepared_used"] = True
+        pending = result.details.get("confirm") == CONFIRM_PENDING
+        if pending:
+            updates["confirm_pending"] = True
+            updates["platform_details"] = {k: v for k, v in result.details.items() if k != "confirm"}
+        if not self._move(delivery, expect, "delivery_sent", **updates):
             current = self._repo.delivery(delivery["statement_id"], delivery["key"]) or {}
             logger.warning("delivery changed while sending", extra={"key": delivery["key"], "state": current.get("state")})
             return {"state": current.get("state", "MISSING")}
-        return self._settle(delivery["statement_id"], "SENT")
+        settled = self._settle(delivery["statement_id"], "SENT", ticket)
+        if not pending:
+            return settled
+        return {**self._confirm({**delivery, **updates}, adapter, request), "statement": settled["statement"]}
+
+    def _confirm(self, delivery: dict[str, Any], adapter: ChannelAdapter, request: DeliveryRequest | None) -> dict[str, Any]:
+        """Confirm a delivery SENT on the platform's acceptance; RetryLater while it cannot be told."""
+        if request is None or not isinstance(adapter, ConfirmingAdapter):
+            logger.error("a sent delivery cannot be confirmed", extra={"key": delivery["key"]})
+            return {"state": "SENT", "confirmed": False}
+        sent = DeliveryResult(delivery["platform_id"], delivery.get("url"), dict(delivery.get("platform_details") or {}))
+        try:
+            confirmed, problem = adapter.confirm(request, sent), "the platform is still working on it"
+        except PermanentPlatformError as exc:
+            self._move(delivery, ("SENT",), "delivery_failed", state="FAILED", confirm_pending=False,
+                       error=f"accepted by {delivery['channel']}, then: {exc}")
+            return self._settle(delivery["statement_id"], "FAILED")
+        except PlatformError as exc:
+            confirmed, problem = None, str(exc)
+        if confirmed is None:
+            checks = int(delivery.get("confirm_checks", 0)) + 1
+            if checks < self._max_attempts:
+                self._repo.move_delivery(delivery["statement_id"], delivery["key"], expect=("SENT",),
+                                         updates={"confirm_checks": checks})
+                count("DeliveriesNotYetConfirmed")
+                raise RetryLater(f"{delivery['channel']} accepted the post but has not confirmed it: {problem}")
+            confirmed = self._find(delivery, adapter, request)
+            if confirmed is None:
+                self._move(delivery, ("SENT",), "delivery_unknown", state="UNKNOWN", needs_person=True,
+                           confirm_pending=False, error=f"{delivery['channel']} accepted the post but it was not confirmed "
+                                                        f"after {checks} checks ({problem}); check the channel, then retry or mark it")
+                return self._settle(delivery["statement_id"], "UNKNOWN")
+        done = {"confirm_pending": False, "confirmed_at": self._clock().isoformat()}
+        if (confirmed.platform_id, confirmed.url) != (delivery["platform_id"], delivery.get("url")):
+            self._move(delivery, ("SENT",), "delivery_confirmed", state="SENT", platform_id=confirmed.platform_id,
+                       url=confirmed.url, **done)
+        else:
+            self._repo.move_delivery(delivery["statement_id"], delivery["key"], expect=("SENT",), updates=done)
+        count("DeliveriesConfirmed")
+        return {"state": "SENT", "confirmed": True}
+
+    def _find(self, delivery: dict[str, Any], adapter: ChannelAdapter, request: DeliveryRequest | None) -> DeliveryResult | None:
+        if request is None:
+            return None
+        try:
+            return adapter.find(request)
+        except PlatformError as exc:
+            logger.warning("lookup failed", extra={"key": delivery["key"], "error": str(exc)})
+            return None
 
     def _resolve_unknown(self, delivery: dict[str, Any], adapter: ChannelAdapter, request: DeliveryRequest | None,
-                         *, expect: tuple[str, ...]) -> dict[str, Any]:
-        found = None
-        if request is not None:
-            try:
-                found = adapter.find(request)
-            except PlatformError as exc:
-                logger.warning("lookup after a lost answer failed", extra={"key": delivery["key"], "error": str(exc)})
-        if found is not None:
-            return self._sent(delivery, found, expect, resolved_by="lookup")
+                         *, expect: tuple[str, ...], ticket: _Ticket) -> dict[str, Any]:
+        found = self._find(delivery, adapter, request)
+        if found is not None and request is not None:
+            return self._sent(delivery, found, expect, resolved_by="lookup", adapter=adapter, request=request, ticket=ticket)
         self._move(delivery, expect, "delivery_unknown", state="UNKNOWN", needs_person=True,
                    error="the request may have been sent but no answer came back; check the channel, then retry or mark it")
-        return self._settle(delivery["statement_id"], "UNKNOWN")
+        return self._settle(delivery["statement_id"], "UNKNOWN", ticket)
 
-    def _request(self, statement: dict[str, Any], delivery: dict[str, Any]) -> DeliveryRequest | None:
-        rendered = self._renderer.render_delivery(statement, delivery)
-        if rendered["sha256"] != delivery["text_hash"]:
-            return None
+    def _request(self, record: dict[str, Any]) -> DeliveryRequest | None:
+        """What one delivery (or prepared entry) sends; None when it no longer hashes to the approved text."""
+        rendering = record.get("rendering")
+        if rendering is not None:
+            if content_sha256(rendering["text"], rendering.get("title"), rendering.get("digest")) != record["text_hash"]:
+                return None
+            kind = record.get("kind", "statement")
+        else:
+            statement = self._repo.load(record["statement_id"])
+            if statement is None:
+                return None
+            rendering = self._renderer.render_delivery(statement, record)
+            if rendering["sha256"] != record["text_hash"]:
+                return None
+            kind = statement.get("kind", "statement")
         return DeliveryRequest(
-            delivery_id=delivery["delivery_id"], statement_id=statement["id"], version=delivery["version"],
-            channel=delivery["channel"], language=delivery["language"], text=rendered["text"], title=rendered.get("title"), digest=rendered.get("digest"),
-            newsroom_url=rendered.get("newsroom_url"), reply_to=delivery.get("reply_to"), kind=statement.get("kind", "statement"),
+            delivery_id=record["delivery_id"], statement_id=record["statement_id"], version=record["version"],
+            channel=record["channel"], language=record["language"], text=rendering["text"], title=rendering.get("title"),
+            digest=rendering.get("digest"), newsroom_url=rendering.get("newsroom_url"), reply_to=record.get("reply_to"),
+            kind=kind,
         )
 
-    def _settle(self, statement_id: str, outcome: str) -> dict[str, Any]:
-        """Bring the statement's state in line with its deliveries (PUBLISHED / PARTIAL / PUBLISHING)."""
-        count(f"Deliveries{outcome.title()}")
+    def _settle(self, statement_id: str, outcome: str | None, ticket: _Ticket | None = None) -> dict[str, Any]:
+        """Bring the statement's state in line with its deliveries (PUBLISHED / PARTIAL / PUBLISHING),
+        after this delivery recorded `outcome` (None: on behalf of others of the batch)."""
+        if outcome is not None:
+            count(f"Deliveries{outcome.title()}")
+        if ticket is not None and not ticket.leave(outcome_written=True):
+            return {"state": outcome, "statement": "SETTLED_BY_BATCH"}  # the last in hand settles
         for _ in range(5):
-            statement = self._repo.load(statement_id)
+            statement = self._repo.load_states(statement_id)
+            if statement is None:
+                return {"state": outcome, "statement": "MISSING"}
             current = [d["state"] for d in statement["deliveries"] if d["version"] == statement.get("published_version")]
             state = statement_state_after(current)
             if state == statement["state"]:
@@ -157,3 +355,90 @@ class Publisher:
             except Conflict:
                 continue  # another delivery settled it at the same moment: look again
         return {"state": outcome, "statement": "PUBLISHING"}
+
+    # --- prepare and discard --------------------------------------------------------------------
+
+    def prepare(self, message: DeliveryMessage) -> dict[str, Any]:
+        """Make the channel's prepared item for an approved version, unless it was withdrawn meanwhile."""
+        entry = self._repo.prepared(message.statement_id, message.key)
+        if entry is None or entry["delivery_id"] != message.delivery_id:
+            return {"state": "MISSING"}
+        if entry["state"] != "PENDING":
+            return {"state": entry["state"]}
+        adapter = self._adapter_for(entry["channel"])
+        if not isinstance(adapter, PreparingAdapter):
+            self._move_prepared(entry, ("PENDING",), "prepare_failed", state="FAILED",
+                                error=f"{entry['channel']} has nothing to prepare")
+            return {"state": "FAILED"}
+        try:
+            request, refused = self._request(entry), None
+        except ChannelCheckFailed as exc:
+            request, refused = None, str(exc)
+        if request is None:
+            self._move_prepared(entry, ("PENDING",), "prepare_failed", state="FAILED",
+                                error=refused or "the text rendered now differs from the approved text")
+            return {"state": "FAILED"}
+        attempts = int(entry.get("attempts", 0)) + 1
+        try:
+            item = adapter.prepare(request)
+        except (RateLimited, TransientPlatformError) as exc:
+            if attempts < self._max_attempts:
+                self._repo.move_prepared(entry["statement_id"], entry["key"], expect=("PENDING",),
+                                         updates={"attempts": attempts, "error": str(exc)})
+                raise RetryLater(str(exc)) from exc
+            self._move_prepared(entry, ("PENDING",), "prepare_failed", state="FAILED", attempts=attempts,
+                                error=f"{exc} (after {attempts} attempts)")
+            return {"state": "FAILED"}
+        except PlatformError as exc:
+            self._move_prepared(entry, ("PENDING",), "prepare_failed", state="FAILED", attempts=attempts, error=str(exc))
+            return {"state": "FAILED"}
+        if not self._move_prepared(entry, ("PENDING",), "prepare_ready", state="READY", attempts=attempts, data=item.data):
+            # Withdrawn (an edit, a rejection) or passed over by publishing while it was made: nobody will use it.
+            self._discard_quietly(adapter, item, entry)
+            return {"state": "WITHDRAWN"}
+        count("DeliveriesPrepared")
+        return {"state": "READY"}
+
+    def discard(self, message: DeliveryMessage) -> dict[str, Any]:
+        """Remove a withdrawn or passed-over prepared item from its channel."""
+        entry = self._repo.prepared(message.statement_id, message.key)
+        if entry is None or entry["delivery_id"] != message.delivery_id:
+            return {"state": "MISSING"}
+        if entry["state"] not in TO_DISCARD:
+            return {"state": entry["state"]}
+        if entry.get("data"):
+            adapter = self._adapter_for(entry["channel"])
+            attempts = int(entry.get("discard_attempts", 0)) + 1
+            try:
+                if isinstance(adapter, PreparingAdapter):
+                    adapter.discard(PreparedItem(channel=entry["channel"], data=dict(entry["data"])))
+            except (RateLimited, TransientPlatformError) as exc:
+                if attempts < self._max_attempts:
+                    self._repo.move_prepared(entry["statement_id"], entry["key"], expect=(entry["state"],),
+                                             updates={"discard_attempts": attempts, "error": str(exc)})
+                    raise RetryLater(str(exc)) from exc
+                self._move_prepared(entry, (entry["state"],), "prepare_discard_failed", state="DISCARD_FAILED",
+                                    error=f"{exc} (after {attempts} attempts); it is not public")
+                return {"state": "DISCARD_FAILED"}
+            except PlatformError as exc:
+                self._move_prepared(entry, (entry["state"],), "prepare_discard_failed", state="DISCARD_FAILED",
+                                    error=f"{exc}; it is not public")
+                return {"state": "DISCARD_FAILED"}
+        self._move_prepared(entry, (entry["state"],), "prepare_discarded", state="DISCARDED")
+        count("PreparedDiscarded")
+        return {"state": "DISCARDED"}
+
+    def _discard_quietly(self, adapter: PreparingAdapter, item: PreparedItem, entry: dict[str, Any]) -> None:
+        try:
+            adapter.discard(item)
+        except PlatformError as exc:
+            logger.warning("could not discard a prepared item nobody will use (it is not public)",
+                           extra={"key": entry["key"], "error": str(exc)})
+
+
+def _prepared_item(delivery: dict[str, Any]) -> PreparedItem | None:
+    """The delivery's prepared item if it was prepared for exactly this delivery's approved text."""
+    prepared = delivery.get("prepared") or {}
+    if not prepared.get("data") or prepared.get("text_hash") != delivery["text_hash"]:
+        return None
+    return PreparedItem(channel=delivery["channel"], data={str(k): str(v) for k, v in prepared["data"].items()})

@@ -17,6 +17,15 @@ StatementState = Literal["DRAFT", "SUBMITTED", "APPROVED", "REJECTED", "PUBLISHI
 EDITABLE: frozenset[str] = frozenset({"DRAFT", "SUBMITTED", "APPROVED", "REJECTED"})
 APPROVABLE: frozenset[str] = frozenset({"DRAFT", "SUBMITTED"})
 TERMINAL_DELIVERY: frozenset[str] = frozenset({"SENT", "FAILED", "UNKNOWN"})
+
+# Channels that hold something, not public, for an approved version (a WeChat draft, the newsroom
+# page at a key nothing links to), so that publishing is one call. A prepared entry moves
+#   PENDING -> READY (made) | FAILED (could not be made; publishing does the whole work)
+#   READY -> USED (publishing took it)        PENDING -> SKIPPED (publishing did not wait for it)
+#   PENDING | READY -> DISCARDING (edit or reject) ; DISCARDING | SKIPPED -> DISCARDED | DISCARD_FAILED
+PREPARED_CHANNELS: frozenset[str] = frozenset({"newsroom", "wechat"})
+WITHDRAWABLE_PREPARED: frozenset[str] = frozenset({"PENDING", "READY"})
+TO_DISCARD: tuple[str, ...] = ("DISCARDING", "SKIPPED")
 MAX_FULL_CHARS = 20_000
 MAX_SHORT_CHARS = 4_096
 

@@ -1,6 +1,7 @@
 """Emulator of the WeChat Official Account draft and free-publish API (`/cgi-bin/...`).
 
-Lifecycle: ``draft/add`` stores articles and returns a ``media_id``; ``freepublish/submit``
+Lifecycle: ``draft/add`` stores articles and returns a ``media_id`` (``draft/delete`` removes
+one again; `deleted_drafts` keeps what was deleted, for checks); ``freepublish/submit``
 turns a draft into a publish task; ``freepublish/get`` answers ``publish_status`` 1
 (publishing) for `publishing_polls` polls, then the task's outcome - 0 with ``article_id``
 and ``article_detail``, or `final_status` (2-6) when a failure is scripted. A task that
@@ -23,6 +24,7 @@ from typing import Any
 from ..base import Clock, EmulatorServer, Fault, Request, Response
 
 DRAFT_ADD_PATH = "/cgi-bin/draft/add"
+DRAFT_DELETE_PATH = "/cgi-bin/draft/delete"
 SUBMIT_PATH = "/cgi-bin/freepublish/submit"
 GET_PATH = "/cgi-bin/freepublish/get"
 BATCHGET_PATH = "/cgi-bin/freepublish/batchget"
@@ -48,6 +50,7 @@ class PublishTask:
     polls_left: int
     final_status: int
     article_id: str | None = None
+    articles: list[dict[str, Any]] | None = None  # the draft as submitted
 
 
 @dataclass
@@ -82,6 +85,7 @@ class WeChatEmulator(EmulatorServer):
         self.final_status = final_status
         self.expired_tokens = set(expired_tokens)
         self.drafts: dict[str, list[dict[str, Any]]] = {}
+        self.deleted_drafts: dict[str, list[dict[str, Any]]] = {}
         self.tasks: dict[str, PublishTask] = {}
         self.articles: list[PublishedArticle] = []
         self._scripted: list[WeChatError] = []
@@ -97,6 +101,7 @@ class WeChatEmulator(EmulatorServer):
     def handle(self, request: Request) -> Response:
         routes = {
             DRAFT_ADD_PATH: self._draft_add,
+            DRAFT_DELETE_PATH: self._draft_delete,
             SUBMIT_PATH: self._submit,
             GET_PATH: self._get,
             BATCHGET_PATH: self._batchget,
@@ -150,12 +155,19 @@ class WeChatEmulator(EmulatorServer):
         self.drafts[media_id] = articles
         return {"media_id": media_id, "item": []}
 
+    def _draft_delete(self, body: dict[str, Any]) -> dict[str, Any]:
+        media_id = body.get("media_id")
+        if media_id not in self.drafts:
+            raise WeChatError(40007, "invalid media_id")
+        self.deleted_drafts[media_id] = self.drafts.pop(media_id)
+        return {"errcode": 0, "errmsg": "ok"}
+
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
         media_id = body.get("media_id")
         if media_id not in self.drafts:
             raise WeChatError(40007, "invalid media_id")
         publish_id = str(2_247_483_000 + len(self.tasks) + 1)
-        task = PublishTask(publish_id, media_id, self.publishing_polls, self.final_status)
+        task = PublishTask(publish_id, media_id, self.publishing_polls, self.final_status, articles=self.drafts[media_id])
         self.tasks[publish_id] = task
         if task.polls_left == 0:
             self._finish(task)
@@ -209,7 +221,7 @@ class WeChatEmulator(EmulatorServer):
         """The task's outcome: a published article, or a failure status with nothing published."""
         if task.final_status != 0:
             return
-        draft = self.drafts[task.media_id][0]
+        draft = (task.articles or self.drafts[task.media_id])[0]
         task.article_id = self._new_id("article")
         url = f"https://mp.weixin.qq.com/s/{task.article_id[:22]}"
         news = {key: draft.get(key, "") for key in (

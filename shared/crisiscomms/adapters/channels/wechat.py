@@ -1,14 +1,19 @@
-"""WeChat Official Account: draft → free-publish → poll, on `api.weixin.qq.com/cgi-bin`.
+"""WeChat Official Account: draft, then free-publish, on `api.weixin.qq.com/cgi-bin`.
 
-Publishing is three calls: `draft/add` stores the article and returns a `media_id`,
-`freepublish/submit` starts a publish task (`publish_id`), and `freepublish/get` reports
-`publish_status` (0 published, 1 still publishing, 2+ failed). WeChat answers errors inside
-HTTP 200 as ``{"errcode": 40001, "errmsg": "..."}``. The access token travels in the query
-string, so no URL ever goes into an exception message here.
+`draft/add` stores the article and returns a `media_id`; `freepublish/submit` starts a publish
+task (`publish_id`); `freepublish/get` reports `publish_status` (0 published, 1 still publishing,
+2+ failed). WeChat answers errors inside HTTP 200 as ``{"errcode": 40001, "errmsg": "..."}``.
+The access token travels in the query string, so no URL ever goes into an exception message here.
 
-Once `submit` has been sent the article may go out whatever happens next, so from that point
-a lost answer, a failed poll or a task still running after the last poll all become
-DeliveryOutcomeUnknown (never a retryable error) and `find` settles it from the published list.
+The draft is not public, so it is made when the statement is approved (`prepare`) and deleted
+with `draft/delete` if the approval is withdrawn (`discard`). Publishing is then one call,
+`freepublish/submit`; without a usable prepared draft it adds the draft first. The delivery
+counts as sent when WeChat accepts the task; `confirm` then polls `freepublish/get` for the
+article (or the failure) without holding up the delivery.
+
+Once `submit` has been sent the article may go out whatever happens next, so a lost submit
+answer becomes DeliveryOutcomeUnknown (never a retryable error) and `find` settles it from
+the published list.
 """
 from __future__ import annotations
 
@@ -24,10 +29,11 @@ import httpx
 
 from crisiscomms.adapters.http import json_object, numeric_code, platform_error, redact, redact_url_tokens_in_logs
 from crisiscomms.adapters.http import send, send_write
-from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.models.delivery import CONFIRM_PENDING, Channel, DeliveryRequest, DeliveryResult, PreparedItem
 from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError, PlatformError, TransientPlatformError
 
 DRAFT_ADD_PATH = "/cgi-bin/draft/add"
+DRAFT_DELETE_PATH = "/cgi-bin/draft/delete"
 SUBMIT_PATH = "/cgi-bin/freepublish/submit"
 GET_PATH = "/cgi-bin/freepublish/get"
 BATCHGET_PATH = "/cgi-bin/freepublish/batchget"
@@ -40,6 +46,7 @@ SYSTEM_BUSY = -1
 DAILY_QUOTA = 45009
 MINUTE_QUOTA = 45011
 TOKEN_CODES = frozenset({40001, 40014, 41001, 42001})
+INVALID_MEDIA_ID = 40007  # no such draft (deleted, or already published)
 PUBLISHING = 1
 PUBLISH_FAILURES = {
     2: "original-content declaration failed",
@@ -90,7 +97,7 @@ class WeChatAdapter:
         author: str,
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
-        poll_attempts: int = 10,
+        poll_attempts: int = 5,  # per confirmation pass: 5 x 3 s stays well inside the Publisher's 30 s
         poll_interval: float = 3.0,
         open_comment: bool = False,
         search_depth: int = 40,
@@ -125,25 +132,61 @@ class WeChatAdapter:
             "only_fans_can_comment": 0,
         }
 
-    def publish(self, request: DeliveryRequest) -> DeliveryResult:
+    def prepare(self, request: DeliveryRequest) -> PreparedItem:
+        """Add the article as a draft (not public); its `media_id` is what publishing submits."""
+        return PreparedItem(channel="wechat", data={"media_id": self._draft(request)})
+
+    def discard(self, prepared: PreparedItem) -> None:
+        """Delete a prepared draft; one WeChat no longer has is already gone."""
+        media_id = prepared.data.get("media_id")
+        if not media_id:
+            return
+        try:
+            self._call(DRAFT_DELETE_PATH, {"media_id": media_id}, write=False)
+        except PermanentPlatformError as exc:
+            if exc.code != str(INVALID_MEDIA_ID):
+                raise
+
+    def publish(self, request: DeliveryRequest, prepared: PreparedItem | None = None) -> DeliveryResult:
+        """Submit the prepared draft (one call), or add the draft and submit it. Answers on acceptance
+        of the publish task, with `confirm: pending`."""
+        media_id = (prepared.data.get("media_id") if prepared else None) or ""
+        if media_id:
+            try:
+                return self._submit(media_id, prepared=True)
+            except PermanentPlatformError as exc:
+                if exc.code != str(INVALID_MEDIA_ID):
+                    raise
+                # The prepared draft is gone: WeChat refused the submit, so nothing went out.
+        return self._submit(self._draft(request), prepared=False)
+
+    def _draft(self, request: DeliveryRequest) -> str:
         # A lost draft/add answer leaves at most an unused draft, so plain `send` (retryable) is right.
         draft = self._call(DRAFT_ADD_PATH, {"articles": [self.article(request)]}, write=False)
         media_id = str(draft.get("media_id") or "")
         if not media_id:
             raise TransientPlatformError("WeChat draft/add answered without a media_id")
+        return media_id
+
+    def _submit(self, media_id: str, *, prepared: bool) -> DeliveryResult:
         submitted = self._call(SUBMIT_PATH, {"media_id": media_id}, write=True)
         publish_id = str(submitted.get("publish_id") or "")
         if not publish_id:
             raise DeliveryOutcomeUnknown("WeChat accepted the submit but returned no publish_id", code="unknown")
-        return self._wait(publish_id, media_id)
+        return DeliveryResult(platform_id=publish_id, url=None, details={
+            "publish_id": publish_id, "media_id": media_id, "confirm": CONFIRM_PENDING,
+            "draft": "prepared" if prepared else "added"})
 
-    def _wait(self, publish_id: str, media_id: str) -> DeliveryResult:
-        """Poll `freepublish/get` a bounded number of times. The task exists by now, so failing
-        to read its state (whatever the error) leaves the outcome unknown, never retryable."""
+    def confirm(self, request: DeliveryRequest, sent: DeliveryResult) -> DeliveryResult | None:
+        """The article of the publish task `sent` started, polling `freepublish/get` a bounded number
+        of times; None while WeChat is still publishing. A failed task raises PermanentPlatformError
+        with its meaning; failing to read the task's state raises DeliveryOutcomeUnknown."""
+        publish_id = sent.details.get("publish_id") or sent.platform_id
         for attempt in range(self._poll_attempts):
             try:
                 state = self._call(GET_PATH, {"publish_id": publish_id}, write=False)
             except PlatformError as exc:
+                # Not being able to read the task's state says nothing about the article.
                 raise DeliveryOutcomeUnknown(
                     f"WeChat publish task {publish_id} submitted, status unknown: {exc}", code="unknown"
                 ) from exc
@@ -154,7 +197,7 @@ class WeChatAdapter:
                 return DeliveryResult(
                     platform_id=str(state.get("article_id")),
                     url=url,
-                    details={"publish_id": publish_id, "media_id": media_id},
+                    details={"publish_id": publish_id, "media_id": sent.details.get("media_id", "")},
                 )
             if status != PUBLISHING:
                 meaning = PUBLISH_FAILURES.get(status, "unknown publish_status") if isinstance(status, int) else "missing"
@@ -165,9 +208,7 @@ class WeChatAdapter:
                 )
             if attempt + 1 < self._poll_attempts:
                 self._sleep(self._poll_interval)
-        raise DeliveryOutcomeUnknown(
-            f"WeChat publish task {publish_id} still publishing after {self._poll_attempts} polls", code="unknown"
-        )
+        return None
 
     def find(self, request: DeliveryRequest) -> DeliveryResult | None:
         """The most recent successfully published article with this delivery's title and digest,
