@@ -420,7 +420,7 @@ def test_telegram_lost_answer_is_unknown_and_cannot_be_found(
         telegram: tuple[TelegramEmulator, TelegramAdapter], sim_clock: Any,
         caplog: pytest.LogCaptureFixture) -> None:
     emulator, adapter = telegram
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # httpx runs at WARNING; even at DEBUG no token shows
     fault(emulator, sim_clock, "timeout_after_send")
     with pytest.raises(DeliveryOutcomeUnknown) as caught:
         adapter.publish(delivery("telegram"))

@@ -1,9 +1,7 @@
 """What every adapter shares: an httpx client with timeouts, error mapping and bounded retries."""
 from __future__ import annotations
 
-import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -18,6 +16,7 @@ from crisiscomms.errors import (
     RateLimited,
     TransientPlatformError,
 )
+from crisiscomms.observability import RedactSecrets, protect_http_logs, redact
 
 T = TypeVar("T")
 
@@ -25,7 +24,10 @@ USER_AGENT = "crisiscomms/0.1 (+https://github.com/crisiscomms)"
 
 
 def make_client(base_url: str = "", *, timeout_seconds: float) -> httpx.Client:
-    """A client that never waits longer than `timeout_seconds` for any phase of a request."""
+    """A client that never waits longer than `timeout_seconds` for any phase of a request.
+
+    Whatever the client logs (httpx logs every request URL) goes through the token filter."""
+    protect_http_logs()
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_seconds),
@@ -169,37 +171,12 @@ def epoch_header(response: httpx.Response, name: str) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=timezone.utc) if value.isdigit() else None
 
 
-# Where platforms put credentials in a URL: Telegram's `/bot<token>/` path, and the
-# `access_token` query parameter of WeChat and Weibo.
-_TOKEN_IN_URL = re.compile(r"(/bot)[^/\s\"']+|([?&]access_token=)[^&#\s\"']+")
-
-
-def redact(text: str, *secrets: str, mask: str = "<redacted>") -> str:
-    """`text` with every known secret and every token-shaped URL part masked, so it can go
-    into exceptions and logs."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, mask)
-    return _TOKEN_IN_URL.sub(lambda m: (m.group(1) or m.group(2)) + mask, text)
-
-
-class RedactUrlTokens(logging.Filter):
-    """httpx logs every request URL at INFO; this keeps the tokens in them out of the logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_URL_REDACTOR = RedactUrlTokens()
+# Redaction lives with the other logging concerns in crisiscomms.observability, which installs
+# it on the httpx/httpcore loggers (and turns them down to WARNING) when it is imported, that is
+# before any client exists. The names adapters use stay available here.
+RedactUrlTokens = RedactSecrets
 
 
 def redact_url_tokens_in_logs() -> None:
-    """Install the filter once on the loggers that print request URLs."""
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if _URL_REDACTOR not in logger.filters:
-            logger.addFilter(_URL_REDACTOR)
+    """Make sure the redacting filter is on every httpx/httpcore logger (idempotent)."""
+    protect_http_logs()

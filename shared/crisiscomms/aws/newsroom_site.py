@@ -13,10 +13,16 @@ deliveries (languages) adding to the feed at once both land: the index is writte
 that it is still the one read (S3 conditional writes), and the feed is rewritten until it was
 made from the newest index. A withdrawn approval overwrites the prepared page with an empty
 object (`discard`).
+
+Everything written into a page or the feed is stripped of what XML 1.0 forbids (`xml_text`)
+before it is escaped: one statement with a stray control character would otherwise leave the
+feed unreadable for as long as it is among the last FEED_ITEMS. Only NoSuchKey means the feed
+index is empty; any other failure to read it stops the write, so the feed is never reset.
 """
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -38,6 +44,23 @@ PREPARED_PREFIX = "prepared/"
 PAGE_TYPE = "text/html; charset=utf-8"
 PAGE_CACHE = "max-age=60"
 
+# What XML 1.0 forbids in a document (and HTML pages cannot carry either): C0 controls other than
+# tab, LF and CR, U+FFFE/U+FFFF, and surrogates (in a str always lone: they cannot even be encoded).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(value: object) -> str:
+    """`value` as text with every character XML 1.0 forbids removed; escape after this."""
+    return _NOT_XML.sub("", str(value))
+
+
+def _html(value: object) -> str:
+    return escape(xml_text(value))
+
+
+def _xml(value: object) -> str:
+    return xml_escape(xml_text(value))
+
 
 class NewsroomAdapter:
     channel = "newsroom"
@@ -54,11 +77,11 @@ class NewsroomAdapter:
         return f"statements/{request.statement_id}.{request.language}.html"
 
     def _page(self, request: DeliveryRequest) -> bytes:
-        page = (f'<!doctype html><html lang="{request.language}"><head><meta charset="utf-8">'
-                f"<title>{escape(request.title or self._title)}</title></head><body><article>"
-                f"<h1>{escape(request.title or self._title)}</h1>"
-                + "".join(f"<p>{escape(p)}</p>" for p in request.text.split("\n") if p.strip())
-                + f"<footer>{escape(self._clock().isoformat())}</footer></article></body></html>")
+        title = _html(request.title or self._title)
+        page = (f'<!doctype html><html lang="{_html(request.language)}"><head><meta charset="utf-8">'
+                f"<title>{title}</title></head><body><article><h1>{title}</h1>"
+                + "".join(f"<p>{escape(p)}</p>" for p in xml_text(request.text).split("\n") if p.strip())
+                + f"<footer>{_html(self._clock().isoformat())}</footer></article></body></html>")
         return page.encode("utf-8")
 
     @staticmethod
@@ -142,9 +165,9 @@ class NewsroomAdapter:
         for _ in range(FEED_ATTEMPTS):
             items, etag = self._read_index()
             if not any(i["guid"] == request.delivery_id for i in items):
-                items.insert(0, {"guid": request.delivery_id, "title": request.title or self._title, "link": url,
-                                 "summary": request.text[:500], "published": format_datetime(self._clock()),
-                                 "language": request.language})
+                items.insert(0, {"guid": request.delivery_id, "title": xml_text(request.title or self._title),
+                                 "link": xml_text(url), "summary": xml_text(request.text)[:500],
+                                 "published": format_datetime(self._clock()), "language": request.language})
                 items = items[:FEED_ITEMS]
                 condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
                 try:
@@ -164,11 +187,12 @@ class NewsroomAdapter:
 
     def _write_feed(self, items: list[dict[str, Any]]) -> None:
         entries = "".join(
-            f"<item><title>{xml_escape(i['title'])}</title><link>{xml_escape(i['link'])}</link>"
-            f"<description>{xml_escape(i['summary'])}</description><guid isPermaLink=\"false\">{i['guid']}</guid>"
-            f"<pubDate>{i['published']}</pubDate></item>"
+            # every field cleaned here too: items indexed before the cleaning existed are still listed
+            f"<item><title>{_xml(i['title'])}</title><link>{_xml(i['link'])}</link>"
+            f"<description>{_xml(i['summary'])}</description><guid isPermaLink=\"false\">{_xml(i['guid'])}</guid>"
+            f"<pubDate>{_xml(i['published'])}</pubDate></item>"
             for i in items)
-        feed = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{xml_escape(self._title)}</title>'
-                f"<link>{xml_escape(self._base)}</link><description>Official statements</description>{entries}</channel></rss>")
+        feed = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{_xml(self._title)}</title>'
+                f"<link>{_xml(self._base)}</link><description>Official statements</description>{entries}</channel></rss>")
         self._clients("s3").put_object(Bucket=self._bucket, Key=FEED_KEY, Body=feed.encode("utf-8"),
                                 ContentType="application/rss+xml; charset=utf-8", CacheControl="max-age=60")
