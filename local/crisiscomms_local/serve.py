@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,27 +25,70 @@ from crisiscomms_local.lambda_runtime import invoke
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    server: "ApiServer"
 
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8") if length else None
-        url = urlsplit(self.path)
-        event = rest_event(self.command, url.path, body=body, query=url.query,
-                           headers={k: v for k, v in self.headers.items()},
-                           dev_header=self.headers.get(DEV_IDENTITY_HEADER))
-        result: dict[str, Any] = invoke("api", event)
-        payload = (result.get("body") or "").encode("utf-8")
-        self.send_response(result["statusCode"])
-        for name, value in (result.get("headers") or {}).items():
-            self.send_header(name, value)
+    def _send(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
 
-    do_GET = do_POST = do_PUT = _serve
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = raw.decode("utf-8") if length else None
+        except UnicodeDecodeError:
+            payload = json.dumps({"error": "invalid request",
+                                  "details": [{"field": "body", "reason": "not valid UTF-8"}]}).encode()
+            self._send(400, [("Content-Type", "application/json")], payload)
+            return
+        url = urlsplit(self.path)
+        event = rest_event(self.command, url.path, body=body, query=url.query,
+                           headers={k: v for k, v in self.headers.items()},
+                           dev_header=self.headers.get(DEV_IDENTITY_HEADER))
+        # One request at a time through the handler: the resolver (and its current event) is one
+        # object per process, as in a Lambda execution environment, which takes one event at a time.
+        with self.server.handler_lock:
+            result: dict[str, Any] = self.server.call_api(event)
+        self._send(result["statusCode"], response_headers(result), (result.get("body") or "").encode("utf-8"))
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
     def log_message(self, format: str, *args: object) -> None:
+        if self.server.quiet:
+            return
         sys.stderr.write(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+
+
+def response_headers(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """The HTTP headers of a proxy result, as API Gateway sends them: `headers` and every value of
+    `multiValueHeaders` (where powertools puts Content-Type), the single value giving way to the list."""
+    multi = {name.lower(): (name, [str(v) for v in values]) for name, values in (result.get("multiValueHeaders") or {}).items()}
+    out = [(name, str(value)) for name, value in (result.get("headers") or {}).items() if name.lower() not in multi]
+    out += [(name, value) for name, values in multi.values() for value in values]
+    return out
+
+
+class ApiServer(ThreadingHTTPServer):
+    """The local API on 127.0.0.1: each request becomes an API Gateway event for `call_api`, one at a time."""
+
+    daemon_threads = True
+    request_queue_size = 128  # a burst of parallel clients waits in the backlog instead of being reset
+
+    def __init__(self, port: int = 0, call_api: Callable[[dict[str, Any]], dict[str, Any]] | None = None, *,
+                 quiet: bool = False) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.call_api = call_api or (lambda event: invoke("api", event))
+        self.handler_lock = threading.Lock()
+        self.quiet = quiet
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
 
 def main(argv: list[str]) -> int:
@@ -63,7 +107,7 @@ def main(argv: list[str]) -> int:
             world.pump()
 
     threading.Thread(target=publisher_loop, daemon=True).start()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), _Handler)
+    server = ApiServer(args.port)
     print(json.dumps({"api": f"http://127.0.0.1:{args.port}", "channels": world.summary()}, indent=2), flush=True)
     try:
         server.serve_forever()

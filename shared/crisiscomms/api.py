@@ -4,10 +4,16 @@ Roles come from the `cognito:groups` claim; API Gateway checks the token and thi
 checks the group again for every route. The handler passes the use cases in (`ApiServices`,
 built by crisiscomms.wiring); routes never look them up. Every domain error maps to an HTTP
 status in one place (`_domain_error`); request validation errors name the field and the reason.
+
+Before anything reads a request body, `handle` refuses a body over MAX_BODY_BYTES (413) or nested
+deeper than MAX_NESTING (422), and checks the caller's group against the route's roles (403), so
+a caller without the role learns nothing about what the route expects. Each route declares every
+status it can answer in the OpenAPI document.
 """
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -16,17 +22,19 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ConfigDict, Field
 
 from crisiscomms.detection.alerts import AlertDesk
 from crisiscomms.errors import AuditContention, ConfigurationError, CrisisCommsError, Forbidden, PlatformError, RequestRefused
-from crisiscomms.identity import AUDITOR, Identity
+from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
 from crisiscomms.models.delivery import CHANNELS
 from crisiscomms.observability import logger
-from crisiscomms.statements.desk import Desk
+from crisiscomms.statements.desk import READERS, Desk
 from crisiscomms.statements.rules import ApproveRequest, CorrectionRequest, DraftRequest, EditRequest, RejectRequest
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_NESTING = 32  # arrays and objects inside each other; no request model comes near it
 DEV_IDENTITY_HEADER = "x-crisiscomms-dev-identity"
 StatementId = Annotated[str, Path(pattern=r"^st-[0-9a-f]{16}$")]
 ChannelName = Annotated[str, Path(pattern="^(" + "|".join(CHANNELS) + ")$")]
@@ -59,12 +67,16 @@ def _groups(raw: Any) -> frozenset[str]:
 
 def identity() -> Identity:
     """Who is calling: the Cognito claims API Gateway verified, or locally the development header."""
-    if _services().dev_identity_header:
-        header = app.current_event.headers.get(DEV_IDENTITY_HEADER) or app.current_event.headers.get(DEV_IDENTITY_HEADER.title())
+    return _identity_of(app.current_event, _services())
+
+
+def _identity_of(event: Any, services: ApiServices) -> Identity:
+    if services.dev_identity_header:
+        header = event.headers.get(DEV_IDENTITY_HEADER) or event.headers.get(DEV_IDENTITY_HEADER.title())
         if header and ":" in header:
             user, groups = header.split(":", 1)
             return Identity(user=user, groups=_groups(groups))
-    claims = (app.current_event.request_context.authorizer.claims or {}) if app.current_event.request_context.authorizer else {}
+    claims = (event.request_context.authorizer.claims or {}) if event.request_context.authorizer else {}
     user = claims.get("cognito:username") or claims.get("username") or claims.get("sub")
     if not user:
         raise Forbidden("no authenticated user")
@@ -111,12 +123,89 @@ def _no_route(exc: NotFoundError) -> Response:
     return _json(404, {"error": "no such route"})
 
 
+class ErrorAnswer(BaseModel):
+    """Every answer other than success: what went wrong and, where it helps, each problem."""
+
+    error: str
+    details: list[dict[str, Any]] | None = Field(
+        default=None, description="one entry per problem: the field (or channel, language, length and limit) and the reason")
+
+
+_STATUS_TEXT = {
+    400: "A body that is not UTF-8, or a parameter the API cannot use (a list cursor it did not issue; details name it)",
+    403: "The caller lacks the route's group, or breaks the two-person rule",
+    404: "No such statement, version, delivery or alert",
+    409: "The statement or alert is in the wrong state, the version is stale or capped, or it changed meanwhile",
+    413: f"Request body over {MAX_BODY_BYTES} bytes",
+    422: f"Invalid input (each field and reason, nesting deeper than {MAX_NESTING}) or a text too long for a channel",
+    503: "The audit log is busy: nothing was changed, try again after Retry-After seconds",
+}
+
+
+def _responses(success: int, *statuses: int) -> dict[int, Any]:
+    out: dict[int, Any] = {success: {"description": "Successful Response"}}  # its schema: the route's return type
+    for status in sorted({400, 403, 413, 422, *statuses}):
+        out[status] = {"description": _STATUS_TEXT[status], "content": {"application/json": {"model": ErrorAnswer}}}
+        if status == 503:
+            out[status]["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+    return out
+
+
+_ROLES: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = []
+
+
+def _route(method: str, rule: str, roles: tuple[str, ...], *, errors: tuple[int, ...] = (), **kwargs: Any) -> Callable:
+    """Register a route with the groups that may call it (checked in `handle` before the body is
+    read) and every error status it can answer in the OpenAPI document."""
+    _ROLES.append((method.upper(), re.compile("^" + re.sub(r"<\w+>", "[^/]+", rule) + "$"), roles))
+    success = kwargs.get("status_code", 200)
+    return getattr(app, method.lower())(rule, responses=_responses(success, *errors), **kwargs)
+
+
+def _roles_for(method: str, path: str) -> tuple[str, ...] | None:
+    return next((roles for m, pattern, roles in _ROLES if m == method and pattern.match(path)), None)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def nesting_deeper_than(body: str, limit: int) -> bool:
+    """Whether arrays and objects in `body` nest deeper than `limit`, brackets inside strings ignored:
+    a scan of the raw text, so that no parser recurses into a hostile document."""
+    if body.count("[") + body.count("{") <= limit:
+        return False
+    depth = 0
+    for bracket in _BRACKET.finditer(_JSON_STRING.sub("", body)):
+        if bracket.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth = max(0, depth - 1)
+    return False
+
+
+def _refusal(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(body, ensure_ascii=False), "isBase64Encoded": False}
+
+
 def handle(event: dict[str, Any], context: Any, services: ApiServices) -> dict[str, Any]:
-    """Refuse an oversized body before anything parses it, then route with the services passed in."""
+    """Refuse an oversized or too deeply nested body, or a caller without the route's group, before
+    anything parses the body; then route with the services passed in."""
     body = event.get("body") or ""
-    if len(body.encode("utf-8")) > MAX_BODY_BYTES:
-        return {"statusCode": 413, "headers": {"Content-Type": "application/json"},
-                "body": json.dumps({"error": f"request body over {MAX_BODY_BYTES} bytes"}), "isBase64Encoded": False}
+    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        return _refusal(413, {"error": f"request body over {MAX_BODY_BYTES} bytes"})
+    if nesting_deeper_than(body, MAX_NESTING):
+        return _refusal(422, {"error": "invalid request",
+                              "details": [{"field": "body", "reason": f"nested deeper than {MAX_NESTING} levels"}]})
+    roles = _roles_for(str(event.get("httpMethod") or "").upper(), str(event.get("path") or ""))
+    if roles is not None:
+        try:
+            _identity_of(APIGatewayProxyEvent(event), services).require(*roles)
+        except Forbidden as exc:
+            return _refusal(403, {"error": str(exc)})
     app.append_context(services=services)
     return app.resolve(event, context)
 
@@ -127,13 +216,13 @@ def desk() -> Desk:
     return _services().desk()
 
 
-@app.post("/statements", status_code=201, summary="Draft a statement", tags=["statements"])
+@_route("post", "/statements", (AUTHOR,), errors=(503,), status_code=201, summary="Draft a statement", tags=["statements"])
 def create_statement(body: DraftRequest) -> dict:
     who = identity()
     return desk().draft(who, body)
 
 
-@app.get("/statements", summary="List statements, newest first", tags=["statements"])
+@_route("get", "/statements", READERS, summary="List statements, newest first", tags=["statements"])
 def list_statements(limit: Annotated[int, Query(ge=1, le=100)] = 50,
                     state: Annotated[str | None, Query(pattern=r"^[A-Z]+$")] = None,
                     next: Annotated[str | None, Query(max_length=2048)] = None) -> dict:
@@ -141,43 +230,51 @@ def list_statements(limit: Annotated[int, Query(ge=1, le=100)] = 50,
     return desk().list(who, limit=limit, state=state, start=next)
 
 
-@app.get("/statements/<statement_id>", summary="A statement with versions, approvals and deliveries", tags=["statements"])
+@_route("get", "/statements/<statement_id>", READERS, errors=(404,), summary="A statement with versions, approvals and deliveries", tags=["statements"])
 def get_statement(statement_id: StatementId) -> dict:
     who = identity()
     return desk().get(who, statement_id)
 
 
-@app.put("/statements/<statement_id>/draft", summary="Edit: a new version that needs approval again", tags=["statements"])
+@_route("get", "/statements/<statement_id>/versions/<version>", READERS, errors=(404,),
+        summary="One version of a statement with its full text", tags=["statements"])
+def get_statement_version(statement_id: StatementId, version: Annotated[int, Path(ge=1, le=9999)]) -> dict:
+    who = identity()
+    return desk().version(who, statement_id, version)
+
+
+@_route("put", "/statements/<statement_id>/draft", (AUTHOR,), errors=(404, 409, 503), summary="Edit: a new version that needs approval again", tags=["statements"])
 def edit_statement(statement_id: StatementId, body: EditRequest) -> dict:
     who = identity()
     return desk().edit(who, statement_id, body)
 
 
-@app.post("/statements/<statement_id>/submit", summary="Submit for approval (checks every channel)", tags=["statements"])
+@_route("post", "/statements/<statement_id>/submit", (AUTHOR,), errors=(404, 409, 503), summary="Submit for approval (checks every channel)", tags=["statements"])
 def submit_statement(statement_id: StatementId) -> dict:
     who = identity()
     return desk().submit(who, statement_id)
 
 
-@app.post("/statements/<statement_id>/approve", summary="Approve the exact text of one version", tags=["statements"])
+@_route("post", "/statements/<statement_id>/approve", (APPROVER,), errors=(404, 409, 503), summary="Approve the exact text of one version", tags=["statements"])
 def approve_statement(statement_id: StatementId, body: ApproveRequest) -> dict:
     who = identity()
     return desk().approve(who, statement_id, body)
 
 
-@app.post("/statements/<statement_id>/reject", summary="Reject with a reason", tags=["statements"])
+@_route("post", "/statements/<statement_id>/reject", (APPROVER,), errors=(404, 409, 503), summary="Reject with a reason", tags=["statements"])
 def reject_statement(statement_id: StatementId, body: RejectRequest) -> dict:
     who = identity()
     return desk().reject(who, statement_id, body)
 
 
-@app.post("/statements/<statement_id>/publish", status_code=202, summary="Publish to every channel", tags=["statements"])
+@_route("post", "/statements/<statement_id>/publish", (APPROVER, AUTHOR), errors=(404, 409, 503), status_code=202, summary="Publish to every channel", tags=["statements"])
 def publish_statement(statement_id: StatementId) -> dict:
     who = identity()
     return desk().publish(who, statement_id)
 
 
-@app.post("/statements/<statement_id>/deliveries/<channel>/retry", status_code=202,
+@_route("post", "/statements/<statement_id>/deliveries/<channel>/retry", (APPROVER,), errors=(404, 409, 503),
+        status_code=202,
           summary="Retry one failed or unknown channel", tags=["statements"])
 def retry_delivery(statement_id: StatementId,
                    channel: ChannelName,
@@ -186,19 +283,19 @@ def retry_delivery(statement_id: StatementId,
     return desk().retry(who, statement_id, channel, language)
 
 
-@app.post("/statements/<statement_id>/corrections", status_code=201,
+@_route("post", "/statements/<statement_id>/corrections", (AUTHOR,), errors=(404, 409, 503), status_code=201,
           summary="Draft a correction or update linked to a published statement", tags=["statements"])
 def correct_statement(statement_id: StatementId, body: CorrectionRequest) -> dict:
     who = identity()
     return desk().correct(who, statement_id, body)
 
 
-@app.post("/alerts/<alert_id>/ack", summary="Acknowledge an alert", tags=["alerts"])
+@_route("post", "/alerts/<alert_id>/ack", (ONCALL,), errors=(404, 409, 503), summary="Acknowledge an alert", tags=["alerts"])
 def acknowledge_alert(alert_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,63}-\d{8}-\d{4}$")]) -> dict:
     return _services().alerts().acknowledge(identity(), alert_id)
 
 
-@app.get("/alerts", summary="A topic's alerts, newest first", tags=["alerts"])
+@_route("get", "/alerts", (ONCALL, AUDITOR), summary="A topic's alerts, newest first", tags=["alerts"])
 def list_alerts(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict:
     return _services().alerts().list(identity(), topic, limit)
@@ -232,7 +329,7 @@ class AuditVerificationAnswer(BaseModel):
     uncovered: UncoveredEntries
 
 
-@app.get("/audit/verify", summary="Verify the audit chain against its signed digests", tags=["audit"])
+@_route("get", "/audit/verify", (AUDITOR,), summary="Verify the audit chain against its signed digests", tags=["audit"])
 def verify_audit() -> AuditVerificationAnswer:
     identity().require(AUDITOR)
     return AuditVerificationAnswer.model_validate(_services().verify_audit())

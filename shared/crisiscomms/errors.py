@@ -26,6 +26,15 @@ class RequestRefused(CrisisCommsError):
         self.details = details or []
 
 
+class InvalidParameter(RequestRefused):
+    """A query or path parameter the API cannot use (a list cursor it did not issue); details name it."""
+
+    status = 400
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        super().__init__(f"invalid {parameter!r}: {reason}", details=[{"field": parameter, "reason": reason}])
+
+
 class NotFound(RequestRefused):
     status = 404
 

@@ -68,6 +68,13 @@ class AlertRepository:
         return [from_item(i) for i in query_all(self._clients("dynamodb"), TableName=self._alerts, IndexName="by_topic", KeyConditionExpression="topic = :t",
             ExpressionAttributeValues={":t": to_value(topic)}, ScanIndexForward=False, Limit=limit)]
 
+    def newest_for_topic(self, topic: str, *, limit: int) -> list[dict[str, Any]]:
+        """The topic's newest `limit` alerts, in one query page (`for_topic` reads every page, `limit` at a time)."""
+        page = self._clients("dynamodb").query(TableName=self._alerts, IndexName="by_topic", KeyConditionExpression="topic = :t",
+                                               ExpressionAttributeValues={":t": to_value(topic)}, ScanIndexForward=False,
+                                               Limit=limit)
+        return [from_item(i) for i in page["Items"][:limit]]
+
     def create(self, alert: dict[str, Any], entry: AuditEntry) -> None:
         self._audit.append(entry, with_items=lambda: [{"Put": {
             "TableName": self._alerts, "Item": to_item(alert), "ConditionExpression": "attribute_not_exists(alert_id)"}}])

@@ -15,12 +15,16 @@ backoff, a queue only the wait. Other processes still race, and the chain's cond
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 import threading
+from datetime import datetime
 from collections.abc import Callable
 from typing import Any
 
-from crisiscomms.errors import Conflict
+from crisiscomms.errors import Conflict, InvalidParameter
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.aws.audit_log import AuditLog
 from crisiscomms.aws.clients import AwsClients
@@ -33,6 +37,39 @@ def _key(statement_id: str, sk: str) -> dict[str, Any]:
 
 def version_sk(version: int) -> str:
     return f"version#{version:04d}"
+
+
+_STATEMENT_ID = re.compile(r"st-[0-9a-f]{16}")
+CURSOR_MAX_CHARS = 256
+
+
+def encode_cursor(last_key: dict[str, Any]) -> str:
+    """An opaque list cursor: the position (created_at, id), not the table's key layout."""
+    item = from_item(last_key)
+    position = [item["created_at"], item["pk"].removeprefix("statement#")]
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    """The ExclusiveStartKey for a cursor `encode_cursor` made; InvalidParameter("next") for anything else."""
+    def refuse(reason: str) -> InvalidParameter:
+        return InvalidParameter("next", reason)
+
+    if len(cursor) > CURSOR_MAX_CHARS or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise refuse("not a cursor this API issued")
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise refuse("not a cursor this API issued") from exc
+    if (not isinstance(position, list) or len(position) != 2 or not all(isinstance(p, str) for p in position)
+            or not _STATEMENT_ID.fullmatch(position[1])):
+        raise refuse("not a cursor this API issued")
+    created_at, sid = position
+    try:
+        datetime.fromisoformat(created_at)
+    except ValueError as exc:
+        raise refuse("not a cursor this API issued") from exc
+    return to_item({"pk": f"statement#{sid}", "sk": "meta", "list_pk": "statement", "created_at": created_at})
 
 
 class StatementRepository:
@@ -87,11 +124,17 @@ class StatementRepository:
             kwargs["FilterExpression"] = "#s = :s"
             kwargs["ExpressionAttributeNames"] = {"#s": "state"}
             kwargs["ExpressionAttributeValues"][":s"] = to_value(state)
-        if start:
-            kwargs["ExclusiveStartKey"] = json.loads(start)
+        if start:  # an empty `next` is the first page, as before
+            kwargs["ExclusiveStartKey"] = decode_cursor(start)
         page = self._clients("dynamodb").query(**kwargs)
         nxt = page.get("LastEvaluatedKey")
-        return [from_item(i) for i in page["Items"]], json.dumps(nxt) if nxt else None
+        return [from_item(i) for i in page["Items"]], encode_cursor(nxt) if nxt else None
+
+    def version(self, statement_id: str, version: int) -> dict[str, Any] | None:
+        """One stored version of the statement's text, or None."""
+        item = self._clients("dynamodb").get_item(TableName=self._table, Key=_key(statement_id, version_sk(version)),
+                                                  ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
 
     def delivery(self, statement_id: str, delivery_key: str) -> dict[str, Any] | None:
         item = self._clients("dynamodb").get_item(TableName=self._table, Key=_key(statement_id, f"delivery#{delivery_key}"),

@@ -32,4 +32,4 @@ class AlertDesk:
 
     def list(self, who: Identity, topic: str, limit: int) -> dict[str, Any]:
         who.require(ONCALL, AUDITOR)
-        return {"alerts": self._alerts.for_topic(topic, limit=limit)}
+        return {"alerts": self._alerts.newest_for_topic(topic, limit=limit)}

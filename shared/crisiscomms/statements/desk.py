@@ -115,7 +115,7 @@ class Desk:
     def edit(self, who: Identity, statement_id: str, request: EditRequest) -> dict[str, Any]:
         who.require(AUTHOR)
         statement = self._load(statement_id)
-        check_can_edit(statement["state"])
+        check_can_edit(statement["state"], versions=statement["current_version"])
         version = statement["current_version"] + 1
         now = self._clock().isoformat()
         text = request.text.by_language()
@@ -287,6 +287,16 @@ class Desk:
         statement = self._load(statement_id)
         return _public(statement)
 
+    def version(self, who: Identity, statement_id: str, version: int) -> dict[str, Any]:
+        """One version with its full text (responses about the statement carry only the current one's)."""
+        who.require(*READERS)
+        found = self._repo.version(statement_id, version)
+        if found is None:
+            if self._repo.version(statement_id, 1) is None:
+                raise NotFound(f"no statement {statement_id!r}")
+            raise NotFound(f"statement {statement_id} has no version {version}")
+        return {"statement_id": statement_id, **_version_public(found, with_text=True)}
+
     def list(self, who: Identity, *, limit: int, state: str | None, start: str | None) -> dict[str, Any]:
         who.require(*READERS)
         items, nxt = self._repo.list(limit=limit, state=state, start=start)
@@ -327,9 +337,21 @@ _HIDDEN = {"pk", "sk", "list_pk"}
 _HIDDEN_IN_DELIVERIES = _HIDDEN | {"rendering", "prepared"}  # the text is in the version, the item in `prepared`
 
 
+def _version_public(version: dict[str, Any], *, with_text: bool) -> dict[str, Any]:
+    """A version's metadata (number, author, time, title, channels, text hash), and its text when asked."""
+    out = {k: v for k, v in version.items() if k not in _HIDDEN | {"text"}}
+    out["text_hash"] = _text_hash(version["text"])
+    if with_text:
+        out["text"] = version["text"]
+    return out
+
+
 def _public(statement: dict[str, Any]) -> dict[str, Any]:
+    """The statement as the API shows it: every version's metadata, but only the current version's text
+    (older texts are at GET /statements/{id}/versions/{n}), so a response stays small however many edits."""
     out = {k: v for k, v in statement.items() if k not in _HIDDEN | {"versions", "deliveries", "prepared"}}
-    out["versions"] = [{k: v for k, v in x.items() if k not in _HIDDEN} for x in statement["versions"]]
+    out["versions"] = [_version_public(x, with_text=x["version"] == statement["current_version"])
+                       for x in sorted(statement["versions"], key=lambda v: v["version"])]
     out["deliveries"] = [{k: v for k, v in x.items() if k not in _HIDDEN_IN_DELIVERIES} for x in statement["deliveries"]]
     out["prepared"] = [{k: v for k, v in x.items() if k not in _HIDDEN} for x in statement.get("prepared", [])]
     return out

@@ -5,9 +5,10 @@ records, so the API handler, the publisher and the drill all apply the same ones
 """
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crisiscomms.errors import Conflict, Forbidden
 from crisiscomms.identity import Identity
@@ -28,26 +29,52 @@ WITHDRAWABLE_PREPARED: frozenset[str] = frozenset({"PENDING", "READY"})
 TO_DISCARD: tuple[str, ...] = ("DISCARDING", "SKIPPED")
 MAX_FULL_CHARS = 20_000
 MAX_SHORT_CHARS = 4_096
+# Every edit stores a version; a statement holds at most this many (the next edit is refused with 409).
+MAX_VERSIONS = 50
+
+# Bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069) can make the text a reader
+# approves display differently from the characters that are published.
+_BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+# Letters that render as nothing (Hangul fillers, braille blank) count as invisible too.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _forbidden_control(ch: str) -> bool:
+    code = ord(ch)
+    return (code < 0x20 and ch not in "\n\t") or 0x7F <= code <= 0x9F or ch in _BIDI_CONTROLS
+
+
+def _invisible(ch: str) -> bool:
+    return ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp", "Cc")
+
+
+def visible_text(value: str) -> str:
+    """Refuse control characters (C0 other than newline and tab, DEL, C1), bidirectional overrides
+    and isolates, and text made only of whitespace, zero-width or other invisible characters."""
+    bad = next((ch for ch in value if _forbidden_control(ch)), None)
+    if bad is not None:
+        raise ValueError(f"must not contain the control character U+{ord(bad):04X}")
+    if all(_invisible(ch) for ch in value):
+        raise ValueError("must not be blank or only invisible characters")
+    return value
+
+
+VisibleText = AfterValidator(visible_text)
+# Request bodies are parsed strictly: no "1" or true for a number, no 1 for a string.
+REQUEST = ConfigDict(extra="forbid", strict=True)
 
 
 class LanguageText(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    full: Annotated[str, Field(min_length=1, max_length=MAX_FULL_CHARS)]
-    short: Annotated[str, Field(min_length=1, max_length=MAX_SHORT_CHARS)]
-
-    @field_validator("full", "short")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
+    full: Annotated[str, Field(min_length=1, max_length=MAX_FULL_CHARS), VisibleText]
+    short: Annotated[str, Field(min_length=1, max_length=MAX_SHORT_CHARS), VisibleText]
 
 
 class StatementText(BaseModel):
     """The statement in Chinese and/or English; at least one."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     zh: LanguageText | None = None
     en: LanguageText | None = None
@@ -63,11 +90,11 @@ class StatementText(BaseModel):
 
 
 class DraftRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     channels: Annotated[list[Channel], Field(min_length=1, max_length=len(CHANNELS))]
     text: StatementText
-    title: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    title: Annotated[str, Field(min_length=1, max_length=64), VisibleText] | None = None
     ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
 
     @field_validator("channels")
@@ -79,29 +106,29 @@ class DraftRequest(BaseModel):
 
 
 class EditRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     text: StatementText
-    title: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    title: Annotated[str, Field(min_length=1, max_length=64), VisibleText] | None = None
     channels: Annotated[list[Channel], Field(min_length=1, max_length=len(CHANNELS))] | None = None
 
 
 class ApproveRequest(BaseModel):
     """The approver names the version they read, so a later edit cannot ride on their approval."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     version: Annotated[int, Field(ge=1)]
 
 
 class RejectRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000), VisibleText]
 
 
 class CorrectionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     kind: Literal["correction", "update"] = "correction"
     text: StatementText
@@ -118,9 +145,12 @@ def statement_state_after(deliveries: list[str]) -> StatementState:
     return "PUBLISHING"
 
 
-def check_can_edit(state: str) -> None:
+def check_can_edit(state: str, versions: int = 1) -> None:
     if state not in EDITABLE:
         raise Conflict(f"a {state} statement cannot be edited; publish a correction instead")
+    if versions >= MAX_VERSIONS:
+        raise Conflict(f"a statement holds at most {MAX_VERSIONS} versions (MAX_VERSIONS); "
+                       f"this one has {versions}: draft a new statement instead")
 
 
 def check_can_approve(statement: dict, version: int, approver: Identity) -> None:

@@ -1,0 +1,98 @@
+"""API fuzzing: schemathesis against the local API server (`serve`'s machinery, in-process on an
+ephemeral port), as each desk role, every operation of functions/api/openapi.json.
+
+Every answer must conform to the document (status, Content-Type, headers, body schema) and none may
+be a 5xx other than the documented 503. Examples are bounded per operation and role so the whole
+test stays well under a minute on two cores.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from crisiscomms_local.aws import reset_process_caches
+from crisiscomms_local.openapi import OPENAPI_PATH
+
+from .conftest import DeskClient
+
+pytestmark = pytest.mark.integration
+schemathesis = pytest.importorskip("schemathesis")
+
+ROLES = ("comms-author", "comms-approver", "auditor", "oncall")
+EXAMPLES_PER_OPERATION = int(os.environ.get("CRISISCOMMS_FUZZ_EXAMPLES", "12"))
+
+
+@pytest.fixture
+def api_url(desk: DeskClient) -> Iterator[str]:
+    from crisiscomms_local.serve import ApiServer
+
+    os.environ["CRISISCOMMS_DEV_IDENTITY_HEADER"] = "enabled"  # as `serve` sets it; the desk fixture restores the environment
+    reset_process_caches()
+    server = ApiServer(0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _no_undocumented_server_error(ctx: Any, response: Any, case: Any) -> None:
+    if response.status_code >= 500 and response.status_code != 503:
+        raise AssertionError(f"{case.method} {case.formatted_path} answered {response.status_code}: {response.text[:300]}")
+
+
+def test_every_operation_as_every_role_answers_as_documented(api_url: str) -> None:
+    import requests
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+    from schemathesis.generation import GenerationMode
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [_no_undocumented_server_error, status_code_conformance, content_type_conformance,
+              response_headers_conformance, response_schema_conformance]
+    schema = schemathesis.openapi.from_dict(json.loads(OPENAPI_PATH.read_text(encoding="utf-8")))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 14
+    session = requests.Session()
+    statuses: Counter[int] = Counter()
+    failures: list[str] = []
+    started = time.monotonic()
+
+    for role in ROLES:
+        headers = {"x-crisiscomms-dev-identity": f"fuzz-{role}:{role}"}
+        for operation in operations:
+            strategy = st.one_of(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                                 operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+
+            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
+                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @given(case=strategy)
+            def run(case: Any) -> None:
+                response = case.call(base_url=api_url, session=session, headers=headers, timeout=30)
+                statuses[response.status_code] += 1
+                try:
+                    case.validate_response(response, checks=checks, headers=headers)
+                except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect every failure, report them together
+                    failures.append(f"{role} {case.method} {case.formatted_path}: {str(exc)[:600]}")
+
+            run()
+
+    elapsed = time.monotonic() - started
+    print(f"fuzz: {sum(statuses.values())} requests in {elapsed:.1f}s, statuses {dict(sorted(statuses.items()))}")
+    assert not failures, "\n\n".join(failures[:10]) + f"\n\n({len(failures)} failures)"
+    assert sum(statuses.values()) >= len(ROLES) * len(operations) * 2
+    assert {403, 422} <= set(statuses), statuses
