@@ -81,6 +81,253 @@ def _isolate_dynamodb_writes() -> None:
     DynamoDBBackend._crisiscomms_isolated = True  # type: ignore[attr-defined]
 
 
+def _cache_moto_dispatch() -> None:
+    """Per-request work moto's server repeats although its answer never changes, done once.
+
+    moto 5.2.5 lists its own package directory (one stat per service, ~150) to route every
+    request, and walks its response class with `inspect.getmembers` to find the action's method.
+    Both answers depend only on the installed moto and the class, so they are computed once.
+    """
+    import functools
+
+    import moto.backends
+    import moto.core.responses
+
+    if getattr(moto.backends, "_crisiscomms_cached", False):
+        return
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+    original = moto.core.responses.method_names_from_class
+    cached = functools.lru_cache(maxsize=None)(lambda clazz: tuple(original(clazz)))
+    moto.core.responses.method_names_from_class = lambda clazz: list(cached(clazz))  # type: ignore[assignment]
+    moto.backends._crisiscomms_cached = True  # type: ignore[attr-defined]
+
+
+def speed_up_moto() -> None:
+    """Everything local AWS does to cost less per request than moto's server does out of the box.
+
+    Each step keeps moto's answers (tests in tests/integration/test_bench_scale.py and
+    tests/unit/test_bench_scale_moto.py compare them with moto's own path): the routing answers
+    cached, item answers serialised as plain JSON, the DynamoDB shortcuts in moto_transactions.
+    The keep-alive server and the direct DynamoDB route are in `_keep_alive_server`.
+    """
+    _isolate_dynamodb_writes()
+    _cache_moto_dispatch()
+    _dynamodb_items_as_json()
+
+
+# DynamoDB answers made of items: moto's result is already the wire form of the output shape.
+_PLAIN_JSON_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "Query", "Scan", "BatchGetItem",
+                                    "TransactWriteItems"})
+
+
+def _dynamodb_items_as_json() -> None:
+    """DynamoDB's item answers written with json.dumps instead of moto's shape-walking serialiser.
+
+    moto 5.2.5 serialises every answer by walking the botocore output shape value by value, with
+    several key spellings tried at every step: reading 2,000 posts back cost ~6 ms per post. For
+    the operations above, moto's result dict is already in DynamoDB's JSON (AttributeValue maps
+    under the API's own member names), so json.dumps of it is the same body (checked answer by
+    answer against moto's serialiser over the integration tests and drills); this is used only
+    when every top-level key is a member of the operation's output (moto adds extras elsewhere,
+    e.g. DeleteItem) and the values are plain JSON (bytes of binary attributes are not), and
+    moto's serialiser is used otherwise. Errors always take moto's path.
+    """
+    import json
+
+    from moto.core.responses import ActionResult
+
+    if getattr(ActionResult, "_crisiscomms_plain_json", False):
+        return
+    serialise = ActionResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        result = self.result
+        operation = context.operation_model
+        if (type(self).__name__ in ("ActionResult", "DynamoResult") and isinstance(result, dict)
+                and operation.name in _PLAIN_JSON_OPERATIONS and context.service_model.service_name == "dynamodb"
+                and operation.output_shape is not None and set(result) <= set(operation.output_shape.members)):
+            try:
+                body = json.dumps(result)
+            except (TypeError, ValueError):
+                pass
+            else:
+                return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return serialise(self, context)
+
+    ActionResult.execute_result = execute_result  # type: ignore[method-assign]
+    ActionResult._crisiscomms_plain_json = True  # type: ignore[attr-defined]
+
+
+_REQUESTS: dict[str, int] = {}
+_REQUESTS_LOCK = threading.Lock()
+
+
+def _count_request(operation: str) -> None:
+    with _REQUESTS_LOCK:
+        _REQUESTS[operation] = _REQUESTS.get(operation, 0) + 1
+
+
+def request_counts() -> dict[str, int]:
+    """Requests local AWS has answered in this process, by operation ("DynamoDB_20120810.Query", ...)."""
+    with _REQUESTS_LOCK:
+        return dict(_REQUESTS)
+
+
+_DYNAMODB_TARGET = "DynamoDB_20120810."
+
+
+def _dynamodb_answer(environ: dict[str, Any]) -> tuple[list[Any], bytes]:
+    """A DynamoDB request handed straight to moto's DynamoDB handler, as its Flask view would.
+
+    moto's server routes every request by inferring the service from the signature, then runs it
+    through a Flask app (request context, URL map, CORS hook, response object) whose only view
+    for DynamoDB calls `DynamoHandler.dispatch(request, raw_url, headers)`. Here that call is made
+    directly with the same request class; its status, headers and body are the answer.
+    """
+    from http import HTTPStatus
+
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.moto_api import recorder
+    from moto.moto_server.werkzeug_app import BackendRequest
+
+    request = BackendRequest(environ)
+    recorder._record_request(request)
+    status, headers, content = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+    code = int(status)
+    try:
+        reason = HTTPStatus(code).phrase.upper()
+    except ValueError:
+        reason = "UNKNOWN"
+    body = content.encode("utf-8") if isinstance(content, str) else bytes(content or b"")
+    names = {str(name).lower() for name in headers}
+    out = [(str(name), str(value)) for name, value in headers.items()]
+    if "content-type" not in names:
+        out.append(("Content-Type", "text/html; charset=utf-8"))  # what Flask's Response would say
+    out.append(("Access-Control-Allow-Origin", "*"))  # what moto's CORS hook adds to every answer
+    return [f"{code} {reason}", out], body
+
+
+def _keep_alive_server(app: Any, host: str, port: int) -> Any:
+    """moto's WSGI app behind werkzeug's threaded server, answering HTTP/1.1 keep-alive requests.
+
+    werkzeug's development server closes the connection after every answer, so each request
+    costs a TCP connect, an accept and a new thread. Here a request with a known length is read
+    whole before the app sees it (nothing is left on the socket to corrupt the next request),
+    the answer goes out in one write with its Content-Length, and the connection stays open for
+    the client's next request. Anything else (chunked uploads, 100-continue) takes werkzeug's
+    own path, which closes the connection as before.
+    """
+    import io
+    import socket
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    class KeepAliveHandler(MotoRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 300  # an idle kept-alive connection is closed after this many seconds
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.server.open_lock:  # type: ignore[attr-defined]
+                self.server.open_connections.add(self.connection)  # type: ignore[attr-defined]
+
+        def finish(self) -> None:
+            with self.server.open_lock:  # type: ignore[attr-defined]
+                self.server.open_connections.discard(self.connection)  # type: ignore[attr-defined]
+            super().finish()
+
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            """No access log line per request (the werkzeug logger is quiet anyway)."""
+
+        def run_wsgi(self) -> None:
+            target = self.headers.get("X-Amz-Target") or ""
+            _count_request(target or self.command)
+            length = self.headers.get("Content-Length")
+            if (self.headers.get("Transfer-Encoding") or self.headers.get("Expect")
+                    or (length is None and self.command in ("POST", "PUT", "PATCH"))):
+                return super().run_wsgi()
+            body = self.rfile.read(int(length)) if length else b""
+            self.environ = environ = self.make_environ()
+            environ["wsgi.input"] = io.BytesIO(body)
+            answer: list[Any] = []
+            chunks: list[bytes] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                answer[:] = [status, headers]
+                return chunks.append
+
+            try:
+                if target.startswith(_DYNAMODB_TARGET) and self.command == "POST" and self.path == "/":
+                    answer[:], body_out = _dynamodb_answer(environ)
+                    chunks.append(body_out)
+                else:
+                    result = self.server.app(environ, start_response)
+                    try:
+                        chunks.extend(result)
+                    finally:
+                        if hasattr(result, "close"):
+                            result.close()
+            except Exception as exc:  # noqa: BLE001 - answered as 500, as werkzeug does
+                self.server.log("error", f"Error on request: {type(exc).__name__}: {exc}")
+                answer[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
+                chunks[:] = [b"Internal Server Error"]
+                self.close_connection = True
+            status, headers = answer
+            code, _, reason = status.partition(" ")
+            payload = b"".join(chunks)
+            self.send_response(int(code), reason)
+            names = set()
+            for name, value in headers:
+                self.send_header(name, value)
+                names.add(name.lower())
+            if "content-length" not in names and self.command != "HEAD" and int(code) not in (204, 304):
+                self.send_header("Content-Length", str(len(payload)))
+            self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
+            head = b"".join(self._headers_buffer)  # type: ignore[attr-defined]
+            self._headers_buffer = []  # type: ignore[attr-defined]
+            self.wfile.write(head + (payload if self.command != "HEAD" else b""))
+
+    server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
+    server.open_connections = set()  # type: ignore[attr-defined]
+    server.open_lock = threading.Lock()  # type: ignore[attr-defined]
+    return server
+
+
+class _MotoServer:
+    """moto's ThreadedMotoServer, with keep-alive connections and its routing answers cached."""
+
+    def __init__(self, host: str) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        speed_up_moto()
+        self._server = _keep_alive_server(DomainDispatcherApplication(create_backend_app), host, 0)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), port
+
+    def stop(self) -> None:
+        import socket
+
+        self._server.shutdown()
+        self._server.server_close()
+        with self._server.open_lock:
+            connections = list(self._server.open_connections)
+        for connection in connections:  # wake handlers waiting for a kept-alive client's next request
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(timeout=10)
+
+
 class LocalAwsServer:
     """moto's threaded server on an ephemeral loopback port, or an endpoint given in the environment."""
 
@@ -96,11 +343,9 @@ class LocalAwsServer:
         else:
             import logging
 
-            from moto.server import ThreadedMotoServer
-
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
             _isolate_dynamodb_writes()
-            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._server = _MotoServer("127.0.0.1")
             self._server.start()
             host, port = self._server.get_host_and_port()
             self.endpoint = f"http://{host}:{port}"

@@ -10,10 +10,19 @@ the items as they are, and only if all hold are the writes applied; an item is c
 it is about to change, so an unexpected failure half-way restores exactly those items. It runs
 under the same lock as every other local DynamoDB write (see `crisiscomms_local.aws`), which is
 what isolates concurrent transactions. Pinned to the moto version it was written against.
+
+Storing a post is one transaction, so what moto spends per transaction is spent per post. Besides
+the transaction itself, `install` puts in the shortcuts the scale benchmark (20,000 posts an hour,
+`crisiscomms_local.bench_scale`) showed were worth it, each giving moto's own answer: the minute
+aggregate's `ADD`/`SET` update applied directly (`_simple_update`), each condition and update
+expression parsed once per text, an item's size checked once when it is built, and a projection
+of top-level attributes picked rather than converted. tests/unit/test_bench_scale_moto.py holds
+each against moto's own path.
 """
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
@@ -79,6 +88,105 @@ def _check(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str
     return plan
 
 
+_ACTION = {
+    "ADD": re.compile(r"\s*(#[A-Za-z0-9_]+)\s+(:[A-Za-z0-9_]+)\s*"),
+    "SET": re.compile(r"\s*(#[A-Za-z0-9_]+)\s*=\s*(:[A-Za-z0-9_]+)\s*"),
+}
+_CLAUSE = re.compile(r"\s*\b(ADD|SET)\b", re.IGNORECASE)
+
+
+def _parse_simple(expression: str) -> tuple[tuple[str, str, str], ...] | None:
+    """`ADD #a :a, ... SET #b = :b, ...` as (verb, name placeholder, value placeholder); None for anything else."""
+    starts = list(_CLAUSE.finditer(expression))
+    if not starts or starts[0].start() != 0 or expression[:starts[0].start(1)].strip():
+        return None
+    actions: list[tuple[str, str, str]] = []
+    verbs: set[str] = set()
+    for n, match in enumerate(starts):
+        verb = match.group(1).upper()
+        if verb in verbs:
+            return None
+        verbs.add(verb)
+        end = starts[n + 1].start() if n + 1 < len(starts) else len(expression)
+        for part in expression[match.end():end].split(","):
+            action = _ACTION[verb].fullmatch(part)
+            if action is None:
+                return None
+            actions.append((verb, action.group(1), action.group(2)))
+    return tuple(actions)
+
+
+_SIMPLE: dict[str, tuple[tuple[str, str, str], ...] | None] = {}
+
+
+def _simple_update(table: Any, key: dict[str, Any], current: Any, op: dict[str, Any]) -> bool:
+    """Apply the commonest update, `ADD` numbers and `SET` plain values on top-level attributes, directly.
+
+    moto parses, deep-copies and walks its expression tree through ten validators for every
+    update (about half the cost of storing a post). An expression made only of `ADD #n :v` (a
+    number) and `SET #n = :v` actions, each on a distinct, non-key attribute named by a
+    placeholder, with every name and value used and no condition of its own, has one meaning:
+    that is applied here with moto's own number arithmetic and size check. Anything else returns
+    False, untouched, and goes through moto's update_item.
+    """
+    from decimal import Decimal, InvalidOperation
+
+    from moto.dynamodb.exceptions import ItemSizeToUpdateTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, ItemSizeTooLarge
+
+    expression = op.get("UpdateExpression")
+    if not expression or op.get("ConditionExpression") or table.stream_shard is not None:
+        return False
+    if expression not in _SIMPLE:
+        if len(_SIMPLE) > 1000:
+            _SIMPLE.clear()
+        _SIMPLE[expression] = _parse_simple(expression)
+    actions = _SIMPLE[expression]
+    names, values = op.get("ExpressionAttributeNames") or {}, op.get("ExpressionAttributeValues") or {}
+    if actions is None or {a[1] for a in actions} != set(names) or {a[2] for a in actions} != set(values):
+        return False
+    declared = {d["AttributeName"] for d in table.attr} | set(table.attribute_keys)
+    targets = [names[placeholder] for _, placeholder, _ in actions]
+    if len(set(targets)) != len(targets) or declared & set(targets):
+        return False
+    updates: list[tuple[str, Any]] = []
+    for (verb, _, value_placeholder), attribute in zip(actions, targets):
+        raw = values[value_placeholder]
+        if not isinstance(raw, dict) or len(raw) != 1:
+            return False
+        value = DynamoType(raw)
+        if verb == "SET":
+            if value.type not in ("S", "N", "B", "BOOL", "NULL"):
+                return False
+            updates.append((attribute, value))
+            continue
+        if value.type != "N":
+            return False
+        try:
+            Decimal(value.value)
+        except (InvalidOperation, TypeError, ValueError):
+            return False
+        existing = current.attrs.get(attribute) if current is not None else None
+        if existing is not None and existing.type != "N":
+            return False
+        updates.append((attribute, (existing or DynamoType({"N": "0"})) + value))
+    if current is None:
+        data = {table.hash_key_attr: key[table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            data[table.range_key_attr] = key[table.range_key_attr]
+        table.put_item(data)
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
+        current = table.get_item(hash_value, range_value)
+        assert isinstance(current, Item)
+    try:
+        for attribute, value in updates:
+            current.attrs[attribute] = value
+    except ItemSizeTooLarge as exc:
+        raise ItemSizeToUpdateTooLarge() from exc
+    return True
+
+
 def _restore(table: Any, hash_key: Any, range_key: Any, before: Any) -> None:
     if range_key is not None:
         if before is None:
@@ -111,17 +219,17 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
             name = op["TableName"]
             table = self.get_table(name)
             hash_key, range_key = self.get_keys_value(table, key)
-            undo.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+            before = table.get_item(hash_key, range_key)
+            undo.append((table, hash_key, range_key, copy.deepcopy(before)))
+            # Every condition was evaluated by _check, under the same lock, against these same items
+            # (one action per item), so the writes below are unconditional.
             names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-            condition = op.get("ConditionExpression")
             if op_type == "Put":
-                self.put_item(name, op["Item"], condition_expression=condition, expression_attribute_names=names,
-                              expression_attribute_values=values)
+                self.put_item(name, op["Item"])
             elif op_type == "Delete":
-                self.delete_item(name, key, condition_expression=condition, expression_attribute_names=names,
-                                 expression_attribute_values=values)
-            else:
-                self.update_item(name, key, update_expression=op["UpdateExpression"], condition_expression=condition,
+                self.delete_item(name, key)
+            elif not _simple_update(table, key, before, op):
+                self.update_item(name, key, update_expression=op["UpdateExpression"],
                                  expression_attribute_names=names, expression_attribute_values=values)
     except Exception as exc:
         for table, hash_key, range_key, before in reversed(undo):
@@ -142,3 +250,161 @@ def install() -> None:
         raise RuntimeError(f"local AWS's transaction patch is for moto {MOTO_VERSION}, this is {moto.__version__}:"
                            " check moto's transact_write_items and update crisiscomms_local/moto_transactions.py")
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _item_size_checked_once()
+    _update_expressions_parsed_once()
+    _conditions_parsed_once()
+    _top_level_projection()
+
+
+def _conditions_parsed_once() -> None:
+    """A condition expression is parsed once per text, names and values, not two or three times a request.
+
+    moto re-lexes a condition (regular expressions and named tuples per token) wherever it meets
+    it: the request handler's validation, the transaction's check, the write itself. That was a
+    third of local DynamoDB's time per stored post, for `attribute_not_exists(post_key)`. The
+    parsed condition only reads the item it is evaluated against, so one parse serves every
+    request with the same expression, names and values; a parse that fails is never kept.
+    """
+    import json
+    import threading
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    if getattr(ConditionExpressionParser, "_crisiscomms_cached", False):
+        return
+    parse = ConditionExpressionParser.parse
+    lock = threading.Lock()
+    parsed: dict[tuple[str, str, str], tuple[Any, list[str], list[str]]] = {}
+
+    def parse_once(self: Any) -> Any:
+        if not self.condition_expression:
+            return parse(self)
+        try:
+            key = (self.condition_expression, json.dumps(self.expression_attribute_names, sort_keys=True),
+                   json.dumps(self.expression_attribute_values, sort_keys=True))
+        except (TypeError, ValueError):
+            return parse(self)
+        with lock:
+            hit = parsed.get(key)
+        if hit is None:
+            condition = parse(self)
+            hit = (condition, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+            with lock:
+                if len(parsed) >= 4096:
+                    parsed.clear()
+                parsed[key] = hit
+            return condition
+        self.expr_attr_names_found.extend(hit[1])
+        self.expr_attr_values_found.extend(hit[2])
+        return hit[0]
+
+    ConditionExpressionParser.parse = parse_once  # type: ignore[method-assign]
+    ConditionExpressionParser._crisiscomms_cached = True  # type: ignore[attr-defined]
+
+
+def _item_size_checked_once() -> None:
+    """An item built from a whole set of attributes is checked against the size limit once.
+
+    moto's Item adds attributes one by one to a dict that re-measures everything it holds on
+    every insert, so a post's ~25 attributes cost ~300 size computations. The sizes only grow,
+    so one check of the total is the same verdict.
+    """
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, ItemSizeTooLarge, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    if getattr(Item, "_crisiscomms_sized", False):
+        return
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        converted = {key: DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in converted.items()) > 405000:
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict()
+        dict.update(self.attrs, converted)
+
+    assert dynamo_type.Item is Item
+    Item.__init__ = __init__  # type: ignore[method-assign]
+    Item._crisiscomms_sized = True  # type: ignore[attr-defined]
+
+
+def _update_expressions_parsed_once() -> None:
+    """moto parses each UpdateExpression twice per request; the tree for a given text is kept.
+
+    Its users only read the tree: the request handler lists its attribute names (find_clauses,
+    answered once per kept tree here) and the validator deep-copies it before changing anything
+    (a copy is a different object and is walked as usual).
+    """
+    import threading
+
+    from moto.dynamodb.parsing.ast_nodes import Node
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    if getattr(UpdateExpressionParser, "_crisiscomms_cached", False):
+        return
+    parse = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+    find_clauses = Node.find_clauses
+    lock = threading.Lock()
+    trees: dict[tuple[Any, str], Any] = {}
+    kept: dict[int, Any] = {}  # id of a kept tree -> the tree (held, so the id stays its own)
+    found: dict[tuple[int, tuple[Any, ...]], list[Any]] = {}
+
+    def make(cls: Any, text: str) -> Any:
+        with lock:
+            tree = trees.get((cls, text))
+        if tree is None:
+            tree = parse(cls, text)
+            with lock:
+                if len(trees) >= 512:
+                    trees.clear()
+                    kept.clear()
+                    found.clear()
+                tree = trees.setdefault((cls, text), tree)
+                kept[id(tree)] = tree
+        return tree
+
+    def clauses(self: Any, clause_types: Any) -> list[Any]:
+        if id(self) not in kept or kept[id(self)] is not self:
+            return find_clauses(self, clause_types)
+        key = (id(self), tuple(clause_types))
+        with lock:
+            hit = found.get(key)
+        if hit is None:
+            hit = find_clauses(self, clause_types)
+            with lock:
+                found[key] = hit
+        return list(hit)
+
+    UpdateExpressionParser.make = classmethod(make)  # type: ignore[assignment]
+    Node.find_clauses = clauses  # type: ignore[method-assign]
+    UpdateExpressionParser._crisiscomms_cached = True  # type: ignore[attr-defined]
+
+
+def _top_level_projection() -> None:
+    """A projection of top-level attributes picks them from the item, instead of converting it all.
+
+    moto projects an item by turning the whole of it into plain Python once per projected path
+    and back into DynamoDB's types; for names of top-level attributes only, the answer is those
+    attributes, copied. Nested paths (a.b, a[0]) take moto's way.
+    """
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+    if getattr(Item, "_crisiscomms_projection", False):
+        return
+    project = Item.project
+
+    def project_top_level(self: Any, projection_expressions: list[list[str]]) -> Any:
+        if not all(len(path) == 1 and isinstance(path[0], str) for path in projection_expressions):
+            return project(self, projection_expressions)
+        picked = Item.__new__(Item)
+        picked.hash_key = self.hash_key
+        picked.range_key = self.range_key
+        picked.attrs = LimitedSizeDict()
+        dict.update(picked.attrs, {path[0]: copy.deepcopy(self.attrs[path[0]])
+                                   for path in projection_expressions if path[0] in self.attrs})
+        return picked
+
+    Item.project = project_top_level  # type: ignore[method-assign]
+    Item._crisiscomms_projection = True  # type: ignore[attr-defined]

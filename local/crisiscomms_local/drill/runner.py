@@ -74,12 +74,20 @@ def run_scenario(path: Path) -> DrillReport:
     scenario = load_scenario(path)
     LOG_DIR.mkdir(exist_ok=True)
     log_path = LOG_DIR / f"{scenario.name}.log.jsonl"
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     with log_path.open("w", encoding="utf-8") as log_stream:
         world = build_world(scenario, log_stream=log_stream)
         try:
+            ready, cpu_ready = time.monotonic(), time.process_time()
             tallies, timeline, ticks = _replay(world)
-            report = _report(world, path, tallies, timeline, ticks, time.monotonic() - started)
+            replayed, cpu_replayed = time.monotonic(), time.process_time()
+            report = _report(world, path, tallies, timeline, ticks, replayed - started)
+            # Wall and CPU seconds (every thread of this process: local AWS and the emulators run here too).
+            report.figures["phase_seconds"] = {"setup": round(ready - started, 2), "replay": round(replayed - ready, 2),
+                                               "report": round(time.monotonic() - replayed, 2)}
+            report.figures["phase_cpu_seconds"] = {"setup": round(cpu_ready - cpu_started, 2),
+                                                   "replay": round(cpu_replayed - cpu_ready, 2),
+                                                   "report": round(time.process_time() - cpu_replayed, 2)}
         finally:
             world.close()
     report.notes.append(f"function logs: {log_path.relative_to(ROOT)}")
@@ -207,6 +215,35 @@ def _days(start: datetime, end: datetime) -> list[str]:
     return days
 
 
+STORED_FIELDS = ("post_key", "platform", "platform_day", "published_key", "published_at", "ingested_at", "topics")
+
+
+def _stored_posts(table: str, platform_days: set[str]) -> list[dict[str, Any]]:
+    """Every stored post the by_platform_time index lists under one of these platform-days.
+
+    Read with one pass over the table (1 MB pages), only the fields the checks use, and the
+    index's key attributes checked on each item, which is what the index would list: local
+    DynamoDB answers every page of an index query by reading and sorting the whole table, so
+    querying it page by page costs the square of the posts stored (15 s of CPU for 20,000 posts).
+    """
+    from crisiscomms.aws.dynamo import from_item
+    from crisiscomms_local.aws import client
+
+    found: list[dict[str, Any]] = []
+    names = {f"#f{i}": name for i, name in enumerate(STORED_FIELDS)}
+    request: dict[str, Any] = {"TableName": table, "ProjectionExpression": ", ".join(names),
+                               "ExpressionAttributeNames": names}
+    for _ in range(1_000_000):  # bounded: a page holds at least one item
+        page = client("dynamodb").scan(**request)
+        for raw in page["Items"]:
+            if raw.get("platform_day", {}).get("S") in platform_days and "S" in raw.get("published_key", {}):
+                found.append(from_item(raw))
+        if "LastEvaluatedKey" not in page:
+            break
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(found, key=lambda item: (item["platform_day"], item["published_key"]))
+
+
 def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline: list[str], ticks: int,
             real_seconds: float) -> DrillReport:
     scenario = world.scenario
@@ -217,7 +254,7 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
     # Posts can be dated before the drill starts (a backfill); look a day either side.
     days = _days(scenario.start - timedelta(days=1), end + timedelta(days=1))
     platforms = sorted({e.platform for e in world.emulated.values()})
-    stored = [item for p in platforms for d in days for item in repo.platform_posts(p, d)]
+    stored = _stored_posts(env["POSTS_TABLE"], {f"{p}#{d}" for p in platforms for d in days})
 
     per_minute: dict[str, list[dict[str, Any]]] = {}
     riskiest: list[dict[str, Any]] = []
@@ -286,9 +323,16 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
 def _lead_times(world: World) -> dict[str, Any]:
     """Per topic: when the first crisis post was published, when WARNING was first reached, and the gap."""
     out = {}
+    scored: dict[str, bool] = {}  # bursts repeat their texts: each distinct text is scored once
+
+    def is_crisis(text: str) -> bool:
+        if text not in scored:
+            scored[text] = _is_crisis_text(text)
+        return scored[text]
+
     for topic, history in world.levels.items():
         warning = next((at for at, name in history if name in ("WARNING", "CRISIS")), None)
-        crisis = [e.created_at for e in world.emulated.values() if topic in e.topics and _is_crisis_text(e.text)]
+        crisis = [e.created_at for e in world.emulated.values() if topic in e.topics and is_crisis(e.text)]
         first = min(crisis) if crisis else None
         out[topic] = {"first_crisis_post": offset_of(world.scenario, first) if first else None,
                       "first_warning": offset_of(world.scenario, warning) if warning else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right, insort
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -63,6 +64,10 @@ class _Entry:
     lang: str = "en"
     fragment: str | None = None
     fmt: FeedFormat | None = None
+
+
+def _order(entry: _Entry) -> tuple[datetime, int]:
+    return entry.published_at, entry.seq
 
 
 @dataclass
@@ -124,7 +129,7 @@ class NewsEmulator(EmulatorServer):
                 guid=guid or f"tag:news.example,2010:{feed}/{n}",
                 lang=lang,
             )
-            state.entries.append(entry)
+            insort(state.entries, entry, key=_order)
         return entry.guid
 
     def add_malformed(self, feed: str, *, published_at: datetime, xml_fragment: str,
@@ -139,9 +144,8 @@ class NewsEmulator(EmulatorServer):
         if fmt is not None and fmt not in CONTENT_TYPES:
             raise ValueError(f"fmt must be 'rss', 'atom' or None, got {fmt!r}")
         with self._lock:
-            self._feed(feed).entries.append(
-                _Entry(published_at=published_at, seq=self._next_seq(), fragment=xml_fragment, fmt=fmt)
-            )
+            insort(self._feed(feed).entries,
+                   _Entry(published_at=published_at, seq=self._next_seq(), fragment=xml_fragment, fmt=fmt), key=_order)
 
     def url_for(self, feed: str, fmt: FeedFormat = "rss") -> str:
         """Absolute URL of a feed on the running server."""
@@ -190,13 +194,11 @@ class NewsEmulator(EmulatorServer):
             state = self._feeds.get(name)
             if state is None:
                 return text_response(404)
-            feed = replace(state, entries=list(state.entries))
+            # Entries are kept in (published_at, seq) order: the visible ones end where now is.
+            end = bisect_right(state.entries, now, key=lambda e: e.published_at)
+            feed = replace(state, entries=state.entries[max(0, end - self.items_per_feed):end])
 
-        visible = sorted(
-            (e for e in feed.entries if e.published_at <= now),
-            key=lambda e: (e.published_at, e.seq),
-            reverse=True,
-        )[: self.items_per_feed]
+        visible = feed.entries[::-1]
         updated = visible[0].published_at if visible else feed.registered_at
         entries = [e for e in visible if e.fmt in (None, fmt)]
         self_url = f"{self.base_url}{request.path}"

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from bisect import insort
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from math import ceil
@@ -488,6 +488,16 @@ def user_id_for(username: str) -> str:
     return str(10**17 + digest % (9 * 10**17))
 
 
+def _first_id_of(when: datetime) -> int:
+    """The smallest id a post created in ``when``'s millisecond can have (ids before it are older)."""
+    return max(0, (as_utc(when) - TWITTER_EPOCH) // timedelta(milliseconds=1)) << 22
+
+
+def _first_id_after(when: datetime) -> int:
+    """The smallest id a post created after ``when``'s millisecond can have (ids from it are newer)."""
+    return max(0, (as_utc(when) - TWITTER_EPOCH) // timedelta(milliseconds=1) + 1) << 22
+
+
 def snowflake_time(tweet_id: int) -> datetime:
     """The creation time encoded in a snowflake id."""
     return TWITTER_EPOCH + timedelta(milliseconds=tweet_id >> 22)
@@ -519,7 +529,9 @@ class XEmulator(EmulatorServer):
         self.window_seconds = window_seconds
         self.max_query_length = max_query_length
         self._posts: list[_Post] = []  # sorted by id
+        self._ids: list[int] = []  # the same ids, for bisecting: a search costs its page, not the archive
         self._users: dict[str, _User] = {}
+        self._user_times: dict[str, list[datetime]] = {}  # per user, created_at of their posts, sorted
         self._seq: dict[int, int] = {}
         self._window_reset: datetime | None = None
         self._window_used = 0
@@ -572,7 +584,8 @@ class XEmulator(EmulatorServer):
                 location=location.strip() if location and location.strip() else None,
                 doc=_Doc.of(text, user.username, user.id, lang),
             )
-            insort(self._posts, post)
+            self._insert(post)
+            insort(self._user_times.setdefault(key, []), created_at)
         return str(post_id)
 
     def add_malformed(self, *, created_at: datetime, raw: dict[str, Any]) -> str:
@@ -584,8 +597,14 @@ class XEmulator(EmulatorServer):
         created_at = as_utc(created_at, "created_at")
         with self._lock:
             post_id = self._next_id(created_at)
-            insort(self._posts, _Post(id=post_id, created_at=created_at, raw=dict(raw)))
+            self._insert(_Post(id=post_id, created_at=created_at, raw=dict(raw)))
         return str(post_id)
+
+    def _insert(self, post: _Post) -> None:
+        """Keep posts and their ids sorted by id (callers hold the lock)."""
+        at = bisect_right(self._ids, post.id)
+        self._ids.insert(at, post.id)
+        self._posts.insert(at, post)
 
     def _next_id(self, created_at: datetime) -> int:
         """Snowflake: milliseconds since X's epoch << 22, plus a per-millisecond sequence."""
@@ -754,23 +773,39 @@ class XEmulator(EmulatorServer):
         if errors or matcher is None:
             raise _InvalidRequest(errors)
 
-        with self._lock:
-            posts = list(self._posts)
-            users = dict(self._users)
         matches: list[_Post] = []
-        for post in reversed(posts):  # newest first
-            if post.created_at > now or post.created_at < oldest:
-                continue
-            if (since_id is not None and post.id <= since_id) or (until_id is not None and post.id >= until_id):
-                continue
-            if cursor is not None and post.id >= cursor:
-                continue
-            if (start_time is not None and post.created_at < start_time) or (end_time is not None and post.created_at >= end_time):
-                continue
-            if post.doc is None or matcher(post.doc):
-                matches.append(post)
-                if len(matches) > max_results:
-                    break
+        with self._lock:
+            # Ids grow with created_at at millisecond precision, so the id range bounds the scan;
+            # every post inside it still gets the exact checks below.
+            ids = self._ids
+            high = bisect_left(ids, _first_id_after(now))
+            if end_time is not None:
+                high = min(high, bisect_left(ids, _first_id_after(end_time)))
+            for bound in (until_id, cursor):
+                if bound is not None:
+                    high = min(high, bisect_left(ids, bound))
+            low = bisect_left(ids, _first_id_of(oldest))
+            if start_time is not None:
+                low = max(low, bisect_left(ids, _first_id_of(start_time)))
+            if since_id is not None:
+                low = max(low, bisect_right(ids, since_id))
+            for index in range(high - 1, low - 1, -1):  # newest first
+                post = self._posts[index]
+                if post.created_at > now or post.created_at < oldest:
+                    continue
+                if (since_id is not None and post.id <= since_id) or (until_id is not None and post.id >= until_id):
+                    continue
+                if cursor is not None and post.id >= cursor:
+                    continue
+                if (start_time is not None and post.created_at < start_time) or (end_time is not None and post.created_at >= end_time):
+                    continue
+                if post.doc is None or matcher(post.doc):
+                    matches.append(post)
+                    if len(matches) > max_results:
+                        break
+            authors = {p.user_key for p in matches[:max_results] if p.user_key is not None}
+            users = {key: self._users[key] for key in authors}
+            posts_of = {key: bisect_right(self._user_times.get(key, []), now) for key in authors}
 
         page = matches[:max_results]
         if not page:
@@ -782,9 +817,9 @@ class XEmulator(EmulatorServer):
         }
         if len(matches) > max_results:
             meta["next_token"] = self._encode_token(page[-1].id, query)
-        return self._render(page, users, posts, fields, meta, now)
+        return self._render(page, users, posts_of, fields, meta, now)
 
-    def _render(self, page: list[_Post], users: dict[str, _User], posts: list[_Post],
+    def _render(self, page: list[_Post], users: dict[str, _User], posts_of: dict[str, int],
                 fields: dict[str, set[str]], meta: dict[str, Any], now: datetime) -> dict[str, Any]:
         """Build ``data``/``includes``/``meta`` holding only what was asked for."""
         tweet_fields = fields["tweet.fields"]
@@ -795,7 +830,7 @@ class XEmulator(EmulatorServer):
             tweet_fields = tweet_fields | {"geo"}
 
         data: list[dict[str, Any]] = []
-        authors: list[_User] = []
+        by_key: dict[str, _User] = {}  # in order of first appearance
         places: list[str] = []
         for post in page:
             if post.raw is not None:
@@ -803,15 +838,14 @@ class XEmulator(EmulatorServer):
                 continue
             user = users[post.user_key or ""]
             data.append(self._tweet(post, user, tweet_fields))
-            if user not in authors:
-                authors.append(user)
+            by_key.setdefault(post.user_key or "", user)
             if post.location and post.location not in places:
                 places.append(post.location)
 
         body: dict[str, Any] = {"data": data}
         includes: dict[str, Any] = {}
-        if "author_id" in expansions and authors:
-            includes["users"] = [self._user(u, fields["user.fields"], posts, now) for u in authors]
+        if "author_id" in expansions and by_key:
+            includes["users"] = [self._user(u, fields["user.fields"], posts_of.get(k, 0)) for k, u in by_key.items()]
         if "geo.place_id" in expansions and places:
             includes["places"] = [self._place(p, fields["place.fields"]) for p in places]
         if includes:
@@ -847,7 +881,7 @@ class XEmulator(EmulatorServer):
         return tweet
 
     @staticmethod
-    def _user(user: _User, wanted: set[str], posts: list[_Post], now: datetime) -> dict[str, Any]:
+    def _user(user: _User, wanted: set[str], tweet_count: int) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": user.id,
             "name": user.username.title(),
@@ -862,11 +896,10 @@ class XEmulator(EmulatorServer):
         if "verified" in wanted:
             out["verified"] = False
         if "public_metrics" in wanted:
-            key = _fold(user.username)
             out["public_metrics"] = {
                 "followers_count": user.followers,
                 "following_count": 0,
-                "tweet_count": sum(1 for p in posts if p.user_key == key and p.created_at <= now),
+                "tweet_count": tweet_count,
                 "listed_count": 0,
             }
         return out
