@@ -6,8 +6,17 @@ composition root through `engines`). May import only the standard library, and `
 
 Stdlib only, deterministic, built for AWS Lambda: the lexicons are JSON package data
 (``lexicon_en.json``, ``lexicon_zh.json``, see ``lexicon.py``), the package imports in
-about 15 ms with cached bytecode (about 30 ms without, on this project's machine) and
-scores well over 5,000 typical posts per second on one core.
+about 19 ms with cached bytecode (about 35 ms without, on this project's machine; the
+Chinese gap patterns are compiled when a post first needs one) and scores about 28,000
+of the labelled posts per second on one core, more than half VADER's rate
+(``python3 tasks.py bench``).
+
+Speed comes from doing less per post, never from changing a result: pure-ASCII text
+skips normalisation, script counts run on the UTF-8 bytes, a Chinese post without Latin
+words skips the English tokenizer, phrases and gap patterns are tried only when the
+post has the tokens / characters a match needs, and lexicon lookups are indexed once at
+import.  tests/unit/test_scoring_fastpaths.py checks each fast path against the plain
+algorithm it replaces.
 
 Pipeline of :func:`score_text`
 ------------------------------
@@ -59,9 +68,9 @@ import unicodedata
 
 from . import chinese, english
 from .english import EMOJI, PRAISE_EMOJI
-from .language import (DROP_ASCII, decide_language, detect_language, normalise, script_counts,
-                       to_simplified, to_traditional)
-from .model import Analysis, Language, Score, SentimentLabel, TermHit
+from .language import (NON_ASCII_RUN, decide_language, detect_language, fold_chinese, normalise,
+                       script_profile, to_simplified, to_traditional)
+from .model import Analysis, CrisisEntry, Language, Score, TermHit, new_score
 from .risk import compute_risk, risk_formula
 from .rules import PostContext
 
@@ -92,6 +101,10 @@ _PUNCT_FOLD = {
     ord("\u300f"): '"', ord("\u2014"): ",",
     ord("\u2013"): ",",
 }
+# the same as pairs: replacing those present is cheaper than translating every character
+# (the replacements are ASCII, so the order does not matter)
+_PUNCT_FOLD_PAIRS = tuple((chr(k), v) for k, v in _PUNCT_FOLD.items())
+_FULL_WIDTH_PAIRS = tuple((w, unicodedata.normalize("NFKC", w)) for w in "，？：！；（）")
 
 
 # Emoji missing from the lexicon get a valence from their Unicode name.
@@ -112,6 +125,11 @@ _EMOJI_NAME_RULES = (
     ("CHECK MARK", 1.3), ("CHAMPAGNE", 2.0), ("FIREWORK", 2.0), ("BALLOON", 1.6),
 )
 _EMOJI_CACHE: dict[str, float] = {}
+if any(k.isascii() for k in EMOJI):
+    raise ValueError("an emoji of the lexicon is ASCII: _emoji_valences skips those")
+# the lexicon's emoji all lie in the ranges script_profile collects (else all non-ASCII is read)
+_EMOJI_IN_RANGE = all(len(k) == 1 and (0x1F100 <= ord(k) <= 0x1FAFF or 0x2600 <= ord(k) <= 0x27BF
+                                       or 0x2B00 <= ord(k) <= 0x2BFF) for k in EMOJI)
 
 
 def _emoji_valence(ch: str) -> float | None:
@@ -133,10 +151,12 @@ def _emoji_valence(ch: str) -> float | None:
     return v
 
 
-def _emoji_valences(nfkc: str) -> tuple[float, float, float]:
-    """(positive, negative, praise) valence of the emoji: they carry a post's tone."""
+def _emoji_valences(nfkc: str, emoji: str) -> tuple[float, float, float]:
+    """(positive, negative, praise) valence of the emoji: they carry a post's tone.
+    ``emoji``: the post's emoji-range characters, in order (script_profile), the only
+    ones with a valence when the lexicon's emoji are all in range."""
     pos = neg = praise = 0.0
-    for ch in nfkc.translate(DROP_ASCII):
+    for ch in emoji if _EMOJI_IN_RANGE else "".join(NON_ASCII_RUN.findall(nfkc)):
         v = _emoji_valence(ch)
         if v:
             if v > 0:
@@ -148,58 +168,50 @@ def _emoji_valences(nfkc: str) -> tuple[float, float, float]:
     return pos, neg, praise
 
 
-def _resolved(toks: list[str], zh_text: str) -> bool:
-    """Does the post report a resolution (refunded, restored, 已恢复)?  Then praise
-    next to a crisis term is sincere, not sarcasm."""
-    if not english.RESOLUTION.isdisjoint(toks):
-        return True
-    if english.RESOLUTION_PHRASES:
-        joined = " " + " ".join(toks) + " "
-        if any(p in joined for p in english.RESOLUTION_PHRASES):
-            return True
-    return bool(zh_text) and any(m in zh_text for m in chinese.RESOLUTION)
-
-
-def _voice(toks: list[str], zh_text: str) -> tuple[int, int]:
-    """(personal markers, report markers) of a post."""
-    personal = report = 0
-    p_en, r_en = english.PERSONAL, english.REPORT
-    prev = ""
-    for t in toks:
-        if t in p_en:
-            personal += 1
-        elif t in r_en or t == "%" and prev != "100":   # "rate 4.1%", not "100%"
-            report += 1
-        prev = t
-    joined = " " + " ".join(toks) + " "
-    personal += sum(1 for p in english.PERSONAL_PHRASES if p in joined)
-    report += sum(1 for p in english.REPORT_PHRASES if p in joined)
+def _markers(en: tuple[int, int, bool, bool, bool], zh_text: str,
+             chars: list[str] | None) -> tuple[bool, bool, int, int, bool, int]:
+    """(about banking, money being taken out, personal markers, report markers, reports a
+    resolution, the Chinese gap patterns to run) of both languages: the English markers
+    ``en`` (english.markers) and one pass over the Chinese marker lists."""
+    personal, report, resolved, bank, withdraw = en
+    run = 0
     if zh_text:
-        personal += sum(1 for m in chinese.PERSONAL if m in zh_text)
-        report += sum(1 for m in chinese.REPORT if m in zh_text)
-    return personal, report
+        zh, run = chinese.markers(zh_text, chars)
+        bank = bank or zh[chinese.BANK] > 0
+        withdraw = withdraw or zh[chinese.WITHDRAWAL] > 0
+        personal += zh[chinese.N_PERSONAL]
+        report += zh[chinese.N_REPORT]
+        resolved = resolved or zh[chinese.RESOLVED] > 0
+    return bank, withdraw, personal, report, resolved, run
 
 
-def _is_personal(nfkc: str, toks: list[str], zh_text: str, has_emoji: bool) -> bool:
+def _is_personal(nfkc: str, personal: int, report: int, has_emoji: bool) -> bool:
     """A post is a report when report markers outnumber the author's own voice."""
-    n_personal, n_report = _voice(toks, zh_text)
     if "!" in nfkc or "??" in nfkc or "?!" in nfkc:
-        n_personal += 1
+        personal += 1
     if has_emoji:
-        n_personal += 1
-    return n_personal >= n_report
-
-
-def _label(sentiment: float) -> SentimentLabel:
-    if sentiment >= POSITIVE_THRESHOLD:
-        return "positive"
-    if sentiment <= NEGATIVE_THRESHOLD:
-        return "negative"
-    return "neutral"
+        personal += 1
+    return personal >= report
 
 
 def _clamp(x: float) -> float:
     return -1.0 if x < -1.0 else 1.0 if x > 1.0 else x
+
+
+def _nfkc(text: str) -> str:
+    """NFKC with the marks of _PUNCT_FOLD folded."""
+    if text.isascii():              # NFKC and the folding leave ASCII alone
+        return text
+    # Full-width punctuation is the usual reason a Chinese post is not NFKC already:
+    # replaced by its compatibility form (what NFKC does), the rest is quick to check.
+    for wide, narrow in _FULL_WIDTH_PAIRS:
+        if wide in text:
+            text = text.replace(wide, narrow)
+    text = unicodedata.normalize("NFKC", text)
+    for mark, folded in _PUNCT_FOLD_PAIRS:
+        if mark in text:
+            text = text.replace(mark, folded)
+    return text
 
 
 def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 0,
@@ -208,51 +220,65 @@ def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 
     """Score one post.  ``sentiment_override`` (e.g. from Amazon Comprehend, in -1..1)
     replaces this package's sentiment; crisis terms, reach and risk are still computed."""
     text = text or ""
-    nfkc = unicodedata.normalize("NFKC", text).translate(_PUNCT_FOLD)
-    counts = script_counts(nfkc)
-    has_han, has_emoji = counts[1] > 0, counts[5] > 0
-    toks, caps = english.tokenize(nfkc)
-    zh_text = to_simplified(nfkc.casefold()) if has_han else ""
-    out = _analyse(nfkc, toks, caps, zh_text, has_han)
-    hits, best = _crisis_hits(out)
-    crisis_weight = min(CRISIS_WEIGHT_CAP, sum(best.values()))
+    nfkc = _nfkc(text)
+    counts, chars, emoji, folds, words = script_profile(nfkc, exact=False)
+    has_han = counts[1] > 0
+    if has_han and not words and english.PUNCTUATION_ONLY_IS_PLAIN:
+        toks = None                 # a Chinese post without Latin words: its English side
+        en = english.punctuation_markers(nfkc)      # is its "%" and "?" alone
+    else:
+        toks, raws = english.tokenize(nfkc)
+        present = set(toks)
+        en = english.markers(toks, present)
+    zh_text = fold_chinese(nfkc, folds) if has_han else ""
+    if has_han and zh_text is not nfkc:
+        chars = list(zh_text)
+    marks = _markers(en, zh_text, chars)
+    # all_caps only tempers ALL-CAPS English words: moot without any
+    post = PostContext(marks[0], marks[1], words and nfkc.isupper(), NEGATED_CRISIS_VALENCE)
+    out = Analysis()
+    if toks is None:                 # both analysers run on every post: mixed-language
+        out.questions += english.punctuation_questions(nfkc)        # posts are common
+    else:
+        english.analyse(toks, raws, present, out, post)
+    if has_han:
+        chinese.analyse(zh_text, chars, marks[5], out, post)
+    hits, best = _crisis_hits(out) if out.hits else ((), None)
+    # the capped sum of the weights (an int 0 when there are none, as sum() of nothing)
+    crisis_weight = min(CRISIS_WEIGHT_CAP, sum(best.values())) if best else 0
     if sentiment_override is not None:
         sentiment = float(sentiment_override)
-        sentiment = 0.0 if math.isnan(sentiment) else _clamp(sentiment)
+        sentiment = 0.0 if math.isnan(sentiment) else round(_clamp(sentiment), 4)
+    elif out.eval_pos or out.eval_neg or out.event or emoji:
+        total = _soften(_valence_sum(out, nfkc, emoji, marks, bool(best)), out, nfkc)
+        sentiment = round(total / math.sqrt(total * total + ALPHA), 4) if total else 0.0
     else:
-        total = _valence_sum(out, nfkc, toks, zh_text, has_emoji, bool(best))
-        total = _soften(total, out, nfkc)
-        sentiment = total / math.sqrt(total * total + ALPHA) if total else 0.0
-    sentiment = round(sentiment, 4)
-    engagement = max(0, int(likes)) + max(0, int(reposts)) + max(0, int(replies)) + max(
-        0, int(quotes))
-    reach = max(0, int(followers))
-    return Score(
-        language=decide_language(nfkc, counts) if text else "other",
-        sentiment=sentiment,
-        sentiment_label=_label(sentiment),
-        crisis_terms=hits,
-        crisis_weight=round(crisis_weight, 4),
-        is_crisis=crisis_weight >= CRISIS_THRESHOLD,
-        reach=reach,
-        engagement=engagement,
-        risk=compute_risk(_risk_weight(crisis_weight, sentiment, toks, zh_text), sentiment,
-                          reach, engagement),
+        sentiment = 0.0     # no valence at all: _valence_sum and _soften would give 0
+    reach, engagement = _reach(followers, likes, reposts, replies, quotes)
+    # a post reporting the problem fixed, without complaint, is news, not a risk
+    risk_weight = (crisis_weight * RESOLVED_RISK_FACTOR
+                   if crisis_weight and sentiment >= 0 and marks[4] else crisis_weight)
+    return new_score(
+        decide_language(nfkc, counts) if text else "other",     # language
+        sentiment,
+        "positive" if sentiment >= POSITIVE_THRESHOLD               # sentiment_label
+        else "negative" if sentiment <= NEGATIVE_THRESHOLD else "neutral",
+        hits,                                                   # crisis_terms
+        round(crisis_weight, 4) if crisis_weight else crisis_weight,
+        crisis_weight >= CRISIS_THRESHOLD,                      # is_crisis
+        reach,
+        engagement,
+        compute_risk(risk_weight, sentiment, reach, engagement),
     )
 
 
-def _analyse(nfkc: str, toks: list[str], caps: list[bool], zh_text: str,
-             has_han: bool) -> Analysis:
-    """Both analysers run on every post: mixed-language posts are common."""
-    context = english.has_context(toks) or (has_han and chinese.has_context(zh_text))
-    withdraw = english.has_withdraw_context(toks) or (
-        has_han and chinese.has_withdraw_context(zh_text))
-    post = PostContext(context, withdraw, nfkc.isupper(), NEGATED_CRISIS_VALENCE)
-    out = Analysis()
-    english.analyse(toks, caps, out, post)
-    if has_han:
-        chinese.analyse(zh_text, out, post)
-    return out
+def _reach(followers: int, likes: int, reposts: int, replies: int, quotes: int) -> tuple[int, int]:
+    """max(0, int(followers)), and the sum of max(0, int(count)) of the interactions."""
+    interactions = tuple(map(int, (likes, reposts, replies, quotes)))
+    engagement = (sum(interactions) if min(interactions) >= 0
+                  else sum(c for c in interactions if c > 0))
+    reach = int(followers)
+    return (reach if reach > 0 else 0), engagement
 
 
 def _crisis_hits(out: Analysis) -> tuple[tuple[TermHit, ...], dict[str, float]]:
@@ -268,25 +294,40 @@ def _crisis_hits(out: Analysis) -> tuple[tuple[TermHit, ...], dict[str, float]]:
         if key in seen:
             continue
         seen.add(key)
-        hits.append(TermHit(crisis.term, crisis.category, crisis.weight, negated, found.matched))
+        hits.append(_term_hit(crisis, negated, found.matched))
         if not negated and crisis.weight > best.get(crisis.term, 0.0):
             best[crisis.term] = crisis.weight
     return tuple(hits), best
 
 
-def _valence_sum(out: Analysis, nfkc: str, toks: list[str], zh_text: str, has_emoji: bool,
-                 crisis_found: bool) -> float:
+# (lexicon entry, negated, matched) -> its TermHit: frozen records are expensive to build
+# and the same few recur; bounded, and equal to a fresh one in every respect but identity
+_TERM_HITS: dict[tuple[CrisisEntry, bool, str], TermHit] = {}
+
+
+def _term_hit(crisis: CrisisEntry, negated: bool, matched: str) -> TermHit:
+    key = (crisis, negated, matched)
+    hit = _TERM_HITS.get(key)
+    if hit is None:
+        hit = TermHit(crisis.term, crisis.category, crisis.weight, negated, matched)
+        if len(_TERM_HITS) < 4096:
+            _TERM_HITS[key] = hit
+    return hit
+
+
+def _valence_sum(out: Analysis, nfkc: str, emoji: str,
+                 marks: tuple[bool, bool, int, int, bool, int], crisis_found: bool) -> float:
     """A headline about a bank run is neutral while "my account is frozen!!" is
     negative, so the voice decides how much event words count."""
-    emoji_pos, emoji_neg, emoji_praise = _emoji_valences(nfkc) if has_emoji else (0.0, 0.0, 0.0)
-    personal = _is_personal(nfkc, toks, zh_text, has_emoji)
+    emoji_pos, emoji_neg, emoji_praise = _emoji_valences(nfkc, emoji) if emoji else (0.0, 0.0, 0.0)
+    personal = _is_personal(nfkc, marks[2], marks[3], bool(emoji))
     eval_pos = out.eval_pos + emoji_pos
     negative_context = out.event + out.eval_neg + emoji_neg < 0
     if eval_pos > 0:
         if out.irony:
             eval_pos *= SARCASM_FACTOR
         elif (crisis_found and personal and not out.contrast and negative_context
-              and not _resolved(toks, zh_text)):
+              and not marks[4]):
             # praise next to a crisis, with no "but": "thanks for leaking my data"
             praise = out.praise + emoji_praise
             eval_pos += (SARCASM_FACTOR - 1.0) * praise
@@ -308,11 +349,3 @@ def _soften(total: float, out: Analysis, nfkc: str) -> float:
     if bangs and total:
         total += math.copysign(bangs * EXCLAMATION_INCREMENT, total)
     return total
-
-
-def _risk_weight(crisis_weight: float, sentiment: float, toks: list[str], zh_text: str) -> float:
-    """A post that reports the problem fixed, without complaint, is news the desk wants, not a risk:
-    its crisis terms still count for is_crisis but weigh RESOLVED_RISK_FACTOR in risk."""
-    if crisis_weight and sentiment >= 0 and _resolved(toks, zh_text):
-        return crisis_weight * RESOLVED_RISK_FACTOR
-    return crisis_weight

@@ -5,22 +5,28 @@ longest-match scan over one dictionary (valence words, crisis terms, negators,
 degree adverbs, hedges, contrast words, blockers, punctuation) yields the items; a
 handful of patterns with a gap (排了好长的队, 转账全部失败, 门口全是人, 账户...被冻结)
 are matched with regular expressions; they replace the plain words they span, and lose
-to an overlapping lexicon crisis term unless they weigh more.  The
-clause-level rules (negation, degree, questions, debunks, contrast) are in ``rules.py``;
+to an overlapping lexicon crisis term unless they weigh more.  A pattern only runs on a
+post that has the characters a match needs (``regex_reader``), and is compiled the first
+time one does.  The clause-level rules (negation, degree, questions, debunks, contrast)
+are in ``rules.py``;
 Chinese negation is consumed by the first word it negates, within 5 characters
 (没有出现任何挤兑), and degree adverbs multiply (很 1.3, 非常 1.6, 有点 0.7).
 """
 from __future__ import annotations
 
 import re
+from itertools import compress
 
 from .lexicon import crisis_entries, crisis_entry, load
 from .model import Analysis, MatchedTerm, Rec
+from .regex_reader import has_inline_flags, requirements
 from .rules import ClauseRules, Item, PostContext, by_start, walk
 
 LEX = load("zh")
 _DICT: dict[str, Rec] = {}
-_LENGTHS: dict[str, tuple[int, ...]] = {}
+# first character -> (its word lengths, longest first; the second characters of its
+# longer words; the record of the one-character word or None)
+_FIRSTS: dict[str, tuple[tuple[int, ...], frozenset[str], Rec | None]] = {}
 _BOUNDARY = {",": 1, ";": 1, ":": 1, ".": 2, "!": 2, "\n": 2, "?": 3, "吗": 3}
 
 
@@ -56,10 +62,14 @@ def _build() -> None:
         _rec(p).boundary = level
     _rec('"').quote = True
     lengths: dict[str, set[int]] = {}
+    seconds: dict[str, set[str]] = {}
     for w in _DICT:
         lengths.setdefault(w[0], set()).add(len(w))
+        if len(w) > 1:
+            seconds.setdefault(w[0], set()).add(w[1])
     for ch, ls in lengths.items():
-        _LENGTHS[ch] = tuple(sorted(ls, reverse=True))
+        _FIRSTS[ch] = (tuple(sorted(ls, reverse=True)), frozenset(seconds.get(ch, ())),
+                       _DICT.get(ch))
 
 
 _build()
@@ -74,52 +84,146 @@ def _pattern_rec(entry: dict) -> Rec:
     return rec
 
 
-_PATTERNS = tuple((re.compile(e["regex"]), _pattern_rec(e)) for e in LEX["gap_patterns"])
+# The gap patterns, compiled the first time a post needs one (_pattern): compiling all
+# sixteen takes longer than the rest of the import, and most posts need one or two.
+_PATTERN_SOURCES = tuple(e["regex"] for e in LEX["gap_patterns"])
+_PATTERN_RECS = tuple(_pattern_rec(e) for e in LEX["gap_patterns"])
+_COMPILED: list[re.Pattern[str] | None] = [None] * len(_PATTERN_SOURCES)
+
+
+def _pattern(k: int) -> re.Pattern[str]:
+    rx = _COMPILED[k]
+    if rx is None:
+        rx = _COMPILED[k] = re.compile(_PATTERN_SOURCES[k])
+    return rx
+
+
 _CONTEXT = tuple(LEX["bank_context"])
 _WITHDRAW_CONTEXT = tuple(LEX["withdrawal_context"])
 PERSONAL = tuple(LEX["personal"])
 REPORT = tuple(LEX["report"])
 RESOLUTION = tuple(LEX["resolution"])
+BANK, WITHDRAWAL, N_PERSONAL, N_REPORT, RESOLVED = range(5)     # indexes of markers()
 
 
-def has_context(text: str) -> bool:
-    for w in _CONTEXT:
-        if w in text:
-            return True
-    return False
+def _index_markers() -> dict[str, tuple[tuple[str, int], ...]]:
+    """Key character -> (marker, group) of the marker lists: a marker is filed under its
+    rarest character (the one fewest markers have), which a post must have for the
+    marker to be in it."""
+    groups = (_CONTEXT, _WITHDRAW_CONTEXT, PERSONAL, REPORT, RESOLUTION)
+    every = "".join("".join(markers) for markers in groups)
+    uses = {ch: every.count(ch) for ch in set(every)}
+    index: dict[str, list[tuple[str, int]]] = {}
+    for group, markers in enumerate(groups):
+        for m in markers:
+            index.setdefault(min(m, key=uses.__getitem__), []).append((m, group))
+    return {ch: tuple(lst) for ch, lst in index.items()}
 
 
-def has_withdraw_context(text: str) -> bool:
-    for w in _WITHDRAW_CONTEXT:
-        if w in text:
-            return True
-    return False
+def _index_patterns() -> tuple[dict[str, int], int]:
+    """Key character -> bit mask of the gap patterns it is a key of, in _STAGES fields of
+    _FIELD bits, and the mask of what every post has.
+
+    Field j of pattern k holds, for each alternative of the pattern, the characters of
+    its j-th requirement (its last one if it has fewer, see ``regex_reader``): a match
+    has a character of each field, so only patterns with a character of the post in
+    each of their fields need run.  A pattern the reader cannot tell is always run."""
+    keys: dict[str, int] = {}
+    always = 0
+    for k, rx in enumerate(_PATTERN_SOURCES):
+        needs = None if has_inline_flags(rx) else requirements(rx)
+        for j in range(_STAGES):
+            bit = 1 << (j * _FIELD + k)
+            if needs is None:
+                always |= bit
+                continue
+            for alternative in needs:
+                for ch in alternative[min(j, len(alternative) - 1)]:
+                    keys[ch] = keys.get(ch, 0) | bit
+    return keys, always
 
 
-def scan(text: str) -> list[Item]:
-    """Greedy longest-match items, then the gap patterns."""
+_STAGES = 4                     # markers() ANDs this many fields
+_FIELD = max(16, len(_PATTERN_SOURCES))
+_FIELD_MASK = (1 << _FIELD) - 1
+
+
+def _index_keys() -> tuple[dict[str, tuple[tuple[tuple[str, int], ...], int]], int]:
+    """Character -> (the markers filed under it, its gap-pattern key bits), and the
+    pattern bits of every post: markers() reads both with one look at the characters."""
+    markers_of = _index_markers()
+    pattern_keys, always = _index_patterns()
+    return {ch: (markers_of.get(ch, ()), pattern_keys.get(ch, 0))
+            for ch in markers_of.keys() | pattern_keys.keys()}, always
+
+
+_KEYS, _PATTERN_ALWAYS = _index_keys()
+_KEY_CHARS = frozenset(_KEYS)
+
+
+def markers(text: str, chars: list[str]) -> tuple[list[int], int]:
+    """How many markers of each list ``text`` (whose characters are ``chars``) contains,
+    [bank context, withdrawal context, personal, report, resolution], and the bit mask
+    of the gap patterns that can match it (for :func:`scan`): one look at the
+    characters for both."""
+    counts = [0, 0, 0, 0, 0]
+    mask = _PATTERN_ALWAYS
+    index = _KEYS
+    for ch in _KEY_CHARS.intersection(chars):
+        entries, bits = index[ch]
+        mask |= bits
+        for m, group in entries:
+            if m in text:
+                counts[group] += 1
+    # the patterns with a key in every field
+    return counts, (mask & (mask >> _FIELD) & (mask >> 2 * _FIELD) & (mask >> 3 * _FIELD)
+                    & _FIELD_MASK)
+
+
+def scan(text: str, chars: list[str] | None = None, run: int | None = None) -> list[Item]:
+    """Greedy longest-match items, then the gap patterns: those of the mask ``run``
+    (markers() gives it; all that can match when None).  ``chars``: list(text)."""
     items: list[Item] = []
-    lengths = _LENGTHS
-    d = _DICT
-    i = 0
-    n = len(text)
-    while i < n:
-        ls = lengths.get(text[i])
-        if ls is None:
-            i += 1
+    d = _DICT.get
+    if chars is None:
+        chars = list(text)
+    firsts = list(map(_FIRSTS.get, chars))      # what each character can start
+    last = len(chars) - 1
+    end = 0                 # the end of the last match: the scan resumes there
+    for i in compress(range(len(chars)), firsts):
+        if i < end:
             continue
-        for L in ls:
-            rec = d.get(text[i:i + L]) if L > 1 else d.get(text[i])
+        lengths, seconds, single = firsts[i]
+        if i < last and chars[i + 1] not in seconds:
+            # no longer word starts with these two characters: only the one-character word
+            if single is not None:
+                items.append(Item(i, i + 1, single))
+                end = i + 1
+            continue
+        for L in lengths:
+            # (near the end a slice can be shorter than L: the match still ends at i + L)
+            rec = d(text[i:i + L]) if L > 1 else single
             if rec is not None:
                 items.append(Item(i, i + L, rec))
-                i += L
+                end = i + L
                 break
-        else:
-            i += 1
-    extra = [Item(m.start(), m.end(), rec) for rx, rec in _PATTERNS for m in rx.finditer(text)]
+    extra = _pattern_items(text, markers(text, chars)[1] if run is None else run)
     if extra:
         items = _merge_patterns(items, extra)
     return items
+
+
+def _pattern_items(text: str, run: int) -> list[Item]:
+    """The matches of the gap patterns of the mask ``run``."""
+    extra: list[Item] = []
+    while run:
+        low = run & -run
+        k = low.bit_length() - 1
+        rec = _PATTERN_RECS[k]
+        for m in (_COMPILED[k] or _pattern(k)).finditer(text):
+            extra.append(Item(m.start(), m.end(), rec))
+        run ^= low
+    return extra
 
 
 def _merge_patterns(items: list[Item], extra: list[Item]) -> list[Item]:
@@ -148,7 +252,8 @@ RULES = ClauseRules(neg_window=5, crisis_neg_window=5, consume_negation=True,
                     additive_degree=False, postneg_window=10)
 
 
-def analyse(text: str, out: Analysis, post: PostContext) -> None:
-    """Add the Chinese valence and crisis hits of ``text`` to ``out``."""
-    for hit in walk(scan(text), out, RULES, post):
+def analyse(text: str, chars: list[str], run: int, out: Analysis, post: PostContext) -> None:
+    """Add the Chinese valence and crisis hits of ``text`` (``chars`` = list(text), ``run``
+    from :func:`markers`) to ``out``."""
+    for hit in walk(scan(text, chars, run), out, RULES, post):
         out.hits.append(MatchedTerm(hit.crisis, hit.negated, text[hit.start:hit.end]))

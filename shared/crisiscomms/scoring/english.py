@@ -12,16 +12,25 @@ items no fixed phrase covered.  The clause-level rules live in ``rules.py``.
 from __future__ import annotations
 
 import re
+from itertools import compress
+from operator import itemgetter
 
+from .language import WORD_CLASS
 from .lexicon import crisis_entries, crisis_entry, load
 from .model import Analysis, MatchedTerm, Rec
-from .rules import ClauseRules, Item, PostContext, by_start, walk
+from .rules import QUESTION, ClauseRules, Item, PostContext, by_start, walk
 
 # ---------------------------------------------------------------- tokenizer
-_TOKEN = re.compile(r"[a-z0-9\u00c0-\u024f]+(?:'[a-z]+)?|[.!?;:,\n\"%]", re.IGNORECASE)
+# Words (with an apostrophe suffix) and punctuation.  The classes are exactly what
+# r"[a-z0-9\u00c0-\u024f]+(?:'[a-z]+)?" matches with re.IGNORECASE (which adds the few
+# letters whose other case lies in range: the Kelvin sign, long s, some IPA letters ...),
+# spelt out because a case-insensitive scan costs a third more
+# (tests/unit/test_scoring_fastpaths.py checks them character by character).
+_SUFFIX_CHARS = "A-Za-z\u0130\u0131\u017f\u212a"
+_TOKEN = re.compile(f"[{WORD_CLASS}]+(?:'[{_SUFFIX_CHARS}]+)?|[.!?;:,\n\"%]")
 _HASHTAG = re.compile(r"[#@]([A-Za-z0-9_]+)")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_THOUSANDS = re.compile(r",(?<=\d,)(?=\d{3}\b)")  # a comma first: found by a fast search
 _CANON = {"cannot": "cant", "cnt": "cant", "dnt": "dont", "u": "you", "ur": "your",
           "pls": "please", "plz": "please", "thx": "thanks", "tks": "thanks",
           "ty": "thanks", "acct": "account", "acc": "account", "govt": "government",
@@ -58,39 +67,61 @@ def _split_hashtag(m: re.Match[str]) -> str:
     return " " + _CAMEL.sub(" ", m.group(1)) + " "
 
 
-def tokenize(text: str) -> tuple[list[str], list[bool]]:
-    """Canonical tokens plus an ALL-CAPS flag per token (for emphasis)."""
+# raw token -> canonical token, or (canonical, "'s") for a possessive; bounded like the stems
+_TOKEN_CACHE: dict[str, str | tuple[str, str]] = {}
+
+
+def _token_of(raw: str) -> str | tuple[str, str]:
+    """The canonical token(s) of one raw match of ``_TOKEN``."""
+    if len(raw) == 1 and not raw.isalnum():
+        tok: str | tuple[str, str] = raw
+    else:
+        low = raw.lower()
+        if "'" in low:
+            base, _, suffix = low.partition("'")
+            if suffix == "t" and base.endswith("n"):
+                tok = _canon_word(base + "t")
+            else:
+                tok = _canon_word(base)
+                if suffix == "s" and base not in _NO_POSSESSIVE:
+                    tok = (tok, "'s")
+        else:
+            tok = _canon_word(low)
+    if len(_TOKEN_CACHE) < 50_000:
+        _TOKEN_CACHE[raw] = tok
+    return tok
+
+
+def tokenize(text: str) -> tuple[list[str], list[str]]:
+    """Canonical tokens, and the raw text of each (a raw token of more than two
+    characters that is all upper case is an ALL-CAPS token, see :func:`items_of`)."""
     if "#" in text or "@" in text:
         text = _HASHTAG.sub(_split_hashtag, text)
     if "," in text:
         text = _THOUSANDS.sub("", text)
-    toks: list[str] = []
-    caps: list[bool] = []
-    canon, stem_cache = _CANON, _STEM_CACHE
-    for raw in _TOKEN.findall(text):
-        if len(raw) == 1 and not raw.isalnum():
-            toks.append(raw)
-            caps.append(False)
-            continue
-        low = raw.lower()
-        is_caps = len(raw) > 2 and raw.isupper()
-        if "'" in low:
-            base, _, suffix = low.partition("'")
-            if suffix == "t" and base.endswith("n"):
-                toks.append(_canon_word(base + "t"))
-                caps.append(is_caps)
-                continue
-            toks.append(_canon_word(base))
-            caps.append(is_caps)
-            if suffix == "s" and base not in _NO_POSSESSIVE:
-                toks.append("'s")
-                caps.append(False)
-            continue
-        word = canon.get(low, low)     # _canon_word inlined: the hottest loop of scoring
-        stemmed = stem_cache.get(word)
-        toks.append(stemmed if stemmed is not None else stem(word))
-        caps.append(is_caps)
-    return toks, caps
+    raws = _TOKEN.findall(text)
+    toks = list(map(_TOKEN_CACHE.get, raws))
+    if None in toks:
+        for k, tok in enumerate(toks):
+            if tok is None:
+                toks[k] = _token_of(raws[k])
+    if "'" in text and tuple in map(type, toks):
+        return _split_possessives(toks, raws)
+    return toks, raws  # type: ignore[return-value]
+
+
+def _split_possessives(toks: list, raws: list[str]) -> tuple[list[str], list[str]]:
+    """"bank's" is two tokens, "bank" and "'s" (whose raw "'s" is never ALL-CAPS)."""
+    out_toks: list[str] = []
+    out_raws: list[str] = []
+    for tok, raw in zip(toks, raws):
+        if type(tok) is tuple:
+            out_toks += tok
+            out_raws += (raw, "'s")
+        else:
+            out_toks.append(tok)
+            out_raws.append(raw)
+    return out_toks, out_raws
 
 
 # ---------------------------------------------------------------- lexicon compilation
@@ -111,9 +142,12 @@ _SINGLE: dict[str, Rec] = {}
 # first token -> [(pattern, rec)], longest pattern first; pattern items (token, gap)
 # with gap 0 (adjacent), 1 (fillers) or 2 (wide)
 _PHRASES: dict[str, list[tuple[tuple[tuple[str, int], ...], Rec]]] = {}
-# first token -> second token -> the candidates of _PHRASES that can match, in order; key
-# None holds those with a gap after the first token, the only ones any other token allows
-_PHRASE_INDEX: dict[str, dict[str | None, list[tuple[tuple[tuple[str, int], ...], Rec]]]] = {}
+# first token -> (its phrases, longest first: (pattern, rec); the set of the other tokens
+# of each: a phrase with one of them absent from the post cannot match)
+_PHRASE_INDEX: dict[str, tuple[tuple[tuple[tuple[tuple[str, int], ...], Rec], ...],
+                               tuple[frozenset[str], ...]]] = {}
+# token -> (its _PHRASE_INDEX entry, its _SINGLE entry), either None: one look-up a token
+_LEX: dict[str, tuple[tuple | None, Rec | None]] = {}
 _PHRASE_RECS: dict[tuple[tuple[str, int], ...], Rec] = {}
 
 
@@ -140,6 +174,12 @@ def _compile(pattern: str) -> tuple[tuple[str, int], ...]:
 
 
 def _rec(pattern: str) -> Rec:
+    if pattern.isalpha():       # one plain word: what _compile makes of it, sooner
+        key = _canon_word(pattern.lower())
+        rec = _SINGLE.get(key)
+        if rec is None:
+            rec = _SINGLE[key] = Rec()
+        return rec
     pat = _compile(pattern)
     if len(pat) == 1:
         rec = _SINGLE.get(pat[0][0])
@@ -178,14 +218,13 @@ def _build() -> None:
     for punct, level in _BOUNDARY.items():
         _SINGLE.setdefault(punct, Rec()).boundary = level
     _SINGLE.setdefault('"', Rec()).quote = True
+    first_of = itemgetter(0)
+    needs = {pat: frozenset(map(first_of, pat[1:])) for pat in _PHRASE_RECS}
     for first, lst in _PHRASES.items():
         lst.sort(key=lambda pr: -len(pr[0]))
-        by_second: dict[str | None, list] = {None: [pr for pr in lst if pr[0][1][1]]}
-        for pat, _ in lst:
-            second, gap = pat[1]
-            if not gap and second not in by_second:
-                by_second[second] = [pr for pr in lst if pr[0][1][1] or pr[0][1][0] == second]
-        _PHRASE_INDEX[first] = by_second
+        _PHRASE_INDEX[first] = (tuple(lst), tuple(map(needs.__getitem__, map(first_of, lst))))
+    for tok in _SINGLE.keys() | _PHRASE_INDEX.keys():
+        _LEX[tok] = (_PHRASE_INDEX.get(tok), _SINGLE.get(tok))
 
 
 _build()
@@ -219,6 +258,9 @@ EMOJI: dict[str, float] = LEX["emoji"]
 COOC_DISTANCE = 6
 _COOC: dict[str, list[tuple[int, int]]] = {}     # token -> [(rule, 0 object / 1 action)]
 _COOC_RECS: list[Rec] = []
+# token -> bit 2 * rule of an object, 2 * rule + 1 of an action or function verb: a rule can
+# fire only in a post with both bits of it
+_COOC_BITS: dict[str, int] = {}
 
 
 def _build_cooc() -> None:
@@ -235,33 +277,101 @@ def _build_cooc() -> None:
     for w in fv["verbs"]:
         _COOC.setdefault(_canon_word(w), []).append((idx, 2))
     _FUNCTION_NEG.update(_canon_word(w) for w in fv["negators"])
+    for tok, hits in _COOC.items():
+        for rule, role in hits:
+            _COOC_BITS[tok] = _COOC_BITS.get(tok, 0) | 1 << (2 * rule + min(role, 1))
 
 
 # a function verb ("working", "loading") is a failure only when negated right before it
 _FUNCTION_NEG: set[str] = set()
 _build_cooc()
+_COOC_OBJECT_BITS = sum(1 << (2 * rule) for rule in range(len(_COOC_RECS)))
+_COOC_TOKENS = frozenset(_COOC_BITS)
 PRAISE_EMOJI = frozenset(LEX["praise_emoji"])
 
 
-def has_context(toks: list[str]) -> bool:
-    """Is the post about banking (a bank word that is not "river bank", "food bank")?"""
-    ctx = _CONTEXT
-    if ctx.isdisjoint(toks):
+_REPORT_ONLY = REPORT - PERSONAL       # a token of both lists is a personal marker
+_PERCENT_RULE = "%" not in PERSONAL and "%" not in REPORT
+
+
+def _index_phrases() -> dict[str, tuple[tuple[str, int], ...]]:
+    """First word -> (" phrase ", 0 personal / 1 report / 2 resolution): a phrase can be
+    in a post only when its first word is."""
+    index: dict[str, list[tuple[str, int]]] = {}
+    for kind, phrases in enumerate((PERSONAL_PHRASES, REPORT_PHRASES, RESOLUTION_PHRASES)):
+        for p in phrases:
+            index.setdefault(p.split()[0], []).append((p, kind))
+    return {w: tuple(lst) for w, lst in index.items()}
+
+
+def _index_marker_bits() -> dict[str, int]:
+    """Token -> 1 personal, 2 report (and not personal), 4 resolution, 8 first word of a
+    marker phrase."""
+    bits: dict[str, int] = {}
+    for bit, words in ((1, PERSONAL), (2, _REPORT_ONLY), (4, RESOLUTION), (8, _MARKER_PHRASES)):
+        for w in words:
+            bits[w] = bits.get(w, 0) | bit
+    return bits
+
+
+_MARKER_PHRASES = _index_phrases()
+_MARKER_BITS = _index_marker_bits()
+_MARKER_TOKENS = frozenset(_MARKER_BITS)
+
+
+def markers(toks: list[str], present: set[str]) -> tuple[int, int, bool, bool, bool]:
+    """(personal markers, report markers, reports a resolution, about banking, money
+    being taken out) of ``toks``, whose set is ``present``: every occurrence of a marker
+    word counts, each marker phrase once; "%" is a report marker ("rate 4.1%") except in
+    "100%"."""
+    personal = report = 0
+    resolved = False
+    firsts = []
+    for t in _MARKER_TOKENS.intersection(present):
+        bits = _MARKER_BITS[t]
+        if bits & 1:
+            personal += toks.count(t)
+        elif bits & 2:
+            report += toks.count(t)
+        if bits & 4:
+            resolved = True
+        if bits & 8:
+            firsts.append(t)
+    if _PERCENT_RULE and "%" in present:
+        report += sum(1 for k, t in enumerate(toks) if t == "%" and (not k or toks[k - 1] != "100"))
+    if firsts:
+        joined = " " + " ".join(toks) + " "
+        for w in firsts:
+            for phrase, kind in _MARKER_PHRASES[w]:
+                if phrase in joined:
+                    if kind == 0:
+                        personal += 1
+                    elif kind == 1:
+                        report += 1
+                    else:
+                        resolved = True
+    return (personal, report, resolved, has_context(toks, present),
+            not _WITHDRAW_CONTEXT.isdisjoint(present))
+
+
+def has_context(toks: list[str], present: set[str] | None = None) -> bool:
+    """Is the post about banking (a bank word that is not "river bank", "food bank")?
+    ``present`` is set(toks), when the caller has it."""
+    found = _CONTEXT.intersection(toks if present is None else present)
+    if not found:
         return False
+    if len(found) > 1 or "bank" not in found:     # only "bank" can be disqualified
+        return True
     n = len(toks)
-    for i, t in enumerate(toks):
-        if t in ctx:
-            if t == "bank":
-                if i and toks[i - 1] in _NOT_BEFORE:
-                    continue
-                if i + 1 < n and toks[i + 1] in _NOT_AFTER:
-                    continue
-            return True
+    i = -1
+    for _ in range(toks.count("bank")):
+        i = toks.index("bank", i + 1)
+        if i and toks[i - 1] in _NOT_BEFORE:
+            continue
+        if i + 1 < n and toks[i + 1] in _NOT_AFTER:
+            continue
+        return True
     return False
-
-
-def has_withdraw_context(toks: list[str]) -> bool:
-    return not _WITHDRAW_CONTEXT.isdisjoint(toks)
 
 
 def _match(toks: list[str], i: int, pat: tuple[tuple[str, int], ...]) -> tuple[int, bool] | None:
@@ -296,36 +406,29 @@ def _match(toks: list[str], i: int, pat: tuple[tuple[str, int], ...]) -> tuple[i
     return j, neg_inside
 
 
-def items_of(toks: list[str], caps: list[bool]) -> list[Item]:
-    """Longest-match lexicon items, then the object/action pairs."""
-    n = len(toks)
+def items_of(toks: list[str], raws: list[str], present: set[str]) -> list[Item]:
+    """Longest-match lexicon items, then the object/action pairs; ``present`` is set(toks)."""
     items: list[Item] = []
-    single = _SINGLE
-    phrases = _PHRASE_INDEX
-    i = 0
-    while i < n:
-        t = toks[i]
-        by_second = phrases.get(t)
-        if by_second:
-            cands = by_second.get(toks[i + 1] if i + 1 < n else None)
-            for pat, rec in by_second[None] if cands is None else cands:
+    has_all = present.issuperset
+    entries = list(map(_LEX.get, toks))
+    end = 0                 # the end of the last phrase: the scan resumes there
+    for i in compress(range(len(toks)), entries):
+        if i < end:
+            continue
+        phrases, rec = entries[i]
+        if phrases is not None:
+            pats, needs = phrases
+            for pat, phrase in compress(pats, map(has_all, needs)):
                 m = _match(toks, i, pat)
                 if m is not None:
                     end, neg_inside = m
-                    items.append(Item(i, end, rec, neg_inside))
-                    i = end
+                    items.append(Item(i, end, phrase, neg_inside))
                     break
-            else:
-                rec = single.get(t)
-                if rec is not None:
-                    items.append(Item(i, i + 1, rec, False, caps[i]))
-                i += 1
-            continue
-        rec = single.get(t)
-        if rec is not None:
-            items.append(Item(i, i + 1, rec, False, caps[i]))
-        i += 1
-    if not _COOC.keys().isdisjoint(toks):
+            if end > i or rec is None:
+                continue
+        raw = raws[i]
+        items.append(Item(i, i + 1, rec, False, len(raw) > 2 and raw.isupper()))
+    if _may_cooccur(present):
         for pair in _cooccurrences(toks, items):
             # the pair replaces what it spans (weaker crisis terms, event words)
             s, e = pair.start, pair.end
@@ -335,6 +438,15 @@ def items_of(toks: list[str], caps: list[bool]) -> list[Item]:
             items.append(pair)
         items.sort(key=by_start)
     return items
+
+
+def _may_cooccur(present: set[str]) -> bool:
+    """Does some rule have both an object and an action (or function verb) in the post?"""
+    mask = 0
+    bits = _COOC_BITS
+    for t in _COOC_TOKENS.intersection(present):
+        mask |= bits[t]
+    return bool(mask & (mask >> 1) & _COOC_OBJECT_BITS)
 
 
 def _cooccurrences(toks: list[str], items: list[Item]) -> list[Item]:
@@ -383,10 +495,49 @@ RULES = ClauseRules(neg_window=3, crisis_neg_window=3, consume_negation=False,
                     additive_degree=True, postneg_window=8, single_quoted_only=1)
 
 
-def analyse(toks: list[str], caps: list[bool], out: Analysis, post: PostContext) -> None:
-    """Add the English valence and crisis hits of ``toks`` to ``out``."""
+def _plain_mark(rec: Rec) -> bool:
+    """A boundary or quotation mark and nothing else."""
+    return (rec.valence is None and rec.crisis is None and rec.degree is None
+            and not (rec.neg or rec.postneg or rec.debunk or rec.hedge or rec.contrast
+                     or rec.block or rec.event or rec.irony or rec.reported or rec.rhetorical
+                     or rec.praise))
+
+
+# Tokens that can make an item other than a plain boundary or quotation mark; a post with
+# none of them (a Chinese post's punctuation) only counts its questions
+_LEXICAL = frozenset(_PHRASES).union(_COOC, (t for t, r in _SINGLE.items() if not _plain_mark(r)))
+_QUESTION_MARKS = tuple(t for t, r in _SINGLE.items()
+                        if r.boundary == QUESTION and t not in _LEXICAL)
+
+
+# Text with no character of language.WORD_CLASS has only these tokens: when none of them is
+# lexical, a marker or a context word, such a post's English side is its "%" (report
+# markers, never after "100") and its "?" (questions) alone
+_PUNCTUATION = frozenset('.!?;:,\n"%')
+PUNCTUATION_ONLY_IS_PLAIN = (
+    _PUNCTUATION.isdisjoint(_LEXICAL | _MARKER_TOKENS | _CONTEXT | _WITHDRAW_CONTEXT)
+    and _PUNCTUATION.issuperset(_QUESTION_MARKS))
+
+
+def punctuation_markers(text: str) -> tuple[int, int, bool, bool, bool]:
+    """:func:`markers` of text with no word character (PUNCTUATION_ONLY_IS_PLAIN)."""
+    return 0, text.count("%") if _PERCENT_RULE else 0, False, False, False
+
+
+def punctuation_questions(text: str) -> int:
+    """The questions :func:`analyse` counts in text with no word character."""
+    return sum(map(text.count, _QUESTION_MARKS))
+
+
+def analyse(toks: list[str], raws: list[str], present: set[str], out: Analysis,
+            post: PostContext) -> None:
+    """Add the English valence and crisis hits of ``toks`` (``present`` = set(toks)) to ``out``."""
     if not toks:
         return
-    for hit in walk(items_of(toks, caps), out, RULES, post):
-        matched = " ".join(t for t in toks[hit.start:hit.end] if t != "'s")
+    if _LEXICAL.isdisjoint(present):
+        out.questions += sum(map(toks.count, _QUESTION_MARKS))
+        return
+    for hit in walk(items_of(toks, raws, present), out, RULES, post):
+        span = toks[hit.start:hit.end]
+        matched = " ".join(span if "'s" not in span else [t for t in span if t != "'s"])
         out.hits.append(MatchedTerm(hit.crisis, hit.negated, matched))

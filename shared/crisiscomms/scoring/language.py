@@ -16,6 +16,7 @@ characters this package needs.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Literal
 
@@ -117,6 +118,7 @@ _build()
 
 TRAD_ONLY = frozenset(_TRAD_ONLY)
 SIMP_ONLY = frozenset(_SIMP_ONLY)
+_T2S_KEYS = frozenset(map(chr, _T2S))
 
 # Curly quotes and apostrophes NFKC leaves alone; folded so "can’t" == "can't".
 _PUNCT_FOLD = {
@@ -137,34 +139,95 @@ def to_simplified(text: str) -> str:
     return text.translate(_T2S)
 
 
-# ASCII is scanned in C (str.translate); only the non-ASCII rest is walked in Python.
-DROP_ASCII = dict.fromkeys(range(128))
-_DROP_ASCII_LETTERS = dict.fromkeys(list(range(65, 91)) + list(range(97, 123)))
+_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
+NON_ASCII_RUN = _NON_ASCII_RUN = re.compile("[^\x00-\x7f]+")
+# The characters of English words (the tokenizer's class, ``english._TOKEN``): ASCII
+# letters and digits, U+00C0-024F, and the few letters beyond whose other case is in
+# those ranges (what [a-z0-9\u00c0-\u024f] matches with re.IGNORECASE)
+WORD_CLASS = ("0-9A-Za-z\u00c0-\u024f\u0253\u0254\u0256\u0257\u0259\u025b\u0260\u0263"
+              "\u0268\u0269\u026f\u0272\u0275\u0280\u0283\u0288-\u028c\u0292\u1e9e\u212a"
+              "\u212b\u2c65\u2c66\u2c7e\u2c7f")
+_WORD_EXTRAS = frozenset("\u0253\u0254\u0256\u0257\u0259\u025b\u0260\u0263\u0268\u0269\u026f"
+                         "\u0272\u0275\u0280\u0283\u0288\u0289\u028a\u028b\u028c\u0292\u1e9e"
+                         "\u212a\u212b\u2c65\u2c66\u2c7e\u2c7f")
+_DIGITS = b"0123456789"
+# Han characters (U+3400-4DBF, U+4E00-9FFF, U+F900-FAFF) are counted on the UTF-8 bytes:
+# those led by E4-E9 are Han but for U+4DC0-4DFF (E4 B7 ..), and the Han led by E3 (E3 90-BF
+# ..) and EF (EF A4-AB ..) are rare, so a post without any of these three kinds of
+# sequence (_HAN_EXCEPTIONS) has as many Han characters as E4-E9 bytes.  (A class of the
+# Han ranges costs 1.8 ms to compile, a regular expression of their bytes is slower.)
+_HAN_LEADS = bytes(range(0xE4, 0xEA))
+_HAN_EXCEPTIONS = re.compile(rb"\xe3[\x90-\xbf]|\xef[\xa4-\xab]|\xe4\xb7")
 
 
 def script_counts(text: str) -> tuple[int, int, int, int, int, int]:
     """(latin letters, han, traditional-only han, simplified-only han, other-script
     letters, emoji) of already NFKC-normalised text."""
-    latin = len(text) - len(text.translate(_DROP_ASCII_LETTERS))
-    han = trad = simp = other = emoji = 0
-    if not text.isascii():
-        trad_only, simp_only = TRAD_ONLY, SIMP_ONLY
-        for ch in text.translate(DROP_ASCII):
+    return script_profile(text)[0]
+
+
+Profile = tuple[tuple[int, int, int, int, int, int], "list[str] | None", str, bool, bool]
+
+
+def script_profile(text: str, exact: bool = True) -> Profile:
+    """(:func:`script_counts`; if ``text`` has Han characters the list of its characters
+    (hashed once, then cheap to look up again), else None; its emoji-range characters in
+    order; whether it has a character to fold to Simplified; whether it has a character
+    of English words, WORD_CLASS).  ``exact`` False: the Simplified-only count is 0 when
+    there is no Traditional-only character (for :func:`decide_language`, which only asks
+    whether Traditional ones outnumber them)."""
+    utf8 = text.encode("utf-8", "surrogatepass")
+    no_letters = utf8.translate(None, _ASCII_LETTERS)
+    latin = len(utf8) - len(no_letters)         # ASCII bytes are ASCII characters
+    words = latin > 0 or len(no_letters.translate(None, _DIGITS)) < len(no_letters)
+    if len(utf8) == len(text):
+        return (latin, 0, 0, 0, 0, 0), None, "", False, words
+    han = len(utf8) - len(utf8.translate(None, _HAN_LEADS))
+    if b"\xe4\xb7" in utf8 or (b"\xe3" in utf8 or b"\xef" in utf8) and _HAN_EXCEPTIONS.search(utf8):
+        han = sum(1 for ch in text if _is_han(ch))
+    trad = simp = 0
+    chars = None
+    folds = False
+    if han:     # the Traditional-only characters are folding keys, all Han like the rest
+        chars = list(text)
+        keys = _T2S_KEYS.intersection(chars)
+        if keys:
+            folds = True
+            trad = sum(map(text.count, TRAD_ONLY.intersection(keys)))
+        if trad or exact:
+            simp = sum(map(text.count, SIMP_ONLY.intersection(chars)))
+    other = 0
+    emoji = []
+    if len(utf8) != len(text) + 2 * han:     # a Han character is three bytes, all else differs
+        for ch in "".join(_NON_ASCII_RUN.findall(text)):
             o = ord(ch)
             if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
-                han += 1
-                if ch in trad_only:
-                    trad += 1
-                elif ch in simp_only:
-                    simp += 1
-            elif 0xC0 <= o <= 0x24F:
+                continue    # Han, counted above
+            if 0xC0 <= o <= 0x24F:
                 latin += 1
+                words = True
             elif (0x370 <= o <= 0x6FF or 0x900 <= o <= 0xE7F or 0x3040 <= o <= 0x30FF
                   or 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF):
                 other += 1   # greek, cyrillic, hebrew, arabic, indic, thai, kana, hangul
             elif 0x1F100 <= o <= 0x1FAFF or 0x2600 <= o <= 0x27BF or 0x2B00 <= o <= 0x2BFF:
-                emoji += 1
-    return latin, han, trad, simp, other, emoji
+                emoji.append(ch)
+            elif ch in _WORD_EXTRAS:
+                words = True
+    return (latin, han, trad, simp, other, len(emoji)), chars, "".join(emoji), folds, words
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
+
+
+def fold_chinese(text: str, folds: bool) -> str:
+    """``to_simplified(text.casefold())`` of text that has a character of the folding
+    table if ``folds`` (script_profile): ``text`` itself when that changes nothing (the
+    table only has Han keys, and case folding never makes a Han character)."""
+    folded = text.casefold()
+    if folds:
+        return folded.translate(_T2S)
+    return text if folded == text else folded
 
 
 _EN_FUNCTION = frozenset(
@@ -183,6 +246,19 @@ _OTHER_FUNCTION = frozenset(
     "het een en niet van ik je dat "
     "yang dan di ini itu tidak dengan untuk saya ada".split()
 ) - _EN_FUNCTION
+
+
+# A post none of whose words, with the characters decide_language strips (and apostrophes)
+# deleted everywhere, is another language's function word has none among its stripped
+# words either: the function words are lowercase ASCII letters, so deleting those
+# characters inside a word as well can only add candidates.  bytes.split() splits on ASCII
+# whitespace only: str.split() also splits ASCII on \x1c-\x1f, and other text on Unicode
+# spaces, which joining its words with " " first takes care of.
+_STRIPPED = b"'.,!?;:\"()[]"
+_ASCII_SPACES = bytes.maketrans(b"\x1c\x1d\x1e\x1f", b"    ")
+_OTHER_FUNCTION_BYTES = frozenset(w.encode() for w in _OTHER_FUNCTION)
+if not all(w.isascii() and w.isalpha() and w.islower() for w in _EN_FUNCTION | _OTHER_FUNCTION):
+    raise ValueError("function words must be lowercase ASCII letters (see decide_language)")
 
 
 def detect_language(text: str) -> Language:
@@ -212,6 +288,13 @@ def decide_language(t: str, counts: tuple[int, int, int, int, int, int]) -> Lang
         if other and other * 2 >= han:
             return "other"
         return "zh-Hant" if trad > simp else "zh-Hans"
+    if t.isascii():
+        words = t.encode().lower().translate(_ASCII_SPACES, _STRIPPED).split()
+    else:   # the words of str.split(), rejoined by one ASCII space
+        words = " ".join(t.casefold().split()).encode("utf-8", "surrogatepass").translate(
+            None, _STRIPPED).split()
+    if _OTHER_FUNCTION_BYTES.isdisjoint(words):
+        return "en"      # no other-language function word (see _STRIPPED)
     en = oth = 0
     for w in t.casefold().replace("'", "").split():
         w = w.strip(".,!?;:\"()[]")

@@ -1,6 +1,7 @@
 """Result types of the scorer and the lexicon record both matchers share."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,31 +40,70 @@ class Score:
     risk: int
 
 
+def _slot_setters(cls: type) -> tuple:
+    """The slot descriptors' setters of a frozen slotted dataclass, in field order, for
+    building one without its generated __init__ (which sets the same slots, one
+    ``object.__setattr__`` call each, at twice the cost); only for plain fields."""
+    fields = dataclasses.fields(cls)
+    if (tuple(f.name for f in fields) != cls.__slots__ or hasattr(cls, "__post_init__")
+            or any(f.default is not dataclasses.MISSING
+                   or f.default_factory is not dataclasses.MISSING for f in fields)):
+        raise TypeError(f"{cls.__name__}: not a dataclass of plain slotted fields")
+    return tuple(getattr(cls, f.name).__set__ for f in fields)
+
+
+(_set_language, _set_sentiment, _set_label, _set_terms, _set_weight, _set_is_crisis, _set_reach,
+ _set_engagement, _set_risk) = _slot_setters(Score)
+_new = object.__new__
+
+
+def new_score(language: Language, sentiment: float, sentiment_label: SentimentLabel,
+              crisis_terms: tuple[TermHit, ...], crisis_weight: float, is_crisis: bool,
+              reach: int, engagement: int, risk: int) -> Score:
+    """``Score(...)``, the same object, built faster (a Score per post adds up)."""
+    score = _new(Score)
+    _set_language(score, language)
+    _set_sentiment(score, sentiment)
+    _set_label(score, sentiment_label)
+    _set_terms(score, crisis_terms)
+    _set_weight(score, crisis_weight)
+    _set_is_crisis(score, is_crisis)
+    _set_reach(score, reach)
+    _set_engagement(score, engagement)
+    _set_risk(score, risk)
+    return score
+
+
 NO_GATE, BANK_GATE, WITHDRAWAL_GATE = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class CrisisEntry:
-    """A crisis term of the lexicon; one record is shared by all its variants.
+    """A crisis term of the lexicon; one record is shared by all its variants (and never
+    changed).
 
     ``gate``: NO_GATE counts anywhere, BANK_GATE only in a post about banking,
     WITHDRAWAL_GATE only when money is being taken out (queues are not a run otherwise).
     """
 
-    term: str
-    category: str
-    weight: float
-    gate: int
+    __slots__ = ("term", "category", "weight", "gate")
+
+    def __init__(self, term: str, category: str, weight: float, gate: int) -> None:
+        self.term = term
+        self.category = category
+        self.weight = weight
+        self.gate = gate
 
 
-@dataclass(slots=True, eq=False)
 class MatchedTerm:
     """A crisis hit as an analyser found it; only distinct ones become a TermHit (frozen
     records cost four times as much to build)."""
 
-    crisis: CrisisEntry
-    negated: bool
-    matched: str
+    __slots__ = ("crisis", "negated", "matched")
+
+    def __init__(self, crisis: CrisisEntry, negated: bool, matched: str) -> None:
+        self.crisis = crisis
+        self.negated = negated
+        self.matched = matched
 
 
 class Rec:
@@ -81,7 +121,7 @@ class Rec:
 
     __slots__ = ("valence", "crisis", "neg", "postneg", "debunk", "hedge", "degree",
                  "contrast", "boundary", "block", "event", "irony", "reported",
-                 "rhetorical", "quote", "praise")
+                 "rhetorical", "quote", "praise", "kind")
 
     def __init__(self) -> None:
         self.valence: float | None = None
@@ -100,6 +140,22 @@ class Rec:
         self.rhetorical = False  # 谁说, 哪有: a negator whose question is rhetorical
         self.quote = False       # quotation mark
         self.praise = False      # praise that reads as sarcasm next to a crisis
+        self.kind = UNSEALED     # what the clause scan does with it: see seal()
+
+    def seal(self) -> int:
+        """Settle ``kind`` from the roles (the clause scan does, the first time it meets the
+        record: the lexicon is complete by then, and most records are never met)."""
+        self.kind = (BLOCK if self.block else QUOTE if self.quote else BOUNDARY if self.boundary
+                     else GENERAL if (self.crisis is not None or self.degree is not None
+                                      or self.neg or self.contrast or self.irony or self.debunk
+                                      or self.hedge or self.postneg or self.reported)
+                     else INERT if self.valence is None else VALENCE)
+        return self.kind
+
+
+# Rec.kind: a plain valence word, a word with no role in the clause scan, a blocker, a
+# quotation mark, a boundary, anything else; not settled yet
+VALENCE, INERT, BLOCK, QUOTE, BOUNDARY, GENERAL, UNSEALED = range(7)
 
 
 class Analysis:

@@ -37,13 +37,16 @@ def risk_formula() -> str:
 
 
 def compute_risk(crisis_weight: float, sentiment: float, followers: int, engagement: int) -> int:
-    c = 1.0 - math.exp(-max(0.0, crisis_weight) / 1.5)
-    n = max(0.0, -sentiment)
+    if not crisis_weight > 0.0 and sentiment >= 0.0:
+        return 0            # c = n = 0: no harm, whatever the reach
+    # max(0.0, x) and min(1.0, x) spelt out (the same values, fewer calls)
+    c = 1.0 - math.exp(-(crisis_weight if crisis_weight > 0.0 else 0.0) / 1.5)
+    n = -sentiment if -sentiment > 0.0 else 0.0
     if n > 1.0:
         n = 1.0
     harm = c * (0.5 + 0.5 * n) + 0.35 * n * (1.0 - c)
-    r = min(1.0, math.log10(1 + max(0, followers)) / 6.0)
-    e = min(1.0, math.log10(1 + max(0, engagement)) / 4.0)
-    amp = 0.4 + 0.4 * r + 0.2 * e
+    r = math.log10(1 + (followers if followers > 0 else 0)) / 6.0
+    e = math.log10(1 + (engagement if engagement > 0 else 0)) / 4.0
+    amp = 0.4 + 0.4 * (r if r < 1.0 else 1.0) + 0.2 * (e if e < 1.0 else 1.0)
     risk = int(round(100.0 * harm * amp))
     return 0 if risk < 0 else 100 if risk > 100 else risk

@@ -24,17 +24,16 @@ term); :func:`sum_contributions` adds up the valence.  The rules, in order:
   是谣言, 个啥), and a bare "No." / "没有。" right after a question negates it;
 * contrast: everything before the last "but"/但是 counts half, everything after 1.5x.
 
-Records built once per language are frozen; those built per item or per post are only
-slotted, because a frozen dataclass's ``__init__`` costs about four times as much on
-Python 3.11 and the matchers build several per post.  None compares by value
-(``eq=False``): nothing needs it, and it halves what each class adds to a cold start.
+The records are plain slotted classes, not dataclasses: they are internal, none compares
+by value, and a dataclass costs about three times as much to define at import (a cold
+start); those built once per language are never changed after.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from operator import attrgetter
 
-from .model import WITHDRAWAL_GATE, Analysis, CrisisEntry, Rec
+from .model import (BOUNDARY, GENERAL, INERT, QUOTE, UNSEALED, VALENCE, WITHDRAWAL_GATE, Analysis,
+                    CrisisEntry, Rec)
 
 NEGATION_SCALAR = -0.74
 CAPS_INCREMENT = 0.733
@@ -45,99 +44,129 @@ QUESTION = 3           # Rec.boundary of "?" and 吗; 2 ends a sentence, 1 a cla
 EVALUATIVE, EVENT, PRAISE = 0, 1, 2     # Contribution.kind
 
 
-@dataclass(slots=True, eq=False)
 class Item:
     """One lexicon match, in tokens (English) or characters (Chinese)."""
 
-    start: int
-    end: int
-    rec: Rec
-    neg_inside: bool = False     # a negator stood in a gap of the pattern
-    caps: bool = False           # ALL-CAPS token
+    __slots__ = ("start", "end", "rec", "neg_inside", "caps")
+
+    def __init__(self, start: int, end: int, rec: Rec, neg_inside: bool = False,
+                 caps: bool = False) -> None:
+        self.start = start
+        self.end = end
+        self.rec = rec
+        self.neg_inside = neg_inside     # a negator stood in a gap of the pattern
+        self.caps = caps                 # ALL-CAPS token
 
 
 by_start = attrgetter("start")     # sort key of both matchers
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class ClauseRules:
-    """How a language applies the rules; windows are in that language's units."""
+    """How a language applies the rules; windows are in that language's units (one
+    record per language, never changed)."""
 
-    neg_window: int
-    crisis_neg_window: int
-    consume_negation: bool
-    additive_degree: bool
-    postneg_window: int
-    single_quoted_only: int = 0   # > 0: only terms this short can be scare-quoted
+    __slots__ = ("neg_window", "crisis_neg_window", "consume_negation", "additive_degree",
+                 "postneg_window", "single_quoted_only")
+
+    def __init__(self, neg_window: int, crisis_neg_window: int, consume_negation: bool,
+                 additive_degree: bool, postneg_window: int, single_quoted_only: int = 0) -> None:
+        self.neg_window = neg_window
+        self.crisis_neg_window = crisis_neg_window
+        self.consume_negation = consume_negation
+        self.additive_degree = additive_degree
+        self.postneg_window = postneg_window
+        self.single_quoted_only = single_quoted_only  # > 0: only so short terms are scare-quoted
 
 
-@dataclass(slots=True, eq=False)
 class PostContext:
     """What the whole post decides for every clause of it."""
 
-    bank: bool                    # about banking: bank-gated crisis terms count
-    withdrawal: bool              # money being taken out: queue terms count
-    all_caps: bool                # shouting throughout emphasises nothing
-    negated_crisis_valence: float
+    __slots__ = ("bank", "withdrawal", "all_caps", "negated_crisis_valence")
+
+    def __init__(self, bank: bool, withdrawal: bool, all_caps: bool,
+                 negated_crisis_valence: float) -> None:
+        self.bank = bank                # about banking: bank-gated crisis terms count
+        self.withdrawal = withdrawal    # money being taken out: queue terms count
+        self.all_caps = all_caps        # shouting throughout emphasises nothing
+        self.negated_crisis_valence = negated_crisis_valence
 
 
-@dataclass(slots=True, eq=False)
 class Contribution:
     """One word's valence; ``base`` is kept so the resolve pass can re-negate it."""
 
-    valence: float
-    kind: int
-    base: float
-    clause: int
+    __slots__ = ("valence", "kind", "base", "clause")
+
+    def __init__(self, valence: float, kind: int, base: float, clause: int) -> None:
+        self.valence = valence
+        self.kind = kind
+        self.base = base
+        self.clause = clause
 
 
-@dataclass(slots=True, eq=False)
 class CrisisHit(Contribution):
     """A crisis term as scanned, and the event valence it contributes; ``negated`` is
     final only after :func:`resolve_hits`."""
 
-    crisis: CrisisEntry
-    negated: bool
-    start: int
-    end: int
-    rhetorical: bool          # negated by 谁说 / 哪有: a question does not undo it
-    reported_denial: bool     # negated inside reported speech: distrusted if the post asks
-    settled: bool             # scare-quoted or outside banking: negated for good
+    __slots__ = ("crisis", "negated", "start", "end", "rhetorical", "reported_denial", "settled")
+
+    def __init__(self, valence: float, kind: int, base: float, clause: int,
+                 crisis: CrisisEntry, negated: bool, start: int, end: int, rhetorical: bool,
+                 reported_denial: bool, settled: bool) -> None:
+        self.valence = valence
+        self.kind = kind
+        self.base = base
+        self.clause = clause
+        self.crisis = crisis
+        self.negated = negated
+        self.start = start
+        self.end = end
+        self.rhetorical = rhetorical        # negated by 谁说 / 哪有: a question does not undo it
+        self.reported_denial = reported_denial  # negated in reported speech: distrusted if asked
+        self.settled = settled              # scare-quoted or outside banking: negated for good
 
 
-@dataclass(slots=True, eq=False)
 class PostNegator:
     """"... are false", 是谣言, or a bare "No." after a question."""
 
-    start: int
-    sentence_start: int
+    __slots__ = ("start", "sentence_start")
+
+    def __init__(self, start: int, sentence_start: int) -> None:
+        self.start = start
+        self.sentence_start = sentence_start
 
 
-@dataclass(slots=True, eq=False)
 class ClauseScan:
     """What the scan pass hands to the resolve pass."""
 
-    hits: list[CrisisHit]
-    contributions: list[Contribution]
-    question_clauses: set[int]
-    post_negators: list[PostNegator]
-    contrast_at: int          # index of the first contribution after the last "but", or -1
+    __slots__ = ("hits", "contributions", "question_clauses", "post_negators", "contrast_at")
+
+    def __init__(self, hits: list[CrisisHit], contributions: list[Contribution],
+                 question_clauses: set[int], post_negators: list[PostNegator],
+                 contrast_at: int) -> None:
+        self.hits = hits
+        self.contributions = contributions
+        self.question_clauses = question_clauses
+        self.post_negators = post_negators
+        self.contrast_at = contrast_at  # the first contribution after the last "but", or -1
 
 
-@dataclass(slots=True, eq=False)
 class _Cursor:
     """Scan state; negation, degree and reported speech never cross a clause boundary."""
 
-    clause: int = 0
-    clause_start: int = 0
-    sentence_start: int = 0
-    neg_end: int = NO_POSITION
-    neg_rhetorical: bool = False
-    reported_end: int = NO_POSITION
-    degree: float = 0.0
-    degree_end: int = NO_POSITION
-    in_quote: bool = False
-    after_question: bool = False
+    __slots__ = ("clause", "clause_start", "sentence_start", "neg_end", "neg_rhetorical",
+                 "reported_end", "degree", "degree_end", "in_quote", "after_question")
+
+    def __init__(self) -> None:
+        self.clause = 0
+        self.clause_start = 0
+        self.sentence_start = 0
+        self.neg_end = NO_POSITION
+        self.neg_rhetorical = False
+        self.reported_end = NO_POSITION
+        self.degree = 0.0
+        self.degree_end = NO_POSITION
+        self.in_quote = False
+        self.after_question = False
 
 
 def crisis_valence(weight: float) -> float:
@@ -167,13 +196,11 @@ def scan_clauses(items: list[Item], out: Analysis, rules: ClauseRules,
     last = len(items) - 1
     for k, item in enumerate(items):
         rec = item.rec
-        if rec.block:
-            continue
-        if rec.quote:
-            cur.in_quote = not cur.in_quote
-            continue
-        level = rec.boundary
-        if level:    # negation, degree and reported speech end with the clause
+        kind = rec.kind             # Rec.seal(): the common cases first
+        if kind == UNSEALED:
+            kind = rec.seal()
+        if kind == BOUNDARY:    # negation, degree and reported speech end with the clause
+            level = rec.boundary
             is_question = level == QUESTION
             if is_question:
                 found.question_clauses.add(cur.clause)
@@ -185,6 +212,16 @@ def scan_clauses(items: list[Item], out: Analysis, rules: ClauseRules,
             cur.clause_start = item.end
             cur.neg_end = cur.reported_end = cur.degree_end = NO_POSITION
             cur.after_question = is_question
+            continue
+        if kind == VALENCE:
+            cur.after_question = False
+            _add_valence(item, rec.valence, cur, found, rules, post)
+            continue
+        if kind != GENERAL:     # a blocker, a quotation mark, or a word of no role here
+            if kind == QUOTE:
+                cur.in_quote = not cur.in_quote
+            elif kind == INERT:
+                cur.after_question = False
             continue
         nxt = items[k + 1] if k < last else None
         after_question = cur.after_question

@@ -1,0 +1,390 @@
+"""The scorer's fast paths give exactly what the plain algorithms they replace give.
+
+Each test keeps a reference copy of the straightforward code (as it was before the
+scorer was tuned) and compares it, on the labelled posts and on seeded random inputs,
+with the fast path: a character class spelt out instead of re.IGNORECASE, Han characters
+counted on UTF-8 bytes, gap patterns run only when a post has the characters a match
+needs, phrases tried only when all their tokens are in the post, and so on.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import sys
+import unicodedata
+
+import pytest
+
+from crisiscomms import scoring
+from crisiscomms.scoring import chinese, english, language, regex_reader, rules
+from crisiscomms.scoring.model import Score, TermHit, new_score
+
+from ..conftest import ROOT
+
+POSTS = [json.loads(line)["text"] for line in
+         (ROOT / "tests" / "data" / "labelled_posts.jsonl").read_text(encoding="utf-8").splitlines()
+         if line.strip()]
+HAN_EDGES = "".join(map(chr, [0x33FF, 0x3400, 0x4DBF, 0x4DC0, 0x4DFF, 0x4E00, 0x9FFF, 0xA000,
+                              0xF8FF, 0xF900, 0xFAFF, 0xFB00, 0xFE0F]))
+
+
+def _random_texts(seed: int, pool: list[str], n: int, longest: int = 14) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pool) for _ in range(rng.randint(0, longest))) for _ in range(n)]
+
+
+def _zh_pool() -> list[str]:
+    words = list(chinese._DICT) + [m for group in (chinese._CONTEXT, chinese.PERSONAL,
+                                                    chinese.REPORT, chinese.RESOLUTION)
+                                   for m in group]
+    return words + list("的了被很不没我钱取款账户冻结门口人排队等小时,.!?\"") + ["app", "ATM", "3"]
+
+
+# ---------------------------------------------------------------- tokens and text
+def test_token_classes_match_the_case_insensitive_originals() -> None:
+    old_word = re.compile(r"[a-z0-9\u00c0-\u024f]", re.IGNORECASE)
+    old_suffix = re.compile(r"[a-z]", re.IGNORECASE)
+    new_word = re.compile(f"[{language.WORD_CLASS}]")
+    new_suffix = re.compile(f"[{english._SUFFIX_CHARS}]")
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        assert bool(old_word.fullmatch(ch)) == bool(new_word.fullmatch(ch)), hex(code)
+        assert bool(old_suffix.fullmatch(ch)) == bool(new_suffix.fullmatch(ch)), hex(code)
+    beyond = {ch for ch in map(chr, range(0x250, 0x3000)) if new_word.fullmatch(ch)}
+    assert beyond == set(language._WORD_EXTRAS)
+
+
+def _reference_tokenize(text: str) -> tuple[list[str], list[bool]]:
+    token = re.compile(r"[a-z0-9\u00c0-\u024f]+(?:'[a-z]+)?|[.!?;:,\n\"%]", re.IGNORECASE)
+    if "#" in text or "@" in text:
+        text = english._HASHTAG.sub(english._split_hashtag, text)
+    if "," in text:
+        text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    toks: list[str] = []
+    caps: list[bool] = []
+    for raw in token.findall(text):
+        if len(raw) == 1 and not raw.isalnum():
+            toks.append(raw)
+            caps.append(False)
+            continue
+        low = raw.lower()
+        is_caps = len(raw) > 2 and raw.isupper()
+        if "'" in low:
+            base, _, suffix = low.partition("'")
+            if suffix == "t" and base.endswith("n"):
+                toks.append(english._canon_word(base + "t"))
+                caps.append(is_caps)
+                continue
+            toks.append(english._canon_word(base))
+            caps.append(is_caps)
+            if suffix == "s" and base not in english._NO_POSSESSIVE:
+                toks.append("'s")
+                caps.append(False)
+            continue
+        toks.append(english._canon_word(low))
+        caps.append(is_caps)
+    return toks, caps
+
+
+def test_tokenize_matches_the_plain_tokenizer() -> None:
+    pool = list("ab Z9'.!?;:,\"%\n#@-_()\t") + ["can't", "bank's", "it's", "1,000", "#BankRun",
+                                                "@HarborBank", "CAN'T", "Straße", "ÉTÉ", "K", "ſ",
+                                                "银行", "😡", "\u2028", "rock'n'roll"]
+    for text in POSTS + _random_texts(11, pool, 4000):
+        nfkc = scoring._nfkc(text)
+        toks, raws = english.tokenize(nfkc)
+        assert (toks, [len(r) > 2 and r.isupper() for r in raws]) == _reference_tokenize(nfkc)
+
+
+def test_thousands_separators_match_the_lookbehind_first_pattern() -> None:
+    old = re.compile(r"(?<=\d),(?=\d{3}\b)")
+    for text in _random_texts(12, list("0123456789,, ab١٢٣,.\n"), 20000, 12):
+        assert english._THOUSANDS.sub("", text) == old.sub("", text)
+
+
+def test_nfkc_and_folding_match_translate() -> None:
+    marks = "，？：！；（）’‘ʼ。｡、…“”「」『』—–ＡＢ１ｶﾞé\u0301"
+    for text in POSTS + _random_texts(13, list(marks + "ab 银行"), 4000):
+        expected = unicodedata.normalize("NFKC", text).translate(scoring._PUNCT_FOLD)
+        assert scoring._nfkc(text) == expected
+        prof = language.script_profile(expected)
+        if prof[1] is not None:
+            assert language.fold_chinese(expected, prof[3]) == language.to_simplified(
+                expected.casefold())
+
+
+# ---------------------------------------------------------------- script counts, language
+def _reference_script_counts(text: str) -> tuple[int, int, int, int, int, int]:
+    latin = sum(1 for ch in text if "A" <= ch <= "Z" or "a" <= ch <= "z")
+    han = trad = simp = other = emoji = 0
+    for ch in text:
+        o = ord(ch)
+        if o < 128:
+            continue
+        if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
+            han += 1
+            if ch in language.TRAD_ONLY:
+                trad += 1
+            elif ch in language.SIMP_ONLY:
+                simp += 1
+        elif 0xC0 <= o <= 0x24F:
+            latin += 1
+        elif (0x370 <= o <= 0x6FF or 0x900 <= o <= 0xE7F or 0x3040 <= o <= 0x30FF
+              or 0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF):
+            other += 1
+        elif 0x1F100 <= o <= 0x1FAFF or 0x2600 <= o <= 0x27BF or 0x2B00 <= o <= 0x2BFF:
+            emoji += 1
+    return latin, han, trad, simp, other, emoji
+
+
+def test_script_counts_match_the_character_loop() -> None:
+    for code in range(0x80, 0x10000):
+        if not 0xD800 <= code <= 0xDFFF:
+            text = "a" + chr(code) + "银"
+            assert language.script_counts(text) == _reference_script_counts(text), hex(code)
+    pool = list("aZ9 é×ÿĀɏɓẞKΩЖא" + HAN_EDGES + "銀银行這这😀❤🙃⬛☕\ud800") + ["ー", "한"]
+    for text in POSTS + _random_texts(14, pool, 10000):
+        assert language.script_counts(text) == _reference_script_counts(text), repr(text)
+        counts, chars, emoji, folds, words = language.script_profile(text, exact=False)
+        exact = language.script_counts(text)
+        assert counts[:3] == exact[:3] and counts[4:] == exact[4:]
+        assert counts[3] == exact[3] or (counts[3] == 0 and exact[2] == 0)
+        assert words == any(re.fullmatch(f"[{language.WORD_CLASS}]", ch) for ch in text)
+        if exact[1]:
+            assert chars == list(text)
+            assert folds == (language.to_simplified(text) != text)
+        assert emoji == "".join(ch for ch in text if 0x1F100 <= ord(ch) <= 0x1FAFF
+                                or 0x2600 <= ord(ch) <= 0x27BF or 0x2B00 <= ord(ch) <= 0x2BFF)
+
+
+def _reference_decide(t: str, counts: tuple[int, int, int, int, int, int]) -> str:
+    latin, han, trad, simp, other, _ = counts
+    n_han = han * 2
+    if n_han == 0 and latin == 0:
+        return "other"
+    if other > n_han and other > latin:
+        return "other"
+    if n_han >= latin and n_han > 0:
+        if other and other * 2 >= han:
+            return "other"
+        return "zh-Hant" if trad > simp else "zh-Hans"
+    en = oth = 0
+    for w in t.casefold().replace("'", "").split():
+        w = w.strip(".,!?;:\"()[]")
+        if w in language._EN_FUNCTION:
+            en += 1
+        elif w in language._OTHER_FUNCTION:
+            oth += 1
+    return "other" if oth > en else "en"
+
+
+def test_decide_language_matches_the_word_loop() -> None:
+    words = ["el", "la", "de", "the", "and", "(el)", "e.l", "l'el", "EL", "Der", "is", "x"]
+    pool = words + [" ", "  ", "\x1c", "\x1f", "\xa0", "\u2028", "\x85", ".", "\"", "'", "é", "😀"]
+    rng = random.Random(15)
+    texts = POSTS + [" ".join(rng.choice(pool) for _ in range(rng.randint(0, 12)))
+                     for _ in range(8000)] + _random_texts(16, pool, 4000)
+    for text in texts:
+        counts = language.script_counts(text)
+        assert language.decide_language(text, counts) == _reference_decide(text, counts), repr(text)
+
+
+# ---------------------------------------------------------------- Chinese scan
+def _reference_lengths() -> dict[str, list[int]]:
+    lengths: dict[str, set[int]] = {}
+    for w in chinese._DICT:
+        lengths.setdefault(w[0], set()).add(len(w))
+    return {ch: sorted(ls, reverse=True) for ch, ls in lengths.items()}
+
+
+def _reference_scan(text: str, lengths: dict[str, list[int]]) -> list[tuple[int, int, int]]:
+    """The greedy scan, every gap pattern, and the merge, as first written."""
+    items: list[rules.Item] = []
+    i = 0
+    while i < len(text):
+        for length in lengths.get(text[i], ()):
+            rec = chinese._DICT.get(text[i:i + length])
+            if rec is not None:
+                items.append(rules.Item(i, i + length, rec))
+                i += length
+                break
+        else:
+            i += 1
+    extra = [rules.Item(m.start(), m.end(), rec)
+             for src, rec in zip(chinese._PATTERN_SOURCES, chinese._PATTERN_RECS)
+             for m in re.finditer(src, text)]
+    if extra:
+        items = chinese._merge_patterns(items, extra)
+    return [(it.start, it.end, id(it.rec)) for it in items]
+
+
+def test_chinese_scan_matches_the_plain_scan() -> None:
+    texts = [language.to_simplified(scoring._nfkc(t).casefold()) for t in POSTS]
+    texts += _random_texts(17, _zh_pool(), 6000, 10)
+    lengths = _reference_lengths()
+    for text in texts:
+        got = [(it.start, it.end, id(it.rec)) for it in chinese.scan(text)]
+        assert got == _reference_scan(text, lengths), text
+
+
+def test_gap_patterns_run_whenever_they_can_match() -> None:
+    rng = random.Random(18)
+    for k, src in enumerate(chinese._PATTERN_SOURCES):
+        pool = [ch for ch in src if not ch.isascii()] + list(",不了被人")
+        for _ in range(1500):
+            text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 12)))
+            if re.search(src, text):
+                assert chinese.markers(text, list(text))[1] >> k & 1, (src, text)
+
+
+def test_regex_reader() -> None:
+    needs = regex_reader.requirements
+    assert needs("ab?c|(?:x|y)+z{2}[q]w") == ((frozenset("a"), frozenset("c")),
+                                               (frozenset("xy"), frozenset("w")))
+    assert needs("(?=x)a(?!y)b") == ((frozenset("a"), frozenset("b")),)
+    assert needs("(?:a|b)?c") == ((frozenset("c"),),)
+    for src in ("a|.*", "[ab]", r"\d+", "(a)", "(?:a|)b?", "a*"):
+        assert needs(src) is None, src
+    flags = regex_reader.has_inline_flags
+    assert flags("(?i)a") and flags("(?x: a )") and flags(r"\\(?i)") and flags("(?-i:a)")
+    assert not flags(r"\(?i") and not flags("(?:a)") and not flags("(?=a)") and not flags("(?P<n>a)")
+    for k in range(len(chinese._PATTERN_SOURCES)):
+        assert chinese._pattern(k).pattern == chinese._PATTERN_SOURCES[k]   # every one compiles
+
+
+# ---------------------------------------------------------------- English items
+def _reference_index() -> dict:
+    """First token -> second token -> the candidates (None: those with a gap after the
+    first token, the only ones any other token allows)."""
+    index = {}
+    for first, lst in english._PHRASES.items():
+        by_second = {None: [pr for pr in lst if pr[0][1][1]]}
+        for pat, _ in lst:
+            second, gap = pat[1]
+            if not gap and second not in by_second:
+                by_second[second] = [pr for pr in lst if pr[0][1][1] or pr[0][1][0] == second]
+        index[first] = by_second
+    return index
+
+
+def _reference_items(toks: list[str], caps: list[bool], index: dict) -> list[tuple]:
+    n = len(toks)
+    items: list[rules.Item] = []
+    i = 0
+    while i < n:
+        by_second = index.get(toks[i])
+        if by_second:
+            cands = by_second.get(toks[i + 1] if i + 1 < n else None)
+            for pat, rec in by_second[None] if cands is None else cands:
+                m = english._match(toks, i, pat)
+                if m is not None:
+                    items.append(rules.Item(i, m[0], rec, m[1]))
+                    i = m[0]
+                    break
+            else:
+                if toks[i] in english._SINGLE:
+                    items.append(rules.Item(i, i + 1, english._SINGLE[toks[i]], False, caps[i]))
+                i += 1
+            continue
+        if toks[i] in english._SINGLE:
+            items.append(rules.Item(i, i + 1, english._SINGLE[toks[i]], False, caps[i]))
+        i += 1
+    if not english._COOC.keys().isdisjoint(toks):
+        for pair in english._cooccurrences(toks, items):
+            s, e = pair.start, pair.end
+            items = [it for it in items if not (s <= it.start and it.end <= e and not it.rec.neg and (
+                it.rec.valence is not None or it.rec.crisis is not None))]
+            items.append(pair)
+        items.sort(key=rules.by_start)
+    return [(it.start, it.end, id(it.rec), it.neg_inside, it.caps) for it in items]
+
+
+def test_english_items_match_the_plain_matcher() -> None:
+    vocab = sorted({t for lst in english._PHRASES.values() for pat, _ in lst for t, _ in pat
+                    if t != english.ROLE} | set(english._ROLES) | set(english._COOC))
+    rng = random.Random(19)
+    sequences = [english.tokenize(scoring._nfkc(t)) for t in POSTS]
+    for _ in range(4000):
+        toks = [rng.choice(vocab + ["the", "not", "my", ".", ",", "?", "\"", "3"])
+                for _ in range(rng.randint(1, 12))]
+        sequences.append((toks, [rng.choice(("BANK", "bank")) for _ in toks]))
+    index = _reference_index()
+    for toks, raws in sequences:
+        caps = [len(r) > 2 and r.isupper() for r in raws]
+        got = [(it.start, it.end, id(it.rec), it.neg_inside, it.caps)
+               for it in english.items_of(toks, raws, set(toks))]
+        assert got == _reference_items(toks, caps, index), toks
+
+
+def _analysis(out: scoring.Analysis) -> list:
+    return [getattr(out, a) for a in out.__slots__]
+
+
+def test_a_post_without_lexical_tokens_only_counts_questions() -> None:
+    post = rules.PostContext(True, True, False, 0.2)
+    for text in _random_texts(20, list(".,!?;:\"%\n 银行"), 2000):
+        toks, raws = english.tokenize(text)
+        if toks and english._LEXICAL.isdisjoint(toks):
+            fast, slow = scoring.Analysis(), scoring.Analysis()
+            english.analyse(toks, raws, set(toks), fast, post)
+            rules.walk(english.items_of(toks, raws, set(toks)), slow, english.RULES, post)
+            assert _analysis(fast) == _analysis(slow)
+
+
+def test_the_english_side_of_a_post_without_words() -> None:
+    assert english.PUNCTUATION_ONLY_IS_PLAIN     # else score_text does not take the shortcut
+    post = rules.PostContext(True, True, False, 0.2)
+    for text in _random_texts(22, list(".,!?;:\"%\n 银行£-#@_()") + ["100%", "4.1%"], 3000):
+        if re.search(f"[{language.WORD_CLASS}]", text):
+            continue
+        toks, raws = english.tokenize(text)
+        assert english.punctuation_markers(text) == english.markers(toks, set(toks))
+        out = scoring.Analysis()
+        english.analyse(toks, raws, set(toks), out, post)
+        expected = scoring.Analysis()
+        expected.questions = english.punctuation_questions(text)
+        assert _analysis(out) == _analysis(expected)
+
+
+# ---------------------------------------------------------------- records
+def test_every_record_kind_agrees_with_its_roles() -> None:
+    recs = [*english._SINGLE.values(), *english._PHRASE_RECS.values(), *english._COOC_RECS,
+            *chinese._DICT.values(), *chinese._PATTERN_RECS]
+    for rec in recs:
+        kind = rec.seal()
+        if kind == rules.VALENCE:
+            assert rec.valence is not None and rec.crisis is None and rec.degree is None
+            assert not (rec.neg or rec.contrast or rec.block or rec.quote or rec.boundary)
+            assert not (rec.irony or rec.debunk or rec.hedge or rec.postneg or rec.reported)
+        elif kind == rules.BOUNDARY:
+            assert rec.boundary and not rec.block and not rec.quote
+
+
+def test_new_score_is_the_dataclass() -> None:
+    hit = TermHit("bank run", "run", 3.0, False, "bank run")
+    values = ("en", -0.5, "negative", (hit,), 3.0, True, 10, 2, 40)
+    fast, plain = new_score(*values), Score(*values)
+    assert type(fast) is Score and fast == plain and hash(fast) == hash(plain)
+    assert repr(fast) == repr(plain)
+    with pytest.raises(AttributeError):
+        fast.risk = 0     # type: ignore[misc]
+
+
+def test_emoji_valences_read_only_what_can_carry_one() -> None:
+    assert scoring._EMOJI_IN_RANGE     # else the fast path is not exercised
+    pool = list("ab银😀😡🙃❤⬛☕\u2600\u27bf\U0001f100\U0001faff🎉💔") + [chr(0x1F600 + i) for i in range(80)]
+    for text in _random_texts(21, pool, 3000):
+        emoji = language.script_profile(text)[2]
+        expected = [0.0, 0.0, 0.0]
+        for ch in text:
+            if not ch.isascii():
+                v = scoring._emoji_valence(ch)
+                if v:
+                    if v > 0:
+                        expected[0] += v
+                        if ch in scoring.PRAISE_EMOJI:
+                            expected[2] += v
+                    else:
+                        expected[1] += v
+        assert scoring._emoji_valences(text, emoji) == tuple(expected)
