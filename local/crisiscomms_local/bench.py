@@ -3,17 +3,16 @@
     python3 tasks.py bench
 
 1. scoring throughput, the project's scorer against VADER on the same texts;
-2. Poller cold start (a fresh process importing the handler module) against a fresh `import boto3`;
+2. every function's cold start (bench_coldstart) against a fresh `import boto3`;
 3. DynamoDB requests per stored post for a realistic poll against the emulator and local AWS;
-4. statement fan-out wall time to 8 channels as a ratio to each platform's response time;
-5. the detector's evaluation time for 10, 100 and 1,000 topics.
+4. statement fan-out to 8 channels against one call of the slowest channel (bench_fanout);
+5. the detector's items read and time for 10, 100 and 1,000 topics (bench_detector);
+6. a bank run of 2,000 and 20,000 posts through the real Poller and Detector (bench_scale).
 """
 from __future__ import annotations
 
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -45,28 +44,6 @@ def bench_scoring(n: int = 20_000) -> dict[str, float]:
         vader.polarity_scores(text)
     theirs = n / (time.perf_counter() - started)
     return {"posts": n, "crisiscomms_posts_per_s": ours, "vader_posts_per_s": theirs, "ratio": ours / theirs}
-
-
-def _fresh_import_seconds(code: str, runs: int = 7) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"POWERTOOLS_SERVICE_NAME": "crisiscomms", "AWS_DEFAULT_REGION": "eu-west-1", "PYTHONDONTWRITEBYTECODE": "1"})
-    probe = f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
-    samples = []
-    for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(samples)
-
-
-def bench_cold_start() -> dict[str, float]:
-    handler = ROOT / "functions" / "poller" / "app.py"
-    load_handler = (
-        "import importlib.util as u; "
-        f"s = u.spec_from_file_location('app', {str(handler)!r}); m = u.module_from_spec(s); s.loader.exec_module(m)"
-    )
-    poller = _fresh_import_seconds(load_handler)
-    boto3 = _fresh_import_seconds("import boto3")
-    return {"poller_import_s": poller, "boto3_import_s": boto3, "ratio": poller / boto3}
 
 
 def bench_dynamodb_requests(posts: int = 500) -> dict[str, float]:
@@ -116,71 +93,60 @@ def bench_dynamodb_requests(posts: int = 500) -> dict[str, float]:
     }
 
 
-def bench_fanout(latency: float = 0.2) -> dict[str, float]:
-    """Wall time to deliver one statement to 8 channels when each platform answers after `latency` s."""
-    from crisiscomms_local.apigw import rest_event
-    from crisiscomms_local.desk_world import start_desk_world
-    from crisiscomms_local.lambda_runtime import invoke
-
-    saved = dict(os.environ)
-    one_each = {c: ["en"] for c in ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook")}
-    one_each.update(weibo=["zh"], wechat=["zh"])
-    text = {"zh": {"full": "港湾银行声明：所有账户正常。", "short": "港湾银行：所有账户正常。"},
-            "en": {"full": "Harbor Bank statement: all accounts are available.", "short": "All Harbor Bank accounts are available."}}
-    results = {}
-    world = start_desk_world(http_timeout=5.0, languages=one_each)
-    try:
-        for label, delay in (("warm-up", 0.0), ("overhead", 0.0), ("latency", latency)):
-            for em in world.emulators.values():
-                em.latency_seconds = delay
-
-            def call(method: str, path: str, body: object = None, user: str = "li", group: str = "comms-author") -> dict:
-                result = invoke("api", rest_event(method, path, body=body, user=user, groups=[group]))
-                return json.loads(result["body"])
-
-            sid = call("POST", "/statements", {"channels": list(one_each), "text": text})["id"]
-            call("POST", f"/statements/{sid}/approve", {"version": 1}, user="wang", group="comms-approver")
-            call("POST", f"/statements/{sid}/publish", user="wang", group="comms-approver")
-            started = time.perf_counter()
-            world.pump()
-            results[label] = time.perf_counter() - started
-            states = [d["state"] for d in call("GET", f"/statements/{sid}", user="zhou", group="auditor")["deliveries"]]
-            assert states == ["SENT"] * 8, states
-    finally:
-        world.close()
-        os.environ.clear()
-        os.environ.update(saved)
-    return {"latency_s": latency, "wall_s": results["latency"], "overhead_s": results["overhead"],
-            "ratio": results["latency"] / latency, "ratio_net": (results["latency"] - results["overhead"]) / latency}
-
-
 def main() -> int:
+    """Every benchmark in one run; the table at the end is the one in README.md."""
+    from crisiscomms_local.bench_coldstart import bench_cold_start
+    from crisiscomms_local.bench_detector import main as bench_detector
+    from crisiscomms_local.bench_fanout import bench_fanout, report
+    from crisiscomms_local.bench_scale import bench_scale, render
+
+    rows: list[tuple[str, str, str, str]] = []
     print("Scoring throughput (same texts, one core)")
     s = bench_scoring()
     print(f"  crisiscomms.scoring  {s['crisiscomms_posts_per_s']:>10,.0f} posts/s")
     print(f"  VADER                {s['vader_posts_per_s']:>10,.0f} posts/s")
     print(f"  ratio                {s['ratio']:>10.2f} x VADER")
-    print("\nPoller cold start (fresh process, median of 7)")
+    rows.append(("scoring throughput, same 20,000 texts, one core", f"{s['crisiscomms_posts_per_s']:,.0f} posts/s",
+                 f"VADER {s['vader_posts_per_s']:,.0f} posts/s; goal >= 0.5 x", f"{s['ratio']:.2f} x VADER"))
+
+    print("\nCold start of every function (handler import + first invocation, fresh process, tracing on)")
     c = bench_cold_start()
-    print(f"  import handler module  {c['poller_import_s'] * 1000:>7.0f} ms")
-    print(f"  import boto3           {c['boto3_import_s'] * 1000:>7.0f} ms")
-    print(f"  ratio                  {c['ratio']:>7.2f} x boto3")
+    boto3 = c["boto3_import_s"]
+    for name, f in c.items():
+        if isinstance(f, dict):
+            print(f"  {name:<13} {f['total_s'] * 1000:6.0f} ms  {f['ratio']:.2f} x import boto3")
+            rows.append((f"cold start: {name}", f"{f['total_s'] * 1000:,.0f} ms",
+                         f"import boto3 {boto3 * 1000:,.0f} ms; goal <= 1.5 x", f"{f['ratio']:.2f} x boto3"))
+
     print("\nDynamoDB requests per stored post (one X poll, each post in 2 topics)")
     d = bench_dynamodb_requests()
     print(f"  stored {d['stored']} posts in {d['pages']} pages with {d['requests']} requests "
-          f"= {d['requests_per_stored_post']:.3f} requests per post")
-    print(f"  by operation: {d['by_operation']}")
-    print(f"  a poll with nothing new: {d['requests_for_a_quiet_poll']} requests")
-    print("\nStatement fan-out to 8 channels, each platform answering after L")
-    f = bench_fanout(0.5)
-    print(f"  L = {f['latency_s'] * 1000:.0f} ms: all 8 delivered in {f['wall_s'] * 1000:.0f} ms = {f['ratio']:.2f} x L "
-          f"(sequential posting would be 8 x L or more)")
-    print(f"  same with L = 0 (local AWS and bookkeeping only): {f['overhead_s'] * 1000:.0f} ms; "
-          f"net of that: {f['ratio_net']:.2f} x L")
-    print("\nDetector: one evaluation of every topic")
-    from crisiscomms_local.bench_detector import main as bench_detector
+          f"= {d['requests_per_stored_post']:.3f} requests per post; a quiet poll: {d['requests_for_a_quiet_poll']}")
+    rows.append(("DynamoDB requests per stored post (500 posts, 2 topics each)", f"{d['requests']} requests",
+                 "one transaction per post", f"{d['requests_per_stored_post']:.3f} per post"))
 
+    print()
+    f = bench_fanout(0.5)
+    print(report(f))
+    rows.append(("fan-out to 8 channels, publish to last delivery, L = 500 ms",
+                 f"{f['publish_to_last_delivery_s'] * 1000:,.0f} ms (range {f['min_s'] * 1000:,.0f}-{f['max_s'] * 1000:,.0f})",
+                 "limit: one call of the slowest channel = 1 x L; goal <= 1.5 x L", f"{f['ratio']:.2f} x L"))
+
+    print("\nDetector: one evaluation of every topic")
     bench_detector()
+
+    print("\nScale: a bank run through the real Poller and Detector on local AWS")
+    scale = bench_scale()
+    print(render(scale))
+    small, large = scale["runs"][0], scale["runs"][-1]
+    rows.append((f"bank run through the real Poller and Detector, {large['stored']:,} posts in one simulated hour",
+                 f"{large['wall_s']:.0f} s wall, {large['ms_per_post']:.2f} ms/post, peak {large['peak_rss_mb']:,.0f} MB",
+                 f"{small['stored']:,} posts: {small['ms_per_post']:.2f} ms/post; goals <= 1.2 x per post, "
+                 "<= 1,536 MB, <= 120 s", f"{scale['ratio_ms_per_post']:.2f} x per post"))
+
+    print("\n| what | figure | anchor | ratio |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
     return 0
 
 
