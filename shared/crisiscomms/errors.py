@@ -95,3 +95,18 @@ class DeliveryOutcomeUnknown(PlatformError):
     Posting again could duplicate the statement; the publisher looks for the post where the
     platform allows it, and otherwise flags the delivery for a person.
     """
+
+
+class TokenExpired(PlatformError):
+    """The platform refused the access token as expired or revoked; a refresh may help.
+
+    The poll renews the token once (one caller at a time across functions) and repeats the page.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = "token_expired") -> None:
+        super().__init__(message, status=status, code=code)
+
+
+class ReauthorisationNeeded(PermanentPlatformError):
+    """The token cannot be refreshed by API (none offered, or the refresh token is dead):
+    a person has to authorise the app again. The source stays failed until then."""

@@ -31,6 +31,8 @@ class PollerSettings(_FromEnvironment):
     config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
     x_token_secret: str = Field(alias="X_BEARER_TOKEN_SECRET", min_length=1)
     x_api_base_url: str = Field(default="https://api.x.com", alias="X_API_BASE_URL")
+    source_secret_prefix: str = Field(alias="SOURCE_SECRET_PREFIX", min_length=1,
+                                      description="secret of platform p is <prefix><p>, a JSON object of its tokens")
     sentiment_engine: Literal["lexicon", "comprehend"] = Field(default="lexicon", alias="SENTIMENT_ENGINE")
     http_timeout_seconds: float = Field(default=5.0, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=60)
     http_max_attempts: int = Field(default=3, alias="HTTP_MAX_ATTEMPTS", ge=1, le=6)

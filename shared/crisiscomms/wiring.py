@@ -129,6 +129,47 @@ CHANNEL_ADAPTERS: Mapping[str, Callable[[ChannelParts], ChannelAdapter]] = {
 }
 
 
+# --- the listening source registry ---------------------------------------------------------------
+
+DEFAULT_SOURCE_HOSTS = {
+    "weibo": "https://api.weibo.com",
+    "wechat": "https://api.weixin.qq.com",
+    "douyin": "https://open.douyin.com",
+    "bluesky": "https://bsky.social",
+    "reddit": "https://oauth.reddit.com",
+}
+
+
+@dataclass(frozen=True)
+class SourceParts:
+    """What a listening adapter is built from, for one configured source."""
+
+    source: Any  # the source's watch-configuration entry (crisiscomms.watch.<platform>)
+    config: WatchConfig
+    http: Callable[[str], Any]  # an httpx client for a base URL, pooled for the process
+    base_url: str  # the source's base_url, else the platform's public host
+    credentials: Any  # crisiscomms.models.paging.Credentials
+    clock: clock.Clock
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """How to build one platform's reader, and how its tokens are refreshed (None: they cannot be)."""
+
+    reader: Callable[[SourceParts], Any]
+    refresh: Callable[[SourceParts], Callable[[dict[str, Any]], dict[str, Any]]] | None = None
+
+
+SOURCE_READERS: dict[str, SourceKind] = {}
+# Each platform registers its reader below, in its own block: SOURCE_READERS["<platform>"] = SourceKind(...)
+# [weibo]
+# [wechat]
+# [douyin]
+# [mastodon]
+# [bluesky]
+# [reddit]
+
+
 # --- the container -------------------------------------------------------------------------------
 
 class Container:
@@ -181,7 +222,9 @@ class Container:
         from crisiscomms.adapters.sources.x_search import XSearchClient
         from crisiscomms.aws.post_store import PostRepository, PostTables
         from crisiscomms.aws.source_state import StateRepository
-        from crisiscomms.listening.polling import Ingestor, Listener
+        from crisiscomms.aws.source_secrets import SourceSecrets
+        from crisiscomms.listening.polling import Ingestor, Listener, OpenedSource
+        from crisiscomms.listening.tokens import TokenKeeper
         from crisiscomms.listening.topics import TopicMatcher
 
         s = self._settings(PollerSettings)
@@ -194,11 +237,31 @@ class Container:
             token = self.parameters.secret(s.x_token_secret, max_age=s.config_max_age_seconds)
             return XSearchClient(self._http(s.x_api_base_url, s.http_timeout_seconds), bearer_token=token, clock=self.now)
 
+        secrets = self._once("source_secrets", lambda: SourceSecrets(
+            s.source_secret_prefix, clients=self.clients, max_age=s.config_max_age_seconds))
+        state = self._once("source_state", lambda: StateRepository(s.state_table, clients=self.clients))
+
+        def open_source(source: Any) -> OpenedSource:
+            kind = SOURCE_READERS.get(source.platform)
+            if kind is None:
+                raise ConfigurationError(f"no listening adapter for {source.platform}")
+            keeper_box: list[TokenKeeper] = []
+            base = str(source.base_url) if source.base_url else DEFAULT_SOURCE_HOSTS.get(source.platform, "")
+            parts = SourceParts(
+                source=source, config=config, base_url=base.rstrip("/"),
+                http=lambda url: self._http(url.rstrip("/"), s.http_timeout_seconds),
+                credentials=_LazyCredentials(keeper_box), clock=self.now)
+            keeper = TokenKeeper(source.platform, secrets=secrets, state=state,
+                                 refresh=kind.refresh(parts) if kind.refresh else None, clock=self.now, owner=run_id)
+            keeper_box.append(keeper)
+            return OpenedSource(reader=kind.reader(parts), tokens=keeper)
+
         return Listener(
             config,
+            open_source=open_source,
             ingestor=Ingestor(TopicMatcher(config.topics), self.scorer(s.sentiment_engine), posts, self.now,
                               high_reach_followers=config.high_reach_followers),
-            state=self._once("source_state", lambda: StateRepository(s.state_table, clients=self.clients)),
+            state=state,
             x_search=x_search,
             feeds=lambda: FeedClient(self._http("", s.http_timeout_seconds), clock=self.now),
             clock=self.now,
@@ -428,6 +491,16 @@ class Container:
         if message.kind != "deliver":
             return self.publisher().handle(message)
         return self._idempotent_deliver()(message=json.loads(message.model_dump_json(exclude={"kind"})))
+
+
+class _LazyCredentials:
+    """The reader's view of its platform's credentials: always the keeper's latest."""
+
+    def __init__(self, keeper_box: list[Any]) -> None:
+        self._box = keeper_box
+
+    def current(self) -> dict[str, Any]:
+        return self._box[0].current()  # type: ignore[no-any-return]
 
 
 _container: Container | None = None

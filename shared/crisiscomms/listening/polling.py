@@ -20,15 +20,19 @@ from crisiscomms.adapters.http import with_retries
 from crisiscomms.adapters.sources.x_search import SearchPage, XSearchClient
 from crisiscomms.aws.post_store import PostRepository, StoreOutcome
 from crisiscomms.aws.source_state import LeaseHeld, StateRepository
-from crisiscomms.errors import InvalidCursor, PlatformError, RateLimited
+from crisiscomms.errors import InvalidCursor, PlatformError, RateLimited, TokenExpired
+from crisiscomms.listening.tokens import TokenKeeper
 from crisiscomms.models import Post, ScoredPost
+from crisiscomms.models.paging import SourcePage, SourceReader
 from crisiscomms.observability import count, logger, metrics
 from crisiscomms.listening.topics import TopicMatcher
-from crisiscomms.watch import Feed, Source, WatchConfig
+from crisiscomms.watch import LISTENING_PLATFORMS, Feed, WatchConfig, XSource
+from crisiscomms.watch.base import SourceBase
 
-SOURCE_KINDS = ("x", "news")
+SOURCE_KINDS = (*LISTENING_PLATFORMS, "news")
 LEASE_SECONDS = 180
 SEEN_GUIDS_KEPT = 500
+BOOKKEEPING = ("resume_at", "last_polled_at", "last_error", "last_error_at")
 DUE_TOLERANCE = timedelta(seconds=5)
 MIN_SECONDS_FOR_A_PAGE = 8.0
 
@@ -38,7 +42,7 @@ class ScheduledPoll(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["x", "news"]
+    source: Literal[SOURCE_KINDS]  # type: ignore[valid-type]
     scheduled_time: datetime | None = None
 
 
@@ -76,6 +80,14 @@ class RunReport(RunCounts):
 
     def as_log(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class OpenedSource:
+    """A configured source ready to read: its adapter and, where tokens expire, their keeper."""
+
+    reader: SourceReader
+    tokens: TokenKeeper | None = None
 
 
 class Ingestor:
@@ -133,6 +145,7 @@ class Listener:
         state: StateRepository,
         x_search: Callable[[], XSearchClient],
         feeds: Callable[[], FeedClient],
+        open_source: Callable[[SourceBase], OpenedSource] | None = None,
         clock: Callable[[], datetime],
         attempts: int,
         base_delay: float,
@@ -145,6 +158,7 @@ class Listener:
         self._state = state
         self._x_search = x_search
         self._feeds = feeds
+        self._open_source = open_source
         self._clock = clock
         self._attempts = attempts
         self._base_delay = base_delay
@@ -154,10 +168,13 @@ class Listener:
 
     def poll(self, kind: str) -> list[RunReport]:
         """Poll every configured source of one kind; each source is isolated from the others."""
+        jobs: list[tuple[str, str, Any, Callable[..., None]]]
         if kind == "x":
-            jobs = [(f"source#x#{s.id}", f"x:{s.id}", s, self._poll_x) for s in self._config.sources if s.platform == "x"]
+            jobs = [(f"source#x#{s.id}", f"x:{s.id}", s, self._poll_x) for s in self._config.sources_on("x")]
         elif kind == "news":
             jobs = [(f"source#news#{f.name}", f"news:{f.name}", f, self._poll_feed) for f in self._config.feeds]
+        elif kind in SOURCE_KINDS:
+            jobs = [(f"source#{kind}#{s.id}", f"{kind}:{s.id}", s, self._poll_paged) for s in self._config.sources_on(kind)]
         else:
             raise ValueError(f"unknown source kind {kind!r}; expected one of {SOURCE_KINDS}")
         return [self._run(pk, name, item, poll) for pk, name, item, poll in jobs]
@@ -206,7 +223,7 @@ class Listener:
 
     # --- X recent search ------------------------------------------------------------------------
 
-    def _poll_x(self, pk: str, source: Source, state: dict[str, Any], report: RunReport, updates: dict[str, Any]) -> None:
+    def _poll_x(self, pk: str, source: XSource, state: dict[str, Any], report: RunReport, updates: dict[str, Any]) -> None:
         client = self._x_search()
         query = self._config.query_for(source)
         since_id = state.get("since_id")
@@ -248,6 +265,43 @@ class Listener:
                 raise RateLimited("X rate-limit budget spent", resume_at=page.rate_limit_reset)
             if not token:
                 return
+
+    # --- every other platform: the adapter pages, this loop stores and commits ---------------
+
+    def _poll_paged(self, pk: str, source: SourceBase, state: dict[str, Any], report: RunReport,
+                    updates: dict[str, Any]) -> None:
+        if self._open_source is None:
+            raise ValueError(f"no reader for {source.platform} sources")
+        opened = self._open_source(source)
+        cursor = {k: v for k, v in state.items() if k not in BOOKKEEPING}
+        for _ in range(source.max_pages_per_run):
+            if self._remaining() < MIN_SECONDS_FOR_A_PAGE:
+                report.status = "out_of_time"
+                return
+            page = self._read_page(opened, cursor, report)
+            report.pages += 1
+            report.malformed += len(page.malformed)
+            for problem in page.malformed:
+                logger.warning("malformed item skipped", extra={"source": report.source, "problem": problem})
+            self._ingestor.ingest(page.posts, report)
+            cursor = {k: v for k, v in {**cursor, **page.cursor}.items() if v is not None}
+            # Stored first, cursor second: a crash between the two re-reads the page, never skips it.
+            self._state.save(pk, owner=self._run_id, set_fields=page.cursor)
+            if page.resume_at is not None:
+                raise RateLimited(f"{source.platform} budget spent", resume_at=page.resume_at)
+            if not page.more:
+                return
+
+    def _read_page(self, opened: OpenedSource, cursor: dict[str, Any], report: RunReport) -> SourcePage:
+        """One page, retried on transient errors; a refused token is renewed once and the page read again."""
+        try:
+            return self._retrying(lambda: opened.reader.read(cursor), report)
+        except TokenExpired as exc:
+            if opened.tokens is None:
+                raise
+            logger.info("token refused, renewing", extra={"source": report.source, "error": str(exc)})
+            opened.tokens.renew()
+            return self._retrying(lambda: opened.reader.read(cursor), report)
 
     # --- RSS / Atom feeds -----------------------------------------------------------------------
 

@@ -32,7 +32,8 @@ class Post(BaseModel):
     reposts: int = Field(default=0, ge=0)
     replies: int = Field(default=0, ge=0)
     quotes: int = Field(default=0, ge=0)
-    location: str | None = None
+    location: str | None = None  # as the platform gave it: a profile's free text, a place name
+    to_bank: bool = False  # addresses the bank: mentions it, replies under or comments on its own post
 
     @field_validator("published_at")
     @classmethod

@@ -8,21 +8,21 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+from pydantic import Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from crisiscomms.errors import ConfigurationError
-
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+from crisiscomms.watch.base import NonEmpty, Slug, SourceBase, Strict
+from crisiscomms.watch.bluesky import BlueskySource
+from crisiscomms.watch.douyin import DouyinSource
+from crisiscomms.watch.mastodon import MastodonSource
+from crisiscomms.watch.reddit import RedditSource
+from crisiscomms.watch.wechat import WeChatSource
+from crisiscomms.watch.weibo import WeiboSource
 
 X_QUERY_MAX_LENGTH = 512  # recent search on the Basic tier; Pro allows 1024
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Topic(_Strict):
+class Topic(Strict):
     """Something the desk watches, usually the bank itself or one of its brands."""
 
     id: Slug
@@ -43,19 +43,28 @@ class Topic(_Strict):
         return [v.lstrip("@") for v in values]
 
 
-class Source(_Strict):
-    """One search on a social platform, e.g. an X recent-search query."""
+class XSource(SourceBase):
+    """An X recent-search query (built from the topics unless given)."""
 
-    id: Slug
     platform: Literal["x"]
     query: str | None = Field(default=None, min_length=1, max_length=X_QUERY_MAX_LENGTH)
-    topics: list[Slug] | None = None
-    every_minutes: int = Field(default=1, ge=1, le=1440)
-    initial_lookback_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60)
-    max_pages_per_run: int = Field(default=10, ge=1, le=100)
 
 
-class Feed(_Strict):
+Source = Annotated[
+    XSource | WeiboSource | WeChatSource | DouyinSource | MastodonSource | BlueskySource | RedditSource,
+    Field(discriminator="platform"),
+]
+LISTENING_PLATFORMS = ("x", "weibo", "wechat", "douyin", "mastodon", "bluesky", "reddit")
+
+
+class BankAccount(Strict):
+    """The bank's own account on one platform: its posts are read so what is said under them is heard."""
+
+    handle: NonEmpty = Field(description="screen name, handle or account name as the platform shows it")
+    id: str | None = Field(default=None, min_length=1, max_length=128, description="the platform's numeric or opaque id")
+
+
+class Feed(Strict):
     """A traditional-media RSS or Atom feed."""
 
     name: Slug
@@ -67,7 +76,7 @@ class Feed(_Strict):
 
 # --- detection thresholds (the Detector reads them from this document) --------------------------------------------------------------------------------
 
-class Tier(_Strict):
+class Tier(Strict):
     """The bars one level has to clear: a surge part and a negativity part."""
 
     z: float = Field(description="volume z-score against the baseline")
@@ -78,7 +87,7 @@ class Tier(_Strict):
     high_reach_negative: int = Field(ge=1)
 
 
-class SourceThresholds(_Strict):
+class SourceThresholds(Strict):
     """One source type's bars; news has its own because its volumes are far lower."""
 
     min_posts: int = Field(ge=1, description="posts in the recent window below which nothing is judged")
@@ -101,7 +110,7 @@ NEWS_DEFAULTS = SourceThresholds(
 )
 
 
-class Thresholds(_Strict):
+class Thresholds(Strict):
     """Every tunable of the detector, with the defaults the README documents."""
 
     recent_minutes: int = Field(15, ge=2, description="length W of the judged window")
@@ -132,11 +141,13 @@ class Thresholds(_Strict):
 
 
 
-class WatchConfig(_Strict):
+class WatchConfig(Strict):
     version: Literal[1] = 1
     topics: list[Topic] = Field(min_length=1)
     sources: list[Source] = Field(default_factory=list)
     feeds: list[Feed] = Field(default_factory=list)
+    accounts: dict[Literal[LISTENING_PLATFORMS], BankAccount] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="the bank's own account per platform")
     high_reach_followers: int = Field(default=10_000, ge=1)
     detection: Thresholds = Field(default_factory=Thresholds)
 
@@ -150,7 +161,7 @@ class WatchConfig(_Strict):
             unknown = set(source.topics or []) - topic_ids
             if unknown:
                 raise ValueError(f"sources.{i}.topics: unknown topic id(s) {sorted(unknown)}")
-            if source.query is None:
+            if source.platform == "x" and source.query is None:
                 query = build_x_query([t for t in self.topics if source.topics is None or t.id in source.topics])
                 if len(query) > X_QUERY_MAX_LENGTH:
                     raise ValueError(
@@ -162,7 +173,13 @@ class WatchConfig(_Strict):
     def source(self, source_id: str) -> Source:
         return next(s for s in self.sources if s.id == source_id)
 
-    def query_for(self, source: Source) -> str:
+    def sources_on(self, platform: str) -> list[Source]:
+        return [s for s in self.sources if s.platform == platform]
+
+    def topics_for(self, source: SourceBase) -> list[Topic]:
+        return [t for t in self.topics if source.topics is None or t.id in source.topics]
+
+    def query_for(self, source: XSource) -> str:
         if source.query:
             return source.query
         return build_x_query([t for t in self.topics if source.topics is None or t.id in source.topics])
@@ -209,7 +226,14 @@ def parse_watch_config(document: str | bytes | dict) -> WatchConfig:
             return WatchConfig.model_validate(document)
         return WatchConfig.model_validate_json(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(document)'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{_where(err) or '(document)'}: {err['msg']}" for err in exc.errors())
         raise ConfigurationError(f"invalid watch configuration: {problems}") from exc
+
+
+def _where(err: dict) -> str:
+    """The dotted path of a problem; a source's unknown platform is reported on `platform` itself."""
+    loc = [str(p) for i, p in enumerate(err["loc"])
+           if not (i >= 2 and err["loc"][i - 2] == "sources" and p in LISTENING_PLATFORMS)]  # the union's tag
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc.append(str(err.get("ctx", {}).get("discriminator", "")).strip("'"))
+    return ".".join(loc)
