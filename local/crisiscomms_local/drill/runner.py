@@ -22,7 +22,7 @@ from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.listening.polling import COUNTERS, RunCounts
 from crisiscomms_local.drill.scenario import Check, ScenarioError, load_scenario
-from crisiscomms_local.drill.world import ROOT, World, build_world, offset_of
+from crisiscomms_local.drill.world import ROOT, SUPPORTED_CHECKS, SUPPORTED_DESK_ACTIONS, World, build_world, offset_of
 from crisiscomms_local.lambda_runtime import invoke
 
 DRILLS = ROOT / "events" / "drills"
@@ -109,6 +109,8 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
         # Desk actions happen at their own second within the minute; polls and deliveries follow.
         while actions and scenario.at(actions[0].at) < next_minute:
             action = actions.pop(0)
+            if action.do not in SUPPORTED_DESK_ACTIONS:
+                continue  # reported as not run, and failing, in the report
             world.clock.set(max(now, scenario.at(action.at)))
             outcome = world.desk.act(action.at, action.model_dump(by_alias=True, exclude_none=True))
             verdict = f"{outcome.status}" + (f" ({outcome.detail})" if outcome.detail else "")
@@ -288,6 +290,8 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
         "missed": len(expected - set(keys)),
         "duplicates_rejected": sum(t.duplicates for t in tallies.values()),
         "aggregate_post_count": aggregate_total,
+        "stored_by_platform": dict(sorted(Counter(s["platform_day"].split("#", 1)[0] for s in stored).items())),
+        "topic_posts": {topic: sum(r["posts"] for r in rows) for topic, rows in per_minute.items()},
         "topic_links_expected": sum(len(s.get("topics", [])) for s in stored),
         "ingest_latency_median_s": statistics.median(latencies) if latencies else None,
         "ingest_latency_max_s": max(latencies) if latencies else None,
@@ -386,9 +390,15 @@ def _judge(check: Check, figures: dict[str, Any], world: World, statements: list
         result = verify_chain(log.records(), log.head())
         return CheckResult(spec, result.ok, f"{result.entries} entries verified" if result.ok else result.problem)
     if check.check == "stored_posts":
-        value = figures["stored_posts"]
+        value = figures["stored_by_platform"].get(check.platform, 0) if check.platform else figures["stored_posts"]
         ok = (check.min is None or value >= check.min) and (check.max is None or value <= check.max)
-        return CheckResult(spec, ok, f"{value} posts stored")
+        return CheckResult(spec, ok, f"{value} {check.platform + ' ' if check.platform else ''}posts stored")
+    if check.check == "topic_posts":
+        value = figures["topic_posts"].get(check.topic or "", 0)
+        ok = (check.min is None or value >= check.min) and (check.max is None or value <= check.max)
+        return CheckResult(spec, ok, f"{value} posts counted for {check.topic} in its aggregates")
+    if check.check not in SUPPORTED_CHECKS:
+        return CheckResult(spec, False, f"check {check.check!r} is not available in this version")
     if check.check == "no_duplicates":
         problems = []
         if figures["distinct_stored_keys"] != figures["stored_posts"]:

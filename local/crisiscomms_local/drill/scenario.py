@@ -1,4 +1,4 @@
-"""Drill scenario files (format v1, see ../shared/drill-scenario-format.md), validated strictly.
+"""Drill scenario files (format v2, see ../shared/drill-scenario-format.md; v1 files stay valid), validated strictly.
 
 Every key the format defines is understood; any other key is an error that names the file and
 the path of the key, so a typo never silently turns a check off.
@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 OFFSET = re.compile(r"^\+(\d{2,3}):([0-5]\d)(?::([0-5]\d))?$")
 LISTENING_PLATFORMS = ("x", "weibo", "mastodon", "bluesky", "reddit", "wechat", "douyin")
-CHANNELS = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook")
+CHANNELS = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook", "douyin")
+DESK_ACTIONS = ("draft", "edit", "submit", "approve", "reject", "publish", "correct", "ack_alert", "expect_refused",
+                "close_alert", "template", "holding", "assign", "close", "reply_template", "reply", "approve_reply")
+CHECKS = ("alert", "no_alert", "max_level", "sms", "deliveries", "no_duplicates", "stored_posts", "topic_posts",
+          "replied_within", "reply_delivered", "no_unapproved_reply", "effect", "alert_closed", "report",
+          "audit_chain_valid")
+RECOMMENDATIONS = ("revise", "more_interaction", "brief_media", "keep_cadence")
 LEVELS = ("NORMAL", "WATCH", "WARNING", "CRISIS")
 
 
@@ -45,10 +51,13 @@ class TopicSpec(_Strict):
     names: list[str] = Field(min_length=1)
     keywords: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
+    ambiguous: list[str] = Field(default_factory=list)
 
 
 class SinglePost(_Strict):
     at: Offset
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] | None = None
+    to_bank: bool = False
     platform: Literal[LISTENING_PLATFORMS]  # type: ignore[valid-type]
     author: str = "anonymous"
     followers: int = Field(default=0, ge=0)
@@ -153,11 +162,11 @@ class DeskAction(BaseModel):
 
     at: Offset
     as_: Annotated[str, Field(alias="as", pattern=r"^(author|approver|auditor|oncall):[^:\s]+$")]
-    do: Literal["draft", "edit", "submit", "approve", "reject", "publish", "correct", "ack_alert", "expect_refused"]
+    do: Literal[DESK_ACTIONS]  # type: ignore[valid-type]
 
 
 class Check(_Strict):
-    check: Literal["alert", "no_alert", "max_level", "sms", "deliveries", "no_duplicates", "stored_posts", "audit_chain_valid"]
+    check: Literal[CHECKS]  # type: ignore[valid-type]
     topic: str | None = None
     level: Literal[LEVELS] | None = None  # type: ignore[valid-type]
     by: Offset | None = None
@@ -166,17 +175,23 @@ class Check(_Strict):
     min: int | None = Field(default=None, ge=0)
     ref: str | None = None
     state: str | None = None
+    platform: Literal[LISTENING_PLATFORMS + ("news",)] | None = None  # type: ignore[valid-type]
+    post: str | None = None
+    minutes: float | None = Field(default=None, gt=0)
+    recommendation: Literal[RECOMMENDATIONS] | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _arguments(self) -> "Check":
         needs = {
             "alert": ("topic", "level", "by"), "no_alert": ("topic", "until"), "max_level": ("topic", "level"),
-            "deliveries": ("ref", "state"),
+            "deliveries": ("ref", "state"), "topic_posts": ("topic",), "replied_within": ("post", "minutes"),
+            "reply_delivered": ("post",), "effect": ("ref", "recommendation"), "alert_closed": ("topic",),
+            "report": ("topic",),
         }.get(self.check, ())
         missing = [k for k in needs if getattr(self, k) is None]
         if missing:
             raise ValueError(f"check {self.check!r} needs {', '.join(missing)}")
-        if self.check in ("sms", "stored_posts") and self.min is None and self.max is None:
+        if self.check in ("sms", "stored_posts", "topic_posts") and self.min is None and self.max is None:
             raise ValueError(f"check {self.check!r} needs min or max")
         return self
 
@@ -197,6 +212,7 @@ class Scenario(_Strict):
     start: datetime
     duration: Offset
     topics: list[TopicSpec] | None = None
+    accounts: dict[Literal[LISTENING_PLATFORMS], Annotated[str, Field(min_length=1, max_length=100)]] | None = None  # type: ignore[valid-type]
     posts: list[PostEntry] = Field(default_factory=list)
     news: list[NewsItem] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
@@ -216,6 +232,14 @@ class Scenario(_Strict):
 
     def at(self, offset: str) -> datetime:
         return self.start + parse_offset(offset)
+
+    @model_validator(mode="after")
+    def _post_ids_unique(self) -> "Scenario":
+        ids = [p.id for p in self.posts if isinstance(p, SinglePost) and p.id]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"post ids must be unique: {repeated}")
+        return self
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -277,7 +301,7 @@ def expand_posts(scenario: Scenario) -> list[dict[str, Any]]:
                 "followers": followers,
                 "lang": burst.lang,
                 "text": burst.texts[n % len(burst.texts)],
-                "likes": 0, "reposts": 0, "replies": 0, "location": None,
+                "likes": 0, "reposts": 0, "replies": 0, "location": None, "id": None, "to_bank": False,
                 "created_at": start + step * n,
             })
     out.sort(key=lambda p: p["created_at"])

@@ -31,7 +31,17 @@ SAMPLE_CONFIG = ROOT / "events" / "watch-config.json"
 X_TOKEN = "drill-x-bearer-token"
 CLIENT_TIMEOUT_SECONDS = 1.0
 EMULATOR_STALL_SECONDS = 2.0
-LISTENED_PLATFORMS = {"x"}  # platforms with a listening adapter in this version
+SUPPORTED_DESK_ACTIONS = {"draft", "edit", "submit", "approve", "reject", "publish", "correct", "ack_alert",
+                          "expect_refused"}
+SUPPORTED_CHECKS = {"alert", "no_alert", "max_level", "sms", "deliveries", "no_duplicates", "stored_posts",
+                    "topic_posts", "audit_chain_valid"}
+
+
+def listened_platforms() -> set[str]:
+    """Platforms with a listening adapter and an emulator in this version."""
+    from crisiscomms_local.emulators import LISTENING_EMULATORS
+
+    return {"x", *LISTENING_EMULATORS}
 
 
 @dataclass
@@ -57,6 +67,8 @@ class World:
     config: WatchConfig
     x: XEmulator
     news: NewsEmulator
+    listening: dict[str, Any] = field(default_factory=dict)  # platform -> its started ListeningEmulator
+    post_ids: dict[str, str] = field(default_factory=dict)  # a scenario post's `id` -> the stored post key
     emulated: dict[str, Emulated] = field(default_factory=dict)
     not_replayed: dict[str, int] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
@@ -91,19 +103,49 @@ class World:
             logger.registered_handler.setStream(self.restore_log_stream)
         self.x.stop()
         self.news.stop()
+        for emulator in self.listening.values():
+            emulator.stop()
         clock_module.install(None)
         self.aws.stop()
 
 
-def _watch_config(scenario: Scenario, feeds: list[str], news: NewsEmulator, wants_x: bool) -> WatchConfig:
+def _sample() -> dict[str, Any]:
+    return json.loads(SAMPLE_CONFIG.read_text(encoding="utf-8"))
+
+
+def bank_accounts(scenario: Scenario, listening: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The bank's own account per platform: the scenario's, else the sample configuration's, else the emulator's."""
+    sample = _sample().get("accounts", {})
+    accounts: dict[str, dict[str, Any]] = {}
+    for platform in ("x", *listening):
+        if scenario.accounts and platform in scenario.accounts:
+            known = sample.get(platform, {})
+            handle = scenario.accounts[platform]
+            accounts[platform] = {"handle": handle, **({"id": known["id"]} if known.get("handle") == handle and known.get("id") else {})}
+        elif platform in sample:
+            accounts[platform] = dict(sample[platform])
+        elif platform in listening:
+            accounts[platform] = dict(listening[platform].default_account())
+    return accounts
+
+
+def _watch_config(scenario: Scenario, feeds: list[str], news: NewsEmulator, wants_x: bool,
+                  listening: dict[str, Any]) -> WatchConfig:
     if scenario.topics:
         topics = [{"id": t.id, "names": t.names, "keywords": t.keywords, "exclude": t.exclude} for t in scenario.topics]
     else:
-        topics = json.loads(SAMPLE_CONFIG.read_text(encoding="utf-8"))["topics"]
+        topics = _sample()["topics"]
+    accounts = bank_accounts(scenario, listening)
+    sources: list[dict[str, Any]] = []
+    if wants_x:
+        sources.append({"id": "x-drill", "platform": "x", "every_minutes": 1, "initial_lookback_minutes": 5})
+    for platform, emulator in sorted(listening.items()):
+        sources += emulator.watch_sources(accounts.get(platform))
     document = {
         "version": 1,
         "topics": topics,
-        "sources": [{"id": "x-drill", "platform": "x", "every_minutes": 1, "initial_lookback_minutes": 5}] if wants_x else [],
+        "sources": sources,
+        "accounts": accounts,
         "feeds": [
             # Alternate formats so every drill exercises both RSS 2.0 and Atom parsing.
             {"name": name, "url": news.url_for(name, "rss" if i % 2 == 0 else "atom"), "language": "en",
@@ -132,11 +174,12 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
     posts = expand_posts(scenario)
     feeds = sorted({item.feed for item in scenario.news}
                    | {f.feed for f in scenario.faults if isinstance(f, PlatformFault) and f.feed})
-    wants_x = any(p["platform"] == "x" for p in posts) or any(
-        isinstance(f, PlatformFault) and f.platform == "x" for f in scenario.faults)
-    config = _watch_config(scenario, feeds, news, wants_x)
-    world = World(scenario, clock, aws, stack, config, x, news)
-    world.source_kinds = (["x"] if wants_x else []) + (["news"] if feeds else [])
+    used = {p["platform"] for p in posts} | {f.platform for f in scenario.faults if isinstance(f, PlatformFault)}
+    wants_x = "x" in used
+    listening = _start_listening(sorted(used & listened_platforms() - {"x"}), clock, stack)
+    config = _watch_config(scenario, feeds, news, wants_x, listening)
+    world = World(scenario, clock, aws, stack, config, x, news, listening=listening)
+    world.source_kinds = (["x"] if wants_x else []) + sorted(listening) + (["news"] if feeds else [])
     matcher = TopicMatcher(config.topics)
     needs_desk = bool(scenario.desk) or any(isinstance(f, ChannelFault) for f in scenario.faults) or any(
         c.check in ("deliveries", "audit_chain_valid") for c in scenario.expect)
@@ -146,19 +189,31 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
         world.desk_world = start_desk_world(stack=stack, clock=clock, timeout_delay=EMULATOR_STALL_SECONDS,
                                             http_timeout=CLIENT_TIMEOUT_SECONDS)
         world.desk = Desk()
+    _note_unsupported(world)
 
     for post in posts:
-        if post["platform"] not in LISTENED_PLATFORMS:
-            world.not_replayed[post["platform"]] = world.not_replayed.get(post["platform"], 0) + 1
+        platform = post["platform"]
+        if platform == "x":
+            native_id = x.add_post(
+                text=post["text"], author=post["author"], created_at=post["created_at"], followers=post["followers"],
+                likes=post["likes"], reposts=post["reposts"], replies=post["replies"], lang=post["lang"],
+                location=post["location"],
+            )
+        elif platform in listening:
+            native_id = listening[platform].add_post(
+                text=post["text"], author=post["author"], created_at=post["created_at"], followers=post["followers"],
+                likes=post["likes"], reposts=post["reposts"], replies=post["replies"], lang=post["lang"],
+                location=post["location"], to_bank=post["to_bank"],
+            )
+        else:
+            world.not_replayed[platform] = world.not_replayed.get(platform, 0) + 1
             continue
-        tweet_id = x.add_post(
-            text=post["text"], author=post["author"], created_at=post["created_at"], followers=post["followers"],
-            likes=post["likes"], reposts=post["reposts"], replies=post["replies"], lang=post["lang"],
-            location=post["location"],
-        )
+        key = f"{platform}#{native_id}"
+        if post.get("id"):
+            world.post_ids[post["id"]] = key
         _remember(world, matcher, Post(
-            platform="x", native_id=tweet_id, source_type="social", source_id="x-drill", url="", author=post["author"],
-            followers=post["followers"], text=post["text"], published_at=post["created_at"],
+            platform=platform, native_id=native_id, source_type="social", source_id=f"{platform}-drill", url="",
+            author=post["author"], followers=post["followers"], text=post["text"], published_at=post["created_at"],
         ))
     audience = {str(f.name): f.audience for f in config.feeds}
     for item in scenario.news:
@@ -173,8 +228,8 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
     for fault in scenario.faults:
         start = scenario.at(fault.at) if fault.at else scenario.at(fault.from_)
         end = scenario.at(fault.to) if fault.to else start + timedelta(minutes=1)
-        if isinstance(fault, PlatformFault) and fault.platform in LISTENED_PLATFORMS | {"news"}:
-            emulator = x if fault.platform == "x" else news
+        if isinstance(fault, PlatformFault) and fault.platform in {"x", "news", *listening}:
+            emulator = {"x": x, "news": news, **listening}[fault.platform]
             emulator.add_fault(Fault(start=start, end=end, kind=fault.kind, status=fault.status,
                                      retry_after=fault.retry_after, target=fault.feed))
         elif isinstance(fault, FunctionFault) and fault.function == "poller":
@@ -188,7 +243,7 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
                 start=start, end=end, kind=fault.kind, status=fault.status, retry_after=fault.retry_after))
         else:
             world.unsupported.append(f"fault {fault.model_dump(by_alias=True, exclude_none=True)}")
-    if world.desk is None and any(a.do == "ack_alert" for a in scenario.desk):
+    if world.desk is None and any(a.do in SUPPORTED_DESK_ACTIONS for a in scenario.desk):
         world.desk = Desk()
 
     put_watch_config(stack, config.model_dump_json())
@@ -217,6 +272,37 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
 
     world.restore_log_stream = logger.registered_handler.setStream(log_stream)
     return world
+
+
+def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack) -> dict[str, Any]:
+    """One emulator per listened platform the scenario uses, its credentials in the platform's secret."""
+    from crisiscomms_local.aws import client
+    from crisiscomms_local.emulators import LISTENING_EMULATORS
+
+    started: dict[str, Any] = {}
+    prefix = stack.function_environment("PollerFunction")["SOURCE_SECRET_PREFIX"]
+    try:
+        for platform in platforms:
+            emulator = LISTENING_EMULATORS[platform](clock, timeout_delay=EMULATOR_STALL_SECONDS)
+            emulator.start()
+            started[platform] = emulator
+            client("secretsmanager").put_secret_value(SecretId=f"{prefix}{platform}",
+                                                      SecretString=json.dumps(emulator.credentials()))
+    except Exception:
+        for emulator in started.values():
+            emulator.stop()
+        raise
+    return started
+
+
+def _note_unsupported(world: World) -> None:
+    """Scenario parts this version cannot run are reported, and fail the drill, rather than skipped silently."""
+    scenario = world.scenario
+    for action in scenario.desk:
+        if action.do not in SUPPORTED_DESK_ACTIONS:
+            world.unsupported.append(f"desk action {action.do!r} at {action.at}")
+    if scenario.topics and any(t.ambiguous for t in scenario.topics):
+        world.unsupported.append("topics' ambiguous names (entity filtering)")
 
 
 def _remember(world: World, matcher: TopicMatcher, post: Post) -> None:
