@@ -270,7 +270,7 @@ def _describe(path: Path, exc: ValidationError) -> str:
         for position, part in enumerate(loc):
             if isinstance(part, int):
                 parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-            elif part in _TAGS and position > 0 and isinstance(loc[position - 1], int):
+            elif part in _TAGS and 0 < position < len(loc) - 1 and isinstance(loc[position - 1], int):
                 continue  # the union member's tag, not a key of the file
             else:
                 parts.append(str(part))

@@ -1,0 +1,91 @@
+"""Scenario files in format v2 (../shared/drill-scenario-format.md): every key understood, any other refused."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crisiscomms_local.drill.scenario import ScenarioError, expand_posts, load_scenario
+
+V2 = {
+    "name": "v2-everything",
+    "start": "2026-11-28T09:00:00+08:00",
+    "duration": "+01:00",
+    "topics": [{"id": "harbor", "names": ["港湾银行"], "ambiguous": ["港湾"]}],
+    "accounts": {"weibo": "港湾银行", "x": "HarborBank"},
+    "posts": [
+        {"at": "+00:05", "platform": "weibo", "author": "li_wei", "text": "港湾银行 排队两小时", "location": "广东 深圳",
+         "id": "p1", "to_bank": True},
+        {"at": "+00:06", "platform": "douyin", "text": "港湾银行要倒闭了?", "id": "p2"},
+        {"burst": {"from": "+00:10", "to": "+00:12", "per_minute": 3, "platform": "wechat", "texts": ["挤兑"]}},
+    ],
+    "desk": [
+        {"at": "+00:20", "as": "author:li", "do": "template", "ref": "t1", "kind": "reply",
+         "text": {"zh": "您好,{branch}", "en": "Hello {branch}"}, "placeholders": {"branch": {"pattern": "^.{1,20}$", "max": 20}}},
+        {"at": "+00:21", "as": "approver:wang", "do": "approve", "ref": "t1"},
+        {"at": "+00:22", "as": "author:li", "do": "reply_template", "post": "p1", "template": "t1", "values": {"branch": "深圳"}},
+        {"at": "+00:23", "as": "author:li", "do": "close", "post": "p2", "reason": "rumour answered by statement"},
+        {"at": "+00:50", "as": "oncall:zhao", "do": "close_alert", "topic": "harbor", "cause": "queue", "lessons": "staff"},
+    ],
+    "expect": [
+        {"check": "stored_posts", "platform": "weibo", "min": 1},
+        {"check": "topic_posts", "topic": "harbor", "min": 1, "max": 50},
+        {"check": "replied_within", "post": "p1", "minutes": 15},
+        {"check": "reply_delivered", "post": "p1"},
+        {"check": "no_unapproved_reply"},
+        {"check": "effect", "ref": "s1", "recommendation": "keep_cadence"},
+        {"check": "alert_closed", "topic": "harbor"},
+        {"check": "report", "topic": "harbor"},
+    ],
+}
+
+
+def _write(tmp_path: Path, scenario: dict) -> Path:
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_every_v2_key_is_understood(tmp_path: Path) -> None:
+    scenario = load_scenario(_write(tmp_path, V2))
+    assert scenario.accounts == {"weibo": "港湾银行", "x": "HarborBank"}
+    posts = expand_posts(scenario)
+    first = next(p for p in posts if p.get("id") == "p1")
+    assert (first["to_bank"], first["location"]) == (True, "广东 深圳")
+    assert sum(p["platform"] == "wechat" for p in posts) == 6
+    assert [c.check for c in scenario.expect][-1] == "report"
+
+
+@pytest.mark.parametrize("where, bad, message", [
+    (("posts", 0), {"mood": "angry"}, "posts[0].mood: unknown key"),
+    (("expect", 0), {"platform": "myspace"}, "expect[0].platform"),
+    (("expect", 2), {"minutes": None}, "needs minutes"),
+    (("accounts",), {"friendster": "x"}, "accounts.friendster"),
+])
+def test_an_unknown_or_incomplete_key_names_its_path(tmp_path: Path, where: tuple, bad: dict, message: str) -> None:
+    scenario = json.loads(json.dumps(V2))
+    target = scenario
+    for part in where:
+        target = target[part]
+    for key, value in bad.items():
+        if value is None:
+            target.pop(key)
+        else:
+            target[key] = value
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(_write(tmp_path, scenario))
+    assert message in str(caught.value) and "s.json" in str(caught.value)
+
+
+def test_post_ids_are_unique(tmp_path: Path) -> None:
+    scenario = json.loads(json.dumps(V2))
+    scenario["posts"][1]["id"] = "p1"
+    with pytest.raises(ScenarioError, match="unique"):
+        load_scenario(_write(tmp_path, scenario))
+
+
+def test_v1_files_stay_valid() -> None:
+    root = Path(__file__).resolve().parents[2] / "events" / "drills"
+    for path in sorted(root.glob("*.json")):
+        assert load_scenario(path).name
