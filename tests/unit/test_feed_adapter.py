@@ -1,13 +1,21 @@
-"""RSS 2.0 / Atom parsing and the conditional GET, against documents shaped as the specs define them."""
+"""RSS 2.0 / Atom parsing and the conditional GET, against documents shaped as the specs define them.
+
+feedparser's corpus, charsets, entities and zones: test_feed_conformance.py."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from crisiscomms.adapters.sources.feeds import FeedClient, parse_date, parse_feed
-from crisiscomms.errors import PermanentPlatformError, RateLimited, TransientPlatformError
+from crisiscomms.errors import ConfigurationError, PermanentPlatformError, RateLimited, TransientPlatformError
+from crisiscomms.models import stable_id
+from crisiscomms.watch import parse_watch_config
+
+from ..conftest import ROOT
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Financial Daily</title><link>https://fd.example</link><description>d</description>
@@ -47,6 +55,9 @@ def test_item_identity_is_stable_and_distinct() -> None:
     assert len({p.key for p in first}) == len(first)
     other_feed, _ = parse_feed(RSS, feed_name="other", audience=1, language="en")
     assert not {p.key for p in first} & {p.key for p in other_feed}
+    # the same ids as before feedparser read the feeds: the guid, else the link, hashed
+    assert [p.native_id for p in first] == [f"financial-daily#{stable_id('fd-1')}",
+                                            f"financial-daily#{stable_id('https://fd.example/a/2')}"]
 
 
 def test_atom_entries_become_news_posts() -> None:
@@ -58,18 +69,26 @@ def test_atom_entries_become_news_posts() -> None:
     assert posts[1].published_at == datetime(2026, 11, 28, 9, 50, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("body", ["<html><body>not a feed</body></html>", "<rss><channel><item>", "plain text"])
+@pytest.mark.parametrize("body", ["<html><body>not a feed</body></html>", "plain text", ""])
 def test_not_a_feed_is_a_permanent_error(body: str) -> None:
     with pytest.raises(PermanentPlatformError):
         parse_feed(body, feed_name="f", audience=1, language="en")
 
 
-def test_entity_expansion_attack_is_refused() -> None:
-    bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
-            "<rss><channel><item><title>&lol2;</title></item></channel></rss>")
-    with pytest.raises(Exception) as caught:
-        parse_feed(bomb, feed_name="f", audience=1, language="en")
-    assert "Entities" in type(caught.value).__name__ or "entit" in str(caught.value).lower()
+def test_a_truncated_feed_is_read_loosely_up_to_the_cut() -> None:
+    cut = RSS[: RSS.index("<item><title>Broken date")] + "<item><title>Cut off"
+    posts, malformed = parse_feed(cut, feed_name="financial-daily", audience=1, language="en")
+    assert [p.title for p in posts] == ["Example Bank shares slide", "No guid but a link"]
+    assert len(malformed) == 1
+
+
+def test_entity_expansion_is_never_performed() -> None:
+    lol = "".join(f'<!ENTITY lol{i + 1} "{f"&lol{i};" * 10}">' for i in range(1, 9))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol1 "lol">{lol}]>'
+            "<rss><channel><item><guid>b-1</guid><title>&lol9;</title><pubDate>Sat, 28 Nov 2026 09:31:00 GMT</pubDate>"
+            "</item></channel></rss>")
+    posts, malformed = parse_feed(bomb, feed_name="f", audience=1, language="en")
+    assert malformed == [] and posts[0].title == "&lol9;"  # the nested declarations are dropped, unexpanded
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -82,10 +101,31 @@ def test_dates_in_both_formats(text: str, expected: datetime) -> None:
     assert parse_date(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "tomorrow", "2026-11-28T09:31:00"])
+@pytest.mark.parametrize("text", ["", "  ", "tomorrow", "2026-13-45T09:31:00Z", "Sat, 45 Nov 2026 09:31:00 GMT"])
 def test_unusable_dates_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_date(text)
+
+
+@pytest.mark.parametrize("text", ["2026-11-28T17:31:00", "2026-11-28 17:31", "Sat, 28 Nov 2026 17:31:00",
+                                  "28 Nov 2026 17:31:00 HKT", "Sat Nov 28 17:31:00 2026"])
+def test_a_date_without_a_zone_is_wall_clock_time_in_the_given_zone(text: str) -> None:
+    assert parse_date(text, ZoneInfo("Asia/Shanghai")) == datetime(2026, 11, 28, 9, 31, tzinfo=timezone.utc)
+
+
+def test_minus_zero_means_utc_with_the_writers_zone_unknown() -> None:
+    """RFC 5322: "-0000" is UTC; email.utils returns it without a zone, it is not the feed's zone."""
+    assert parse_date("Sat, 28 Nov 2026 09:31:00 -0000", ZoneInfo("Asia/Shanghai")) == datetime(
+        2026, 11, 28, 9, 31, tzinfo=timezone.utc)
+
+
+def test_an_undated_item_is_dated_when_fetched() -> None:
+    undated = RSS.replace("<pubDate>Sat, 28 Nov 2026 09:31:00 GMT</pubDate></item>", "</item>", 1)
+    fetched_at = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+    posts, _ = parse_feed(undated, feed_name="f", audience=1, language="en", fetched_at=fetched_at)
+    assert posts[0].published_at == fetched_at
+    posts, malformed = parse_feed(undated, feed_name="f", audience=1, language="en")
+    assert "item 0: item has no date" in malformed[0]
 
 
 def _client(handler) -> FeedClient:
@@ -118,3 +158,31 @@ def test_error_statuses(status: int, error: type[Exception]) -> None:
     with pytest.raises(error):
         _client(lambda r: httpx.Response(status, headers={"Retry-After": "120"})).fetch(
             "https://fd.example/rss", feed_name="f", audience=1, language="en")
+
+
+# --- the feed's time zone in the watch configuration ---------------------------------------------------------------
+
+SAMPLE = json.loads((ROOT / "events" / "watch-config.json").read_text(encoding="utf-8"))
+
+
+def test_the_watch_default_zone_is_shanghai_and_a_feed_may_name_its_own() -> None:
+    document = json.loads(json.dumps(SAMPLE))
+    document["feeds"][0]["timezone"] = "Asia/Hong_Kong"
+    config = parse_watch_config(document)
+    assert config.default_timezone == "Asia/Shanghai"
+    assert [f.timezone for f in config.feeds] == ["Asia/Hong_Kong"] + [None] * (len(config.feeds) - 1)
+    assert parse_watch_config({**SAMPLE, "default_timezone": "Europe/London"}).default_timezone == "Europe/London"
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda d: d["feeds"][0].update(timezone="Mars/Olympus_Mons"), "feeds.0.timezone"),
+    (lambda d: d["feeds"][0].update(timezone="../../etc/passwd"), "feeds.0.timezone"),
+    (lambda d: d.update(default_timezone="CST+8"), "default_timezone"),
+    (lambda d: d.update(default_timezone=""), "default_timezone"),
+])
+def test_an_unknown_zone_is_refused_naming_the_field(mutate, field: str) -> None:
+    document = json.loads(json.dumps(SAMPLE))
+    mutate(document)
+    with pytest.raises(ConfigurationError) as caught:
+        parse_watch_config(document)
+    assert field in str(caught.value) and "time zone" in str(caught.value)
