@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crisiscomms.detection.alerts import AlertDesk
 from crisiscomms.errors import AuditContention, ConfigurationError, CrisisCommsError, Forbidden, PlatformError, RequestRefused
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
+from crisiscomms.listening.distribution import TopicDistribution
 from crisiscomms.models.delivery import CHANNELS
 from crisiscomms.observability import logger
 from crisiscomms.statements.desk import READERS, Desk
@@ -50,6 +51,7 @@ class ApiServices:
     alerts: Callable[[], AlertDesk]
     verify_audit: Callable[[], dict[str, Any]]
     dev_identity_header: bool = False  # only the local API server turns this on
+    distribution: Callable[[], TopicDistribution] | None = None  # a topic's figures by place and hour
 
 
 def _services() -> ApiServices:
@@ -333,6 +335,61 @@ class AuditVerificationAnswer(BaseModel):
 def verify_audit() -> AuditVerificationAnswer:
     identity().require(AUDITOR)
     return AuditVerificationAnswer.model_validate(_services().verify_audit())
+
+
+# Aggregate counts only (no post text, no author), which every desk role works from: on-call staff
+# to see where an alert is coming from, authors and approvers to choose the language, channels and
+# hour of a statement, auditors to check a response against what was happening.
+FIGURE_READERS = (ONCALL, AUTHOR, APPROVER, AUDITOR)
+TopicId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+class RegionFigures(BaseModel):
+    """One place's posts; `country` and `region` are null for posts that named no place."""
+
+    country: str | None = Field(description="ISO 3166-1 alpha-2")
+    region: str | None = Field(description="ISO 3166-2 of a mainland Chinese province-level division")
+    label: str
+    posts: int
+    negative: int
+    share: float = Field(description="of all the topic's posts in the range, 0 to 1")
+
+
+class HourFigures(BaseModel):
+    hour: int = Field(ge=0, le=23, description="hour of day in the requested time zone")
+    posts: int
+    negative: int
+
+
+class DistributionAnswer(BaseModel):
+    """A topic's posts over whole hours [from, to): by place, by hour of day in `tz`, by platform."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    topic: str
+    from_: str = Field(alias="from", description="first hour counted, UTC")
+    to: str = Field(description="end of the last hour counted, UTC")
+    tz: str
+    total: int
+    negative: int
+    by_region: list[RegionFigures]
+    by_hour_of_day: list[HourFigures] = Field(min_length=24, max_length=24)
+    by_platform: dict[str, int]
+
+
+@_route("get", "/topics/<topic>/distribution", FIGURE_READERS, summary="A topic's posts by place and by hour of day",
+        tags=["figures"])
+def topic_distribution(topic: TopicId,
+                       from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: 24 h before to")] = None,
+                       to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None,
+                       tz: Annotated[str | None, Query(description="IANA time zone of the hours of day; default Asia/Shanghai")] = None,
+                       ) -> DistributionAnswer:
+    identity().require(*FIGURE_READERS)
+    services = _services()
+    if services.distribution is None:
+        raise ConfigurationError("the desk API was built without its figures")
+    answer = services.distribution().answer(topic, start=from_, end=to, tz=tz)
+    return DistributionAnswer.model_validate(answer)
 
 
 def openapi_document() -> dict[str, Any]:

@@ -53,7 +53,7 @@ class DetectorSettings(_FromEnvironment):
 
 
 class ApiSettings(_FromEnvironment):
-    """The desk API: statements, alerts, audit verification."""
+    """The desk API: statements, alerts, audit verification, topics' figures."""
 
     statements_table: str = Field(alias="STATEMENTS_TABLE", min_length=3)
     alerts_table: str = Field(alias="ALERTS_TABLE", min_length=3)
@@ -63,6 +63,7 @@ class ApiSettings(_FromEnvironment):
     channels_config_parameter: str = Field(alias="CHANNELS_CONFIG_PARAMETER", min_length=1)
     audit_digest_bucket: str = Field(alias="AUDIT_DIGEST_BUCKET", min_length=3)
     audit_signing_key: str = Field(alias="AUDIT_SIGNING_KEY", min_length=1)
+    aggregates_table: str = Field(alias="AGGREGATES_TABLE", min_length=3, description="read: topics' hour figures")
     config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
     dev_identity_header: Literal["enabled", "disabled"] = Field(default="disabled", alias=DEV_IDENTITY_SWITCH)
 

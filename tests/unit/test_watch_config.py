@@ -25,7 +25,7 @@ def test_query_is_built_from_topics_when_not_given() -> None:
     query = config.query_for(config.sources[0])
     assert query.startswith('("Example Bank" OR ExampleBank OR 示例银行')
     assert "#ExampleBank" in query and "@ExampleBankHelp" in query
-    assert query.endswith(") -is:retweet")
+    assert query.endswith(" OR to:ExampleBank) -is:retweet")  # replies to the bank's own account
 
 
 @pytest.mark.parametrize(

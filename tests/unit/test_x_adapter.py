@@ -69,8 +69,10 @@ def test_request_carries_the_documented_parameters_and_bearer_token() -> None:
     assert seen[0].headers["authorization"] == "Bearer t0ken"
     assert params["query"] == "(a OR b) -is:retweet" and params["since_id"] == "123" and params["next_token"] == "tok"
     assert params["max_results"] == "100"
-    assert set(params["tweet.fields"].split(",")) == {"created_at", "public_metrics", "lang", "geo", "author_id"}
-    assert params["expansions"] == "author_id" and params["user.fields"] == "username,public_metrics"
+    assert set(params["tweet.fields"].split(",")) == {"created_at", "public_metrics", "lang", "geo", "author_id",
+                                                    "in_reply_to_user_id", "entities"}
+    assert params["expansions"] == "author_id,geo.place_id,in_reply_to_user_id" and params["user.fields"] == "username,public_metrics"
+    assert set(params["place.fields"].split(",")) == {"full_name", "country_code", "place_type", "name"}
     assert page.rate_limit_remaining == 449
     assert page.rate_limit_reset == datetime.fromtimestamp(1795864500, tz=timezone.utc)
 
@@ -145,3 +147,24 @@ def test_unauthorized_is_permanent() -> None:
 def test_200_with_garbage_body_is_transient_not_a_crash() -> None:
     with pytest.raises(TransientPlatformError):
         _client(lambda r: httpx.Response(200, text="<html>maintenance</html>")).search("q", source_id="s")
+
+
+def _reply_payload(**tweet: object) -> dict:
+    base = {"id": "1861234567890123999", "text": "my card was blocked", "author_id": "11", "created_at": "2026-11-28T09:00:00Z"}
+    return {"data": [{**base, **tweet}],
+            "includes": {"users": [{"id": "11", "username": "li"}, {"id": "77", "username": "HarborBank"}]},
+            "meta": {"result_count": 1}}
+
+
+@pytest.mark.parametrize(("tweet", "handle", "bank_id", "addressed"), [
+    ({"in_reply_to_user_id": "77"}, "HarborBank", None, True),  # reply, known by the expanded username
+    ({"in_reply_to_user_id": "77"}, None, "77", True),  # reply, known by the configured id
+    ({"entities": {"mentions": [{"start": 0, "end": 11, "username": "harborbank"}]}}, "@HarborBank", None, True),
+    ({"in_reply_to_user_id": "11"}, "HarborBank", "77", False),  # a reply to someone else
+    ({}, "HarborBank", "77", False),
+    ({"in_reply_to_user_id": "77"}, None, None, False),  # no bank account configured
+])
+def test_a_reply_to_or_mention_of_the_bank_addresses_it(tweet: dict, handle: str | None, bank_id: str | None,
+                                                         addressed: bool) -> None:
+    page = parse_search_page(_reply_payload(**tweet), source_id="x", bank_handle=handle, bank_id=bank_id)
+    assert page.posts[0].to_bank is addressed

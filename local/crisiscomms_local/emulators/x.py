@@ -124,9 +124,10 @@ class _Doc:
     username: str
     user_id: str
     lang: str | None
+    reply_to: str | None = None  # folded username of the account replied to (to:)
 
     @classmethod
-    def of(cls, text: str, username: str, user_id: str, lang: str | None) -> "_Doc":
+    def of(cls, text: str, username: str, user_id: str, lang: str | None, reply_to: str | None = None) -> "_Doc":
         return cls(
             tokens=tuple(_tokens(text)),
             hashtags=frozenset(_fold(m) for m in _HASHTAG_RE.findall(text)),
@@ -135,6 +136,7 @@ class _Doc:
             username=_fold(username),
             user_id=user_id,
             lang=_fold(lang) if lang else None,
+            reply_to=_fold(reply_to) if reply_to else None,
         )
 
     def has_sequence(self, wanted: tuple[str, ...]) -> bool:
@@ -211,7 +213,7 @@ class _Phrase(_Node):
 
 @dataclass
 class _Entity(_Node):
-    """#hashtag, @mention, $cashtag, from:user - exact, case-insensitive matches."""
+    """#hashtag, @mention, $cashtag, from:user, to:user - exact, case-insensitive matches."""
 
     kind: str
     value: str
@@ -227,6 +229,8 @@ class _Entity(_Node):
             return self._folded in doc.mentions
         if self.kind == "$":
             return self._folded in doc.cashtags
+        if self.kind == "to":
+            return self._folded == doc.reply_to
         return self._folded in (doc.username, doc.user_id)  # from:
 
 
@@ -336,8 +340,8 @@ def _atom(word: str, pos: int) -> _Node:
         return _Entity(word[0], word[1:])
     if ":" in word:
         name, _, value = word.partition(":")
-        if name == "from" and value:
-            return _Entity("from", value.lstrip("@"))
+        if name in ("from", "to") and value:
+            return _Entity(name, value.lstrip("@"))
         if name == "lang" and _LANG_RE.match(value):
             return _Lang(value)
         if name == "is" and value in _IS_FLAGS:
@@ -449,6 +453,9 @@ class _Post:
     metrics: dict[str, int] = field(default_factory=dict)
     lang: str | None = None
     location: str | None = None
+    country_code: str | None = None  # of the post's place, as X gives it with place.fields=country_code
+    place_type: str | None = None
+    in_reply_to: str | None = None  # the username replied to
     doc: _Doc | None = None
     raw: dict[str, Any] | None = None  # malformed posts are served verbatim
 
@@ -528,6 +535,7 @@ class XEmulator(EmulatorServer):
         self.requests_per_window = requests_per_window
         self.window_seconds = window_seconds
         self.max_query_length = max_query_length
+        self.bank_handle: str | None = None  # the bank's own account: posts made with to_bank reply to it
         self._posts: list[_Post] = []  # sorted by id
         self._ids: list[int] = []  # the same ids, for bisecting: a search costs its page, not the archive
         self._users: dict[str, _User] = {}
@@ -551,14 +559,25 @@ class XEmulator(EmulatorServer):
         quotes: int = 0,
         lang: str | None = None,
         location: str | None = None,
+        country_code: str | None = None,
+        place_type: str | None = None,
+        to_bank: bool = False,
+        in_reply_to: str | None = None,
     ) -> str:
         """Script a post; it becomes searchable when the clock reaches ``created_at``.
 
         The author's follower count is the one given with their latest ``add_post`` call.
+        ``location`` is the tagged place's ``full_name`` ("Shenzhen, People's Republic of China");
+        ``country_code`` and ``place_type`` are what X reports with it (shown when requested).
+        ``in_reply_to`` makes it a reply to that username; ``to_bank`` a reply to ``bank_handle``.
         Returns the snowflake id (ids grow with ``created_at``, so since_id works).
         """
         if not author or not author.strip():
             raise ValueError("author must be a non-empty username")
+        if to_bank:
+            if not self.bank_handle:
+                raise ValueError("to_bank needs the emulator's bank_handle")
+            in_reply_to = in_reply_to or self.bank_handle
         created_at = as_utc(created_at, "created_at")
         key = _fold(author)
         with self._lock:
@@ -582,7 +601,10 @@ class XEmulator(EmulatorServer):
                 },
                 lang=lang,
                 location=location.strip() if location and location.strip() else None,
-                doc=_Doc.of(text, user.username, user.id, lang),
+                country_code=country_code,
+                place_type=place_type,
+                in_reply_to=in_reply_to,
+                doc=_Doc.of(text, user.username, user.id, lang, in_reply_to),
             )
             self._insert(post)
             insort(self._user_times.setdefault(key, []), created_at)
@@ -828,10 +850,12 @@ class XEmulator(EmulatorServer):
             tweet_fields = tweet_fields | {"author_id"}
         if "geo.place_id" in expansions:
             tweet_fields = tweet_fields | {"geo"}
+        if "in_reply_to_user_id" in expansions:
+            tweet_fields = tweet_fields | {"in_reply_to_user_id"}
 
         data: list[dict[str, Any]] = []
         by_key: dict[str, _User] = {}  # in order of first appearance
-        places: list[str] = []
+        places: dict[str, _Post] = {}  # full_name -> the first post tagged with it
         for post in page:
             if post.raw is not None:
                 data.append(post.raw)
@@ -839,15 +863,19 @@ class XEmulator(EmulatorServer):
             user = users[post.user_key or ""]
             data.append(self._tweet(post, user, tweet_fields))
             by_key.setdefault(post.user_key or "", user)
+            if "in_reply_to_user_id" in expansions and post.in_reply_to:
+                replied = users.get(_fold(post.in_reply_to)) or _User(id=user_id_for(post.in_reply_to),
+                                                                       username=post.in_reply_to)
+                by_key.setdefault(_fold(post.in_reply_to), replied)
             if post.location and post.location not in places:
-                places.append(post.location)
+                places[post.location] = post
 
         body: dict[str, Any] = {"data": data}
         includes: dict[str, Any] = {}
-        if "author_id" in expansions and by_key:
+        if ("author_id" in expansions or "in_reply_to_user_id" in expansions) and by_key:
             includes["users"] = [self._user(u, fields["user.fields"], posts_of.get(k, 0)) for k, u in by_key.items()]
         if "geo.place_id" in expansions and places:
-            includes["places"] = [self._place(p, fields["place.fields"]) for p in places]
+            includes["places"] = [self._place(p, fields["place.fields"]) for p in places.values()]
         if includes:
             body["includes"] = includes
         body["meta"] = meta
@@ -872,6 +900,8 @@ class XEmulator(EmulatorServer):
             tweet["public_metrics"] = dict(post.metrics)
         if "geo" in wanted and post.location:
             tweet["geo"] = {"place_id": place_id_for(post.location)}
+        if "in_reply_to_user_id" in wanted and post.in_reply_to:
+            tweet["in_reply_to_user_id"] = user_id_for(post.in_reply_to)
         if "entities" in wanted and (entities := _entities(post.text)):
             tweet["entities"] = entities
         if "possibly_sensitive" in wanted:
@@ -905,10 +935,17 @@ class XEmulator(EmulatorServer):
         return out
 
     @staticmethod
-    def _place(location: str, wanted: set[str]) -> dict[str, Any]:
+    def _place(post: _Post, wanted: set[str]) -> dict[str, Any]:
+        """A place object: id and full_name always (X's defaults), the rest when asked for and known.
+        X's `name` is the place itself, before the comma of `full_name` ("Manhattan" of "Manhattan, NY")."""
+        location = post.location or ""
         place: dict[str, Any] = {"full_name": location, "id": place_id_for(location)}
         if "name" in wanted:
-            place["name"] = re.split(r"[\s,]+", location)[-1]
+            place["name"] = location.split(",")[0].strip()
+        if "country_code" in wanted and post.country_code:
+            place["country_code"] = post.country_code
+        if "place_type" in wanted:
+            place["place_type"] = post.place_type or ("city" if "," in location else "admin")
         return place
 
     # -- parameter parsing -----------------------------------------------------------------

@@ -1,8 +1,14 @@
-"""Storing scored posts: once per platform id, linked to every topic, minute figures updated with it.
+"""Storing scored posts: once per platform id, linked to every topic, minute and hour figures updated with it.
 
 One TransactWriteItems per new post puts the post (conditional on its key being new), one link
-item per topic, and adds the post to each topic's minute aggregate. A duplicate fails the
-condition, so the whole transaction is cancelled and no aggregate counts it twice.
+item per topic, and adds the post to each topic's minute aggregate and hour figures. A duplicate
+fails the condition, so the whole transaction is cancelled and no aggregate counts it twice.
+
+The hour figures share the aggregates table: `minute_key = "hour#<YYYY-MM-DDTHH>#<source type>"`
+(UTC), counting posts, negative and crisis posts, engagement, and posts per platform (`p_<platform>`)
+and per place (`r_<code>`, negative `rn_<code>`; code as in crisiscomms.places, or `unknown`). A
+minute key starts with a digit and "h" sorts after every digit, so no range between two minute
+keys (the Detector's reads) can reach an hour item.
 """
 from __future__ import annotations
 
@@ -13,9 +19,11 @@ from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import from_item, query_all, to_item, to_value
-from crisiscomms.models.posts import ScoredPost, minute_key
+from crisiscomms.models.posts import ScoredPost, hour_key, minute_key
+from crisiscomms.places import UNKNOWN
 
 LINK_TEXT_CHARS = 280
+HOUR_PREFIX = "hour#"
 
 
 class StoreOutcome(str, Enum):
@@ -25,8 +33,8 @@ class StoreOutcome(str, Enum):
 
 @dataclass(frozen=True)
 class PostTables:
-    posts: str | None  # None where a function only reads figures (the Detector)
-    topic_posts: str
+    posts: str | None  # None where a function only reads figures (the Detector, the desk API)
+    topic_posts: str | None  # None where a function reads only the hour figures (the desk API)
     aggregates: str
 
 
@@ -78,6 +86,8 @@ class PostRepository:
             "risk": scored.risk,
             "ingested_at": _iso(scored.ingested_at),
             "expires_at": expires_at,
+            "country": scored.country,
+            "region": scored.region,
         }
         actions: list[dict[str, Any]] = [{
             "Put": {
@@ -128,7 +138,40 @@ class PostRepository:
                     "ExpressionAttributeValues": {f":{k}": to_value(v) for k, v in {**increments, **labels}.items()},
                 }
             })
+            actions.append(self._hour_update(scored, topic, expires_at))
         return actions
+
+    def _hour_update(self, scored: ScoredPost, topic: str, expires_at: int) -> dict[str, Any]:
+        """The topic's hour figures: totals, and per platform and place, so a range of hours answers
+        "where and when" from a few items; placeholders are numbered because codes hold hyphens."""
+        post = scored.post
+        negative = int(scored.sentiment_label == "negative")
+        place = scored.region or scored.country or UNKNOWN
+        increments = {
+            "posts": 1,
+            "negative": negative,
+            "crisis_posts": int(scored.is_crisis),
+            "engagement": post.engagement,
+            f"p_{post.platform}": 1,
+            f"r_{place}": 1,
+            f"rn_{place}": negative,
+        }
+        hour = hour_key(post.published_at)
+        labels = {"hour": hour, "source_type": post.source_type, "expires_at": expires_at}
+        names = {f"#a{n}": name for n, name in enumerate(increments)}
+        names |= {f"#s{n}": name for n, name in enumerate(labels)}
+        values = {f":a{n}": to_value(v) for n, v in enumerate(increments.values())}
+        values |= {f":s{n}": to_value(v) for n, v in enumerate(labels.values())}
+        return {
+            "Update": {
+                "TableName": self._tables.aggregates,
+                "Key": to_item({"topic": topic, "minute_key": f"{HOUR_PREFIX}{hour}#{post.source_type}"}),
+                "UpdateExpression": "ADD " + ", ".join(f"#a{n} :a{n}" for n in range(len(increments)))
+                                    + " SET " + ", ".join(f"#s{n} = :s{n}" for n in range(len(labels))),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     # --- reads (drill summary, later the detector and the auditors' API) ----------------------
 
@@ -167,6 +210,15 @@ class PostRepository:
             ExpressionAttributeValues={":t": to_value(topic), ":a": to_value(start_minute), ":b": to_value(end_minute)},
         )]
         return [item for item in items if item["minute"] < end_minute]
+
+    def topic_hours(self, topic: str, start_hour: str, end_hour: str) -> list[dict[str, Any]]:
+        """A topic's hour figures, both source types, with start <= hour < end ("YYYY-MM-DDTHH", UTC):
+        one Query on the key, every page of it."""
+        return [from_item(i) for i in query_all(self._clients("dynamodb"), TableName=self._tables.aggregates,
+            KeyConditionExpression="topic = :t AND minute_key BETWEEN :a AND :b",
+            ExpressionAttributeValues={":t": to_value(topic), ":a": to_value(f"{HOUR_PREFIX}{start_hour}"),
+                                       ":b": to_value(f"{HOUR_PREFIX}{end_hour}")},
+        )]
 
 
 

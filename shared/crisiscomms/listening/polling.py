@@ -25,6 +25,7 @@ from crisiscomms.listening.tokens import TokenKeeper
 from crisiscomms.models import Post, ScoredPost
 from crisiscomms.models.paging import SourcePage, SourceReader
 from crisiscomms.observability import count, logger, metrics
+from crisiscomms.places import normalise_place, place_for_code
 from crisiscomms.listening.topics import TopicMatcher
 from crisiscomms.watch import LISTENING_PLATFORMS, Feed, WatchConfig, XSource
 from crisiscomms.watch.base import SourceBase
@@ -101,16 +102,22 @@ class Ingestor:
         self._clock = clock
         self._high_reach = high_reach_followers
 
-    def ingest(self, posts: list[Post], report: RunReport) -> None:
+    def ingest(self, posts: list[Post], report: RunReport, *, region: str | None = None,
+               addressed: tuple[str, ...] = ()) -> None:
+        """`region`: the place code configured for the whole source (a feed's), used for posts that
+        name no place of their own. `addressed`: the topics a post addressing the bank belongs to
+        when it names none (a comment under the bank's own video rarely names the bank)."""
         report.fetched += len(posts)
-        matched = [(p, self._matcher.match(p)) for p in posts]
+        matched = [(p, self._matcher.match(p) or (addressed if p.to_bank else ())) for p in posts]
         wanted = [(p, topics) for p, topics in matched if topics]
         report.unmatched += len(posts) - len(wanted)
         if not wanted:
             return
         scores = self._scorer.score([p for p, _ in wanted])
         now = self._clock()
+        configured = place_for_code(region)
         for (post, topics), score in zip(wanted, scores, strict=True):
+            place = normalise_place(post.location, country_code=post.location_country) or configured
             scored = ScoredPost(
                 post=post,
                 topics=topics,
@@ -124,6 +131,8 @@ class Ingestor:
                 risk=score.risk,
                 ingested_at=now,
                 high_reach_negative=score.sentiment_label == "negative" and post.followers >= self._high_reach,
+                country=place.country if place else None,
+                region=place.region if place else None,
             )
             if self._posts.store(scored) is StoreOutcome.STORED:
                 report.stored += 1
@@ -250,7 +259,7 @@ class Listener:
             report.malformed += len(page.malformed)
             for problem in page.malformed:
                 logger.warning("malformed item skipped", extra={"source": report.source, "problem": problem})
-            self._ingestor.ingest(page.posts, report)
+            self._ingestor.ingest(page.posts, report, addressed=self._config.addressed_topics(source))
             newest = _max_id(pending, page.newest_id, *(p.native_id for p in page.posts))
             if page.next_token:
                 pending, token = newest, page.next_token
@@ -283,7 +292,7 @@ class Listener:
             report.malformed += len(page.malformed)
             for problem in page.malformed:
                 logger.warning("malformed item skipped", extra={"source": report.source, "problem": problem})
-            self._ingestor.ingest(page.posts, report)
+            self._ingestor.ingest(page.posts, report, addressed=self._config.addressed_topics(source))
             cursor = {k: v for k, v in {**cursor, **page.cursor}.items() if v is not None}
             # Stored first, cursor second: a crash between the two re-reads the page, never skips it.
             self._state.save(pk, owner=self._run_id, set_fields=page.cursor)
@@ -310,6 +319,7 @@ class Listener:
         fetched = self._retrying(lambda: client.fetch(
             str(feed.url), feed_name=feed.name, audience=feed.audience, language=feed.language,
             etag=state.get("etag"), last_modified=state.get("last_modified"),
+            timezone=feed.timezone or self._config.default_timezone,
         ), report)
         report.pages = 1
         if fetched.not_modified:
@@ -322,7 +332,7 @@ class Listener:
         seen_set = set(seen)
         fresh = [p for p in fetched.posts if p.native_id not in seen_set]
         report.fetched += len(fetched.posts) - len(fresh)
-        self._ingestor.ingest(fresh, report)
+        self._ingestor.ingest(fresh, report, region=feed.region)
         seen = [p.native_id for p in fresh] + seen
         self._state.save(pk, owner=self._run_id, set_fields={
             "etag": fetched.etag, "last_modified": fetched.last_modified, "seen": seen[:SEEN_GUIDS_KEPT],

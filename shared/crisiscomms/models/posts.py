@@ -33,6 +33,7 @@ class Post(BaseModel):
     replies: int = Field(default=0, ge=0)
     quotes: int = Field(default=0, ge=0)
     location: str | None = None  # as the platform gave it: a profile's free text, a place name
+    location_country: str | None = None  # the ISO country code the platform gave with the place (X places)
     to_bank: bool = False  # addresses the bank: mentions it, replies under or comments on its own post
 
     @field_validator("published_at")
@@ -73,11 +74,20 @@ class ScoredPost(BaseModel):
     risk: int
     ingested_at: datetime
     high_reach_negative: bool = False  # negative, from an author at or over the watch's high-reach bar
+    country: str | None = None  # ISO 3166-1 alpha-2 of the post's place (crisiscomms.places), None when unknown
+    region: str | None = None  # ISO 3166-2 of its mainland Chinese province-level division, when known
 
 
 def stable_id(*parts: str, length: int = 32) -> str:
     """A short deterministic id for items whose platform id is long or free-form (feed guids)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:length]
+
+
+def hour_key(when: datetime) -> str:
+    """The per-hour figures' key of `when`: naive UTC, to the hour (a naive input is taken as UTC)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%dT%H")
 
 
 def minute_key(when: datetime) -> str:

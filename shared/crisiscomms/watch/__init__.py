@@ -62,6 +62,20 @@ class BankAccount(Strict):
 
     handle: NonEmpty = Field(description="screen name, handle or account name as the platform shows it")
     id: str | None = Field(default=None, min_length=1, max_length=128, description="the platform's numeric or opaque id")
+    topics: list[Slug] | None = Field(
+        default=None, description="topics a post addressing this account belongs to when it names none of them"
+                                  " (a comment under the bank's video); default: the source's topics")
+
+
+def iana_timezone(name: str) -> str:
+    """The name back when zoneinfo knows it (e.g. "Asia/Hong_Kong"); feed dates without a zone are read in it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {name!r}") from exc
+    return name
 
 
 class Feed(Strict):
@@ -72,6 +86,26 @@ class Feed(Strict):
     language: Literal["en", "zh", "other"] = "en"
     audience: int = Field(default=100_000, ge=0, description="estimated readers, used as reach")
     every_minutes: int = Field(default=5, ge=1, le=1440)
+    timezone: str | None = Field(default=None, description="IANA zone of the feed's dates that carry none;"
+                                                           " None: the watch's default_timezone")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return None if value is None else iana_timezone(value)
+
+    region: str | None = Field(default=None, description="where the feed's readers are, for its posts' place:"
+                                                         " a code of crisiscomms.places (CN-GD, HK, US)")
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        from crisiscomms.places import place_for_code
+
+        if value is not None and place_for_code(value) is None:
+            raise ValueError(f"unknown region {value!r}: use an ISO 3166-2:CN province code (CN-GD, CN-BJ ...)"
+                             " or an ISO 3166-1 country code (CN, HK, TW, US ...)")
+        return value
 
 
 # --- detection thresholds (the Detector reads them from this document) --------------------------------------------------------------------------------
@@ -150,6 +184,13 @@ class WatchConfig(Strict):
         default_factory=dict, description="the bank's own account per platform")
     high_reach_followers: int = Field(default=10_000, ge=1)
     detection: Thresholds = Field(default_factory=Thresholds)
+    default_timezone: str = Field(default="Asia/Shanghai", description="IANA zone of feed dates that carry"
+                                                                       " none, unless the feed names its own")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return iana_timezone(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> "WatchConfig":
@@ -157,12 +198,16 @@ class WatchConfig(Strict):
         _unique("topics", [t.id for t in self.topics])
         _unique("sources", [s.id for s in self.sources])
         _unique("feeds", [f.name for f in self.feeds])
+        for platform, account in self.accounts.items():
+            unknown = set(account.topics or []) - topic_ids
+            if unknown:
+                raise ValueError(f"accounts.{platform}.topics: unknown topic id(s) {sorted(unknown)}")
         for i, source in enumerate(self.sources):
             unknown = set(source.topics or []) - topic_ids
             if unknown:
                 raise ValueError(f"sources.{i}.topics: unknown topic id(s) {sorted(unknown)}")
             if source.platform == "x" and source.query is None:
-                query = build_x_query([t for t in self.topics if source.topics is None or t.id in source.topics])
+                query = self.query_for(source)
                 if len(query) > X_QUERY_MAX_LENGTH:
                     raise ValueError(
                         f"sources.{i}.query: the query built from the topics is {len(query)} characters,"
@@ -179,10 +224,18 @@ class WatchConfig(Strict):
     def topics_for(self, source: SourceBase) -> list[Topic]:
         return [t for t in self.topics if source.topics is None or t.id in source.topics]
 
+    def addressed_topics(self, source: SourceBase) -> tuple[str, ...]:
+        """Where a post that addresses the bank on this source's platform is counted when it names no topic."""
+        account = self.accounts.get(source.platform)  # type: ignore[call-overload]
+        if account is not None and account.topics:
+            return tuple(account.topics)
+        return tuple(t.id for t in self.topics_for(source))
+
     def query_for(self, source: XSource) -> str:
         if source.query:
             return source.query
-        return build_x_query([t for t in self.topics if source.topics is None or t.id in source.topics])
+        bank = self.accounts.get("x")
+        return build_x_query(self.topics_for(source), bank_handle=bank.handle if bank else None)
 
 
 def _unique(what: str, ids: list[str]) -> None:
@@ -207,14 +260,18 @@ def _both_scripts(terms: list[str]) -> list[str]:
     return out
 
 
-def build_x_query(topics: list[Topic]) -> str:
-    """An X search query that finds every post any of the topics could match; originals only."""
+def build_x_query(topics: list[Topic], *, bank_handle: str | None = None) -> str:
+    """An X search query that finds every post any of the topics could match, and every mention
+    of and reply to the bank's own account; originals only."""
     terms: list[str] = []
     for topic in topics:
         terms += [_quote(n) for n in _both_scripts(topic.names)]
         terms += [_quote(k) for k in _both_scripts(topic.keywords)]
         terms += [f"#{h}" for h in _both_scripts(topic.hashtags)]
         terms += [f"@{a}" for a in topic.accounts]
+    if bank_handle:
+        handle = bank_handle.lstrip("@")
+        terms += [f"@{handle}", f"to:{handle}"]
     unique = list(dict.fromkeys(terms))
     return f"({' OR '.join(unique)}) -is:retweet"
 

@@ -20,9 +20,12 @@ from crisiscomms.errors import InvalidCursor, TransientPlatformError
 from crisiscomms.models import Post
 
 SEARCH_PATH = "/2/tweets/search/recent"
-TWEET_FIELDS = "created_at,public_metrics,lang,geo,author_id"
+TWEET_FIELDS = "created_at,public_metrics,lang,geo,author_id,in_reply_to_user_id,entities"
 USER_FIELDS = "username,public_metrics"
-EXPANSIONS = "author_id"
+# Places come back in includes.places with their country codes; the account a reply answers in
+# includes.users, so a reply to the bank is known by its username without knowing its id.
+EXPANSIONS = "author_id,geo.place_id,in_reply_to_user_id"
+PLACE_FIELDS = "full_name,country_code,place_type,name"
 MAX_RESULTS = 100
 
 
@@ -43,7 +46,8 @@ def _parse_time(value: Any) -> datetime:
     return when
 
 
-def parse_search_page(payload: dict[str, Any], *, source_id: str) -> SearchPage:
+def parse_search_page(payload: dict[str, Any], *, source_id: str, bank_handle: str | None = None,
+                      bank_id: str | None = None) -> SearchPage:
     """One page of results as Posts; an unreadable tweet is skipped and described, never fatal."""
     users = {u.get("id"): u for u in payload.get("includes", {}).get("users", []) if isinstance(u, dict)}
     places = {p.get("id"): p for p in payload.get("includes", {}).get("places", []) if isinstance(p, dict)}
@@ -51,14 +55,33 @@ def parse_search_page(payload: dict[str, Any], *, source_id: str) -> SearchPage:
     page = SearchPage(posts=[], newest_id=meta.get("newest_id"), next_token=meta.get("next_token"))
     for raw in payload.get("data") or []:
         try:
-            page.posts.append(_tweet_to_post(raw, users, places, source_id))
+            page.posts.append(_tweet_to_post(raw, users, places, source_id, _BankAccount(bank_handle, bank_id)))
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             tweet_id = raw.get("id") if isinstance(raw, dict) else None
             page.malformed.append(f"tweet {tweet_id or '?'}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     return page
 
 
-def _tweet_to_post(raw: dict[str, Any], users: dict, places: dict, source_id: str) -> Post:
+@dataclass(frozen=True)
+class _BankAccount:
+    handle: str | None
+    id: str | None
+
+    def addressed_by(self, raw: dict[str, Any], users: dict) -> bool:
+        """A reply to the bank's account, or a post that mentions it."""
+        if not self.handle and not self.id:
+            return False
+        handle = (self.handle or "").lstrip("@").casefold()
+        replied = raw.get("in_reply_to_user_id")
+        if replied and (str(replied) == self.id or
+                        str((users.get(replied) or {}).get("username", "")).casefold() == handle):
+            return True
+        mentions = (raw.get("entities") or {}).get("mentions") or []
+        return bool(handle) and any(isinstance(m, dict) and str(m.get("username", "")).casefold() == handle
+                                    for m in mentions)
+
+
+def _tweet_to_post(raw: dict[str, Any], users: dict, places: dict, source_id: str, bank: _BankAccount) -> Post:
     tweet_id = str(raw["id"])
     if not tweet_id.isdigit():
         raise ValueError(f"id {tweet_id!r} is not numeric")
@@ -87,13 +110,18 @@ def _tweet_to_post(raw: dict[str, Any], users: dict, places: dict, source_id: st
         replies=int(metrics.get("reply_count", 0)),
         quotes=int(metrics.get("quote_count", 0)),
         location=place.get("full_name") or place_id,
+        location_country=place.get("country_code") if isinstance(place.get("country_code"), str) else None,
+        to_bank=bank.addressed_by(raw, users),
     )
 
 
 class XSearchClient:
     """App-only (bearer token) client for recent search."""
 
-    def __init__(self, http: httpx.Client, *, bearer_token: str, clock: Callable[[], datetime]) -> None:
+    def __init__(self, http: httpx.Client, *, bearer_token: str, clock: Callable[[], datetime],
+                 bank_handle: str | None = None, bank_id: str | None = None) -> None:
+        self._bank_handle = bank_handle
+        self._bank_id = bank_id
         self._http = http
         self._token = bearer_token
         self._clock = clock
@@ -114,6 +142,7 @@ class XSearchClient:
             "tweet.fields": TWEET_FIELDS,
             "expansions": EXPANSIONS,
             "user.fields": USER_FIELDS,
+            "place.fields": PLACE_FIELDS,
         }
         if since_id:
             params["since_id"] = since_id
@@ -131,7 +160,8 @@ class XSearchClient:
                 payload = response.json()
             except ValueError as exc:
                 raise TransientPlatformError("X answered 200 with a body that is not JSON", status=200) from exc
-            page = parse_search_page(payload if isinstance(payload, dict) else {}, source_id=source_id)
+            page = parse_search_page(payload if isinstance(payload, dict) else {}, source_id=source_id,
+                                     bank_handle=self._bank_handle, bank_id=self._bank_id)
             remaining = response.headers.get("x-rate-limit-remaining")
             page.rate_limit_remaining = int(remaining) if remaining and remaining.isdigit() else None
             page.rate_limit_reset = reset_time(response, now)
