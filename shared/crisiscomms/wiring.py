@@ -114,7 +114,8 @@ def _wechat(p: ChannelParts) -> ChannelAdapter:
 
     opts = p.account.options
     return WeChatAdapter(p.http(), access_token=p.token("wechat"), thumb_media_id=opts["thumb_media_id"],
-                         author=opts.get("author", ""), clock=p.clock, poll_interval=float(opts.get("poll_interval", "3")))
+                         author=opts.get("author", ""), clock=p.clock, poll_interval=float(opts.get("poll_interval", "3")),
+                         publish_mode=opts.get("publish_mode", "freepublish"))
 
 
 def _webhook(p: ChannelParts) -> ChannelAdapter:
@@ -162,12 +163,133 @@ class SourceKind:
 
 SOURCE_READERS: dict[str, SourceKind] = {}
 # Each platform registers its reader below, in its own block: SOURCE_READERS["<platform>"] = SourceKind(...)
-# [weibo]
-# [wechat]
-# [douyin]
-# [mastodon]
-# [bluesky]
-# [reddit]
+def _weibo_reader(p: SourceParts) -> Any:
+    """One Weibo stream; search defaults to the commercial host, everything else to api.weibo.com."""
+    from datetime import timedelta
+
+    from crisiscomms.adapters.sources.weibo import SEARCH_HOST, WeiboReader, WeiboStream
+
+    source, account = p.source, p.config.accounts.get("weibo")
+    base = p.base_url if source.base_url or source.stream != "search" else SEARCH_HOST
+    stream = WeiboStream(
+        kind=source.stream, source_id=source.id, count=source.page_size,
+        lookback=timedelta(minutes=source.initial_lookback_minutes), recent_posts=source.posts_per_pass,
+        terms=tuple(source.search_terms(p.config.topics_for(source))) if source.stream == "search" else (),
+        lag_seconds=source.lag_seconds, bank_handle=account.handle if account else None,
+        bank_id=account.id if account else None)
+    return WeiboReader(p.http(base), stream=stream, credentials=p.credentials, clock=p.clock)
+
+
+SOURCE_READERS["weibo"] = SourceKind(reader=_weibo_reader, refresh=None)  # Weibo has no refresh for server apps
+
+
+def _wechat_reader(p: SourceParts) -> Any:
+    """Comments under the bank's mass-sent Official Account articles."""
+    from crisiscomms.adapters.sources.wechat import WatchedArticle, WeChatCommentReader
+
+    source = p.source
+    articles = [WatchedArticle(a.msg_data_id, a.index, str(a.url) if a.url else None) for a in source.articles]
+    return WeChatCommentReader(p.http(p.base_url), credentials=p.credentials, articles=articles, source_id=source.id,
+                               clock=p.clock, comment_type=source.comment_type)
+
+
+def _wechat_refresh(p: SourceParts) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    from crisiscomms.adapters.sources.wechat import stable_token_refresh
+
+    return stable_token_refresh(p.http(p.base_url), clock=p.clock)
+
+
+SOURCE_READERS["wechat"] = SourceKind(reader=_wechat_reader, refresh=_wechat_refresh)
+
+
+def _douyin_reader(p: SourceParts) -> Any:
+    """Comments under the bank's own Douyin videos, named or its newest."""
+    from datetime import timedelta
+
+    from crisiscomms.adapters.sources.douyin import DouyinCommentReader, WatchedVideo
+
+    source = p.source
+    return DouyinCommentReader(
+        p.http(p.base_url), credentials=p.credentials, source_id=source.id, clock=p.clock,
+        videos=[WatchedVideo(v.item_id, str(v.url) if v.url else None) for v in source.videos],
+        recent_videos=source.recent_videos, lookback=timedelta(minutes=source.initial_lookback_minutes),
+        reread=timedelta(minutes=source.reread_minutes), max_pages_per_video=source.max_pages_per_video)
+
+
+def _douyin_refresh(p: SourceParts) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    from crisiscomms.adapters.sources.douyin import token_refresh
+
+    return token_refresh(p.http(p.base_url), clock=p.clock)
+
+
+SOURCE_READERS["douyin"] = SourceKind(reader=_douyin_reader, refresh=_douyin_refresh)
+
+
+def _mastodon_reader(p: SourceParts) -> Any:
+    """One Mastodon stream of the server in base_url (a source must name it: there is no single host)."""
+    from datetime import timedelta
+
+    from crisiscomms.adapters.sources.mastodon import BankIdentity, MastodonReader
+
+    source, account = p.source, p.config.accounts.get("mastodon")
+    return MastodonReader(
+        p.http(p.base_url), stream=source.stream, source_id=source.id, credentials=p.credentials, clock=p.clock,
+        limit=source.limit, lookback=timedelta(minutes=source.initial_lookback_minutes),
+        overlap=timedelta(minutes=source.overlap), hashtag=source.hashtag, any_tags=tuple(source.any_tags),
+        local_only=source.local_only, query=source.query,
+        bank=BankIdentity(account.handle, account.id) if account else None)
+
+
+SOURCE_READERS["mastodon"] = SourceKind(reader=_mastodon_reader, refresh=None)  # tokens never expire
+
+
+def _bluesky_reader(p: SourceParts) -> Any:
+    """One searchPosts query, read with the session in the secret (bsky.social proxies it to the AppView)."""
+    from crisiscomms.adapters.sources.bluesky import BankIdentity, BlueskySearchReader
+
+    account = p.config.accounts.get("bluesky")
+    return BlueskySearchReader(p.http(p.base_url), source=p.source, credentials=p.credentials, clock=p.clock,
+                               bank=BankIdentity.of(account.handle, account.id) if account else None)
+
+
+def _bluesky_sessions(p: SourceParts) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """refreshSession, else createSession with the app password: at the PDS that holds the account."""
+    from crisiscomms.adapters.sources.bluesky import BlueskySessions
+
+    return BlueskySessions(p.http(p.base_url), clock=p.clock).renew
+
+
+SOURCE_READERS["bluesky"] = SourceKind(reader=_bluesky_reader, refresh=_bluesky_sessions)
+
+
+def _reddit_reader(p: SourceParts) -> Any:
+    """One Reddit search; the query comes from the topics unless the source gives one."""
+    from datetime import timedelta
+
+    from crisiscomms.adapters.sources.reddit import BankOnReddit, RedditReader
+
+    source, account = p.source, p.config.accounts.get("reddit")
+    try:
+        query = source.search_query(p.config.topics_for(source))
+    except ValueError as exc:
+        raise ConfigurationError(f"reddit source {source.id}: {exc}") from exc
+    return RedditReader(
+        p.http(p.base_url), source_id=source.id, credentials=p.credentials, clock=p.clock, query=query,
+        user_agent=source.agent(account.handle if account else None), limit=source.page_size,
+        lookback=timedelta(minutes=source.initial_lookback_minutes), overlap=timedelta(minutes=source.overlap_minutes),
+        subreddit=source.subreddit, bank=BankOnReddit(account.handle if account else None, source.bank_subreddit))
+
+
+def _reddit_tokens(p: SourceParts) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Reddit tokens last 24 hours; the refresh grant goes to www.reddit.com (auth_base_url), not the API host."""
+    from crisiscomms.adapters.sources.reddit import RedditTokenRefresh
+
+    account = p.config.accounts.get("reddit")
+    return RedditTokenRefresh(p.http(str(p.source.auth_base_url).rstrip("/")),
+                              user_agent=p.source.agent(account.handle if account else None), clock=p.clock)
+
+
+SOURCE_READERS["reddit"] = SourceKind(reader=_reddit_reader, refresh=_reddit_tokens)
 
 
 # --- the container -------------------------------------------------------------------------------
@@ -235,7 +357,9 @@ class Container:
 
         def x_search() -> XSearchClient:
             token = self.parameters.secret(s.x_token_secret, max_age=s.config_max_age_seconds)
-            return XSearchClient(self._http(s.x_api_base_url, s.http_timeout_seconds), bearer_token=token, clock=self.now)
+            bank = config.accounts.get("x")
+            return XSearchClient(self._http(s.x_api_base_url, s.http_timeout_seconds), bearer_token=token, clock=self.now,
+                                 bank_handle=bank.handle if bank else None, bank_id=bank.id if bank else None)
 
         secrets = self._once("source_secrets", lambda: SourceSecrets(
             s.source_secret_prefix, clients=self.clients, max_age=s.config_max_age_seconds))
@@ -321,7 +445,17 @@ class Container:
         s = self._settings(ApiSettings)
         return self._once("api_services", lambda: ApiServices(
             desk=self._desk, alerts=self._alert_desk, verify_audit=self._verify_audit,
-            dev_identity_header=s.dev_identity_header == "enabled"))
+            dev_identity_header=s.dev_identity_header == "enabled", distribution=self._distribution))
+
+    def _distribution(self) -> Any:
+        """A topic's figures by place and hour, read from the aggregates table's hour items only."""
+        from crisiscomms.aws.post_store import PostRepository, PostTables
+        from crisiscomms.listening.distribution import TopicDistribution
+
+        s = self._settings(ApiSettings)
+        figures = self._once("hour_figures", lambda: PostRepository(
+            PostTables(None, None, s.aggregates_table), clients=self.clients, retention_days=1))
+        return TopicDistribution(figures.topic_hours, clock=self.now)
 
     def _desk(self) -> Any:
         from crisiscomms.aws.delivery_queue import enqueue

@@ -38,7 +38,7 @@ UNSEEN = {
         {"from": "+00:06", "to": "+00:07", "platform": "x", "kind": "timeout"},
         {"at": "+00:08", "function": "poller", "kind": "duplicate_invocation"},
     ],
-    "expect": [{"check": "stored_posts", "min": 63, "max": 63}, {"check": "no_duplicates"}],
+    "expect": [{"check": "stored_posts", "min": 64, "max": 64}, {"check": "no_duplicates"}],
 }
 
 
@@ -46,9 +46,10 @@ def test_a_scenario_never_seen_before_runs_and_passes(tmp_path: Path) -> None:
     report = run_scenario(_write(tmp_path, UNSEEN))
     assert [c.passed for c in report.checks] == [True, True], [c.line() for c in report.checks]
     figures = report.figures
-    assert figures["stored_posts"] == 63 and figures["missed"] == 0          # 2 + 60 burst + 1 news
-    assert figures["emulated_posts"] == 64                                    # the reddit post is not replayed
-    assert any("reddit" in n for n in report.notes)
+    assert figures["stored_posts"] == 64 and figures["missed"] == 0          # 2 + 60 burst + reddit + news
+    assert figures["emulated_posts"] == 65
+    assert figures["stored_by_platform"] == {"news": 1, "reddit": 1, "x": 62}
+    assert not report.notes[:-1]  # nothing left unreplayed (the last note names the log file)
     assert any("timed out" in line for line in report.timeline)
     assert report.sources["x:x-drill"].retries == 2
 
@@ -58,9 +59,9 @@ def test_a_failed_expectation_fails_the_drill_with_the_observed_value(tmp_path: 
     out_json = tmp_path / "result.json"
     assert main([str(_write(tmp_path, scenario)), "--json", str(out_json)]) == 1
     printed = capsys.readouterr().out
-    assert "FAIL  stored_posts min=1000: 63 posts stored" in printed
+    assert "FAIL  stored_posts min=1000: 64 posts stored" in printed
     result = json.loads(out_json.read_text(encoding="utf-8"))
-    assert result["ok"] is False and result["checks"][0]["observed"] == "63 posts stored"
+    assert result["ok"] is False and result["checks"][0]["observed"] == "64 posts stored"
 
 
 def test_unsupported_faults_are_reported_and_a_missed_alert_fails(tmp_path: Path, capsys) -> None:

@@ -446,7 +446,8 @@ def _judge_alerting(check: Check, spec: dict[str, Any], world: World) -> CheckRe
         return CheckResult(spec, highest <= Level.parse(check.level), f"highest level {highest.name}")
     if check.check == "no_alert":
         until = scenario.at(check.until)
-        alerts = [a for a in world.alerts(check.topic) if a["triggered_at"] < until.isoformat()]
+        alerts = [a for a in world.alerts(check.topic)
+                  if datetime.fromisoformat(a["triggered_at"].replace("Z", "+00:00")) < until]
         return CheckResult(spec, not alerts, f"{len(alerts)} alert(s) before {check.until}"
                            + (f": {alerts[0]['alert_id']} {alerts[0]['level']}" if alerts else ""))
     raise ValueError(check.check)

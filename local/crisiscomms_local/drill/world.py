@@ -179,6 +179,8 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
     listening = _start_listening(sorted(used & listened_platforms() - {"x"}), clock, stack)
     config = _watch_config(scenario, feeds, news, wants_x, listening)
     world = World(scenario, clock, aws, stack, config, x, news, listening=listening)
+    if "x" in config.accounts:
+        x.bank_handle = config.accounts["x"].handle
     world.source_kinds = (["x"] if wants_x else []) + sorted(listening) + (["news"] if feeds else [])
     matcher = TopicMatcher(config.topics)
     needs_desk = bool(scenario.desk) or any(isinstance(f, ChannelFault) for f in scenario.faults) or any(
@@ -197,7 +199,7 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
             native_id = x.add_post(
                 text=post["text"], author=post["author"], created_at=post["created_at"], followers=post["followers"],
                 likes=post["likes"], reposts=post["reposts"], replies=post["replies"], lang=post["lang"],
-                location=post["location"],
+                location=post["location"], to_bank=post["to_bank"],
             )
         elif platform in listening:
             native_id = listening[platform].add_post(

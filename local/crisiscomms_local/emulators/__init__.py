@@ -12,9 +12,21 @@ __all__ = ["EmulatorServer", "Fault", "NewsEmulator", "RecordedRequest", "XEmula
 # Listening emulators the drill drives, by platform: each class implements `ListeningEmulator`
 # (crisiscomms_local.emulators.listening). Each platform adds its own line below.
 LISTENING_EMULATORS: dict[str, type] = {}
-# [weibo]
-# [wechat]
-# [douyin]
-# [mastodon]
-# [bluesky]
-# [reddit]
+from .channels.weibo import WeiboEmulator  # noqa: E402  (one host for Weibo publishing and listening)
+
+LISTENING_EMULATORS["weibo"] = WeiboEmulator
+from .channels.wechat import WeChatEmulator  # noqa: E402  (one api.weixin.qq.com for publishing and comments)
+
+LISTENING_EMULATORS["wechat"] = WeChatEmulator
+from .douyin_listen import DouyinEmulator  # noqa: E402  (open.douyin.com: videos, comments, OAuth refresh)
+
+LISTENING_EMULATORS["douyin"] = DouyinEmulator
+from .channels.mastodon import MastodonEmulator  # noqa: E402  (one server for publishing and listening)
+
+LISTENING_EMULATORS["mastodon"] = MastodonEmulator
+from .channels.bluesky import BlueskyEmulator  # noqa: E402 - the PDS/AppView serves publishing and listening
+
+LISTENING_EMULATORS["bluesky"] = BlueskyEmulator
+from .reddit_listen import RedditEmulator  # noqa: E402  (oauth.reddit.com and www.reddit.com's token endpoint)
+
+LISTENING_EMULATORS["reddit"] = RedditEmulator

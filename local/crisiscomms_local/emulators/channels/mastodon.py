@@ -1,18 +1,38 @@
-"""Emulator of a Mastodon server's status API for one account.
+"""Emulator of a Mastodon server for one account: what the bank publishes and what it listens to.
 
-`POST /api/v1/statuses` (form or JSON) with the documented `Idempotency-Key` behaviour: the
-same key from the same account within an hour answers the status it created the first time.
-`GET /api/v1/accounts/:id/statuses` and `GET /api/v1/statuses/:id` return Status entities whose
-`content` is HTML as Mastodon renders it. Errors are `{"error": "..."}`: 401 bad token, 404
-unknown reply target, 422 validation (500 characters, links counted as 23), 429 with
-`X-RateLimit-*` headers whose reset is an ISO 8601 timestamp.
+One server is the platform's host for both sides, as a real instance is.
+
+Publishing: `POST /api/v1/statuses` (form or JSON) with the documented `Idempotency-Key`
+behaviour: the same key from the same account within an hour answers the status it created the
+first time. `GET /api/v1/accounts/:id/statuses` and `GET /api/v1/statuses/:id` return Status
+entities whose `content` is HTML as Mastodon renders it.
+
+Listening (`add_post` puts other people's statuses here):
+* `GET /api/v1/timelines/tag/:hashtag` (`any[]`, `local`, `max_id`, `since_id`, `min_id`,
+  `limit` <= 40) and `GET /api/v1/notifications` (`types[]`, `min_id`, ..., `limit` <= 80):
+  newest first; with `min_id` the page immediately newer than it; a `Link` header with
+  rel="next" (`max_id`) and rel="prev" (`min_id`). An unknown hashtag answers 404.
+* `GET /api/v2/search?type=statuses`: as Mastodon 4.2+ runs it, `min_id`/`max_id` become
+  `after:`/`before:` times cut to the second, the newest matches come first, no `Link` header;
+  only statuses of accounts that opted into search, or that mention the bank's account, are found.
+  Terms are ANDed, "quoted phrases" kept together, `-term` excluded (case-insensitive substrings).
+* Ids are milliseconds << 16 plus a sequence, dated to the post's publication even when it
+  arrives later (`arrives_at`), as a late-federating remote post is on Mastodon.
+* Reads share a budget of 300 calls per 5 minutes (`X-RateLimit-*`, reset as ISO 8601).
+
+Errors are `{"error": "..."}`: 401 bad or revoked token (Mastodon tokens never expire, and
+there is no refresh), 404 unknown record, 422 validation (500 characters, links counted as 23),
+429 with `X-RateLimit-*` headers whose reset is an ISO 8601 timestamp.
 """
 from __future__ import annotations
 
+import hashlib
 import html
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import unquote
 
 from ..base import Clock, EmulatorServer, Fault, Request, Response, as_utc, reason_phrase, rfc3339
 from ._common import URL_RE, BadBody, bearer_token, form_or_json_body, grapheme_count, json_response, replace_urls
@@ -21,6 +41,10 @@ STATUSES_PATH = "/api/v1/statuses"
 URL_LENGTH = 23
 IDEMPOTENCY_TTL = timedelta(hours=1)
 VISIBILITIES = ("public", "unlisted", "private", "direct")
+TAG_TIMELINE_PREFIX = "/api/v1/timelines/tag/"
+SEARCH_PATH = "/api/v2/search"
+NOTIFICATIONS_PATH = "/api/v1/notifications"
+_HASHTAG_RE = re.compile(r"(?<![\w#])#(\w+)")
 
 
 @dataclass(frozen=True)
@@ -34,6 +58,58 @@ class MastodonStatus:
     in_reply_to_id: str | None
     idempotency_key: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class HeardStatus:
+    """A status by someone else that the server knows of: what `add_post` puts here."""
+
+    id: int
+    text: str
+    author: str
+    followers: int
+    created_at: datetime
+    arrives_at: datetime  # when the server learns of it; a late remote post keeps an id dated to created_at
+    tags: tuple[str, ...]
+    language: str | None
+    likes: int
+    reposts: int
+    replies: int
+    to_bank: bool
+    indexable: bool
+    raw: dict[str, Any] | None = None  # served as it is: a malformed item on demand
+
+    @property
+    def notification_id(self) -> int:
+        return (int(self.arrives_at.timestamp() * 1000) << 16) | (self.id & 0xFFFF)
+
+
+def snowflake_time(status_id: int) -> datetime:
+    return datetime.fromtimestamp((status_id >> 16) / 1000, tz=timezone.utc)
+
+
+def _account_id(name: str) -> str:
+    return str(int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:12], 16))
+
+
+def _page(items: list[Any], key: Any, *, limit: int, max_id: int | None, since_id: int | None,
+          min_id: int | None) -> list[Any]:
+    """Mastodon's paginate_by_id: newest first; with min_id, the page immediately newer than it."""
+    chosen = [i for i in items if (max_id is None or key(i) < max_id) and (since_id is None or key(i) > since_id)]
+    if min_id is not None:
+        ascending = sorted((i for i in chosen if key(i) > min_id), key=key)[:limit]
+        return sorted(ascending, key=key, reverse=True)
+    return sorted(chosen, key=key, reverse=True)[:limit]
+
+
+def _id_param(request: Request, name: str) -> int | None:
+    value = request.param(name)
+    return int(value) if value and value.isdigit() else None
+
+
+def _limit(request: Request, default: int, maximum: int) -> int:
+    raw = request.param("limit") or ""
+    return min(int(raw), maximum) if raw.isdigit() and int(raw) > 0 else default
 
 
 def render_content(text: str) -> str:
@@ -63,6 +139,8 @@ def _linkify(line: str) -> str:
 class MastodonEmulator(EmulatorServer):
     """The account `username` on `domain`, authenticated by `access_token`."""
 
+    platform = "mastodon"
+
     def __init__(
         self,
         clock: Clock,
@@ -75,6 +153,9 @@ class MastodonEmulator(EmulatorServer):
         statuses_per_window: int = 300,
         window_seconds: int = 3 * 3600,
         timeout_delay: float = 2.0,
+        reads_per_window: int = 300,
+        read_window_seconds: int = 300,
+        listening_hashtag: str = "examplebank",
     ) -> None:
         super().__init__(clock, timeout_delay=timeout_delay)
         self.domain = domain
@@ -90,6 +171,12 @@ class MastodonEmulator(EmulatorServer):
         self._seq = 0
         self._window_reset: datetime | None = None
         self._window_used = 0
+        self.reads_per_window = reads_per_window
+        self.read_window_seconds = read_window_seconds
+        self.listening_hashtag = listening_hashtag.lower()
+        self._heard: list[HeardStatus] = []
+        self._read_reset: datetime | None = None
+        self._reads_used = 0
 
     @property
     def posts(self) -> list[MastodonStatus]:
@@ -125,7 +212,7 @@ class MastodonEmulator(EmulatorServer):
 
     def handle(self, request: Request) -> Response:
         now = as_utc(self.clock(), "clock()")
-        if bearer_token(request) != self.access_token:
+        if not self.access_token or bearer_token(request) != self.access_token:
             return self._error(401, "The access token is invalid")
         if request.path == STATUSES_PATH and request.method == "POST":
             return self._create(request, now)
@@ -136,6 +223,8 @@ class MastodonEmulator(EmulatorServer):
                 wanted = request.path.rsplit("/", 1)[-1]
                 found = next((s for s in self.posts if s.id == wanted), None)
                 return json_response(200, self._entity(found)) if found else self._error(404, "Record not found")
+            if request.path.startswith(TAG_TIMELINE_PREFIX) or request.path in (SEARCH_PATH, NOTIFICATIONS_PATH):
+                return self._read(request, now)
         return self._error(404, "Record not found")
 
     def _consume(self, now: datetime) -> tuple[bool, datetime, int]:
@@ -229,6 +318,206 @@ class MastodonEmulator(EmulatorServer):
             "media_attachments": [],
             "mentions": [],
             "tags": [],
+            "emojis": [],
+            "card": None,
+            "poll": None,
+        }
+
+    # -- listening: what others post, and the three ways of reading it -------------------------
+
+    def add_post(self, *, text: str, author: str, created_at: datetime, followers: int = 0, likes: int = 0,
+                 reposts: int = 0, replies: int = 0, lang: str | None = None, location: str | None = None,
+                 to_bank: bool = False, tags: tuple[str, ...] | None = None, arrives_at: datetime | None = None,
+                 indexable: bool = True) -> str:
+        """A status by `author` (a local name, or name@server for a remote account); returns its id.
+
+        It is filed under its own #hashtags and under `listening_hashtag` (shown at the end of its
+        content when the text lacks it), so the hashtag source of `watch_sources` hears every post.
+        `to_bank` mentions the bank's account (and notifies it). Mastodon has no location: it is
+        ignored. `arrives_at` (default `created_at`) is when the server learns of the post; its id
+        stays dated to `created_at`. `indexable=False`: an author who did not opt into search."""
+        created = as_utc(created_at, "created_at")
+        arrives = as_utc(arrives_at, "arrives_at") if arrives_at else created
+        own = tuple(t.lower() for t in _HASHTAG_RE.findall(text))
+        wanted = tuple(t.lower().lstrip("#") for t in tags) if tags is not None else (*own, self.listening_hashtag)
+        with self._lock:
+            status_id = int(self._next_id(created))
+            self._heard.append(HeardStatus(
+                id=status_id, text=text, author=author, followers=followers, created_at=created, arrives_at=arrives,
+                tags=tuple(dict.fromkeys(wanted)), language=lang, likes=likes, reposts=reposts, replies=replies,
+                to_bank=to_bank, indexable=indexable))
+        return str(status_id)
+
+    def add_malformed(self, *, raw: dict[str, Any], created_at: datetime, tags: tuple[str, ...] | None = None,
+                      to_bank: bool = False) -> str:
+        """An item served exactly as `raw` (its `id` added when missing) wherever it belongs; returns its id."""
+        created = as_utc(created_at, "created_at")
+        with self._lock:
+            status_id = int(self._next_id(created))
+            self._heard.append(HeardStatus(
+                id=status_id, text="", author="malformed", followers=0, created_at=created, arrives_at=created,
+                tags=tuple(tags) if tags is not None else (self.listening_hashtag,), language=None, likes=0, reposts=0,
+                replies=0, to_bank=to_bank, indexable=True, raw={"id": str(status_id), **raw}))
+        return str(status_id)
+
+    def revoke_token(self) -> None:
+        """The account owner revoked the app (Mastodon tokens never expire otherwise): every call answers 401."""
+        self.access_token = ""
+
+    def authorise(self, access_token: str) -> None:
+        """A person authorised the app again and got a new token."""
+        self.access_token = access_token
+
+    def credentials(self) -> dict[str, Any]:
+        return {"access_token": self.access_token}
+
+    def default_account(self) -> dict[str, Any]:
+        return {"handle": self.username, "id": self.account_id}
+
+    def watch_sources(self, account: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """The hashtag every added post is filed under, and the account's mentions (the token is the bank's)."""
+        return [
+            {"id": "mastodon-tag", "platform": "mastodon", "base_url": self.base_url, "stream": "hashtag",
+             "hashtag": self.listening_hashtag, "initial_lookback_minutes": 60},
+            {"id": "mastodon-mentions", "platform": "mastodon", "base_url": self.base_url, "stream": "mentions",
+             "initial_lookback_minutes": 60},
+        ]
+
+    def _consume_read(self, now: datetime) -> tuple[bool, datetime, int]:
+        with self._lock:
+            if self._read_reset is None or now >= self._read_reset:
+                self._read_reset = now + timedelta(seconds=self.read_window_seconds)
+                self._reads_used = 0
+            allowed = self._reads_used < self.reads_per_window
+            self._reads_used += allowed
+            return allowed, self._read_reset, self.reads_per_window - self._reads_used
+
+    def _read(self, request: Request, now: datetime) -> Response:
+        allowed, reset, remaining = self._consume_read(now)
+        headers = {"X-RateLimit-Limit": str(self.reads_per_window), "X-RateLimit-Remaining": str(remaining),
+                   "X-RateLimit-Reset": rfc3339(reset)}
+        if not allowed:
+            return self._error(429, "Too many requests", headers)
+        with self._lock:
+            known = [s for s in self._heard if s.arrives_at <= now]
+        if request.path == SEARCH_PATH:
+            response = self._search(request, known)
+        elif request.path == NOTIFICATIONS_PATH:
+            response = self._notifications(request, known)
+        else:
+            response = self._tag_timeline(request, known)
+        response.headers.update(headers)
+        return response
+
+    def _links(self, path: str, page: list[int], limit: int) -> dict[str, str]:
+        if not page:
+            return {}
+        base = f"{self.base_url}{path}?limit={limit}"
+        return {"Link": f'<{base}&max_id={page[-1]}>; rel="next", <{base}&min_id={page[0]}>; rel="prev"'}
+
+    def _tag_timeline(self, request: Request, known: list[HeardStatus]) -> Response:
+        tag = unquote(request.path[len(TAG_TIMELINE_PREFIX):]).lower()
+        with self._lock:
+            if not any(tag in s.tags for s in self._heard):
+                return self._error(404, "Record not found")
+        wanted = {tag, *(t.lower() for t in request.query.get("any[]", []))}
+        limit = _limit(request, 20, 40)
+        page = _page([s for s in known if wanted & set(s.tags)], lambda s: s.id, limit=limit,
+                     max_id=_id_param(request, "max_id"), since_id=_id_param(request, "since_id"),
+                     min_id=_id_param(request, "min_id"))
+        headers = self._links(request.path, [s.id for s in page], limit)
+        return json_response(200, [self._heard_entity(s) for s in page], headers)
+
+    def _notifications(self, request: Request, known: list[HeardStatus]) -> Response:
+        types = request.query.get("types[]") or ["mention"]
+        excluded = request.query.get("exclude_types[]") or []
+        if "mention" not in types or "mention" in excluded:
+            return json_response(200, [])
+        limit = _limit(request, 40, 80)
+        page = _page([s for s in known if s.to_bank], lambda s: s.notification_id, limit=limit,
+                     max_id=_id_param(request, "max_id"), since_id=_id_param(request, "since_id"),
+                     min_id=_id_param(request, "min_id"))
+        body = [{"id": str(s.notification_id), "type": "mention", "created_at": rfc3339(s.arrives_at),
+                 "account": self._heard_account(s), "status": self._heard_entity(s)} for s in page]
+        return json_response(200, body, self._links(request.path, [s.notification_id for s in page], limit))
+
+    def _search(self, request: Request, known: list[HeardStatus]) -> Response:
+        query = (request.param("q") or "").strip()
+        if not query:
+            return self._error(400, "Validation failed: q is missing")
+        empty: dict[str, Any] = {"accounts": [], "statuses": [], "hashtags": []}
+        if request.param("type") not in (None, "statuses"):
+            return json_response(200, empty)
+        terms = [(t.startswith("-"), t.lstrip("-").strip('"').casefold()) for t in re.findall(r'-?"[^"]+"|\S+', query)]
+        after = _id_param(request, "min_id")
+        before = _id_param(request, "max_id")
+        after_at = snowflake_time(after).replace(microsecond=0) if after is not None else None
+        before_at = snowflake_time(before).replace(microsecond=0) if before is not None else None
+        offset = int(request.param("offset") or 0) if (request.param("offset") or "0").isdigit() else 0
+        found = []
+        for status in sorted(known, key=lambda s: s.id, reverse=True):
+            if not (status.indexable or status.to_bank):  # only opted-in authors, or mentions of the token's account
+                continue
+            if (after_at and status.created_at <= after_at) or (before_at and status.created_at >= before_at):
+                continue
+            haystack = status.text.casefold()
+            if status.raw is None and not all((term in haystack) != negated for negated, term in terms if term):
+                continue
+            found.append(status)
+        page = found[offset:offset + _limit(request, 20, 40)]
+        return json_response(200, {**empty, "statuses": [self._heard_entity(s) for s in page]})
+
+    def _heard_account(self, status: HeardStatus) -> dict[str, Any]:
+        username, _, server = status.author.partition("@")
+        home = server or self.domain
+        return {"id": _account_id(status.author), "username": username, "acct": status.author,
+                "display_name": username, "url": f"https://{home}/@{username}", "followers_count": status.followers,
+                "following_count": 0, "statuses_count": 1, "locked": False, "bot": False,
+                "created_at": "2022-11-01T00:00:00.000Z", "note": "", "avatar": "", "header": "",
+                "emojis": [], "fields": []}
+
+    def _heard_entity(self, status: HeardStatus) -> dict[str, Any]:
+        if status.raw is not None:
+            return status.raw
+        account = self._heard_account(status)
+        username, _, server = status.author.partition("@")
+        home = server or self.domain
+        content = render_content(status.text)
+        tag_url = f"https://{self.domain}/tags/"
+        content = re.sub(r"(?<![\w#&])#(\w+)", lambda m: f'<a href="{tag_url}{m.group(1).lower()}"'
+                         f' class="mention hashtag" rel="tag">#<span>{m.group(1)}</span></a>', content)
+        mentions: list[dict[str, Any]] = []
+        if status.to_bank:
+            bank_url = f"https://{self.domain}/@{self.username}"
+            mention = (f'<span class="h-card" translate="no"><a href="{bank_url}" class="u-url mention">'
+                       f'@<span>{self.username}</span></a></span> ')
+            content = (content.replace("<p>", f"<p>{mention}", 1) if content.startswith("<p>")
+                       else f"<p>{mention}</p>{content}")
+            mentions = [{"id": self.account_id, "username": self.username, "acct": self.username, "url": bank_url}]
+        if self.listening_hashtag in status.tags and f"#{self.listening_hashtag}" not in status.text.lower():
+            content += (f'<p><a href="{tag_url}{self.listening_hashtag}" class="mention hashtag" rel="tag">'
+                        f'#<span>{self.listening_hashtag}</span></a></p>')
+        return {
+            "id": str(status.id),
+            "created_at": rfc3339(status.created_at),
+            "in_reply_to_id": None,
+            "in_reply_to_account_id": None,
+            "sensitive": False,
+            "spoiler_text": "",
+            "visibility": "public",
+            "language": status.language,
+            "uri": f"https://{home}/users/{username}/statuses/{status.id}",
+            "url": f"https://{home}/@{username}/{status.id}",
+            "replies_count": status.replies,
+            "reblogs_count": status.reposts,
+            "favourites_count": status.likes,
+            "edited_at": None,
+            "content": content,
+            "reblog": None,
+            "account": account,
+            "media_attachments": [],
+            "mentions": mentions,
+            "tags": [{"name": t, "url": f"{tag_url}{t}"} for t in status.tags],
             "emojis": [],
             "card": None,
             "poll": None,

@@ -1,4 +1,8 @@
-"""Emulator of the WeChat Official Account draft and free-publish API (`/cgi-bin/...`).
+"""Emulator of the WeChat Official Account API (`/cgi-bin/...`): publishing, mass send, comments, tokens.
+
+One server is the Official Account's host for both sides: the publishing tests and the desk
+drive drafts, free publishing and mass sends; the listening tests and the drill read comments
+through it (it keeps the ListeningEmulator protocol, `platform = "wechat"`).
 
 Lifecycle: ``draft/add`` stores articles and returns a ``media_id`` (``draft/delete`` removes
 one again; `deleted_drafts` keeps what was deleted, for checks); ``freepublish/submit``
@@ -11,6 +15,18 @@ newest first.
 Every error is ``{"errcode": N, "errmsg": "..."}`` inside HTTP 200, as on WeChat. Like WeChat,
 a JSON body whose strings use ``\\uXXXX`` escapes is stored with the escapes as literal text.
 A fault's `target` is an endpoint path, so one step of the lifecycle can be made to fail.
+
+Mass send: ``message/mass/sendall`` (``mpnews`` with a draft's ``media_id``) answers ``msg_id`` and
+``msg_data_id`` while `mass_send_quota` lasts (then 45028; 48001 when `mass_send_allowed` is off);
+a repeated ``clientmsgid`` answers 45065 with the earlier ``msg_id``. ``message/mass/get`` reports
+``SENDING`` for `mass_polls` polls, then `mass_final_status`. Each mass-sent article gets a comment
+list.
+
+Comments: ``comment/list`` pages an article's comments oldest first from ``begin`` (``count``
+under 50, else 88010; an unknown article is 88001); a comment shows once the clock reaches its
+time, and `delete_comment` removes one, shifting the later ones as on WeChat. Tokens:
+``stable_token`` (normal mode) answers the current token while it is valid and a new one once
+`expire_access_token` retired it; `stable_token_calls` counts the calls.
 """
 from __future__ import annotations
 
@@ -24,6 +40,17 @@ from typing import Any
 from ..base import Clock, EmulatorServer, Fault, Request, Response
 
 DRAFT_ADD_PATH = "/cgi-bin/draft/add"
+STABLE_TOKEN_PATH = "/cgi-bin/stable_token"
+COMMENT_LIST_PATH = "/cgi-bin/comment/list"
+MASS_SEND_PATH = "/cgi-bin/message/mass/sendall"
+MASS_GET_PATH = "/cgi-bin/message/mass/get"
+DEFAULT_ACCESS_TOKEN = "emulated-wechat-access-token"
+DEFAULT_APPID = "wx5e1f0c3a2b4d6e8f"
+DEFAULT_SECRET = "emulated-wechat-app-secret"
+TOKEN_LIFETIME_SECONDS = 7200
+COMMENT_COUNT_LIMIT = 50  # comment/list refuses a count of 50 or more
+CLIENTMSGID_MAX = 64
+FIRST_MSG_DATA_ID = 2_650_000_001
 DRAFT_DELETE_PATH = "/cgi-bin/draft/delete"
 SUBMIT_PATH = "/cgi-bin/freepublish/submit"
 GET_PATH = "/cgi-bin/freepublish/get"
@@ -54,6 +81,31 @@ class PublishTask:
 
 
 @dataclass
+class Comment:
+    """A comment under a mass-sent article; `raw` replaces the rendered item (a malformed one)."""
+
+    user_comment_id: int
+    content: str
+    created_at: datetime
+    openid: str | None = None
+    elected: bool = False
+    reply: str | None = None
+    raw: dict[str, Any] | None = None
+
+
+@dataclass
+class MassSend:
+    msg_id: int
+    msg_data_id: int
+    media_id: str
+    clientmsgid: str
+    articles: list[dict[str, Any]]
+    polls_left: int
+    final_status: str
+    sent_at: datetime
+
+
+@dataclass
 class PublishedArticle:
     """One article that went out: what tests assert on ("exactly one")."""
 
@@ -65,21 +117,41 @@ class PublishedArticle:
 
 
 class WeChatEmulator(EmulatorServer):
-    """One Official Account. `articles` holds published articles, `drafts` the stored drafts."""
+    """One Official Account. `articles` holds free-published articles, `drafts` the stored drafts,
+    `mass_sends` the mass sends and `comments` each mass-sent article's comments by (msg_data_id, index)."""
+
+    platform = "wechat"
 
     def __init__(
         self,
         clock: Clock,
         *,
-        access_token: str,
+        access_token: str = DEFAULT_ACCESS_TOKEN,
         thumb_media_ids: tuple[str, ...] = ("THUMB_MEDIA_ID",),
         publishing_polls: int = 1,
         final_status: int = 0,
         expired_tokens: tuple[str, ...] = (),
         timeout_delay: float = 2.0,
+        appid: str = DEFAULT_APPID,
+        secret: str = DEFAULT_SECRET,
+        mass_send_quota: int = 1,
+        mass_send_allowed: bool = True,
+        mass_polls: int = 0,
+        mass_final_status: str = "SEND_SUCCESS",
     ) -> None:
         super().__init__(clock, timeout_delay=timeout_delay)
         self.access_token = access_token
+        self.appid = appid
+        self.secret = secret
+        self.mass_send_quota = mass_send_quota
+        self.mass_send_allowed = mass_send_allowed
+        self.mass_polls = mass_polls
+        self.mass_final_status = mass_final_status
+        self.mass_sends: list[MassSend] = []
+        self.comments: dict[tuple[int, int], list[Comment]] = {}
+        self.stable_token_calls = 0
+        self._comment_serial = 0
+        self._token_serial = 0
         self.thumb_media_ids = set(thumb_media_ids)
         self.publishing_polls = publishing_polls
         self.final_status = final_status
@@ -90,11 +162,64 @@ class WeChatEmulator(EmulatorServer):
         self.articles: list[PublishedArticle] = []
         self._scripted: list[WeChatError] = []
         self._counter = 0
+        self.watched_article = self.add_article()  # the article the listening drill comments under
 
     def fail_next(self, errcode: int, errmsg: str, *, times: int = 1) -> None:
         """Answer the next `times` requests with this errcode (e.g. -1 system busy)."""
         with self._lock:
             self._scripted.extend(WeChatError(errcode, errmsg) for _ in range(times))
+
+    # -- comments and tokens (the listening side) -------------------------------------------------
+
+    def add_article(self, msg_data_id: int | None = None, *, articles: int = 1) -> int:
+        """A mass-sent message with `articles` articles whose comments can be read; returns its msg_data_id."""
+        with self._lock:
+            if msg_data_id is None:
+                msg_data_id = FIRST_MSG_DATA_ID + len({key[0] for key in self.comments})
+            for index in range(articles):
+                self.comments.setdefault((msg_data_id, index), [])
+            return msg_data_id
+
+    def add_comment(self, msg_data_id: int, index: int = 0, *, content: str, created_at: datetime,
+                    openid: str | None = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", elected: bool = False,
+                    reply: str | None = None, raw: dict[str, Any] | None = None) -> str:
+        """A reader's comment, shown from `created_at`; returns the native id the listening adapter stores."""
+        with self._lock:
+            self._comment_serial += 1
+            comment = Comment(self._comment_serial, content, created_at, openid, elected, reply, raw)
+            self.comments[(msg_data_id, index)].append(comment)
+            return f"{msg_data_id}_{index}_{comment.user_comment_id}"
+
+    def delete_comment(self, msg_data_id: int, index: int, user_comment_id: int) -> None:
+        """The account (or its author) deletes a comment: the ones after it move up one place."""
+        with self._lock:
+            listed = self.comments[(msg_data_id, index)]
+            listed[:] = [c for c in listed if c.user_comment_id != user_comment_id]
+
+    def expire_access_token(self) -> None:
+        """The current token lapses: calls answer 42001 until stable_token hands out a new one."""
+        with self._lock:
+            self.expired_tokens.add(self.access_token)
+
+    # -- the ListeningEmulator protocol ---------------------------------------------------------------
+
+    def add_post(self, *, text: str, author: str, created_at: datetime, followers: int = 0, likes: int = 0,
+                 reposts: int = 0, replies: int = 0, lang: str | None = None, location: str | None = None,
+                 to_bank: bool = False) -> str:
+        """A comment under the watched article (every WeChat comment is under the bank's own article).
+        WeChat shows no name, follower count or place for a commenter, only an openid."""
+        openid = "o" + hashlib.sha256(author.encode()).hexdigest()[:27]
+        return self.add_comment(self.watched_article, 0, content=text, created_at=created_at, openid=openid)
+
+    def credentials(self) -> dict[str, Any]:
+        return {"appid": self.appid, "secret": self.secret, "access_token": self.access_token}
+
+    def watch_sources(self, account: dict[str, Any] | None) -> list[dict[str, Any]]:
+        return [{"id": "wechat-comments", "platform": "wechat", "base_url": self.base_url, "every_minutes": 1,
+                 "articles": [{"msg_data_id": self.watched_article, "index": 0}]}]
+
+    def default_account(self) -> dict[str, Any]:
+        return {"handle": "ExampleBank", "id": "gh_3f9a2c1d7e5b"}
 
     # -- EmulatorServer hooks ------------------------------------------------------------
 
@@ -105,6 +230,10 @@ class WeChatEmulator(EmulatorServer):
             SUBMIT_PATH: self._submit,
             GET_PATH: self._get,
             BATCHGET_PATH: self._batchget,
+            MASS_SEND_PATH: self._mass_send,
+            MASS_GET_PATH: self._mass_get,
+            COMMENT_LIST_PATH: self._comment_list,
+            STABLE_TOKEN_PATH: self._stable_token,
         }
         try:
             with self._lock:
@@ -115,14 +244,15 @@ class WeChatEmulator(EmulatorServer):
                     raise WeChatError(40066, "invalid url")
                 if request.method != "POST":
                     raise WeChatError(43002, "require POST method")
-                self._check_token(request.param("access_token"))
+                if request.path != STABLE_TOKEN_PATH:
+                    self._check_token(request.param("access_token"))
                 return _answer(route(_body(request)))
         except WeChatError as exc:
             return _answer({"errcode": exc.errcode, "errmsg": exc.errmsg})
 
     def is_write(self, request: Request) -> bool:
-        """Every WeChat call is a POST; only adding a draft and submitting it create something."""
-        return request.path in (DRAFT_ADD_PATH, SUBMIT_PATH)
+        """Every WeChat call is a POST; only adding a draft, submitting it and mass-sending create something."""
+        return request.path in (DRAFT_ADD_PATH, SUBMIT_PATH, MASS_SEND_PATH)
 
     def fault_target(self, request: Request) -> str | None:
         """Faults can aim at one endpoint (e.g. lose only the submit answer)."""
@@ -215,6 +345,77 @@ class WeChatEmulator(EmulatorServer):
             })
         return {"total_count": len(self.articles), "item_count": len(items), "item": items}
 
+    def _mass_send(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not self.mass_send_allowed:
+            raise WeChatError(48001, "api unauthorized")
+        clientmsgid = str(body.get("clientmsgid") or "")
+        if len(clientmsgid.encode()) > CLIENTMSGID_MAX:
+            raise WeChatError(45067, "clientmsgid size out of limit")
+        earlier = next((m for m in self.mass_sends if clientmsgid and m.clientmsgid == clientmsgid), None)
+        if earlier is not None:
+            return {"errcode": 45065, "errmsg": "clientmsgid exist", "msg_id": earlier.msg_id}
+        audience = body.get("filter")
+        if not isinstance(audience, dict) or (audience.get("is_to_all") is not True and "tag_id" not in audience):
+            raise WeChatError(40097, "invalid args: filter")
+        if body.get("msgtype") != "mpnews":
+            raise WeChatError(40008, "invalid message type")
+        media_id = (body.get("mpnews") or {}).get("media_id") if isinstance(body.get("mpnews"), dict) else None
+        if media_id not in self.drafts:
+            raise WeChatError(40007, "invalid media_id")
+        if self.mass_send_quota <= 0:
+            raise WeChatError(45028, "has no masssend quota")
+        self.mass_send_quota -= 1
+        articles = self.drafts[media_id]
+        msg_data_id = self.add_article(articles=len(articles))
+        sent = MassSend(msg_id=1_000_000_001 + len(self.mass_sends), msg_data_id=msg_data_id, media_id=media_id,
+                        clientmsgid=clientmsgid, articles=articles, polls_left=self.mass_polls,
+                        final_status=self.mass_final_status, sent_at=self.clock())
+        self.mass_sends.append(sent)
+        return {"errcode": 0, "errmsg": "send job submission success", "msg_id": sent.msg_id,
+                "msg_data_id": sent.msg_data_id}
+
+    def _mass_get(self, body: dict[str, Any]) -> dict[str, Any]:
+        sent = next((m for m in self.mass_sends if str(m.msg_id) == str(body.get("msg_id"))), None)
+        if sent is None:
+            raise WeChatError(40059, "invalid msg id")
+        if sent.polls_left > 0:
+            sent.polls_left -= 1
+            return {"msg_id": sent.msg_id, "msg_status": "SENDING"}
+        return {"msg_id": sent.msg_id, "msg_status": sent.final_status}
+
+    def _comment_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            msg_data_id, begin, count = int(body["msg_data_id"]), int(body["begin"]), int(body["count"])
+            index, kind = int(body.get("index", 0)), int(body["type"])
+        except (KeyError, TypeError, ValueError):
+            raise WeChatError(47001, "data format error") from None
+        if not 0 < count < COMMENT_COUNT_LIMIT:
+            raise WeChatError(88010, "count range error. cout <= 0 or count > 50")
+        if begin < 0 or kind not in (0, 1, 2):
+            raise WeChatError(40097, "invalid args: begin and type")
+        listed = self.comments.get((msg_data_id, index))
+        if listed is None:
+            raise WeChatError(88001, "msg_data is not exists")
+        now = self.clock()
+        shown = sorted((c for c in listed if c.created_at <= now and (kind == 0 or c.elected == (kind == 2))),
+                       key=lambda c: (c.created_at, c.user_comment_id))
+        return {"errcode": 0, "errmsg": "ok", "total": len(shown),
+                "comment": [_render_comment(c) for c in shown[begin: begin + count]]}
+
+    def _stable_token(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("grant_type") != "client_credential":
+            raise WeChatError(40002, "invalid grant_type")
+        if body.get("appid") != self.appid:
+            raise WeChatError(40013, "invalid appid")
+        if body.get("secret") != self.secret:
+            raise WeChatError(40125, "invalid appsecret")
+        self.stable_token_calls += 1
+        if body.get("force_refresh") is True or self.access_token in self.expired_tokens:
+            self.expired_tokens.add(self.access_token)
+            self._token_serial += 1
+            self.access_token = f"stable-access-token-{self._token_serial}"
+        return {"access_token": self.access_token, "expires_in": TOKEN_LIFETIME_SECONDS}
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _finish(self, task: PublishTask) -> None:
@@ -242,6 +443,18 @@ class WeChatEmulator(EmulatorServer):
     def _new_id(self, kind: str) -> str:
         self._counter += 1
         return hashlib.sha256(f"{kind}-{self._counter}".encode()).hexdigest()[:43]
+
+
+def _render_comment(comment: Comment) -> dict[str, Any]:
+    if comment.raw is not None:
+        return comment.raw
+    item: dict[str, Any] = {"user_comment_id": comment.user_comment_id, "create_time": int(comment.created_at.timestamp()),
+                            "content": comment.content, "comment_type": 1 if comment.elected else 0}
+    if comment.openid:
+        item["openid"] = comment.openid
+    if comment.reply:
+        item["reply"] = {"content": comment.reply, "create_time": int(comment.created_at.timestamp()) + 60}
+    return item
 
 
 def _body(request: Request) -> dict[str, Any]:

@@ -14,6 +14,29 @@ article (or the failure) without holding up the delivery.
 Once `submit` has been sent the article may go out whatever happens next, so a lost submit
 answer becomes DeliveryOutcomeUnknown (never a retryable error) and `find` settles it from
 the published list.
+
+Publishing by mass send (channel option `publish_mode: "mass_send"`; the default is
+`"freepublish"`). `message/mass/sendall` with the draft's `media_id` and `is_to_all: true`
+sends the article to every follower's chat and answers `msg_id` (the send task) and
+`msg_data_id` (the article). The delivery's platform id is then the `msg_data_id`, which is what
+`comment/list` needs to read the comments under the statement: the WeChat listening source can
+watch it. `confirm` polls `message/mass/get` until the task is `SEND_SUCCESS`. The trade-off:
+  * mass send notifies followers and its article's comments can be read by API, but it is
+    rationed (a subscription account may mass-send to all once a day, a service account four
+    times a month, shared with sends from the web console), WeChat may hold the send for review,
+    and an account with "API mass-send protection" on waits up to 30 minutes for an
+    administrator to confirm it on their phone;
+  * free publishing has no quota and no confirmation, but notifies nobody (the article appears
+    on the account's page only) and has no comment API at all.
+When WeChat refuses the mass send for want of quota (45028) or of the permission (48001; only
+verified accounts may mass-send), the same draft is free-published instead: a statement that
+must go out goes out, unannounced and unwatched, and the delivery says so
+(`mass_send_refused`). The bank's own `delivery_id` is sent as `clientmsgid`, WeChat's guard
+against sending twice: a repeat answers 45065 with the earlier task's `msg_id`, which counts as
+sent (its `msg_data_id` is not in that answer, so the article must then be added to the watch
+configuration from the console's mass-send record). WeChat lists no past mass sends, so `find`
+can only look in the free-published list; a lost sendall answer leaves the delivery UNKNOWN for a
+person, for whom retrying is safe.
 """
 from __future__ import annotations
 
@@ -30,13 +53,24 @@ import httpx
 from crisiscomms.adapters.http import json_object, numeric_code, platform_error, redact, redact_url_tokens_in_logs
 from crisiscomms.adapters.http import send, send_write
 from crisiscomms.models.delivery import CONFIRM_PENDING, Channel, DeliveryRequest, DeliveryResult, PreparedItem
-from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError, PlatformError, TransientPlatformError
+from crisiscomms.errors import (
+    ConfigurationError,
+    DeliveryOutcomeUnknown,
+    PermanentPlatformError,
+    PlatformError,
+    TransientPlatformError,
+)
+from crisiscomms.observability import logger
 
 DRAFT_ADD_PATH = "/cgi-bin/draft/add"
 DRAFT_DELETE_PATH = "/cgi-bin/draft/delete"
 SUBMIT_PATH = "/cgi-bin/freepublish/submit"
 GET_PATH = "/cgi-bin/freepublish/get"
 BATCHGET_PATH = "/cgi-bin/freepublish/batchget"
+MASS_SEND_PATH = "/cgi-bin/message/mass/sendall"
+MASS_GET_PATH = "/cgi-bin/message/mass/get"
+PUBLISH_MODES = ("freepublish", "mass_send")
+CLIENTMSGID_MAX = 64  # bytes
 BATCHGET_MAX = 20  # the documented upper bound of `count`
 # WeChat fills an empty digest with the first 54 characters of the article; we do the same
 # explicitly so `find` knows what to match.
@@ -47,6 +81,12 @@ DAILY_QUOTA = 45009
 MINUTE_QUOTA = 45011
 TOKEN_CODES = frozenset({40001, 40014, 41001, 42001})
 INVALID_MEDIA_ID = 40007  # no such draft (deleted, or already published)
+NO_MASS_SEND_QUOTA = 45028
+API_UNAUTHORIZED = 48001
+CLIENTMSGID_EXISTS = 45065
+MASS_SENT = "SEND_SUCCESS"
+MASS_SENDING = "SENDING"
+MASS_FAILURES = {"SEND_FAIL": "the mass send failed", "DELETE": "the mass-sent article was deleted"}
 PUBLISHING = 1
 PUBLISH_FAILURES = {
     2: "original-content declaration failed",
@@ -101,9 +141,13 @@ class WeChatAdapter:
         poll_interval: float = 3.0,
         open_comment: bool = False,
         search_depth: int = 40,
+        publish_mode: str = "freepublish",
     ) -> None:
         if poll_attempts < 1:
             raise ValueError("poll_attempts must be at least 1")
+        if publish_mode not in PUBLISH_MODES:
+            raise ConfigurationError(f"wechat option publish_mode must be one of {PUBLISH_MODES}, not {publish_mode!r}")
+        self._publish_mode = publish_mode
         self._http = http
         self._token = access_token
         self._thumb_media_id = thumb_media_id
@@ -153,12 +197,48 @@ class WeChatAdapter:
         media_id = (prepared.data.get("media_id") if prepared else None) or ""
         if media_id:
             try:
-                return self._submit(media_id, prepared=True)
+                return self._send(request, media_id, prepared=True)
             except PermanentPlatformError as exc:
                 if exc.code != str(INVALID_MEDIA_ID):
                     raise
                 # The prepared draft is gone: WeChat refused the submit, so nothing went out.
-        return self._submit(self._draft(request), prepared=False)
+        return self._send(request, self._draft(request), prepared=False)
+
+    def _send(self, request: DeliveryRequest, media_id: str, *, prepared: bool) -> DeliveryResult:
+        if self._publish_mode == "mass_send":
+            return self._mass_send(request, media_id, prepared=prepared)
+        return self._submit(media_id, prepared=prepared)
+
+    def _mass_send(self, request: DeliveryRequest, media_id: str, *, prepared: bool) -> DeliveryResult:
+        """Send the draft to every follower; free-publish it instead when the account may not mass-send now."""
+        clientmsgid = request.delivery_id.encode()[:CLIENTMSGID_MAX].decode(errors="ignore")
+        body = {"filter": {"is_to_all": True}, "mpnews": {"media_id": media_id}, "msgtype": "mpnews",
+                "send_ignore_reprint": 0, "clientmsgid": clientmsgid}
+        answer = self._call(MASS_SEND_PATH, body, write=True,
+                            accept=frozenset({NO_MASS_SEND_QUOTA, API_UNAUTHORIZED, CLIENTMSGID_EXISTS}))
+        code = numeric_code(answer.get("errcode", 0))
+        details = {"publish_mode": "mass_send", "media_id": media_id, "confirm": CONFIRM_PENDING,
+                   "draft": "prepared" if prepared else "added"}
+        if code in (NO_MASS_SEND_QUOTA, API_UNAUTHORIZED):
+            refusal = f"errcode {code}: {redact(str(answer.get('errmsg', '')), self._token, mask='[access_token]')[:120]}"
+            logger.warning("WeChat refused the mass send; free-publishing the statement instead, followers are "
+                           "not notified and its comments cannot be read", extra={"delivery_id": request.delivery_id,
+                                                                                  "refusal": refusal})
+            sent = self._submit(media_id, prepared=prepared)
+            return DeliveryResult(sent.platform_id, sent.url, {**sent.details, "mass_send_refused": refusal})
+        msg_id = str(answer.get("msg_id") or "")
+        if not msg_id:
+            raise DeliveryOutcomeUnknown("WeChat accepted the mass send but returned no msg_id", code="unknown")
+        if code == CLIENTMSGID_EXISTS:
+            logger.warning("this delivery was mass-sent before; add its msg_data_id from the mass-send record to the "
+                           "watch configuration to read its comments", extra={"delivery_id": request.delivery_id,
+                                                                              "msg_id": msg_id})
+            return DeliveryResult(f"msg_id:{msg_id}", None, {**details, "msg_id": msg_id, "msg_data_id": "",
+                                                             "sent_before": "true"})
+        msg_data_id = str(answer.get("msg_data_id") or "")
+        if not msg_data_id:
+            raise DeliveryOutcomeUnknown(f"WeChat mass send task {msg_id} answered without a msg_data_id", code="unknown")
+        return DeliveryResult(msg_data_id, None, {**details, "msg_id": msg_id, "msg_data_id": msg_data_id})
 
     def _draft(self, request: DeliveryRequest) -> str:
         # A lost draft/add answer leaves at most an unused draft, so plain `send` (retryable) is right.
@@ -181,6 +261,8 @@ class WeChatAdapter:
         """The article of the publish task `sent` started, polling `freepublish/get` a bounded number
         of times; None while WeChat is still publishing. A failed task raises PermanentPlatformError
         with its meaning; failing to read the task's state raises DeliveryOutcomeUnknown."""
+        if sent.details.get("publish_mode") == "mass_send":
+            return self._confirm_mass_send(sent)
         publish_id = sent.details.get("publish_id") or sent.platform_id
         for attempt in range(self._poll_attempts):
             try:
@@ -210,6 +292,27 @@ class WeChatAdapter:
                 self._sleep(self._poll_interval)
         return None
 
+    def _confirm_mass_send(self, sent: DeliveryResult) -> DeliveryResult | None:
+        """The mass send task's outcome from `message/mass/get`, polled a bounded number of times."""
+        msg_id = sent.details.get("msg_id", "")
+        for attempt in range(self._poll_attempts):
+            try:
+                state = self._call(MASS_GET_PATH, {"msg_id": msg_id}, write=False)
+            except PlatformError as exc:
+                raise DeliveryOutcomeUnknown(f"WeChat mass send task {msg_id} sent, status unknown: {exc}",
+                                             code="unknown") from exc
+            status = str(state.get("msg_status") or "")
+            if status == MASS_SENT:
+                return DeliveryResult(platform_id=sent.platform_id, url=sent.url,
+                                      details={k: v for k, v in sent.details.items() if k != "confirm"})
+            if status != MASS_SENDING:
+                raise PermanentPlatformError(
+                    f"WeChat mass send task {msg_id} ended with msg_status {status or 'missing'} "
+                    f"({MASS_FAILURES.get(status, 'unknown status')})", code=f"mass_status_{status or 'missing'}")
+            if attempt + 1 < self._poll_attempts:
+                self._sleep(self._poll_interval)
+        return None
+
     def find(self, request: DeliveryRequest) -> DeliveryResult | None:
         """The most recent successfully published article with this delivery's title and digest,
         among the newest `search_depth`; None when it is not (or not yet) in the published list."""
@@ -231,8 +334,10 @@ class WeChatAdapter:
                 break
         return None
 
-    def _call(self, path: str, payload: dict[str, Any], *, write: bool) -> dict[str, Any]:
-        """POST JSON with the token in the query; return the body or raise the mapped error.
+    def _call(self, path: str, payload: dict[str, Any], *, write: bool,
+              accept: frozenset[int] = frozenset()) -> dict[str, Any]:
+        """POST JSON with the token in the query; return the body (also for the errcodes in `accept`)
+        or raise the mapped error.
 
         The body is UTF-8 JSON with non-ASCII kept as is: WeChat stores ``\\uXXXX`` escapes
         literally, which would publish a title of escape codes.
@@ -254,7 +359,7 @@ class WeChatAdapter:
             raise platform_error(status, f"WeChat {path} answered HTTP {status}", rate_limited=False,
                                  resume_at=self._clock)
         code = answer.get("errcode", 0)
-        if code not in (0, None):
+        if code not in (0, None) and numeric_code(code) not in accept:
             self._raise_errcode(path, answer)
         return answer
 

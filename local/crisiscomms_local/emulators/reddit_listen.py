@@ -1,0 +1,330 @@
+"""Emulator of Reddit's search API and of its token endpoint, for listening.
+
+One server plays both Reddit hosts: oauth.reddit.com, which answers `GET /search` and
+`GET /r/{subreddit}/search` to a bearer token, and www.reddit.com, whose
+`POST /api/v1/access_token` hands out tokens (HTTP Basic client_id:client_secret; grants
+`client_credentials`, `password`, `refresh_token`). Tokens live 24 hours on the simulated clock;
+`expire_tokens()` ends them early. A bad grant is answered, as on Reddit, with HTTP 200 and
+``{"error": "invalid_grant"}``; bad client credentials with 401.
+
+Search: `q` (at most 512 characters; OR between clauses, words and "quoted phrases" ANDed inside
+one, matched as case-insensitive substrings of title and self text), `sort=new`, `limit` (25 by
+default, at most 100), `after` / `before` fullnames, `restrict_sr`. Listings are
+``{"kind": "Listing", "data": {"after", "before", "dist", "children": [{"kind": "t3", "data"}]}}``,
+newest first and at most 1000 deep. A post is found once the clock reaches its `indexed_at`
+(search lags behind posting). A deleted post leaves the listings, and an `after` or `before`
+anchored on it answers an empty listing, as Reddit does.
+
+Every API answer carries `X-Ratelimit-Used`, `X-Ratelimit-Remaining` (a decimal) and
+`X-Ratelimit-Reset` (seconds until the window resets); 100 queries a minute averaged over 10
+minutes. Errors are ``{"message": "...", "error": <status>}``.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from math import ceil
+from typing import Any
+from urllib.parse import parse_qs
+
+from .base import Clock, EmulatorServer, Fault, Request, Response, as_utc, reason_phrase
+from .channels._common import bearer_token, json_response
+
+SEARCH_PATH = "/search"
+SUBREDDIT_SEARCH = re.compile(r"^/r/([A-Za-z0-9_]{2,21})/search$")
+TOKEN_PATH = "/api/v1/access_token"
+QUERY_MAX_LENGTH = 512
+LISTING_DEPTH = 1000
+FIRST_ID = int("1h0000", 36)
+
+
+def to_base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while number:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+    return out or "0"
+
+
+@dataclass
+class Submission:
+    """A post (t3) on the emulated Reddit."""
+
+    id: str
+    title: str
+    selftext: str
+    author: str
+    subreddit: str
+    created_at: datetime
+    indexed_at: datetime
+    score: int
+    num_comments: int
+    num_crossposts: int
+    raw: dict[str, Any] | None = None  # a child served as it is: a malformed item on demand
+    deleted: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"t3_{self.id}"
+
+    def searchable_text(self) -> str:
+        return f"{self.title}\n{self.selftext}".casefold()
+
+
+def _clauses(query: str) -> list[list[str]]:
+    """OR between clauses; inside one, words and "quoted phrases" must all be present."""
+    return [[t.strip('"').casefold() for t in re.findall(r'"[^"]+"|\S+', clause) if t.strip('"')]
+            for clause in re.split(r"\s+OR\s+", query.strip())]
+
+
+def _user_fullname(author: str) -> str:
+    return f"t2_{to_base36(int(hashlib.sha256(author.encode('utf-8')).hexdigest()[:10], 16))}"
+
+
+class RedditEmulator(EmulatorServer):
+    """Reddit as one app (`client_id`, `client_secret`) authorised by the bank's account `bank_username`."""
+
+    platform = "reddit"
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        timeout_delay: float = 2.0,
+        client_id: str = "local-reddit-app",
+        client_secret: str = "local-reddit-secret",
+        refresh_token: str = "local-reddit-refresh",
+        bank_username: str = "examplebank",
+        script_password: str = "local-reddit-password",
+        token_lifetime_seconds: int = 86400,
+        queries_per_window: int = 1000,
+        window_seconds: int = 600,
+    ) -> None:
+        super().__init__(clock, timeout_delay=timeout_delay)
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.refresh_token = refresh_token
+        self.bank_username = bank_username
+        self.script_password = script_password
+        self.token_lifetime = timedelta(seconds=token_lifetime_seconds)
+        self.queries_per_window = queries_per_window
+        self.window_seconds = window_seconds
+        self._posts: list[Submission] = []
+        self._tokens: dict[str, datetime] = {}
+        self._grants: list[str] = []
+        self._next_number = FIRST_ID
+        self._window_reset: datetime | None = None
+        self._window_used = 0
+
+    # -- what tests and the drill do -------------------------------------------------------------
+
+    def add_post(self, *, text: str, author: str, created_at: datetime, followers: int = 0, likes: int = 0,
+                 reposts: int = 0, replies: int = 0, lang: str | None = None, location: str | None = None,
+                 to_bank: bool = False, title: str | None = None, subreddit: str = "news",
+                 indexed_at: datetime | None = None) -> str:
+        """A submission; returns its fullname (t3_<id>), the native_id the adapter stores.
+
+        Without `title` the text is the title (a link post's, no self text). `to_bank` names the
+        bank's account as u/<bank_username> in the self text. Reddit shows no follower count,
+        language or location: those are ignored. `indexed_at` (default `created_at`) is when search
+        starts finding it."""
+        created = as_utc(created_at, "created_at")
+        selftext = text if title is not None else ""
+        if to_bank:
+            selftext = f"{selftext}\n\nu/{self.bank_username}".strip()
+        with self._lock:
+            post = Submission(id=self._new_id(), title=title if title is not None else text, selftext=selftext,
+                              author=author, subreddit=subreddit, created_at=created,
+                              indexed_at=as_utc(indexed_at, "indexed_at") if indexed_at else created, score=likes,
+                              num_comments=replies, num_crossposts=reposts)
+            self._posts.append(post)
+        return post.name
+
+    def add_malformed(self, *, raw: Any, created_at: datetime) -> str:
+        """A listing child served exactly as `raw` at `created_at`'s place in the listing; returns its fullname."""
+        created = as_utc(created_at, "created_at")
+        with self._lock:
+            post = Submission(id=self._new_id(), title="", selftext="", author="", subreddit="news", created_at=created,
+                              indexed_at=created, score=0, num_comments=0, num_crossposts=0, raw=raw)
+            self._posts.append(post)
+        return post.name
+
+    def delete_post(self, fullname: str) -> None:
+        """The author deleted it (or a moderator removed it): it leaves every listing."""
+        with self._lock:
+            for post in self._posts:
+                if post.name == fullname:
+                    post.deleted = True
+
+    def issue_token(self) -> str:
+        with self._lock:
+            token = f"reddit-{secrets.token_hex(8)}"
+            self._tokens[token] = as_utc(self.clock()) + self.token_lifetime
+            return token
+
+    def expire_tokens(self) -> None:
+        """Every access token handed out so far stops working (as 24 hours passing would)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def revoke_refresh_token(self) -> None:
+        """The bank's account withdrew the app's authorisation: the refresh grant answers invalid_grant."""
+        self.refresh_token = ""
+
+    @property
+    def grants(self) -> list[str]:
+        """The grant type of every token handed out through the token endpoint, in order."""
+        with self._lock:
+            return list(self._grants)
+
+    def credentials(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "client_secret": self.client_secret,
+                "refresh_token": self.refresh_token, "access_token": self.issue_token()}
+
+    def default_account(self) -> dict[str, Any]:
+        return {"handle": self.bank_username}
+
+    def watch_sources(self, account: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """One site-wide search; its query is built from the watch's topics, which the drill's posts name."""
+        return [{"id": "reddit-search", "platform": "reddit", "base_url": self.base_url, "auth_base_url": self.base_url,
+                 "initial_lookback_minutes": 60}]
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        self._next_number += 1
+        return to_base36(self._next_number)
+
+    @staticmethod
+    def _error(status: int, message: str | None = None, headers: dict[str, str] | None = None) -> Response:
+        return json_response(status, {"message": message or reason_phrase(status), "error": status}, headers)
+
+    def _rate_headers(self, now: datetime, used: int, reset: datetime) -> dict[str, str]:
+        return {"X-Ratelimit-Used": str(used),
+                "X-Ratelimit-Remaining": f"{max(0, self.queries_per_window - used):.1f}",
+                "X-Ratelimit-Reset": str(max(0, ceil((reset - now).total_seconds())))}
+
+    def fault_response(self, fault: Fault, request: Request, now: datetime) -> Response:
+        if fault.kind == "rate_limit":
+            wait = fault.retry_after if fault.retry_after is not None else fault.seconds_left(now)
+            return self._error(429, "Too Many Requests", self._rate_headers(
+                now, self.queries_per_window, now + timedelta(seconds=wait)))
+        assert fault.status is not None
+        return self._error(fault.status)
+
+    def is_write(self, request: Request) -> bool:
+        return False
+
+    def handle(self, request: Request) -> Response:
+        now = as_utc(self.clock(), "clock()")
+        if request.path == TOKEN_PATH:
+            return self._token(request, now) if request.method == "POST" else self._error(405)
+        subreddit_match = SUBREDDIT_SEARCH.match(request.path)
+        if request.path != SEARCH_PATH and subreddit_match is None:
+            return self._error(404, "Not Found")
+        token = bearer_token(request)
+        with self._lock:
+            expires = self._tokens.get(token or "")
+        if expires is None or expires <= now:
+            return Response(status=401, body=b'{"message": "Unauthorized", "error": 401}', headers={
+                "Content-Type": "application/json; charset=UTF-8",
+                "www-authenticate": 'Bearer realm="reddit", error="invalid_token"'})
+        with self._lock:
+            if self._window_reset is None or now >= self._window_reset:
+                self._window_reset, self._window_used = now + timedelta(seconds=self.window_seconds), 0
+            self._window_used += 1
+            used, reset = self._window_used, self._window_reset
+        headers = self._rate_headers(now, used, reset)
+        if used > self.queries_per_window:
+            return self._error(429, "Too Many Requests", headers)
+        subreddit = subreddit_match.group(1) if subreddit_match else None
+        restrict = subreddit is not None and request.param("restrict_sr") in ("1", "true", "on")
+        response = self._search(request, now, subreddit if restrict else None)
+        response.headers.update(headers)
+        return response
+
+    def _search(self, request: Request, now: datetime, subreddit: str | None) -> Response:
+        query = request.param("q") or ""
+        if len(query) > QUERY_MAX_LENGTH:
+            return self._error(400, "query too long")
+        limit_raw = request.param("limit") or "25"
+        limit = min(int(limit_raw), 100) if limit_raw.isdigit() and int(limit_raw) > 0 else 25
+        clauses = _clauses(query) if query.strip() else []
+        with self._lock:
+            listing = [p for p in self._posts if not p.deleted and p.indexed_at <= now
+                       and (subreddit is None or p.subreddit.lower() == subreddit.lower())
+                       and (p.raw is not None or any(all(t in p.searchable_text() for t in c) for c in clauses))]
+        listing.sort(key=lambda p: (p.created_at, int(p.id, 36)), reverse=True)
+        listing = listing[:LISTING_DEPTH]
+        names = [p.name for p in listing]
+        after, before = request.param("after"), request.param("before")
+        if after:
+            if after not in names:
+                return json_response(200, self._listing([], None, None))
+            start = names.index(after) + 1
+            page = listing[start:start + limit]
+            more_after = start + limit < len(listing)
+        elif before:
+            if before not in names:
+                return json_response(200, self._listing([], None, None))
+            end = names.index(before)
+            page = listing[max(0, end - limit):end]
+            more_after = True
+        else:
+            page = listing[:limit]
+            more_after = limit < len(listing)
+        data_after = page[-1].name if page and more_after else None
+        data_before = page[0].name if page and (after or before or request.param("count")) else None
+        return json_response(200, self._listing(page, data_after, data_before))
+
+    def _listing(self, page: list[Submission], after: str | None, before: str | None) -> dict[str, Any]:
+        return {"kind": "Listing", "data": {"after": after, "dist": len(page), "modhash": "", "geo_filter": "",
+                                            "children": [self._child(p) for p in page], "before": before}}
+
+    def _child(self, post: Submission) -> Any:
+        if post.raw is not None:
+            return post.raw
+        slug = re.sub(r"[^a-z0-9]+", "_", post.title.lower())[:50].strip("_")
+        permalink = f"/r/{post.subreddit}/comments/{post.id}/{slug}/"
+        created = post.created_at.timestamp()
+        return {"kind": "t3", "data": {
+            "approved_at_utc": None, "subreddit": post.subreddit, "selftext": post.selftext,
+            "author_fullname": _user_fullname(post.author), "title": post.title,
+            "subreddit_name_prefixed": f"r/{post.subreddit}", "name": post.name, "upvote_ratio": 1.0,
+            "ups": post.score, "score": post.score, "created": created, "created_utc": created,
+            "num_comments": post.num_comments, "num_crossposts": post.num_crossposts, "permalink": permalink,
+            "url": f"https://www.reddit.com{permalink}", "id": post.id, "author": post.author, "over_18": False,
+            "is_self": bool(post.selftext), "domain": f"self.{post.subreddit}", "stickied": False, "locked": False,
+            "spoiler": False, "subreddit_id": "t5_2qh3l", "subreddit_subscribers": 0, "link_flair_text": None,
+        }}
+
+    def _token(self, request: Request, now: datetime) -> Response:
+        scheme, _, encoded = (request.header("Authorization") or "").partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user, password = "", ""
+        if scheme.lower() != "basic" or user != self.client_id or password != self.client_secret:
+            return self._error(401, "Unauthorized")
+        form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        grant = form.get("grant_type", "")
+        if grant == "refresh_token":
+            ok = bool(self.refresh_token) and form.get("refresh_token") == self.refresh_token
+        elif grant == "password":
+            ok = form.get("username") == self.bank_username and form.get("password") == self.script_password
+        elif grant == "client_credentials":
+            ok = True
+        else:
+            return json_response(200, {"error": "unsupported_grant_type"})
+        if not ok:
+            return json_response(200, {"error": "invalid_grant"})
+        token = self.issue_token()
+        with self._lock:
+            self._grants.append(grant)
+        return json_response(200, {"access_token": token, "token_type": "bearer",
+                                   "expires_in": int(self.token_lifetime.total_seconds()), "scope": "read"})
