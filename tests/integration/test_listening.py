@@ -80,6 +80,9 @@ class _CrashingRepository:
     def __init__(self, real: PostRepository, fail_after: int) -> None:
         self._real, self._left = real, fail_after
 
+    def known(self, keys: list[str]) -> set[str]:
+        return self._real.known(keys)
+
     def store(self, scored: Any) -> Any:
         if self._left == 0:
             raise ConnectionError("lost the connection to DynamoDB")
@@ -112,6 +115,24 @@ def test_a_crash_between_pages_loses_nothing_and_a_rerun_stores_nothing_twice(li
     assert sorted(p["post_key"] for p in _stored()) == sorted(f"x#{i}" for i in ids)
     aggregates = _repo().minute_aggregates("harbor", "2026-11-28T08:00", "2026-11-28T10:00")
     assert sum(a["posts"] for a in aggregates) == 250, "no aggregate counted a replayed post twice"
+
+
+def test_posts_already_stored_are_skipped_before_any_write(listening: Listening) -> None:
+    """A re-read page costs one key lookup per 100 posts, not a cancelled transaction per post."""
+    from crisiscomms.aws.dynamo import to_item
+    from crisiscomms.wiring import container
+    from crisiscomms_local.aws import client
+
+    _add_posts(listening, 150, start=listening.clock() - timedelta(minutes=30))
+    [report] = listening.poll("x")
+    assert report["stored"] == 150
+    client("dynamodb").delete_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": "source#x#x-main"}))
+    calls: list[str] = []
+    container().clients("dynamodb").meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    listening.tick()
+    [report] = listening.poll("x")
+    assert (report["stored"], report["duplicates"], report["pages"]) == (0, 150, 2)
+    assert calls.count("TransactWriteItems") == 0 and calls.count("BatchGetItem") == 2
 
 
 def test_rate_limit_parks_the_source_keeps_the_cursor_and_resumes_at_reset(listening: Listening) -> None:

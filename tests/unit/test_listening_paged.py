@@ -59,7 +59,12 @@ class FakeState:
 class FakePosts:
     def __init__(self, fail_after: int | None = None) -> None:
         self.keys: list[str] = []
+        self.lookups = 0
         self._fail_after = fail_after
+
+    def known(self, keys: list[str]) -> set[str]:
+        self.lookups += 1
+        return set(keys) & set(self.keys)
 
     def store(self, scored: Any) -> StoreOutcome:
         if self._fail_after is not None and len(self.keys) >= self._fail_after:

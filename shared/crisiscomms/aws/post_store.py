@@ -23,6 +23,8 @@ from crisiscomms.models.posts import ScoredPost, hour_key, minute_key
 from crisiscomms.places import UNKNOWN
 
 LINK_TEXT_CHARS = 280
+BATCH_GET_LIMIT = 100  # DynamoDB's limit of keys per BatchGetItem
+BATCH_GET_ATTEMPTS = 3
 HOUR_PREFIX = "hour#"
 
 
@@ -63,6 +65,28 @@ class PostRepository:
                 return StoreOutcome.DUPLICATE
             raise
         return StoreOutcome.STORED
+
+    def known(self, post_keys: list[str]) -> set[str]:
+        """Which of these posts are stored already: keys only, one request per 100.
+
+        Sources that re-read a window (late federation, review queues, overlapping searches)
+        see most posts more than once; a cancelled transaction costs the write capacity of every
+        item in it, reading a key costs half a read unit. A key left unprocessed after the
+        bounded retries counts as new: the transaction's condition still refuses a duplicate.
+        """
+        found: set[str] = set()
+        unique = list(dict.fromkeys(post_keys))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {self._tables.posts: {
+                "Keys": [to_item({"post_key": key}) for key in unique[start:start + BATCH_GET_LIMIT]],
+                "ProjectionExpression": "post_key"}}
+            for _ in range(BATCH_GET_ATTEMPTS):
+                answer = self._clients("dynamodb").batch_get_item(RequestItems=request)
+                found.update(item["post_key"]["S"] for item in answer["Responses"].get(self._tables.posts, []))
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return found
 
     def _transaction(self, scored: ScoredPost) -> list[dict[str, Any]]:
         post = scored.post

@@ -113,6 +113,12 @@ class Ingestor:
         report.unmatched += len(posts) - len(wanted)
         if not wanted:
             return
+        known = self._posts.known([p.key for p, _ in wanted])
+        if known:  # seen on an earlier page or run: neither scored nor written again
+            report.duplicates += sum(p.key in known for p, _ in wanted)
+            wanted = [(p, topics) for p, topics in wanted if p.key not in known]
+            if not wanted:
+                return
         scores = self._scorer.score([p for p, _ in wanted])
         now = self._clock()
         configured = place_for_code(region)
