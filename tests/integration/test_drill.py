@@ -95,3 +95,47 @@ def test_the_projects_own_drill_passes(path: Path) -> None:
     report = run_scenario(path)
     assert report.ok, [c.line() for c in report.checks]
     assert report.figures["missed"] == 0
+
+
+EVERY_PLATFORM = {
+    "name": "every-platform",
+    "description": "A complaint heard on every listened platform, each platform failing once, places and the bank's accounts.",
+    "start": "2027-05-04T10:00:00+08:00",
+    "duration": "+00:12",
+    "topics": [{"id": "lotus", "names": ["Lotus Bank", "莲花银行"]}],
+    "accounts": {"weibo": "莲花银行", "x": "LotusBank"},
+    "posts": [
+        *[{"at": f"+00:0{n % 5 + 1}", "platform": platform, "author": f"{platform}_user{n}", "followers": 100 + n,
+           "lang": "zh" if platform in ("weibo", "wechat", "douyin") else "en",
+           "text": ("莲花银行 ATM 吞卡了" if platform in ("weibo", "wechat", "douyin") else "Lotus Bank ATM ate my card"),
+           "location": "广东 深圳" if platform == "weibo" else None}
+          for n, platform in enumerate(["x", "weibo", "wechat", "douyin", "mastodon", "bluesky", "reddit"] * 2)],
+        {"at": "+00:02", "platform": "weibo", "author": "addressed", "text": "我的卡到现在还没退回来", "to_bank": True,
+         "id": "w1", "location": "北京 朝阳区"},
+        {"at": "+00:03", "platform": "x", "author": "replier", "text": "still waiting for my card", "to_bank": True, "id": "x1"},
+    ],
+    "faults": [
+        {"from": "+00:02", "to": "+00:03", "platform": platform, "kind": "http_status", "status": 503}
+        for platform in ["x", "weibo", "wechat", "douyin", "mastodon", "bluesky", "reddit"]
+    ],
+    "expect": [
+        *[{"check": "stored_posts", "platform": platform, "min": minimum, "max": minimum}
+          for platform, minimum in [("x", 3), ("weibo", 3), ("wechat", 2), ("douyin", 2), ("mastodon", 2),
+                                    ("bluesky", 2), ("reddit", 2)]],
+        {"check": "topic_posts", "topic": "lotus", "min": 16, "max": 16},
+        {"check": "no_duplicates"},
+    ],
+}
+
+
+def test_every_listened_platform_is_replayed_with_places_faults_and_the_banks_accounts(tmp_path: Path) -> None:
+    report = run_scenario(_write(tmp_path, EVERY_PLATFORM))
+    assert all(c.passed for c in report.checks), [c.line() for c in report.checks]
+    assert sorted(report.figures["stored_by_platform"]) == ["bluesky", "douyin", "mastodon", "reddit", "wechat", "weibo", "x"]
+    by_key = {s["post_key"]: s for s in report.stored}
+    addressed = [s for s in report.stored if s.get("to_bank")]
+    assert {s["platform_day"].split("#")[0] for s in addressed} >= {"weibo", "x", "wechat", "douyin"}
+    weibo_w1 = next(s for s in report.stored if s.get("author") == "addressed")
+    assert weibo_w1["to_bank"] and weibo_w1.get("region") == "CN-BJ"  # named no topic: counted for the bank's
+    assert any(s.get("region") == "CN-GD" for s in by_key.values())
+    assert sum(t.retries for t in report.sources.values()) >= 7  # each platform's 503 was retried

@@ -217,7 +217,8 @@ def _days(start: datetime, end: datetime) -> list[str]:
     return days
 
 
-STORED_FIELDS = ("post_key", "platform", "platform_day", "published_key", "published_at", "ingested_at", "topics")
+STORED_FIELDS = ("post_key", "platform", "platform_day", "published_key", "published_at", "ingested_at", "topics",
+                 "author", "to_bank", "country", "region")
 
 
 def _stored_posts(table: str, platform_days: set[str]) -> list[dict[str, Any]]:

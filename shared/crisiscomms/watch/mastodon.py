@@ -63,7 +63,8 @@ class MastodonSource(SourceBase):
     @model_validator(mode="after")
     def _fields_fit_the_stream(self) -> MastodonSource:
         for name, streams in STREAM_FIELDS.items():
-            if name in self.model_fields_set and self.stream not in streams:
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            if name in self.model_fields_set and getattr(self, name) != default and self.stream not in streams:
                 raise ValueError(f"{name} applies only to stream {' or '.join(streams)}, not {self.stream}")
         if self.stream == "hashtag" and self.hashtag is None:
             raise ValueError("hashtag: a hashtag stream needs the hashtag it reads")
