@@ -186,3 +186,9 @@ def test_an_unknown_zone_is_refused_naming_the_field(mutate, field: str) -> None
     with pytest.raises(ConfigurationError) as caught:
         parse_watch_config(document)
     assert field in str(caught.value) and "time zone" in str(caught.value)
+
+
+def test_cst_is_china_standard_time_in_a_feed_kept_in_china_and_us_central_elsewhere() -> None:
+    text = "Sat, 28 Nov 2026 17:31:00 CST"
+    assert parse_date(text, ZoneInfo("Asia/Shanghai")) == datetime(2026, 11, 28, 9, 31, tzinfo=timezone.utc)
+    assert parse_date(text, ZoneInfo("America/Chicago")) == datetime(2026, 11, 28, 23, 31, tzinfo=timezone.utc)

@@ -64,12 +64,9 @@ _SNIFFED = (
     (b"\x00<\x00?", "utf-16-be"), (b"<\x00?\x00", "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs.BOM_UTF16_LE, "utf-16-le"),
 )
-_CHARDET = "chardet is not installed: a document that declares no charset is read as UTF-8, else windows-1252"
 _NEWER_FEEDPARSER = "link priority for an entry whose first link has no href changed after feedparser 6.0.14"
 # Files whose expectation feedparser 6.0.14, as installed, does not meet; the test says so if one starts to.
 KNOWN_DEVIATIONS = {
-    **{f"illformed/chardet/{name}.xml": _CHARDET
-       for name in ("big5", "eucjp", "euckr", "gb2312", "koi8r", "shiftjis", "tis620", "windows1255")},
     **{f"wellformed/{folder}/{name}.xml": _NEWER_FEEDPARSER
        for folder in ("atom", "atom10") for name in ("entry_link_no_href_link_priority", "entry_link_rel_enclosure_no_href")},
 }

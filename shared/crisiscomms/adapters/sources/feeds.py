@@ -65,6 +65,8 @@ def parse_date(value: str | None, zone: tzinfo = UTC) -> datetime:
     if not value or not value.strip():
         raise ValueError("no date")
     text = value.strip()
+    if text.upper().endswith(" CST") and _is_china_standard_time(zone):
+        text = f"{text[:-4]} +0800"  # email.utils reads CST as US Central; a feed in China means UTC+8
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
@@ -77,6 +79,11 @@ def parse_date(value: str | None, zone: tzinfo = UTC) -> datetime:
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
     return when.astimezone(UTC)
+
+
+def _is_china_standard_time(zone: tzinfo) -> bool:
+    offset = datetime(2026, 1, 1, tzinfo=zone).utcoffset()
+    return offset is not None and offset.total_seconds() == 8 * 3600
 
 
 def clean_text(value: str | None, media_type: str = "text/plain") -> str:
