@@ -14,7 +14,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,6 +32,8 @@ from crisiscomms.settings import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from crisiscomms.api import ApiServices
     from crisiscomms.audit.verification import Verification
     from crisiscomms.aws.audit_log import AuditLog
@@ -143,7 +145,11 @@ DEFAULT_SOURCE_HOSTS = {
 
 @dataclass(frozen=True)
 class SourceParts:
-    """What a listening adapter is built from, for one configured source."""
+    """What a listening adapter is built from, for one configured source.
+
+    `announced_articles` reads what the Publisher recorded as mass-sent on a platform (WeChat lists
+    no past mass sends). Only a source watching the bank's own posts needs it, so it has a default
+    that answers nothing and the other platforms' builders stay as they were."""
 
     source: Any  # the source's watch-configuration entry (crisiscomms.watch.<platform>)
     config: WatchConfig
@@ -151,6 +157,7 @@ class SourceParts:
     base_url: str  # the source's base_url, else the platform's public host
     credentials: Any  # crisiscomms.models.paging.Credentials
     clock: clock.Clock
+    announced_articles: Callable[[str], Iterable[str]] = lambda platform: ()  # crisiscomms.aws.source_state
 
 
 @dataclass(frozen=True)
@@ -184,13 +191,16 @@ SOURCE_READERS["weibo"] = SourceKind(reader=_weibo_reader, refresh=None)  # Weib
 
 
 def _wechat_reader(p: SourceParts) -> Any:
-    """Comments under the bank's mass-sent Official Account articles."""
+    """Comments under the bank's mass-sent Official Account articles: the configured ones, and those the
+    Publisher announced (unless the source turns that off)."""
     from crisiscomms.adapters.sources.wechat import WatchedArticle, WeChatCommentReader
 
     source = p.source
     articles = [WatchedArticle(a.msg_data_id, a.index, str(a.url) if a.url else None) for a in source.articles]
     return WeChatCommentReader(p.http(p.base_url), credentials=p.credentials, articles=articles, source_id=source.id,
-                               clock=p.clock, comment_type=source.comment_type)
+                               clock=p.clock, comment_type=source.comment_type,
+                               announced=(lambda: p.announced_articles("wechat")) if source.watch_mass_sent else None,
+                               announced_days=source.mass_sent_days)
 
 
 def _wechat_refresh(p: SourceParts) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -374,7 +384,7 @@ class Container:
             parts = SourceParts(
                 source=source, config=config, base_url=base.rstrip("/"),
                 http=lambda url: self._http(url.rstrip("/"), s.http_timeout_seconds),
-                credentials=_LazyCredentials(keeper_box), clock=self.now)
+                credentials=_LazyCredentials(keeper_box), clock=self.now, announced_articles=state.announced_articles)
             keeper = TokenKeeper(source.platform, secrets=secrets, state=state,
                                  refresh=kind.refresh(parts) if kind.refresh else None, clock=self.now, owner=run_id)
             keeper_box.append(keeper)
@@ -575,6 +585,7 @@ class Container:
         return self._once(f"channel:{channel}", build)
 
     def publisher(self) -> Any:
+        from crisiscomms.aws.source_state import StateRepository
         from crisiscomms.aws.statement_store import StatementRepository
         from crisiscomms.statements.publisher import Publisher
         from crisiscomms.statements.render import Renderer
@@ -584,8 +595,16 @@ class Container:
         def build() -> Publisher:
             repo = StatementRepository(s.statements_table, self._audit_log(s.audit_table, s.state_table))
             config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
+            state = StateRepository(s.state_table, clients=self.clients)
+
+            def announce_mass_sent(msg_data_id: str, sent_at: datetime) -> None:
+                """Record the article for the WeChat source; a statement is one article, at index 0."""
+                from crisiscomms.adapters.sources.wechat import mass_sent_entry
+
+                state.announce_article("wechat", mass_sent_entry(msg_data_id, 0, sent_at))
+
             return Publisher(repo, adapter_for=self.channel_adapter, renderer=Renderer(config), clock=self.now,
-                             max_attempts=s.max_delivery_attempts)
+                             max_attempts=s.max_delivery_attempts, announce_mass_sent=announce_mass_sent)
 
         return self._once("publisher", build)
 

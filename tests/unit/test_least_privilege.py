@@ -3,8 +3,9 @@
 
 Each role may write only its own key prefixes (`dynamodb:LeadingKeys` under
 `ForAllValues:StringLike`): the Poller its sources' cursors and leases, the Detector its state
-and the audit anchor (it appends audit entries), the desk API and the Publisher the audit
-anchor, the Digest function nothing (it reads the anchor). TransactWriteItems is no IAM action:
+and the audit anchor (it appends audit entries), the desk API the audit anchor, the Publisher
+the audit anchor and the one item listing the statements it mass-sent on WeChat (which the
+Poller's WeChat source reads), the Digest function nothing (it reads the anchor). TransactWriteItems is no IAM action:
 each item of a transaction is authorised as its per-item action, so those are what is checked.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ WRITES_BY_ROLE: dict[str, dict[str, set[str]]] = {
     "PollerFunctionRole": {"dynamodb:UpdateItem": {"source#*"}},
     "DetectorFunctionRole": {"dynamodb:PutItem": {"detector#*"}, "dynamodb:UpdateItem": {"audit-anchor#*"}},
     "DeskApiFunctionRole": {"dynamodb:UpdateItem": {"audit-anchor#*"}},
-    "PublisherFunctionRole": {"dynamodb:UpdateItem": {"audit-anchor#*"}},
+    "PublisherFunctionRole": {"dynamodb:UpdateItem": {"audit-anchor#*", "source#wechat#mass-sent"}},
     "DigestFunctionRole": {},
 }
 # The prefixes a role may read at all (each read is conditioned too).
@@ -206,3 +207,23 @@ def test_only_the_anchor_may_be_moved_and_no_role_may_put_or_delete_it() -> None
         assert not _allowed(role, "dynamodb:DeleteItem", "audit-anchor#audit")
     assert not _allowed("DigestFunctionRole", "dynamodb:UpdateItem", "audit-anchor#audit")
     assert _allowed("DigestFunctionRole", "dynamodb:GetItem", "audit-anchor#audit")
+
+
+def test_announcing_a_mass_send_is_within_the_publishers_policy_and_reaches_no_other_source_item() -> None:
+    client = _Recorder()
+    state = StateRepository("state", clients=lambda service: client)  # type: ignore[arg-type]
+    state.announce_article("wechat", "2650000001:0:1795852800")
+    assert client.calls == [("dynamodb:UpdateItem", "source#wechat#mass-sent")]
+    assert all(_allowed("PublisherFunctionRole", a, pk) for a, pk in client.calls), client.calls
+    for pk in ("source#wechat#comments", "source#token#wechat", "source#weibo#mass-sent", "detector#harbor"):
+        assert not _allowed("PublisherFunctionRole", "dynamodb:UpdateItem", pk), pk
+    assert not _allowed("PublisherFunctionRole", "dynamodb:PutItem", "source#wechat#mass-sent")
+    assert not _allowed("PublisherFunctionRole", "dynamodb:DeleteItem", "source#wechat#mass-sent")
+
+
+def test_reading_the_announced_mass_sends_is_within_the_pollers_policy() -> None:
+    client = _Recorder()
+    state = StateRepository("state", clients=lambda service: client)  # type: ignore[arg-type]
+    assert state.announced_articles("wechat") == set()
+    assert client.calls == [("dynamodb:GetItem", "source#wechat#mass-sent")]
+    assert all(_allowed("PollerFunctionRole", a, pk) for a, pk in client.calls), client.calls

@@ -117,7 +117,7 @@ def test_a_source_names_its_articles_each_once_and_within_limits() -> None:
     source = _config(articles=[{"msg_data_id": 2650000123}, {"msg_data_id": 2650000123, "index": 1}]).sources[0]
     assert [(a.msg_data_id, a.index) for a in source.articles] == [(2650000123, 0), (2650000123, 1)]
     assert source.comment_type == "all"
-    for bad, where in [({"articles": []}, "articles"),
+    for bad, where in [({"articles": [], "watch_mass_sent": False}, "watches nothing"),
                        ({"articles": [{"msg_data_id": 1}, {"msg_data_id": 1}]}, "listed twice"),
                        ({"articles": [{"msg_data_id": 1, "index": 8}]}, "index"),
                        ({"articles": [{"msg_data_id": 0}]}, "msg_data_id"),

@@ -2,6 +2,10 @@
 
 A lease is taken with the same request that reads the state, and given back with the same
 request that writes the final cursor, so a run costs two requests plus one per page.
+
+The Publisher also writes here, to one item only: the articles it mass-sent on a platform
+(`source#<platform>#mass-sent`), because the platform lists no past mass sends and the
+listening source must learn of them to read their comments.
 """
 from __future__ import annotations
 
@@ -12,6 +16,12 @@ from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import from_item, to_item, to_value
 
 LEASE_FIELDS = ("lease_owner", "lease_until")
+ANNOUNCED_FIELD = "articles"
+
+
+def announced_articles_key(platform: str) -> str:
+    """The state item listing the articles the Publisher mass-sent on `platform` (no source may take this id)."""
+    return f"source#{platform}#mass-sent"
 
 
 class LeaseHeld(Exception):
@@ -80,3 +90,24 @@ class StateRepository:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+    def announce_article(self, platform: str, value: str) -> None:
+        """Add one mass-sent article to the platform's list; adding it again changes nothing."""
+        self._clients("dynamodb").update_item(
+            TableName=self._table,
+            Key=to_item({"pk": announced_articles_key(platform)}),
+            UpdateExpression="ADD #articles :article",
+            ExpressionAttributeNames={"#articles": ANNOUNCED_FIELD},
+            ExpressionAttributeValues={":article": to_value({value})},
+        )
+
+    def announced_articles(self, platform: str) -> set[str]:
+        """Every article the Publisher announced on `platform`, read consistently (a fresh send counts at once)."""
+        result = self._clients("dynamodb").get_item(
+            TableName=self._table,
+            Key=to_item({"pk": announced_articles_key(platform)}),
+            ProjectionExpression="#articles",
+            ExpressionAttributeNames={"#articles": ANNOUNCED_FIELD},
+            ConsistentRead=True,
+        )
+        return {str(v) for v in from_item(result.get("Item") or {}).get(ANNOUNCED_FIELD, set())}

@@ -22,6 +22,11 @@ Threads of one batch often deliver the same statement; only the last of them to 
 outcome reads all the deliveries back and settles the statement's state (the others' writes
 precede it), instead of each one reading them all.
 
+A statement mass-sent on WeChat is announced once SENT (its `msg_data_id`, through the function
+wiring passes in), so the WeChat listening source reads its comments without being told; WeChat
+lists no past mass sends. Announcing is an idempotent add, and its failure is logged and counted,
+never a reason to fail or repeat the delivery.
+
 "prepare" and "discard" messages act on the prepared entries the Desk records at approval (see
 crisiscomms.statements.rules): every move is conditional and audited, a preparation that finds
 its entry withdrawn when it is done discards what it made, and nothing prepared is ever public,
@@ -129,12 +134,14 @@ class _Ticket:
 
 class Publisher:
     def __init__(self, repo: StatementRepository, *, adapter_for: Callable[[str], ChannelAdapter],
-                 renderer: Renderer, clock: Callable[[], datetime], max_attempts: int) -> None:
+                 renderer: Renderer, clock: Callable[[], datetime], max_attempts: int,
+                 announce_mass_sent: Callable[[str, datetime], None] | None = None) -> None:
         self._repo = repo
         self._adapter_for = adapter_for
         self._renderer = renderer
         self._clock = clock
         self._max_attempts = max_attempts
+        self._announce_mass_sent = announce_mass_sent  # (msg_data_id, sent at): the listening source watches it
         self._in_flight = _InFlight()
 
     def handle(self, message: DeliveryMessage) -> dict[str, Any]:
@@ -250,10 +257,26 @@ class Publisher:
             current = self._repo.delivery(delivery["statement_id"], delivery["key"]) or {}
             logger.warning("delivery changed while sending", extra={"key": delivery["key"], "state": current.get("state")})
             return {"state": current.get("state", "MISSING")}
+        self._announce(delivery, result, sent_at=updates["sent_at"])
         settled = self._settle(delivery["statement_id"], "SENT", ticket)
         if not pending:
             return settled
         return {**self._confirm({**delivery, **updates}, adapter, request), "statement": settled["statement"]}
+
+    def _announce(self, delivery: dict[str, Any], result: DeliveryResult, *, sent_at: str) -> None:
+        """Tell the WeChat listening source about a mass-sent article. Best effort: the delivery is
+        SENT whatever happens here, and a person can still add the article to the watch configuration."""
+        msg_data_id = _mass_sent_article(delivery, result)
+        if msg_data_id is None or self._announce_mass_sent is None:
+            return
+        try:
+            self._announce_mass_sent(msg_data_id, datetime.fromisoformat(sent_at))
+        except Exception as exc:  # noqa: BLE001 - the statement is out; not watching it must not undo that
+            count("MassSendsNotAnnounced")
+            logger.warning("a mass-sent statement could not be announced to the WeChat source; add its msg_data_id "
+                           "to the watch configuration to read its comments",
+                           extra={"statement_id": delivery["statement_id"], "key": delivery["key"],
+                                  "msg_data_id": msg_data_id, "error": f"{type(exc).__name__}: {exc}"[:300]})
 
     def _confirm(self, delivery: dict[str, Any], adapter: ChannelAdapter, request: DeliveryRequest | None) -> dict[str, Any]:
         """Confirm a delivery SENT on the platform's acceptance; RetryLater while it cannot be told."""
@@ -434,6 +457,17 @@ class Publisher:
         except PlatformError as exc:
             logger.warning("could not discard a prepared item nobody will use (it is not public)",
                            extra={"key": entry["key"], "error": str(exc)})
+
+
+def _mass_sent_article(delivery: dict[str, Any], result: DeliveryResult) -> str | None:
+    """The `msg_data_id` of a WeChat mass send, whose comments can be read; None for anything else
+    (a free-published article, or a repeated send WeChat answered with only its `msg_id`)."""
+    if delivery["channel"] != "wechat" or result.details.get("publish_mode") != "mass_send":
+        return None
+    msg_data_id = str(result.details.get("msg_data_id") or "")
+    if not msg_data_id.isdigit() or result.platform_id != msg_data_id:
+        return None
+    return msg_data_id
 
 
 def _prepared_item(delivery: dict[str, Any]) -> PreparedItem | None:

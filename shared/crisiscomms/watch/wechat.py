@@ -3,18 +3,20 @@
 WeChat's `comment/list` only knows articles by the `msg_data_id` that `message/mass/sendall`
 returned (and the article's position in that mass send). Articles published with
 `freepublish/submit` have no `msg_data_id` and their comments cannot be read by API, and WeChat
-offers no call that lists past mass sends, so the articles are named here.
+offers no call that lists past mass sends, so the articles are named here - or, for the
+statements the Publisher mass-sends itself, recorded by it and watched for `mass_sent_days`.
 """
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, HttpUrl, field_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from crisiscomms.watch.base import SourceBase, Strict
 
 MAX_ARTICLES = 100  # every article costs at least one call per round against the account's daily quota
 ARTICLES_PER_MASS_SEND = 8  # a multi-article (图文) message holds at most eight articles
+MASS_SENT_ITEM_ID = "mass-sent"  # the state item `source#wechat#mass-sent` holds the Publisher's mass sends
 
 
 class WatchedArticle(Strict):
@@ -30,10 +32,27 @@ class WeChatSource(SourceBase):
     """Comments under the bank's own mass-sent Official Account articles (see the README's source table)."""
 
     platform: Literal["wechat"]
-    articles: list[WatchedArticle] = Field(min_length=1, max_length=MAX_ARTICLES,
+    articles: list[WatchedArticle] = Field(default_factory=list, max_length=MAX_ARTICLES,
                                            description="the mass-sent articles to read comments of")
+    watch_mass_sent: bool = Field(
+        default=True, description="also read the articles the Publisher mass-sent (statements on the WeChat channel)")
+    mass_sent_days: int = Field(
+        default=7, ge=1, le=30, description="how many days after its mass send an article is watched")
     comment_type: Literal["all", "normal", "elected"] = Field(
         default="all", description="all comments, only those not elected, or only the elected (精选) ones")
+
+    @field_validator("id")
+    @classmethod
+    def _not_the_mass_sent_item(cls, value: str) -> str:
+        if value == MASS_SENT_ITEM_ID:
+            raise ValueError(f"a WeChat source may not be called {MASS_SENT_ITEM_ID!r}: its state item holds the mass sends")
+        return value
+
+    @model_validator(mode="after")
+    def _watches_something(self) -> WeChatSource:
+        if not self.articles and not self.watch_mass_sent:
+            raise ValueError("a WeChat source with no articles and watch_mass_sent off watches nothing")
+        return self
 
     @field_validator("articles")
     @classmethod

@@ -17,10 +17,17 @@ hands out, so a refresh by another system of the bank does not invalidate it, an
 while it is valid returns the same token. WeChat only hands tokens to callers whose IP address
 is on the account's API allow-list.
 
+Statements the Publisher mass-sends are watched without being configured: it records each
+`msg_data_id` (`"<msg_data_id>:<index>:<sent epoch seconds>"` in the state item
+`source#wechat#mass-sent`), and each run reads that list once and watches the articles sent
+within `mass_sent_days` after the configured ones, oldest first. The trade-off: every such
+article costs at least one call per round against the daily quota for its whole window, and one
+that WeChat never showed (a mass send that failed after acceptance) is skipped as unknown.
+
 The cursor, kept between runs in the source's state item:
   * `queue` - the articles (`"<msg_data_id>:<index>"`) still to read in the current round; each
     read takes the first. A round ends when every article was read to its end; the next run
-    starts a new round with every configured article.
+    starts a new round with every watched article, configured or announced.
   * `progress` - per article `"<msg_data_id>:<index>:<seen>:<last_user_comment_id>"`: how many
     comments were read and the id of the last one. The next read starts one before, at the last
     comment read, and checks it is still there: comments only ever append, so as long as that
@@ -32,7 +39,7 @@ The cursor, kept between runs in the source's state item:
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -80,6 +87,26 @@ class CommentPage:
     posts: list[Post] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)
     ids: list[str | None] = field(default_factory=list)  # user_comment_id per position (None: unreadable)
+
+
+def mass_sent_entry(msg_data_id: int | str, index: int, sent_at: datetime) -> str:
+    """How the Publisher records one mass-sent article for the source to find."""
+    return f"{int(msg_data_id)}:{index}:{int(sent_at.timestamp())}"
+
+
+def announced_since(entries: Iterable[str], since: datetime) -> list[WatchedArticle]:
+    """The recorded mass-sent articles sent at or after `since`, oldest first, each once."""
+    sent: dict[str, tuple[int, WatchedArticle]] = {}
+    for entry in entries:
+        parts = str(entry).split(":")
+        if len(parts) != 3 or not all(part.isdigit() for part in parts):
+            logger.warning("unreadable mass-sent entry ignored", extra={"entry": str(entry)[:100]})
+            continue
+        article, epoch = WatchedArticle(int(parts[0]), int(parts[1])), int(parts[2])
+        if epoch >= since.timestamp() and epoch > sent.get(article.key, (-1, article))[0]:
+            sent[article.key] = (epoch, article)
+    oldest_first = sorted(sent.values(), key=lambda kept: (kept[0], kept[1].msg_data_id, kept[1].index))
+    return [article for _, article in oldest_first]
 
 
 def quota_reset(code: int, now: datetime) -> datetime:
@@ -164,21 +191,41 @@ class _ArticleUnavailable(Exception):
 
 
 class WeChatCommentReader:
-    """Reads the comments under the configured mass-sent articles, one comment/list call per page."""
+    """Reads the comments under the configured and the announced mass-sent articles, one comment/list
+    call per page."""
 
     def __init__(self, http: httpx.Client, *, credentials: Credentials, articles: Sequence[WatchedArticle],
-                 source_id: str, clock: Callable[[], datetime], comment_type: str = "all") -> None:
-        if not articles:
-            raise ValueError("a WeChat source needs at least one article")
+                 source_id: str, clock: Callable[[], datetime], comment_type: str = "all",
+                 announced: Callable[[], Iterable[str]] | None = None, announced_days: int = 7) -> None:
+        if not articles and announced is None:
+            raise ValueError("a WeChat source needs at least one article or the announced mass sends")
         self._http = http
         self._credentials = credentials
-        self._articles = {a.key: a for a in articles}
+        self._configured = {a.key: a for a in articles}
+        self._announced = announced
+        self._announced_window = timedelta(days=announced_days)
+        self._watched: dict[str, WatchedArticle] | None = None
         self._source_id = source_id
         self._clock = clock
         self._type = COMMENT_TYPES[comment_type]
         redact_url_tokens_in_logs()  # the token travels in the query string
 
+    @property
+    def _articles(self) -> dict[str, WatchedArticle]:
+        """The configured articles, then the announced ones still in their window; read once per run
+        (a reader lives for one run), so an article announced meanwhile joins at the next round."""
+        if self._watched is None:
+            watched = dict(self._configured)
+            if self._announced is not None:
+                since = self._clock() - self._announced_window
+                for article in announced_since(self._announced(), since):
+                    watched.setdefault(article.key, article)
+            self._watched = watched
+        return self._watched
+
     def read(self, cursor: Mapping[str, Any]) -> SourcePage:
+        if not self._articles:
+            return SourcePage(posts=[], more=False, cursor={"queue": None, "progress": None})
         queue = [k for k in cursor.get("queue") or [] if k in self._articles] or list(self._articles)
         progress = _progress(cursor.get("progress"))
         article = self._articles[queue[0]]
