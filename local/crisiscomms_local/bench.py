@@ -5,9 +5,11 @@
 1. scoring throughput, the project's scorer against VADER on the same texts;
 2. every function's cold start (bench_coldstart) against a fresh `import boto3`;
 3. DynamoDB requests per stored post for a realistic poll against the emulator and local AWS;
-4. statement fan-out to 8 channels against one call of the slowest channel (bench_fanout);
-5. the detector's items read and time for 10, 100 and 1,000 topics (bench_detector);
-6. a bank run of 2,000 and 20,000 posts through the real Poller and Detector (bench_scale).
+4. per source kind, parse throughput on replayed platform answers and DynamoDB requests per
+   stored post through the real Poller (bench_sources);
+5. statement fan-out to 8 channels against one call of the slowest channel (bench_fanout);
+6. the detector's items read and time for 10, 100 and 1,000 topics (bench_detector);
+7. a bank run of 2,000 and 20,000 posts through the real Poller and Detector (bench_scale).
 """
 from __future__ import annotations
 
@@ -102,6 +104,8 @@ def main() -> int:
     from crisiscomms_local.bench_detector import main as bench_detector
     from crisiscomms_local.bench_fanout import bench_fanout, report
     from crisiscomms_local.bench_scale import bench_scale, render
+    from crisiscomms_local.bench_sources import POSTS, bench_sources
+    from crisiscomms_local.bench_sources import render as render_sources
 
     rows: list[tuple[str, str, str, str]] = []
     print("Scoring throughput (same texts, one core)")
@@ -127,6 +131,24 @@ def main() -> int:
           f"= {d['requests_per_stored_post']:.3f} requests per post; a quiet poll: {d['requests_for_a_quiet_poll']}")
     rows.append(("DynamoDB requests per stored post (500 posts, 2 topics each)", f"{d['requests']} requests",
                  "one transaction per post", f"{d['requests_per_stored_post']:.3f} per post"))
+
+    print(f"\nPer source kind: parse throughput on replayed answers (no sockets timed), and DynamoDB requests\n"
+          f"per stored post through the real Poller ({POSTS} posts per source, each in 2 topics)")
+    per_source = bench_sources()
+    print(render_sources(per_source))
+    scoring = s["crisiscomms_posts_per_s"]
+    for kind, figures in per_source["sources"].items():
+        p = figures["parse"]
+        rows.append((f"parse throughput: {kind} ({p['items_per_request']:.0f} items per request, replayed)",
+                     f"{p['items_per_s']:,.0f} items/s ({p['ms_per_100_items']:.2f} ms per 100)",
+                     f"scoring {scoring:,.0f} posts/s (row 1), the next step of every post",
+                     f"{p['items_per_s'] / scoring:.2f} x scoring"))
+    for kind, figures in per_source["sources"].items():
+        q = figures["dynamodb"]
+        rows.append((f"DynamoDB requests per stored post: {kind} ({q['stored']:,} stored, {q['pages']} pages)",
+                     f"{q['requests']:,} requests",
+                     "floor 1: a transaction per post; + per page a key check and a cursor write, a lease per source",
+                     f"{q['requests_per_stored_post']:.3f} per post"))
 
     print()
     f = bench_fanout(0.5)
