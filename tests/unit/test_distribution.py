@@ -194,6 +194,9 @@ class _Store:
     def __init__(self) -> None:
         self.stored: list[ScoredPost] = []
 
+    def known(self, keys: list[str]) -> set[str]:
+        return set(keys) & {s.post.key for s in self.stored}
+
     def store(self, scored: ScoredPost) -> Any:
         from crisiscomms.aws.post_store import StoreOutcome
 
