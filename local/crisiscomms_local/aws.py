@@ -38,6 +38,30 @@ def client(service: str) -> Any:
     return _local_clients(service)
 
 
+def share_service_models() -> None:
+    """One botocore data loader for every session this process makes (idempotent).
+
+    Tests and drills forget their clients between cases (`reset_process_caches`), and every new
+    session read the services' JSON models again: about a second per test for DynamoDB, S3, KMS,
+    SQS and SNS. The models never change within a process; a deployed function makes one session.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "shared", False):
+        return
+    loaders: dict[Any, Any] = {}
+    original = botocore.loaders.create_loader
+
+    def shared_loader(search_path_string: Any = None) -> Any:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = original(search_path_string)
+        return loaders[search_path_string]
+
+    shared_loader.shared = True  # type: ignore[attr-defined]
+    botocore.session.create_loader = shared_loader
+
+
 def reset_process_caches() -> None:
     """Forget clients, settings and cached parameters so the next call sees the current environment."""
     from crisiscomms.wiring import reset as reset_wiring
@@ -337,6 +361,7 @@ class LocalAwsServer:
         self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> "LocalAwsServer":
+        share_service_models()
         external = os.environ.get("AWS_ENDPOINT_URL")
         if external:
             self.endpoint = external
