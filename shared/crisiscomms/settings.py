@@ -38,6 +38,7 @@ class PollerSettings(_FromEnvironment):
     http_max_attempts: int = Field(default=3, alias="HTTP_MAX_ATTEMPTS", ge=1, le=6)
     retry_base_delay_seconds: float = Field(default=0.5, alias="RETRY_BASE_DELAY_SECONDS", ge=0, le=30)
     post_retention_days: int = Field(default=400, alias="POST_RETENTION_DAYS", ge=1)
+    inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
 
 
 class DetectorSettings(_FromEnvironment):
@@ -50,6 +51,8 @@ class DetectorSettings(_FromEnvironment):
     config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
     oncall_topic_arn: str = Field(default="", alias="ONCALL_TOPIC_ARN")
     escalation_topic_arn: str = Field(default="", alias="ESCALATION_TOPIC_ARN")
+    inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
+    desk_topic_arn: str = Field(default="", alias="DESK_TOPIC_ARN")
 
 
 class ApiSettings(_FromEnvironment):
@@ -66,6 +69,7 @@ class ApiSettings(_FromEnvironment):
     aggregates_table: str = Field(alias="AGGREGATES_TABLE", min_length=3, description="read: topics' hour figures")
     config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
     dev_identity_header: Literal["enabled", "disabled"] = Field(default="disabled", alias=DEV_IDENTITY_SWITCH)
+    inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
 
 
 class PublisherSettings(_FromEnvironment):
@@ -79,6 +83,7 @@ class PublisherSettings(_FromEnvironment):
     config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
     http_timeout_seconds: float = Field(default=5.0, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=60)
     max_delivery_attempts: int = Field(default=5, alias="MAX_DELIVERY_ATTEMPTS", ge=1, le=20)
+    inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
 
 
 class DigestSettings(_FromEnvironment):

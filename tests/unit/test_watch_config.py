@@ -78,7 +78,8 @@ def test_settings_fail_fast_naming_the_missing_variable() -> None:
 
 def test_settings_reject_a_bad_value() -> None:
     env = {k: "table" for k in ("POSTS_TABLE", "TOPIC_POSTS_TABLE", "AGGREGATES_TABLE", "STATE_TABLE")}
-    env.update(WATCH_CONFIG_PARAMETER="/p", X_BEARER_TOKEN_SECRET="s", SOURCE_SECRET_PREFIX="/s/", HTTP_TIMEOUT_SECONDS="-1")
+    env.update(WATCH_CONFIG_PARAMETER="/p", X_BEARER_TOKEN_SECRET="s", SOURCE_SECRET_PREFIX="/s/", INBOX_TABLE="inbox",
+               HTTP_TIMEOUT_SECONDS="-1")
     with pytest.raises(ConfigurationError, match="HTTP_TIMEOUT_SECONDS"):
         load_settings(PollerSettings, env)
     env["HTTP_TIMEOUT_SECONDS"] = "2.5"

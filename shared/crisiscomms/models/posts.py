@@ -35,6 +35,9 @@ class Post(BaseModel):
     location: str | None = None  # as the platform gave it: a profile's free text, a place name
     location_country: str | None = None  # the ISO country code the platform gave with the place (X places)
     to_bank: bool = False  # addresses the bank: mentions it, replies under or comments on its own post
+    # What the platform's reply API needs besides native_id (Weibo's status id for a comment,
+    # WeChat's msg_data_id/index/user_comment_id, Douyin's item_id, Bluesky's root/parent refs).
+    reply_ref: dict[str, str] | None = None
 
     @field_validator("published_at")
     @classmethod
