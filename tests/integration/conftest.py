@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -131,3 +132,55 @@ def desk(stack: Stack, sim_clock: Any) -> Iterator[DeskClient]:
     os.environ.clear()
     os.environ.update(saved)
     reset_process_caches()
+
+
+# --- what every platform's listening tests share ----------------------------------------------------
+
+POLLER_TEST_ENVIRONMENT = {
+    "HTTP_TIMEOUT_SECONDS": "0.8",
+    "HTTP_MAX_ATTEMPTS": "3",
+    "RETRY_BASE_DELAY_SECONDS": "0",
+    "CONFIG_MAX_AGE_SECONDS": "0",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+
+
+@contextmanager
+def poller_with(stack: Stack, emulator: Any) -> Iterator[Any]:
+    """The real Poller's environment (fast retries, nothing cached) reading a started platform
+    emulator, whose credentials are put in the platform's secret; everything undone afterwards."""
+    from crisiscomms_local.aws import client
+
+    saved = dict(os.environ)
+    emulator.start()
+    try:
+        os.environ.update(stack.function_environment("PollerFunction", POLLER_TEST_ENVIRONMENT))
+        reset_process_caches()
+        client("secretsmanager").put_secret_value(SecretId=os.environ["SOURCE_SECRET_PREFIX"] + emulator.platform,
+                                                  SecretString=json.dumps(emulator.credentials()))
+        yield emulator
+    finally:
+        emulator.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_process_caches()
+
+
+def stored_posts(platform: str, day: str, *, limit: int = 2000) -> list[dict[str, Any]]:
+    """A platform's stored posts of one UTC day, oldest first."""
+    from crisiscomms.aws.clients import AwsClients
+    from crisiscomms.aws.post_store import PostRepository, PostTables
+
+    repo = PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
+                                     os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
+    return repo.platform_posts(platform, day, limit=limit)
+
+
+def source_state(pk: str) -> dict[str, Any]:
+    """A source's state item as the Poller left it (read consistently)."""
+    from crisiscomms.aws.dynamo import from_item, to_item
+    from crisiscomms_local.aws import client
+
+    item = client("dynamodb").get_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": pk}), ConsistentRead=True)
+    return from_item(item.get("Item", {}))

@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.aws.source_secrets import SourceSecrets
 from crisiscomms.aws.source_state import StateRepository
 from crisiscomms_local.aws import client
 from crisiscomms_local.emulators import Fault
 from crisiscomms_local.emulators.channels.bluesky import BlueskyEmulator
 
-from .conftest import Listening
+from .conftest import Listening, source_state, stored_posts
 
 pytestmark = pytest.mark.integration
 DAY = "2026-11-28"
@@ -61,9 +60,7 @@ def _secret_name() -> str:
 
 
 def _stored() -> list[dict[str, Any]]:
-    repo = PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
-                                     os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
-    return repo.platform_posts("bluesky", DAY, limit=1000)
+    return stored_posts("bluesky", DAY)
 
 
 def _keys() -> list[str]:
@@ -71,10 +68,7 @@ def _keys() -> list[str]:
 
 
 def _state() -> dict[str, Any]:
-    from crisiscomms.aws.dynamo import from_item, to_item
-
-    item = client("dynamodb").get_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": PK}), ConsistentRead=True)
-    return from_item(item.get("Item", {}))
+    return source_state(PK)
 
 
 def _set_state(**fields: Any) -> None:

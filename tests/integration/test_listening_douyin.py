@@ -15,14 +15,15 @@ import pytest
 from crisiscomms.adapters.http import make_client
 from crisiscomms.adapters.sources.douyin import COMMENT_LIST_PATH, token_refresh
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.aws.source_secrets import SourceSecrets
 from crisiscomms.aws.source_state import StateRepository
 from crisiscomms.listening.tokens import TokenKeeper
-from crisiscomms_local.aws import Stack, client, put_watch_config, reset_process_caches
+from crisiscomms_local.aws import Stack, client, put_watch_config
 from crisiscomms_local.emulators import Fault
 from crisiscomms_local.emulators.douyin_listen import REFRESH_TOKEN_PATH, DouyinEmulator
 from crisiscomms_local.lambda_runtime import invoke
+
+from .conftest import poller_with, source_state, stored_posts
 
 pytestmark = pytest.mark.integration
 DAY = "2026-11-28"
@@ -61,39 +62,16 @@ class DouyinWorld:
 
 @pytest.fixture
 def world(stack: Stack, sim_clock: Any) -> Iterator[DouyinWorld]:
-    douyin = DouyinEmulator(sim_clock, timeout_delay=1.5)
-    douyin.start()
-    saved = dict(os.environ)
-    os.environ.update(stack.function_environment("PollerFunction", {
-        "HTTP_TIMEOUT_SECONDS": "0.8",
-        "HTTP_MAX_ATTEMPTS": "3",
-        "RETRY_BASE_DELAY_SECONDS": "0",
-        "CONFIG_MAX_AGE_SECONDS": "0",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }))
-    reset_process_caches()
-    client("secretsmanager").put_secret_value(SecretId=os.environ["SOURCE_SECRET_PREFIX"] + "douyin",
-                                              SecretString=json.dumps(douyin.credentials()))
-    yield DouyinWorld(stack, sim_clock, douyin)
-    douyin.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    reset_process_caches()
+    with poller_with(stack, DouyinEmulator(sim_clock, timeout_delay=1.5)) as douyin:
+        yield DouyinWorld(stack, sim_clock, douyin)
 
 
 def _stored() -> dict[str, dict[str, Any]]:
-    repo = PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
-                                     os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
-    return {p["post_key"]: p for p in repo.platform_posts("douyin", DAY, limit=1000)}
+    return {p["post_key"]: p for p in stored_posts("douyin", DAY)}
 
 
 def _state() -> dict[str, Any]:
-    from crisiscomms.aws.dynamo import from_item, to_item
-
-    item = client("dynamodb").get_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": "source#douyin#comments"}),
-                                       ConsistentRead=True)
-    return from_item(item.get("Item", {}))
+    return source_state("source#douyin#comments")
 
 
 def _list_calls(world: DouyinWorld) -> list[Any]:

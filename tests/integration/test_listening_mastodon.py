@@ -10,14 +10,12 @@ from typing import Any
 
 import pytest
 
-from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.adapters.sources.mastodon import snowflake_at, snowflake_time
 from crisiscomms_local.aws import client, reset_process_caches
 from crisiscomms_local.emulators import Fault
 from crisiscomms_local.emulators.channels.mastodon import MastodonEmulator
 
-from .conftest import Listening
+from .conftest import Listening, source_state, stored_posts
 
 pytestmark = pytest.mark.integration
 DAY = "2026-11-28"
@@ -58,16 +56,11 @@ def _secret_name() -> str:
 
 
 def _stored() -> dict[str, dict[str, Any]]:
-    repo = PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
-                                     os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
-    return {p["native_id"]: p for p in repo.platform_posts("mastodon", DAY, limit=1000)}
+    return {p["native_id"]: p for p in stored_posts("mastodon", DAY)}
 
 
 def _state(pk: str = TAG_PK) -> dict[str, Any]:
-    from crisiscomms.aws.dynamo import from_item, to_item
-
-    item = client("dynamodb").get_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": pk}), ConsistentRead=True)
-    return from_item(item.get("Item", {}))
+    return source_state(pk)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import pytest
 from crisiscomms.adapters.http import make_client
 from crisiscomms.adapters.sources.reddit import RedditTokenRefresh
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.aws.source_secrets import SourceSecrets
 from crisiscomms.aws.source_state import StateRepository
 from crisiscomms.listening.tokens import TokenKeeper
@@ -22,7 +21,7 @@ from crisiscomms_local.aws import client
 from crisiscomms_local.emulators import Fault
 from crisiscomms_local.emulators.reddit_listen import RedditEmulator
 
-from .conftest import Listening
+from .conftest import Listening, source_state, stored_posts
 
 pytestmark = pytest.mark.integration
 DAY = "2026-11-28"
@@ -65,16 +64,11 @@ def _secret_name() -> str:
 
 
 def _stored() -> dict[str, dict[str, Any]]:
-    repo = PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
-                                     os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
-    return {p["native_id"]: p for p in repo.platform_posts("reddit", DAY, limit=2000)}
+    return {p["native_id"]: p for p in stored_posts("reddit", DAY)}
 
 
 def _state(pk: str = PK) -> dict[str, Any]:
-    from crisiscomms.aws.dynamo import from_item, to_item
-
-    item = client("dynamodb").get_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": pk}), ConsistentRead=True)
-    return from_item(item.get("Item", {}))
+    return source_state(pk)
 
 
 @pytest.fixture

@@ -15,14 +15,15 @@ import pytest
 from crisiscomms.adapters.http import make_client
 from crisiscomms.adapters.sources.wechat import COMMENT_LIST_PATH, stable_token_refresh
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.aws.source_secrets import SourceSecrets
 from crisiscomms.aws.source_state import StateRepository
 from crisiscomms.listening.tokens import TokenKeeper
-from crisiscomms_local.aws import Stack, client, put_watch_config, reset_process_caches
+from crisiscomms_local.aws import Stack, client, put_watch_config
 from crisiscomms_local.emulators import Fault
 from crisiscomms_local.emulators.channels.wechat import STABLE_TOKEN_PATH, WeChatEmulator
 from crisiscomms_local.lambda_runtime import invoke
+
+from .conftest import poller_with, source_state, stored_posts
 
 pytestmark = pytest.mark.integration
 DAY = "2026-11-28"
@@ -63,39 +64,16 @@ class WeChatWorld:
 
 @pytest.fixture
 def world(stack: Stack, sim_clock: Any) -> Iterator[WeChatWorld]:
-    wechat = WeChatEmulator(sim_clock, timeout_delay=1.5)
-    wechat.start()
-    saved = dict(os.environ)
-    os.environ.update(stack.function_environment("PollerFunction", {
-        "HTTP_TIMEOUT_SECONDS": "0.8",
-        "HTTP_MAX_ATTEMPTS": "3",
-        "RETRY_BASE_DELAY_SECONDS": "0",
-        "CONFIG_MAX_AGE_SECONDS": "0",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }))
-    reset_process_caches()
-    client("secretsmanager").put_secret_value(SecretId=os.environ["SOURCE_SECRET_PREFIX"] + "wechat",
-                                              SecretString=json.dumps(wechat.credentials()))
-    yield WeChatWorld(stack, sim_clock, wechat)
-    wechat.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    reset_process_caches()
+    with poller_with(stack, WeChatEmulator(sim_clock, timeout_delay=1.5)) as wechat:
+        yield WeChatWorld(stack, sim_clock, wechat)
 
 
 def _stored() -> dict[str, dict[str, Any]]:
-    repo = PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
-                                     os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
-    return {p["post_key"]: p for p in repo.platform_posts("wechat", DAY, limit=1000)}
+    return {p["post_key"]: p for p in stored_posts("wechat", DAY)}
 
 
 def _state() -> dict[str, Any]:
-    from crisiscomms.aws.dynamo import from_item, to_item
-
-    item = client("dynamodb").get_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": "source#wechat#comments"}),
-                                       ConsistentRead=True)
-    return from_item(item.get("Item", {}))
+    return source_state("source#wechat#comments")
 
 
 def _list_calls(world: WeChatWorld) -> list[Any]:

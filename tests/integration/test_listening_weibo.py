@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.post_store import PostRepository, PostTables
-from crisiscomms_local.aws import Stack, client, put_watch_config, reset_process_caches
+from crisiscomms_local.aws import Stack, client, put_watch_config
 from crisiscomms_local.emulators import Fault
 from crisiscomms_local.emulators.channels.weibo import (
     COMMENTS_SHOW_PATH,
@@ -23,6 +21,8 @@ from crisiscomms_local.emulators.channels.weibo import (
     WeiboEmulator,
 )
 from crisiscomms_local.lambda_runtime import invoke
+
+from .conftest import poller_with, source_state, stored_posts
 
 pytestmark = pytest.mark.integration
 DAY = "2026-11-28"
@@ -60,39 +60,16 @@ class WeiboWorld:
 
 @pytest.fixture
 def world(stack: Stack, sim_clock: Any) -> Iterator[WeiboWorld]:
-    weibo = WeiboEmulator(sim_clock, access_token=TOKEN, timeout_delay=1.5)
-    weibo.start()
-    saved = dict(os.environ)
-    os.environ.update(stack.function_environment("PollerFunction", {
-        "HTTP_TIMEOUT_SECONDS": "0.8",
-        "HTTP_MAX_ATTEMPTS": "3",
-        "RETRY_BASE_DELAY_SECONDS": "0",
-        "CONFIG_MAX_AGE_SECONDS": "0",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }))
-    reset_process_caches()
-    built = WeiboWorld(stack, sim_clock, weibo)
-    built.store_token(weibo.credentials())
-    yield built
-    weibo.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    reset_process_caches()
+    with poller_with(stack, WeiboEmulator(sim_clock, access_token=TOKEN, timeout_delay=1.5)) as weibo:
+        yield WeiboWorld(stack, sim_clock, weibo)
 
 
 def _stored() -> dict[str, dict[str, Any]]:
-    repo = PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
-                                     os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
-    return {p["post_key"]: p for p in repo.platform_posts("weibo", DAY)}
+    return {p["post_key"]: p for p in stored_posts("weibo", DAY, limit=100)}
 
 
 def _state(source_id: str) -> dict[str, Any]:
-    from crisiscomms.aws.dynamo import from_item, to_item
-
-    item = client("dynamodb").get_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": f"source#weibo#{source_id}"}),
-                                       ConsistentRead=True)
-    return from_item(item.get("Item", {}))
+    return source_state(f"source#weibo#{source_id}")
 
 
 def _mentions(world: WeiboWorld, count: int, *, start: datetime, text: str = "@ExampleBank 港湾银行 转账失败 {n}") -> list[str]:
