@@ -62,6 +62,7 @@ class RunCounts:
     malformed: int = 0
     unmatched: int = 0
     retries: int = 0
+    followed_up: int = 0  # stored posts that opened a conversation in the inbox
 
     def add(self, other: dict[str, Any]) -> None:
         for name in COUNTERS:
@@ -92,15 +93,20 @@ class OpenedSource:
 
 
 class Ingestor:
-    """Match topics, score, store: the same for every platform."""
+    """Match topics, score, store: the same for every platform.
+
+    `on_stored` is called with each post stored now (never with a duplicate): wiring passes the inbox's
+    opener there, so listening does not depend on the inbox. It must not raise; it is called after the
+    post's own write and before the page's cursor moves."""
 
     def __init__(self, matcher: TopicMatcher, scorer: Scorer, posts: PostRepository, clock: Callable[[], datetime], *,
-                 high_reach_followers: int = 10_000) -> None:
+                 high_reach_followers: int = 10_000, on_stored: Callable[[ScoredPost], Any] | None = None) -> None:
         self._matcher = matcher
         self._scorer = scorer
         self._posts = posts
         self._clock = clock
         self._high_reach = high_reach_followers
+        self._on_stored = on_stored
 
     def ingest(self, posts: list[Post], report: RunReport, *, region: str | None = None,
                addressed: tuple[str, ...] = ()) -> None:
@@ -142,6 +148,8 @@ class Ingestor:
             )
             if self._posts.store(scored) is StoreOutcome.STORED:
                 report.stored += 1
+                if self._on_stored is not None and self._on_stored(scored):
+                    report.followed_up += 1
             else:
                 report.duplicates += 1
 
@@ -358,6 +366,7 @@ def poll(listener: Listener, request: ScheduledPoll) -> dict[str, Any]:
         ("MalformedItems", sum(r.malformed for r in reports)),
         ("SourcesFailed", sum(r.status == "failed" for r in reports)),
         ("SourcesRateLimited", sum(r.status == "rate_limited" for r in reports)),
+        ("ConversationsOpened", sum(r.followed_up for r in reports)),
     ):
         count(name, value)
     return {"source": request.source, "reports": [r.as_log() for r in reports]}

@@ -5,6 +5,9 @@ replies); one InboxTable holds them, keyed `conv#<post key>`, `tmpl#<id>`, `repl
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +26,38 @@ REPLY_PREFIX = "reply#"
 def conversation_pk(post_key: str) -> str:
     """A conversation is identified by the post that opened it: one post, one conversation."""
     return f"{CONVERSATION_PREFIX}{post_key}"
+
+
+# A post key in a URL path (`/inbox/<id>`): "#" would start the fragment and a Bluesky at:// URI
+# holds "/" and ":", so the path form is "<platform>:<native id>" when the native id is made of
+# [A-Za-z0-9_.-] only (X, Weibo, WeChat, Douyin, Mastodon and Reddit ids), else
+# "<platform>:~<native id in unpadded base64url>". Reversible, and never percent-encoded.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+CONVERSATION_ID_PATTERN = r"^[a-z]{1,16}:(?:[A-Za-z0-9_.-]{1,256}|~[A-Za-z0-9_-]{1,700})$"
+
+
+def conversation_id(post_key: str) -> str:
+    """The URL-path form of a post key (see above)."""
+    platform, _, native_id = post_key.partition("#")
+    if _PLAIN_ID.fullmatch(native_id):
+        return f"{platform}:{native_id}"
+    return f"{platform}:~" + base64.urlsafe_b64encode(native_id.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def post_key_of(conversation_id_: str) -> str | None:
+    """The post key a path id names, or None when it is not one `conversation_id` makes."""
+    if not re.fullmatch(CONVERSATION_ID_PATTERN, conversation_id_):
+        return None
+    platform, _, rest = conversation_id_.partition(":")
+    if not rest.startswith("~"):
+        return f"{platform}#{rest}"
+    try:
+        native_id = base64.urlsafe_b64decode(rest[1:] + "=" * (-len(rest[1:]) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    if not native_id or conversation_id(f"{platform}#{native_id}") != conversation_id_:
+        return None  # a plain id spelt in base64, or padding bits set: one post, one path
+    return f"{platform}#{native_id}"
 
 
 def queue_key(topic: str, state: str) -> str:

@@ -14,6 +14,7 @@ from crisiscomms.errors import ConfigurationError
 from crisiscomms.watch.base import NonEmpty, Slug, SourceBase, Strict
 from crisiscomms.watch.bluesky import BlueskySource
 from crisiscomms.watch.douyin import DouyinSource
+from crisiscomms.watch.inbox import InboxSettings
 from crisiscomms.watch.mastodon import MastodonSource
 from crisiscomms.watch.reddit import RedditSource
 from crisiscomms.watch.wechat import WeChatSource
@@ -184,6 +185,7 @@ class WatchConfig(Strict):
         default_factory=dict, description="the bank's own account per platform")
     high_reach_followers: int = Field(default=10_000, ge=1)
     detection: Thresholds = Field(default_factory=Thresholds)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
     default_timezone: str = Field(default="Asia/Shanghai", description="IANA zone of feed dates that carry"
                                                                        " none, unless the feed names its own")
 

@@ -1,0 +1,304 @@
+"""Conversations in the InboxTable: opened once per post, queued by topic and state, moved conditionally.
+
+    pk = conv#<post key>   sk = "#"     one conversation (shape: notes in crisiscomms.models.inbox)
+    GSI by_priority: queue = "<topic>#<state>", priority_key = "<999 - priority>#<created_at>"
+                     a queue, highest priority first, then oldest first
+    GSI by_time:     queue, created_at  a queue, oldest first (what is overdue)
+
+Opening is one conditional PutItem (attribute_not_exists: one post, one conversation), written by the
+Poller as a post is stored; it is no desk action and is not chained (the item carries opened_at). Every
+move after it (assign, close, ignore, replied, the overdue notice) is conditional on the conversation's
+state, and a desk action on its version too, and goes into the audit chain in the same transaction, the
+way crisiscomms.aws.statement_store writes statements. Lists and the overdue check are Queries on the
+two indexes; nothing here scans.
+
+List cursors are opaque: base64url of [order, sort value, post key], validated before use.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from crisiscomms.aws.audit_log import AuditLog
+from crisiscomms.aws.clients import AwsClients
+from crisiscomms.aws.dynamo import from_item, to_item, to_value
+from crisiscomms.errors import Conflict, InvalidParameter
+from crisiscomms.models.audit import AuditEntry
+from crisiscomms.models.inbox import OPEN_STATES, conversation_pk, queue_key
+
+SK = "#"
+CURSOR_MAX_CHARS = 1024
+Order = Literal["priority", "time"]
+_INDEX = {"priority": ("by_priority", "priority_key"), "time": ("by_time", "created_at")}
+_ISO_Z = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"
+_SORT_VALUE = {"priority": re.compile(rf"\d{{3}}#{_ISO_Z}"), "time": re.compile(_ISO_Z)}
+_POST_KEY = re.compile(r"[a-z]{1,16}#[^\x00-\x1f]{1,512}")
+
+
+def iso_z(when: datetime) -> str:
+    """UTC to the second with a Z, the form the indexes sort on (a naive time is taken as UTC)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_cursor(order: Order, last_key: dict[str, Any]) -> str:
+    item = from_item(last_key)
+    position = [order[0], item[_INDEX[order][1]], item["pk"].removeprefix("conv#")]
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":"), ensure_ascii=False).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: Order, queue: str) -> dict[str, Any]:
+    """The ExclusiveStartKey of a cursor `encode_cursor` made for this order; InvalidParameter("cursor") otherwise."""
+    refused = InvalidParameter("cursor", "not a cursor this API issued for this order")
+    if len(cursor) > CURSOR_MAX_CHARS or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise refused
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise refused from exc
+    if (not isinstance(position, list) or len(position) != 3 or not all(isinstance(p, str) for p in position)
+            or position[0] != order[0] or not _SORT_VALUE[order].fullmatch(position[1])
+            or not _POST_KEY.fullmatch(position[2])):
+        raise refused
+    _, sort_value, post_key = position
+    return to_item({"pk": conversation_pk(post_key), "sk": SK, "queue": queue, _INDEX[order][1]: sort_value})
+
+
+def _cancelled_on_our_item(exc: Any, first_own: int) -> bool:
+    """A write whose own item failed its condition, or lost a race with another transaction on it
+    (in a transaction, the items from `first_own` on: after the audit entry and the anchor)."""
+    response = getattr(exc, "response", {})
+    code = response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = response.get("CancellationReasons") or []
+    return any(r.get("Code") in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons[first_own:])
+
+
+class InboxRepository:
+    def __init__(self, table: str, *, clients: AwsClients, audit: AuditLog | None = None) -> None:
+        self._table = table
+        self._clients = clients
+        self._audit = audit
+        self._chain_queue = threading.Lock()
+
+    # --- opening (the Poller: one conditional PutItem, nothing else) ------------------------------
+
+    def open_conversation(self, conversation: dict[str, Any]) -> bool:
+        """Store a new conversation; False (and nothing written) when the post already has one."""
+        from botocore.exceptions import ClientError
+
+        item = {**conversation, "pk": conversation_pk(conversation["post_key"]), "sk": SK,
+                "queue": queue_key(conversation["topic"], conversation["state"])}
+        try:
+            self._clients("dynamodb").put_item(TableName=self._table, Item=to_item(item),
+                                               ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def get(self, post_key: str) -> dict[str, Any] | None:
+        item = self._clients("dynamodb").get_item(TableName=self._table, Key=to_item({"pk": conversation_pk(post_key), "sk": SK}),
+                                                  ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
+    def list_queue(self, topic: str, state: str, *, order: Order = "priority", limit: int = 50,
+                   cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a topic's conversations in one state: by priority (highest, then oldest, first)
+        or by time (oldest first). One Query on the order's index."""
+        index, _ = _INDEX[order]
+        queue = queue_key(topic, state)
+        kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": index, "KeyConditionExpression": "#q = :q",
+                                  "ExpressionAttributeNames": {"#q": "queue"},
+                                  "ExpressionAttributeValues": {":q": to_value(queue)}, "Limit": limit}
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, order, queue)
+        page = self._clients("dynamodb").query(**kwargs)
+        nxt = page.get("LastEvaluatedKey")
+        return [from_item(i) for i in page["Items"]], encode_cursor(order, nxt) if nxt else None
+
+    def overdue(self, topic: str, state: str, before: str, *, due_by: str | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+        """Conversations of a topic in one (open) state posted at or before `before` (ISO Z) and not yet
+        notified, oldest first; with `due_by`, only those whose stored due_at is at or before it.
+
+        A Query on by_time bounded by created_at: a conversation posted less than the shortest
+        target ago cannot be overdue, so the read stops there. Those already notified are read and
+        filtered out (they cost their read units until someone handles them)."""
+        values = {":q": to_value(queue_key(topic, state)), ":before": to_value(before)}
+        condition = "attribute_not_exists(overdue_notified_at)"
+        if due_by is not None:
+            condition += " AND due_at <= :due"
+            values[":due"] = to_value(due_by)
+        kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": "by_time",
+                                  "KeyConditionExpression": "#q = :q AND created_at <= :before",
+                                  "FilterExpression": condition, "ExpressionAttributeNames": {"#q": "queue"},
+                                  "ExpressionAttributeValues": values, "Limit": max(limit, 25)}
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:
+            page = self._clients("dynamodb").query(**kwargs)
+            found += [from_item(i) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
+
+    # --- desk moves: conditional on version and state, chained with their audit entry -----------
+
+    def assign(self, current: dict[str, Any], *, to: str, by: str, version: int, at: datetime,
+               role: str = "comms-author") -> dict[str, Any]:
+        """NEW or ASSIGNED -> ASSIGNED to `to`; Conflict when the conversation changed or is closed."""
+        return self._desk_move(current, "ASSIGNED", {"assignee": to, "assigned_by": by, "assigned_at": iso_z(at)},
+                               by=by, version=version, at=at, role=role, action="inbox.assigned",
+                               after={"assignee": to})
+
+    def close(self, current: dict[str, Any], *, reason: str, by: str, version: int, at: datetime,
+              role: str = "comms-author") -> dict[str, Any]:
+        """An open conversation -> CLOSED, with the reason; Conflict when it changed or is no longer open."""
+        return self._desk_move(current, "CLOSED", {"reason": reason, "closed_by": by, "closed_at": iso_z(at)},
+                               by=by, version=version, at=at, role=role, action="inbox.closed", after={"reason": reason})
+
+    def ignore(self, current: dict[str, Any], *, reason: str, by: str, version: int, at: datetime,
+               role: str = "comms-author") -> dict[str, Any]:
+        """An open conversation -> IGNORED, with the reason; Conflict when it changed or is no longer open."""
+        return self._desk_move(current, "IGNORED", {"reason": reason, "closed_by": by, "closed_at": iso_z(at)},
+                               by=by, version=version, at=at, role=role, action="inbox.ignored", after={"reason": reason})
+
+    def _desk_move(self, current: dict[str, Any], state: str, fields: dict[str, Any], *, by: str, version: int,
+                   at: datetime, role: str, action: str, after: dict[str, Any]) -> dict[str, Any]:
+        post_key = current["post_key"]
+        updates = {**fields, "state": state, "queue": queue_key(current["topic"], state), "updated_at": iso_z(at),
+                   "version": version + 1}
+        update = self._update(post_key, updates, condition="version = :expected AND #state IN (:open0, :open1)",
+                              values={":expected": version, ":open0": OPEN_STATES[0], ":open1": OPEN_STATES[1]})
+        entry = AuditEntry(actor=by, role=role, action=action, target=f"conversation#{post_key}", at=at,
+                           before={"state": current.get("state"), "assignee": current.get("assignee"), "version": version},
+                           after={"state": state, **after})
+        if not self._chained(entry, update):
+            raise Conflict(f"conversation {post_key} changed or is no longer open; read it again")
+        return {**current, **updates}
+
+    # --- the Publisher: a sent reply closes the conversation as REPLIED -------------------------
+
+    def replied_update(self, conversation: dict[str, Any], reply_id: str, at: datetime) -> dict[str, Any]:
+        """The transaction item that moves an open conversation to REPLIED and records the reply, for a
+        caller that writes it with its own items (the Publisher, with the reply's SENT move)."""
+        post_key = conversation["post_key"]
+        return self._update(post_key, {"state": "REPLIED", "queue": queue_key(conversation["topic"], "REPLIED"),
+                                       "replied_at": iso_z(at), "updated_at": iso_z(at),
+                                       "version": int(conversation["version"]) + 1},
+                            condition="version = :expected AND #state IN (:open0, :open1)",
+                            values={":expected": int(conversation["version"]), ":open0": OPEN_STATES[0],
+                                    ":open1": OPEN_STATES[1], ":reply": [reply_id], ":none": []},
+                            extra="reply_ids = list_append(if_not_exists(reply_ids, :none), :reply)")
+
+    def mark_replied(self, post_key: str, reply_id: str, at: datetime, *, entry: AuditEntry | None = None,
+                     attempts: int = 3) -> bool:
+        """Move the conversation to REPLIED with `reply_id` appended, if it is still open (NEW or ASSIGNED);
+        False when it is not open (or not there). A desk move racing it is re-read and tried again."""
+        for _ in range(attempts):
+            current = self.get(post_key)
+            if current is None or current.get("state") not in OPEN_STATES:
+                return False
+            update = self.replied_update(current, reply_id, at)
+            if self._chained(entry, update) if entry is not None else self._plain(update):
+                return True
+        return False
+
+    # --- the Detector: an overdue conversation notifies the desk once ---------------------------
+
+    def mark_overdue_notified(self, post_key: str, at: datetime, *, entry: AuditEntry | None = None) -> bool:
+        """Claim the overdue notice of an open conversation; False when it was claimed already (by
+        another run) or the conversation is no longer open. Claim first, send second: never twice."""
+        update = self._update(post_key, {"overdue_notified_at": iso_z(at)},
+                              condition="attribute_exists(pk) AND attribute_not_exists(overdue_notified_at)"
+                                        " AND #state IN (:open0, :open1)",
+                              values={":open0": OPEN_STATES[0], ":open1": OPEN_STATES[1]})
+        return self._chained(entry, update) if entry is not None else self._plain(update)
+
+    def release_overdue_notified(self, post_key: str, claimed_at: datetime, *, entry: AuditEntry | None = None) -> bool:
+        """Give a claim back when the notice could not be sent, so the next run sends it."""
+        key = to_item({"pk": conversation_pk(post_key), "sk": SK})
+        update = {"TableName": self._table, "Key": key, "UpdateExpression": "REMOVE overdue_notified_at",
+                  "ConditionExpression": "overdue_notified_at = :at",
+                  "ExpressionAttributeValues": {":at": to_value(iso_z(claimed_at))}}
+        return self._chained(entry, update) if entry is not None else self._plain(update)
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _update(self, post_key: str, updates: dict[str, Any], *, condition: str, values: dict[str, Any],
+                extra: str | None = None) -> dict[str, Any]:
+        names = {f"#f{i}": k for i, k in enumerate(updates)}
+        names["#state"] = "state"
+        expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(updates))) + (f", {extra}" if extra else "")
+        all_values = {f":f{i}": to_value(v) for i, v in enumerate(updates.values())}
+        all_values.update({k: to_value(v) for k, v in values.items()})
+        if "#state" not in condition and "#state" not in expression:
+            names.pop("#state")
+        return {"TableName": self._table, "Key": to_item({"pk": conversation_pk(post_key), "sk": SK}),
+                "UpdateExpression": expression, "ConditionExpression": condition,
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": all_values}
+
+    def _plain(self, update: dict[str, Any]) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._clients("dynamodb").update_item(**update)
+        except ClientError as exc:
+            if _cancelled_on_our_item(exc, 0):
+                return False
+            raise
+        return True
+
+    def _chained(self, entry: AuditEntry, update: dict[str, Any]) -> bool:
+        """The update and its audit entry in one transaction; False when the update's condition failed."""
+        from botocore.exceptions import ClientError
+
+        if self._audit is None:
+            raise RuntimeError("this InboxRepository was built without the audit log; it can only open conversations")
+        try:
+            with self._chain_queue:
+                self._audit.append(entry, with_items=lambda: [{"Update": update}])
+        except ClientError as exc:
+            if _cancelled_on_our_item(exc, 2):
+                return False
+            raise
+        return True
+
+
+class TopicLevels:
+    """The Detector's current level of a topic (its state item `detector#<topic>`), read for opening a
+    conversation with the right target: one GetItem of one attribute per topic, kept `max_age` seconds."""
+
+    def __init__(self, state_table: str, *, clients: AwsClients, max_age: float = 60.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._table = state_table
+        self._clients = clients
+        self._max_age = max_age
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    def level(self, topic: str) -> str | None:
+        cached = self._cache.get(topic)
+        now = self._monotonic()
+        if cached is not None and now - cached[0] < self._max_age:
+            return cached[1]
+        item = self._clients("dynamodb").get_item(TableName=self._table, Key=to_item({"pk": f"detector#{topic}"}),
+                                                  ProjectionExpression="#l", ExpressionAttributeNames={"#l": "level"}).get("Item")
+        level = from_item(item).get("level") if item else None
+        self._cache[topic] = (now, str(level) if level is not None else None)
+        return self._cache[topic][1]

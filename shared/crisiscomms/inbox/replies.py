@@ -1,0 +1,340 @@
+"""Replies to the people in the inbox: from an approved template by one author, or as free text by two.
+
+    template reply  {template, values, language?}   the approved reply template filled with values
+                                                    that pass their placeholder rules: APPROVED at once
+    free reply      {text, language?}               any other text: AWAITING_APPROVAL until an
+                                                    approver who is not the author approves that exact
+                                                    text (`approve`), then APPROVED
+
+While any topic of the conversation is at CRISIS and the watch configuration's
+`inbox.approve_every_reply_at_crisis` is on (the default), a template reply waits for `approve`
+like a free one. The topic's level is the Detector's (its state item), read through a function the
+wiring passes in; if it cannot be read the reply waits too.
+
+Each platform's length rule for a reply is applied to the text before it can be approved (at
+drafting, and again at approval). The counting functions are the statements' (passed in by the
+wiring as `counters`, by name); the limits for replies are here (REPLY_LIMITS).
+
+An APPROVED reply is queued for the Publisher: `{"kind": "reply", "reply_id": <id>, "generation": 0}`
+on the delivery queue; it goes to the conversation's platform and post (`target`, a ReplyTarget).
+Every move is conditional on the reply's state and version and is recorded in the audit chain in
+the same transaction.
+
+    AWAITING_APPROVAL --approve--> APPROVED --(Publisher)--> SENDING -> SENT | RETRYING | FAILED | UNKNOWN
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from crisiscomms.aws.reply_store import ReplyRepository
+from crisiscomms.errors import ChannelCheckFailed, ConfigurationError, Conflict, Forbidden, InvalidInput, NotFound
+from crisiscomms.identity import APPROVER, AUTHOR, Identity
+from crisiscomms.inbox.templates import (
+    REQUEST,
+    TEMPLATE_ID_PATTERN,
+    TEMPLATE_READERS,
+    Language,
+    TemplateLibrary,
+    VisibleText,
+)
+from crisiscomms.models.audit import AuditEntry
+from crisiscomms.models.inbox import ReplyTarget, conversation_id, conversation_pk
+from crisiscomms.observability import count, logger
+
+REPLY_ID_PATTERN = r"^rp-[0-9a-f]{16}$"
+REPLY_READERS = TEMPLATE_READERS
+MAX_REPLY_CHARS = 2_000
+CLOSED_CONVERSATION = ("CLOSED", "IGNORED")
+MESSAGE_KIND = "reply"
+
+
+# --- the per-platform length rules for replies ---------------------------------------------------
+
+@dataclass(frozen=True)
+class ReplyLimit:
+    """One thing a platform counts on a reply: `counter` names a counting function, `limit` is the
+    largest count accepted."""
+
+    counter: str
+    limit: int
+    unit: str
+    source: str
+
+
+# Counters by name; the wiring maps each to crisiscomms.statements.channel_rules' function.
+COUNTERS = ("x_weighted", "weibo", "mastodon", "graphemes", "utf8", "utf16")
+Counters = Mapping[str, Callable[[str], int]]
+
+REPLY_LIMITS: dict[str, tuple[ReplyLimit, ...]] = {
+    "x": (ReplyLimit("x_weighted", 280, "weighted characters",
+                     "twitter-text config v3 maxWeightedTweetLength; a reply is a post"),),
+    "weibo": (ReplyLimit("weibo", 280, "half-width units (140 Chinese characters)",
+                         "comments/create and comments/reply: 内容不超过140个汉字"),),
+    "mastodon": (ReplyLimit("mastodon", 500, "characters",
+                            "StatusLengthValidator, the default max_characters (an instance may set another)"),),
+    "bluesky": (ReplyLimit("graphemes", 300, "graphemes", "lexicon app.bsky.feed.post: text maxGraphemes"),
+                ReplyLimit("utf8", 3000, "UTF-8 bytes", "lexicon app.bsky.feed.post: text maxLength")),
+    # Neither API documents a limit for the reply's content; these are the apps' comment-box limits as
+    # reported (WeChat article comments 600 characters; Douyin comments 100), the stricter reading.
+    "wechat": (ReplyLimit("utf16", 600, "characters", "comment/reply/add (content): the comment box's 600, assumed"),),
+    "douyin": (ReplyLimit("utf16", 100, "characters", "video/comment/reply (content): the comment box's 100, assumed"),),
+}
+
+
+def length_problems(platform: str, text: str, counters: Counters) -> list[dict[str, Any]]:
+    """Every length rule of `platform` that `text` breaks, one entry each (empty: the text fits)."""
+    problems = []
+    for rule in REPLY_LIMITS.get(platform, ()):
+        counter = counters.get(rule.counter)
+        if counter is None:
+            raise ConfigurationError(f"no counting function {rule.counter!r} for {platform} replies")
+        length = counter(text)
+        if length > rule.limit:
+            problems.append({"field": "text", "platform": platform, "length": length, "limit": rule.limit,
+                             "unit": rule.unit, "reason": f"{length} {rule.unit}, over {platform}'s limit {rule.limit}"})
+    return problems
+
+
+def check_length(platform: str, text: str, counters: Counters) -> None:
+    problems = length_problems(platform, text, counters)
+    if problems:
+        raise ChannelCheckFailed("the reply is too long for " + "; ".join(
+            f"{p['platform']}: {p['length']} {p['unit']}, limit {p['limit']}" for p in problems), details=problems)
+
+
+def reply_text_hash(text: str) -> str:
+    """SHA-256 of the reply's text as UTF-8: what an approval is bound to and the Publisher checks."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+ValueName = Annotated[str, Field(min_length=1, max_length=40)]
+Value = Annotated[str, Field(max_length=1000)]
+
+
+class ReplyRequest(BaseModel):
+    """Either a template with values (`template`, `values`) or free text (`text`); `language`
+    defaults to the conversation's when the template has it."""
+
+    model_config = REQUEST
+
+    template: Annotated[str, Field(pattern=TEMPLATE_ID_PATTERN)] | None = None
+    values: Annotated[dict[ValueName, Value], Field(max_length=20)] | None = None
+    text: Annotated[str, Field(min_length=1, max_length=MAX_REPLY_CHARS), VisibleText] | None = None
+    language: Language | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ReplyRequest:
+        if self.text is not None and (self.template is not None or self.values is not None):
+            raise ValueError("give either {template, values} or {text}, not both")
+        if self.text is None and self.template is None:
+            raise ValueError("give either {template, values} or {text}")
+        if self.values is not None and self.template is None:
+            raise ValueError("values belong to a template: give template too")
+        return self
+
+
+# --- use cases -----------------------------------------------------------------------------------
+
+_HIDDEN = {"pk", "sk", "queue"}
+
+
+def public_reply(reply: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in reply.items() if k not in _HIDDEN}
+    out["conversation_id"] = conversation_id(reply["post_key"])
+    return out
+
+
+def _language_of(conversation: Mapping[str, Any]) -> str | None:
+    language = str(conversation.get("language") or "").lower().replace("_", "-").split("-")[0]
+    return language if language in ("zh", "en") else None
+
+
+def _guess_language(text: str) -> str:
+    return "zh" if any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text) else "en"
+
+
+def reply_message(reply_id: str, generation: int = 0) -> dict[str, Any]:
+    """The delivery-queue message that hands an APPROVED reply to the Publisher."""
+    return {"kind": MESSAGE_KIND, "reply_id": reply_id, "generation": int(generation)}
+
+
+class ReplyDesk:
+    """Drafting, approving and reading replies; `templates` is the reply library."""
+
+    def __init__(self, repo: ReplyRepository, templates: TemplateLibrary, *, clock: Callable[[], datetime],
+                 enqueue: Callable[[list[dict[str, Any]]], list[str]], topic_level: Callable[[str], str | None],
+                 approve_every_reply_at_crisis: Callable[[], bool], counters: Counters) -> None:
+        self._repo = repo
+        self.templates = templates
+        self._clock = clock
+        self._enqueue = enqueue
+        self._topic_level = topic_level
+        self._approve_at_crisis = approve_every_reply_at_crisis
+        self._counters = counters
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _entry(self, who: Identity, role: str, action: str, reply_id: str, **fields: Any) -> AuditEntry:
+        return AuditEntry(actor=who.user, role=role, action=action, target=f"reply#{reply_id}", at=self._clock(), **fields)
+
+    def _conversation(self, post_key: str) -> dict[str, Any]:
+        conversation = self._repo.conversation(post_key)
+        if conversation is None:
+            raise NotFound(f"no conversation {conversation_id(post_key)!r}")
+        return conversation
+
+    def _load(self, reply_id: str) -> dict[str, Any]:
+        reply = self._repo.reply(reply_id)
+        if reply is None:
+            raise NotFound(f"no reply {reply_id!r}")
+        return reply
+
+    def _gate(self, conversation: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+        """Why a template reply must wait for approval ("crisis", "level_unknown") or None, and the
+        conversation's topics at CRISIS."""
+        topics = list(dict.fromkeys(conversation.get("topics") or ([conversation["topic"]] if conversation.get("topic") else [])))
+        at_crisis: list[str] = []
+        unknown = False
+        for topic in topics:
+            try:
+                level = self._topic_level(topic)
+            except Exception as exc:  # noqa: BLE001 - whatever failed, the safe answer is to ask for approval
+                logger.error("could not read a topic's level; the reply waits for approval",
+                             extra={"topic": topic, "error": str(exc)})
+                unknown = True
+                continue
+            if str(level or "").upper() == "CRISIS":
+                at_crisis.append(topic)
+        if not (at_crisis or unknown):
+            return None, []
+        try:
+            switch = bool(self._approve_at_crisis())
+        except Exception as exc:  # noqa: BLE001 - the switch is on by default
+            logger.warning("could not read inbox.approve_every_reply_at_crisis; taking its default (on)",
+                           extra={"error": str(exc)})
+            switch = True
+        if not switch:
+            return None, at_crisis
+        return ("crisis" if at_crisis else "level_unknown"), at_crisis
+
+    def _queue(self, reply: Mapping[str, Any]) -> bool:
+        """Hand an APPROVED reply to the Publisher. The approval is already recorded; a queue that
+        refuses is reported (and `approve` on the APPROVED reply queues it again), not raised."""
+        try:
+            refused = self._enqueue([reply_message(reply["id"], int(reply.get("generation", 0)))])
+        except Exception as exc:  # noqa: BLE001 - any failure to queue leaves the same outcome: not yet queued
+            logger.warning("could not queue a reply", extra={"reply_id": reply["id"], "error": str(exc)})
+            refused = [reply["id"]]
+        if refused:
+            count("RepliesNotQueued", len(refused))
+            return False
+        count("RepliesQueued")
+        return True
+
+    # --- use cases ------------------------------------------------------------------------------
+
+    def create(self, who: Identity, post_key: str, request: ReplyRequest) -> dict[str, Any]:
+        who.require(AUTHOR)
+        conversation = self._conversation(post_key)
+        if conversation.get("state") in CLOSED_CONVERSATION:
+            raise Conflict(f"the conversation is {conversation['state']}; it takes no more replies")
+        platform = str(conversation["platform"])
+        if platform not in REPLY_LIMITS:
+            raise Conflict(f"replies to {platform} posts are not supported; answer with a public statement")
+        template_fields: dict[str, Any] = {}
+        if request.template is not None:
+            try:
+                template = self.templates.approved(request.template, kind="reply")
+            except NotFound as exc:
+                raise InvalidInput(str(exc), details=[{"field": "template", "reason": "no such template"}]) from exc
+            if request.language is not None:
+                language: str = request.language  # a language the template lacks is refused by fill, naming it
+            else:
+                preferred = _language_of(conversation)
+                language = preferred if preferred in template.languages else template.languages[0]
+            values = dict(request.values or {})
+            text = template.fill(values, language)
+            template_fields = {"template_id": template.id, "template_version": template.version,
+                               "template_text_hash": template.text_hash, "template_rules_hash": template.rules_hash,
+                               "values": template.used_values(values, language)}
+        else:
+            text = str(request.text)
+            language = request.language or _language_of(conversation) or _guess_language(text)
+        check_length(platform, text, self._counters)
+        if template_fields:
+            wait, at_crisis = self._gate(conversation)
+        else:
+            wait, at_crisis = "free_text", []
+        state = "AWAITING_APPROVAL" if wait else "APPROVED"
+        now = self._clock().isoformat()
+        rid = f"rp-{uuid.uuid4().hex[:16]}"
+        target = ReplyTarget(platform=platform, post_key=post_key, native_id=str(conversation["native_id"]),
+                             author=str(conversation.get("author") or ""),
+                             ref={str(k): str(v) for k, v in (conversation.get("reply_ref") or {}).items()})
+        reply = {
+            "id": rid, "conversation": conversation_pk(post_key), "post_key": post_key,
+            "topic": conversation.get("topic"), "platform": platform, "target": target.model_dump(),
+            "language": language, "text": text, "text_hash": reply_text_hash(text), **template_fields,
+            "author": who.user, "state": state, "approval_required": wait, "crisis_topics": at_crisis or None,
+            "approved_at": now if state == "APPROVED" else None,
+            "attempts": 0, "generation": 0, "created_at": now, "updated_at": now, "version": 1,
+        }
+        after = {"state": state, "post_key": post_key, "platform": platform, "language": language,
+                 "template_id": template_fields.get("template_id"), "template_version": template_fields.get("template_version"),
+                 "approval_required": wait, "crisis_topics": at_crisis or None}
+        self._repo.create_reply(reply, self._entry(
+            who, AUTHOR, "reply_from_template" if state == "APPROVED" else "reply_draft", rid,
+            after=after, text_hash=reply["text_hash"]))
+        count("RepliesDrafted")
+        if state == "APPROVED":
+            self._queue(reply)
+        return public_reply({k: v for k, v in reply.items() if v is not None})
+
+    def approve(self, who: Identity, reply_id: str) -> dict[str, Any]:
+        """Approve the exact text of a reply awaiting approval (two-person rule), then queue it. On a
+        reply already APPROVED (not yet taken by the Publisher) it queues it again: the Publisher
+        sends a reply once whatever number of messages name it."""
+        who.require(APPROVER)
+        reply = self._load(reply_id)
+        if reply["state"] == "APPROVED":
+            self._queue(reply)
+            return public_reply(reply)
+        if reply["state"] != "AWAITING_APPROVAL":
+            raise Conflict(f"a {reply['state']} reply cannot be approved")
+        if who.user == reply["author"]:
+            raise Forbidden("the approver must not be the author of the reply (two-person rule)")
+        if reply_text_hash(reply["text"]) != reply["text_hash"]:
+            raise Conflict(f"reply {reply_id}: the stored text does not hash to its recorded hash; draft it again")
+        conversation = self._conversation(reply["post_key"])
+        if conversation.get("state") in CLOSED_CONVERSATION:
+            raise Conflict(f"the conversation is {conversation['state']}; it takes no more replies")
+        check_length(reply["platform"], reply["text"], self._counters)
+        now = self._clock().isoformat()
+        updates = {"state": "APPROVED", "approver": who.user, "approved_at": now, "updated_at": now}
+        moved = self._repo.move_reply(reply, expect=("AWAITING_APPROVAL",), updates=updates, entry=self._entry(
+            who, APPROVER, "reply_approve", reply_id, before={"state": "AWAITING_APPROVAL"},
+            after={"state": "APPROVED", "approval_required": reply.get("approval_required")}, text_hash=reply["text_hash"]))
+        if not moved:
+            raise Conflict(f"reply {reply_id} changed while this request was being handled; read it again")
+        approved = {**reply, **updates, "version": int(reply["version"]) + 1}
+        self._queue(approved)
+        return public_reply(approved)
+
+    def get(self, who: Identity, reply_id: str) -> dict[str, Any]:
+        who.require(*REPLY_READERS)
+        return public_reply(self._load(reply_id))
+
+    def list_for(self, who: Identity, post_key: str) -> dict[str, Any]:
+        who.require(*REPLY_READERS)
+        self._conversation(post_key)
+        return {"conversation_id": conversation_id(post_key),
+                "replies": [public_reply(r) for r in self._repo.replies_for(post_key)]}
