@@ -51,6 +51,13 @@ class ChannelCheckFailed(RequestRefused):
     status = 422
 
 
+class InvalidInput(RequestRefused):
+    """A request that parses but its content breaks a rule the schema cannot state (a template's
+    placeholders, a value against its placeholder's pattern); details name each field and why."""
+
+    status = 422
+
+
 class AuditContention(CrisisCommsError):
     """The audit chain could not take the entry now (too many concurrent writers); nothing changed.
 

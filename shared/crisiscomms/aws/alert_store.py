@@ -48,6 +48,15 @@ class AlertRepository:
         found.pop("pk", None)
         return found
 
+    def topic_level(self, topic: str) -> str | None:
+        """The topic's current level as the Detector last stored it ("NORMAL" .. "CRISIS"), None when it
+        has never been evaluated: one consistent read of the state item's `level` only."""
+        item = self._clients("dynamodb").get_item(TableName=self._state, Key=to_item({"pk": f"detector#{topic}"}),
+                                                  ConsistentRead=True, ProjectionExpression="#l",
+                                                  ExpressionAttributeNames={"#l": "level"}).get("Item")
+        level = from_item(item).get("level") if item else None
+        return str(level) if level is not None else None
+
     def save_detector_state(self, topic: str, state: dict[str, Any]) -> None:
         """Store the state; a "baseline" goes to an item of its own, written after it."""
         state = dict(state)

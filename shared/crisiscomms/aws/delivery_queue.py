@@ -16,5 +16,10 @@ def enqueue(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> list[st
         response = sqs.send_message_batch(QueueUrl=queue_url, Entries=[
             {"Id": str(i), "MessageBody": json.dumps(m, sort_keys=True)} for i, m in enumerate(chunk)
         ])
-        failed += [chunk[int(f["Id"])]["delivery_id"] for f in response.get("Failed", [])]
+        failed += [_message_id(chunk[int(f["Id"])]) for f in response.get("Failed", [])]
     return failed
+
+
+def _message_id(message: dict[str, Any]) -> str:
+    """What names a message in a report: a statement delivery's id, or a reply's (kind "reply")."""
+    return str(message.get("delivery_id") or message.get("reply_id") or "")
