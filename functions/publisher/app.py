@@ -1,4 +1,4 @@
-"""Publisher: SQS batches of deliveries, handled concurrently, failures reported per message."""
+"""Publisher: SQS batches of deliveries and replies, handled concurrently, failures reported per message."""
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -20,4 +20,5 @@ def record_handler(record: SQSRecord) -> dict:
 @log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     container().idempotency_config().register_lambda_context(context)
+    container().reply_idempotency_config().register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

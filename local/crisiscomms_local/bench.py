@@ -2,7 +2,8 @@
 
     python3 tasks.py bench
 
-1. scoring throughput, the project's scorer against VADER on the same texts;
+1. scoring throughput, the project's scorer against VADER on the same texts, and the inbox's triage
+   after it (bench_inbox);
 2. every function's cold start (bench_coldstart) against a fresh `import boto3`;
 3. DynamoDB requests per stored post for a realistic poll against the emulator and local AWS;
 4. per source kind, parse throughput on replayed platform answers and DynamoDB requests per
@@ -103,6 +104,8 @@ def main() -> int:
     from crisiscomms_local.bench_coldstart import bench_cold_start
     from crisiscomms_local.bench_detector import main as bench_detector
     from crisiscomms_local.bench_fanout import bench_fanout, report
+    from crisiscomms_local.bench_inbox import bench_inbox_triage
+    from crisiscomms_local.bench_inbox import render as render_inbox
     from crisiscomms_local.bench_scale import bench_scale, render
     from crisiscomms_local.bench_sources import POSTS, bench_sources
     from crisiscomms_local.bench_sources import render as render_sources
@@ -115,6 +118,13 @@ def main() -> int:
     print(f"  ratio                {s['ratio']:>10.2f} x VADER")
     rows.append(("scoring throughput, same 20,000 texts, one core", f"{s['crisiscomms_posts_per_s']:,.0f} posts/s",
                  f"VADER {s['vader_posts_per_s']:,.0f} posts/s; goal >= 0.5 x", f"{s['ratio']:.2f} x VADER"))
+
+    print("\nInbox triage throughput (pure: kind, opens, priority; one core)")
+    t = bench_inbox_triage()
+    print(render_inbox(t))
+    rows.append(("inbox triage throughput (kind, opens, priority), labelled texts, one core",
+                 f"{t['triage_posts_per_s']:,.0f} posts/s", f"scoring {t['scoring_posts_per_s']:,.0f} posts/s on the same"
+                 " texts, the step before it", f"{t['ratio']:.2f} x scoring"))
 
     print("\nCold start of every function (handler import + first invocation, fresh process, tracing on)")
     c = bench_cold_start()

@@ -26,10 +26,30 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ConfigDict, Field
 
 from crisiscomms.detection.alerts import AlertDesk
-from crisiscomms.errors import AuditContention, ConfigurationError, CrisisCommsError, Forbidden, PlatformError, RequestRefused
+from crisiscomms.errors import (
+    AuditContention,
+    ConfigurationError,
+    CrisisCommsError,
+    Forbidden,
+    InvalidParameter,
+    PlatformError,
+    RequestRefused,
+)
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
+from crisiscomms.inbox.desk import READERS as INBOX_READERS
+from crisiscomms.inbox.desk import AssignRequest, InboxDesk, ReasonRequest
+from crisiscomms.inbox.replies import REPLY_ID_PATTERN, REPLY_READERS, ReplyDesk, ReplyRequest
+from crisiscomms.inbox.templates import (
+    TEMPLATE_ID_PATTERN,
+    TEMPLATE_READERS,
+    TemplateApproveRequest,
+    TemplateDraftRequest,
+    TemplateEditRequest,
+    TemplateRejectRequest,
+)
 from crisiscomms.listening.distribution import TopicDistribution
 from crisiscomms.models.delivery import CHANNELS
+from crisiscomms.models.inbox import CONVERSATION_ID_PATTERN, post_key_of
 from crisiscomms.observability import logger
 from crisiscomms.statements.desk import READERS, Desk
 from crisiscomms.statements.rules import ApproveRequest, CorrectionRequest, DraftRequest, EditRequest, RejectRequest
@@ -52,6 +72,8 @@ class ApiServices:
     verify_audit: Callable[[], dict[str, Any]]
     dev_identity_header: bool = False  # only the local API server turns this on
     distribution: Callable[[], TopicDistribution] | None = None  # a topic's figures by place and hour
+    replies: Callable[[], ReplyDesk] | None = None  # the reply library and replies (its `.templates`)
+    inbox: Callable[[], InboxDesk] | None = None  # conversations: the queues, assign, close, ignore
 
 
 def _services() -> ApiServices:
@@ -136,7 +158,7 @@ class ErrorAnswer(BaseModel):
 _STATUS_TEXT = {
     400: "A body that is not UTF-8, or a parameter the API cannot use (a list cursor it did not issue; details name it)",
     403: "The caller lacks the route's group, or breaks the two-person rule",
-    404: "No such statement, version, delivery or alert",
+    404: "No such statement, template, reply, conversation, version, delivery or alert",
     409: "The statement or alert is in the wrong state, the version is stale or capped, or it changed meanwhile",
     413: f"Request body over {MAX_BODY_BYTES} bytes",
     422: f"Invalid input (each field and reason, nesting deeper than {MAX_NESTING}) or a text too long for a channel",
@@ -390,6 +412,129 @@ def topic_distribution(topic: TopicId,
         raise ConfigurationError("the desk API was built without its figures")
     answer = services.distribution().answer(topic, start=from_, end=to, tz=tz)
     return DistributionAnswer.model_validate(answer)
+
+
+# --- the reply library (应对话术) and replies ---------------------------------------------------------
+
+TemplateId = Annotated[str, Path(pattern=TEMPLATE_ID_PATTERN)]
+ReplyId = Annotated[str, Path(pattern=REPLY_ID_PATTERN)]
+ConversationPath = Annotated[str, Path(pattern=CONVERSATION_ID_PATTERN,
+                                       description="<platform>:<native id>, or <platform>:~<native id in base64url>")]
+
+
+def post_key_from_path(conversation_id: str) -> str:
+    """The post key a conversation's path id names (crisiscomms.models.inbox.conversation_id's form)."""
+    post_key = post_key_of(conversation_id)
+    if post_key is None:
+        raise InvalidParameter("conversation_id", "not a conversation id: <platform>:<native id> or <platform>:~<base64url>")
+    return post_key
+
+
+def inbox() -> InboxDesk:
+    services = _services()
+    if services.inbox is None:
+        raise ConfigurationError("the desk API was built without its inbox")
+    return services.inbox()
+
+
+@_route("get", "/inbox", INBOX_READERS, summary="A topic's conversations in one state, by priority or by time",
+        tags=["inbox"])
+def list_inbox(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
+               state: Annotated[str, Query(pattern=r"^(NEW|ASSIGNED|REPLIED|CLOSED|IGNORED)$")] = "NEW",
+               order: Annotated[str, Query(pattern=r"^(priority|time)$",
+                                           description="priority: highest first, then oldest; time: oldest first")] = "priority",
+               limit: Annotated[int, Query(ge=1, le=100)] = 50,
+               cursor: Annotated[str | None, Query(max_length=1024, description="`next` of the previous page")] = None,
+               ) -> dict:
+    return inbox().list(identity(), topic=topic, state=state, order=order, limit=limit, cursor=cursor)  # type: ignore[arg-type]
+
+
+@_route("get", "/inbox/<conversation_id>", INBOX_READERS, errors=(404,), summary="One conversation", tags=["inbox"])
+def get_conversation(conversation_id: ConversationPath) -> dict:
+    return inbox().get(identity(), post_key_from_path(conversation_id))
+
+
+@_route("post", "/inbox/<conversation_id>/assign", (AUTHOR,), errors=(404, 409, 503),
+        summary="Assign an open conversation to a desk member", tags=["inbox"])
+def assign_conversation(conversation_id: ConversationPath, body: AssignRequest) -> dict:
+    return inbox().assign(identity(), post_key_from_path(conversation_id), body)
+
+
+@_route("post", "/inbox/<conversation_id>/close", (AUTHOR,), errors=(404, 409, 503),
+        summary="Close an open conversation, with a reason", tags=["inbox"])
+def close_conversation(conversation_id: ConversationPath, body: ReasonRequest) -> dict:
+    return inbox().close(identity(), post_key_from_path(conversation_id), body)
+
+
+@_route("post", "/inbox/<conversation_id>/ignore", (AUTHOR,), errors=(404, 409, 503),
+        summary="Ignore an open conversation, with a reason", tags=["inbox"])
+def ignore_conversation(conversation_id: ConversationPath, body: ReasonRequest) -> dict:
+    return inbox().ignore(identity(), post_key_from_path(conversation_id), body)
+
+
+def replies() -> ReplyDesk:
+    services = _services()
+    if services.replies is None:
+        raise ConfigurationError("the desk API was built without its replies")
+    return services.replies()
+
+
+@_route("post", "/templates", (AUTHOR,), errors=(409, 503), status_code=201, summary="Draft a reply or holding template",
+        tags=["templates"])
+def create_template(body: TemplateDraftRequest) -> dict:
+    return replies().templates.draft(identity(), body)
+
+
+@_route("get", "/templates", TEMPLATE_READERS, summary="The reply library, of one kind or all", tags=["templates"])
+def list_templates(kind: Annotated[str | None, Query(pattern=r"^(reply|holding)$")] = None) -> dict:
+    return replies().templates.list(identity(), kind)
+
+
+@_route("get", "/templates/<template_id>", TEMPLATE_READERS, errors=(404,),
+        summary="A template: its current version, approval and every version's hashes", tags=["templates"])
+def get_template(template_id: TemplateId) -> dict:
+    return replies().templates.get(identity(), template_id)
+
+
+@_route("put", "/templates/<template_id>/draft", (AUTHOR,), errors=(404, 409, 503),
+        summary="Edit: a new version (text and placeholder rules) that needs approval again", tags=["templates"])
+def edit_template(template_id: TemplateId, body: TemplateEditRequest) -> dict:
+    return replies().templates.edit(identity(), template_id, body)
+
+
+@_route("post", "/templates/<template_id>/approve", (APPROVER,), errors=(404, 409, 503),
+        summary="Approve one version's text and placeholder rules (not its author)", tags=["templates"])
+def approve_template(template_id: TemplateId, body: TemplateApproveRequest) -> dict:
+    return replies().templates.approve(identity(), template_id, body)
+
+
+@_route("post", "/templates/<template_id>/reject", (APPROVER,), errors=(404, 409, 503), summary="Reject with a reason",
+        tags=["templates"])
+def reject_template(template_id: TemplateId, body: TemplateRejectRequest) -> dict:
+    return replies().templates.reject(identity(), template_id, body)
+
+
+@_route("post", "/inbox/<conversation_id>/replies", (AUTHOR,), errors=(404, 409, 503), status_code=201,
+        summary="Reply: from an approved template (approved at once) or free text (awaits approval)", tags=["replies"])
+def create_reply(conversation_id: ConversationPath, body: ReplyRequest) -> dict:
+    return replies().create(identity(), post_key_from_path(conversation_id), body)
+
+
+@_route("get", "/inbox/<conversation_id>/replies", REPLY_READERS, errors=(404,), summary="A conversation's replies, oldest first",
+        tags=["replies"])
+def list_replies(conversation_id: ConversationPath) -> dict:
+    return replies().list_for(identity(), post_key_from_path(conversation_id))
+
+
+@_route("get", "/replies/<reply_id>", REPLY_READERS, errors=(404,), summary="A reply with its state", tags=["replies"])
+def get_reply(reply_id: ReplyId) -> dict:
+    return replies().get(identity(), reply_id)
+
+
+@_route("post", "/replies/<reply_id>/approve", (APPROVER,), errors=(404, 409, 503),
+        summary="Approve the exact text of a reply awaiting approval (not its author); it is then sent", tags=["replies"])
+def approve_reply(reply_id: ReplyId) -> dict:
+    return replies().approve(identity(), reply_id)
 
 
 def openapi_document() -> dict[str, Any]:

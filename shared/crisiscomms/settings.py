@@ -70,6 +70,8 @@ class ApiSettings(_FromEnvironment):
     config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
     dev_identity_header: Literal["enabled", "disabled"] = Field(default="disabled", alias=DEV_IDENTITY_SWITCH)
     inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
+    watch_config_parameter: str = Field(alias="WATCH_CONFIG_PARAMETER", min_length=1,
+                                        description="read: inbox.approve_every_reply_at_crisis")
 
 
 class PublisherSettings(_FromEnvironment):
@@ -84,6 +86,10 @@ class PublisherSettings(_FromEnvironment):
     http_timeout_seconds: float = Field(default=5.0, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=60)
     max_delivery_attempts: int = Field(default=5, alias="MAX_DELIVERY_ATTEMPTS", ge=1, le=20)
     inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
+    # Replies: a paced reply is sent again on the delivery queue with a delay (empty: SQS brings it
+    # back after its visibility timeout); Douyin replies use the listening secret's token, read only.
+    delivery_queue_url: str = Field(default="", alias="DELIVERY_QUEUE_URL")
+    douyin_tokens_secret: str = Field(default="", alias="DOUYIN_TOKENS_SECRET")
 
 
 class DigestSettings(_FromEnvironment):

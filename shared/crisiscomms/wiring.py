@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from crisiscomms.aws.audit_log import AuditLog
     from crisiscomms.aws.digest_store import DigestStore
     from crisiscomms.listening.polling import Listener
-    from crisiscomms.models.delivery import ChannelAdapter
+    from crisiscomms.models.delivery import ChannelAdapter, ReplyAdapter
     from crisiscomms.statements.render import ChannelAccount, ChannelsConfig
     from crisiscomms.watch import WatchConfig
 
@@ -130,6 +130,75 @@ CHANNEL_ADAPTERS: Mapping[str, Callable[[ChannelParts], ChannelAdapter]] = {
     "newsroom": _newsroom, "x": _x, "mastodon": _mastodon, "bluesky": _bluesky, "telegram": _telegram,
     "weibo": _weibo, "wechat": _wechat, "webhook": _webhook,
 }
+
+
+# --- the reply adapter registry ------------------------------------------------------------------
+# Replies go out as the bank's official accounts: a platform it publishes on answers with its
+# channel's account and token (ChannelParts, as above); Douyin, where it only listens, with the
+# listening secret's open_id and token (`listening_credentials`, read only: the Poller renews it).
+
+DEFAULT_REPLY_BASE_URLS = {**DEFAULT_BASE_URLS, "douyin": "https://open.douyin.com"}
+
+
+@dataclass(frozen=True)
+class ReplyParts:
+    """What a reply adapter is built from: its channel's parts (no account for Douyin) and the
+    listening credentials (fresh: read the secret again, past the cache)."""
+
+    channel: ChannelParts
+    listening_credentials: Callable[[bool], dict[str, Any]]
+
+
+def _x_replies(p: ReplyParts) -> ReplyAdapter:
+    from crisiscomms.adapters.replies.x import XReplies
+
+    c = p.channel
+    return XReplies(c.http(), access_token=c.token("x"), user_id=c.account.options["user_id"],
+                    username=c.account.account or "", clock=c.clock)
+
+
+def _weibo_replies(p: ReplyParts) -> ReplyAdapter:
+    from crisiscomms.adapters.replies.weibo import WeiboReplies
+
+    c = p.channel
+    return WeiboReplies(c.http(), access_token=c.token("weibo"), uid=c.account.account or "", clock=c.clock)
+
+
+def _wechat_replies(p: ReplyParts) -> ReplyAdapter:
+    from crisiscomms.adapters.replies.wechat import WeChatReplies
+
+    c = p.channel
+    return WeChatReplies(c.http(), access_token=c.token("wechat"), thumb_media_id=c.account.options.get("thumb_media_id", ""),
+                         author=c.account.options.get("author", ""), clock=c.clock)
+
+
+def _mastodon_replies(p: ReplyParts) -> ReplyAdapter:
+    from crisiscomms.adapters.replies.mastodon import MastodonReplies
+
+    c = p.channel
+    return MastodonReplies(c.http(), access_token=c.token("mastodon"), account_id=c.account.options["account_id"],
+                           clock=c.clock)
+
+
+def _bluesky_replies(p: ReplyParts) -> ReplyAdapter:
+    from crisiscomms.adapters.replies.bluesky import BlueskyReplies
+
+    c = p.channel
+    return BlueskyReplies(c.http(), did=c.account.options["did"], handle=c.account.account or "",
+                          access_jwt=c.token("bluesky"), clock=c.clock)
+
+
+def _douyin_replies(p: ReplyParts) -> ReplyAdapter:
+    from crisiscomms.adapters.replies.douyin import DouyinReplies
+
+    return DouyinReplies(p.channel.http(), credentials=p.listening_credentials, clock=p.channel.clock)
+
+
+REPLY_ADAPTERS: Mapping[str, Callable[[ReplyParts], ReplyAdapter]] = {
+    "x": _x_replies, "weibo": _weibo_replies, "wechat": _wechat_replies, "douyin": _douyin_replies,
+    "mastodon": _mastodon_replies, "bluesky": _bluesky_replies,
+}
+LISTENING_ONLY_REPLIES = frozenset({"douyin"})  # no publishing channel: no channel account needed
 
 
 # --- the listening source registry ---------------------------------------------------------------
@@ -394,7 +463,8 @@ class Container:
             config,
             open_source=open_source,
             ingestor=Ingestor(TopicMatcher(config.topics), self.scorer(s.sentiment_engine), posts, self.now,
-                              high_reach_followers=config.high_reach_followers),
+                              high_reach_followers=config.high_reach_followers,
+                              on_stored=self._conversation_opener(s, config)),
             state=state,
             x_search=x_search,
             feeds=lambda: FeedClient(self._http("", s.http_timeout_seconds), clock=self.now),
@@ -405,6 +475,17 @@ class Container:
             run_id=run_id,
             remaining_seconds=remaining_seconds,
         )
+
+    def _conversation_opener(self, s: PollerSettings, config: WatchConfig) -> Callable[[Any], Any]:
+        """The Ingestor's `on_stored`: triage, and one conditional PutItem for a post that opens a
+        conversation (with the topic's level, read once a minute, for its due time)."""
+        from crisiscomms.aws.inbox_store import InboxRepository, TopicLevels
+        from crisiscomms.inbox.opening import ConversationOpener
+
+        inbox = self._once("inbox_opening", lambda: InboxRepository(s.inbox_table, clients=self.clients))
+        levels = self._once("topic_levels", lambda: TopicLevels(s.state_table, clients=self.clients))
+        return ConversationOpener(inbox.open_conversation, settings=lambda: config.inbox, level_of=levels.level,
+                                  clock=self.now)
 
     def scorer(self, engine: str) -> Any:
         """The sentiment engine the deployment selected (SENTIMENT_ENGINE)."""
@@ -445,7 +526,37 @@ class Container:
         detector = Detector(posts, self._alert_repository(s), thresholds=config.detection, clock=self.now,
                             send_sms=lambda topic, text: publish_sms(self.clients("sns"), topic, text),
                             oncall_topic=s.oncall_topic_arn, escalation_topic=s.escalation_topic_arn)
-        return detector.run(config.topics)
+        results = detector.run(config.topics)
+        self._notify_overdue_conversations(s, config, results)
+        return results
+
+    def _notify_overdue_conversations(self, s: DetectorSettings, config: WatchConfig,
+                                      results: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """After the levels are decided: conversations past their target notify the desk once, on the
+        desk topic (never the on-call SMS topic). Detection does not depend on it; a failure is logged."""
+        from crisiscomms.aws.inbox_store import InboxRepository
+        from crisiscomms.aws.notifications import publish_desk_message
+        from crisiscomms.inbox.overdue import OverdueNotifier
+        from crisiscomms.observability import logger
+
+        if not s.desk_topic_arn:
+            logger.warning("DESK_TOPIC_ARN is not set; overdue conversations are not notified")
+            return None
+        decided = {r["topic"]: r.get("level") for r in results if not r.get("error")}
+        levels = {t.id: decided.get(t.id) for t in config.topics}
+        try:
+            repo = self._once("inbox_detector", lambda: InboxRepository(
+                s.inbox_table, clients=self.clients, audit=self._audit_log(s.audit_table, s.state_table)))
+            notifier = OverdueNotifier(repo, settings=config.inbox, clock=self.now,
+                                       send=lambda subject, text: publish_desk_message(
+                                           self.clients("sns"), s.desk_topic_arn, subject, text))
+            outcome = notifier.run(levels)
+        except Exception:
+            logger.exception("overdue conversations not checked")
+            return None
+        if outcome["notified"]:
+            logger.info("overdue conversations notified", extra=outcome)
+        return outcome
 
     # --- desk API -------------------------------------------------------------------------------
 
@@ -455,7 +566,18 @@ class Container:
         s = self._settings(ApiSettings)
         return self._once("api_services", lambda: ApiServices(
             desk=self._desk, alerts=self._alert_desk, verify_audit=self._verify_audit,
-            dev_identity_header=s.dev_identity_header == "enabled", distribution=self._distribution))
+            dev_identity_header=s.dev_identity_header == "enabled", distribution=self._distribution,
+            inbox=self._inbox_desk, replies=self._replies))
+
+    def _inbox_desk(self) -> Any:
+        """The /inbox routes' use cases: queue reads and conditional, audited moves."""
+        from crisiscomms.aws.inbox_store import InboxRepository
+        from crisiscomms.inbox.desk import InboxDesk
+
+        s = self._settings(ApiSettings)
+        repo = self._once("inbox", lambda: InboxRepository(s.inbox_table, clients=self.clients,
+                                                           audit=self._audit_log(s.audit_table, s.state_table)))
+        return InboxDesk(repo, clock=self.now)
 
     def _distribution(self) -> Any:
         """A topic's figures by place and hour, read from the aggregates table's hour items only."""
@@ -479,6 +601,51 @@ class Container:
         config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
         return Desk(repo, Renderer(config), clock=self.now,
                     enqueue=lambda messages: enqueue(self.clients("sqs"), s.delivery_queue_url, messages))
+
+    def _reply_repository(self) -> Any:
+        from crisiscomms.aws.reply_store import ReplyRepository
+
+        s = self._settings(ApiSettings)
+        return self._once("reply_store", lambda: ReplyRepository(s.inbox_table, self._audit_log(s.audit_table, s.state_table)))
+
+    def template_library(self) -> Any:
+        """The reply library (crisiscomms.inbox.templates.TemplateLibrary); `.approved(id, kind="holding")`
+        gives an approved holding template's version, its hashes and `fill_all(values)`."""
+        from crisiscomms.inbox.templates import TemplateLibrary
+
+        return TemplateLibrary(self._reply_repository(), clock=self.now)
+
+    def _approve_every_reply_at_crisis(self) -> bool:
+        """inbox.approve_every_reply_at_crisis from the watch configuration; on (its default) when the
+        configuration cannot be read or has no inbox section: failing safe means asking for approval."""
+        from crisiscomms.observability import logger
+
+        s = self._settings(ApiSettings)
+        try:
+            config = self._watch_config(s.watch_config_parameter, s.config_max_age_seconds)
+        except Exception as exc:  # noqa: BLE001 - any failure: the safe default
+            logger.warning("watch configuration unreadable; every reply at CRISIS needs approval", extra={"error": str(exc)})
+            return True
+        return bool(getattr(getattr(config, "inbox", None), "approve_every_reply_at_crisis", True))
+
+    def _replies(self) -> Any:
+        """Replies and the reply library: the statements' counting functions for each platform's
+        length rule, the Detector's level per topic (a fresh consistent read: the CRISIS switch must
+        not lag), the delivery queue."""
+        from functools import partial
+
+        from crisiscomms.aws.delivery_queue import enqueue
+        from crisiscomms.inbox.replies import ReplyDesk
+        from crisiscomms.statements import channel_rules as rules
+
+        s = self._settings(ApiSettings)
+        counters = {"x_weighted": rules.x_weighted_length, "weibo": rules.weibo_length,
+                    "mastodon": partial(rules.mastodon_length, characters_reserved_per_url=23),
+                    "graphemes": rules.bluesky_graphemes, "utf8": rules.utf8_bytes, "utf16": rules.utf16_units}
+        return ReplyDesk(self._reply_repository(), self.template_library(), clock=self.now,
+                         enqueue=lambda messages: enqueue(self.clients("sqs"), s.delivery_queue_url, messages),
+                         topic_level=self._alert_repository(s).topic_level,
+                         approve_every_reply_at_crisis=self._approve_every_reply_at_crisis, counters=counters)
 
     def _alert_desk(self) -> Any:
         from crisiscomms.detection.alerts import AlertDesk
@@ -637,13 +804,142 @@ class Container:
 
     def deliver_record(self, body: str) -> dict[str, Any]:
         """One SQS message: validate it, then deliver exactly once (or prepare / discard, whose own
-        conditional moves make a repeat harmless; nothing they touch is public)."""
-        from crisiscomms.statements.publisher import DeliveryMessage
+        conditional moves make a repeat harmless; nothing they touch is public). A reply
+        (`{"kind": "reply", ...}`) is delivered exactly once in the same way."""
+        from crisiscomms.statements.publisher import DeliveryMessage, ReplyMessage
 
+        if _message_kind(body) == "reply":
+            reply = ReplyMessage.model_validate_json(body)
+            return self._idempotent_deliver_reply()(message=json.loads(reply.model_dump_json(exclude={"kind"})))
         message = DeliveryMessage.model_validate_json(body)
         if message.kind != "deliver":
             return self.publisher().handle(message)
         return self._idempotent_deliver()(message=json.loads(message.model_dump_json(exclude={"kind"})))
+
+    # --- Publisher: replies -------------------------------------------------------------------------
+
+    def _listening_credentials(self, platform: str, fresh: bool) -> dict[str, Any]:
+        """A listening secret the Publisher may read (only Douyin's: DOUYIN_TOKENS_SECRET)."""
+        s = self._settings(PublisherSettings)
+        if platform != "douyin" or not s.douyin_tokens_secret:
+            raise ConfigurationError(f"no listening secret for {platform} replies (DOUYIN_TOKENS_SECRET)")
+        raw = self.parameters.secret(s.douyin_tokens_secret, max_age=0 if fresh else s.config_max_age_seconds)
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise ConfigurationError(f"secret {s.douyin_tokens_secret!r} is not a JSON object of Douyin credentials")
+        return value
+
+    def reply_adapter(self, platform: str) -> ReplyAdapter:
+        """The platform's reply adapter (REPLY_ADAPTERS), built once per process."""
+        s = self._settings(PublisherSettings)
+
+        def build() -> ReplyAdapter:
+            from crisiscomms.statements.render import ChannelAccount
+
+            config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
+            builder = REPLY_ADAPTERS.get(platform)
+            if builder is None:
+                raise ConfigurationError(f"{platform} posts cannot be answered by API")
+            account = config.channels.get(platform)  # type: ignore[call-overload]
+            if account is None and platform not in LISTENING_ONLY_REPLIES:
+                raise ConfigurationError(f"{platform} is not configured as a channel, so the bank has no account to "
+                                         "reply from")
+            settings = config.replies.get(platform)  # type: ignore[call-overload]
+            base = str((settings.base_url if settings else None) or (account.base_url if account else None)
+                       or DEFAULT_REPLY_BASE_URLS.get(platform, ""))
+
+            def token(name: str) -> str:
+                value = self._channel_tokens(s).get(name)
+                if not value:
+                    raise ConfigurationError(f"no token for {name} in the channel tokens secret")
+                return str(value)
+
+            parts = ChannelParts(channel=platform, config=config, account=account or ChannelAccount(languages=["zh"]),
+                                 token=token, http=lambda: self._http(base.rstrip("/"), s.http_timeout_seconds),
+                                 clients=self.clients, newsroom_bucket=s.newsroom_bucket, clock=self.now)
+            return builder(ReplyParts(parts, lambda fresh: self._listening_credentials(platform, fresh)))
+
+        return self._once(f"reply:{platform}", build)
+
+    def reply_pace(self, platform: str) -> tuple[float, int]:
+        """(per minute, burst) of a platform's replies: the channels configuration, else the capability table."""
+        from crisiscomms.adapters.replies import default_pace
+
+        s = self._settings(PublisherSettings)
+        config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
+        per_minute, burst = default_pace(platform)
+        settings = config.replies.get(platform)  # type: ignore[call-overload]
+        if settings is not None:
+            per_minute = settings.per_minute or per_minute
+            burst = settings.burst or burst
+        return per_minute, burst
+
+    def reply_publisher(self) -> Any:
+        from crisiscomms.aws.inbox_store import InboxRepository
+        from crisiscomms.aws.reply_pacing import ReplyPacer, defer
+        from crisiscomms.aws.reply_store import ReplyRepository
+        from crisiscomms.statements.publisher import ReplyPublisher
+
+        s = self._settings(PublisherSettings)
+
+        def build() -> ReplyPublisher:
+            audit = self._audit_log(s.audit_table, s.state_table)
+            inbox = InboxRepository(s.inbox_table, clients=self.clients, audit=audit)
+            pacer = ReplyPacer(s.state_table, clients=self.clients)
+
+            def pace(platform: str) -> float:
+                per_minute, burst = self.reply_pace(platform)
+                return pacer.take(platform, per_minute=per_minute, burst=burst, now=self.now())
+
+            return ReplyPublisher(
+                ReplyRepository(s.inbox_table, audit), adapter_for=self.reply_adapter, clock=self.now,
+                max_attempts=s.max_delivery_attempts, pace=pace,
+                mark_replied=lambda post_key, reply_id, at, entry: inbox.mark_replied(post_key, reply_id, at, entry=entry),
+                defer=(lambda message, seconds: defer(self.clients("sqs"), s.delivery_queue_url, message, seconds))
+                if s.delivery_queue_url else None)
+
+        return self._once("reply_publisher", build)
+
+    def reply_idempotency_config(self) -> Any:
+        """Keyed on the reply, its generation and how often it was deferred; kept a week."""
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+        return self._once("reply_idempotency_config", lambda: IdempotencyConfig(
+            event_key_jmespath="[reply_id, to_string(generation), to_string(deferrals)]",
+            expires_after_seconds=7 * 24 * 3600))
+
+    def _idempotent_deliver_reply(self) -> Callable[..., dict[str, Any]]:
+        """ReplyPublisher.deliver wrapped in powertools idempotency."""
+
+        def build() -> Callable[..., dict[str, Any]]:
+            from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
+            from crisiscomms.aws.clients import botocore_config
+            from crisiscomms.statements.publisher import ReplyMessage
+
+            s = self._settings(PublisherSettings)
+            store = DynamoDBPersistenceLayer(table_name=s.idempotency_table, boto_config=botocore_config())
+
+            @idempotent_function(data_keyword_argument="message", config=self.reply_idempotency_config(),
+                                 persistence_store=store)
+            def deliver_reply(message: dict[str, Any]) -> dict[str, Any]:
+                return self.reply_publisher().deliver(ReplyMessage.model_validate(message))
+
+            return deliver_reply
+
+        return self._once("idempotent_deliver_reply", build)
+
+
+def _message_kind(body: str) -> str | None:
+    """The `kind` of a delivery-queue message (None when it is not a JSON object); validation follows."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value.get("kind") if isinstance(value, dict) else None
 
 
 class _LazyCredentials:

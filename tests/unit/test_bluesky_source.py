@@ -66,6 +66,20 @@ def test_a_documented_post_view_becomes_a_post_with_utc_time_and_bsky_app_url() 
     assert (post.lang_hint, post.location, post.to_bank, post.title) == ("en", None, False, None)
     assert page.cursor == "25" and page.malformed == []
     assert page.sort_at[post.native_id] == post.published_at  # created before it was indexed
+    # A post that starts a thread is its own root: the reply names it as root and parent.
+    cid = "bafyreibjifzpqj6o6wcq3hejh7y4z4z2vmiklkvykc57tw3pcbx3kxifpm"
+    assert post.reply_ref == {"uri": post.native_id, "cid": cid, "root_uri": post.native_id, "root_cid": cid}
+
+
+def test_reply_ref_of_a_post_in_a_thread_keeps_the_threads_root() -> None:
+    root = {"uri": f"at://{BANK_DID}/app.bsky.feed.post/3l6oroot00000", "cid": "bafyreiroot"}
+    parent = {"uri": f"at://{BANK_DID}/app.bsky.feed.post/3l6oparent0000", "cid": "bafyreiparent"}
+    [post] = parse_search_page({"posts": [post_view(reply={"root": root, "parent": parent})]}, source_id="bsky",
+                               bank=BANK).posts
+    assert post.reply_ref == {"uri": post.native_id, "cid": "bafyreibjifzpqj6o6wcq3hejh7y4z4z2vmiklkvykc57tw3pcbx3kxifpm",
+                              "root_uri": root["uri"], "root_cid": root["cid"]}
+    [no_cid] = parse_search_page({"posts": [{**post_view(), "cid": None}]}, source_id="bsky", bank=BANK).posts
+    assert no_cid.reply_ref is None, "without its cid a post cannot be answered"
 
 
 def test_sort_time_is_the_earlier_of_created_and_indexed_so_a_future_date_cannot_lead() -> None:

@@ -63,6 +63,8 @@ def test_documented_comments_become_posts_addressed_to_the_bank() -> None:
     assert (post.text, post.likes, post.replies, post.to_bank) == ("港湾银行的转账什么时候恢复", 647, 12, True)
     assert post.published_at == datetime(2020, 12, 8, 3, 57, 12, tzinfo=timezone.utc)  # 11:57:12 in Beijing
     assert page.times == [(1607399832, True)]
+    # item/comment/reply names the video and the comment (open_id, the bank's, is in the credentials).
+    assert post.reply_ref == {"item_id": VIDEO.item_id, "comment_id": "@9VxS1234567890cmT7Rq=="}
 
 
 def test_malformed_comments_are_described_and_skipped() -> None:

@@ -34,15 +34,15 @@ WRITES_BY_ROLE: dict[str, dict[str, set[str]]] = {
     "PollerFunctionRole": {"dynamodb:UpdateItem": {"source#*"}},
     "DetectorFunctionRole": {"dynamodb:PutItem": {"detector#*"}, "dynamodb:UpdateItem": {"audit-anchor#*"}},
     "DeskApiFunctionRole": {"dynamodb:UpdateItem": {"audit-anchor#*"}},
-    "PublisherFunctionRole": {"dynamodb:UpdateItem": {"audit-anchor#*", "source#wechat#mass-sent"}},
+    "PublisherFunctionRole": {"dynamodb:UpdateItem": {"audit-anchor#*", "source#wechat#mass-sent", "pace#*"}},
     "DigestFunctionRole": {},
 }
 # The prefixes a role may read at all (each read is conditioned too).
 READS_BY_ROLE: dict[str, set[str]] = {
-    "PollerFunctionRole": {"source#*"},
+    "PollerFunctionRole": {"source#*", "detector#*"},  # detector#<topic>: the level, for a conversation's target
     "DetectorFunctionRole": {"detector#*", "audit-anchor#*"},
-    "DeskApiFunctionRole": {"audit-anchor#*"},
-    "PublisherFunctionRole": {"audit-anchor#*"},
+    "DeskApiFunctionRole": {"audit-anchor#*", "detector#*"},  # detector#<topic>: the level, for the replies' CRISIS switch
+    "PublisherFunctionRole": {"audit-anchor#*", "pace#*"},  # pace#<platform>: the replies' token buckets
     "DigestFunctionRole": {"audit-anchor#*"},
 }
 
@@ -227,3 +227,227 @@ def test_reading_the_announced_mass_sends_is_within_the_pollers_policy() -> None
     assert state.announced_articles("wechat") == set()
     assert client.calls == [("dynamodb:GetItem", "source#wechat#mass-sent")]
     assert all(_allowed("PollerFunctionRole", a, pk) for a, pk in client.calls), client.calls
+
+
+# --- the InboxTable and the desk topic: each function's part of the inbox -----------------------------
+
+INBOX = "InboxTable"
+INBOX_WRITES = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+
+
+def _inbox_resources(statement: dict[str, Any]) -> set[str | None]:
+    """The InboxTable resources of a statement: None for the table itself, an index's name for an index."""
+    found: set[str | None] = set()
+    for resource in _listed(statement.get("Resource", [])):
+        text = json.dumps(resource)
+        if INBOX not in text:
+            continue
+        index = text.split("/index/", 1)[1].split('"', 1)[0] if "/index/" in text else None
+        found.add(index)
+    return found
+
+
+def _inbox_allowed(role: str, action: str, pk: str | None = None, index: str | None = None) -> bool:
+    for who, statement in _role_statements():
+        if who != role or action not in _grants(statement, [action]) or index not in _inbox_resources(statement):
+            continue
+        keys = _leading_keys(statement)
+        if keys is None or (pk is not None and any(fnmatchcase(pk, pattern) for pattern in keys)):
+            return True
+    return False
+
+
+class _InboxRecorder(_Recorder):
+    """Also remembers InboxTable requests as (IAM action, partition key or index)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inbox: list[tuple[str, str | None, str | None]] = []
+
+    def _record(self, action: str, table: str, key: dict[str, Any]) -> None:
+        if table == "inbox":
+            self.inbox.append((action, from_item(key)["pk"], None))
+        super()._record(action, table, key)
+
+    def query(self, *, TableName: str, IndexName: str | None = None, **_: Any) -> dict[str, Any]:
+        if TableName == "inbox":
+            self.inbox.append(("dynamodb:Query", None, IndexName))
+        return {"Items": []}
+
+
+def _conversation(post_key: str = "weibo#5031") -> dict[str, Any]:
+    return {"post_key": post_key, "topic": "harbor", "state": "NEW", "version": 1, "created_at": "2026-11-28T09:00:00Z",
+            "due_at": "2026-11-28T10:00:00Z", "priority": 500, "priority_key": "499#2026-11-28T09:00:00Z"}
+
+
+def _inbox_repository(client: _InboxRecorder, *, audited: bool) -> Any:
+    from crisiscomms.aws.inbox_store import InboxRepository
+
+    audit = AuditLog("audit", "state", clients=lambda service: client, sleep=lambda _: None) if audited else None  # type: ignore[arg-type]
+    return InboxRepository("inbox", clients=lambda service: client, audit=audit)  # type: ignore[arg-type]
+
+
+def test_the_poller_may_only_open_conversations_and_read_topic_levels() -> None:
+    from crisiscomms.aws.inbox_store import TopicLevels
+
+    client = _InboxRecorder()
+    assert _inbox_repository(client, audited=False).open_conversation(_conversation())
+    TopicLevels("state", clients=lambda service: client).level("harbor")  # type: ignore[arg-type]
+    assert client.inbox == [("dynamodb:PutItem", "conv#weibo#5031", None)]
+    assert client.calls == [("dynamodb:GetItem", "detector#harbor")]
+    assert _inbox_allowed("PollerFunctionRole", "dynamodb:PutItem", "conv#weibo#5031")
+    assert _allowed("PollerFunctionRole", "dynamodb:GetItem", "detector#harbor")
+    for action in INBOX_WRITES[1:] + ["dynamodb:GetItem", "dynamodb:Query"]:
+        assert not _inbox_allowed("PollerFunctionRole", action, "conv#weibo#5031"), action
+        assert not _inbox_allowed("PollerFunctionRole", action, None, "by_time"), action
+    for pk in ("tmpl#t1", "reply#r1"):
+        assert not _inbox_allowed("PollerFunctionRole", "dynamodb:PutItem", pk)
+    assert not _allowed("PollerFunctionRole", "dynamodb:PutItem", "detector#harbor")
+    assert not _allowed("PollerFunctionRole", "dynamodb:UpdateItem", "detector#harbor")
+
+
+def test_the_detectors_overdue_check_is_within_its_policy() -> None:
+    client = _InboxRecorder()
+    repo = _inbox_repository(client, audited=True)
+    repo.overdue("harbor", "NEW", "2026-11-28T09:30:00Z", due_by="2026-11-28T10:00:00Z")
+    at = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+    entry = AuditEntry(actor="detector", role="system", action="inbox.overdue_claimed", target="conversation#weibo#5031", at=at)
+    assert repo.mark_overdue_notified("weibo#5031", at, entry=entry)
+    assert repo.release_overdue_notified("weibo#5031", at, entry=entry)
+    assert client.inbox == [("dynamodb:Query", None, "by_time"), ("dynamodb:UpdateItem", "conv#weibo#5031", None),
+                            ("dynamodb:UpdateItem", "conv#weibo#5031", None)]
+    for action, pk, index in client.inbox:
+        assert _inbox_allowed("DetectorFunctionRole", action, pk, index), (action, pk, index)
+    assert all(_allowed("DetectorFunctionRole", a, pk) for a, pk in client.calls), client.calls
+    for action in ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Scan"):
+        assert not _inbox_allowed("DetectorFunctionRole", action, "conv#weibo#5031"), action
+    assert not _inbox_allowed("DetectorFunctionRole", "dynamodb:UpdateItem", "tmpl#t1")
+    assert not _inbox_allowed("DetectorFunctionRole", "dynamodb:UpdateItem", "reply#r1")
+
+
+def test_the_desk_api_reads_queues_and_moves_conversations_within_its_policy() -> None:
+    client = _InboxRecorder()
+    repo = _inbox_repository(client, audited=True)
+    at = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+    repo.list_queue("harbor", "NEW", order="priority")
+    repo.list_queue("harbor", "NEW", order="time")
+    repo.get("weibo#5031")
+    repo.assign(_conversation(), to="li", by="wang", version=1, at=at)
+    repo.close(_conversation(), reason="answered by phone", by="li", version=1, at=at)
+    repo.ignore(_conversation(), reason="spam", by="li", version=1, at=at)
+    assert {(a, i) for a, _, i in client.inbox if a == "dynamodb:Query"} == {("dynamodb:Query", "by_priority"),
+                                                                             ("dynamodb:Query", "by_time")}
+    assert [(a, pk) for a, pk, _ in client.inbox if a != "dynamodb:Query"] == [
+        ("dynamodb:GetItem", "conv#weibo#5031"), *[("dynamodb:UpdateItem", "conv#weibo#5031")] * 3]
+    for action, pk, index in client.inbox:
+        assert _inbox_allowed("DeskApiFunctionRole", action, pk, index), (action, pk, index)
+    assert all(_allowed("DeskApiFunctionRole", a, pk) for a, pk in client.calls), client.calls
+    for role in WRITES_BY_ROLE:
+        assert not _inbox_allowed(role, "dynamodb:Scan", None) and not _inbox_allowed(role, "dynamodb:DeleteItem", "conv#x")
+
+
+def test_only_the_detector_publishes_to_the_desk_topic_and_the_desk_topic_alone() -> None:
+    def publishes_to(statement: dict[str, Any], topic: str) -> bool:
+        return bool(_grants(statement, ["sns:Publish"])) and topic in json.dumps(statement.get("Resource"))
+
+    desk = [(role, s) for role, s in _role_statements() if publishes_to(s, "DeskTopic")]
+    assert [role for role, _ in desk] == ["DetectorFunctionRole"]
+    [(_, statement)] = desk
+    assert _listed(statement["Resource"]) == [{"Ref": "DeskTopic"}], "the desk's statement names the desk topic only"
+
+
+def test_the_reply_library_and_replies_are_within_the_desk_apis_policy() -> None:
+    """Templates and replies: reads, the index lists, conditional writes with their audit entries, the
+    conversation read, and the topic's level; nothing of it on other keys, and no Scan."""
+    from crisiscomms.aws.alert_store import AlertRepository
+    from crisiscomms.aws.reply_store import ReplyRepository
+
+    class Recorder(_InboxRecorder):
+        def query(self, *, TableName: str, IndexName: str | None = None, **kwargs: Any) -> dict[str, Any]:
+            if TableName == "inbox" and IndexName is None:  # a query of one partition: its key
+                self.inbox.append(("dynamodb:Query", from_item({"pk": kwargs["ExpressionAttributeValues"][":pk"]})["pk"], None))
+                return {"Items": []}
+            return super().query(TableName=TableName, IndexName=IndexName, **kwargs)
+
+    client = Recorder()
+    audit = AuditLog("audit", "state", clients=lambda service: client, sleep=lambda _: None)  # type: ignore[arg-type]
+    repo = ReplyRepository("inbox", audit)
+    at = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+    entry = AuditEntry(actor="li", role="comms-author", action="template_draft", target="template#tp-1", at=at)
+    head = {"id": "tp-1", "kind": "reply", "text": {"en": "Hi"}, "placeholders": {}, "text_hash": "a", "rules_hash": "b",
+            "current_version": 1, "revision": 1, "created_at": "2026-11-28T10:00:00Z"}
+    repo.create_template({k: v for k, v in head.items() if k != "revision"}, {"version": 1, "text": {"en": "Hi"}}, entry)
+    repo.change_template(head, {"state": "APPROVED"}, entry, version_updates={"state": "APPROVED"},
+                         expect_hashes={"text_hash": "a", "rules_hash": "b"})
+    repo.change_template(head, {"state": "DRAFT"}, entry, new_version={"version": 2, "text": {"en": "Hello"}}, remove=("approval",))
+    repo.template("tp-1")
+    repo.template_versions("tp-1")
+    repo.list_templates()
+    reply = {"id": "rp-1", "post_key": "weibo#5031", "state": "AWAITING_APPROVAL", "version": 1, "created_at": "2026-11-28T10:00:00Z"}
+    repo.create_reply(reply, entry)
+    assert repo.move_reply(reply, expect=("AWAITING_APPROVAL",), updates={"state": "APPROVED"}, entry=entry)
+    repo.reply("rp-1")
+    repo.replies_for("weibo#5031")
+    repo.conversation("weibo#5031")
+    AlertRepository("alerts", "state", audit).topic_level("harbor")
+    assert {pk for _, pk, _ in client.inbox if pk} == {"tmpl#tp-1", "reply#rp-1", "conv#weibo#5031"}
+    assert {i for a, _, i in client.inbox if a == "dynamodb:Query" and i} == {"by_time"}
+    for action, pk, index in client.inbox:
+        assert _inbox_allowed("DeskApiFunctionRole", action, pk, index), (action, pk, index)
+    assert ("dynamodb:GetItem", "detector#harbor") in client.calls
+    assert all(_allowed("DeskApiFunctionRole", a, pk) for a, pk in client.calls), client.calls
+    assert not _allowed("DeskApiFunctionRole", "dynamodb:PutItem", "detector#harbor")
+    assert not _allowed("DeskApiFunctionRole", "dynamodb:UpdateItem", "detector#harbor")
+    assert not _inbox_allowed("DeskApiFunctionRole", "dynamodb:PutItem", "conv#weibo#5031")
+    for pk in ("tmpl#tp-1", "reply#rp-1"):
+        assert not _inbox_allowed("DeskApiFunctionRole", "dynamodb:DeleteItem", pk)
+        for role in ("PollerFunctionRole", "DetectorFunctionRole", "DigestFunctionRole"):
+            assert not _inbox_allowed(role, "dynamodb:PutItem", pk) and not _inbox_allowed(role, "dynamodb:UpdateItem", pk)
+
+
+def test_delivering_a_reply_is_within_the_publishers_policy() -> None:
+    """A reply's conditional moves with their audit entries, the conversation's move to REPLIED, the
+    platform's token bucket: on those keys only; nothing else of the inbox, no Put, Delete or Scan."""
+    from crisiscomms.aws.reply_pacing import ReplyPacer
+    from crisiscomms.aws.reply_store import ReplyRepository
+
+    from crisiscomms.aws.dynamo import to_item
+
+    class Recorder(_InboxRecorder):
+        def get_item(self, *, TableName: str, Key: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+            super().get_item(TableName=TableName, Key=Key, **kwargs)
+            if TableName == "inbox" and from_item(Key)["pk"].startswith("conv#"):
+                return {"Item": to_item({**_conversation(), "pk": from_item(Key)["pk"], "sk": "#"})}
+            return {}
+
+    client = Recorder()
+    audit = AuditLog("audit", "state", clients=lambda service: client, sleep=lambda _: None)  # type: ignore[arg-type]
+    at = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+    entry = AuditEntry(actor="publisher", role="system", action="reply_sent", target="reply#rp-1", at=at)
+    replies = ReplyRepository("inbox", audit)
+    replies.reply("rp-1")
+    reply = {"id": "rp-1", "state": "APPROVED", "version": 1}
+    assert replies.move_reply(reply, expect=("APPROVED", "RETRYING"), updates={"state": "SENDING"}, entry=entry)
+    assert _inbox_repository(client, audited=True).mark_replied("weibo#5031", "rp-1", at, entry=entry)
+    ReplyPacer("state", clients=lambda service: client).take("weibo", per_minute=1, burst=5, now=at)  # type: ignore[arg-type]
+    assert {pk for _, pk, _ in client.inbox} == {"reply#rp-1", "conv#weibo#5031"}
+    for action, pk, index in client.inbox:
+        assert _inbox_allowed("PublisherFunctionRole", action, pk, index), (action, pk, index)
+    assert ("dynamodb:UpdateItem", "pace#weibo") in client.calls and ("dynamodb:GetItem", "pace#weibo") in client.calls
+    assert all(_allowed("PublisherFunctionRole", a, pk) for a, pk in client.calls), client.calls
+    for pk in ("tmpl#t1", "reply#rp-1", "conv#weibo#5031"):
+        for action in ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan"):
+            assert not _inbox_allowed("PublisherFunctionRole", action, pk), (action, pk)
+    assert not _inbox_allowed("PublisherFunctionRole", "dynamodb:UpdateItem", "tmpl#t1")
+    assert not _inbox_allowed("PublisherFunctionRole", "dynamodb:GetItem", "tmpl#t1")
+    assert not _allowed("PublisherFunctionRole", "dynamodb:UpdateItem", "detector#harbor")
+    assert not _allowed("PublisherFunctionRole", "dynamodb:PutItem", "pace#weibo")
+
+
+def test_the_publisher_defers_only_to_the_delivery_queue_and_reads_douyins_token_without_writing_it() -> None:
+    publisher = [s for role, s in _role_statements() if role == "PublisherFunctionRole"]
+    sends = [s for s in publisher if _grants(s, ["sqs:SendMessage"])]
+    assert [_listed(s["Resource"]) for s in sends] == [[{"Fn::GetAtt": ["DeliveryQueue", "Arn"]}]]
+    douyin = [s for s in publisher if "DouyinTokensSecret" in json.dumps(s.get("Resource"))]
+    assert douyin and all(_grants(s, ["secretsmanager:GetSecretValue"]) for s in douyin)
+    assert not any(_grants(s, ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret"]) for s in douyin)

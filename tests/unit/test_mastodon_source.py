@@ -75,6 +75,17 @@ def test_status_becomes_a_post_with_clean_text_author_reach_and_counts() -> None
     assert (post.likes, post.reposts, post.replies, post.quotes) == (11, 6, 5, 0)
     assert post.published_at == datetime(2019, 12, 8, 3, 48, 33, 901000, tzinfo=timezone.utc)
     assert post.lang_hint == "en" and post.location is None and post.title is None and post.to_bank is False
+    # Read without naming the server: only the URI, for the bank's server to look the status up by.
+    assert post.reply_ref == {"uri": "https://mastodon.social/users/Gargron/statuses/103270115826048975"}
+
+
+def test_reply_ref_names_the_server_whose_id_the_post_carries() -> None:
+    [post], _ = parse_statuses([STATUS], source_id="m-tag", bank=BANK, server="https://social.example")
+    assert post.native_id == "103270115826048975"  # that server's id of the status
+    assert post.reply_ref == {"uri": STATUS["uri"], "server": "https://social.example"}
+    [mention], _ = parse_mentions([{"id": "1", "type": "mention", "status": STATUS}], source_id="m", bank=BANK,
+                                  server="https://social.example")
+    assert mention.reply_ref == post.reply_ref
 
 
 def test_created_at_with_an_offset_is_read_in_its_zone_and_stored_in_utc() -> None:

@@ -70,11 +70,15 @@ def test_documented_comments_become_posts_addressed_to_the_bank() -> None:
     assert first.published_at.tzinfo is not None
     # A commenter without a WeChat identity comes without an openid.
     assert (second.author, second.author_id, second.replies, second.to_bank) == ("anonymous", None, 0, True)
+    # comment/reply/add names the mass send, the article in it and the comment.
+    assert first.reply_ref == {"msg_data_id": "2650000123", "index": "0", "user_comment_id": "17"}
+    assert second.reply_ref == {"msg_data_id": "2650000123", "index": "0", "user_comment_id": "18"}
 
 
 def test_an_article_without_a_link_stores_an_empty_url_and_its_index_in_the_id() -> None:
     page = parse_comment_page(DOCUMENTED, article=WatchedArticle(99, 3), source_id="s")
     assert [p.native_id for p in page.posts] == ["99_3_17", "99_3_18"] and page.posts[0].url == ""
+    assert page.posts[1].reply_ref == {"msg_data_id": "99", "index": "3", "user_comment_id": "18"}
 
 
 def test_malformed_comments_are_described_and_skipped_keeping_their_place() -> None:

@@ -93,6 +93,7 @@ def test_documented_status_becomes_a_post_with_every_field() -> None:
     assert post.url == "https://weibo.com/1404376560/11488058246"
     assert post.to_bank is True
     assert (page.next_cursor, page.total_number, page.ids) == (11488013766, 81655, [11488058246])
+    assert post.reply_ref == {"id": "11488058246"}, "a status is answered with comments/create on it"
 
 
 def test_documented_comment_points_at_the_post_it_is_under() -> None:
@@ -102,6 +103,8 @@ def test_documented_comment_points_at_the_post_it_is_under() -> None:
     assert post.url == "https://weibo.com/5566778899/11488058246"
     assert post.published_at == datetime(2011, 5, 31, 16, 50, 25, tzinfo=timezone.utc)
     assert post.to_bank is True and post.location == "北京 朝阳区"
+    # comments/reply needs the comment (cid) and the status it is under (id).
+    assert post.reply_ref == {"id": "11488058246", "cid": "12438492184"}
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -7,6 +7,11 @@
   of each call, so a deletion shifts later comments up, as on Douyin.
 * ``GET /video/list/`` - the account's videos, newest first (``count`` 1-20).
 * ``POST /oauth/refresh_token/`` and ``POST /oauth/renew_refresh_token/`` (form bodies).
+* ``POST /item/comment/reply/`` (JSON ``item_id``, ``comment_id``, ``content``; ``open_id`` in the
+  query) answers a comment as the account and returns the reply's ``comment_id``; an unknown video
+  or comment is 2100005, an empty or over-long content (`reply_max`: Douyin publishes no number)
+  2100005 too. ``GET /item/comment/reply/list/`` pages a comment's replies newest first (``count``
+  1-20). `replies` lists what the account sent.
 
 Errors are HTTP 200 with ``{"data": {"error_code", "description"}, "extra": {...}}``: 2190008 for
 an expired token (`expire_access_token`), 2190002 for an unknown one, 2100005 for a bad parameter,
@@ -26,6 +31,8 @@ from .base import Clock, EmulatorServer, Fault, Request, Response
 
 COMMENT_LIST_PATH = "/item/comment/list/"
 VIDEO_LIST_PATH = "/video/list/"
+REPLY_PATH = "/item/comment/reply/"
+REPLY_LIST_PATH = "/item/comment/reply/list/"
 REFRESH_TOKEN_PATH = "/oauth/refresh_token/"
 RENEW_REFRESH_TOKEN_PATH = "/oauth/renew_refresh_token/"
 CLIENT_KEY = "awemulated0douyin"
@@ -45,6 +52,19 @@ class DouyinComment:
     reply_total: int = 0
     top: bool = False
     raw: dict[str, Any] | None = None  # served as is: a malformed item
+    replies: list["DouyinReply"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DouyinReply:
+    """A reply under a comment; `user_id` is the bank's open_id when the account sent it."""
+
+    comment_id: str
+    user_id: str
+    content: str
+    created_at: datetime
+    item_id: str = ""
+    answers: str = ""
 
 
 @dataclass
@@ -70,7 +90,7 @@ class DouyinEmulator(EmulatorServer):
 
     def __init__(self, clock: Clock, *, timeout_delay: float = 2.0, access_token: str = "act.emulated-douyin-1",
                  refresh_token: str = "rft.emulated-douyin-1", renew_allowed: bool = True,
-                 ignore_sort_type: bool = False) -> None:
+                 ignore_sort_type: bool = False, reply_max: int = 500) -> None:
         super().__init__(clock, timeout_delay=timeout_delay)
         self.client_key = CLIENT_KEY
         self.open_id = OPEN_ID
@@ -81,6 +101,7 @@ class DouyinEmulator(EmulatorServer):
         self.renew_allowed = renew_allowed
         self.renewals_left = RENEWALS
         self.ignore_sort_type = ignore_sort_type
+        self.reply_max = reply_max
         self.refresh_calls = 0
         self.renew_calls = 0
         self.videos: dict[str, DouyinVideo] = {}
@@ -113,6 +134,13 @@ class DouyinEmulator(EmulatorServer):
         with self._lock:
             video = self.videos[item_id]
             video.comments = [c for c in video.comments if c.comment_id != comment_id]
+
+    @property
+    def replies(self) -> list[DouyinReply]:
+        """The account's replies to comments, in the order sent."""
+        with self._lock:
+            sent = [r for v in self.videos.values() for c in v.comments for r in c.replies if r.user_id == self.open_id]
+            return sorted(sent, key=lambda r: (r.created_at, r.comment_id))
 
     def expire_access_token(self) -> None:
         with self._lock:
@@ -151,6 +179,8 @@ class DouyinEmulator(EmulatorServer):
             (COMMENT_LIST_PATH, "GET"): self._comment_list,
             (VIDEO_LIST_PATH, "GET"): self._video_list,
             (REFRESH_TOKEN_PATH, "POST"): self._refresh,
+            (REPLY_PATH, "POST"): self._reply,
+            (REPLY_LIST_PATH, "GET"): self._reply_list,
             (RENEW_REFRESH_TOKEN_PATH, "POST"): self._renew,
         }
         try:
@@ -202,6 +232,46 @@ class DouyinEmulator(EmulatorServer):
         page = shown[cursor: cursor + count]
         following = cursor + len(page)
         return _ok({"cursor": following, "has_more": following < len(shown), "list": [_render(c) for c in page]}, now)
+
+    def _comment(self, item_id: str, comment_id: str) -> DouyinComment:
+        video = self.videos.get(item_id)
+        comment = next((c for c in video.comments if c.comment_id == comment_id and c.raw is None), None) if video else None
+        if comment is None or comment.created_at > self.clock():
+            raise DouyinError(2100005, "参数不合法")
+        return comment
+
+    def _reply(self, request: Request) -> dict[str, Any]:
+        self._authorised(request)
+        try:
+            body = json.loads(request.body.decode("utf-8") or "null")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise DouyinError(2100005, "参数不合法")
+        comment = self._comment(str(body.get("item_id") or ""), str(body.get("comment_id") or ""))
+        content = body.get("content")
+        if not isinstance(content, str) or not content.strip() or len(content) > self.reply_max:
+            raise DouyinError(2100005, "参数不合法")
+        self._serial += 1
+        reply = DouyinReply(f"@9VxR{self._serial:08d}rpL2Qw==", self.open_id, content, self.clock(),
+                            str(body["item_id"]), comment.comment_id)
+        comment.replies.append(reply)
+        comment.reply_total += 1
+        return _ok({"comment_id": reply.comment_id}, self.clock())
+
+    def _reply_list(self, request: Request) -> dict[str, Any]:
+        self._authorised(request)
+        comment = self._comment(request.param("item_id") or "", request.param("comment_id") or "")
+        cursor, count = _number(request.param("cursor") or "0"), _number(request.param("count") or "")
+        if cursor is None or count is None or not 1 <= count <= 20:
+            raise DouyinError(2100005, "参数不合法")
+        newest = sorted(comment.replies, key=lambda r: (r.created_at, r.comment_id), reverse=True)
+        page = newest[cursor: cursor + count]
+        items = [{"comment_id": r.comment_id, "comment_user_id": r.user_id, "content": r.content,
+                  "create_time": int(r.created_at.timestamp()), "digg_count": 0, "reply_comment_total": 0, "top": False}
+                 for r in page]
+        following = cursor + len(page)
+        return _ok({"cursor": following, "has_more": following < len(newest), "list": items}, self.clock())
 
     def _video_list(self, request: Request) -> dict[str, Any]:
         self._authorised(request)

@@ -11,19 +11,34 @@ discards what it prepared when the approval is withdrawn. Adapters whose publish
 starts the work (WeChat's publish task) or leaves something to follow (the newsroom feed)
 also keep `ConfirmingAdapter`: the delivery is recorded SENT on the platform's acceptance
 and confirmed afterwards.
+
+A reply is one approved answer going to one person where they spoke (a comment, a mention, a
+post addressed to the bank). Its adapter keeps `ReplyAdapter`: `reply` answers the post or
+comment a `ReplyTarget` names (with the ids its platform's reply API needs, from
+`Post.reply_ref`), turning the reply's idempotency key into the platform's own guard where it
+has one; `find_reply` looks for a reply whose answer was lost (None where the platform cannot be
+asked). The platforms and what each can answer are in `crisiscomms.adapters.replies`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
-from crisiscomms.errors import DeliveryOutcomeUnknown
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-__all__ = ["CHANNELS", "CONFIRM_PENDING", "Channel", "ChannelAdapter", "ConfirmingAdapter", "DeliveryOutcomeUnknown",
-           "DeliveryRequest", "DeliveryResult", "PreparedItem", "PreparingAdapter"]
+from crisiscomms.errors import DeliveryOutcomeUnknown
+from crisiscomms.models.inbox import ReplyTarget
+
+__all__ = ["CHANNELS", "CONFIRM_PENDING", "REPLY_PLATFORMS", "Channel", "ChannelAdapter", "ConfirmingAdapter",
+           "DeliveryOutcomeUnknown", "DeliveryRequest", "DeliveryResult", "PreparedItem", "PreparingAdapter",
+           "ReplyAdapter", "ReplyPlatform", "ReplySettings", "ReplyTarget"]
 
 Channel = Literal["newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook"]
 CHANNELS: tuple[Channel, ...] = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook")
+# Where the bank can answer people in place (crisiscomms.adapters.replies has what each one allows).
+ReplyPlatform = Literal["x", "weibo", "wechat", "douyin", "mastodon", "bluesky"]
+REPLY_PLATFORMS: tuple[ReplyPlatform, ...] = ("x", "weibo", "wechat", "douyin", "mastodon", "bluesky")
 
 # `DeliveryResult.details["confirm"]` when the platform accepted the post and `confirm` must follow.
 CONFIRM_PENDING = "pending"
@@ -93,3 +108,38 @@ class ConfirmingAdapter(Protocol):
         """After the platform accepted the post (its result says `confirm: pending`): the final result,
         or None while the platform is still working on it. Raises PermanentPlatformError when the
         post failed after all, other PlatformErrors when the platform could not be asked."""
+
+
+@runtime_checkable
+class ReplyAdapter(Protocol):
+    """Answers one person where they spoke, as the bank's official account on that platform."""
+
+    platform: str
+
+    def reply(self, target: ReplyTarget, text: str, *, idempotency_key: str,
+              language: str | None = None) -> DeliveryResult:
+        """Send `text` (exactly the approved text) as a reply to `target`, once. `idempotency_key` is
+        stable across retries of the same reply (the reply id and its generation) and becomes the
+        platform's own guard where it has one. Raises TransientPlatformError, RateLimited,
+        PermanentPlatformError (the platform refused: its reason is the message) or
+        DeliveryOutcomeUnknown (sent, no answer)."""
+
+    def find_reply(self, target: ReplyTarget, text: str, since: datetime, *,
+                   idempotency_key: str | None = None, language: str | None = None) -> DeliveryResult | None:
+        """The reply with this text the account made to `target` at or after `since`, if the platform
+        lets us look; None when there is none or the platform cannot be asked."""
+
+
+class ReplySettings(BaseModel):
+    """One platform's replies in the channels configuration (`replies: {platform: ...}`).
+
+    Pacing is a token bucket per platform: at most `per_minute` replies a minute on average, with
+    bursts of `burst`; unset values take the defaults of the capability table
+    (crisiscomms.adapters.replies), which name their sources. `base_url` is for a platform the
+    bank does not publish statements on (Douyin), whose API host is not a channel's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_minute: float | None = Field(default=None, gt=0, le=600)
+    burst: int | None = Field(default=None, ge=1, le=100)
+    base_url: HttpUrl | None = None

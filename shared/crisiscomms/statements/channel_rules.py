@@ -29,6 +29,7 @@ Sources (read when this module was written):
 """
 from __future__ import annotations
 
+import encodings.idna
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
@@ -180,11 +181,14 @@ def _is_emoji_cluster(cluster: str) -> bool:
 
 # --------------------------------------------------------------------------- links and mentions
 
-# Characters that may follow "https://" in a link: no whitespace, no East Asian wide or fullwidth
-# characters (twitter-text ends a URL path at CJK text), nothing that ends a link in prose.
+# Characters that may follow "https://" in a link: no whitespace, nothing that ends a link in prose.
+# Where the host ends (it may be written in any script: an internationalised domain name) and
+# where the path ends (at East Asian wide or fullwidth text, as twitter-text's path characters
+# do) is decided by _trim_link.
 _SCHEME_URL = re.compile(r"(?<![A-Za-z0-9@＠$#＃])https?://[^\s<>\"]+", re.IGNORECASE)
-# Links written without a scheme, for X only. twitter-text checks the full IANA TLD list; this
-# list covers the generic TLDs and the ccTLDs a bank in Greater China would write.
+# Links written without a scheme, for X only (twitter-text allows only ASCII domains there). It
+# checks the full IANA TLD list; this list covers the generic TLDs and the ccTLDs a bank in
+# Greater China would write.
 _BARE_TLDS = ("com|net|org|gov|edu|info|biz|bank|io|co|app|dev|news|cn|hk|mo|tw|sg|uk|us|jp|eu|au|ca")
 _BARE_URL = re.compile(
     r"(?<![A-Za-z0-9@＠$#＃.\-/:_])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:" + _BARE_TLDS + r")"
@@ -193,14 +197,64 @@ _BARE_URL = re.compile(
 )
 _TRAILING = ".,;:!?'\"*"
 _MENTION = re.compile(r"(?<![\w/@])@([A-Za-z0-9_]+)(?:@[\w.-]*\w)?")
+# ASCII characters of an authority (userinfo@host:port, [IPv6]) besides letters and digits.
+_AUTHORITY_ASCII = frozenset("-._~%!$&'()*+,;=:@[]")
 
 
-def _trim_link(text: str, start: int, end: int) -> int:
-    """Where a candidate link really ends: before wide characters and trailing punctuation."""
+def _ends_link(char: str) -> bool:
+    """Format and control characters (the directional marks U+202A-202E, U+2066-2069, U+200E/F,
+    U+061C among them), separators and the noncharacters U+FFFE/FFFF: twitter-text never lets
+    a URL run across them."""
+    return unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp") or char in "\ufffe\uffff"
+
+
+def _wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def _authority_char(char: str) -> bool:
+    """A character of a URL's authority: ASCII URL characters, or letters, marks and digits of any
+    script (an internationalised host); never punctuation such as 。 or ， that ends a link in CJK prose."""
+    if char.isascii():
+        return char.isalnum() or char in _AUTHORITY_ASCII
+    return unicodedata.category(char)[0] in ("L", "M", "N")
+
+
+def _trim_link(text: str, start: int, end: int, host_start: int | None = None) -> int:
+    """Where a candidate link really ends.
+
+    Never across a format or control character. With a scheme (`host_start` after "//"), the
+    authority runs over ASCII URL characters and letters of any script, but a label that starts
+    in ASCII ends where wide text follows it ("bank.example.com更多": the host ends at "com", as
+    twitter-text's TLD match does). The path, query and fragment end before wide or fullwidth
+    characters; then trailing punctuation is dropped.
+    """
     for j in range(start, end):
-        if unicodedata.east_asian_width(text[j]) in ("W", "F"):
+        if _ends_link(text[j]):
             end = j
             break
+    path_from = start
+    if host_start is not None:
+        j = host_start
+        while j < end and _authority_char(text[j]):
+            j += 1
+        label_start = host_start
+        for k in range(host_start, j):
+            if text[k] in ".@":
+                label_start = k + 1
+            elif _wide(text[k]) and k > label_start and text[label_start].isascii():
+                return _trim_trailing(text, start, k)  # an ASCII label (a TLD) run into CJK text
+        if j < end and text[j] not in "/?#":
+            end = j
+        path_from = j
+    for j in range(path_from, end):
+        if _wide(text[j]):
+            end = j
+            break
+    return _trim_trailing(text, start, end)
+
+
+def _trim_trailing(text: str, start: int, end: int) -> int:
     while end > start:
         last = text[end - 1]
         link = text[start:end]
@@ -212,25 +266,39 @@ def _trim_link(text: str, start: int, end: int) -> int:
     return end
 
 
+def _valid_label(label: str) -> bool:
+    """A DNS label twitter-text accepts: 1-63 characters once punycode-encoded (java.net.IDN.toASCII)."""
+    if not label:
+        return False
+    if label.isascii():
+        return len(label) <= 63
+    try:
+        return 0 < len(encodings.idna.ToASCII(label)) <= 63
+    except UnicodeError:
+        return False
+
+
 def _valid_host(link: str) -> bool:
-    """A host of DNS labels of 1-63 characters; twitter-text does not shorten a link without one."""
+    """A host of DNS labels of 1-63 characters, internationalised ones counted in their punycode
+    form; twitter-text does not shorten a link without one."""
     host = re.split(r"[/?#]", link.split("//", 1)[1], maxsplit=1)[0].rsplit("@", 1)[-1]
     host = re.sub(r":\d*$", "", host)
     if host.startswith("[") and host.endswith("]"):
         return True
-    return bool(host) and all(0 < len(label) <= 63 for label in host.split("."))
+    return bool(host) and all(_valid_label(label) for label in host.split("."))
 
 
 def link_spans(text: str, *, without_scheme: bool = False) -> list[tuple[int, int]]:
     """(start, end) of every link a platform would shorten, in order.
 
-    A link with a scheme needs a host whose labels are 1-63 characters long. With ``without_scheme`` (X),
-    bare domains on the TLDs above count as links too; a bare domain on another TLD is counted
-    as text. Hosts written in CJK characters are not recognised and are counted as text.
+    A link with a scheme needs a host whose labels are 1-63 characters long (an internationalised
+    label measured as punycode: ``http://foobar.پاکستان/`` is a link, a CJK label whose punycode
+    exceeds 63 characters is text). With ``without_scheme`` (X), bare ASCII domains on the TLDs
+    above count as links too; a bare domain on another TLD is counted as text.
     """
     spans: list[tuple[int, int]] = []
     for match in _SCHEME_URL.finditer(text):
-        end = _trim_link(text, match.start(), match.end())
+        end = _trim_link(text, match.start(), match.end(), host_start=text.index("//", match.start()) + 2)
         if _valid_host(text[match.start():end]):
             spans.append((match.start(), end))
     if without_scheme:

@@ -31,6 +31,19 @@ never a reason to fail or repeat the delivery.
 crisiscomms.statements.rules): every move is conditional and audited, a preparation that finds
 its entry withdrawn when it is done discards what it made, and nothing prepared is ever public,
 so repeating either message is harmless.
+
+"reply" messages (`{"kind": "reply", "reply_id", "generation"}`, queued by the inbox when a reply
+is APPROVED) deliver one reply where the person spoke, with the same rules (`ReplyPublisher`):
+the reply moves APPROVED/RETRYING -> SENDING conditionally (on its state and version, so a second
+copy of the message cannot send), then SENT with the platform's reply id and url, RETRYING on
+transient trouble (SQS brings the message back; a rate limit defers it to the platform's reset),
+FAILED when the platform refuses (its reason is recorded: e.g. X's refusal of uninvited replies)
+or after `max_attempts`, UNKNOWN when the answer was lost and `find_reply` cannot settle it (a
+person decides). Every move is audited. Once SENT the conversation moves to REPLIED (only from
+NEW or ASSIGNED) with the reply id appended; a redelivered message finishes that step if a crash
+interrupted it. Before sending, a reply takes a token of its platform's pace (a token bucket
+shared by every instance); over the pace it is deferred (sent again on the queue with a delay,
+`deferrals` + 1, which is part of the idempotency key) without any state change.
 """
 from __future__ import annotations
 
@@ -40,7 +53,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+import hashlib
+from datetime import timedelta
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.aws.statement_store import StatementRepository
@@ -52,9 +69,12 @@ from crisiscomms.models.delivery import (
     DeliveryResult,
     PreparedItem,
     PreparingAdapter,
+    ReplyAdapter,
 )
+from crisiscomms.models.inbox import ReplyTarget
 from crisiscomms.errors import (
     ChannelCheckFailed,
+    ConfigurationError,
     Conflict,
     DeliveryOutcomeUnknown,
     PermanentPlatformError,
@@ -476,3 +496,200 @@ def _prepared_item(delivery: dict[str, Any]) -> PreparedItem | None:
     if not prepared.get("data") or prepared.get("text_hash") != delivery["text_hash"]:
         return None
     return PreparedItem(channel=delivery["channel"], data={str(k): str(v) for k, v in prepared["data"].items()})
+
+
+# --- replies ----------------------------------------------------------------------------------------
+
+REPLY_SENDABLE = ("APPROVED", "RETRYING")
+_REPLY_AUDITED = ("state", "platform_reply_id", "url", "error", "error_code", "attempts", "resolved_by")
+LOOKUP_MARGIN = timedelta(minutes=5)  # a reply sent just before SENDING was recorded is still found
+
+
+class ReplyMessage(BaseModel):
+    """One reply to deliver. `deferrals` is set by the Publisher when it defers a paced reply; it is
+    part of the idempotency key, so a deferred copy is handled, and a duplicate of it is not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["reply"] = "reply"
+    reply_id: str = Field(min_length=1, max_length=64)
+    generation: int = Field(default=0, ge=0)
+    deferrals: int = Field(default=0, ge=0, le=100_000)
+
+
+class ReplyStore(Protocol):
+    """The reply items (crisiscomms.aws.reply_store.ReplyRepository keeps this)."""
+
+    def reply(self, reply_id: str) -> dict[str, Any] | None: ...
+
+    def move_reply(self, reply: dict[str, Any], *, expect: tuple[str, ...], updates: dict[str, Any],
+                   entry: AuditEntry | None = None) -> bool: ...
+
+
+def reply_idempotency_key(reply_id: str, generation: int) -> str:
+    """What the platform's own guard gets (an Idempotency-Key, a record key): stable across retries
+    and deferrals of one generation, new when a person sends the reply again."""
+    return f"{reply_id}.{generation}"
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ReplyPublisher:
+    """Delivers approved replies exactly once (see the module's docstring)."""
+
+    def __init__(self, repo: ReplyStore, *, adapter_for: Callable[[str], ReplyAdapter],
+                 clock: Callable[[], datetime], max_attempts: int,
+                 mark_replied: Callable[[str, str, datetime, AuditEntry], bool],
+                 pace: Callable[[str], float] | None = None,
+                 defer: Callable[[dict[str, Any], float], None] | None = None) -> None:
+        self._repo = repo
+        self._adapter_for = adapter_for
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._mark_replied = mark_replied  # (post key, reply id, at, audit entry) -> moved to REPLIED
+        self._pace = pace  # platform -> seconds to wait (0: a token was taken)
+        self._defer = defer  # (message, seconds): the message again on the queue, visible after the delay
+
+    # --- moves ----------------------------------------------------------------------------------
+
+    def _move(self, reply: dict[str, Any], expect: tuple[str, ...], action: str, **updates: Any) -> dict[str, Any] | None:
+        """The reply after a conditional, audited move; None when it was no longer in `expect` (or
+        changed since it was read)."""
+        updates["updated_at"] = self._clock().isoformat()
+        entry = AuditEntry(actor=SYSTEM, role="system", action=action, target=f"reply#{reply['id']}", at=self._clock(),
+                           before={"state": reply["state"]},
+                           after={k: v for k, v in updates.items() if k in _REPLY_AUDITED and v is not None},
+                           text_hash=reply.get("text_hash"))
+        if not self._repo.move_reply(reply, expect=expect, updates=updates, entry=entry):
+            return None
+        return {**reply, **updates, "version": int(reply.get("version", 0)) + 1}
+
+    def _finish(self, reply: dict[str, Any], expect: tuple[str, ...], state: str, action: str,
+                **updates: Any) -> dict[str, Any]:
+        moved = self._move(reply, expect, action, state=state, **updates)
+        count(f"Replies{state.title()}")
+        if moved is None:
+            current = self._repo.reply(reply["id"]) or {}
+            logger.warning("reply changed while it was handled", extra={"reply_id": reply["id"],
+                                                                        "state": current.get("state")})
+            return {"state": current.get("state", "MISSING")}
+        return {"state": state}
+
+    # --- deliver --------------------------------------------------------------------------------
+
+    def deliver(self, message: ReplyMessage) -> dict[str, Any]:
+        reply = self._repo.reply(message.reply_id)
+        if reply is None:
+            logger.error("reply not found", extra={"reply_id": message.reply_id})
+            return {"state": "MISSING"}
+        reply.setdefault("id", message.reply_id)
+        if int(reply.get("generation", 0)) != message.generation:
+            return {"state": reply["state"], "stale": True}  # a message for an earlier (or later) send
+        state = reply["state"]
+        if state == "SENT":
+            return {"state": "SENT", "conversation": self._replied(reply)}  # finish what a crash interrupted
+        if state not in (*REPLY_SENDABLE, "SENDING"):
+            return {"state": state}
+        if _text_hash(str(reply.get("text", ""))) != reply.get("text_hash"):
+            return self._finish(reply, (state,), "FAILED", "reply_failed", error_code="text_changed",
+                                error="the reply's text no longer matches the text that was approved")
+        try:
+            target = ReplyTarget.model_validate(reply["target"])
+            adapter = self._adapter_for(str(reply["platform"]))
+        except (ConfigurationError, KeyError, ValidationError) as exc:
+            if state == "SENDING":  # it may have gone out, and nothing can be asked
+                return self._finish(reply, ("SENDING",), "UNKNOWN", "reply_unknown", needs_person=True,
+                                    error=f"sending was interrupted and {reply.get('platform')} cannot be asked: {exc}")
+            return self._finish(reply, REPLY_SENDABLE, "FAILED", "reply_failed", error_code="not_configured",
+                                error=f"{reply.get('platform')} replies cannot be sent: {exc}"[:500])
+        if state == "SENDING":
+            # An earlier attempt died between sending and recording: never send blindly again.
+            return self._resolve(reply, adapter, target)
+        wait = self._pace(str(reply["platform"])) if self._pace is not None else 0.0
+        if wait > 0:
+            return self._postpone(message, reply, wait)
+        attempts = int(reply.get("attempts", 0)) + 1
+        sending = self._move(reply, REPLY_SENDABLE, "reply_sending", state="SENDING", attempts=attempts,
+                             sending_at=self._clock().isoformat())
+        if sending is None:
+            return {"state": "BUSY"}  # another copy of the message moved it first
+        key = reply_idempotency_key(sending["id"], message.generation)
+        try:
+            result = adapter.reply(target, str(sending["text"]), idempotency_key=key, language=sending.get("language"))
+        except DeliveryOutcomeUnknown:
+            return self._resolve(sending, adapter, target)
+        except PermanentPlatformError as exc:
+            return self._finish(sending, ("SENDING",), "FAILED", "reply_failed", error=str(exc)[:1000],
+                                error_code=exc.code)
+        except PlatformError as exc:  # transient, rate limited, a token being renewed
+            return self._retry(message, sending, exc, attempts)
+        return self._sent(sending, result, resolved_by="answer")
+
+    def _postpone(self, message: ReplyMessage, reply: dict[str, Any], wait: float) -> dict[str, Any]:
+        """Over the platform's pace: hand the message back for later, changing nothing."""
+        count("RepliesPaced")
+        if self._defer is None:
+            raise RetryLater(f"{reply['platform']} replies are over their pace; wait {wait:.0f} s")
+        self._defer(message.model_copy(update={"deferrals": message.deferrals + 1}).model_dump(), wait)
+        return {"state": reply["state"], "paced_seconds": round(wait, 3)}
+
+    def _retry(self, message: ReplyMessage, reply: dict[str, Any], exc: PlatformError, attempts: int) -> dict[str, Any]:
+        if attempts >= self._max_attempts:
+            return self._finish(reply, ("SENDING",), "FAILED", "reply_failed", error_code=exc.code,
+                                error=f"{exc} (after {attempts} attempts)"[:1000])
+        moved = self._move(reply, ("SENDING",), "reply_retrying", state="RETRYING", error=str(exc)[:1000],
+                           error_code=exc.code)
+        count("RepliesRetrying")
+        if isinstance(exc, RateLimited) and self._defer is not None and moved is not None:
+            wait = max(1.0, (exc.resume_at - self._clock()).total_seconds())
+            self._defer(message.model_copy(update={"deferrals": message.deferrals + 1}).model_dump(), wait)
+            return {"state": "RETRYING", "retry_in": round(wait, 3)}
+        raise RetryLater(str(exc)) from exc
+
+    def _resolve(self, reply: dict[str, Any], adapter: ReplyAdapter, target: ReplyTarget) -> dict[str, Any]:
+        """A reply that may have gone out without an answer: SENT if the platform shows it, else UNKNOWN."""
+        started = reply.get("sending_at") or reply.get("updated_at")
+        try:
+            since = datetime.fromisoformat(str(started)) - LOOKUP_MARGIN
+        except ValueError:
+            since = self._clock() - timedelta(days=1)
+        try:
+            found = adapter.find_reply(target, str(reply["text"]), since,
+                                       idempotency_key=reply_idempotency_key(reply["id"], int(reply.get("generation", 0))),
+                                       language=reply.get("language"))
+        except PlatformError as exc:
+            logger.warning("looking the reply up failed", extra={"reply_id": reply["id"], "error": str(exc)})
+            found = None
+        if found is not None:
+            return self._sent(reply, found, resolved_by="lookup")
+        return self._finish(reply, ("SENDING",), "UNKNOWN", "reply_unknown", needs_person=True,
+                            error="the reply may have been sent but no answer came back and the platform does not "
+                                  "show it; check the conversation on the platform, then send again or mark it")
+
+    def _sent(self, reply: dict[str, Any], result: DeliveryResult, *, resolved_by: str) -> dict[str, Any]:
+        moved = self._move(reply, ("SENDING",), "reply_sent", state="SENT", platform_reply_id=result.platform_id,
+                           url=result.url, sent_at=self._clock().isoformat(), resolved_by=resolved_by)
+        count("RepliesSent")
+        if moved is None:
+            current = self._repo.reply(reply["id"]) or {}
+            logger.warning("reply changed while it was sent", extra={"reply_id": reply["id"],
+                                                                     "state": current.get("state")})
+            return {"state": current.get("state", "MISSING")}
+        return {"state": "SENT", "platform_reply_id": result.platform_id, "conversation": self._replied(moved)}
+
+    def _replied(self, reply: dict[str, Any]) -> str:
+        """Move the reply's conversation to REPLIED (if it is still open); what became of it."""
+        post_key = str(reply.get("post_key") or "")
+        now = self._clock()
+        entry = AuditEntry(actor=SYSTEM, role="system", action="conversation_replied", target=f"conv#{post_key}",
+                           at=now, after={"state": "REPLIED", "reply_id": reply["id"]})
+        try:
+            marked = self._mark_replied(post_key, reply["id"], now, entry)
+        except Exception as exc:
+            # The reply is SENT and stays so; the message comes back and this step is tried again.
+            count("ConversationsNotMarkedReplied")
+            raise RetryLater(f"reply {reply['id']} is sent but its conversation could not be moved to REPLIED: "
+                             f"{type(exc).__name__}: {exc}"[:500]) from exc
+        return "REPLIED" if marked else "UNCHANGED"

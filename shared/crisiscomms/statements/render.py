@@ -18,7 +18,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from crisiscomms.errors import ChannelCheckFailed
-from crisiscomms.models.delivery import Channel
+from crisiscomms.models.delivery import Channel, ReplyPlatform, ReplySettings
 from crisiscomms.statements.channel_rules import ChannelRule, ChannelSettings, channel_rules, link_spans
 
 __all__ = ["ChannelAccount", "ChannelsConfig", "Count", "Kind", "Rendering", "Renderer", "StatementText", "content_sha256", "render"]
@@ -196,6 +196,8 @@ class ChannelsConfig(BaseModel):
 
     newsroom_base_url: HttpUrl
     channels: dict[Channel, ChannelAccount]
+    # Replies per platform: pacing, and where a platform without a channel (Douyin) has its API.
+    replies: dict[ReplyPlatform, ReplySettings] = Field(default_factory=dict)
 
 
 def _problem(channel: str, language: str | None, message: str, count: Count | None = None) -> dict[str, Any]:

@@ -18,6 +18,10 @@ matches every post, which `watch_sources` uses so a drill reads all it scripts),
 `sortAt` (the earlier of createdAt and indexedAt), `since` inclusive / `until` exclusive,
 `limit` 1..100, and an offset `cursor` given whenever a page is full. A post becomes searchable
 when the clock reaches its `indexed_at`. Bluesky posts carry no place, so `location` is ignored.
+
+Replies are posts whose record has `reply` strong refs (root, parent); `replies` lists the bank's.
+Like a PDS, the emulator checks their shape, not that the parent exists: a PDS holds only its own
+repos, and whether a reply shows (a deleted parent, a thread gate) is the AppView's decision.
 """
 from __future__ import annotations
 
@@ -230,6 +234,11 @@ class BlueskyEmulator(EmulatorServer):
         """Post records created through createRecord, oldest first."""
         with self._lock:
             return sorted(self._records.values(), key=lambda r: r.created_at)
+
+    @property
+    def replies(self) -> list[BlueskyRecord]:
+        """The bank's post records that reply to a post, oldest first."""
+        return [r for r in self.posts if isinstance(r.value.get("reply"), dict)]
 
     def uri_for(self, rkey: str, did: str | None = None) -> str:
         return f"at://{did or self.did}/{POST_COLLECTION}/{rkey}"

@@ -7,6 +7,11 @@ behaviour: the same key from the same account within an hour answers the status 
 first time. `GET /api/v1/accounts/:id/statuses` and `GET /api/v1/statuses/:id` return Status
 entities whose `content` is HTML as Mastodon renders it.
 
+Replies: `in_reply_to_id` may name the account's own statuses, `add_external_status` ones, or any
+status the server heard (`add_post`); anything else is 404. `replies` lists the account's replies.
+`GET /api/v2/search?q=<status URI or URL>&resolve=true` finds a heard status by its address (how
+the bank's server learns its own id for a status read through another server).
+
 Listening (`add_post` puts other people's statuses here):
 * `GET /api/v1/timelines/tag/:hashtag` (`any[]`, `local`, `max_id`, `since_id`, `min_id`,
   `limit` <= 40) and `GET /api/v1/notifications` (`types[]`, `min_id`, ..., `limit` <= 80):
@@ -184,6 +189,12 @@ class MastodonEmulator(EmulatorServer):
         with self._lock:
             return list(self._posts)
 
+    @property
+    def replies(self) -> list[MastodonStatus]:
+        """The account's statuses that reply to another, oldest first."""
+        with self._lock:
+            return [s for s in self._posts if s.in_reply_to_id is not None]
+
     def add_external_status(self) -> str:
         """A status from another account that replies may point at; returns its id."""
         with self._lock:
@@ -261,7 +272,8 @@ class MastodonEmulator(EmulatorServer):
         if not allowed:
             return self._error(429, "Too many requests", self._rate_headers(reset, 0))
         with self._lock:
-            if in_reply_to is not None and in_reply_to not in self._external | {s.id for s in self._posts}:
+            heard = {str(s.id) for s in self._heard if s.raw is None and s.arrives_at <= now}
+            if in_reply_to is not None and in_reply_to not in self._external | heard | {s.id for s in self._posts}:
                 return self._error(404, "Record not found")
             status = MastodonStatus(id=self._next_id(now), text=text, visibility=visibility,
                                     language=str(language) if language else None,
@@ -448,6 +460,10 @@ class MastodonEmulator(EmulatorServer):
         empty: dict[str, Any] = {"accounts": [], "statuses": [], "hashtags": []}
         if request.param("type") not in (None, "statuses"):
             return json_response(200, empty)
+        if request.param("resolve") in ("true", "1") and re.fullmatch(r"https?://\S+", query):
+            by_address = [s for s in known if s.raw is None and query in (self._heard_entity(s)["uri"],
+                                                                           self._heard_entity(s)["url"])]
+            return json_response(200, {**empty, "statuses": [self._heard_entity(s) for s in by_address[:1]]})
         terms = [(t.startswith("-"), t.lstrip("-").strip('"').casefold()) for t in re.findall(r'-?"[^"]+"|\S+', query)]
         after = _id_param(request, "min_id")
         before = _id_param(request, "max_id")

@@ -24,7 +24,12 @@ list.
 
 Comments: ``comment/list`` pages an article's comments oldest first from ``begin`` (``count``
 under 50, else 88010; an unknown article is 88001); a comment shows once the clock reaches its
-time, and `delete_comment` removes one, shifting the later ones as on WeChat. Tokens:
+time, and `delete_comment` removes one, shifting the later ones as on WeChat.
+``comment/reply/add`` answers a comment as the account (`msg_data_id`, `index`, `user_comment_id`,
+`content`): only comments of mass-sent articles exist (a free-published article's id is 88001), an
+unknown comment is 88008, a second reply 88005 "already reply", an empty or over-long content
+(`reply_max`: WeChat publishes no number) 88007; the reply shows under the comment in
+``comment/list`` and in `replies`. Tokens:
 ``stable_token`` (normal mode) answers the current token while it is valid and a new one once
 `expire_access_token` retired it; `stable_token_calls` counts the calls.
 """
@@ -34,7 +39,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..base import Clock, EmulatorServer, Fault, Request, Response
@@ -44,6 +49,7 @@ STABLE_TOKEN_PATH = "/cgi-bin/stable_token"
 COMMENT_LIST_PATH = "/cgi-bin/comment/list"
 MASS_SEND_PATH = "/cgi-bin/message/mass/sendall"
 MASS_GET_PATH = "/cgi-bin/message/mass/get"
+COMMENT_REPLY_PATH = "/cgi-bin/comment/reply/add"
 DEFAULT_ACCESS_TOKEN = "emulated-wechat-access-token"
 DEFAULT_APPID = "wx5e1f0c3a2b4d6e8f"
 DEFAULT_SECRET = "emulated-wechat-app-secret"
@@ -91,6 +97,7 @@ class Comment:
     elected: bool = False
     reply: str | None = None
     raw: dict[str, Any] | None = None
+    reply_at: datetime | None = None
 
 
 @dataclass
@@ -138,6 +145,7 @@ class WeChatEmulator(EmulatorServer):
         mass_send_allowed: bool = True,
         mass_polls: int = 0,
         mass_final_status: str = "SEND_SUCCESS",
+        reply_max: int = 600,
     ) -> None:
         super().__init__(clock, timeout_delay=timeout_delay)
         self.access_token = access_token
@@ -147,6 +155,7 @@ class WeChatEmulator(EmulatorServer):
         self.mass_send_allowed = mass_send_allowed
         self.mass_polls = mass_polls
         self.mass_final_status = mass_final_status
+        self.reply_max = reply_max
         self.mass_sends: list[MassSend] = []
         self.comments: dict[tuple[int, int], list[Comment]] = {}
         self.stable_token_calls = 0
@@ -196,6 +205,13 @@ class WeChatEmulator(EmulatorServer):
             listed = self.comments[(msg_data_id, index)]
             listed[:] = [c for c in listed if c.user_comment_id != user_comment_id]
 
+    @property
+    def replies(self) -> list[tuple[int, int, int, str]]:
+        """The account's replies to comments: (msg_data_id, index, user_comment_id, content), in the order sent."""
+        with self._lock:
+            sent = [(key[0], key[1], c) for key, listed in self.comments.items() for c in listed if c.reply_at]
+            return [(m, i, c.user_comment_id, c.reply or "") for m, i, c in sorted(sent, key=lambda s: s[2].reply_at)]
+
     def expire_access_token(self) -> None:
         """The current token lapses: calls answer 42001 until stable_token hands out a new one."""
         with self._lock:
@@ -233,6 +249,7 @@ class WeChatEmulator(EmulatorServer):
             MASS_SEND_PATH: self._mass_send,
             MASS_GET_PATH: self._mass_get,
             COMMENT_LIST_PATH: self._comment_list,
+            COMMENT_REPLY_PATH: self._comment_reply,
             STABLE_TOKEN_PATH: self._stable_token,
         }
         try:
@@ -252,7 +269,7 @@ class WeChatEmulator(EmulatorServer):
 
     def is_write(self, request: Request) -> bool:
         """Every WeChat call is a POST; only adding a draft, submitting it and mass-sending create something."""
-        return request.path in (DRAFT_ADD_PATH, SUBMIT_PATH, MASS_SEND_PATH)
+        return request.path in (DRAFT_ADD_PATH, SUBMIT_PATH, MASS_SEND_PATH, COMMENT_REPLY_PATH)
 
     def fault_target(self, request: Request) -> str | None:
         """Faults can aim at one endpoint (e.g. lose only the submit answer)."""
@@ -402,6 +419,26 @@ class WeChatEmulator(EmulatorServer):
         return {"errcode": 0, "errmsg": "ok", "total": len(shown),
                 "comment": [_render_comment(c) for c in shown[begin: begin + count]]}
 
+    def _comment_reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            msg_data_id, comment_id = int(body["msg_data_id"]), int(body["user_comment_id"])
+            index = int(body.get("index", 0))
+        except (KeyError, TypeError, ValueError):
+            raise WeChatError(47001, "data format error") from None
+        content = body.get("content")
+        listed = self.comments.get((msg_data_id, index))
+        if listed is None:
+            raise WeChatError(88001, "msg_data is not exists")
+        comment = next((c for c in listed if c.user_comment_id == comment_id and c.raw is None), None)
+        if comment is None or comment.created_at > self.clock():
+            raise WeChatError(88008, "comment is not exists")
+        if not isinstance(content, str) or not content.strip() or len(content) > self.reply_max:
+            raise WeChatError(88007, "reply content beyond max len or content len is zero")
+        if comment.reply:
+            raise WeChatError(88005, "already reply")
+        comment.reply, comment.reply_at = content, self.clock()
+        return {"errcode": 0, "errmsg": "ok"}
+
     def _stable_token(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("grant_type") != "client_credential":
             raise WeChatError(40002, "invalid grant_type")
@@ -453,7 +490,8 @@ def _render_comment(comment: Comment) -> dict[str, Any]:
     if comment.openid:
         item["openid"] = comment.openid
     if comment.reply:
-        item["reply"] = {"content": comment.reply, "create_time": int(comment.created_at.timestamp()) + 60}
+        replied = comment.reply_at or comment.created_at + timedelta(minutes=1)
+        item["reply"] = {"content": comment.reply, "create_time": int(replied.timestamp())}
     return item
 
 

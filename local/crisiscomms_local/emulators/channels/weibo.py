@@ -8,6 +8,17 @@ Publishing (the Publisher's Weibo channel):
   posted; it answers the documented status object.
 * ``GET /2/statuses/user_timeline.json`` lists the account's statuses, newest first.
 
+Replies (the Publisher's Weibo replies; `replies` keeps what was sent):
+
+* ``POST /2/comments/create.json`` (form: access_token, id, comment) comments on a status: the
+  bank's own, or one it heard (a mention, a searched status); an unknown status is 20101.
+* ``POST /2/comments/reply.json`` (form: access_token, cid, id, comment, without_mention) answers a
+  comment under one of the bank's statuses; an unknown comment (or one not under `id`) is 20201.
+  Unless `without_mention=1`, Weibo puts "回复@name:" before the text, as it does.
+  Both refuse more than 140 characters (20012) and the same text twice on the same status (20019).
+* ``GET /2/comments/by_me.json`` lists the comments the account sent, newest first (`count`, `page`),
+  each with its `status` and, for a reply, `reply_comment`.
+
 Listening (the Poller's Weibo sources; one server plays both api.weibo.com and the commercial
 host c.api.weibo.com, so a search source's base_url points here too):
 
@@ -58,8 +69,12 @@ MENTIONS_PATH = "/2/statuses/mentions.json"
 COMMENTS_TO_ME_PATH = "/2/comments/to_me.json"
 COMMENTS_SHOW_PATH = "/2/comments/show.json"
 SEARCH_PATH = "/2/search/statuses/limited.json"
+COMMENTS_CREATE_PATH = "/2/comments/create.json"
+COMMENTS_REPLY_PATH = "/2/comments/reply.json"
+COMMENTS_BY_ME_PATH = "/2/comments/by_me.json"
 TARGETS = {MENTIONS_PATH: "mentions", COMMENTS_TO_ME_PATH: "comments", COMMENTS_SHOW_PATH: "post_comments",
-           SEARCH_PATH: "search", USER_TIMELINE_PATH: "timeline", SHARE_PATH: "share"}
+           SEARCH_PATH: "search", USER_TIMELINE_PATH: "timeline", SHARE_PATH: "share",
+           COMMENTS_CREATE_PATH: "reply", COMMENTS_REPLY_PATH: "reply", COMMENTS_BY_ME_PATH: "by_me"}
 LISTING_COUNT_MAX = 200
 SEARCH_COUNT_MAX = 50
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -126,6 +141,17 @@ class WeiboError(Exception):
 
 
 Listing = Literal["mentions", "comments", "search"]
+
+
+@dataclass(frozen=True)
+class WeiboReply:
+    """A comment the bank's account sent: on status `status_id`, in answer to comment `reply_to` (None: on the status)."""
+
+    id: int
+    text: str
+    status_id: int
+    reply_to: int | None
+    created_at: datetime
 
 
 @dataclass
@@ -215,6 +241,7 @@ class WeiboEmulator(EmulatorServer):
         self.secure_domain = secure_domain.lower()
         self.expired_tokens = set(expired_tokens)
         self.posts: list[WeiboStatus] = []
+        self.replies: list[WeiboReply] = []
         self.requests_per_hour = requests_per_hour
         self.search_requests_per_hour = search_requests_per_hour
         self._scripted: list[WeiboError] = []
@@ -349,14 +376,14 @@ class WeiboEmulator(EmulatorServer):
             with self._lock:
                 if self._scripted:
                     raise self._scripted.pop(0)
-                if request.path == SHARE_PATH:
+                if request.path in (SHARE_PATH, COMMENTS_CREATE_PATH, COMMENTS_REPLY_PATH):
                     if request.method != "POST":
                         raise WeiboError(405, 10021, "HTTP method is not suported for this request!")
                     self._spend(request)
-                    return self._share(request)
+                    return self._share(request) if request.path == SHARE_PATH else self._comment(request)
                 readers = {USER_TIMELINE_PATH: self._user_timeline, MENTIONS_PATH: self._mentions,
                            COMMENTS_TO_ME_PATH: self._comments_to_me, COMMENTS_SHOW_PATH: self._comments_show,
-                           SEARCH_PATH: self._search}
+                           SEARCH_PATH: self._search, COMMENTS_BY_ME_PATH: self._comments_by_me}
                 if request.path in readers:
                     if request.method != "GET":
                         raise WeiboError(405, 10021, "HTTP method is not suported for this request!")
@@ -418,6 +445,66 @@ class WeiboEmulator(EmulatorServer):
         status = WeiboStatus(id=FIRST_ID + len(self.posts) + 1, text=text, created_at=self.clock(), rip=form.get("rip"))
         self.posts.append(status)
         return _json_response(200, status.as_json(self.uid, self.screen_name))
+
+    # -- reply endpoints -------------------------------------------------------------------------
+
+    def _comment(self, request: Request) -> Response:
+        """comments/create (on a status) and comments/reply (to a comment under a status)."""
+        form = _form(request)
+        self._check_token(form.get("access_token") or _bearer(request))
+        text = form.get("comment")
+        if not text:
+            raise WeiboError(400, 10016, "Miss required parameter (comment) , see doc for more info.")
+        raw_id = form.get("id") or ""
+        if not raw_id.isdigit():
+            raise WeiboError(400, 20109, "Weibo id is null!")
+        status_id = int(raw_id)
+        heard = {i.id for listing in ("mentions", "search") for i in self._items[listing] if i.raw is None}
+        if status_id not in heard and not any(p.id == status_id for p in self.posts):
+            raise WeiboError(400, 20101, "Target weibo does not exist!")
+        reply_to: int | None = None
+        if request.path == COMMENTS_REPLY_PATH:
+            raw_cid = form.get("cid") or ""
+            if not raw_cid.isdigit():
+                raise WeiboError(400, 20204, "Comment id is null!")
+            comment = next((c for c in self._items["comments"] if c.id == int(raw_cid) and c.raw is None), None)
+            if comment is None or comment.post_id != status_id:
+                raise WeiboError(400, 20201, "Target weibo comment does not exist!")
+            reply_to = comment.id
+            if form.get("without_mention") != "1":
+                text = f"回复@{comment.author}:{text}"
+        if weibo_length(text) > MAX_LENGTH:
+            raise WeiboError(400, 20012, "Text too long, please input text less than 140 characters!")
+        if any(r.text == text and r.status_id == status_id for r in self.replies):
+            raise WeiboError(400, 20019, "Repeat conetnt!")
+        now = as_utc(self.clock(), "clock()")
+        reply = WeiboReply(id=self._next_id(now), text=text, status_id=status_id, reply_to=reply_to, created_at=now)
+        self.replies.append(reply)
+        return _json_response(200, self._reply_json(reply))
+
+    def _comments_by_me(self, request: Request) -> Response:
+        count = _count_param(request, default=50, maximum=LISTING_COUNT_MAX)
+        page = _int_param(request, "page") or 1
+        newest_first = sorted(self.replies, key=lambda r: r.id, reverse=True)
+        chunk = newest_first[(page - 1) * count: page * count]
+        return _json_response(200, {"comments": [self._reply_json(r) for r in chunk], "previous_cursor": 0,
+                                    "next_cursor": 0, "total_number": len(newest_first)})
+
+    def _reply_json(self, reply: WeiboReply) -> dict[str, Any]:
+        own = next((p for p in self.posts if p.id == reply.status_id), None)
+        heard = next((i for listing in ("mentions", "search") for i in self._items[listing] if i.id == reply.status_id),
+                     None)
+        status = own.as_json(self.uid, self.screen_name) if own else self._status_json(heard)  # type: ignore[arg-type]
+        body: dict[str, Any] = {
+            "created_at": weibo_time(reply.created_at), "id": reply.id, "idstr": str(reply.id), "mid": str(reply.id),
+            "text": reply.text, "source": "<a href=\"https://open.weibo.com\" rel=\"nofollow\">crisiscomms</a>",
+            "user": {"id": int(self.uid), "idstr": self.uid, "screen_name": self.screen_name}, "status": status,
+        }
+        if reply.reply_to is not None:
+            answered = next(c for c in self._items["comments"] if c.id == reply.reply_to)
+            body["reply_comment"] = {"id": answered.id, "idstr": str(answered.id), "text": answered.text,
+                                     "created_at": weibo_time(answered.created_at)}
+        return body
 
     def _user_timeline(self, request: Request) -> Response:
         uid = request.param("uid")

@@ -5,6 +5,12 @@ answers, problem-details errors, `x-rate-limit-*` headers, weighted 280-characte
 (twitter-text v3: CJK counts double, every link counts 23), links rewritten to t.co and
 `&`, `<`, `>` escaped in returned text, replies only to posts that exist, and X's refusal of
 duplicate content. The timeline endpoint is what the adapter reads to resolve a lost answer.
+
+Replies follow X's restriction of 2026-02-23 (docs.x.com changelog): below the Enterprise tier a
+programmatic reply is accepted only when the post replied to is the account's own, @mentions it
+or quotes one of its posts (`add_external_post(..., mentions_bank=True / quotes_bank=True)`);
+anything else is refused with 403 and X's message (`REPLY_NOT_ALLOWED_DETAIL`). An emulator made
+with `reply_restriction=False` plays an Enterprise app. `replies` lists the replies created.
 """
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ _LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 INVALID_REQUEST_TYPE = "https://api.twitter.com/2/problems/invalid-request"
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 REPLY_MISSING_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."
+REPLY_NOT_ALLOWED_DETAIL = ("Reply to this conversation is not allowed because you have not been mentioned or otherwise "
+                            "engaged by the author of the post you are replying to.")
 
 
 def weighted_length(text: str) -> int:
@@ -61,6 +69,18 @@ class XPublishedPost:
     in_reply_to: str | None = None
 
 
+@dataclass(frozen=True)
+class XExternalPost:
+    """Another account's post: whether its author summoned the bank (a mention, a quote of its post)."""
+
+    id: str
+    author: str
+    text: str
+    created_at: datetime
+    mentions_bank: bool = False
+    quotes_bank: bool = False
+
+
 class XPublishEmulator(EmulatorServer):
     """Posting and the user timeline for the account `username`, authenticated by `access_token`.
 
@@ -77,6 +97,7 @@ class XPublishEmulator(EmulatorServer):
         posts_per_window: int = 100,
         window_seconds: int = 900,
         timeout_delay: float = 2.0,
+        reply_restriction: bool = True,
     ) -> None:
         super().__init__(clock, timeout_delay=timeout_delay)
         self.username = username
@@ -84,8 +105,9 @@ class XPublishEmulator(EmulatorServer):
         self.access_token = access_token
         self.posts_per_window = posts_per_window
         self.window_seconds = window_seconds
+        self.reply_restriction = reply_restriction
         self._posts: list[XPublishedPost] = []
-        self._external: set[str] = set()
+        self._external: dict[str, XExternalPost] = {}
         self._seq: dict[int, int] = {}
         self._window_reset: datetime | None = None
         self._window_used = 0
@@ -96,11 +118,20 @@ class XPublishEmulator(EmulatorServer):
         with self._lock:
             return list(self._posts)
 
-    def add_external_post(self, created_at: datetime) -> str:
-        """Another account's post that exists on X, so replies to it are accepted; returns its id."""
+    @property
+    def replies(self) -> list[XPublishedPost]:
+        """The account's posts that reply to another post, oldest first."""
+        with self._lock:
+            return [p for p in self._posts if p.in_reply_to is not None]
+
+    def add_external_post(self, created_at: datetime, *, author: str = "someone", text: str = "",
+                          mentions_bank: bool = False, quotes_bank: bool = False) -> str:
+        """Another account's post that exists on X; returns its id. The account may reply to it only
+        when it @mentions the account (or replies under its post) or quotes one of its posts."""
         with self._lock:
             post_id = self._next_id(as_utc(created_at, "created_at"))
-            self._external.add(post_id)
+            mentions = mentions_bank or f"@{self.username}".lower() in text.lower()
+            self._external[post_id] = XExternalPost(post_id, author, text, as_utc(created_at), mentions, quotes_bank)
         return post_id
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -196,9 +227,12 @@ class XPublishEmulator(EmulatorServer):
             return self._problem(429, title="Too Many Requests", headers=self._rate_headers(now, exhausted=True))
         shown = html.escape(URL_RE.sub(lambda m: _tco(m.group(0)), text), quote=False)
         with self._lock:
-            known = {p.id for p in self._posts} | self._external
+            known = {p.id for p in self._posts} | set(self._external)
             if in_reply_to is not None and in_reply_to not in known:
                 return self._problem(403, REPLY_MISSING_DETAIL, title="Forbidden", headers=self._rate_headers(now))
+            external = self._external.get(in_reply_to or "")
+            if self.reply_restriction and external is not None and not (external.mentions_bank or external.quotes_bank):
+                return self._problem(403, REPLY_NOT_ALLOWED_DETAIL, title="Forbidden", headers=self._rate_headers(now))
             if any(p.submitted_text == text for p in self._posts):
                 return self._problem(403, DUPLICATE_DETAIL, title="Forbidden", headers=self._rate_headers(now))
             post = XPublishedPost(id=self._next_id(now), text=shown, submitted_text=text,

@@ -50,13 +50,13 @@ def link_facets(text: str) -> list[dict[str, Any]]:
     return facets
 
 
-def _body(response: httpx.Response) -> dict[str, Any]:
+def response_body(response: httpx.Response) -> dict[str, Any]:
     return json_object(response) or {}
 
 
-def _raise_for(response: httpx.Response, now: datetime) -> NoReturn:
+def raise_for(response: httpx.Response, now: datetime) -> NoReturn:
     status = response.status_code
-    body = _body(response)
+    body = response_body(response)
     error = str(body.get("error") or f"HTTP {status}")
     message = f"Bluesky {status} {error}: {body.get('message') or ''}".rstrip(": ")
     raise platform_error(status, message, code=error, rate_limited=status == 429 or error == "RateLimitExceeded",
@@ -108,12 +108,12 @@ class BlueskyAdapter:
         response = send_write(self._http, self._http.build_request(
             "POST", CREATE_PATH, json=body, headers={"Authorization": f"Bearer {self._jwt}"}))
         if response.status_code == 200:
-            created = _body(response)
+            created = response_body(response)
             if not created.get("uri") or not created.get("cid"):
                 raise PermanentPlatformError("Bluesky answered success without uri and cid", status=200)
             return self._result(str(created["uri"]), str(created["cid"]))
         try:
-            _raise_for(response, self._clock())
+            raise_for(response, self._clock())
         except PermanentPlatformError as exc:
             if "already exists" in str(exc).lower() and (found := self.find(request)) is not None:
                 return DeliveryResult(found.platform_id, found.url, {**found.details, "resolved_by": "rkey_exists"})
@@ -128,10 +128,10 @@ class BlueskyAdapter:
         response = send(self._http, self._http.build_request(
             "GET", GET_PATH, params={"repo": repo, "collection": collection, "rkey": rkey}))
         if response.status_code == 200:
-            return _body(response)
-        if response.status_code == 400 and _body(response).get("error") == "RecordNotFound":
+            return response_body(response)
+        if response.status_code == 400 and response_body(response).get("error") == "RecordNotFound":
             return None
-        _raise_for(response, self._clock())
+        raise_for(response, self._clock())
 
     def _reply_refs(self, reply_to: str) -> dict[str, Any]:
         """Root and parent strong refs: a reply to a reply keeps the thread's root."""

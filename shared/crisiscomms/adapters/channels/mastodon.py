@@ -68,14 +68,14 @@ def _resume_at(response: httpx.Response, now: datetime) -> datetime:
     return retry_after(response, now) or now + DEFAULT_RATE_LIMIT_PAUSE
 
 
-def _raise_for(response: httpx.Response, now: datetime) -> NoReturn:
+def raise_for(response: httpx.Response, now: datetime) -> NoReturn:
     status = response.status_code
     detail = (json_object(response) or {}).get("error")
     raise platform_error(status, f"Mastodon {status}: {detail or f'HTTP {status}'}",
                          resume_at=lambda: _resume_at(response, now), code="validation" if status == 422 else None)
 
 
-def _status_json(response: httpx.Response) -> Any:
+def status_json(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError as exc:
@@ -127,8 +127,8 @@ class MastodonAdapter:
             "POST", STATUSES_PATH, json=body, headers=self._headers(**{"Idempotency-Key": request.delivery_id}))
         response = send_write(self._http, http_request)
         if response.status_code == 200:
-            return self._result(_status_json(response))
-        _raise_for(response, self._clock())
+            return self._result(status_json(response))
+        raise_for(response, self._clock())
 
     def find(self, request: DeliveryRequest) -> DeliveryResult | None:
         """The oldest recent status of the account with this text, reply target and language."""
@@ -140,8 +140,8 @@ class MastodonAdapter:
             response = send(self._http, self._http.build_request(
                 "GET", f"/api/v1/accounts/{self._account_id}/statuses", params=params, headers=self._headers()))
             if response.status_code != 200:
-                _raise_for(response, self._clock())
-            page = _status_json(response)
+                raise_for(response, self._clock())
+            page = status_json(response)
             if not isinstance(page, list) or not page:
                 break
             statuses = [s for s in page if isinstance(s, dict) and s.get("id")]

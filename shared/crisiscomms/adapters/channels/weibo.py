@@ -42,7 +42,7 @@ def _next_hour(now: datetime) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
-def _comparable(text: str) -> str:
+def comparable_text(text: str) -> str:
     """Text with URLs blanked and whitespace collapsed: Weibo returns links as t.cn short links."""
     return " ".join(URL_PATTERN.sub("<url>", text).split())
 
@@ -102,11 +102,11 @@ class WeiboAdapter:
         body = json_object(response)
         if response.status_code != 200 or body is None or "error_code" in body:
             self._raise_for_error(response)
-        wanted = _comparable(request.text)
+        wanted = comparable_text(request.text)
         for status in body.get("statuses") or []:
             if not isinstance(status, dict) or not (status.get("idstr") or status.get("id")):
                 continue
-            if _comparable(str(status.get("text", ""))) == wanted:
+            if comparable_text(str(status.get("text", ""))) == wanted:
                 return self._result(status)
         return None
 

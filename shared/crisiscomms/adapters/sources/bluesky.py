@@ -206,8 +206,22 @@ def _view_to_post(raw: Any, source_id: str, bank: BankIdentity | None,
         replies=_count(raw.get("replyCount")),
         quotes=_count(raw.get("quoteCount")),
         to_bank=addresses_bank(record, did, bank),
+        reply_ref=reply_ref(uri, raw.get("cid"), record),
     )
     return post, min(created, indexed)
+
+
+def reply_ref(uri: str, cid: Any, record: Mapping[str, Any]) -> dict[str, str] | None:
+    """What a reply to this post names: the post (parent) and its thread's root, as uri and cid
+    strong refs; a post that starts a thread is its own root. None without the post's cid."""
+    if not isinstance(cid, str) or not cid:
+        return None
+    reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+    root = reply.get("root") if isinstance(reply.get("root"), dict) else {}
+    root_uri, root_cid = root.get("uri"), root.get("cid")
+    if not (isinstance(root_uri, str) and root_uri.startswith("at://") and isinstance(root_cid, str) and root_cid):
+        root_uri, root_cid = uri, cid
+    return {"uri": uri, "cid": cid, "root_uri": root_uri, "root_cid": root_cid}
 
 
 def parse_search_page(payload: Mapping[str, Any], *, source_id: str, bank: BankIdentity | None = None,

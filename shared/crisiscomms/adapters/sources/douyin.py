@@ -165,6 +165,7 @@ def _comment_to_post(raw: dict[str, Any], video: WatchedVideo, source_id: str) -
         likes=max(0, _int(raw.get("digg_count")) or 0),
         replies=max(0, _int(raw.get("reply_comment_total")) or 0),
         to_bank=True,  # every comment is under the bank's own video
+        reply_ref={"item_id": video.item_id, "comment_id": comment_id},  # item/comment/reply answers it
     )
 
 
@@ -191,7 +192,7 @@ def _raise_error(what: str, code: int, description: str, now: datetime) -> NoRet
     raise PermanentPlatformError(message, status=200, code=str(code))
 
 
-def _answer(response: httpx.Response, what: str, now: datetime) -> dict[str, Any]:
+def douyin_answer(response: httpx.Response, what: str, now: datetime) -> dict[str, Any]:
     """The answer's body, or the mapped error: HTTP first, then Douyin's own codes inside a 200."""
     answer = json_object(response)
     status = response.status_code
@@ -338,7 +339,7 @@ class DouyinCommentReader:
         token = str(credentials.get("access_token") or "")
         query = {"open_id": str(credentials.get("open_id") or ""), **params}
         request = self._http.build_request("GET", path, params=query, headers={"access-token": token})
-        return _answer(send(self._http, request), what, self._clock())
+        return douyin_answer(send(self._http, request), what, self._clock())
 
 
 def _marks_out(marks: dict[str, tuple[int | None, int | None]], keep: set[str] | None = None) -> list[str]:
@@ -352,7 +353,7 @@ def token_refresh(http: httpx.Client, *, clock: Callable[[], datetime],
 
     def post(path: str, form: dict[str, str], what: str) -> dict[str, Any]:
         response = send(http, http.build_request("POST", path, data=form))
-        answer = _answer(response, what, clock())
+        answer = douyin_answer(response, what, clock())
         data = answer.get("data")
         return data if isinstance(data, dict) else {}
 

@@ -111,8 +111,12 @@ class BankIdentity:
         return mine == theirs and not (my_server and their_server)  # a local acct carries no server
 
 
-def status_to_post(raw: Mapping[str, Any], *, source_id: str, bank: BankIdentity, mentions_bank: bool = False) -> Post:
-    """One Status entity as a Post; a boost is read as the boosted status."""
+def status_to_post(raw: Mapping[str, Any], *, source_id: str, bank: BankIdentity, mentions_bank: bool = False,
+                   server: str | None = None) -> Post:
+    """One Status entity as a Post; a boost is read as the boosted status.
+
+    `reply_ref` keeps the status URI and the server it was read from (`server`): the id is that
+    server's, and a reply from the bank's account needs its own server's id for the same status."""
     status = raw["reblog"] if isinstance(raw.get("reblog"), dict) else raw
     status_id = str(status["id"])
     account = status["account"]
@@ -143,6 +147,7 @@ def status_to_post(raw: Mapping[str, Any], *, source_id: str, bank: BankIdentity
         quotes=_count(status.get("quotes_count")),
         location=None,
         to_bank=to_bank,
+        reply_ref={k: v for k, v in (("uri", str(status.get("uri") or "")), ("server", server or "")) if v} or None,
     )
 
 
@@ -151,7 +156,8 @@ def _problem(kind: str, raw: Any, exc: Exception) -> str:
     return f"{kind} {item_id or '?'}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
 
-def parse_statuses(items: list[Any], *, source_id: str, bank: BankIdentity) -> tuple[list[Post], list[str]]:
+def parse_statuses(items: list[Any], *, source_id: str, bank: BankIdentity,
+                   server: str | None = None) -> tuple[list[Post], list[str]]:
     """A page of Status entities (tag timeline, search); an unreadable one is described, never fatal."""
     posts: list[Post] = []
     malformed: list[str] = []
@@ -159,13 +165,14 @@ def parse_statuses(items: list[Any], *, source_id: str, bank: BankIdentity) -> t
         try:
             if not isinstance(raw, dict):
                 raise TypeError("status is not an object")
-            posts.append(status_to_post(raw, source_id=source_id, bank=bank))
+            posts.append(status_to_post(raw, source_id=source_id, bank=bank, server=server))
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             malformed.append(_problem("status", raw, exc))
     return posts, malformed
 
 
-def parse_mentions(items: list[Any], *, source_id: str, bank: BankIdentity) -> tuple[list[Post], list[str]]:
+def parse_mentions(items: list[Any], *, source_id: str, bank: BankIdentity,
+                   server: str | None = None) -> tuple[list[Post], list[str]]:
     """A page of Notification entities of type mention: each one's status, addressed to the bank."""
     posts: list[Post] = []
     malformed: list[str] = []
@@ -175,7 +182,8 @@ def parse_mentions(items: list[Any], *, source_id: str, bank: BankIdentity) -> t
                 raise TypeError("notification without a status")
             if raw.get("type") != "mention":
                 continue
-            posts.append(status_to_post(raw["status"], source_id=source_id, bank=bank, mentions_bank=True))
+            posts.append(status_to_post(raw["status"], source_id=source_id, bank=bank, mentions_bank=True,
+                                        server=server))
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             malformed.append(_problem("notification", raw, exc))
     return posts, malformed
@@ -268,6 +276,7 @@ class MastodonReader:
         self._local_only = local_only
         self._query = query
         self._bank = bank or BankIdentity(None, None)
+        self._server = str(http.base_url).rstrip("/") or None  # whose ids the posts carry (their reply_ref)
 
     def read(self, cursor: Mapping[str, Any]) -> SourcePage:
         if self._stream == "search":
@@ -307,9 +316,9 @@ class MastodonReader:
         if not isinstance(items, list):
             raise TransientPlatformError("Mastodon answered 200 without the array of items", status=200)
         if self._stream == "hashtag":
-            posts, malformed = parse_statuses(items, source_id=self._source_id, bank=self._bank)
+            posts, malformed = parse_statuses(items, source_id=self._source_id, bank=self._bank, server=self._server)
         else:
-            posts, malformed = parse_mentions(items, source_id=self._source_id, bank=self._bank)
+            posts, malformed = parse_mentions(items, source_id=self._source_id, bank=self._bank, server=self._server)
         page_newest = _prev_min_id(response) or _later(*_numeric_ids(items))
         seen = list(cursor.get("seen") or [])
         already = set(seen)
@@ -347,7 +356,7 @@ class MastodonReader:
         items = body.get("statuses") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise TransientPlatformError("Mastodon answered 200 without a statuses array", status=200)
-        posts, malformed = parse_statuses(items, source_id=self._source_id, bank=self._bank)
+        posts, malformed = parse_statuses(items, source_id=self._source_id, bank=self._bank, server=self._server)
         seen = list(cursor.get("seen") or [])
         already = set(seen)
         fresh = [p for p in posts if p.native_id not in already]

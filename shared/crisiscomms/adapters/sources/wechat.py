@@ -173,6 +173,8 @@ def _comment_to_post(raw: dict[str, Any], comment_id: str, article: WatchedArtic
         published_at=_seconds(raw["create_time"], "create_time"),
         replies=1 if answered else 0,  # the account's own reply, if it answered
         to_bank=True,  # every comment is under the bank's own article
+        # comment/reply/add answers it: the mass send, the article in it, the comment.
+        reply_ref={"msg_data_id": str(article.msg_data_id), "index": str(article.index), "user_comment_id": comment_id},
     )
 
 

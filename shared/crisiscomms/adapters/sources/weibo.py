@@ -236,9 +236,12 @@ def _post(raw: dict[str, Any], item_id: int, published: datetime, user: dict[str
         status_id = _id_of(status)
         url = f"https://weibo.com/{owner}/{status_id}" if owner and status_id else f"https://weibo.com/{author_id or ''}"
         likes = _count(raw.get("like_count", raw.get("like_counts")))
+        # A comment is answered with comments/reply: the status it is under, and the comment itself.
+        reply_ref = {"cid": str(item_id), **({"id": str(status_id)} if status_id else {})}
     else:
         url = f"https://weibo.com/{author_id}/{item_id}" if author_id else f"https://weibo.com/detail/{item_id}"
         likes = _count(raw.get("attitudes_count"))
+        reply_ref = {"id": str(item_id)}  # a status (a mention) is answered with comments/create on it
     location = user.get("location")
     return Post(
         platform="weibo",
@@ -256,6 +259,7 @@ def _post(raw: dict[str, Any], item_id: int, published: datetime, user: dict[str
         replies=_count(raw.get("comments_count")),
         location=(location.strip() or None) if isinstance(location, str) else None,
         to_bank=to_bank or bool(mention and mention.search(text)),
+        reply_ref=reply_ref,
     )
 
 
