@@ -370,10 +370,14 @@ def test_unknown_ids_are_404_and_malformed_ids_are_refused(api: ReplyApi) -> Non
     for path in ("/inbox/weibo:~NDk5/replies", "/inbox/weibo:~_w/replies"):
         status, body = api.call("POST", path, {"text": "您好"})
         assert status == 400 and _fields(body) == {"conversation_id"}, (path, body)
-    for method, path in (("GET", "/templates/tp-XYZ"), ("GET", "/replies/rp-123"), ("GET", "/replies/tp-0123456789abcdef"),
-                         ("POST", "/replies/../approve")):
-        status, body = api.call(method, path, as_="approver:wang")
-        assert status in (400, 404, 422) and status != 200, (path, body)
+    # A template or reply id that breaks its pattern is refused by the path's validation, naming it.
+    for method, path, field in (("GET", "/templates/tp-XYZ", "path.template_id"),
+                                ("POST", "/templates/tp-1/approve", "path.template_id"),
+                                ("GET", "/replies/rp-123", "path.reply_id"),
+                                ("GET", f"/replies/{unknown_template}", "path.reply_id"),
+                                ("POST", "/replies/rp-0123456789ABCDEF/approve", "path.reply_id")):
+        status, body = api.call(method, path, {"version": 1} if method == "POST" else None, as_="approver:wang")
+        assert status == 422 and _fields(body) == {field}, (path, body)
     assert api.call("GET", f"/inbox/{conversation}/replies")[1]["replies"] == [] and api.queued() == []
 
 
