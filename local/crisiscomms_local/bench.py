@@ -10,7 +10,8 @@
    stored post through the real Poller (bench_sources);
 5. statement fan-out to 8 channels against one call of the slowest channel (bench_fanout);
 6. the detector's items read and time for 10, 100 and 1,000 topics (bench_detector);
-7. a bank run of 2,000 and 20,000 posts through the real Poller and Detector (bench_scale).
+7. a bank run of 2,000 and 20,000 posts through the real Poller and Detector (bench_scale);
+8. reply fan-out: 100 approved replies across six platforms, paced, against the pacing floor (bench_replies).
 """
 from __future__ import annotations
 
@@ -166,6 +167,18 @@ def main() -> int:
     rows.append(("fan-out to 8 channels, publish to last delivery, L = 500 ms",
                  f"{f['publish_to_last_delivery_s'] * 1000:,.0f} ms (range {f['min_s'] * 1000:,.0f}-{f['max_s'] * 1000:,.0f})",
                  "limit: one call of the slowest channel = 1 x L; goal <= 1.5 x L", f"{f['ratio']:.2f} x L"))
+
+    from crisiscomms_local.bench_replies import bench_replies
+    from crisiscomms_local.bench_replies import render as render_replies
+
+    print("\nReply fan-out: approved replies across platforms, paced per platform (simulated time)")
+    r = bench_replies(100)
+    print(render_replies(r))
+    rows.append((f"reply fan-out, {r['replies']} approved replies across {len(r['counts'])} platforms, paced "
+                 "(simulated time)", f"{r['fan_out_s']:,.0f} s ({r['shown']} shown, {r['drain_wall_s']:.0f} s wall)",
+                 f"pacing floor {r['floor_s']:,.0f} s: {r['floor_platform']} {r['counts'][r['floor_platform']]} replies at "
+                 f"{r['per_platform'][r['floor_platform']]['per_minute']:g}/min, burst "
+                 f"{r['per_platform'][r['floor_platform']]['burst']}", f"{r['ratio']:.3f} x floor"))
 
     print("\nDetector: one evaluation of every topic")
     bench_detector()

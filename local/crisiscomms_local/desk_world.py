@@ -12,7 +12,9 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -172,3 +174,37 @@ def start_desk_world(*, stack: Stack | None = None, timeout_delay: float = 0.6, 
 
 def new_request_id() -> str:
     return str(uuid.uuid4())
+
+
+def sqs_follows_clock(clock: Callable[[], datetime]) -> Callable[[], None]:
+    """Make local SQS's delays and visibility timeouts pass with a simulated clock; returns the undo.
+
+    moto (in this process) keeps them in real time, so a reply the Publisher defers by its pace or
+    by a platform's Retry-After would stay invisible for minutes of a replay that runs an hour in
+    seconds. From this call on, SQS's time is real time plus how far `clock` has moved forward since
+    then (never back), so a message deferred by 60 s is visible once the simulated clock moved 60 s.
+    Against another endpoint (AWS_ENDPOINT_URL given) delays stay real.
+    """
+    import moto.sqs.models as sqs_models
+
+    start = clock()
+    ahead = [0.0]
+    real_time, real_millis = sqs_models.unix_time, sqs_models.unix_time_millis
+
+    def skew() -> float:
+        ahead[0] = max(ahead[0], (clock() - start).total_seconds())
+        return ahead[0]
+
+    def unix_time(dt: Any = None) -> float:
+        return real_time(dt) if dt is not None else real_time() + skew()
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return real_millis(dt) if dt is not None else real_millis() + skew() * 1000.0
+
+    sqs_models.unix_time, sqs_models.unix_time_millis = unix_time, unix_time_millis
+
+    def undo() -> None:
+        sqs_models.unix_time, sqs_models.unix_time_millis = real_time, real_millis
+
+    return undo
+

@@ -52,6 +52,8 @@ from crisiscomms.models.delivery import CHANNELS
 from crisiscomms.models.inbox import CONVERSATION_ID_PATTERN, post_key_of
 from crisiscomms.observability import logger
 from crisiscomms.statements.desk import READERS, Desk
+from crisiscomms.statements.holding import HoldingRequest
+from crisiscomms.statements.qa import QaCorrectionRequest, QaDraftRequest, QaEditRequest
 from crisiscomms.statements.rules import ApproveRequest, CorrectionRequest, DraftRequest, EditRequest, RejectRequest
 
 MAX_BODY_BYTES = 64 * 1024
@@ -312,6 +314,32 @@ def retry_delivery(statement_id: StatementId,
 def correct_statement(statement_id: StatementId, body: CorrectionRequest) -> dict:
     who = identity()
     return desk().correct(who, statement_id, body)
+
+
+@_route("post", "/holding-statements", (AUTHOR,), errors=(404, 409, 503), status_code=201,
+        summary="A statement from an approved holding template, APPROVED at once: the template's approval carried over",
+        tags=["statements"])
+def create_holding_statement(body: HoldingRequest) -> dict:
+    return desk().holding(identity(), body)
+
+
+@_route("post", "/qa-entries", (AUTHOR,), errors=(503,), status_code=201,
+        summary="Draft a Q&A entry (question and answer) for the newsroom's Q&A page; approve and publish it as a statement",
+        tags=["qa"])
+def create_qa_entry(body: QaDraftRequest) -> dict:
+    return desk().draft_qa(identity(), body)
+
+
+@_route("put", "/qa-entries/<statement_id>/draft", (AUTHOR,), errors=(404, 409, 503),
+        summary="Edit a Q&A entry: a new version that needs approval again", tags=["qa"])
+def edit_qa_entry(statement_id: StatementId, body: QaEditRequest) -> dict:
+    return desk().edit_qa(identity(), statement_id, body)
+
+
+@_route("post", "/qa-entries/<statement_id>/corrections", (AUTHOR,), errors=(404, 409, 503), status_code=201,
+        summary="Draft a correction of a published Q&A entry (it replaces the answer at the same anchor)", tags=["qa"])
+def correct_qa_entry(statement_id: StatementId, body: QaCorrectionRequest) -> dict:
+    return desk().correct_qa(identity(), statement_id, body)
 
 
 @_route("post", "/alerts/<alert_id>/ack", (ONCALL,), errors=(404, 409, 503), summary="Acknowledge an alert", tags=["alerts"])

@@ -599,8 +599,10 @@ class Container:
         repo = self._once("statements", lambda: StatementRepository(
             s.statements_table, self._audit_log(s.audit_table, s.state_table)))
         config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
+        # Holding statements: the reply library's approved holding version, passed in (statements never import inbox).
         return Desk(repo, Renderer(config), clock=self.now,
-                    enqueue=lambda messages: enqueue(self.clients("sqs"), s.delivery_queue_url, messages))
+                    enqueue=lambda messages: enqueue(self.clients("sqs"), s.delivery_queue_url, messages),
+                    holding_template=lambda template_id: self.template_library().approved(template_id, kind="holding"))
 
     def _reply_repository(self) -> Any:
         from crisiscomms.aws.reply_store import ReplyRepository

@@ -1,6 +1,7 @@
 """The drill runs any scenario in the shared format, end to end, and judges its expectations."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -139,3 +140,123 @@ def test_every_listened_platform_is_replayed_with_places_faults_and_the_banks_ac
     assert weibo_w1["to_bank"] and weibo_w1.get("region") == "CN-BJ"  # named no topic: counted for the bank's
     assert any(s.get("region") == "CN-GD" for s in by_key.values())
     assert sum(t.retries for t in report.sources.values()) >= 7  # each platform's 503 was retried
+
+
+UNSEEN_REPLIES = {
+    "name": "unseen-replies",
+    "description": "Northgate Savings answers on Douyin and Mastodon and closes a WeChat question; Douyin fails during the reply.",
+    "start": "2027-06-10T20:00:00+08:00",
+    "duration": "+00:12",
+    "topics": [{"id": "northgate", "names": ["Northgate Savings", "北门储蓄"]}],
+    "posts": [
+        {"at": "+00:01", "platform": "douyin", "id": "d1", "to_bank": True, "author": "dy_fan", "lang": "zh",
+         "text": "北门储蓄的APP又登不上了，我转不了账"},
+        {"at": "+00:02", "platform": "mastodon", "id": "m1", "to_bank": True, "author": "ann", "lang": "en",
+         "text": "@northgate my Northgate Savings card was declined twice today"},
+        {"at": "+00:03", "platform": "wechat", "id": "w1", "to_bank": True, "author": "wx_reader", "lang": "zh",
+         "text": "北门储蓄网银什么时候恢复？"},
+        {"at": "+00:04", "platform": "mastodon", "author": "bob", "lang": "en", "text": "Northgate Savings staff were lovely today"},
+    ],
+    "faults": [{"from": "+00:05", "to": "+00:06", "channel": "douyin", "kind": "http_status", "status": 503}],
+    "desk": [
+        {"at": "+00:00", "as": "author:amy", "do": "template", "ref": "t1", "kind": "reply",
+         "text": {"zh": "{handle} 您好，抱歉给您带来不便，技术人员正在处理，预计{time}前恢复。",
+                  "en": "{handle} sorry for the trouble, we expect it fixed by {time}."},
+         "placeholders": {"handle": {"pattern": "@?[A-Za-z0-9_]{1,20}", "max": 21},
+                          "time": {"pattern": "[0-2][0-9]:[0-5][0-9]", "max": 5}}},
+        {"at": "+00:01", "as": "approver:ben", "do": "approve", "ref": "t1"},
+        {"at": "+00:04", "as": "author:amy", "do": "assign", "post": "d1", "to": "amy"},
+        {"at": "+00:05", "as": "author:amy", "do": "reply_template", "post": "d1", "template": "t1", "ref": "rd1",
+         "values": {"handle": "dy_fan", "time": "21:00"}},
+        {"at": "+00:06", "as": "author:amy", "do": "reply", "post": "m1", "ref": "rm1",
+         "text": "@ann We are sorry. Please call us on 0800 123 456 and we will look at your card at once."},
+        {"at": "+00:07", "as": "approver:amy", "do": "expect_refused", "action": "approve_reply", "ref": "rm1", "status": 403},
+        {"at": "+00:08", "as": "approver:ben", "do": "approve_reply", "ref": "rm1"},
+        {"at": "+00:09", "as": "author:amy", "do": "expect_refused", "action": "close", "post": "w1", "reason": "", "status": 422},
+        {"at": "+00:09", "as": "author:amy", "do": "close", "post": "w1", "reason": "answered in the outage statement"},
+    ],
+    "expect": [
+        {"check": "replied_within", "post": "d1", "minutes": 15},
+        {"check": "reply_delivered", "post": "d1"},
+        {"check": "replied_within", "post": "m1", "minutes": 10},
+        {"check": "reply_delivered", "post": "m1"},
+        {"check": "no_unapproved_reply"},
+        {"check": "replied_within", "post": "d1", "minutes": 1},
+        {"check": "reply_delivered", "post": "w1"},
+    ],
+}
+
+
+def test_an_unseen_scenario_answers_people_through_the_inbox_and_a_missed_target_fails(tmp_path: Path, capsys) -> None:
+    out_json = tmp_path / "result.json"
+    assert main([str(_write(tmp_path, UNSEEN_REPLIES)), "--json", str(out_json)]) == 1
+    printed = capsys.readouterr().out
+    result = json.loads(out_json.read_text(encoding="utf-8"))
+    checks = {(c["check"], c.get("post"), c.get("minutes"), c.get("action")): c for c in result["checks"]}
+    passed = [("replied_within", "d1", 15, None), ("reply_delivered", "d1", None, None), ("replied_within", "m1", 10, None),
+              ("reply_delivered", "m1", None, None), ("no_unapproved_reply", None, None, None),
+              ("expect_refused", None, None, "approve_reply"), ("expect_refused", None, None, "close")]
+    assert all(checks[k]["passed"] for k in passed), [checks[k] for k in passed if not checks[k]["passed"]]
+    assert len(result["checks"]) == 9, "no desk action failed and nothing was left unrun"
+    # The Douyin reply was refused twice with 503 (the reply's own attempt, then the retry in the same minute),
+    # then delivered at +00:06: five minutes after the comment.
+    assert "replied 5.0 min after the post, at +00:06" in checks[("replied_within", "d1", 15, None)]["observed"]
+    assert checks[("no_unapproved_reply", None, None, None)]["observed"] == \
+        "2 replies delivered: 1 approved free text, 1 from an approved template"
+    # Failing checks fail the drill, with what was observed.
+    assert "FAIL  replied_within post=d1 minutes=1.0: replied 5.0 min after the post, at +00:06" in printed
+    assert "FAIL  reply_delivered post=w1: 0 shown on wechat, 0 reply item(s) SENT [no reply was drafted]" in printed
+    replies = {r["post"]: r for r in result["replies"]}
+    assert set(replies) == {"d1", "m1"}
+    assert (replies["d1"]["state"], replies["d1"]["attempts"], replies["d1"]["author"]) == ("SENT", 3, "amy")
+    assert replies["d1"]["from"].startswith("template ") and replies["d1"]["text"].startswith("dy_fan 您好")
+    assert (replies["m1"]["from"], replies["m1"]["approver"], replies["m1"]["sent"]) == ("free text", "ben", "+00:08")
+    assert all(r["shown_on_platform"] for r in replies.values())
+    assert any("author:amy close w1: 200" in line for line in result["timeline"])
+
+
+def test_a_holding_statement_from_an_approved_template_is_published(tmp_path: Path) -> None:
+    scenario = {
+        "name": "unseen-holding", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:04",
+        "desk": [
+            {"at": "+00:00", "as": "author:amy", "do": "template", "ref": "h1", "kind": "holding",
+             "text": {"en": {"full": "We are aware of reports about {reference} and are investigating; next update by {time}.",
+                             "short": "Aware of reports about {reference}; next update by {time}."}},
+             "placeholders": {"reference": {"pattern": "[A-Za-z ]{1,40}", "max": 40},
+                              "time": {"pattern": "[0-2][0-9]:[0-5][0-9]", "max": 5}}},
+            {"at": "+00:01", "as": "approver:ben", "do": "approve", "ref": "h1"},
+            {"at": "+00:02", "as": "author:amy", "do": "expect_refused", "action": "holding", "ref": "s-bad", "template": "h1",
+             "values": {"reference": "card payments", "time": "9pm"}, "channels": ["newsroom", "mastodon"], "status": 422},
+            {"at": "+00:02", "as": "author:amy", "do": "holding", "ref": "s1", "template": "h1",
+             "values": {"reference": "card payments", "time": "21:00"}, "channels": ["newsroom", "mastodon"]},
+            {"at": "+00:02", "as": "author:amy", "do": "publish", "ref": "s1"},
+        ],
+        "expect": [{"check": "deliveries", "ref": "s1", "state": "SENT"}, {"check": "audit_chain_valid"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario))
+    assert report.ok, [c.line() for c in report.checks]
+    assert [s["ref"] for s in report.statements] == ["s1"] and report.statements[0]["state"] == "PUBLISHED"
+
+
+def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:
+    """What the platform shows is set against the reply items: a reply sent outside the desk, or one
+    whose item was never approved, fails the check by name."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from crisiscomms_local.drill.replies import Delivered
+    from crisiscomms_local.drill.runner import RepliesSeen, _judge_replies
+    from crisiscomms_local.drill.scenario import Check
+
+    when = datetime(2027, 6, 10, 12, 5, tzinfo=timezone.utc)
+    world = SimpleNamespace(post_ids={"c1": "weibo#11", "c2": "weibo#12"}, scenario=None)
+    text = "您好，已为您处理。"
+    unapproved = {"id": "rp-00000000000000a2", "platform": "weibo", "platform_reply_id": "902", "post_key": "weibo#12",
+                  "text": text, "text_hash": hashlib.sha256(text.encode()).hexdigest(), "author": "li", "state": "SENT"}
+    seen = RepliesSeen(delivered=[Delivered("weibo", "weibo#11", "901", "by hand", when),
+                                  Delivered("weibo", "weibo#12", "902", text, when)], items=[unapproved])
+    check = Check(check="no_unapproved_reply")
+    result = _judge_replies(check, check.model_dump(exclude_none=True), world, seen)  # type: ignore[arg-type]
+    assert not result.passed
+    assert result.observed == ("weibo reply 901 to c1: no reply item records it; "
+                               "weibo reply 902 to c2 (reply rp-00000000000000a2): a free reply that nobody approved")

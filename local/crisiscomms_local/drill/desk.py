@@ -1,15 +1,31 @@
-"""The drill's desk: people's actions through the real API handler, and what the channels show."""
+"""The drill's desk: people's actions through the real API handler, and what the channels show.
+
+A scenario names things by its own refs: statements (`draft`, `correct`, `holding`), templates
+(`template`) and replies (`reply`, `reply_template`), and posts by their `id`. The desk remembers
+which id each ref got, by kind, so `approve` approves a template or a statement according to what
+the ref was recorded as, and inbox actions find a post's conversation through the stored post key
+the world recorded for it (`crisiscomms.models.inbox.conversation_id`).
+"""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from crisiscomms.models.inbox import conversation_id
 from crisiscomms_local.apigw import rest_event
 from crisiscomms_local.lambda_runtime import invoke
 
 GROUPS = {"author": ["comms-author"], "approver": ["comms-approver"], "auditor": ["auditor"], "oncall": ["oncall"]}
-SUCCESS = {"draft": 201, "correct": 201, "publish": 202}
+SUCCESS = {"draft": 201, "correct": 201, "publish": 202, "template": 201, "reply_template": 201, "reply": 201,
+           "holding": 201}
+READER = "auditor:drill"
+NO_STATEMENT = "st-0000000000000000"
+NO_TEMPLATE = "tp-0000000000000000"
+NO_REPLY = "rp-0000000000000000"
+NO_POST = "x:0"
+# The format gives a template no situation or title; a scenario may name them, else these.
+DEFAULT_SITUATION = {"reply": "looking_into_it", "holding": "looking_into_it"}
 
 
 @dataclass
@@ -25,9 +41,12 @@ class DeskOutcome:
 
 @dataclass
 class Desk:
-    """Runs desk actions; remembers which statement each scenario ref names."""
+    """Runs desk actions; remembers which statement, template or reply each scenario ref names."""
 
-    refs: dict[str, str] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)  # statement refs
+    templates: dict[str, str] = field(default_factory=dict)
+    replies: dict[str, str] = field(default_factory=dict)
+    post_ids: dict[str, str] = field(default_factory=dict)  # a scenario post's id -> its stored post key
     outcomes: list[DeskOutcome] = field(default_factory=list)
     refusals: list[dict[str, Any]] = field(default_factory=list)
 
@@ -37,15 +56,34 @@ class Desk:
         result = invoke("api", rest_event(method, path, body=body, user=user, groups=GROUPS[role], query=query))
         return result["statusCode"], json.loads(result["body"]) if result.get("body") else None
 
-    def statement(self, ref: str) -> dict[str, Any] | None:
-        if ref not in self.refs:
-            return None
-        status, body = self._call("auditor:drill", "GET", f"/statements/{self.refs[ref]}")
+    def _read(self, path: str) -> Any:
+        status, body = self._call(READER, "GET", path)
         return body if status == 200 else None
+
+    def statement(self, ref: str) -> dict[str, Any] | None:
+        return self._read(f"/statements/{self.refs[ref]}") if ref in self.refs else None
+
+    def template(self, ref: str) -> dict[str, Any] | None:
+        return self._read(f"/templates/{self.templates[ref]}") if ref in self.templates else None
+
+    def reply(self, ref: str) -> dict[str, Any] | None:
+        return self._read(f"/replies/{self.replies[ref]}") if ref in self.replies else None
+
+    def conversation_path(self, post: str | None) -> str:
+        """`/inbox/<conversation id>` of a scenario post (a path no post has when the id is unknown)."""
+        key = self.post_ids.get(post or "")
+        return f"/inbox/{conversation_id(key) if key else NO_POST}"
 
     def _request(self, who: str, action: str, spec: dict[str, Any]) -> tuple[int, Any]:
         ref = spec.get("ref")
-        sid = self.refs.get(ref or "", "st-0000000000000000")
+        if action in ("approve", "reject") and ref in self.templates:
+            tid = self.templates[ref]
+            if action == "reject":
+                return self._call(who, "POST", f"/templates/{tid}/reject", {"reason": spec.get("reason", "")})
+            current = self.template(ref)
+            return self._call(who, "POST", f"/templates/{tid}/approve",
+                              {"version": spec.get("version") or (current or {}).get("current_version", 1)})
+        sid = self.refs.get(ref or "", NO_STATEMENT)
         if action == "draft":
             return self._call(who, "POST", "/statements", {"channels": spec.get("channels"), "text": spec.get("text"),
                                                             **({"ref": ref} if ref else {})})
@@ -69,11 +107,39 @@ class Desk:
                 return (status if status != 200 else 404), {"error": f"no open alert for topic {spec.get('topic')!r}"}
             return self._call(who, "POST", f"/alerts/{open_alerts[0]['alert_id']}/ack")
         if action == "correct":
-            original = self.refs.get(spec.get("corrects", ""), "st-0000000000000000")
+            original = self.refs.get(spec.get("corrects", ""), NO_STATEMENT)
             return self._call(who, "POST", f"/statements/{original}/corrections",
                               {"kind": spec.get("kind", "correction"), "text": spec.get("text"),
                                **({"channels": spec["channels"]} if spec.get("channels") else {}),
                                **({"ref": ref} if ref else {})})
+        return self._inbox_request(who, action, spec)
+
+    def _inbox_request(self, who: str, action: str, spec: dict[str, Any]) -> tuple[int, Any]:
+        """The reply library, the inbox and replies (format v2)."""
+        if action == "template":
+            kind = spec.get("kind")
+            return self._call(who, "POST", "/templates", {
+                "kind": kind, "situation": spec.get("situation") or DEFAULT_SITUATION.get(str(kind), "looking_into_it"),
+                "title": spec.get("title") or f"drill template {spec.get('ref') or ''}".strip(),
+                "text": spec.get("text"), "placeholders": spec.get("placeholders") or {}})
+        if action == "holding":
+            return self._call(who, "POST", "/holding-statements", {
+                "template": self.templates.get(spec.get("template", ""), NO_TEMPLATE), "values": spec.get("values") or {},
+                "channels": spec.get("channels"), **({"ref": spec["ref"]} if spec.get("ref") else {})})
+        path = self.conversation_path(spec.get("post"))
+        if action == "assign":
+            return self._call(who, "POST", f"{path}/assign", {"to": spec.get("to")})
+        if action == "close":
+            return self._call(who, "POST", f"{path}/close", {"reason": spec.get("reason")})
+        if action == "reply_template":
+            return self._call(who, "POST", f"{path}/replies", {
+                "template": self.templates.get(spec.get("template", ""), NO_TEMPLATE), "values": spec.get("values") or {},
+                **({"language": spec["language"]} if spec.get("language") else {})})
+        if action == "reply":
+            return self._call(who, "POST", f"{path}/replies", {
+                "text": spec.get("text"), **({"language": spec["language"]} if spec.get("language") else {})})
+        if action == "approve_reply":
+            return self._call(who, "POST", f"/replies/{self.replies.get(spec.get('ref') or '', NO_REPLY)}/approve")
         raise ValueError(f"desk action {action!r} is not available in this version")
 
     def act(self, at: str, action: dict[str, Any]) -> DeskOutcome:
@@ -83,25 +149,53 @@ class Desk:
             return self._expect_refused(at, who, spec)
         status, body = self._request(who, do, spec)
         ok = status == SUCCESS.get(do, 200)
-        if ok and do in ("draft", "correct") and spec.get("ref"):
-            self.refs[spec["ref"]] = body["id"]
+        if ok and spec.get("ref"):
+            if do in ("draft", "correct", "holding"):
+                self.refs[spec["ref"]] = body["id"]
+            elif do == "template":
+                self.templates[spec["ref"]] = body["id"]
+            elif do in ("reply", "reply_template"):
+                self.replies[spec["ref"]] = body["id"]
         detail = "" if ok else (body or {}).get("error", "")
-        outcome = DeskOutcome(at, who, do, spec.get("ref"), status, ok, detail)
+        if ok and do in ("reply", "reply_template"):
+            detail = f"reply {body['id']} {body.get('state')}"
+        outcome = DeskOutcome(at, who, do, spec.get("ref") or spec.get("post"), status, ok, detail)
         self.outcomes.append(outcome)
         return outcome
 
+    def _snapshot(self, action: str, spec: dict[str, Any]) -> Any:
+        """What a refused action must leave as it was: the statement, template or reply its ref names,
+        the conversation of its post with that conversation's replies, the library for a new template,
+        the statements for a new holding statement."""
+        ref = spec.get("ref")
+        seen: list[Any] = []
+        if ref in self.templates:
+            seen.append(self.template(ref))
+        elif ref in self.replies:
+            seen.append(self.reply(ref))
+        elif ref in self.refs:
+            seen.append(self.statement(ref))
+        if spec.get("post"):
+            path = self.conversation_path(spec["post"])
+            seen += [self._read(path), self._read(f"{path}/replies")]
+        if action == "template":
+            seen.append(self._read("/templates"))
+        if action == "holding":
+            seen.append(self._read("/statements"))
+        return seen
+
     def _expect_refused(self, at: str, who: str, spec: dict[str, Any]) -> DeskOutcome:
         action, wanted = spec.pop("action"), int(spec.pop("status"))
-        before = self.statement(spec["ref"]) if spec.get("ref") else None
+        before = self._snapshot(action, spec)
         status, body = self._request(who, action, spec)
-        after = self.statement(spec["ref"]) if spec.get("ref") else None
+        after = self._snapshot(action, spec)
         unchanged = before == after
         ok = status == wanted and unchanged
         detail = (body or {}).get("error", "") if status == wanted else f"answered {status}, expected {wanted}"
         if status == wanted and not unchanged:
-            detail = "refused, but the statement changed"
-        outcome = DeskOutcome(at, who, f"expect_refused {action}", spec.get("ref"), status, ok, detail)
+            detail = "refused, but something changed"
+        outcome = DeskOutcome(at, who, f"expect_refused {action}", spec.get("ref") or spec.get("post"), status, ok, detail)
         self.outcomes.append(outcome)
-        self.refusals.append({"at": at, "as": who, "action": action, "ref": spec.get("ref"), "status": wanted,
-                              "observed": status, "unchanged": unchanged, "passed": ok, "detail": detail})
+        self.refusals.append({"at": at, "as": who, "action": action, "ref": spec.get("ref") or spec.get("post"),
+                              "status": wanted, "observed": status, "unchanged": unchanged, "passed": ok, "detail": detail})
         return outcome

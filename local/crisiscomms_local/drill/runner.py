@@ -64,6 +64,7 @@ class DrillReport:
     statements: list[dict[str, Any]] = field(default_factory=list)
     levels: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     sms: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -300,7 +301,8 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
         "simulated_minutes": ticks - 1,
     }
     statements = _statements(world)
-    checks = [_judge(check, figures, world, statements) for check in scenario.expect]
+    seen = _replies_seen(world)
+    checks = [_judge(check, figures, world, statements, seen) for check in scenario.expect]
     if world.desk is not None:
         for refusal in world.desk.refusals:
             spec = {"check": "expect_refused", "action": refusal["action"], "ref": refusal["ref"], "status": refusal["status"],
@@ -318,6 +320,10 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
     report = DrillReport(scenario.name, scenario.description, ticks, real_seconds, dict(tallies), timeline, stored,
                          per_minute, riskiest, checks, notes, figures)
     report.statements = statements
+    report.replies = _reply_summary(world, seen)
+    if world.reply_routes:
+        report.notes.append("replies go to the listening emulators: "
+                            + ", ".join(f"{p} {url}" for p, url in sorted(world.reply_routes.items())))
     report.levels = {t: [(offset_of(scenario, at), name) for at, name in h] for t, h in world.levels.items()}
     report.sms = list(world.sms_log)
     if report.levels:
@@ -374,8 +380,97 @@ def _statements(world: World) -> list[dict[str, Any]]:
     return out
 
 
-def _judge(check: Check, figures: dict[str, Any], world: World, statements: list[dict[str, Any]]) -> CheckResult:
+@dataclass
+class RepliesSeen:
+    """What the platforms show the bank's accounts sent, and the reply items of the InboxTable."""
+
+    delivered: list[Any] = field(default_factory=list)  # crisiscomms_local.drill.replies.Delivered
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _replies_seen(world: World) -> RepliesSeen:
+    if world.desk_world is None:
+        return RepliesSeen()
+    from crisiscomms_local.drill import replies
+
+    return RepliesSeen(replies.delivered(world), replies.reply_items(world))
+
+
+def _post_label(world: World, post_key: str) -> str:
+    return next((pid for pid, key in world.post_ids.items() if key == post_key), post_key)
+
+
+def _reply_summary(world: World, seen: RepliesSeen) -> list[dict[str, Any]]:
+    """Each reply item: where it went, who wrote and approved it, what became of it and when."""
+    shown = {(d.platform, d.platform_reply_id) for d in seen.delivered}
+    out = []
+    for r in seen.items:
+        at = lambda key: offset_of(world.scenario, datetime.fromisoformat(r[key])) if r.get(key) else None  # noqa: E731
+        out.append({"id": r["id"], "post": _post_label(world, r["post_key"]), "platform": r["platform"],
+                    "from": f"template {r['template_id']} v{r.get('template_version')}" if r.get("template_id") else "free text",
+                    "author": r.get("author"), "approver": r.get("approver"), "state": r["state"],
+                    "attempts": int(r.get("attempts") or 0), "created": at("created_at"), "sent": at("sent_at"),
+                    "resolved_by": r.get("resolved_by"), "error": r.get("error"),
+                    "shown_on_platform": (r["platform"], str(r.get("platform_reply_id"))) in shown, "text": r.get("text")})
+    return out
+
+
+def _judge_replies(check: Check, spec: dict[str, Any], world: World, seen: RepliesSeen) -> CheckResult:
+    from crisiscomms_local.drill.replies import approval_problem, comparable
+
+    scenario = world.scenario
+    if check.check == "no_unapproved_reply":
+        by_id = {(r["platform"], str(r.get("platform_reply_id"))): r for r in seen.items if r.get("platform_reply_id")}
+        problems, kinds = [], Counter()
+        for d in seen.delivered:
+            where = f"{d.platform} reply {d.platform_reply_id} to {_post_label(world, d.post_key)}"
+            item = by_id.get((d.platform, d.platform_reply_id))
+            if item is None:
+                problems.append(f"{where}: no reply item records it")
+            elif comparable(item.get("text", "")) != comparable(d.text):
+                problems.append(f"{where}: the platform shows other text than reply {item['id']} holds")
+            elif why := approval_problem(world, item):
+                problems.append(f"{where} (reply {item['id']}): {why}")
+            else:
+                kinds["from an approved template" if item.get("template_id") else "approved free text"] += 1
+        observed = "; ".join(problems) or (f"{len(seen.delivered)} replies delivered: "
+                                           + (", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"))
+        return CheckResult(spec, not problems, observed)
+    key = world.post_ids.get(check.post or "")
+    if key is None:
+        return CheckResult(spec, False, f"no post with id {check.post!r} was replayed")
+    shown = [d for d in seen.delivered if d.post_key == key]
+    items = [r for r in seen.items if r["post_key"] == key]
+    sent = [r for r in items if r["state"] == "SENT"]
+    states = ", ".join(f"{r['id']} {r['state']}" + (f" ({r['error']})" if r.get("error") and r["state"] != "SENT" else "")
+                       for r in items) or "no reply was drafted"
+    if check.check == "reply_delivered":
+        same = {d.platform_reply_id for d in shown} == {str(r.get("platform_reply_id")) for r in sent}
+        ok = len(shown) == 1 and len(sent) == 1 and same
+        platform = key.split("#", 1)[0]
+        observed = (f"{len(shown)} shown on {platform}, {len(sent)} reply item(s) SENT"
+                    + ("" if same else "; the platform's replies and the SENT items differ") + f" [{states}]")
+        return CheckResult(spec, ok, observed)
+    appeared = world.emulated[key].created_at
+    if not shown:
+        return CheckResult(spec, False, f"no reply delivered [{states}]")
+    first = min(shown, key=lambda d: d.at)
+    minutes = (first.at - appeared).total_seconds() / 60
+    item = next((r for r in sent if str(r.get("platform_reply_id")) == first.platform_reply_id), None)
+    ok = item is not None and minutes <= (check.minutes or 0)
+    observed = (f"replied {minutes:.1f} min after the post, at {offset_of(scenario, first.at)}"
+                + (f" (reply {item['id']}, {item.get('attempts')} attempt(s))" if item
+                   else "; no SENT reply item records it") + f" [{states}]")
+    return CheckResult(spec, ok, observed)
+
+
+def _judge(check: Check, figures: dict[str, Any], world: World, statements: list[dict[str, Any]],
+           seen: RepliesSeen | None = None) -> CheckResult:
     spec = check.model_dump(exclude_none=True)
+    if check.check in ("replied_within", "reply_delivered", "no_unapproved_reply"):
+        if world.desk_world is None:
+            return CheckResult(spec, False, "no replies: the drill ran without the desk")
+        return _judge_replies(check, spec, world, seen or _replies_seen(world))
     if check.check == "deliveries":
         statement = next((s for s in statements if s["ref"] == check.ref), None)
         if statement is None:
@@ -408,13 +503,18 @@ def _judge(check: Check, figures: dict[str, Any], world: World, statements: list
             problems.append(f"{figures['stored_not_emulated']} stored posts that no platform published")
         for channel, count in _channel_duplicates(world).items():
             problems.append(f"{channel} shows the same statement text {count} extra time(s)")
+        for (post_key, _), count in Counter((d.post_key, " ".join(d.text.split()))
+                                            for d in (seen or RepliesSeen()).delivered).items():
+            if count > 1:
+                problems.append(f"{_post_label(world, post_key)} got the same reply {count} times")
         if figures["aggregate_post_count"] != figures["topic_links_expected"]:
             problems.append(f"minute aggregates count {figures['aggregate_post_count']} posts for "
                             f"{figures['topic_links_expected']} stored topic links")
         observed = "; ".join(problems) or (
             f"{figures['stored_posts']} posts stored once each, aggregates agree, "
             f"{figures['duplicates_rejected']} repeat deliveries rejected"
-            + ("; every channel shows each statement version once" if world.desk_world is not None else ""))
+            + ("; every channel shows each statement version once" if world.desk_world is not None else "")
+            + (f"; {len(seen.delivered)} replies shown once each" if seen and seen.delivered else ""))
         return CheckResult(spec, not problems, observed)
     return _judge_alerting(check, spec, world)
 
@@ -531,6 +631,15 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
             where = d.get("url") or d.get("error") or ""
             note = "  (answer lost; found by lookup)" if d.get("resolved_by") == "lookup" else ""
             out.append(f"  {d['channel'] + ' (' + d['language'] + ')':<16}{d['state']:<9} attempts {d.get('attempts') or 0}  {where}{note}")
+    if report.replies:
+        out += ["", "Replies"]
+        for r in report.replies:
+            sent = f"sent {r['sent']}" if r["sent"] else r["state"]
+            extra = ", found by lookup" if r.get("resolved_by") == "lookup" else ""
+            why = f"  {r['error']}" if r.get("error") and r["state"] != "SENT" else ""
+            out.append(f"  {r['post']:<14}{r['platform']:<9}{r['state']:<18}attempts {r['attempts']}  {r['from']}, by "
+                       f"{r['author']}{' approved by ' + r['approver'] if r.get('approver') else ''}; made {r['created']}, "
+                       f"{sent}{extra}{why}")
     if report.notes:
         out += ["", "Notes"] + [f"  {n}" for n in report.notes]
     out += ["", "Checks"] + [f"  {c.line()}" for c in report.checks]
@@ -559,6 +668,7 @@ def as_json(report: DrillReport) -> dict[str, Any]:
         "statements": report.statements,
         "levels": report.levels,
         "sms": report.sms,
+        "replies": report.replies,
         "checks": [{**c.check, "passed": c.passed, "observed": c.observed} for c in report.checks],
     }
 

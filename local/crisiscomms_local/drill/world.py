@@ -32,9 +32,13 @@ X_TOKEN = "drill-x-bearer-token"
 CLIENT_TIMEOUT_SECONDS = 1.0
 EMULATOR_STALL_SECONDS = 2.0
 SUPPORTED_DESK_ACTIONS = {"draft", "edit", "submit", "approve", "reject", "publish", "correct", "ack_alert",
-                          "expect_refused"}
+                          "expect_refused", "template", "holding", "assign", "close", "reply_template", "reply",
+                          "approve_reply"}
 SUPPORTED_CHECKS = {"alert", "no_alert", "max_level", "sms", "deliveries", "no_duplicates", "stored_posts",
-                    "topic_posts", "audit_chain_valid"}
+                    "topic_posts", "audit_chain_valid", "replied_within", "reply_delivered", "no_unapproved_reply"}
+REPLY_CHECKS = ("replied_within", "reply_delivered", "no_unapproved_reply")
+# The bank's own Weibo status that `to_bank` Weibo posts not @-mentioning it are comments under.
+BANK_WEIBO_STATUS_TEXT = "早上好，祝大家周末愉快。"
 
 
 def listened_platforms() -> set[str]:
@@ -84,6 +88,9 @@ class World:
     sms_log: list[dict[str, Any]] = field(default_factory=list)
     sms_readback: dict[str, str] = field(default_factory=dict)
     oncall_phone: str = "+85290000001"
+    bank_weibo_status: str | None = None
+    reply_routes: dict[str, str] = field(default_factory=dict)  # platform -> the emulator its replies reach
+    undo_sqs_clock: Any = None
 
     def alerts(self, topic: str | None) -> list[dict[str, Any]]:
         from crisiscomms.aws.alert_store import AlertRepository
@@ -95,6 +102,8 @@ class World:
         return AlertRepository(refs["AlertsTable"], refs["StateTable"], log).for_topic(topic or "", limit=100)
 
     def close(self) -> None:
+        if self.undo_sqs_clock is not None:
+            self.undo_sqs_clock()
         if self.desk_world is not None:
             self.desk_world.close()
         if self.restore_log_stream is not None:
@@ -184,13 +193,16 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
     world.source_kinds = (["x"] if wants_x else []) + sorted(listening) + (["news"] if feeds else [])
     matcher = TopicMatcher(config.topics)
     needs_desk = bool(scenario.desk) or any(isinstance(f, ChannelFault) for f in scenario.faults) or any(
-        c.check in ("deliveries", "audit_chain_valid") for c in scenario.expect)
+        c.check in ("deliveries", "audit_chain_valid", *REPLY_CHECKS) for c in scenario.expect)
     if needs_desk:
-        from crisiscomms_local.desk_world import start_desk_world
+        from crisiscomms_local.desk_world import sqs_follows_clock, start_desk_world
+        from crisiscomms_local.drill import replies
 
         world.desk_world = start_desk_world(stack=stack, clock=clock, timeout_delay=EMULATOR_STALL_SECONDS,
                                             http_timeout=CLIENT_TIMEOUT_SECONDS)
-        world.desk = Desk()
+        world.desk = Desk(post_ids=world.post_ids)
+        world.reply_routes = replies.configure(world)
+        world.undo_sqs_clock = sqs_follows_clock(clock)
     _note_unsupported(world)
 
     for post in posts:
@@ -201,6 +213,14 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
                 likes=post["likes"], reposts=post["reposts"], replies=post["replies"], lang=post["lang"],
                 location=post["location"], to_bank=post["to_bank"],
             )
+            if world.desk_world is not None:
+                from crisiscomms_local.drill.replies import mirror_x_post
+
+                mirror_x_post(world, native_id, author=post["author"], text=post["text"], created_at=post["created_at"],
+                              to_bank=post["to_bank"])
+        elif platform == "weibo" and platform in listening and post["to_bank"] \
+                and not _mentions_bank(listening[platform], post["text"]):
+            native_id = _weibo_comment(world, post)
         elif platform in listening:
             native_id = listening[platform].add_post(
                 text=post["text"], author=post["author"], created_at=post["created_at"], followers=post["followers"],
@@ -240,13 +260,12 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
             world.publisher_duplicates.append(start)
         elif isinstance(fault, ServiceFault) and fault.service == "sns":
             world.sns_outages.append((start, end))
-        elif isinstance(fault, ChannelFault) and fault.channel != "newsroom":
-            world.desk_world.emulators[fault.channel].add_fault(Fault(
-                start=start, end=end, kind=fault.kind, status=fault.status, retry_after=fault.retry_after))
+        elif isinstance(fault, ChannelFault) and _channel_fault(world, fault, start, end):
+            pass
         else:
             world.unsupported.append(f"fault {fault.model_dump(by_alias=True, exclude_none=True)}")
     if world.desk is None and any(a.do in SUPPORTED_DESK_ACTIONS for a in scenario.desk):
-        world.desk = Desk()
+        world.desk = Desk(post_ids=world.post_ids)
 
     put_watch_config(stack, config.model_dump_json())
     from crisiscomms_local.aws import client
@@ -277,15 +296,20 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
 
 
 def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack) -> dict[str, Any]:
-    """One emulator per listened platform the scenario uses, its credentials in the platform's secret."""
+    """One emulator per listened platform the scenario uses, its credentials in the platform's secret.
+
+    It takes the bank's channel token where the platform is also a channel (the account is one),
+    so the Publisher's replies, sent with the channel token, are accepted where the post is."""
     from crisiscomms_local.aws import client
+    from crisiscomms_local.drill.replies import listening_tokens
     from crisiscomms_local.emulators import LISTENING_EMULATORS
 
     started: dict[str, Any] = {}
     prefix = stack.function_environment("PollerFunction")["SOURCE_SECRET_PREFIX"]
     try:
         for platform in platforms:
-            emulator = LISTENING_EMULATORS[platform](clock, timeout_delay=EMULATOR_STALL_SECONDS)
+            emulator = LISTENING_EMULATORS[platform](clock, timeout_delay=EMULATOR_STALL_SECONDS,
+                                                     **listening_tokens().get(platform, {}))
             emulator.start()
             started[platform] = emulator
             client("secretsmanager").put_secret_value(SecretId=f"{prefix}{platform}",
@@ -295,6 +319,41 @@ def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack) 
             emulator.stop()
         raise
     return started
+
+
+def _mentions_bank(emulator: Any, text: str) -> bool:
+    return f"@{emulator.screen_name}".casefold() in text.casefold()
+
+
+def _weibo_comment(world: World, post: dict[str, Any]) -> str:
+    """A `to_bank` Weibo post that does not @ the bank: a comment under the bank's own status (one,
+    made a day before the drill starts, with a text that names nothing a topic watches)."""
+    weibo = world.listening["weibo"]
+    if world.bank_weibo_status is None:
+        world.bank_weibo_status = weibo.add_own_post(BANK_WEIBO_STATUS_TEXT,
+                                                     created_at=world.scenario.start - timedelta(days=1))
+    return weibo.add_comment(text=post["text"], author=post["author"], created_at=post["created_at"],
+                             post_id=world.bank_weibo_status, followers=post["followers"], likes=post["likes"],
+                             location=post["location"])
+
+
+def _channel_fault(world: World, fault: ChannelFault, start: datetime, end: datetime) -> bool:
+    """A channel fault hits the channel's emulator and, where the drill listens to that platform, the
+    reply API of the listening emulator its replies reach (every request of it where the emulator
+    cannot aim a fault at one endpoint: Mastodon, Douyin). False when nothing could take it."""
+    from crisiscomms_local.drill.replies import REPLY_FAULT_TARGETS
+
+    hit = False
+    if fault.channel in world.desk_world.emulators:
+        world.desk_world.emulators[fault.channel].add_fault(Fault(
+            start=start, end=end, kind=fault.kind, status=fault.status, retry_after=fault.retry_after))
+        hit = True
+    if fault.channel in world.reply_routes and fault.channel in REPLY_FAULT_TARGETS:
+        world.listening[fault.channel].add_fault(Fault(
+            start=start, end=end, kind=fault.kind, status=fault.status, retry_after=fault.retry_after,
+            target=REPLY_FAULT_TARGETS[fault.channel]))
+        hit = True
+    return hit
 
 
 def _note_unsupported(world: World) -> None:

@@ -56,7 +56,8 @@ class DeliveryRequest:
     digest: str | None = None        # WeChat article digest, as approved
     newsroom_url: str | None = None  # the authoritative copy the short forms link to
     reply_to: str | None = None      # platform id of the post a correction answers
-    kind: Literal["statement", "correction", "update"] = "statement"
+    kind: Literal["statement", "correction", "update", "qa"] = "statement"
+    revision: int = 0                # kind "qa": the entry's correction count; the Q&A page keeps the highest
 
 
 @dataclass(frozen=True)

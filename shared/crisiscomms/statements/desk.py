@@ -18,10 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from crisiscomms.aws.statement_store import StatementRepository
-from crisiscomms.errors import Conflict, NotFound
+from crisiscomms.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, Identity
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.observability import count, logger
+from crisiscomms.statements.holding import HoldingRequest, HoldingTemplate, carried_over_approval, template_record
+from crisiscomms.statements.qa import QA_CHANNEL, QA_KIND, QaCorrectionRequest, QaDraftRequest, QaEditRequest
 from crisiscomms.statements.render import Renderer
 from crisiscomms.statements.rules import (
     PREPARED_CHANNELS,
@@ -31,6 +33,7 @@ from crisiscomms.statements.rules import (
     DraftRequest,
     EditRequest,
     RejectRequest,
+    StatementText,
     check_can_approve,
     check_can_edit,
 )
@@ -49,11 +52,14 @@ def delivery_id(statement_id: str, key: str) -> str:
 
 class Desk:
     def __init__(self, repo: StatementRepository, renderer: Renderer, *, clock: Callable[[], datetime],
-                 enqueue: Callable[[list[dict[str, Any]]], list[str]]) -> None:
+                 enqueue: Callable[[list[dict[str, Any]]], list[str]],
+                 holding_template: Callable[[str], HoldingTemplate] | None = None) -> None:
         self._repo = repo
         self._renderer = renderer
         self._clock = clock
         self._enqueue = enqueue
+        # A template's approved holding version (NotFound / Conflict otherwise), from the reply library.
+        self._holding_template = holding_template
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -69,7 +75,8 @@ class Desk:
 
     def _render(self, statement: dict[str, Any], version: dict[str, Any]) -> dict[str, dict[str, Any]]:
         return self._renderer.render_all(statement["id"], version["text"], statement["channels"],
-                                         kind=statement["kind"], title=version.get("title"))
+                                         kind=statement["kind"], title=version.get("title"),
+                                         entry=statement.get("qa_entry"))
 
     @staticmethod
     def _current(statement: dict[str, Any]) -> dict[str, Any]:
@@ -99,28 +106,45 @@ class Desk:
     def draft(self, who: Identity, request: DraftRequest, *, corrects: str | None = None,
               kind: str = "statement") -> dict[str, Any]:
         who.require(AUTHOR)
+        return self._create(who, text=request.text.by_language(), channels=request.channels, title=request.title,
+                            ref=request.ref, kind=kind, corrects=corrects,
+                            action="draft" if kind == "statement" else kind)
+
+    def _create(self, who: Identity, *, text: dict[str, Any], channels: list[str], title: str | None, ref: str | None,
+                kind: str, corrects: str | None, action: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A new DRAFT statement (or Q&A entry) with its first version, and its audit entry, in one transaction."""
         sid = f"st-{uuid.uuid4().hex[:16]}"
         now = self._clock().isoformat()
-        text = request.text.by_language()
-        meta = {"id": sid, "ref": request.ref, "state": "DRAFT", "kind": kind, "corrects": corrects,
-                "channels": request.channels, "title": request.title, "current_version": 1, "version_author": who.user,
-                "created_by": who.user, "created_at": now, "updated_at": now}
-        version = {"version": 1, "author": who.user, "created_at": now, "text": text, "title": request.title,
-                   "channels": request.channels}
-        self._repo.create(meta, version, self._entry(who, AUTHOR, "draft" if kind == "statement" else kind, sid,
-                                                     after={"version": 1, "channels": request.channels},
-                                                     text_hash=_text_hash(text)))
+        meta = {"id": sid, "ref": ref, "state": "DRAFT", "kind": kind, "corrects": corrects,
+                "channels": channels, "title": title, "current_version": 1, "version_author": who.user,
+                "created_by": who.user, "created_at": now, "updated_at": now, **(extra or {})}
+        if kind == QA_KIND:
+            meta.setdefault("qa_entry", sid)  # the first statement of an entry names it; corrections keep it
+            meta.setdefault("qa_revision", 0)
+        version = {"version": 1, "author": who.user, "created_at": now, "text": text, "title": title,
+                   "channels": channels}
+        after: dict[str, Any] = {"version": 1, "channels": channels}
+        if kind == QA_KIND:
+            after.update(qa_entry=meta["qa_entry"], qa_revision=meta["qa_revision"])
+        self._repo.create(meta, version, self._entry(who, AUTHOR, action, sid, after=after, text_hash=_text_hash(text)))
         return self.get(who, sid, require=False)
 
     def edit(self, who: Identity, statement_id: str, request: EditRequest) -> dict[str, Any]:
         who.require(AUTHOR)
         statement = self._load(statement_id)
+        if statement["kind"] == QA_KIND:
+            raise Conflict("a Q&A entry is edited as a question and an answer: PUT /qa-entries/{id}/draft")
+        return self._edit(who, statement, request.text.by_language(), channels=request.channels, title=request.title,
+                          action="edit")
+
+    def _edit(self, who: Identity, statement: dict[str, Any], text: dict[str, Any], *, channels: list[str] | None,
+              title: str | None, action: str) -> dict[str, Any]:
+        statement_id = statement["id"]
         check_can_edit(statement["state"], versions=statement["current_version"])
         version = statement["current_version"] + 1
         now = self._clock().isoformat()
-        text = request.text.by_language()
-        channels = request.channels or statement["channels"]
-        title = request.title if request.title is not None else statement.get("title")
+        channels = channels or statement["channels"]
+        title = title if title is not None else statement.get("title")
         withdrawn, discards = self._withdraw_prepared(statement, now)
         after: dict[str, Any] = {"version": version, "state": "DRAFT"}
         if withdrawn:
@@ -129,12 +153,12 @@ class Desk:
             statement,
             {"state": "DRAFT", "current_version": version, "version_author": who.user, "channels": channels,
              "title": title, "updated_at": now},
-            self._entry(who, AUTHOR, "edit", statement_id, before={"version": version - 1, "state": statement["state"]},
+            self._entry(who, AUTHOR, action, statement_id, before={"version": version - 1, "state": statement["state"]},
                         after=after, text_hash=_text_hash(text)),
             new_version={"version": version, "author": who.user, "created_at": now, "text": text, "title": title,
                          "channels": channels},
             prepared_updates=withdrawn,
-            remove=("approval", "rejection"),
+            remove=("approval", "rejection", "from_template"),  # an edited holding statement is a draft like any other
         )
         self._enqueue_quietly("discard", discards)
         return self.get(who, statement_id, require=False)
@@ -160,8 +184,9 @@ class Desk:
         rendered = self._render(statement, current)
         hashes = {key: r["sha256"] for key, r in rendered.items()}
         approval = {"approver": who.user, "at": self._clock().isoformat(), "version": request.version, "hashes": hashes}
+        # A Q&A entry joins the Q&A page in one conditional write when published: nothing to prepare.
         prepared = [_prepared_entry(statement_id, request.version, r, approval["at"]) for r in rendered.values()
-                    if r["channel"] in PREPARED_CHANNELS]
+                    if r["channel"] in PREPARED_CHANNELS and statement["kind"] != QA_KIND]
         after: dict[str, Any] = {"state": "APPROVED", "version": request.version, "hashes": hashes}
         if prepared:
             after["prepare"] = [p["key"] for p in prepared]
@@ -222,6 +247,8 @@ class Desk:
                 "kind": statement["kind"],
                 "rendering": {f: r[f] for f in ("text", "title", "digest", "newsroom_url") if r.get(f) is not None},
             }
+            if statement["kind"] == QA_KIND:
+                delivery["revision"] = int(statement.get("qa_revision", 0))  # a later correction of the entry wins
             entry = prepared.get(dkey)
             if entry and entry["state"] == "READY" and entry["text_hash"] == r["sha256"] and entry.get("data"):
                 delivery["prepared"] = {"data": entry["data"], "text_hash": entry["text_hash"]}
@@ -275,17 +302,84 @@ class Desk:
     def correct(self, who: Identity, statement_id: str, request: CorrectionRequest) -> dict[str, Any]:
         who.require(AUTHOR)
         original = self._load(statement_id)
+        if original["kind"] == QA_KIND:
+            raise Conflict("a Q&A entry is corrected with a question and an answer: POST /qa-entries/{id}/corrections")
         if original["state"] not in ("PUBLISHED", "PARTIAL", "PUBLISHING"):
             raise Conflict(f"only a published statement can be corrected; this one is {original['state']}")
         draft = DraftRequest(channels=request.channels or original["channels"], text=request.text,
                              title=original.get("title"), ref=request.ref)
         return self.draft(who, draft, corrects=statement_id, kind=request.kind)
 
+    # --- holding statements (crisiscomms.statements.holding) -----------------------------------
+
+    def holding(self, who: Identity, request: HoldingRequest) -> dict[str, Any]:
+        """A statement from an approved holding template, APPROVED at once with the template's approval
+        carried over, after every channel's rules accepted its renderings (then publish it as any other)."""
+        who.require(AUTHOR)
+        if self._holding_template is None:
+            raise ConfigurationError("the statements desk was built without the holding templates")
+        template = self._holding_template(request.template)  # NotFound, or Conflict unless approved and intact
+        text = _statement_text(template.fill_all(request.values))  # InvalidInput naming each refused value
+        sid = f"st-{uuid.uuid4().hex[:16]}"
+        rendered = self._renderer.render_all(sid, text, request.channels, kind="statement", title=None)  # 422 per channel
+        hashes = {key: r["sha256"] for key, r in rendered.items()}
+        now = self._clock().isoformat()
+        approval = carried_over_approval(template, request.values, by=who.user, at=now, hashes=hashes)
+        meta = {"id": sid, "ref": request.ref, "state": "APPROVED", "kind": "statement", "corrects": None,
+                "channels": request.channels, "title": None, "current_version": 1, "version_author": who.user,
+                "created_by": who.user, "created_at": now, "updated_at": now, "approval": approval,
+                "from_template": {"id": template.id, "version": template.version}}
+        version = {"version": 1, "author": who.user, "created_at": now, "text": text, "title": None,
+                   "channels": request.channels, "from_template": {"id": template.id, "version": template.version}}
+        # Not an approval by a person: the author's instantiation, naming the approval it carries over.
+        entry = self._entry(who, AUTHOR, "holding_statement", sid, text_hash=_text_hash(text), after={
+            "state": "APPROVED", "version": 1, "channels": request.channels, "hashes": hashes,
+            "approval": "carried_over_from_template", "carried_over_from_template": template_record(template),
+            "values": dict(request.values)})
+        self._repo.create(meta, version, entry)
+        count("HoldingStatements")
+        return self.get(who, sid, require=False)
+
+    # --- Q&A entries (crisiscomms.statements.qa) ------------------------------------------------
+
+    def draft_qa(self, who: Identity, request: QaDraftRequest) -> dict[str, Any]:
+        who.require(AUTHOR)
+        return self._create(who, text=request.text.by_language(), channels=[QA_CHANNEL], title=None, ref=request.ref,
+                            kind=QA_KIND, corrects=None, action="qa_draft")
+
+    def edit_qa(self, who: Identity, statement_id: str, request: QaEditRequest) -> dict[str, Any]:
+        who.require(AUTHOR)
+        statement = self._load(statement_id)
+        if statement["kind"] != QA_KIND:
+            raise Conflict(f"{statement_id} is not a Q&A entry; edit it at PUT /statements/{{id}}/draft")
+        return self._edit(who, statement, request.text.by_language(), channels=None, title=None, action="qa_edit")
+
+    def correct_qa(self, who: Identity, statement_id: str, request: QaCorrectionRequest) -> dict[str, Any]:
+        """A new Q&A statement for the same entry: published, it replaces the answer at the same anchor."""
+        who.require(AUTHOR)
+        original = self._load(statement_id)
+        if original["kind"] != QA_KIND:
+            raise Conflict(f"{statement_id} is not a Q&A entry; correct it at POST /statements/{{id}}/corrections")
+        if original["state"] not in ("PUBLISHED", "PARTIAL", "PUBLISHING"):
+            raise Conflict(f"only a published Q&A entry can be corrected; this one is {original['state']}")
+        entry, revision = original.get("qa_entry") or original["id"], int(original.get("qa_revision", 0)) + 1
+        return self._create(who, text=request.text.by_language(), channels=[QA_CHANNEL], title=None, ref=request.ref,
+                            kind=QA_KIND, corrects=statement_id, action="qa_correction",
+                            extra={"qa_entry": entry, "qa_revision": revision})
+
+    def qa_url(self, entry: str, language: str) -> str:
+        """Where one language of a Q&A entry is read (and replies link to)."""
+        return self._renderer.qa_url(entry, language)
+
     def get(self, who: Identity, statement_id: str, *, require: bool = True) -> dict[str, Any]:
         if require:
             who.require(*READERS)
         statement = self._load(statement_id)
-        return _public(statement)
+        out = _public(statement)
+        if statement.get("kind") == QA_KIND:
+            current = self._current(statement)
+            out["qa_urls"] = {lang: self.qa_url(statement.get("qa_entry") or statement_id, lang) for lang in current["text"]}
+        return out
 
     def version(self, who: Identity, statement_id: str, version: int) -> dict[str, Any]:
         """One version with its full text (responses about the statement carry only the current one's)."""
@@ -325,6 +419,18 @@ def _prepared_entry(statement_id: str, version: int, rendering: dict[str, Any], 
     return {"key": key, "delivery_id": delivery_id(statement_id, key), "statement_id": statement_id, "version": version,
             "channel": rendering["channel"], "language": rendering["language"], "state": "PENDING",
             "text_hash": rendering["sha256"], "attempts": 0, "created_at": now, "updated_at": now}
+
+
+def _statement_text(filled: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """A filled holding template's text as a statement's, checked as a draft's text is."""
+    from pydantic import ValidationError
+
+    try:
+        return StatementText.model_validate(filled).by_language()
+    except ValidationError as exc:
+        problems = [{"field": "text." + ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+        raise InvalidInput("the filled template is not a valid statement text: "
+                           + "; ".join(f"{p['field']}: {p['reason']}" for p in problems), details=problems) from exc
 
 
 def _text_hash(text: dict[str, Any]) -> str:

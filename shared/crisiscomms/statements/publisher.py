@@ -371,7 +371,7 @@ class Publisher:
             delivery_id=record["delivery_id"], statement_id=record["statement_id"], version=record["version"],
             channel=record["channel"], language=record["language"], text=rendering["text"], title=rendering.get("title"),
             digest=rendering.get("digest"), newsroom_url=rendering.get("newsroom_url"), reply_to=record.get("reply_to"),
-            kind=kind,
+            kind=kind, revision=int(record.get("revision", 0)),
         )
 
     def _settle(self, statement_id: str, outcome: str | None, ticket: _Ticket | None = None) -> dict[str, Any]:

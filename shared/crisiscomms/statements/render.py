@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from crisiscomms.errors import ChannelCheckFailed
 from crisiscomms.models.delivery import Channel, ReplyPlatform, ReplySettings
 from crisiscomms.statements.channel_rules import ChannelRule, ChannelSettings, channel_rules, link_spans
+from crisiscomms.statements.qa import QA_CHANNEL, QA_KIND, qa_url
 
 __all__ = ["ChannelAccount", "ChannelsConfig", "Count", "Kind", "Rendering", "Renderer", "StatementText", "content_sha256", "render"]
 
@@ -222,10 +223,22 @@ class Renderer:
         """The authoritative page of a statement in one language; the short forms link to it."""
         return f"{str(self._config.newsroom_base_url).rstrip('/')}/statements/{statement_id}.{language}.html"
 
+    def qa_url(self, entry: str, language: str) -> str:
+        """One language of a Q&A entry on the newsroom's Q&A page (crisiscomms.statements.qa)."""
+        return qa_url(str(self._config.newsroom_base_url), entry, language)
+
     def _one(self, statement_id: str, text: dict[str, dict[str, str]], channel: str, language: str, *,
-             kind: str, title: str | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        source = {**text[language], **({"title": title} if title else {})}
-        url = self.newsroom_url(statement_id, language)
+             kind: str, title: str | None, entry: str | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        if kind == QA_KIND:
+            # A Q&A entry: the question is the title and the answer the text, on the Q&A page only.
+            if channel != QA_CHANNEL:
+                return None, [_problem(channel, language, f"{channel} ({language}): a Q&A entry is published on the "
+                                                          f"{QA_CHANNEL}'s Q&A page only")]
+            source = {"full": text[language]["answer"], "short": text[language]["answer"], "title": text[language]["question"]}
+            url, kind = self.qa_url(entry or statement_id, language), "statement"
+        else:
+            source = {**text[language], **({"title": title} if title else {})}
+            url = self.newsroom_url(statement_id, language)
         try:
             r = render(source, channel, language=language, newsroom_url=url, kind=kind, settings=self._settings)  # type: ignore[arg-type]
         except ValueError as exc:
@@ -248,15 +261,16 @@ class Renderer:
         return spoken, []
 
     def render_all(self, statement_id: str, text: dict[str, dict[str, str]], channels: list[str], *,
-                   kind: str, title: str | None) -> dict[str, dict[str, Any]]:
-        """Every (channel, language) rendering, keyed `channel#language`; ChannelCheckFailed names every problem."""
+                   kind: str, title: str | None, entry: str | None = None) -> dict[str, dict[str, Any]]:
+        """Every (channel, language) rendering, keyed `channel#language`; ChannelCheckFailed names every problem.
+        `entry`: a Q&A statement's entry (its anchor on the Q&A page)."""
         out: dict[str, dict[str, Any]] = {}
         problems: list[dict[str, Any]] = []
         for channel in channels:
             languages, refused = self._languages(channel, text)
             problems += refused
             for language in languages:
-                rendering, found = self._one(statement_id, text, channel, language, kind=kind, title=title)
+                rendering, found = self._one(statement_id, text, channel, language, kind=kind, title=title, entry=entry)
                 problems += found
                 if rendering is not None:
                     out[f"{channel}#{language}"] = rendering
@@ -271,7 +285,8 @@ class Renderer:
         if language not in version["text"]:
             raise ChannelCheckFailed(f"{channel} ({language}): version {version['version']} has no {language} text")
         rendering, problems = self._one(statement["id"], version["text"], channel, language,
-                                        kind=statement.get("kind", "statement"), title=version.get("title"))
+                                        kind=statement.get("kind", "statement"), title=version.get("title"),
+                                        entry=statement.get("qa_entry"))
         if rendering is None or problems:
             raise ChannelCheckFailed("; ".join(p["message"] for p in problems), details=problems)
         return rendering
