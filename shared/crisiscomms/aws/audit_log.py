@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -42,6 +43,9 @@ class AuditLog:
         self._state = state_table
         self._chain = chain
         self._sleep = sleep
+        # Writers of one process take turns at the chain's head instead of racing for it: every
+        # repository of a function shares this log (the composition root builds one per table).
+        self._queue = threading.Lock()
 
     @property
     def _anchor_key(self) -> dict[str, Any]:
@@ -64,6 +68,10 @@ class AuditLog:
 
     def append(self, entry: AuditEntry, *, with_items: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
         """Append one entry, in the same transaction as `with_items()` (the state change it records)."""
+        with self._queue:
+            return self._append(entry, with_items=with_items)
+
+    def _append(self, entry: AuditEntry, *, with_items: Callable[[], list[dict[str, Any]]] | None) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         for attempt in range(MAX_ATTEMPTS):

@@ -20,7 +20,6 @@ import base64
 import binascii
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -90,7 +89,6 @@ class InboxRepository:
         self._table = table
         self._clients = clients
         self._audit = audit
-        self._chain_queue = threading.Lock()
 
     # --- opening (the Poller: one conditional PutItem, nothing else) ------------------------------
 
@@ -271,8 +269,7 @@ class InboxRepository:
         if self._audit is None:
             raise RuntimeError("this InboxRepository was built without the audit log; it can only open conversations")
         try:
-            with self._chain_queue:
-                self._audit.append(entry, with_items=lambda: [{"Update": update}])
+            self._audit.append(entry, with_items=lambda: [{"Update": update}])
         except ClientError as exc:
             if _cancelled_on_our_item(exc, 2):
                 return False

@@ -14,7 +14,6 @@ No Scan: every list is a query of one by_time partition. Every change is conditi
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -61,12 +60,10 @@ class ReplyRepository:
         self._table = table
         self._audit = audit
         self._clients = audit.clients
-        self._chain_queue = threading.Lock()
 
     def _append(self, entry: AuditEntry, items: Callable[[], list[dict[str, Any]]]) -> None:
         """The change and its audit entry in one transaction; threads of one process queue for the chain."""
-        with self._chain_queue:
-            self._audit.append(entry, with_items=items)
+        self._audit.append(entry, with_items=items)
 
     def _get(self, pk: str, sk: str = HEAD) -> dict[str, Any] | None:
         item = self._clients("dynamodb").get_item(TableName=self._table, Key=_key(pk, sk), ConsistentRead=True).get("Item")

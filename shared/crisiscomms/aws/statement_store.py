@@ -19,7 +19,6 @@ import base64
 import binascii
 import json
 import re
-import threading
 from datetime import datetime
 from collections.abc import Callable
 from typing import Any
@@ -77,11 +76,9 @@ class StatementRepository:
         self._table = table
         self._audit = audit
         self._clients = audit.clients
-        self._chain_queue = threading.Lock()
 
     def _append(self, entry: AuditEntry, items: Callable[[], list[dict[str, Any]]]) -> None:
-        with self._chain_queue:
-            self._audit.append(entry, with_items=items)
+        self._audit.append(entry, with_items=items)
 
     # --- reads ----------------------------------------------------------------------------------
 
