@@ -91,19 +91,22 @@ class BlueskyAdapter:
             details={"cid": cid, "rkey": rkey, **details},
         )
 
-    def publish(self, request: DeliveryRequest) -> DeliveryResult:
-        """Create the record under the delivery's rkey; an existing one is this delivery's post."""
+    def _post_record(self, text: str, *, language: str | None, reply: dict[str, Any] | None = None) -> dict[str, Any]:
         record: dict[str, Any] = {
             "$type": POST_COLLECTION,
-            "text": request.text,
+            "text": text,
             "createdAt": self._clock().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-            "langs": [request.language],
         }
-        if facets := link_facets(request.text):
+        if language:
+            record["langs"] = [language]
+        if facets := link_facets(text):
             record["facets"] = facets
-        if request.reply_to:
-            record["reply"] = self._reply_refs(request.reply_to)
-        rkey = rkey_for(request.delivery_id)
+        if reply:
+            record["reply"] = reply
+        return record
+
+    def _create(self, record: dict[str, Any], rkey: str, find_existing: Callable[[], DeliveryResult | None]) -> DeliveryResult:
+        """Create the record at `rkey`; when the rkey exists already, that record is this post (`find_existing`)."""
         body = {"repo": self._did, "collection": POST_COLLECTION, "rkey": rkey, "record": record}
         response = send_write(self._http, self._http.build_request(
             "POST", CREATE_PATH, json=body, headers={"Authorization": f"Bearer {self._jwt}"}))
@@ -115,9 +118,16 @@ class BlueskyAdapter:
         try:
             raise_for(response, self._clock())
         except PermanentPlatformError as exc:
-            if "already exists" in str(exc).lower() and (found := self.find(request)) is not None:
+            if "already exists" in str(exc).lower() and (found := find_existing()) is not None:
                 return DeliveryResult(found.platform_id, found.url, {**found.details, "resolved_by": "rkey_exists"})
             raise
+        raise AssertionError("raise_for returned for a failed answer")
+
+    def publish(self, request: DeliveryRequest) -> DeliveryResult:
+        """Create the record under the delivery's rkey; an existing one is this delivery's post."""
+        record = self._post_record(request.text, language=request.language,
+                                   reply=self._reply_refs(request.reply_to) if request.reply_to else None)
+        return self._create(record, rkey_for(request.delivery_id), lambda: self.find(request))
 
     def find(self, request: DeliveryRequest) -> DeliveryResult | None:
         """The record at this delivery's rkey, or None when the repo has none."""

@@ -15,16 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from crisiscomms.adapters.channels.bluesky import (
-    CREATE_PATH,
-    POST_COLLECTION,
-    BlueskyAdapter,
-    response_body,
-    raise_for,
-    link_facets,
-    rkey_for,
-)
-from crisiscomms.adapters.http import send_write
+from crisiscomms.adapters.channels.bluesky import POST_COLLECTION, BlueskyAdapter, rkey_for
 from crisiscomms.errors import PermanentPlatformError
 from crisiscomms.models.delivery import DeliveryResult
 from crisiscomms.models.inbox import ReplyTarget
@@ -48,33 +39,9 @@ class BlueskyReplies(BlueskyAdapter):
 
     def reply(self, target: ReplyTarget, text: str, *, idempotency_key: str,
               language: str | None = None) -> DeliveryResult:
-        record: dict[str, Any] = {
-            "$type": POST_COLLECTION,
-            "text": text,
-            "createdAt": self._clock().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-            "reply": reply_refs(target),
-        }
-        if language:
-            record["langs"] = [language]
-        if facets := link_facets(text):
-            record["facets"] = facets
-        body = {"repo": self._did, "collection": POST_COLLECTION, "rkey": rkey_for(idempotency_key), "record": record}
-        response = send_write(self._http, self._http.build_request(
-            "POST", CREATE_PATH, json=body, headers={"Authorization": f"Bearer {self._jwt}"}))
-        if response.status_code == 200:
-            created = response_body(response)
-            if not created.get("uri") or not created.get("cid"):
-                raise PermanentPlatformError("Bluesky answered success without uri and cid", status=200)
-            return self._result(str(created["uri"]), str(created["cid"]))
-        try:
-            raise_for(response, self._clock())
-        except PermanentPlatformError as exc:
-            if "already exists" in str(exc).lower():
-                found = self.find_reply(target, text, datetime.min.replace(tzinfo=timezone.utc),
-                                        idempotency_key=idempotency_key)
-                if found is not None:
-                    return DeliveryResult(found.platform_id, found.url, {**found.details, "resolved_by": "rkey_exists"})
-            raise
+        record = self._post_record(text, language=language, reply=reply_refs(target))
+        return self._create(record, rkey_for(idempotency_key), lambda: self.find_reply(
+            target, text, datetime.min.replace(tzinfo=timezone.utc), idempotency_key=idempotency_key))
 
     def find_reply(self, target: ReplyTarget, text: str, since: datetime, *,
                    idempotency_key: str | None = None, language: str | None = None) -> DeliveryResult | None:
