@@ -184,3 +184,32 @@ def source_state(pk: str) -> dict[str, Any]:
 
     item = client("dynamodb").get_item(TableName=os.environ["STATE_TABLE"], Key=to_item({"pk": pk}), ConsistentRead=True)
     return from_item(item.get("Item", {}))
+
+
+def renew_concurrently(platform: str, refresh: Any, clock: Any, *, runs: int = 2) -> list[dict[str, Any]]:
+    """`runs` Poller runs renew the platform's token at once, the refresh holding the lease a moment;
+    returns what each run got back."""
+    import threading
+    import time
+
+    from crisiscomms.aws.clients import AwsClients
+    from crisiscomms.aws.source_secrets import SourceSecrets
+    from crisiscomms.aws.source_state import StateRepository
+    from crisiscomms.listening.tokens import TokenKeeper
+
+    def slow(credentials: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(0.3)  # hold the lease while the other runs ask
+        return refresh(credentials)
+
+    state = StateRepository(os.environ["STATE_TABLE"], clients=AwsClients())
+    keepers = [TokenKeeper(platform, secrets=SourceSecrets(os.environ["SOURCE_SECRET_PREFIX"], clients=AwsClients(), max_age=0),
+                           state=state, refresh=slow, clock=clock, owner=f"run-{n}", wait_seconds=0.2) for n in range(runs)]
+    for keeper in keepers:
+        keeper.current()
+    results: list[dict[str, Any]] = []
+    threads = [threading.Thread(target=lambda k=k: results.append(k.renew())) for k in keepers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return results

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -14,16 +12,12 @@ import pytest
 
 from crisiscomms.adapters.http import make_client
 from crisiscomms.adapters.sources.douyin import COMMENT_LIST_PATH, token_refresh
-from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.source_secrets import SourceSecrets
-from crisiscomms.aws.source_state import StateRepository
-from crisiscomms.listening.tokens import TokenKeeper
 from crisiscomms_local.aws import Stack, client, put_watch_config
 from crisiscomms_local.emulators import Fault
 from crisiscomms_local.emulators.douyin_listen import REFRESH_TOKEN_PATH, DouyinEmulator
 from crisiscomms_local.lambda_runtime import invoke
 
-from .conftest import poller_with, source_state, stored_posts
+from .conftest import poller_with, renew_concurrently, source_state, stored_posts
 
 pytestmark = pytest.mark.integration
 DAY = "2026-11-28"
@@ -198,25 +192,8 @@ def test_a_dead_refresh_token_is_reported_for_the_owner_to_authorise_again(world
 
 def test_two_concurrent_renewals_refresh_once(world: DouyinWorld) -> None:
     world.douyin.expire_access_token()
-    prefix = os.environ["SOURCE_SECRET_PREFIX"]
-    state = StateRepository(os.environ["STATE_TABLE"], clients=AwsClients())
     http = make_client(world.douyin.base_url, timeout_seconds=2.0)
-    refresh = token_refresh(http, clock=world.clock)
-
-    def slow(credentials: dict[str, Any]) -> dict[str, Any]:
-        time.sleep(0.3)  # hold the lease while the other run asks
-        return refresh(credentials)
-
-    keepers = [TokenKeeper("douyin", secrets=SourceSecrets(prefix, clients=AwsClients(), max_age=0), state=state,
-                           refresh=slow, clock=world.clock, owner=f"run-{n}", wait_seconds=0.2) for n in range(2)]
-    for keeper in keepers:
-        keeper.current()
-    results: list[dict[str, Any]] = []
-    threads = [threading.Thread(target=lambda k=k: results.append(k.renew())) for k in keepers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    results = renew_concurrently("douyin", token_refresh(http, clock=world.clock), world.clock)
     assert [r["access_token"] for r in results] == [world.douyin.access_token] * 2
     assert world.douyin.refresh_calls == 1
     assert len([r for r in world.douyin.requests_log if r.path == REFRESH_TOKEN_PATH]) == 1

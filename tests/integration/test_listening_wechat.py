@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -14,16 +12,12 @@ import pytest
 
 from crisiscomms.adapters.http import make_client
 from crisiscomms.adapters.sources.wechat import COMMENT_LIST_PATH, stable_token_refresh
-from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.source_secrets import SourceSecrets
-from crisiscomms.aws.source_state import StateRepository
-from crisiscomms.listening.tokens import TokenKeeper
 from crisiscomms_local.aws import Stack, client, put_watch_config
 from crisiscomms_local.emulators import Fault
 from crisiscomms_local.emulators.channels.wechat import STABLE_TOKEN_PATH, WeChatEmulator
 from crisiscomms_local.lambda_runtime import invoke
 
-from .conftest import poller_with, source_state, stored_posts
+from .conftest import poller_with, renew_concurrently, source_state, stored_posts
 
 pytestmark = pytest.mark.integration
 DAY = "2026-11-28"
@@ -201,25 +195,8 @@ def test_wrong_app_credentials_are_reported_for_a_person(world: WeChatWorld) -> 
 
 def test_two_concurrent_renewals_call_stable_token_once(world: WeChatWorld) -> None:
     world.wechat.expire_access_token()
-    prefix = os.environ["SOURCE_SECRET_PREFIX"]
-    state = StateRepository(os.environ["STATE_TABLE"], clients=AwsClients())
     http = make_client(world.wechat.base_url, timeout_seconds=2.0)
-    refresh = stable_token_refresh(http, clock=world.clock)
-
-    def slow(credentials: dict[str, Any]) -> dict[str, Any]:
-        time.sleep(0.3)  # hold the lease while the other run asks
-        return refresh(credentials)
-
-    keepers = [TokenKeeper("wechat", secrets=SourceSecrets(prefix, clients=AwsClients(), max_age=0), state=state,
-                           refresh=slow, clock=world.clock, owner=f"run-{n}", wait_seconds=0.2) for n in range(2)]
-    for keeper in keepers:
-        keeper.current()
-    results: list[dict[str, Any]] = []
-    threads = [threading.Thread(target=lambda k=k: results.append(k.renew())) for k in keepers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    results = renew_concurrently("wechat", stable_token_refresh(http, clock=world.clock), world.clock)
     assert [r["access_token"] for r in results] == [world.wechat.access_token] * 2
     assert world.wechat.stable_token_calls == 1
     assert len([r for r in world.wechat.requests_log if r.path == STABLE_TOKEN_PATH]) == 1
