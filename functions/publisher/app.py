@@ -1,4 +1,8 @@
-"""Publisher: SQS batches of deliveries and replies, handled concurrently, failures reported per message."""
+"""Publisher: SQS batches of deliveries and replies, handled concurrently, failures reported per message.
+
+powertools' batch utility is imported before anything imports pydantic: with pydantic already
+loaded it builds every event parser model, for type hints only (tests/unit/test_cold_start.py).
+"""
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord

@@ -1,10 +1,127 @@
-"""Conversions between Python values and DynamoDB's typed attribute values."""
+"""Conversions between Python values and DynamoDB's typed attribute values.
+
+The typed values are made and read exactly as boto3's `TypeSerializer` and `TypeDeserializer`
+make and read them (the same types, the same number context, the same errors; a test compares
+the two), without importing boto3: importing `boto3.dynamodb.types` imports all of boto3, which
+no function needs otherwise (its clients are botocore's, `crisiscomms.aws.clients`).
+"""
 from __future__ import annotations
 
-from decimal import Context, Decimal
+from collections.abc import Callable, Mapping, Set
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
 _DECIMAL = Context(prec=38)
+# DynamoDB's numbers: 38 significant digits, exponents -128 to 126; anything else is an error.
+DYNAMODB_CONTEXT = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
+_BINARY_TYPES = (bytearray, bytes)
+
+
+class Binary:
+    """Binary data read from DynamoDB (boto3's `Binary`): `bytes(value)` gives the bytes."""
+
+    def __init__(self, value: bytes | bytearray) -> None:
+        if not isinstance(value, _BINARY_TYPES):
+            raise TypeError(f"Value must be of the following types: {', '.join(str(t) for t in _BINARY_TYPES)}")
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Binary):
+            return self.value == other.value
+        return self.value == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __repr__(self) -> str:
+        return f"Binary({self.value!r})"
+
+    def __bytes__(self) -> bytes:
+        return bytes(self.value)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, (int, Decimal)):
+        return True
+    if isinstance(value, float):
+        raise TypeError("Float types are not supported. Use Decimal types instead.")
+    return False
+
+
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_binary(value: Any) -> bool:
+    return isinstance(value, (Binary, bytearray, bytes))
+
+
+def _is_set_of(value: Any, is_type: Callable[[Any], bool]) -> bool:
+    return isinstance(value, Set) and False not in map(is_type, value)
+
+
+def _number(value: Any) -> str:
+    number = str(DYNAMODB_CONTEXT.create_decimal(value))
+    if number in ("Infinity", "NaN"):
+        raise TypeError("Infinity and NaN not supported")
+    return number
+
+
+def _binary(value: Any) -> Any:
+    return value.value if isinstance(value, Binary) else value
+
+
+def serialize(value: Any) -> dict[str, Any]:
+    """One Python value as a typed DynamoDB value (boto3's `TypeSerializer().serialize`)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if _is_number(value):
+        return {"N": _number(value)}
+    if _is_string(value):
+        return {"S": value}
+    if _is_binary(value):
+        return {"B": _binary(value)}
+    if _is_set_of(value, _is_number):
+        return {"NS": [_number(v) for v in value]}
+    if _is_set_of(value, _is_string):
+        return {"SS": list(value)}
+    if _is_set_of(value, _is_binary):
+        return {"BS": [_binary(v) for v in value]}
+    if isinstance(value, Mapping):
+        return {"M": {k: serialize(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [serialize(v) for v in value]}
+    raise TypeError(f'Unsupported type "{type(value)}" for value "{value}"')
+
+
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "NULL": lambda v: None,
+    "BOOL": lambda v: v,
+    "N": DYNAMODB_CONTEXT.create_decimal,
+    "S": lambda v: v,
+    "B": Binary,
+    "NS": lambda v: set(map(DYNAMODB_CONTEXT.create_decimal, v)),
+    "SS": set,
+    "BS": lambda v: set(map(Binary, v)),
+    "L": lambda v: [deserialize(x) for x in v],
+    "M": lambda v: {k: deserialize(x) for k, x in v.items()},
+}
+
+
+def deserialize(value: dict[str, Any]) -> Any:
+    """One typed DynamoDB value as Python (boto3's `TypeDeserializer().deserialize`)."""
+    if not value:
+        raise TypeError("Value must be a nonempty dictionary whose key is a valid dynamodb type.")
+    dynamodb_type = next(iter(value))
+    reader = _READERS.get(dynamodb_type.upper())
+    if reader is None:
+        raise TypeError(f"Dynamodb type {dynamodb_type} is not supported")
+    return reader(value[dynamodb_type])
 
 
 def _plain(value: Any) -> Any:
@@ -19,27 +136,15 @@ def _plain(value: Any) -> Any:
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
     """A typed DynamoDB item; None values are left out rather than stored as NULL."""
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    return {k: serializer.serialize(_plain(v)) for k, v in values.items() if v is not None}
+    return {k: serialize(_plain(v)) for k, v in values.items() if v is not None}
 
 
 def to_value(value: Any) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-
-    return TypeSerializer().serialize(_plain(value))
+    return serialize(_plain(value))
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    out: dict[str, Any] = {}
-    for key, value in item.items():
-        plain = deserializer.deserialize(value)
-        out[key] = _python(plain)
-    return out
+    return {key: _python(deserialize(value)) for key, value in item.items()}
 
 
 def _python(value: Any) -> Any:
