@@ -13,6 +13,7 @@ import pytest
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.models import Post, ScoredPost
+from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES
 from crisiscomms_local.apigw import rest_event
 from crisiscomms_local.aws import reset_process_caches
 from crisiscomms_local.lambda_runtime import invoke
@@ -83,10 +84,16 @@ def test_places_stored_by_the_poller_come_back_by_region_and_hour_from_one_query
     stored = x_report["stored"] + sum(r["stored"] for r in news_reports)
     assert (x_report["status"], x_report["stored"], stored) == ("ok", 7, 9), (x_report, news_reports)
     assert writes.calls["TransactWriteItems"] == stored, "still one request per stored post"
-    assert writes.transactions == [1 + 3] * stored, "post, link, minute and hour items in that one request"
 
     repo = PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
                                      os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
+    # post, link, minute and hour items in that one request, and the arrivals item of a post stored
+    # within CARRIED_LATENESS_MINUTES of its minute (crisiscomms.aws.post_store)
+    carried = [abs(datetime.fromisoformat(p["ingested_at"][:16]) - datetime.fromisoformat(p["published_at"][:16]))
+               <= timedelta(minutes=CARRIED_LATENESS_MINUTES)
+               for platform in ("x", "news") for p in repo.platform_posts(platform, "2026-11-28")]
+    assert len(carried) == stored and 0 < sum(carried) < stored
+    assert sorted(writes.transactions) == sorted(1 + 3 + int(c) for c in carried)
     [shenzhen] = [p for p in repo.platform_posts("x", "2026-11-28") if p["author"] == "gd0"]
     assert (shenzhen["country"], shenzhen["region"], shenzhen["location_country"]) == ("CN", "CN-GD", "CN")
     minutes = repo.minute_aggregates("harbor", "0000-01-01T00:00", "9999-12-31T23:59")

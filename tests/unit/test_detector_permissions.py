@@ -7,7 +7,7 @@ from typing import Any
 
 from crisiscomms.aws.alert_store import AlertRepository
 from crisiscomms.aws.dynamo import from_item
-from crisiscomms.detection.levels import Thresholds, baseline_from, minute_key
+from crisiscomms.detection.levels import Thresholds, minute_key, rebuilt
 from crisiscomms_local.template import load_template
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
@@ -52,7 +52,7 @@ def test_reading_and_saving_the_state_and_its_baseline_uses_only_what_the_detect
     repo = AlertRepository("alerts", "state", _Audit(client))  # type: ignore[arg-type]
     records = [{"minute": minute_key(NOW - timedelta(minutes=m)), "source_type": "social", "posts": 2}
                for m in range(1, 24 * 60 + 16)]
-    baseline = baseline_from(records, NOW, Thresholds())
+    baseline = rebuilt(records, {}, NOW, Thresholds())
     repo.detector_state("harbor")
     repo.save_detector_state("harbor", {"level": "NORMAL", "baseline": baseline.to_dict()})
     assert {(a, pk) for a, _, pk in client.calls} == {

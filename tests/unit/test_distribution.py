@@ -264,7 +264,7 @@ def _transaction(scored: ScoredPost) -> list[dict[str, Any]]:
 
 def test_one_transaction_adds_an_hour_item_per_topic_beside_the_minute_item() -> None:
     actions = _transaction(_scored(("harbor", "northgate")))
-    assert len(actions) == 1 + 3 * 2
+    assert len(actions) == 1 + 4 * 2  # per topic: link, minute, hour and arrivals (crisiscomms.aws.post_store)
     hours = [a["Update"] for a in actions if "Update" in a and a["Update"]["Key"]["minute_key"]["S"].startswith("hour#")]
     assert [h["Key"]["minute_key"]["S"] for h in hours] == ["hour#2026-11-28T09#social"] * 2
     update = hours[0]
@@ -280,7 +280,7 @@ def test_one_transaction_adds_an_hour_item_per_topic_beside_the_minute_item() ->
 
 
 def test_a_post_without_a_place_counts_as_unknown() -> None:
-    [_, _, _, update] = _transaction(_scored(("harbor",), country=None, region=None))
+    [_, _, _, update, _] = _transaction(_scored(("harbor",), country=None, region=None))
     names = set(update["Update"]["ExpressionAttributeNames"].values())
     assert {"r_unknown", "rn_unknown"} <= names and not any(n.startswith("r_CN") for n in names)
     assert "country" not in _transaction(_scored(("harbor",), country=None, region=None))[0]["Put"]["Item"]

@@ -20,22 +20,31 @@ is the W complete minutes before it, so a half-filled current minute is never ju
     negative_share = negative / posts;  net_sentiment = sentiment_sum / posts   (0 when posts = 0)
     crisis_posts, crisis_weight, high_reach_negative = sums over the recent window
 
-Rolling baseline. The windows are anchored to `now`, so they slide by a minute every run: window
-totals kept from one run are the wrong windows at the next. The state therefore keeps, per source
-type, the post count of each of the B*60 baseline minutes (oldest first, up to `through`, the start
-of the recent window), zlib-packed: about 1 KB a topic. Each run reads the minutes from `through`
-to `now` (steady state: the recent window plus the one minute leaving it), folds the minutes that
-left the recent window into the counts and drops as many old ones, and sums the counts into the
-B*60/W windows of this minute. `signals` (one full read) stays the reference; `rolling_signals`
-equals it whenever the stored aggregates did not change after they were folded.
+Rolling state. The windows are anchored to `now`, so they slide by a minute every run: window
+totals kept from one run are the wrong windows at the next. The state (`RollingState`) therefore
+keeps, per source type, the post count of each of the B*60 baseline minutes (oldest first,
+zlib-packed) and the eight figures of each minute from the recent window's start on (exact
+decimals, minutes at or after `now` included): about 1 KB a topic. Every stored post is also
+added to the topic's arrivals item of the minute it was stored in, whatever minute it was
+published in (crisiscomms.aws.post_store). A run at minute E reads the arrivals items from the
+last run's E - 1 on (steady state three: E - 2, E - 1 and E), moves the minutes that left the
+recent window into the counts (as many old ones drop out), folds the arrivals before E - 1 into
+the state for good (`roll`) and adds those of E - 1 and later to this run's copy only
+(`with_open`): a writer may still add to them (a transaction built at the end of one minute
+commits in the next), so they are read again at the next run and folded once closed. A post
+thus counts exactly once whenever it arrives, and `rolling_signals` equals `signals` of a full
+read at the time of the run, late posts included.
 
-    full read (`baseline_from`) when there is no usable baseline: first run, lost or unreadable
-        state, B changed, more than W minutes missed since the last run, or a run for a
-        minute before the baseline's end (then the stored baseline is kept as it is)
-    late data: the recent window is re-read every run, so it always counts late posts; a minute
-        is read for the baseline last when it leaves the recent window, so posts stored more than
-        W minutes after their minute ended are missing from the baseline (never from the recent
-        window) until the next full read
+    full read (`rebuilt`) when there is no usable state: first run, lost or unreadable state, B
+        or W changed, more than W minutes missed since the last run, or a run for a minute before
+        the state's (then the stored state is kept as it is). The full read already counts what
+        the open arrivals added; that part (`open_sums`, read before and after the minutes, and
+        the minutes whose part changed meanwhile read again) is taken off, so a post stored
+        during the full read is neither lost nor counted twice
+    not carried: a post stored more than CARRIED_LATENESS_MINUTES from its published minute
+        (either way), or whose transaction commits more than a minute after the minute its
+        `ingested_at` names, is counted by the next full read only (W <= that bound, so such a
+        post is never missing from the recent window, only from baseline minutes)
 
 Levels, per source with that source's thresholds T (news volumes are far lower than social);
 the topic's raw level is the higher of the two, so a news surge with crisis terms counts alone:
@@ -64,6 +73,7 @@ import statistics
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from enum import IntEnum
 from typing import Annotated, Any, Literal
 
@@ -147,16 +157,21 @@ def signals(minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds
     return _figures(volumes, minutes, end, thresholds, source_type)
 
 
-def rolling_signals(baseline: RollingBaseline, minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds,
-                    source_type: SourceType) -> Signals:
-    """The same figures from a baseline rolled to `now` and the records of the recent window."""
+def rolling_signals(state: RollingState, now: datetime, thresholds: Thresholds, source_type: SourceType) -> Signals:
+    """The same figures from a state rolled to `now` with the open arrivals in (`roll`, then `with_open`).
+
+    The recent window's minutes go to `_figures` as the full read's records would: in minute order,
+    each figure converted from its exact sum as a DynamoDB number is read, so the float sums match.
+    """
     end = _utc_naive(now)
-    if baseline.through != minute_key(_baseline_end(end, thresholds)):
-        raise ValueError(f"baseline ends at {baseline.through}, not at the recent window of {minute_key(end)}")
-    window, counts = thresholds.recent_minutes, baseline.counts[source_type]
+    if state.minute != minute_key(end):
+        raise ValueError(f"state rolled to {state.minute}, not to {minute_key(end)}")
+    window, counts = thresholds.recent_minutes, state.counts[source_type]
     span = len(counts)
     volumes = [float(sum(counts[span - (k + 1) * window:span - k * window])) for k in range(thresholds.baseline_windows)]
-    return _figures(volumes, minutes, end, thresholds, source_type)
+    records = [{"minute": minute, "source_type": source, **{name: _number(v) for name, v in figures.items()}}
+               for (minute, source), figures in sorted(state.figures.items()) if source == source_type]
+    return _figures(volumes, records, end, thresholds, source_type)
 
 
 def _figures(volumes: list[float], minutes: list[dict[str, Any]], end: datetime, thresholds: Thresholds,
@@ -202,55 +217,102 @@ def _figures(volumes: list[float], minutes: list[dict[str, Any]], end: datetime,
     )
 
 
-# --- rolling baseline --------------------------------------------------------------------------
+# --- rolling state -----------------------------------------------------------------------------
 
 SOURCE_TYPES: tuple[SourceType, ...] = ("social", "news")
+OPEN_ARRIVALS = 1  # a run at minute E folds the arrivals before E - OPEN_ARRIVALS; later ones stay open
+MinuteFigures = dict[tuple[str, str], dict[str, Decimal]]  # (minute, source type) -> the eight figures
 
 
 @dataclass(frozen=True, slots=True)
-class RollingBaseline:
-    """Per source type, the post count of each baseline minute before `through`, oldest first."""
+class RollingState:
+    """A topic's minute figures as of the run of `minute` (E), every arrival before `open_from(E)` in.
 
-    through: str
+    `counts`: per source type, the posts of each baseline minute from E - W - B*60 to E - W,
+    oldest first. `figures`: the eight minute figures of each (minute, source type) from E - W on,
+    exact. `window`: the W it was built for.
+    """
+
+    minute: str
+    window: int
     counts: dict[str, tuple[int, ...]]
+    figures: MinuteFigures
 
     def to_dict(self) -> dict[str, Any]:
-        """What the state table stores: the minute and, per source type, the packed counts (bytes)."""
-        return {"through": self.through, **{source: _pack(self.counts[source]) for source in SOURCE_TYPES}}
+        """What the state table stores: the minute, W, the packed counts per source type and the recent figures."""
+        rows = ";".join(",".join((minute, source, *(str(figures[name]) for name in _SUMMED)))
+                        for (minute, source), figures in sorted(self.figures.items()))
+        return {"minute": self.minute, "window": self.window,
+                **{source: _pack(self.counts[source]) for source in SOURCE_TYPES},
+                "recent": zlib.compress(rows.encode("ascii"), 9)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> RollingBaseline | None:
-        """None when there is nothing usable, so the caller rebuilds from a full read."""
+    def from_dict(cls, data: dict[str, Any] | None) -> RollingState | None:
+        """None when there is nothing usable (a baseline stored before, too), so the caller rebuilds."""
         if not data:
             return None
         try:
-            through = minute_key(datetime.fromisoformat(str(data["through"])))
-            return cls(through, {source: _unpack(data[source]) for source in SOURCE_TYPES})
-        except (KeyError, TypeError, ValueError, zlib.error):
+            figures: MinuteFigures = {}
+            for row in filter(None, zlib.decompress(bytes(data["recent"])).decode("ascii").split(";")):
+                minute, source, *values = row.split(",")
+                if source not in SOURCE_TYPES or len(values) != len(_SUMMED):
+                    raise ValueError(row)
+                figures[minute_key(datetime.fromisoformat(minute)), source] = dict(zip(_SUMMED, map(Decimal, values)))
+            return cls(minute_key(datetime.fromisoformat(str(data["minute"]))), int(data["window"]),
+                       {source: _unpack(data[source]) for source in SOURCE_TYPES}, figures)
+        except (KeyError, TypeError, ValueError, ArithmeticError, UnicodeDecodeError, zlib.error):
             return None
 
 
 def _pack(counts: tuple[int, ...]) -> bytes:
-    return zlib.compress(",".join(map(str, counts)).encode("ascii"))
+    """Zigzag varints (a quiet minute is one byte), zlib-compressed: about a fifth smaller than text."""
+    out = bytearray()
+    for count in counts:
+        value = 2 * count if count >= 0 else -2 * count - 1
+        while value >= 0x80:
+            out.append(value & 0x7F | 0x80)
+            value >>= 7
+        out.append(value)
+    return zlib.compress(bytes(out), 9)
 
 
 def _unpack(packed: bytes) -> tuple[int, ...]:
-    return tuple(map(int, zlib.decompress(bytes(packed)).split(b",")))
+    counts, value, shift = [], 0, 0
+    for byte in zlib.decompress(bytes(packed)):
+        value |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+            continue
+        counts.append(value >> 1 if not value & 1 else -(value >> 1) - 1)
+        value = shift = 0
+    if shift:
+        raise ValueError("a count is cut short")
+    return tuple(counts)
 
 
-def _baseline_end(end: datetime, thresholds: Thresholds) -> datetime:
-    """The first minute after the baseline: the start of the recent window."""
-    return _utc_naive(end) - thresholds.recent_minutes * _MINUTE
+def _number(value: Decimal) -> int | float:
+    """A DynamoDB number as `crisiscomms.aws.dynamo.from_item` gives it."""
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
-def baseline_gap(baseline: RollingBaseline | None, now: datetime, thresholds: Thresholds) -> str | None:
-    """Why `baseline` cannot be rolled to `now` (the caller then rebuilds it from a full read), or None."""
-    if baseline is None:
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+
+
+def open_from(minute: str | datetime) -> str:
+    """The first arrival minute still open at a run of `minute`."""
+    when = _utc_naive(minute) if isinstance(minute, datetime) else datetime.fromisoformat(minute)
+    return minute_key(when - OPEN_ARRIVALS * _MINUTE)
+
+
+def rolling_gap(state: RollingState | None, now: datetime, thresholds: Thresholds) -> str | None:
+    """Why `state` cannot be rolled to `now` (the caller then rebuilds it from a full read), or None."""
+    if state is None:
         return "missing"
     span = thresholds.baseline_windows * thresholds.recent_minutes
-    if any(len(counts) != span for counts in baseline.counts.values()):
+    if state.window != thresholds.recent_minutes or any(len(counts) != span for counts in state.counts.values()):
         return "resized"
-    behind = (_baseline_end(now, thresholds) - datetime.fromisoformat(baseline.through)) // _MINUTE
+    behind = (_utc_naive(now) - datetime.fromisoformat(state.minute)) // _MINUTE
     if behind < 0:
         return "ahead"
     if behind > thresholds.recent_minutes:
@@ -258,36 +320,76 @@ def baseline_gap(baseline: RollingBaseline | None, now: datetime, thresholds: Th
     return None
 
 
-def baseline_from(minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds) -> RollingBaseline:
-    """The baseline of `now` from a full read of its B hours (records outside them are ignored)."""
-    end = _baseline_end(now, thresholds)
-    span = thresholds.baseline_windows * thresholds.recent_minutes
-    return RollingBaseline(minute_key(end), _minute_counts(minutes, end - span * _MINUTE, span))
+def _fold(state: RollingState, records: list[dict[str, Any]], sign: int = 1) -> RollingState:
+    """`state` with the records' minute figures added (aggregates or arrivals alike), or taken off (-1).
 
-
-def roll(baseline: RollingBaseline, minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds) -> RollingBaseline:
-    """Fold the minutes from `baseline.through` to the recent window of `now`; as many old ones drop out.
-
-    `minutes` must hold every record from `through` on (`baseline_gap` said None); later ones are ignored.
+    A record of a baseline minute adds its posts to the counts; one before the baseline is ignored.
     """
-    start, end = datetime.fromisoformat(baseline.through), _baseline_end(now, thresholds)
-    behind = (end - start) // _MINUTE
-    folded = _minute_counts(minutes, start, behind)
-    return RollingBaseline(minute_key(end), {source: (baseline.counts[source] + folded[source])[behind:]
-                                             for source in SOURCE_TYPES})
-
-
-def _minute_counts(minutes: list[dict[str, Any]], start: datetime, length: int) -> dict[str, tuple[int, ...]]:
-    """Posts per minute from `start`, per source type (a minute without a record counts 0)."""
-    counts = {source: [0] * length for source in SOURCE_TYPES}
-    for record in minutes:
-        per_minute = counts.get(record.get("source_type"))
-        if per_minute is None:
+    recent = datetime.fromisoformat(state.minute) - state.window * _MINUTE
+    counts = {source: list(c) for source, c in state.counts.items()}
+    start = recent - len(counts["social"]) * _MINUTE
+    figures = dict(state.figures)
+    for record in records:
+        source = record.get("source_type")
+        if source not in counts:
             continue
-        index = (datetime.fromisoformat(record["minute"][:16]) - start) // _MINUTE
-        if 0 <= index < length:
-            per_minute[index] += int(record.get("posts", 0))
-    return {source: tuple(c) for source, c in counts.items()}
+        minute = record["minute"][:16]
+        when = datetime.fromisoformat(minute)
+        if when >= recent:
+            before = figures.get((minute, source)) or dict.fromkeys(_SUMMED, Decimal(0))
+            figures[minute, source] = {name: before[name] + sign * _decimal(record.get(name, 0)) for name in _SUMMED}
+        elif when >= start:
+            counts[source][(when - start) // _MINUTE] += sign * int(record.get("posts", 0))
+    return RollingState(state.minute, state.window, {source: tuple(c) for source, c in counts.items()}, figures)
+
+
+def roll(state: RollingState, arrivals: list[dict[str, Any]], now: datetime) -> RollingState:
+    """`state` rolled to `now`: the minutes that left the recent window join the counts (as many old ones
+    drop out) and the arrivals closed by now (before `open_from(now)`) are folded in.
+
+    `arrivals` must hold every record from `open_from(state.minute)` on (`rolling_gap` said None);
+    the open ones are left for `with_open`.
+    """
+    end = _utc_naive(now)
+    behind = (end - datetime.fromisoformat(state.minute)) // _MINUTE
+    recent = end - state.window * _MINUTE
+    leaving = {key: figures for key, figures in state.figures.items() if datetime.fromisoformat(key[0]) < recent}
+    shifted = RollingState(minute_key(end), state.window,
+                           {source: c[behind:] + (0,) * behind for source, c in state.counts.items()},
+                           {key: figures for key, figures in state.figures.items() if key not in leaving})
+    moved = [{"minute": minute, "source_type": source, "posts": figures["posts"]}
+             for (minute, source), figures in leaving.items()]
+    closed = open_from(end)
+    return _fold(shifted, moved + [r for r in arrivals if r["arrived"] < closed])
+
+
+def with_open(state: RollingState, arrivals: list[dict[str, Any]]) -> RollingState:
+    """This run's figures: `state` with the arrivals still open (from `open_from(state.minute)` on) added."""
+    first = open_from(state.minute)
+    return _fold(state, [r for r in arrivals if r["arrived"] >= first])
+
+
+def open_sums(arrivals: list[dict[str, Any]], minute: str) -> MinuteFigures:
+    """What the arrivals still open at a run of `minute` add to each (minute, source type)."""
+    first = open_from(minute)
+    sums: MinuteFigures = {}
+    for record in arrivals:
+        if record["arrived"] < first:
+            continue
+        key = (record["minute"][:16], record["source_type"])
+        before = sums.get(key) or dict.fromkeys(_SUMMED, Decimal(0))
+        sums[key] = {name: before[name] + _decimal(record.get(name, 0)) for name in _SUMMED}
+    return sums
+
+
+def rebuilt(minutes: list[dict[str, Any]], counted: MinuteFigures, now: datetime, thresholds: Thresholds) -> RollingState:
+    """The state of `now` from a full read of its minutes (the baseline's first on, later ones included)
+    less `counted`, what the open arrivals had added to those minutes when they were read."""
+    span = thresholds.baseline_windows * thresholds.recent_minutes
+    empty = RollingState(minute_key(_utc_naive(now)), thresholds.recent_minutes,
+                         {source: (0,) * span for source in SOURCE_TYPES}, {})
+    taken = [{"minute": minute, "source_type": source, **figures} for (minute, source), figures in counted.items()]
+    return _fold(_fold(empty, minutes), taken, sign=-1)
 
 
 # --- raw level ---------------------------------------------------------------------------------

@@ -98,3 +98,9 @@ def minute_key(when: datetime) -> str:
     if when.tzinfo is not None:
         when = when.astimezone(timezone.utc)
     return when.strftime("%Y-%m-%dT%H:%M")
+
+
+# How far (in minutes, either way) a post's published minute may lie from the minute it was stored
+# for the store to carry it to the Detector as a change (crisiscomms.aws.post_store, "arrivals");
+# the Detector's recent window may be no longer (crisiscomms.watch.Thresholds.recent_minutes).
+CARRIED_LATENESS_MINUTES = 60
