@@ -5,6 +5,7 @@
                           sk = delivery#<key>    one channel (and language) of one published version
                           sk = prepared#<key>    what a channel holds, not public, for an approved version
     GSI by_created: list_pk = "statement", created_at   newest statements first
+    GSI by_qa_situation: qa_situation, created_at       Q&A statements naming a reply situation (sparse)
 
 Every change is one transaction with its audit entry, guarded by the statement's `revision`,
 so two desks acting at once cannot both win and nothing is stored half-way.
@@ -126,6 +127,25 @@ class StatementRepository:
         page = self._clients("dynamodb").query(**kwargs)
         nxt = page.get("LastEvaluatedKey")
         return [from_item(i) for i in page["Items"]], encode_cursor(nxt) if nxt else None
+
+    def qa_statements_for(self, situation: str, *, states: tuple[str, ...], limit: int = 20) -> list[dict[str, Any]]:
+        """The meta items of Q&A statements (entries and their corrections) naming `situation`, in one of
+        `states`, newest first, at most `limit`: Queries on the sparse by_qa_situation index, which holds
+        only those statements."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "IndexName": "by_qa_situation", "KeyConditionExpression": "qa_situation = :s",
+            "FilterExpression": "#state IN (" + ", ".join(f":st{i}" for i in range(len(states))) + ")",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {":s": to_value(situation), **{f":st{i}": to_value(s) for i, s in enumerate(states)}},
+            "ScanIndexForward": False, "Limit": max(limit, 25)}
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:
+            page = self._clients("dynamodb").query(**kwargs)
+            found += [from_item(i) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
 
     def version(self, statement_id: str, version: int) -> dict[str, Any] | None:
         """One stored version of the statement's text, or None."""

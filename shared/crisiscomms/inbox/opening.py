@@ -4,7 +4,9 @@ The Ingestor calls `ConversationOpener` for every post it stored (never for a du
 not qualify and cost nothing here; one that does costs one conditional PutItem on the InboxTable (a
 repeat of the same post changes nothing), and the first one of a topic in a minute also one GetItem of
 the topic's level (crisiscomms.aws.inbox_store.TopicLevels, kept 60 s), so the due time reflects a
-WARNING or CRISIS already declared.
+WARNING or CRISIS already declared. Once opened, the post keeps a small `follow_up` (one UpdateItem on
+the post) so that a re-read with grown engagement can raise the conversation's priority without
+reading anything else (crisiscomms.inbox.growth).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from crisiscomms.aws.inbox_store import iso_z
+from crisiscomms.inbox.growth import follow_up_of
 from crisiscomms.inbox.triage import Triage, TriageInput, due_at, target_minutes, triage
 from crisiscomms.models import ScoredPost
 from crisiscomms.models.inbox import conversation_id, priority_key
@@ -46,11 +49,13 @@ class ConversationOpener:
     """`on_stored` for the Ingestor: opens a conversation for a stored post that qualifies."""
 
     def __init__(self, open_conversation: Callable[[dict[str, Any]], bool], *, settings: Callable[[], InboxSettings],
-                 level_of: Callable[[str], str | None], clock: Callable[[], datetime]) -> None:
+                 level_of: Callable[[str], str | None], clock: Callable[[], datetime],
+                 keep_follow_up: Callable[[str, dict[str, Any]], Any] | None = None) -> None:
         self._open = open_conversation
         self._settings = settings
         self._level_of = level_of
         self._clock = clock
+        self._keep_follow_up = keep_follow_up  # PostRepository.set_follow_up
 
     def __call__(self, scored: ScoredPost) -> bool:
         """True when a conversation was opened; a failure is logged and counted, never raised (the post
@@ -67,4 +72,10 @@ class ConversationOpener:
             logger.exception("conversation not opened", extra={"post_key": scored.post.key, "error": str(exc)})
             count("ConversationsNotOpened")
             return False
+        if opened and self._keep_follow_up is not None:
+            try:
+                self._keep_follow_up(scored.post.key, follow_up_of(item))
+            except Exception as exc:  # the conversation is open; only its later re-ranking is lost
+                logger.exception("follow-up not kept", extra={"post_key": scored.post.key, "error": str(exc)})
+                count("FollowUpsNotKept")
         return opened  # counted per run by the poll, not per post (a metric per post would flush mid-run)

@@ -15,6 +15,19 @@ Each platform's length rule for a reply is applied to the text before it can be 
 drafting, and again at approval). The counting functions are the statements' (passed in by the
 wiring as `counters`, by name); the limits for replies are here (REPLY_LIMITS).
 
+A reply longer than its platform allows is cut and links to the Q&A page entry answering it
+(`cut_with_link`): the entry the reply names (`qa_entry`), else the one its template names, else
+the newest published entry for the template's situation (found by the statements' `Desk.qa_link`,
+passed in by the wiring as `qa_link`). The text is cut at the end of a sentence, a clause or a word
+where one is near, followed by "…" (none after a full stop), a space and the entry's address in the
+reply's language, so that the whole, link included, passes the length rule (X counts the link as 23,
+Mastodon as 23, Weibo, Bluesky, WeChat and Douyin in full). The reply records the link (`qa_link`:
+entry, statement, language, url and the hash of the uncut text); it is then approved like any reply:
+a template reply by its one author (the cut text is a start of the approved wording and the link is
+to an approved, published answer), a free reply by two people, who approve the cut text. A named
+entry that is not published is refused (422); with nothing to link to, the length rule refuses the
+reply as before.
+
 An APPROVED reply is queued for the Publisher: `{"kind": "reply", "reply_id": <id>, "generation": 0}`
 on the delivery queue; it goes to the conversation's platform and post (`target`, a ReplyTarget).
 Every move is conditional on the reply's state and version and is recorded in the audit chain in
@@ -25,6 +38,8 @@ the same transaction.
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,7 +60,7 @@ from crisiscomms.inbox.templates import (
     VisibleText,
 )
 from crisiscomms.models.audit import AuditEntry
-from crisiscomms.models.inbox import ReplyTarget, conversation_id, conversation_pk
+from crisiscomms.models.inbox import QA_ENTRY_PATTERN, ReplyTarget, conversation_id, conversation_pk
 from crisiscomms.observability import count, logger
 
 REPLY_ID_PATTERN = r"^rp-[0-9a-f]{16}$"
@@ -105,8 +120,81 @@ def length_problems(platform: str, text: str, counters: Counters) -> list[dict[s
 def check_length(platform: str, text: str, counters: Counters) -> None:
     problems = length_problems(platform, text, counters)
     if problems:
-        raise ChannelCheckFailed("the reply is too long for " + "; ".join(
-            f"{p['platform']}: {p['length']} {p['unit']}, limit {p['limit']}" for p in problems), details=problems)
+        raise too_long(problems)
+
+
+def too_long(problems: list[dict[str, Any]], hint: str = "") -> ChannelCheckFailed:
+    """The refusal of a reply breaking these length rules; `hint` says what would let it through."""
+    return ChannelCheckFailed("the reply is too long for " + "; ".join(
+        f"{p['platform']}: {p['length']} {p['unit']}, limit {p['limit']}" for p in problems) + hint, details=problems)
+
+
+# --- cutting a reply and linking to the Q&A entry answering it -----------------------------------
+
+ELLIPSIS = "…"
+_SENTENCE_END = frozenset("。！？…!?.")
+_CLAUSE_END = frozenset("，、；：,;:")
+_LINK_IN_TEXT = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+
+
+def _joins_previous(ch: str) -> bool:
+    """A character that belongs to the one before it (marks, joiners, variation selectors, skin tones, tags)."""
+    code = ord(ch)
+    return (unicodedata.category(ch) in ("Mn", "Me", "Mc") or code in (0x200C, 0x200D) or 0xFE00 <= code <= 0xFE0F
+            or 0xE0100 <= code <= 0xE01EF or 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F)
+
+
+def cut_points(text: str) -> list[int]:
+    """Where `text` may be cut (0 < i < len): never inside a link, a character with its marks, a ZWJ
+    sequence or a flag (a pair of regional indicators)."""
+    inside = [False] * (len(text) + 1)
+    for link in _LINK_IN_TEXT.finditer(text):
+        for i in range(link.start() + 1, link.end()):
+            inside[i] = True
+    points, flags = [], 0
+    for i in range(1, len(text)):
+        before, after = text[i - 1], text[i]
+        flags = flags + 1 if 0x1F1E6 <= ord(before) <= 0x1F1FF else 0
+        if inside[i] or _joins_previous(after) or ord(before) == 0x200D or (flags % 2 and 0x1F1E6 <= ord(after) <= 0x1F1FF):
+            continue
+        points.append(i)
+    return points
+
+
+def _with_link(text: str, cut: int, url: str) -> str:
+    head = text[:cut].rstrip()
+    head = head.rstrip("".join(_CLAUSE_END) + " ") or head
+    return f"{head}{'' if head[-1:] in _SENTENCE_END else ELLIPSIS} {url}"
+
+
+def _ends_sentence(text: str, i: int) -> bool:
+    return text[i - 1] in _SENTENCE_END and (not text[i - 1].isascii() or text[i].isspace())
+
+
+def cut_with_link(text: str, url: str, fits: Callable[[str], bool]) -> str | None:
+    """The longest start of `text` that, followed by "…" (none after a full stop), a space and `url`,
+    still `fits`: cut at the end of a sentence, else of a clause, else between words, when that keeps
+    at least half (a sentence), 60 % (a clause) or 70 % (a word) of what fits. None when no start of
+    the text fits beside the link."""
+    points = cut_points(text)
+    low, high, best = 0, len(points) - 1, -1
+    while low <= high:  # the count grows with the cut; every answer is checked with `fits` itself
+        middle = (low + high) // 2
+        if fits(_with_link(text, points[middle], url)):
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    if best < 0:
+        return None
+    longest = points[best]
+    for share, nice in ((0.5, _ends_sentence), (0.6, lambda t, i: t[i - 1] in _CLAUSE_END),
+                        (0.7, lambda t, i: t[i].isspace() and not t[i - 1].isspace())):
+        for i in reversed(points[:best + 1]):
+            if i < longest * share:
+                break
+            if nice(text, i) and fits(candidate := _with_link(text, i, url)):
+                return candidate
+    return _with_link(text, longest, url)
 
 
 def reply_text_hash(text: str) -> str:
@@ -130,6 +218,9 @@ class ReplyRequest(BaseModel):
     values: Annotated[dict[ValueName, Value], Field(max_length=20)] | None = None
     text: Annotated[str, Field(min_length=1, max_length=MAX_REPLY_CHARS), VisibleText] | None = None
     language: Language | None = None
+    qa_entry: Annotated[str, Field(pattern=QA_ENTRY_PATTERN)] | None = Field(
+        default=None, description="the published Q&A entry to link to when the reply is too long for its platform "
+                                  "(default: the template's, else the newest for the template's situation)")
 
     @model_validator(mode="after")
     def _one_form(self) -> ReplyRequest:
@@ -172,7 +263,8 @@ class ReplyDesk:
 
     def __init__(self, repo: ReplyRepository, templates: TemplateLibrary, *, clock: Callable[[], datetime],
                  enqueue: Callable[[list[dict[str, Any]]], list[str]], topic_level: Callable[[str], str | None],
-                 approve_every_reply_at_crisis: Callable[[], bool], counters: Counters) -> None:
+                 approve_every_reply_at_crisis: Callable[[], bool], counters: Counters,
+                 qa_link: Callable[[str | None, str | None, str], Mapping[str, str] | None] | None = None) -> None:
         self._repo = repo
         self.templates = templates
         self._clock = clock
@@ -180,6 +272,9 @@ class ReplyDesk:
         self._topic_level = topic_level
         self._approve_at_crisis = approve_every_reply_at_crisis
         self._counters = counters
+        # (entry or None, situation or None, language) -> {entry, statement_id, language, url} of a published
+        # Q&A entry, or None: the statements' Desk.qa_link.
+        self._qa_link = qa_link
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -226,6 +321,30 @@ class ReplyDesk:
             return None, at_crisis
         return ("crisis" if at_crisis else "level_unknown"), at_crisis
 
+    def _fit(self, platform: str, text: str, language: str, *, entry: str | None, entry_field: str,
+             situation: str | None) -> tuple[str, dict[str, Any] | None]:
+        """The text to send: as written when it fits its platform, else cut and linked to the Q&A entry
+        answering it (see the module's docstring). The length rule is checked on what comes back."""
+        problems = length_problems(platform, text, self._counters)
+        if not problems:
+            return text, None
+        if entry is None and situation is None:
+            raise too_long(problems, "; name a published Q&A entry (qa_entry) to cut the reply and link to the full answer")
+        link = self._qa_link(entry, None if entry else situation, language) if self._qa_link is not None else None
+        if link is None and entry is not None:
+            raise InvalidInput(f"Q&A entry {entry} is not published: a reply too long for {platform} links to a "
+                               f"published entry", details=[{"field": entry_field, "reason": f"{entry} is not a "
+                                                                                               "published Q&A entry"}])
+        if link is None:
+            raise too_long(problems, f"; no published Q&A entry answers {situation} to link to: publish one naming "
+                                     "it, or name one (qa_entry)")
+        cut = cut_with_link(text, link["url"], lambda t: not length_problems(platform, t, self._counters))
+        if cut is None:
+            raise too_long(problems, f"; not even the link to {link['url']} fits")
+        count("RepliesCutToQa")
+        return cut, {"entry": link["entry"], "statement_id": link["statement_id"], "language": link["language"],
+                     "url": link["url"], "uncut_text_hash": reply_text_hash(text)}
+
     def _queue(self, reply: Mapping[str, Any]) -> bool:
         """Hand an APPROVED reply to the Publisher. The approval is already recorded; a queue that
         refuses is reported (and `approve` on the APPROVED reply queues it again), not raised."""
@@ -251,6 +370,7 @@ class ReplyDesk:
         if platform not in REPLY_LIMITS:
             raise Conflict(f"replies to {platform} posts are not supported; answer with a public statement")
         template_fields: dict[str, Any] = {}
+        entry, entry_field, situation = request.qa_entry, "qa_entry", None
         if request.template is not None:
             try:
                 template = self.templates.approved(request.template, kind="reply")
@@ -266,9 +386,13 @@ class ReplyDesk:
             template_fields = {"template_id": template.id, "template_version": template.version,
                                "template_text_hash": template.text_hash, "template_rules_hash": template.rules_hash,
                                "values": template.used_values(values, language)}
+            if entry is None and template.qa_entry:
+                entry, entry_field = template.qa_entry, "template"
+            situation = template.situation
         else:
             text = str(request.text)
             language = request.language or _language_of(conversation) or _guess_language(text)
+        text, qa_link = self._fit(platform, text, language, entry=entry, entry_field=entry_field, situation=situation)
         check_length(platform, text, self._counters)
         if template_fields:
             wait, at_crisis = self._gate(conversation)
@@ -283,14 +407,15 @@ class ReplyDesk:
         reply = {
             "id": rid, "conversation": conversation_pk(post_key), "post_key": post_key,
             "topic": conversation.get("topic"), "platform": platform, "target": target.model_dump(),
-            "language": language, "text": text, "text_hash": reply_text_hash(text), **template_fields,
+            "language": language, "text": text, "text_hash": reply_text_hash(text), **template_fields, "qa_link": qa_link,
             "author": who.user, "state": state, "approval_required": wait, "crisis_topics": at_crisis or None,
             "approved_at": now if state == "APPROVED" else None,
             "attempts": 0, "generation": 0, "created_at": now, "updated_at": now, "version": 1,
         }
         after = {"state": state, "post_key": post_key, "platform": platform, "language": language,
                  "template_id": template_fields.get("template_id"), "template_version": template_fields.get("template_version"),
-                 "approval_required": wait, "crisis_topics": at_crisis or None}
+                 "approval_required": wait, "crisis_topics": at_crisis or None,
+                 "qa_entry": qa_link["entry"] if qa_link else None}
         self._repo.create_reply(reply, self._entry(
             who, AUTHOR, "reply_from_template" if state == "APPROVED" else "reply_draft", rid,
             after=after, text_hash=reply["text_hash"]))

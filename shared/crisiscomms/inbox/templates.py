@@ -12,7 +12,8 @@ refused, so filling is a plain substitution and a value can never inject templat
 
 Approval is two-person and bound to what was read: the approver names the version, must not be
 its author, and the approval records the SHA-256 of the version's text (`text_hash`) and of its
-placeholder rules (`rules_hash`), canonical JSON each. Editing makes a new version (DRAFT, the
+placeholder rules (`rules_hash`), canonical JSON each, and the Q&A entry a reply cut by a channel's
+limit links to (`qa_entry`, optional; crisiscomms.inbox.replies). Editing makes a new version (DRAFT, the
 approval withdrawn). A template is used only while its stored text and rules still hash to what
 was approved (`approved_template`), so neither an edit nor a change behind the API's back can ride
 on an old approval.
@@ -38,11 +39,10 @@ from crisiscomms.aws.reply_store import ReplyRepository
 from crisiscomms.errors import Conflict, Forbidden, InvalidInput, NotFound
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
 from crisiscomms.models.audit import AuditEntry
-from crisiscomms.models.inbox import TemplateKind
+from crisiscomms.models.inbox import QA_ENTRY_PATTERN, Situation, TemplateKind
 
 PLACEHOLDER_NAMES = ("handle", "branch", "time", "hotline", "reference")
 PlaceholderName = Literal["handle", "branch", "time", "hotline", "reference"]
-Situation = Literal["service_failure_apology", "rumour_denial", "outage_update", "deposit_safety", "looking_into_it"]
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 TemplateState = Literal["DRAFT", "APPROVED", "REJECTED"]
@@ -178,6 +178,9 @@ class TemplateDraftRequest(BaseModel):
     title: Title
     text: ReplyTemplateText | HoldingTemplateText
     placeholders: Placeholders = Field(default_factory=dict)
+    qa_entry: Annotated[str, Field(pattern=QA_ENTRY_PATTERN)] | None = Field(
+        default=None, description="the Q&A entry a reply cut by a channel's limit links to; "
+                                  "without it, the newest published entry for the template's situation")
 
 
 class TemplateEditRequest(BaseModel):
@@ -189,6 +192,8 @@ class TemplateEditRequest(BaseModel):
     placeholders: Placeholders = Field(default_factory=dict)
     title: Title | None = None
     situation: Situation | None = None
+    qa_entry: Annotated[str, Field(pattern=QA_ENTRY_PATTERN)] | None = Field(
+        default=None, description="omitted: kept from the version before; null: none")
 
 
 class TemplateApproveRequest(BaseModel):
@@ -322,6 +327,7 @@ class ApprovedTemplate:
     author: str
     approved_by: str
     approved_at: str
+    qa_entry: str | None = None  # the Q&A entry a reply cut by a channel's limit links to
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -369,10 +375,13 @@ def approved_template(head: Mapping[str, Any], kind: str | None = None) -> Appro
         raise Conflict(f"template {tid}: its text differs from the approved text; approve it again")
     if now_rules != approval.get("rules_hash") or now_rules != head.get("rules_hash"):
         raise Conflict(f"template {tid}: its placeholder rules differ from the approved rules; approve it again")
+    if head.get("qa_entry") != approval.get("qa_entry"):
+        raise Conflict(f"template {tid}: its Q&A entry differs from the approved one; approve it again")
     return ApprovedTemplate(
         id=tid, version=int(head["current_version"]), kind=head["kind"], situation=head["situation"],
         title=head.get("title", ""), text=head["text"], placeholders=head["placeholders"], text_hash=now_text,
-        rules_hash=now_rules, author=head["author"], approved_by=approval["by"], approved_at=approval["at"])
+        rules_hash=now_rules, author=head["author"], approved_by=approval["by"], approved_at=approval["at"],
+        qa_entry=head.get("qa_entry"))
 
 
 # --- use cases -----------------------------------------------------------------------------------
@@ -423,13 +432,13 @@ class TemplateLibrary:
         now = self._clock().isoformat()
         version = {"version": 1, "kind": request.kind, "situation": request.situation, "title": request.title,
                    "text": text, "placeholders": rules, "text_hash": text_hash(text), "rules_hash": rules_hash(rules),
-                   "author": who.user, "created_at": now, "state": "DRAFT"}
+                   "author": who.user, "created_at": now, "state": "DRAFT", "qa_entry": request.qa_entry}
         head = {**version, "id": tid, "current_version": 1, "created_by": who.user, "created_at": now, "updated_at": now}
         head.pop("version")
         self._repo.create_template(head, version, self._entry(
             who, AUTHOR, "template_draft", tid, text_hash=version["text_hash"],
             after={"version": 1, "state": "DRAFT", "kind": request.kind, "situation": request.situation,
-                   "rules_hash": version["rules_hash"]}))
+                   "rules_hash": version["rules_hash"], "qa_entry": request.qa_entry}))
         return self.get(who, tid, require=False)
 
     def edit(self, who: Identity, template_id: str, request: TemplateEditRequest) -> dict[str, Any]:
@@ -440,18 +449,24 @@ class TemplateLibrary:
         text, rules = self._checked(head["kind"], request.text, request.placeholders)
         number = head["current_version"] + 1
         now = self._clock().isoformat()
+        qa_entry = request.qa_entry if "qa_entry" in request.model_fields_set else head.get("qa_entry")
         version = {"version": number, "kind": head["kind"], "situation": request.situation or head["situation"],
                    "title": request.title or head.get("title"), "text": text, "placeholders": rules,
                    "text_hash": text_hash(text), "rules_hash": rules_hash(rules), "author": who.user,
-                   "created_at": now, "state": "DRAFT"}
+                   "created_at": now, "state": "DRAFT", "qa_entry": qa_entry}
         updates = {k: version[k] for k in ("situation", "title", "text", "placeholders", "text_hash", "rules_hash",
                                            "author", "state")}
         updates.update({"current_version": number, "updated_at": now})
+        remove = ["approval", "approved_by", "approved_at", "rejection"]
+        if qa_entry is None:
+            remove.append("qa_entry")
+        else:
+            updates["qa_entry"] = qa_entry
         self._repo.change_template(
             head, updates, self._entry(who, AUTHOR, "template_edit", template_id, text_hash=version["text_hash"],
                                        before={"version": number - 1, "state": head["state"]},
                                        after={"version": number, "state": "DRAFT", "rules_hash": version["rules_hash"]}),
-            new_version=version, remove=("approval", "approved_by", "approved_at", "rejection"))
+            new_version=version, remove=tuple(remove))
         return self.get(who, template_id, require=False)
 
     def approve(self, who: Identity, template_id: str, request: TemplateApproveRequest) -> dict[str, Any]:
@@ -467,7 +482,7 @@ class TemplateLibrary:
         if hashes["text_hash"] != head["text_hash"] or hashes["rules_hash"] != head["rules_hash"]:
             raise Conflict(f"template {template_id}: the stored version does not hash to its recorded hashes")
         at = self._clock().isoformat()
-        approval = {"version": request.version, "by": who.user, "at": at, **hashes}
+        approval = {"version": request.version, "by": who.user, "at": at, **hashes, "qa_entry": head.get("qa_entry")}
         self._repo.change_template(
             head, {"state": "APPROVED", "approval": approval, "approved_by": who.user, "approved_at": at, "updated_at": at},
             self._entry(who, APPROVER, "template_approve", template_id, text_hash=hashes["text_hash"],

@@ -24,14 +24,18 @@ addresses the bank (`to_bank`: a mention, a reply or comment under its own post)
 about the bank, or it is a rumour: a rumour opens one even when not addressed to the bank, so the
 desk can clarify where it spreads.
 
-Priority 0..999 (`priority`): the sum of four parts, each non-decreasing in its input, so the
-priority never falls when risk, reach or engagement rise:
+Priority 0..999 (`priority`): the sum of five parts, at most 999, each non-decreasing in its input,
+so the priority never falls when risk, reach, engagement or its growth rise:
     5 x risk                                    0..500   risk is the scorer's 0..100
   + min(200, floor(40 x log10(1 + followers)))  0..200   100,000 followers reach the cap
   + min(150, floor(50 x log10(1 + engagement))) 0..150   likes+reposts+replies+quotes; 1,000 reach the cap
+  + min(100, floor(50 x log10(1 + growth)))     0..100   engagement gained per minute since the
+                                                         conversation opened; 99 a minute reach the cap
   + KIND_POINTS[kind]                           0..149   rumour 149, complaint 100, question 60, other 20, praise 0
-Engagement is what the platform showed when the post was stored (its growth afterwards is not
-re-read). The queue sorts on it, highest first, then oldest first (models.inbox.priority_key).
+At opening, engagement is what the platform showed when the post was stored and growth is 0. When a
+source reads the post again and its engagement grew materially (crisiscomms.inbox.growth), the
+conversation's engagement, growth (`growth_per_minute`) and priority are updated; the priority is
+never lowered. The queue sorts on it, highest first, then oldest first (models.inbox.priority_key).
 
 Reply-time target (`target_minutes`): the kind's minutes from the watch configuration's `inbox.targets`
 (defaults complaint 60, rumour 30, question 120, praise and other 24 h), at most
@@ -190,12 +194,20 @@ def opens_conversation(item: TriageInput, kind: ConversationKind) -> bool:
     return item.to_bank or kind == "rumour" or (kind == "question" and item.about_bank)
 
 
-def priority(*, risk: int, followers: int, engagement: int, kind: str) -> int:
-    """0..999, non-decreasing in risk, followers and engagement (formula in the module's docstring)."""
+def priority(*, risk: int, followers: int, engagement: int, kind: str, growth_per_minute: float = 0.0) -> int:
+    """0..999, non-decreasing in risk, followers, engagement and its growth (formula in the module's docstring)."""
     risk_part = 5 * max(0, min(100, int(risk)))
     reach_part = min(200, math.floor(40 * math.log10(1 + max(0, int(followers)))))
     engagement_part = min(150, math.floor(50 * math.log10(1 + max(0, int(engagement)))))
-    return min(MAX_PRIORITY, risk_part + reach_part + engagement_part + KIND_POINTS[kind])
+    growth_part = min(100, math.floor(50 * math.log10(1 + max(0.0, float(growth_per_minute)))))
+    return min(MAX_PRIORITY, risk_part + reach_part + engagement_part + growth_part + KIND_POINTS[kind])
+
+
+def growth_per_minute(opened_engagement: int, engagement: int, opened_at: datetime, now: datetime) -> float:
+    """Engagement gained per minute since the conversation opened (0 when it has not grown); the
+    first minute counts as a whole one, so a re-read seconds after opening is no spike."""
+    minutes = max(1.0, (now - opened_at).total_seconds() / 60)
+    return max(0, int(engagement) - int(opened_engagement)) / minutes
 
 
 def triage(item: TriageInput) -> Triage:

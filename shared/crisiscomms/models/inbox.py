@@ -16,6 +16,10 @@ ConversationKind = Literal["complaint", "question", "rumour", "praise", "other"]
 ConversationState = Literal["NEW", "ASSIGNED", "REPLIED", "CLOSED", "IGNORED"]
 OPEN_STATES: tuple[ConversationState, ...] = ("NEW", "ASSIGNED")
 TemplateKind = Literal["reply", "holding"]
+# What a reply template answers; a Q&A entry may name one too, so a reply cut by a channel's limit
+# links to the entry answering its situation (crisiscomms.inbox.replies, crisiscomms.statements.qa).
+Situation = Literal["service_failure_apology", "rumour_denial", "outage_update", "deposit_safety", "looking_into_it"]
+QA_ENTRY_PATTERN = r"^st-[0-9a-f]{16}$"  # a Q&A entry's id: the id of its first statement
 ReplyState = Literal["AWAITING_APPROVAL", "APPROVED", "SENDING", "RETRYING", "SENT", "FAILED", "UNKNOWN", "WITHDRAWN"]
 
 CONVERSATION_PREFIX = "conv#"

@@ -12,8 +12,14 @@ an item to the Q&A feed.
 
 Each entry has a stable address per language, `qa_url(newsroom_base_url, entry, language)`:
 `<newsroom>/qa/index.html#<entry>-<language>`, where `entry` is the id of the entry's first
-statement. A reply that a channel's limit would cut says the short thing and links there (README,
-"Q&A page").
+statement. An entry may name the `situation` it answers (a reply template's situation, e.g.
+`deposit_safety`; a correction keeps it unless it names another), kept as `qa_situation` for the
+statements table's `by_qa_situation` index.
+
+A reply that a channel's limit would cut is cut and links to the entry answering it (`Desk.qa_link`,
+used by crisiscomms.inbox.replies): the entry the reply or its template names (`qa_entry`), else the
+newest published entry for the template's situation; the address is of the reply's language when the
+entry was published in it, else of a language it was.
 """
 from __future__ import annotations
 
@@ -21,12 +27,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from crisiscomms.models.inbox import Situation
 from crisiscomms.statements.rules import MAX_FULL_CHARS, REQUEST, VisibleText
 
 QA_KIND = "qa"
 QA_CHANNEL = "newsroom"
 QA_PAGE = "qa/index.html"
 QA_FEED = "qa/feed.xml"
+QA_SITUATION = "qa_situation"  # the meta item's attribute, the key of the by_qa_situation index
+QA_LINKABLE = ("PUBLISHED", "PARTIAL")  # states in which a language's anchor can be on the page
 MAX_QUESTION_CHARS = 300
 
 
@@ -70,6 +79,8 @@ class QaDraftRequest(BaseModel):
 
     text: QaText
     ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    situation: Situation | None = Field(default=None, description="the reply situation this entry answers: a reply "
+                                                                  "from a template of it that is too long links here")
 
 
 class QaEditRequest(BaseModel):
@@ -83,3 +94,4 @@ class QaCorrectionRequest(BaseModel):
 
     text: QaText
     ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    situation: Situation | None = Field(default=None, description="omitted: the corrected entry's")
