@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
+MOTO_OWN: dict[tuple[type, str], Any] = {}  # (class, method) -> moto's own, where a shortcut replaced it (for tests)
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 
 
@@ -254,6 +255,8 @@ def install() -> None:
     _update_expressions_parsed_once()
     _conditions_parsed_once()
     _top_level_projection()
+    _queries_read_their_partition()
+    _index_results_sorted_by_plain_values()
 
 
 def _conditions_parsed_once() -> None:
@@ -408,3 +411,88 @@ def _top_level_projection() -> None:
 
     Item.project = project_top_level  # type: ignore[method-assign]
     Item._crisiscomms_projection = True  # type: ignore[attr-defined]
+
+
+def _queries_read_their_partition() -> None:
+    """A Query of a table reads the partition it names, not the whole table sorted.
+
+    moto answers every Query by listing and sorting every item of the table (`all_items`), then
+    keeping the partition asked for, so each read costs in proportion to everything stored: in the
+    weibo-rumour drill that was a sixth of all the time spent. During a Query, `all_items` here gives
+    only the named partition for a table query, and every item unsorted for an index query (moto
+    keeps no index; the query sorts what matches itself). The answer is moto's own.
+    """
+    import threading
+
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table, "_crisiscomms_partitioned", False):
+        return
+    all_items = Table.all_items
+    query = Table.query
+    asked = threading.local()  # the partition the current thread's Query names, or _EVERY_ITEM
+
+    def items_for_query(self: Any) -> list[Any]:
+        partition = getattr(asked, "partition", None)
+        if partition is None:
+            return all_items(self)
+        if partition is _EVERY_ITEM:
+            if self.range_key_attr:
+                return [item for by_range in self.items.values() for item in by_range.values()]
+            return list(self.items.values())
+        found = self.items.get(partition)
+        if found is None:
+            return []
+        return list(found.values()) if self.range_key_attr else [found]
+
+    def query_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name is None and hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        asked.partition = _EVERY_ITEM if index_name else hash_key
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            asked.partition = None
+
+    MOTO_OWN[(Table, "all_items")], MOTO_OWN[(Table, "query")] = all_items, query
+    Table.all_items = items_for_query  # type: ignore[method-assign]
+    Table.query = query_partition  # type: ignore[method-assign]
+    Table._crisiscomms_partitioned = True  # type: ignore[attr-defined]
+
+
+_EVERY_ITEM = object()
+
+
+def _index_results_sorted_by_plain_values() -> None:
+    """An index Query sorts its matches by the keys' plain values, not by comparing typed wrappers.
+
+    moto sorts an index's matches by tuples of DynamoType, whose every comparison re-derives the
+    Python value through five type tests; over a queue of a few hundred conversations read a page
+    at a time that sort was the largest cost in local DynamoDB. Key attributes have one type each
+    (the table's attribute definitions), so ordering by the plain values is the same order.
+    """
+    from decimal import Decimal
+
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table, "_crisiscomms_sorted", False):
+        return
+
+    def plain(value: Any) -> Any:
+        kind = value.type
+        if kind == "S":
+            return value.value
+        if kind == "N":
+            return Decimal(value.value)
+        return value.cast_value
+
+    def sorted_items(self: Any, hash_key_attrs: list[str], range_key_attrs: list[str | None],
+                     items: list[Any]) -> list[Any]:
+        attrs = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+        items.sort(key=lambda item: tuple(plain(item.attrs[name]) for name in attrs))
+        return items
+
+    MOTO_OWN[(Table, "sorted_items")] = Table.sorted_items
+    Table.sorted_items = sorted_items  # type: ignore[method-assign]
+    Table._crisiscomms_sorted = True  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
@@ -109,3 +110,64 @@ def test_aws_calls_are_traced_as_subsegments(stack, monkeypatch: pytest.MonkeyPa
     assert document["name"] == "DynamoDB" and document["namespace"] == "aws"
     assert document["aws"]["operation"] == "GetItem" and document["aws"]["table_name"] == stack.refs["StateTable"]
     assert document["http"] == {"response": {"status": 200}} and document["aws"]["request_id"]
+
+
+def _inbox_like_table() -> str:
+    name = f"q{uuid.uuid4().hex[:8]}"
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk", "queue", "created_at")],
+        GlobalSecondaryIndexes=[{"IndexName": "by_time", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "queue", "KeyType": "HASH"},
+                                               {"AttributeName": "created_at", "KeyType": "RANGE"}]}])
+    for n in range(120):
+        item = {"pk": {"S": f"conv#{n % 7}"}, "sk": {"S": f"{(n * 37) % 101:04d}"}, "n": {"N": str(n)},
+                "created_at": {"S": f"2026-11-28T09:{(n * 13) % 60:02d}:00Z"}}
+        if n % 5:  # the index is sparse: some items carry no queue
+            item["queue"] = {"S": f"harbor#{'NEW' if n % 2 else 'ASSIGNED'}"}
+        dynamodb.put_item(TableName=name, Item=item)
+    return name
+
+
+QUERIES = [  # (key condition, values, index, forward, limit)
+    ("pk = :h", {":h": {"S": "conv#3"}}, None, True, 100),
+    ("pk = :h AND sk > :s", {":h": {"S": "conv#3"}, ":s": {"S": "0040"}}, None, False, 4),
+    ("pk = :h", {":h": {"S": "conv#nothing"}}, None, True, 100),
+    ("#q = :q", {":q": {"S": "harbor#NEW"}}, "by_time", True, 9),
+    ("#q = :q AND created_at <= :t", {":q": {"S": "harbor#ASSIGNED"}, ":t": {"S": "2026-11-28T09:30:00Z"}},
+     "by_time", False, 5),
+]
+
+
+def _pages(table: str, key: str, values: dict, index: str | None, forward: bool, limit: int) -> list[list[dict]]:
+    request = {"TableName": table, "KeyConditionExpression": key, "ExpressionAttributeValues": values,
+               "ScanIndexForward": forward, "Limit": limit}
+    if index:
+        request |= {"IndexName": index, "ExpressionAttributeNames": {"#q": "queue"}}
+    pages = []
+    while True:
+        page = client("dynamodb").query(**request)
+        pages.append(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_a_query_reads_its_partition_and_pages_as_moto_does(local_aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local AWS's Query shortcuts (a table's partition only; an index sorted by plain values) answer
+    page by page exactly as moto's own code does."""
+    from moto.dynamodb.models.table import Table
+
+    from crisiscomms_local.moto_transactions import MOTO_OWN
+
+    table = _inbox_like_table()
+    ours = [_pages(table, *query) for query in QUERIES]
+    assert len(ours[3]) > 1 and sum(map(len, ours[3])) == 48, "the index query pages through every NEW item"
+    assert [int(i["n"]["N"]) for i in ours[0][0]] == sorted((n for n in range(3, 120, 7)), key=lambda n: (n * 37) % 101)
+    replaced = [(cls, method, original) for (cls, method), original in MOTO_OWN.items() if cls is Table]
+    assert {method for _, method, _ in replaced} == {"all_items", "query", "sorted_items"}
+    for cls, method, original in replaced:
+        monkeypatch.setattr(cls, method, original)
+    assert [_pages(table, *query) for query in QUERIES] == ours
