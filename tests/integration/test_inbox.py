@@ -16,6 +16,7 @@ from crisiscomms.aws.audit_log import AuditLog
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import to_item
 from crisiscomms.aws.inbox_store import InboxRepository, iso_z
+from crisiscomms.inbox.desk import public
 from crisiscomms.inbox.opening import conversation_for
 from crisiscomms.inbox.triage import Triage
 from crisiscomms.models import Post, ScoredPost
@@ -448,6 +449,37 @@ def test_the_publisher_marks_an_open_conversation_replied_once(stack: Stack, sim
     assert not repo.mark_replied(closed["post_key"], "rp-3", sim_clock())
     assert not repo.mark_replied("weibo#nothing", "rp-4", sim_clock())
     assert repo.get(open_one["post_key"])["reply_ids"] == ["rp-1"]
+
+
+def test_conversations_already_notified_or_closed_are_not_read_by_the_overdue_check(stack: Stack, sim_clock: Any) -> None:
+    """The overdue check reads the sparse by_due index: a notice, a close or a reply takes a
+    conversation out of it, a failed notice puts it back, and an assignment before any notice keeps it."""
+    clients = AwsClients()
+    audit = AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], clients=clients)
+    repo = InboxRepository(stack.refs["InboxTable"], clients=clients, audit=audit)
+    seeded = _seed(repo, sim_clock, [("weibo", f"97{i:02d}", 100, 90 - i) for i in range(6)])
+    keys = [c["post_key"] for c in seeded]
+    before = iso_z(sim_clock() - timedelta(minutes=15))
+    at = sim_clock()
+
+    def entry(key: str) -> AuditEntry:
+        return AuditEntry(actor="detector", role="system", action="inbox.overdue_claimed", target=f"conversation#{key}", at=at)
+
+    assert repo.mark_overdue_notified(keys[0], at, entry=entry(keys[0]))
+    assert repo.mark_overdue_notified(keys[1], at, entry=entry(keys[1]))
+    assert repo.release_overdue_notified(keys[1], at, entry=entry(keys[1]))
+    repo.close(repo.get(keys[2]), reason="answered by phone", by="li", version=1, at=at)
+    repo.assign(repo.get(keys[3]), to="li", by="wang", version=1, at=at)
+    assert repo.mark_overdue_notified(keys[4], at, entry=entry(keys[4]))
+    repo.assign(repo.get(keys[4]), to="li", by="wang", version=1, at=at)  # notified, then assigned: stays notified
+    assert repo.mark_replied(keys[5], "rp-1", at)
+
+    read: list[int] = []
+    clients("dynamodb").meta.events.register("after-call.dynamodb.Query", lambda parsed, **_: read.append(parsed["Count"]))
+    assert [c["post_key"] for c in repo.overdue("harbor", "NEW", before)] == [keys[1]]
+    assert [c["post_key"] for c in repo.overdue("harbor", "ASSIGNED", before)] == [keys[3]]
+    assert read == [1, 1], "only what may still be due is read, nothing already handled"
+    assert {"pk", "sk", "queue", "priority_key", "due_queue"}.isdisjoint(public(repo.get(keys[3])))
 
 
 def test_the_overdue_query_is_bounded_by_time_and_reads_no_conversation_too_young(stack: Stack, sim_clock: Any) -> None:

@@ -3,13 +3,18 @@
     pk = conv#<post key>   sk = "#"     one conversation (shape: notes in crisiscomms.models.inbox)
     GSI by_priority: queue = "<topic>#<state>", priority_key = "<999 - priority>#<created_at>"
                      a queue, highest priority first, then oldest first
-    GSI by_time:     queue, created_at  a queue, oldest first (what is overdue)
+    GSI by_time:     queue, created_at  a queue, oldest first
+    GSI by_due:      due_queue, created_at  the same, only open conversations not yet notified as
+                     overdue (sparse: due_queue is removed by the notice and by leaving the open
+                     states), so the overdue check reads what may be due and nothing already handled
 
 Opening is one conditional PutItem (attribute_not_exists: one post, one conversation), written by the
 Poller as a post is stored; it is no desk action and is not chained (the item carries opened_at). Every
 move after it (assign, close, ignore, replied, the overdue notice) is conditional on the conversation's
 state, and a desk action on its version too, and goes into the audit chain in the same transaction, the
-way crisiscomms.aws.statement_store writes statements. Lists and the overdue check are Queries on the
+way crisiscomms.aws.statement_store writes statements. The Poller's other write, `raise_priority` (a
+re-read post's grown engagement), is like opening a system fact, not chained: one UpdateItem conditional
+on the conversation being open and the priority not falling. Lists and the overdue check are Queries on the
 two indexes; nothing here scans.
 
 List cursors are opaque: base64url of [order, sort value, post key], validated before use.
@@ -30,7 +35,7 @@ from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import from_item, to_item, to_value
 from crisiscomms.errors import Conflict, InvalidParameter
 from crisiscomms.models.audit import AuditEntry
-from crisiscomms.models.inbox import OPEN_STATES, conversation_pk, queue_key
+from crisiscomms.models.inbox import OPEN_STATES, conversation_pk, priority_key, queue_key
 
 SK = "#"
 CURSOR_MAX_CHARS = 1024
@@ -96,8 +101,10 @@ class InboxRepository:
         """Store a new conversation; False (and nothing written) when the post already has one."""
         from botocore.exceptions import ClientError
 
-        item = {**conversation, "pk": conversation_pk(conversation["post_key"]), "sk": SK,
-                "queue": queue_key(conversation["topic"], conversation["state"])}
+        queue = queue_key(conversation["topic"], conversation["state"])
+        item = {**conversation, "pk": conversation_pk(conversation["post_key"]), "sk": SK, "queue": queue}
+        if conversation["state"] in OPEN_STATES:
+            item["due_queue"] = queue
         try:
             self._clients("dynamodb").put_item(TableName=self._table, Item=to_item(item),
                                                ConditionExpression="attribute_not_exists(pk)")
@@ -134,22 +141,21 @@ class InboxRepository:
         """Conversations of a topic in one (open) state posted at or before `before` (ISO Z) and not yet
         notified, oldest first; with `due_by`, only those whose stored due_at is at or before it.
 
-        A Query on by_time bounded by created_at: a conversation posted less than the shortest
-        target ago cannot be overdue, so the read stops there. Those already notified are read and
-        filtered out (they cost their read units until someone handles them)."""
+        A Query on the sparse by_due index bounded by created_at: a conversation posted less than the
+        shortest target ago cannot be overdue, so the read stops there, and one already notified is
+        not in the index at all (a notice removes its due_queue), so handled ones cost nothing."""
         values = {":q": to_value(queue_key(topic, state)), ":before": to_value(before)}
-        condition = "attribute_not_exists(overdue_notified_at)"
-        if due_by is not None:
-            condition += " AND due_at <= :due"
-            values[":due"] = to_value(due_by)
-        kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": "by_time",
-                                  "KeyConditionExpression": "#q = :q AND created_at <= :before",
-                                  "FilterExpression": condition, "ExpressionAttributeNames": {"#q": "queue"},
+        kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": "by_due",
+                                  "KeyConditionExpression": "due_queue = :q AND created_at <= :before",
                                   "ExpressionAttributeValues": values, "Limit": max(limit, 25)}
+        if due_by is not None:
+            kwargs["FilterExpression"] = "due_at <= :due"
+            values[":due"] = to_value(due_by)
         found: list[dict[str, Any]] = []
         while len(found) < limit:
             page = self._clients("dynamodb").query(**kwargs)
-            found += [from_item(i) for i in page["Items"]]
+            # The index is eventually consistent: a notice just claimed may still be listed (its claim is conditional).
+            found += [c for c in (from_item(i) for i in page["Items"]) if "overdue_notified_at" not in c]
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -179,10 +185,14 @@ class InboxRepository:
     def _desk_move(self, current: dict[str, Any], state: str, fields: dict[str, Any], *, by: str, version: int,
                    at: datetime, role: str, action: str, after: dict[str, Any]) -> dict[str, Any]:
         post_key = current["post_key"]
-        updates = {**fields, "state": state, "queue": queue_key(current["topic"], state), "updated_at": iso_z(at),
-                   "version": version + 1}
+        queue = queue_key(current["topic"], state)
+        updates = {**fields, "state": state, "queue": queue, "updated_at": iso_z(at), "version": version + 1}
+        still_due = state in OPEN_STATES and "overdue_notified_at" not in current
+        if still_due:
+            updates["due_queue"] = queue
         update = self._update(post_key, updates, condition="version = :expected AND #state IN (:open0, :open1)",
-                              values={":expected": version, ":open0": OPEN_STATES[0], ":open1": OPEN_STATES[1]})
+                              values={":expected": version, ":open0": OPEN_STATES[0], ":open1": OPEN_STATES[1]},
+                              remove=() if still_due else ("due_queue",))
         entry = AuditEntry(actor=by, role=role, action=action, target=f"conversation#{post_key}", at=at,
                            before={"state": current.get("state"), "assignee": current.get("assignee"), "version": version},
                            after={"state": state, **after})
@@ -202,7 +212,8 @@ class InboxRepository:
                             condition="version = :expected AND #state IN (:open0, :open1)",
                             values={":expected": int(conversation["version"]), ":open0": OPEN_STATES[0],
                                     ":open1": OPEN_STATES[1], ":reply": [reply_id], ":none": []},
-                            extra="reply_ids = list_append(if_not_exists(reply_ids, :none), :reply)")
+                            extra="reply_ids = list_append(if_not_exists(reply_ids, :none), :reply)",
+                            remove=("due_queue",))
 
     def mark_replied(self, post_key: str, reply_id: str, at: datetime, *, entry: AuditEntry | None = None,
                      attempts: int = 3) -> bool:
@@ -225,24 +236,64 @@ class InboxRepository:
         update = self._update(post_key, {"overdue_notified_at": iso_z(at)},
                               condition="attribute_exists(pk) AND attribute_not_exists(overdue_notified_at)"
                                         " AND #state IN (:open0, :open1)",
-                              values={":open0": OPEN_STATES[0], ":open1": OPEN_STATES[1]})
+                              values={":open0": OPEN_STATES[0], ":open1": OPEN_STATES[1]}, remove=("due_queue",))
         return self._chained(entry, update) if entry is not None else self._plain(update)
 
     def release_overdue_notified(self, post_key: str, claimed_at: datetime, *, entry: AuditEntry | None = None) -> bool:
         """Give a claim back when the notice could not be sent, so the next run sends it."""
         key = to_item({"pk": conversation_pk(post_key), "sk": SK})
-        update = {"TableName": self._table, "Key": key, "UpdateExpression": "REMOVE overdue_notified_at",
+        update = {"TableName": self._table, "Key": key,
+                  "UpdateExpression": "SET due_queue = #queue REMOVE overdue_notified_at",
+                  "ExpressionAttributeNames": {"#queue": "queue"},
                   "ConditionExpression": "overdue_notified_at = :at",
                   "ExpressionAttributeValues": {":at": to_value(iso_z(claimed_at))}}
         return self._chained(entry, update) if entry is not None else self._plain(update)
 
+    # --- the Poller: a post read again with more engagement raises its conversation's priority --
+
+    def raise_priority(self, post_key: str, *, engagement: int, priority: int, created_at: str,
+                       fields: dict[str, Any]) -> str:
+        """Write a re-read post's grown engagement, the priority it gives and `fields` (its growth) to
+        its open conversation: one conditional UpdateItem, nothing read first.
+
+        "raised" when written; "not_open" when the conversation is CLOSED, IGNORED, REPLIED or gone
+        (follow it no further); "not_higher" when it already holds as much engagement or a higher
+        priority (another run wrote it). The priority is never lowered. The version is left alone:
+        this is no desk move, and a desk move in flight must not be refused because of it."""
+        from botocore.exceptions import ClientError
+
+        updates = {**fields, "engagement": int(engagement), "priority": int(priority),
+                   "priority_key": priority_key(priority, created_at)}
+        names = {f"#f{i}": k for i, k in enumerate(updates)} | {"#state": "state", "#e": "engagement", "#p": "priority"}
+        values = {f":f{i}": to_value(v) for i, v in enumerate(updates.values())}
+        values |= {":open0": to_value(OPEN_STATES[0]), ":open1": to_value(OPEN_STATES[1]),
+                   ":e": to_value(int(engagement)), ":p": to_value(int(priority))}
+        try:
+            self._clients("dynamodb").update_item(
+                TableName=self._table, Key=to_item({"pk": conversation_pk(post_key), "sk": SK}),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(updates))),
+                ConditionExpression="attribute_exists(pk) AND #state IN (:open0, :open1)"
+                                    " AND (attribute_not_exists(#e) OR #e < :e)"
+                                    " AND (attribute_not_exists(#p) OR #p <= :p)",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = from_item(exc.response["Item"]) if exc.response.get("Item") else {}
+            return "not_higher" if old.get("state") in OPEN_STATES else "not_open"
+        return "raised"
+
     # --- plumbing -------------------------------------------------------------------------------
 
     def _update(self, post_key: str, updates: dict[str, Any], *, condition: str, values: dict[str, Any],
-                extra: str | None = None) -> dict[str, Any]:
+                extra: str | None = None, remove: tuple[str, ...] = ()) -> dict[str, Any]:
         names = {f"#f{i}": k for i, k in enumerate(updates)}
         names["#state"] = "state"
         expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(updates))) + (f", {extra}" if extra else "")
+        if remove:
+            names.update({f"#r{i}": k for i, k in enumerate(remove)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
         all_values = {f":f{i}": to_value(v) for i, v in enumerate(updates.values())}
         all_values.update({k: to_value(v) for k, v in values.items()})
         if "#state" not in condition and "#state" not in expression:

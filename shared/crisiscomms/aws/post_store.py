@@ -9,23 +9,45 @@ The hour figures share the aggregates table: `minute_key = "hour#<YYYY-MM-DDTHH>
 and per place (`r_<code>`, negative `rn_<code>`; code as in crisiscomms.places, or `unknown`). A
 minute key starts with a digit and "h" sorts after every digit, so no range between two minute
 keys (the Detector's reads) can reach an hour item.
+
+The same transaction adds the post to the topic's arrivals item, `minute_key =
+"arrivals#<minute it was stored>"` (the minute of `ingested_at`, UTC): what arrived in that minute,
+per published minute and source type, so the Detector learns every change, late posts included,
+by reading the few newest arrivals items instead of re-reading minutes. Its attributes are named
+`<s|n><lag><figure>`: the source type (social, news), the published minute as minutes before the
+arrival minute (negative for a post dated after it), and one letter per minute figure
+(`ARRIVAL_FIGURES`), e.g. `s0p` = social posts published in the arrival minute, `s12n` = negative
+social posts published 12 minutes before it; a figure a post adds nothing to is not written
+(it reads back as 0). A post published more than `CARRIED_LATENESS_MINUTES` from the minute it
+arrived is not carried (its minute items still count it). Arrivals items expire a day after
+their minute; "a" also sorts after every digit, so no minute range reaches them either.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import from_item, query_all, to_item, to_value
-from crisiscomms.models.posts import ScoredPost, hour_key, minute_key
+from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES, ScoredPost, hour_key, minute_key
 from crisiscomms.places import UNKNOWN
 
 LINK_TEXT_CHARS = 280
 BATCH_GET_LIMIT = 100  # DynamoDB's limit of keys per BatchGetItem
 BATCH_GET_ATTEMPTS = 3
 HOUR_PREFIX = "hour#"
+ARRIVALS_PREFIX = "arrivals#"
+ARRIVALS_KEPT = timedelta(days=1)  # the Detector reads the newest few minutes' items; TTL after a day
+ARRIVAL_FIGURES = {"posts": "p", "negative": "n", "sentiment_sum": "s", "engagement": "e", "reach": "r",
+                   "crisis_posts": "c", "crisis_weight_sum": "w", "high_reach_negative": "h"}
+ARRIVAL_SOURCES = {"social": "s", "news": "n"}
+_ARRIVAL_NAME = re.compile(r"([sn])(-?[0-9]+)([pnserchw])")
+_MINUTE = timedelta(minutes=1)
+FOLLOW_UP = "follow_up"  # on a post item: what the inbox needs to follow the post up (see `known`)
 
 
 class StoreOutcome(str, Enum):
@@ -49,10 +71,15 @@ def published_key(scored: ScoredPost) -> str:
 
 
 class PostRepository:
-    def __init__(self, tables: PostTables, *, clients: AwsClients, retention_days: int) -> None:
+    def __init__(self, tables: PostTables, *, clients: AwsClients, retention_days: int,
+                 figures_retention_days: int | None = None) -> None:
+        """Posts and their topic links expire (TTL `expires_at`) `retention_days` after storage, the
+        minute and hour figures `figures_retention_days` after the last post they count (default: the same)."""
         self._clients = clients
         self._tables = tables
         self._retention = timedelta(days=retention_days)
+        self._figures_retention = timedelta(days=retention_days if figures_retention_days is None
+                                            else figures_retention_days)
 
     def store(self, scored: ScoredPost) -> StoreOutcome:
         """Store a post once; a second call for the same platform id changes nothing."""
@@ -66,31 +93,58 @@ class PostRepository:
             raise
         return StoreOutcome.STORED
 
-    def known(self, post_keys: list[str]) -> set[str]:
-        """Which of these posts are stored already: keys only, one request per 100.
+    def known(self, post_keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Which of these posts are stored already, each with its `follow_up` when it has one
+        (`{"follow_up": {...}}`, else `{}`): one request per 100, keys and that one attribute only.
 
         Sources that re-read a window (late federation, review queues, overlapping searches)
         see most posts more than once; a cancelled transaction costs the write capacity of every
         item in it, reading a key costs half a read unit. A key left unprocessed after the
         bounded retries counts as new: the transaction's condition still refuses a duplicate.
+        `follow_up` is what the inbox keeps on a post that opened a conversation (`set_follow_up`),
+        so a re-read can update the conversation without reading anything else.
         """
-        found: set[str] = set()
+        found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(post_keys))
         for start in range(0, len(unique), BATCH_GET_LIMIT):
             request: dict[str, Any] = {self._tables.posts: {
                 "Keys": [to_item({"post_key": key}) for key in unique[start:start + BATCH_GET_LIMIT]],
-                "ProjectionExpression": "post_key"}}
+                "ProjectionExpression": f"post_key, {FOLLOW_UP}"}}
             for _ in range(BATCH_GET_ATTEMPTS):
                 answer = self._clients("dynamodb").batch_get_item(RequestItems=request)
-                found.update(item["post_key"]["S"] for item in answer["Responses"].get(self._tables.posts, []))
+                for item in answer["Responses"].get(self._tables.posts, []):
+                    stored = from_item(item)
+                    found[stored.pop("post_key")] = stored
                 request = answer.get("UnprocessedKeys") or {}
                 if not request:
                     break
         return found
 
+    def set_follow_up(self, post_key: str, follow_up: dict[str, Any] | None) -> bool:
+        """Keep `follow_up` on a stored post for `known` to return (None drops it): one UpdateItem.
+        False when the post is no longer stored (it expired)."""
+        from botocore.exceptions import ClientError
+
+        update: dict[str, Any] = {"TableName": self._tables.posts, "Key": to_item({"post_key": post_key}),
+                                  "ConditionExpression": "attribute_exists(post_key)",
+                                  "ExpressionAttributeNames": {"#f": FOLLOW_UP}}
+        if follow_up is None:
+            update["UpdateExpression"] = "REMOVE #f"
+        else:
+            update["UpdateExpression"] = "SET #f = :f"
+            update["ExpressionAttributeValues"] = {":f": to_value(follow_up)}
+        try:
+            self._clients("dynamodb").update_item(**update)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def _transaction(self, scored: ScoredPost) -> list[dict[str, Any]]:
         post = scored.post
         expires_at = int((scored.ingested_at + self._retention).timestamp())
+        figures_expire_at = int((scored.ingested_at + self._figures_retention).timestamp())
         pkey = published_key(scored)
         day = post.published_at.strftime("%Y-%m-%d")
         item = {
@@ -151,7 +205,8 @@ class PostRepository:
                 "crisis_weight_sum": scored.crisis_weight,
                 "high_reach_negative": int(scored.high_reach_negative),
             }
-            labels = {"minute": minute_key(post.published_at), "source_type": post.source_type, "expires_at": expires_at}
+            labels = {"minute": minute_key(post.published_at), "source_type": post.source_type,
+                      "expires_at": figures_expire_at}
             actions.append({
                 "Update": {
                     "TableName": self._tables.aggregates,
@@ -162,8 +217,35 @@ class PostRepository:
                     "ExpressionAttributeValues": {f":{k}": to_value(v) for k, v in {**increments, **labels}.items()},
                 }
             })
-            actions.append(self._hour_update(scored, topic, expires_at))
+            actions.append(self._hour_update(scored, topic, figures_expire_at))
+            arrival = self._arrival_update(scored, topic, increments)
+            if arrival is not None:
+                actions.append(arrival)
         return actions
+
+    def _arrival_update(self, scored: ScoredPost, topic: str, increments: dict[str, Any]) -> dict[str, Any] | None:
+        """The post's minute figures added to the topic's arrivals item of the minute it is stored
+        (see the module docstring); None when it lies too far from that minute to be carried."""
+        post = scored.post
+        arrived = minute_key(scored.ingested_at)
+        lag = (datetime.fromisoformat(arrived) - datetime.fromisoformat(minute_key(post.published_at))) // _MINUTE
+        source = ARRIVAL_SOURCES.get(post.source_type)
+        if source is None or abs(lag) > CARRIED_LATENESS_MINUTES:
+            return None
+        # a figure the post adds nothing to is left out (read back as 0); `posts` is always there
+        added = [(name, code) for name, code in ARRIVAL_FIGURES.items() if name == "posts" or increments[name]]
+        names = {f"#a{n}": f"{source}{lag}{code}" for n, (_, code) in enumerate(added)}
+        values = {f":a{n}": to_value(increments[name]) for n, (name, _) in enumerate(added)}
+        names["#s0"], values[":s0"] = "expires_at", to_value(int((scored.ingested_at + ARRIVALS_KEPT).timestamp()))
+        return {
+            "Update": {
+                "TableName": self._tables.aggregates,
+                "Key": to_item({"topic": topic, "minute_key": f"{ARRIVALS_PREFIX}{arrived}"}),
+                "UpdateExpression": "ADD " + ", ".join(f"#a{n} :a{n}" for n in range(len(added))) + " SET #s0 = :s0",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     def _hour_update(self, scored: ScoredPost, topic: str, expires_at: int) -> dict[str, Any]:
         """The topic's hour figures: totals, and per platform and place, so a range of hours answers
@@ -227,13 +309,49 @@ class PostRepository:
             ExpressionAttributeValues=values, Limit=limit,
         )]
 
-    def minute_aggregates(self, topic: str, start_minute: str, end_minute: str) -> list[dict[str, Any]]:
-        """A topic's per-minute, per-source-type figures with start <= minute < end."""
-        items = [from_item(i) for i in query_all(self._clients("dynamodb"), TableName=self._tables.aggregates,
+    def minute_aggregates(self, topic: str, start_minute: str, end_minute: str, *, exact: bool = False,
+                          consistent: bool = False) -> list[dict[str, Any]]:
+        """A topic's per-minute, per-source-type figures with start <= minute < end.
+
+        `exact`: numbers as DynamoDB holds them (Decimal), so sums with `arrivals` stay exact;
+        `consistent`: a strongly consistent read (the Detector's full read)."""
+        convert = _exact_item if exact else from_item
+        extra = {"ConsistentRead": True} if consistent else {}
+        items = [convert(i) for i in query_all(self._clients("dynamodb"), TableName=self._tables.aggregates,
             KeyConditionExpression="topic = :t AND minute_key BETWEEN :a AND :b",
             ExpressionAttributeValues={":t": to_value(topic), ":a": to_value(start_minute), ":b": to_value(end_minute)},
+            **extra,
         )]
         return [item for item in items if item["minute"] < end_minute]
+
+    def arrivals(self, topic: str, since_minute: str) -> list[dict[str, Any]]:
+        """What arrived for a topic from `since_minute` on (later minutes included): one strongly
+        consistent Query of its arrivals items, one record per arrival minute, published minute and
+        source type, `{"arrived", "minute", "source_type", <the eight minute figures as Decimal>}`."""
+        items = query_all(self._clients("dynamodb"), TableName=self._tables.aggregates, ConsistentRead=True,
+                          KeyConditionExpression="topic = :t AND minute_key BETWEEN :a AND :b",
+                          ExpressionAttributeValues={":t": to_value(topic), ":a": to_value(ARRIVALS_PREFIX + since_minute),
+                                                     ":b": to_value(ARRIVALS_PREFIX + "~")})
+        figures = {code: name for name, code in ARRIVAL_FIGURES.items()}
+        sources = {code: name for name, code in ARRIVAL_SOURCES.items()}
+        records: list[dict[str, Any]] = []
+        for item in items:
+            arrived = item["minute_key"]["S"].removeprefix(ARRIVALS_PREFIX)
+            found: dict[tuple[str, int], dict[str, Any]] = {}
+            for name, value in item.items():
+                match = _ARRIVAL_NAME.fullmatch(name)
+                if match is None or "N" not in value:
+                    continue
+                source, lag, code = match.groups()
+                record = found.get((source, int(lag)))
+                if record is None:
+                    published = datetime.fromisoformat(arrived) - int(lag) * _MINUTE
+                    record = found[source, int(lag)] = {"arrived": arrived, "minute": minute_key(published),
+                                                        "source_type": sources[source],
+                                                        **dict.fromkeys(ARRIVAL_FIGURES, Decimal(0))}
+                record[figures[code]] = Decimal(value["N"])
+            records += sorted(found.values(), key=lambda r: (r["minute"], r["source_type"]))
+        return records
 
     def topic_hours(self, topic: str, start_hour: str, end_hour: str) -> list[dict[str, Any]]:
         """A topic's hour figures, both source types, with start <= hour < end ("YYYY-MM-DDTHH", UTC):
@@ -244,6 +362,13 @@ class PostRepository:
                                        ":b": to_value(f"{HOUR_PREFIX}{end_hour}")},
         )]
 
+
+
+def _exact_item(item: dict[str, Any]) -> dict[str, Any]:
+    """An item with its numbers as DynamoDB holds them (Decimal), unlike `from_item`."""
+    from crisiscomms.aws.dynamo import deserialize  # boto3's TypeDeserializer, without importing boto3
+
+    return {k: deserialize(v) for k, v in item.items()}
 
 
 def _is_duplicate(exc: Exception) -> bool:

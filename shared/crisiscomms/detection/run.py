@@ -1,8 +1,8 @@
 """The Detector's run: per topic, read the minute figures, decide the level, act on the decisions.
 
-The baseline is rolled forward from the stored state, so a run reads only the aggregates from the
-baseline's end on (the recent window and the minute leaving it); a full read of B hours happens
-only to rebuild it (see crisiscomms.detection.levels).
+The minute figures are rolled forward from the stored state with what arrived since the last run
+(the topic's newest arrivals items, three in steady state), so a run re-reads no minute; a full
+read of B hours happens only to rebuild the state (see crisiscomms.detection.levels).
 
 Pure decisions come from crisiscomms.detection.levels; this module applies them: alert records
 (TRIGGERED -> ACKNOWLEDGED -> RESOLVED) with their audit entries, one SMS per new level to
@@ -26,17 +26,20 @@ from crisiscomms.detection.levels import (
     Notify,
     RaiseAlert,
     Resolve,
-    RollingBaseline,
+    RollingState,
     Thresholds,
     TriggerAlert,
-    baseline_from,
-    baseline_gap,
     escalation_due,
     minute_key,
+    open_from,
+    open_sums,
     raw_level,
+    rebuilt,
     roll,
+    rolling_gap,
     rolling_signals,
     step,
+    with_open,
 )
 from crisiscomms.observability import count, logger
 from crisiscomms.detection.sms import sms_text
@@ -44,6 +47,8 @@ from crisiscomms.watch import Topic
 
 SYSTEM = "detector"
 OPEN = ("TRIGGERED", "ACKNOWLEDGED")
+SETTLE_ATTEMPTS = 5  # full read: times the minutes whose open arrivals changed meanwhile are read again
+LAST_MINUTE = "9999-12-31T23:59"  # a full read takes every minute from the baseline's start on
 
 
 class Detector:
@@ -81,9 +86,9 @@ class Detector:
         now = self._clock()
         t = self._thresholds
         stored = self._alerts.detector_state(topic.id) or {}
-        baseline, kept, minutes, how = self._baseline(topic, RollingBaseline.from_dict(stored.pop("baseline", None)), now)
-        social = rolling_signals(baseline, minutes, now, t, "social")
-        news = rolling_signals(baseline, minutes, now, t, "news")
+        current, kept, how, read = self._rolling(topic, RollingState.from_dict(stored.pop("baseline", None)), now)
+        social = rolling_signals(current, now, t, "social")
+        news = rolling_signals(current, now, t, "news")
         raw, reasons = raw_level(social, news, t)
         state = DetectorState.from_dict(stored)
         new_state, decisions = step(state, raw, reasons, now, t)
@@ -91,26 +96,63 @@ class Detector:
         for decision in decisions:
             self._apply(topic, decision, figures)
         self._alerts.save_detector_state(topic.id, {**new_state.to_dict(), "baseline": kept.to_dict()})
-        self._deliver_notifications(topic)
+        self._deliver_notifications(topic, new_state.alert_id)
         return {"topic": topic.id, "raw": raw.name, "level": Level.parse(new_state.level).name, "reasons": reasons,
-                "baseline": how, "aggregates_read": len(minutes)}
+                "baseline": how, "aggregates_read": read}
 
-    def _baseline(self, topic: Topic, stored: RollingBaseline | None,
-                  now: datetime) -> tuple[RollingBaseline, RollingBaseline, list[dict[str, Any]], str]:
-        """This minute's baseline, the one to store, the aggregates read and how ("rolled" or why rebuilt)."""
-        t = self._thresholds
-        end = minute_key(now)
-        gap = baseline_gap(stored, now, t)
+    def _rolling(self, topic: Topic, stored: RollingState | None,
+                 now: datetime) -> tuple[RollingState, RollingState, str, int]:
+        """This minute's figures, the state to store, how ("rolled" or why rebuilt) and the aggregates
+        table items read."""
+        gap = rolling_gap(stored, now, self._thresholds)
         if stored is not None and gap is None:
-            minutes = self._posts.minute_aggregates(topic.id, stored.through, end)
-            rolled = roll(stored, minutes, now, t)
-            return rolled, rolled, minutes, "rolled"
+            arrivals = self._posts.arrivals(topic.id, open_from(stored.minute))
+            rolled = roll(stored, arrivals, now)
+            return with_open(rolled, arrivals), rolled, "rolled", len({r["arrived"] for r in arrivals})
+        state, arrivals, read = self._rebuild(topic, now)
+        logger.info("detector state rebuilt from a full read",
+                    extra={"topic": topic.id, "reason": gap, "minute": minute_key(now), "aggregates_read": read})
+        kept = stored if stored is not None and gap == "ahead" else state
+        return with_open(state, arrivals), kept, f"rebuilt: {gap}", read
+
+    def _rebuild(self, topic: Topic, now: datetime) -> tuple[RollingState, list[dict[str, Any]], int]:
+        """The state of `now` from a full read, the open arrivals to add, and the items read.
+
+        The full read counts part of what the open arrivals hold (posts stored before it). That part
+        is known for a minute when the open arrivals read before and after its figures agree on it;
+        the minutes where they differ (a post stored meanwhile) are read again, up to SETTLE_ATTEMPTS.
+        """
+        t, minute = self._thresholds, minute_key(now)
         start = minute_key(now - timedelta(minutes=t.recent_minutes * (1 + t.baseline_windows)))
-        minutes = self._posts.minute_aggregates(topic.id, start, end)
-        rebuilt = baseline_from(minutes, now, t)
-        logger.info("detector baseline rebuilt from a full read",
-                    extra={"topic": topic.id, "reason": gap, "minute": end, "aggregates_read": len(minutes)})
-        return rebuilt, (stored if stored is not None and gap == "ahead" else rebuilt), minutes, f"rebuilt: {gap}"
+        arrivals = self._posts.arrivals(topic.id, open_from(minute))
+        before = open_sums(arrivals, minute)
+        figures = {(r["minute"], r["source_type"]): r
+                   for r in self._posts.minute_aggregates(topic.id, start, LAST_MINUTE, exact=True, consistent=True)}
+        read, checked, counted = len(figures) + len({r["arrived"] for r in arrivals}), None, {}
+        for _ in range(SETTLE_ATTEMPTS):
+            arrivals = self._posts.arrivals(topic.id, open_from(minute))
+            after = open_sums(arrivals, minute)
+            read += len({r["arrived"] for r in arrivals})
+            keys = (set(before) | set(after)) if checked is None else checked
+            unsettled = {key for key in keys if before.get(key) != after.get(key)}
+            counted |= {key: after[key] for key in keys - unsettled if key in after}
+            if not unsettled:
+                break
+            low, high = min(m for m, _ in unsettled), max(m for m, _ in unsettled)
+            again = self._posts.minute_aggregates(topic.id, low, minute_key(datetime.fromisoformat(high) + timedelta(minutes=1)),
+                                                  exact=True, consistent=True)
+            read += len(again)
+            figures = {key: r for key, r in figures.items() if not low <= key[0] <= high}
+            figures |= {(r["minute"], r["source_type"]): r for r in again}
+            checked = {key for key in set(figures) | set(before) | set(after) if low <= key[0] <= high}
+            for key in checked:
+                counted.pop(key, None)
+            before = after
+        else:
+            counted |= {key: after[key] for key in unsettled if key in after}
+            logger.warning("detector full read did not settle; a post stored meanwhile may count twice",
+                           extra={"topic": topic.id, "minute": minute, "minutes": sorted(m for m, _ in unsettled)})
+        return rebuilt(list(figures.values()), counted, now, t), arrivals, read
 
     # --- decisions ------------------------------------------------------------------------------
 
@@ -152,9 +194,16 @@ class Detector:
 
     # --- notifications --------------------------------------------------------------------------
 
-    def _deliver_notifications(self, topic: Topic) -> None:
+    def _deliver_notifications(self, topic: Topic, open_alert: str | None) -> None:
+        """Send what the topic's open alert still owes (its SMS, a retry, an escalation).
+
+        The state names the one alert it keeps open (`step` triggers a new one only when none is),
+        so that alert is read by key, and a topic without one reads nothing: a long alert history
+        costs no reads per run."""
+        if open_alert is None:
+            return
         now = self._clock()
-        for alert in self._alerts.for_topic(topic.id, limit=5):
+        for alert in filter(None, [self._alerts.get(f"{topic.id}-{open_alert}")]):
             if alert["status"] not in OPEN:
                 continue
             wanted = alert.get("notify_level")

@@ -24,7 +24,7 @@ from crisiscomms.observability import count
 READERS = (AUTHOR, APPROVER, AUDITOR, ONCALL)
 HANDLERS = (AUTHOR,)
 MAX_REASON_CHARS = 500
-_HIDDEN = frozenset({"pk", "sk", "queue", "priority_key"})
+_HIDDEN = frozenset({"pk", "sk", "queue", "priority_key", "due_queue"})
 
 
 def _visible(value: str) -> str:

@@ -8,7 +8,7 @@ retries; one source failing never stops the others.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -63,6 +63,7 @@ class RunCounts:
     unmatched: int = 0
     retries: int = 0
     followed_up: int = 0  # stored posts that opened a conversation in the inbox
+    regrown: int = 0  # posts read again whose grown engagement raised their conversation's priority
 
     def add(self, other: dict[str, Any]) -> None:
         for name in COUNTERS:
@@ -97,16 +98,23 @@ class Ingestor:
 
     `on_stored` is called with each post stored now (never with a duplicate): wiring passes the inbox's
     opener there, so listening does not depend on the inbox. It must not raise; it is called after the
-    post's own write and before the page's cursor moves."""
+    post's own write and before the page's cursor moves.
+
+    `on_seen_again` is called once a page with the posts already stored that carry a `follow_up`
+    (what `PostRepository.known` returned for them, read with the keys anyway), as (post as read
+    now, stored fields) pairs, and returns how many it updated: wiring passes the inbox's engagement
+    follow-up there (a conversation's priority rises with its post's engagement). It must not raise."""
 
     def __init__(self, matcher: TopicMatcher, scorer: Scorer, posts: PostRepository, clock: Callable[[], datetime], *,
-                 high_reach_followers: int = 10_000, on_stored: Callable[[ScoredPost], Any] | None = None) -> None:
+                 high_reach_followers: int = 10_000, on_stored: Callable[[ScoredPost], Any] | None = None,
+                 on_seen_again: Callable[[list[tuple[Post, Mapping[str, Any]]]], int] | None = None) -> None:
         self._matcher = matcher
         self._scorer = scorer
         self._posts = posts
         self._clock = clock
         self._high_reach = high_reach_followers
         self._on_stored = on_stored
+        self._on_seen_again = on_seen_again
 
     def ingest(self, posts: list[Post], report: RunReport, *, region: str | None = None,
                addressed: tuple[str, ...] = ()) -> None:
@@ -122,6 +130,10 @@ class Ingestor:
         known = self._posts.known([p.key for p, _ in wanted])
         if known:  # seen on an earlier page or run: neither scored nor written again
             report.duplicates += sum(p.key in known for p, _ in wanted)
+            if self._on_seen_again is not None and isinstance(known, Mapping):  # a set of keys has no follow-ups
+                again = [(p, known[p.key]) for p, _ in wanted if known.get(p.key)]
+                if again:
+                    report.regrown += self._on_seen_again(again)
             wanted = [(p, topics) for p, topics in wanted if p.key not in known]
             if not wanted:
                 return
@@ -283,8 +295,9 @@ class Listener:
                 cursor = {"since_id": since_id, "pending_newest_id": None, "next_token": None,
                           "window_start": None if since_id else window_start}
             # Stored first, cursor second: this is the line that makes a crash lose nothing.
-            self._state.save(pk, owner=self._run_id, set_fields=cursor)
-            if page.rate_limit_remaining == 0 and page.rate_limit_reset:
+            spent = page.rate_limit_remaining == 0 and page.rate_limit_reset
+            self._commit(pk, cursor, updates, last=bool(spent or not token))
+            if spent:
                 raise RateLimited("X rate-limit budget spent", resume_at=page.rate_limit_reset)
             if not token:
                 return
@@ -309,11 +322,19 @@ class Listener:
             self._ingestor.ingest(page.posts, report, addressed=self._config.addressed_topics(source))
             cursor = {k: v for k, v in {**cursor, **page.cursor}.items() if v is not None}
             # Stored first, cursor second: a crash between the two re-reads the page, never skips it.
-            self._state.save(pk, owner=self._run_id, set_fields=page.cursor)
+            self._commit(pk, page.cursor, updates, last=page.resume_at is not None or not page.more)
             if page.resume_at is not None:
                 raise RateLimited(f"{source.platform} budget spent", resume_at=page.resume_at)
             if not page.more:
                 return
+
+    def _commit(self, pk: str, cursor: dict[str, Any], updates: dict[str, Any], *, last: bool) -> None:
+        """Commit a stored page's cursor: at once while more pages follow, or, for the run's last page,
+        with the run's own bookkeeping in the one write that also gives the lease back (`_run`)."""
+        if last:
+            updates.update(cursor)
+        else:
+            self._state.save(pk, owner=self._run_id, set_fields=cursor)
 
     def _read_page(self, opened: OpenedSource, cursor: dict[str, Any], report: RunReport) -> SourcePage:
         """One page, retried on transient errors; a refused token is renewed once and the page read again."""
@@ -367,6 +388,7 @@ def poll(listener: Listener, request: ScheduledPoll) -> dict[str, Any]:
         ("SourcesFailed", sum(r.status == "failed" for r in reports)),
         ("SourcesRateLimited", sum(r.status == "rate_limited" for r in reports)),
         ("ConversationsOpened", sum(r.followed_up for r in reports)),
+        ("ConversationsRegrown", sum(r.regrown for r in reports)),
     ):
         count(name, value)
     return {"source": request.source, "reports": [r.as_log() for r in reports]}
