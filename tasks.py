@@ -8,7 +8,8 @@ Every task first makes sure `.venv` holds exactly the versions pinned in pyproje
     python3 tasks.py test [PYTEST ARGS]                        the whole test suite
     python3 tasks.py bench                                     benchmarks (figures and ratios)
     python3 tasks.py evaluate                                  scoring accuracy against VADER
-    python3 tasks.py serve [--port 8080]                       the desk API on 127.0.0.1 (local AWS, emulators)
+    python3 tasks.py serve [--port 8080]                       the desk API on 127.0.0.1 (local AWS, emulators;
+                                                               queues and the Reviewer run in the background)
     python3 tasks.py openapi                                   regenerate functions/api/openapi.json
     python3 tasks.py layer-requirements                        regenerate shared/requirements.txt
 """

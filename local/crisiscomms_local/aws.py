@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,18 +49,24 @@ def share_service_models() -> None:
     import botocore.loaders
     import botocore.session
 
+    from crisiscomms.aws import clients
+
     if getattr(botocore.session.create_loader, "shared", False):
         return
-    loaders: dict[Any, Any] = {}
-    original = botocore.loaders.create_loader
 
-    def shared_loader(search_path_string: Any = None) -> Any:
-        if search_path_string not in loaders:
-            loaders[search_path_string] = original(search_path_string)
-        return loaders[search_path_string]
+    def shared(create: Any) -> Any:
+        loaders: dict[Any, Any] = {}
 
-    shared_loader.shared = True  # type: ignore[attr-defined]
-    botocore.session.create_loader = shared_loader
+        def shared_loader(search_path_string: Any = None) -> Any:
+            if search_path_string not in loaders:
+                loaders[search_path_string] = create(search_path_string)
+            return loaders[search_path_string]
+
+        shared_loader.shared = True  # type: ignore[attr-defined]
+        return shared_loader
+
+    botocore.session.create_loader = shared(botocore.loaders.create_loader)
+    clients.new_loader = shared(clients.new_loader)  # the functions' own (crisiscomms.aws.clients)
 
 
 def reset_process_caches() -> None:
@@ -125,6 +132,31 @@ def _cache_moto_dispatch() -> None:
     cached = functools.lru_cache(maxsize=None)(lambda clazz: tuple(original(clazz)))
     moto.core.responses.method_names_from_class = lambda clazz: list(cached(clazz))  # type: ignore[assignment]
     moto.backends._crisiscomms_cached = True  # type: ignore[attr-defined]
+
+
+class _TimeWithoutSleep:
+    """The `time` module as botocore's endpoint sees it locally: everything but the retry backoff's wait."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        return None
+
+
+def _retry_backoff_not_waited() -> None:
+    """botocore still makes every retry attempt against local AWS, without sleeping its backoff between them.
+
+    The clients' retry policy (crisiscomms.aws.clients: standard mode, 3 attempts) sleeps up to
+    seconds between attempts; against a local endpoint on a simulated clock (the drill's SNS outage
+    points SNS at a closed port) that is wall time with no meaning, and it made a drill with an SNS
+    outage wait about 17 s. Attempts are still made, counted and bounded as configured.
+    """
+    import botocore.endpoint
+
+    if not isinstance(botocore.endpoint.time, _TimeWithoutSleep):
+        botocore.endpoint.time = _TimeWithoutSleep()  # type: ignore[assignment]
 
 
 def speed_up_moto() -> None:
@@ -362,6 +394,7 @@ class LocalAwsServer:
 
     def start(self) -> "LocalAwsServer":
         share_service_models()
+        _retry_backoff_not_waited()
         external = os.environ.get("AWS_ENDPOINT_URL")
         if external:
             self.endpoint = external

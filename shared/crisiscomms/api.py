@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -25,6 +25,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ConfigDict, Field
 
+from crisiscomms.auditing.export import ExportDesk
+from crisiscomms.auditing.queries import AuditorQueries
 from crisiscomms.detection.alerts import AlertDesk
 from crisiscomms.errors import (
     AuditContention,
@@ -47,10 +49,20 @@ from crisiscomms.inbox.templates import (
     TemplateEditRequest,
     TemplateRejectRequest,
 )
-from crisiscomms.listening.distribution import TopicDistribution
+from crisiscomms.listening.distribution import TopicDistribution, instant
+from crisiscomms.models.alerts import Conclusion, Lesson
 from crisiscomms.models.delivery import CHANNELS
+from crisiscomms.models.effect import EffectRecord, Stage
+from crisiscomms.models.export import EXPORT_ID_PATTERN, ExportRequest
+from crisiscomms.models.posts import Platform
+from crisiscomms.models.series import TopicSeries
 from crisiscomms.models.inbox import CONVERSATION_ID_PATTERN, post_key_of
 from crisiscomms.observability import logger
+from crisiscomms.review.effect import EFFECT_READERS, EffectDesk
+from crisiscomms.review.lessons import CLOSERS, LESSON_READERS, LessonBook
+from crisiscomms.review.report import READERS as REPORT_READERS
+from crisiscomms.review.report import REPORT_ID_PATTERN, REQUESTERS as REPORT_REQUESTERS
+from crisiscomms.review.report import ReportDesk, ReportRequest
 from crisiscomms.statements.desk import READERS, Desk
 from crisiscomms.statements.holding import HoldingRequest
 from crisiscomms.statements.qa import QaCorrectionRequest, QaDraftRequest, QaEditRequest
@@ -76,6 +88,11 @@ class ApiServices:
     distribution: Callable[[], TopicDistribution] | None = None  # a topic's figures by place and hour
     replies: Callable[[], ReplyDesk] | None = None  # the reply library and replies (its `.templates`)
     inbox: Callable[[], InboxDesk] | None = None  # conversations: the queues, assign, close, ignore
+    lessons: Callable[[], LessonBook] | None = None  # closing alerts with a conclusion; their lessons
+    effects: Callable[[], EffectDesk] | None = None  # measured effects of statements and reply waves
+    auditor: Callable[[], AuditorQueries] | None = None  # the auditor's reads: posts, alerts, statements, entries, series
+    exports: Callable[[], ExportDesk] | None = None  # the auditor's exports: request one, follow it, fetch its files
+    reports: Callable[[], ReportDesk] | None = None  # post-crisis reports: ask for one, follow it, fetch its files
 
 
 def _services() -> ApiServices:
@@ -192,6 +209,11 @@ def _roles_for(method: str, path: str) -> tuple[str, ...] | None:
     return next((roles for m, pattern, roles in _ROLES if m == method and pattern.match(path)), None)
 
 
+def roles_allowed(method: str, path: str) -> tuple[str, ...]:
+    """The groups that may call a route (none for a path no route serves), for tests and documentation."""
+    return _roles_for(method.upper(), path) or ()
+
+
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
@@ -259,7 +281,10 @@ def list_statements(limit: Annotated[int, Query(ge=1, le=100)] = 50,
 @_route("get", "/statements/<statement_id>", READERS, errors=(404,), summary="A statement with versions, approvals and deliveries", tags=["statements"])
 def get_statement(statement_id: StatementId) -> dict:
     who = identity()
-    return desk().get(who, statement_id)
+    statement = desk().get(who, statement_id)
+    if _services().effects is not None:  # its measured effects, once the Reviewer has made them
+        statement["effects"] = effect_desk().effects(statement_id)
+    return statement
 
 
 @_route("get", "/statements/<statement_id>/versions/<version>", READERS, errors=(404,),
@@ -353,6 +378,44 @@ def list_alerts(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$"
     return _services().alerts().list(identity(), topic, limit)
 
 
+# --- closing alerts, and the lessons they leave ---------------------------------------------------
+
+def lesson_book() -> LessonBook:
+    services = _services()
+    if services.lessons is None:
+        raise ConfigurationError("the desk API was built without its lessons")
+    return services.lessons()
+
+
+@_route("post", "/alerts/<alert_id>/close", CLOSERS, errors=(404, 409, 503),
+        summary="Close an alert with a conclusion: cause and lessons required, what worked and what to change "
+                "optional (closing acknowledges a TRIGGERED alert; a closed alert cannot be closed again)",
+        tags=["alerts"])
+def close_alert(alert_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,63}-\d{8}-\d{4}$")], body: Conclusion) -> dict:
+    return lesson_book().close(identity(), alert_id, body)
+
+
+class LessonsAnswer(BaseModel):
+    """The conclusions of a topic's closed alerts triggered in [from, to], oldest first."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    topic: str
+    from_: str = Field(alias="from")
+    to: str
+    lessons: list[Lesson]
+
+
+@_route("get", "/lessons", LESSON_READERS, summary="A topic's lessons: the conclusions of its alerts closed by people",
+        tags=["alerts"])
+def list_lessons(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
+                 from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: 90 days before to")] = None,
+                 to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None) -> LessonsAnswer:
+    start = instant("from", from_) if from_ is not None else None
+    end = instant("to", to) if to is not None else None
+    return LessonsAnswer.model_validate(lesson_book().lessons(identity(), topic, start, end))
+
+
 class UncoveredEntries(BaseModel):
     """Entries after the latest signed digest: only the writers' anchor vouches for them yet."""
 
@@ -440,6 +503,214 @@ def topic_distribution(topic: TopicId,
         raise ConfigurationError("the desk API was built without its figures")
     answer = services.distribution().answer(topic, start=from_, end=to, tz=tz)
     return DistributionAnswer.model_validate(answer)
+
+
+# --- post-crisis reports (crisiscomms.review.report) ---------------------------------------------------
+
+def report_desk() -> ReportDesk:
+    services = _services()
+    if services.reports is None:
+        raise ConfigurationError("the desk API was built without its reports")
+    return services.reports()
+
+
+class ReportFile(BaseModel):
+    name: str = Field(description="report.html, or csv/<series>.csv")
+    bytes: int
+    sha256: str
+    content_type: str | None
+    url: str = Field(description="presigned GET, valid links_expire_in seconds")
+
+
+class ReportAnswer(BaseModel):
+    """A post-crisis report: its state, and once DONE its files (the page first) and headline figures."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    topic: str
+    from_: str = Field(alias="from", description="first moment covered, UTC")
+    to: str = Field(description="end of the range (exclusive), UTC")
+    tz: str
+    state: str = Field(description="REQUESTED, RUNNING, DONE or FAILED")
+    requested_by: str
+    requested_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int | None = None
+    error: str | None = None
+    figures: dict[str, Any] | None = Field(default=None, description="posts in all, by platform and source type, "
+                                                                       "highest level, alerts, statements, replies, lessons")
+    files: list[ReportFile]
+    links_expire_in: int | None = None
+
+
+@_route("post", "/topics/<topic>/reports", REPORT_REQUESTERS, errors=(503,), status_code=202,
+        summary="Ask for a post-crisis report of a topic over a time range: an HTML page with charts and CSV of every "
+                "series, written in the background (follow it with GET /reports/{report_id})", tags=["reports"])
+def request_report(topic: TopicId, body: ReportRequest) -> ReportAnswer:
+    return ReportAnswer.model_validate(report_desk().request(identity(), topic, body))
+
+
+@_route("get", "/reports/<report_id>", REPORT_READERS, errors=(404,),
+        summary="A post-crisis report: its state and, once written, links to its page and CSV files", tags=["reports"])
+def get_report(report_id: Annotated[str, Path(pattern=REPORT_ID_PATTERN)]) -> ReportAnswer:
+    return ReportAnswer.model_validate(report_desk().get(identity(), report_id))
+
+
+# --- the auditor's reads and exports (crisiscomms.auditing): read-only, auditors only ----------------
+
+AuditFrom = Annotated[str | None, Query(alias="from", description="RFC 3339; default: 24 h before to")]
+AuditTo = Annotated[str | None, Query(description="RFC 3339; default: now")]
+AuditCursor = Annotated[str | None, Query(max_length=2048, description="`next` of the previous page, with the same "
+                                                                         "parameters; anything else is refused (400)")]
+AuditLimit = Annotated[int, Query(ge=1, le=100)]
+PlatformName = Annotated[str, Path(pattern="^(" + "|".join(get_args(Platform)) + ")$")]
+ExportId = Annotated[str, Path(pattern=EXPORT_ID_PATTERN)]
+
+
+def auditor() -> AuditorQueries:
+    services = _services()
+    if services.auditor is None:
+        raise ConfigurationError("the desk API was built without the auditor's reads")
+    return services.auditor()
+
+
+def export_desk() -> ExportDesk:
+    services = _services()
+    if services.exports is None:
+        raise ConfigurationError("the desk API was built without exports")
+    return services.exports()
+
+
+@_route("get", "/audit/topics/<topic>/posts", (AUDITOR,),
+        summary="A topic's posts in [from, to) (at most 31 days): oldest first, or with min_risk riskiest first "
+                "within each UTC day", tags=["audit"])
+def audit_topic_posts(topic: TopicId, from_: AuditFrom = None, to: AuditTo = None,
+                      min_risk: Annotated[int | None, Query(ge=0, le=100)] = None, limit: AuditLimit = 50,
+                      cursor: AuditCursor = None) -> dict:
+    return auditor().topic_posts(identity(), topic, start=from_, end=to, min_risk=min_risk, limit=limit, cursor=cursor)
+
+
+@_route("get", "/audit/platforms/<platform>/posts", (AUDITOR,),
+        summary="A platform's posts in [from, to) (at most 31 days), oldest first", tags=["audit"])
+def audit_platform_posts(platform: PlatformName, from_: AuditFrom = None, to: AuditTo = None, limit: AuditLimit = 50,
+                         cursor: AuditCursor = None) -> dict:
+    return auditor().platform_posts(identity(), platform, start=from_, end=to, limit=limit, cursor=cursor)
+
+
+@_route("get", "/audit/alerts", (AUDITOR,), summary="Alerts triggered in [from, to) across every topic (or one), oldest first",
+        tags=["audit"])
+def audit_alerts(from_: AuditFrom = None, to: AuditTo = None,
+                 topic: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
+                 limit: AuditLimit = 50, cursor: AuditCursor = None) -> dict:
+    return auditor().alerts(identity(), start=from_, end=to, topic=topic, limit=limit, cursor=cursor)
+
+
+@_route("get", "/audit/statements", (AUDITOR,),
+        summary="Statements created in [from, to), oldest first, with versions, deliveries and audit entries "
+                "(approvals among them)", tags=["audit"])
+def audit_statements(from_: AuditFrom = None, to: AuditTo = None, limit: Annotated[int, Query(ge=1, le=25)] = 10,
+                     cursor: AuditCursor = None) -> dict:
+    return auditor().statements(identity(), start=from_, end=to, limit=limit, cursor=cursor)
+
+
+@_route("get", "/audit/entries", (AUDITOR,),
+        summary="Audit entries recorded in [from, to) by time (or one actor's), or one target's in chain order",
+        tags=["audit"])
+def audit_entries(from_: AuditFrom = None, to: AuditTo = None,
+                  actor: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+                  target: Annotated[str | None, Query(min_length=1, max_length=256,
+                                                      description="e.g. statement#st-..., alert#..., export#ex-...")] = None,
+                  limit: AuditLimit = 50, cursor: AuditCursor = None) -> dict:
+    return auditor().audit_entries(identity(), start=from_, end=to, actor=actor, target=target, limit=limit,
+                                   cursor=cursor)
+
+
+@_route("get", "/audit/topics/<topic>/series", (AUDITOR,),
+        summary="A topic's figures in minute or hour buckets, by source type and by platform: volume, negative "
+                "share, net sentiment, crisis posts", tags=["audit"])
+def audit_topic_series(topic: TopicId, from_: AuditFrom = None, to: AuditTo = None,
+                       bucket: Annotated[str, Query(pattern=r"^(minute|hour)$")] = "hour") -> TopicSeries:
+    return TopicSeries.model_validate(auditor().series(identity(), topic, start=from_, end=to, bucket=bucket))
+
+
+@_route("post", "/audit/exports", (AUDITOR,), errors=(503,), status_code=202,
+        summary="Export record kinds over [from, to) to JSON Lines and CSV with a manifest (written by the Exporter)",
+        tags=["audit"])
+def request_export(body: ExportRequest) -> dict:
+    return export_desk().request(identity(), body)
+
+
+@_route("get", "/audit/exports/<export_id>", (AUDITOR,), errors=(404,),
+        summary="An export's state; once DONE, short-lived links to its manifest and files", tags=["audit"])
+def get_export(export_id: ExportId) -> dict:
+    return export_desk().get(identity(), export_id)
+
+
+# --- the effect of statements and reply waves (crisiscomms.review.effect) -------------------------------
+
+WaveId = Annotated[str, Path(pattern=r"^rw-[0-9a-f]{16}$")]
+
+
+def effect_desk() -> EffectDesk:
+    services = _services()
+    if services.effects is None:
+        raise ConfigurationError("the desk API was built without the measured effects")
+    return services.effects()
+
+
+class NextMeasurement(BaseModel):
+    stage: Stage
+    due_at: str = Field(description="UTC; the Reviewer measures within a minute or two of it")
+
+
+class StatementEffectAnswer(BaseModel):
+    """A statement's measurements (`after` when the after-window closed, `plus2h` at the second look),
+    each with its figures per topic, engagement per channel and the rule that decided the recommendation."""
+
+    statement_id: str
+    effects: list[EffectRecord]
+    next_measurement: NextMeasurement | None
+
+
+class WaveEffectAnswer(BaseModel):
+    """A reply wave's measurements (replies of one topic from one template or approved text)."""
+
+    wave_id: str
+    effects: list[EffectRecord]
+    next_measurement: NextMeasurement | None
+
+
+class TopicEffectsAnswer(BaseModel):
+    """Every measurement of the statements and reply waves published in [from, to) that measured the topic."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    topic: str
+    from_: str = Field(alias="from")
+    to: str
+    effects: list[EffectRecord]
+
+
+@_route("get", "/statements/<statement_id>/effect", EFFECT_READERS, errors=(404,),
+        summary="A statement's measured effect and recommendation", tags=["effects"])
+def get_statement_effect(statement_id: StatementId) -> StatementEffectAnswer:
+    return StatementEffectAnswer.model_validate(effect_desk().for_subject(identity(), "statement", statement_id))
+
+
+@_route("get", "/reply-waves/<wave_id>/effect", EFFECT_READERS, errors=(404,),
+        summary="A reply wave's measured effect and recommendation", tags=["effects"])
+def get_wave_effect(wave_id: WaveId) -> WaveEffectAnswer:
+    return WaveEffectAnswer.model_validate(effect_desk().for_subject(identity(), "reply_wave", wave_id))
+
+
+@_route("get", "/topics/<topic>/effects", EFFECT_READERS,
+        summary="The measured effects of a topic's statements and reply waves, by publication time", tags=["effects"])
+def topic_effects(topic: TopicId,
+                  from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: 24 h before to")] = None,
+                  to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None) -> TopicEffectsAnswer:
+    return TopicEffectsAnswer.model_validate(effect_desk().for_topic(identity(), topic, start=from_, end=to))
 
 
 # --- the reply library (应对话术) and replies ---------------------------------------------------------

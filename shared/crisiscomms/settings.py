@@ -19,7 +19,8 @@ DEV_IDENTITY_SWITCH = "CRISISCOMMS_DEV_IDENTITY_HEADER"  # set only by the local
 
 
 class _FromEnvironment(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # Built when first validated: a function validates its own model only.
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class PollerSettings(_FromEnvironment):
@@ -37,7 +38,10 @@ class PollerSettings(_FromEnvironment):
     http_timeout_seconds: float = Field(default=5.0, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=60)
     http_max_attempts: int = Field(default=3, alias="HTTP_MAX_ATTEMPTS", ge=1, le=6)
     retry_base_delay_seconds: float = Field(default=0.5, alias="RETRY_BASE_DELAY_SECONDS", ge=0, le=30)
-    post_retention_days: int = Field(default=400, alias="POST_RETENTION_DAYS", ge=1)
+    post_retention_days: int = Field(default=400, alias="POST_RETENTION_DAYS", ge=1,
+                                     description="posts and topic posts expire (TTL) this many days after storage")
+    aggregate_retention_days: int = Field(default=400, alias="AGGREGATE_RETENTION_DAYS", ge=1,
+                                          description="minute and hour figures expire this many days after storage")
     inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
 
 
@@ -53,6 +57,8 @@ class DetectorSettings(_FromEnvironment):
     escalation_topic_arn: str = Field(default="", alias="ESCALATION_TOPIC_ARN")
     inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
     desk_topic_arn: str = Field(default="", alias="DESK_TOPIC_ARN")
+    alert_retention_days: int = Field(default=0, alias="ALERT_RETENTION_DAYS", ge=0,
+                                      description="0: alerts are kept; else they expire that many days after triggering")
 
 
 class ApiSettings(_FromEnvironment):
@@ -72,6 +78,19 @@ class ApiSettings(_FromEnvironment):
     inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
     watch_config_parameter: str = Field(alias="WATCH_CONFIG_PARAMETER", min_length=1,
                                         description="read: inbox.approve_every_reply_at_crisis")
+    lesson_retention_days: int = Field(default=0, alias="LESSON_RETENTION_DAYS", ge=0,
+                                       description="0: a closed alert and its lessons are kept; else that many days")
+    # The auditor's reads and exports (crisiscomms.auditing): posts by topic, platform and risk, the export queue
+    # and the links to finished exports.
+    posts_table: str = Field(alias="POSTS_TABLE", min_length=3, description="read: posts, by platform and time")
+    topic_posts_table: str = Field(alias="TOPIC_POSTS_TABLE", min_length=3, description="read: a topic's posts")
+    export_queue_url: str = Field(alias="EXPORT_QUEUE_URL", min_length=1)
+    export_bucket: str = Field(alias="EXPORT_BUCKET", min_length=3, description="read: links to finished exports")
+    # Post-crisis reports (crisiscomms.review.report): their records (StateTable report#<id>), the queue that
+    # hands them to the Reporter, and presigned links to the finished files.
+    report_queue_url: str = Field(alias="REPORT_QUEUE_URL", min_length=1)
+    report_bucket: str = Field(alias="REPORT_BUCKET", min_length=3, description="read: links to finished reports")
+    report_link_seconds: int = Field(default=900, alias="REPORT_LINK_SECONDS", ge=60, le=7 * 24 * 3600)
 
 
 class PublisherSettings(_FromEnvironment):
@@ -101,12 +120,64 @@ class DigestSettings(_FromEnvironment):
     audit_signing_key: str = Field(alias="AUDIT_SIGNING_KEY", min_length=1)
 
 
+class ReviewerSettings(_FromEnvironment):
+    """The Reviewer: measures the effect of published statements and reply waves, and recommends."""
+
+    statements_table: str = Field(alias="STATEMENTS_TABLE", min_length=3)
+    aggregates_table: str = Field(alias="AGGREGATES_TABLE", min_length=3, description="read: topics' minute figures")
+    inbox_table: str = Field(alias="INBOX_TABLE", min_length=3, description="read: replies, conversations by kind")
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    state_table: str = Field(alias="STATE_TABLE", min_length=3)
+    watch_config_parameter: str = Field(alias="WATCH_CONFIG_PARAMETER", min_length=1,
+                                        description="read: topics and the review section")
+    channels_config_parameter: str = Field(alias="CHANNELS_CONFIG_PARAMETER", min_length=1)
+    channel_tokens_secret: str = Field(alias="CHANNEL_TOKENS_SECRET", min_length=1,
+                                       description="read: engagement is read back with the channels' tokens")
+    config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
+    http_timeout_seconds: float = Field(default=5.0, alias="HTTP_TIMEOUT_SECONDS", gt=0, le=60)
+
+
+class ExporterSettings(_FromEnvironment):
+    """The Exporter: writes an auditor's export (JSON Lines, CSV, manifest) to the export bucket."""
+
+    posts_table: str = Field(alias="POSTS_TABLE", min_length=3)
+    alerts_table: str = Field(alias="ALERTS_TABLE", min_length=3)
+    statements_table: str = Field(alias="STATEMENTS_TABLE", min_length=3)
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    state_table: str = Field(alias="STATE_TABLE", min_length=3)
+    export_bucket: str = Field(alias="EXPORT_BUCKET", min_length=3)
+    audit_digest_bucket: str = Field(alias="AUDIT_DIGEST_BUCKET", min_length=3, description="read: the latest digest")
+    inbox_table: str = Field(alias="INBOX_TABLE", min_length=3, description="read: conversations, replies, templates")
+    aggregates_table: str = Field(alias="AGGREGATES_TABLE", min_length=3, description="read: minute and hour figures")
+    aggregate_retention_days: int = Field(default=400, alias="AGGREGATE_RETENTION_DAYS", ge=1,
+                                          description="the Poller's: tells a figure grown since an export began")
+
+
+class ReporterSettings(_FromEnvironment):
+    """The Reporter: writes a post-crisis report (an HTML page with inline SVG charts, CSV files) to the report bucket."""
+
+    topic_posts_table: str = Field(alias="TOPIC_POSTS_TABLE", min_length=3, description="read: a topic's posts by time, risk")
+    aggregates_table: str = Field(alias="AGGREGATES_TABLE", min_length=3, description="read: minute and hour figures")
+    alerts_table: str = Field(alias="ALERTS_TABLE", min_length=3, description="read: alerts and lessons by topic")
+    statements_table: str = Field(alias="STATEMENTS_TABLE", min_length=3, description="read: statements, effects")
+    inbox_table: str = Field(alias="INBOX_TABLE", min_length=3, description="read: conversations and replies")
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3, description="read: level changes; append: its moves")
+    state_table: str = Field(alias="STATE_TABLE", min_length=3, description="the report records and the audit anchor")
+    report_bucket: str = Field(alias="REPORT_BUCKET", min_length=3)
+    watch_config_parameter: str = Field(alias="WATCH_CONFIG_PARAMETER", min_length=1, description="read: topic names")
+    config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
+    max_report_attempts: int = Field(default=3, alias="MAX_REPORT_ATTEMPTS", ge=1, le=10)
+
+
 FUNCTION_SETTINGS: dict[str, type[BaseModel]] = {
     "PollerFunction": PollerSettings,
     "DetectorFunction": DetectorSettings,
     "DeskApiFunction": ApiSettings,
     "PublisherFunction": PublisherSettings,
     "DigestFunction": DigestSettings,
+    "ExporterFunction": ExporterSettings,
+    "ReviewerFunction": ReviewerSettings,
+    "ReporterFunction": ReporterSettings,
 }
 
 S = TypeVar("S", bound=BaseModel)

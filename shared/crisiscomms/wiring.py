@@ -28,6 +28,7 @@ from crisiscomms.settings import (
     DigestSettings,
     PollerSettings,
     PublisherSettings,
+    ReviewerSettings,
     load_settings,
 )
 
@@ -432,7 +433,7 @@ class Container:
         config = self._watch_config(s.watch_config_parameter, s.config_max_age_seconds)
         posts = self._once("posts", lambda: PostRepository(
             PostTables(s.posts_table, s.topic_posts_table, s.aggregates_table), clients=self.clients,
-            retention_days=s.post_retention_days))
+            retention_days=s.post_retention_days, figures_retention_days=s.aggregate_retention_days))
 
         def x_search() -> XSearchClient:
             token = self.parameters.secret(s.x_token_secret, max_age=s.config_max_age_seconds)
@@ -464,7 +465,8 @@ class Container:
             open_source=open_source,
             ingestor=Ingestor(TopicMatcher(config.topics), self.scorer(s.sentiment_engine), posts, self.now,
                               high_reach_followers=config.high_reach_followers,
-                              on_stored=self._conversation_opener(s, config)),
+                              on_stored=self._conversation_opener(s, config, posts),
+                              on_seen_again=self._engagement_follow_up(s, config, posts)),
             state=state,
             x_search=x_search,
             feeds=lambda: FeedClient(self._http("", s.http_timeout_seconds), clock=self.now),
@@ -476,15 +478,26 @@ class Container:
             remaining_seconds=remaining_seconds,
         )
 
-    def _conversation_opener(self, s: PollerSettings, config: WatchConfig) -> Callable[[Any], Any]:
+    def _conversation_opener(self, s: PollerSettings, config: WatchConfig, posts: Any) -> Callable[[Any], Any]:
         """The Ingestor's `on_stored`: triage, and one conditional PutItem for a post that opens a
-        conversation (with the topic's level, read once a minute, for its due time)."""
+        conversation (with the topic's level, read once a minute, for its due time), then the post's
+        `follow_up` for its re-reads."""
         from crisiscomms.aws.inbox_store import InboxRepository, TopicLevels
         from crisiscomms.inbox.opening import ConversationOpener
 
         inbox = self._once("inbox_opening", lambda: InboxRepository(s.inbox_table, clients=self.clients))
         levels = self._once("topic_levels", lambda: TopicLevels(s.state_table, clients=self.clients))
         return ConversationOpener(inbox.open_conversation, settings=lambda: config.inbox, level_of=levels.level,
+                                  clock=self.now, keep_follow_up=posts.set_follow_up)
+
+    def _engagement_follow_up(self, s: PollerSettings, config: WatchConfig, posts: Any) -> Callable[[Any], int]:
+        """The Ingestor's `on_seen_again`, new for each poll (one update per conversation per poll): a
+        re-read post whose engagement grew materially raises its open conversation's priority."""
+        from crisiscomms.aws.inbox_store import InboxRepository
+        from crisiscomms.inbox.growth import EngagementFollowUp
+
+        inbox = self._once("inbox_opening", lambda: InboxRepository(s.inbox_table, clients=self.clients))
+        return EngagementFollowUp(inbox.raise_priority, posts.set_follow_up, settings=lambda: config.inbox,
                                   clock=self.now)
 
     def scorer(self, engine: str) -> Any:
@@ -507,11 +520,12 @@ class Container:
 
     # --- Detector -------------------------------------------------------------------------------
 
-    def _alert_repository(self, s: DetectorSettings | ApiSettings) -> Any:
+    def _alert_repository(self, s: DetectorSettings | ApiSettings, *, retention_days: int = 0) -> Any:
+        """`retention_days`: the Detector's ALERT_RETENTION_DAYS for the alerts it creates (the API creates none)."""
         from crisiscomms.aws.alert_store import AlertRepository
 
-        return self._once("alerts", lambda: AlertRepository(s.alerts_table, s.state_table,
-                                                            self._audit_log(s.audit_table, s.state_table)))
+        return self._once(f"alerts:{retention_days}", lambda: AlertRepository(
+            s.alerts_table, s.state_table, self._audit_log(s.audit_table, s.state_table), retention_days=retention_days))
 
     def run_detector(self) -> list[dict[str, Any]]:
         """One evaluation of every watched topic."""
@@ -523,7 +537,8 @@ class Container:
         config = self._watch_config(s.watch_config_parameter, s.config_max_age_seconds)
         posts = self._once("figures", lambda: PostRepository(
             PostTables(None, s.topic_posts_table, s.aggregates_table), clients=self.clients, retention_days=1))
-        detector = Detector(posts, self._alert_repository(s), thresholds=config.detection, clock=self.now,
+        detector = Detector(posts, self._alert_repository(s, retention_days=s.alert_retention_days),
+                            thresholds=config.detection, clock=self.now,
                             send_sms=lambda topic, text: publish_sms(self.clients("sns"), topic, text),
                             oncall_topic=s.oncall_topic_arn, escalation_topic=s.escalation_topic_arn)
         results = detector.run(config.topics)
@@ -567,7 +582,8 @@ class Container:
         return self._once("api_services", lambda: ApiServices(
             desk=self._desk, alerts=self._alert_desk, verify_audit=self._verify_audit,
             dev_identity_header=s.dev_identity_header == "enabled", distribution=self._distribution,
-            inbox=self._inbox_desk, replies=self._replies))
+            inbox=self._inbox_desk, replies=self._replies, lessons=self._lesson_book, effects=self._effect_desk,
+            auditor=self._auditor_queries, exports=self._export_desk, reports=self._report_desk))
 
     def _inbox_desk(self) -> Any:
         """The /inbox routes' use cases: queue reads and conditional, audited moves."""
@@ -578,6 +594,155 @@ class Container:
         repo = self._once("inbox", lambda: InboxRepository(s.inbox_table, clients=self.clients,
                                                            audit=self._audit_log(s.audit_table, s.state_table)))
         return InboxDesk(repo, clock=self.now)
+
+    # --- the auditor's reads and exports (crisiscomms.auditing) --------------------------------------
+
+    def series_reader(self, topic_posts_table: str, aggregates_table: str) -> Any:
+        """A topic's time series (crisiscomms.aws.series_store.TopicSeriesReader): `.series(topic, start, end,
+        bucket)`; negative posts as the scorer labels them."""
+        from crisiscomms.aws.series_store import SeriesTables, TopicSeriesReader
+        from crisiscomms.scoring import NEGATIVE_THRESHOLD
+
+        return self._once(f"series:{topic_posts_table}:{aggregates_table}", lambda: TopicSeriesReader(
+            SeriesTables(topic_posts_table, aggregates_table), clients=self.clients,
+            negative_threshold=NEGATIVE_THRESHOLD))
+
+    def _auditor_queries(self) -> Any:
+        from crisiscomms.auditing.queries import AuditorQueries
+        from crisiscomms.aws.record_reader import RecordReader, RecordTables
+
+        s = self._settings(ApiSettings)
+        records = self._once("auditor_records", lambda: RecordReader(RecordTables(
+            posts=s.posts_table, topic_posts=s.topic_posts_table, alerts=s.alerts_table,
+            statements=s.statements_table, audit=s.audit_table), clients=self.clients))
+        return AuditorQueries(records, self.series_reader(s.topic_posts_table, s.aggregates_table), clock=self.now)
+
+    def _export_jobs(self, state_table: str, audit_table: str) -> Any:
+        from crisiscomms.aws.export_store import ExportJobRepository
+
+        return self._once("export_jobs", lambda: ExportJobRepository(state_table, self._audit_log(audit_table, state_table)))
+
+    def _export_desk(self) -> Any:
+        """POST /audit/exports and GET /audit/exports/{id}: the job, the queue, links to the files."""
+        from crisiscomms.auditing.export import ExportDesk
+        from crisiscomms.aws.export_store import ExportFileStore, enqueue_export
+
+        s = self._settings(ApiSettings)
+        return ExportDesk(self._export_jobs(s.state_table, s.audit_table), ExportFileStore(s.export_bucket, clients=self.clients),
+                          enqueue=lambda message: enqueue_export(self.clients("sqs"), s.export_queue_url, message),
+                          clock=self.now, watched_topics=lambda: [t.id for t in self._watch_config(
+                              s.watch_config_parameter, s.config_max_age_seconds).topics])
+
+    def exporter(self) -> Any:
+        """The Exporter function's work: crisiscomms.auditing.export.Exporter."""
+        from datetime import timedelta
+
+        from crisiscomms.audit.digests import chain_prefix
+        from crisiscomms.auditing.export import DigestFound, Exporter
+        from crisiscomms.aws.audit_log import CHAIN
+        from crisiscomms.aws.export_store import ExportFileStore
+        from crisiscomms.aws.record_reader import RecordReader, RecordTables
+        from crisiscomms.settings import ExporterSettings
+
+        s = self._settings(ExporterSettings)
+
+        def build() -> Exporter:
+            log = self._audit_log(s.audit_table, s.state_table)
+            from crisiscomms.aws.digest_store import DigestStore
+
+            digests = DigestStore(s.audit_digest_bucket, "", clients=self.clients)  # listing and reading only, never signing
+
+            def latest_digest() -> DigestFound | None:
+                found = digests.latest(chain_prefix(CHAIN))
+                return DigestFound(found.key, found.body) if found is not None and found.body is not None else None
+
+            records = RecordReader(RecordTables(posts=s.posts_table, alerts=s.alerts_table,
+                                                statements=s.statements_table, audit=s.audit_table,
+                                                inbox=s.inbox_table, aggregates=s.aggregates_table,
+                                                state=s.state_table), clients=self.clients)
+            return Exporter(self._export_jobs(s.state_table, s.audit_table), ExportFileStore(s.export_bucket, clients=self.clients),
+                            records, chain=CHAIN, chain_head=log.head, latest_digest=latest_digest, clock=self.now,
+                            figures_retention=timedelta(days=s.aggregate_retention_days))
+
+        return self._once("exporter", build)
+
+    def run_export(self, body: str) -> dict[str, Any]:
+        """One export-queue message ({"export_id": ...}): validated, then the export run once."""
+        from crisiscomms.auditing.export import ExportMessage
+
+        return self.exporter().run(ExportMessage.model_validate_json(body).export_id)
+
+    # --- post-crisis reports (crisiscomms.review.report) -------------------------------------------
+
+    def _report_repository(self, state_table: str, audit_table: str, bucket: str) -> Any:
+        from crisiscomms.aws.report_store import ReportRepository
+
+        return self._once(f"reports:{bucket}", lambda: ReportRepository(
+            state_table, bucket, self._audit_log(audit_table, state_table)))
+
+    def _report_desk(self) -> Any:
+        """POST /topics/{topic}/reports and GET /reports/{id}: the record, the queue, links to the files."""
+        from crisiscomms.aws.delivery_queue import enqueue
+        from crisiscomms.review.report import ReportDesk
+
+        s = self._settings(ApiSettings)
+        return ReportDesk(self._report_repository(s.state_table, s.audit_table, s.report_bucket),
+                          enqueue=lambda messages: enqueue(self.clients("sqs"), s.report_queue_url, messages),
+                          clock=self.now, link_seconds=s.report_link_seconds)
+
+    def report_writer(self) -> Any:
+        """The Reporter function's work: crisiscomms.review.report.ReportWriter, reading through each store."""
+        from crisiscomms.aws.alert_store import AlertRepository
+        from crisiscomms.aws.effect_store import EffectRepository
+        from crisiscomms.aws.post_store import PostRepository, PostTables
+        from crisiscomms.aws.report_store import ReportReads
+        from crisiscomms.listening.distribution import TopicDistribution
+        from crisiscomms.review.report import ReportSources, ReportWriter
+        from crisiscomms.settings import ReporterSettings
+
+        s = self._settings(ReporterSettings)
+
+        def build() -> ReportWriter:
+            log = self._audit_log(s.audit_table, s.state_table)
+            posts = PostRepository(PostTables(None, s.topic_posts_table, s.aggregates_table), clients=self.clients,
+                                   retention_days=1)
+            reads = ReportReads(audit_table=s.audit_table, alerts_table=s.alerts_table,
+                                statements_table=s.statements_table, inbox_table=s.inbox_table, clients=self.clients)
+            alerts = AlertRepository(s.alerts_table, s.state_table, log)
+            effects = EffectRepository(s.statements_table, clients=self.clients)
+            series = self.series_reader(s.topic_posts_table, s.aggregates_table)
+
+            def distribution(topic: str, start: datetime, end: datetime, tz: str) -> dict[str, Any]:
+                return TopicDistribution(posts.topic_hours, clock=self.now).answer(
+                    topic, start=start.isoformat(), end=end.isoformat(), tz=tz)
+
+            def topic_names(topic: str) -> list[str]:
+                """The topic's names from the watch configuration; its id alone when it is not watched (any more)."""
+                from crisiscomms.observability import logger
+
+                try:
+                    config = self._watch_config(s.watch_config_parameter, s.config_max_age_seconds)
+                except Exception as exc:  # noqa: BLE001 - the report is written without the names
+                    logger.warning("watch configuration unreadable; the report names the topic by its id",
+                                   extra={"error": str(exc)})
+                    return []
+                return next((list(t.names) for t in config.topics if t.id == topic), [])
+
+            sources = ReportSources(
+                series=series.series, distribution=distribution, level_changes=reads.level_changes, alerts=reads.alerts,
+                statements=reads.statements, effects=effects.for_topic, replies=reads.replies,
+                riskiest=lambda topic, day, limit: posts.topic_posts(topic, day, by_risk=True, limit=limit),
+                lessons=alerts.lessons, topic_names=topic_names)
+            return ReportWriter(self._report_repository(s.state_table, s.audit_table, s.report_bucket), sources,
+                                clock=self.now, max_attempts=s.max_report_attempts)
+
+        return self._once("report_writer", build)
+
+    def write_report(self, body: str) -> dict[str, Any]:
+        """One report-queue message ({"report_id": ...}): validated, then the report written once."""
+        from crisiscomms.review.report import ReportMessage
+
+        return self.report_writer().write(ReportMessage.model_validate_json(body))
 
     def _distribution(self) -> Any:
         """A topic's figures by place and hour, read from the aggregates table's hour items only."""
@@ -633,7 +798,8 @@ class Container:
     def _replies(self) -> Any:
         """Replies and the reply library: the statements' counting functions for each platform's
         length rule, the Detector's level per topic (a fresh consistent read: the CRISIS switch must
-        not lag), the delivery queue."""
+        not lag), the delivery queue, and the statements' Q&A entries a reply too long for its
+        platform links to (inbox never imports statements)."""
         from functools import partial
 
         from crisiscomms.aws.delivery_queue import enqueue
@@ -647,12 +813,20 @@ class Container:
         return ReplyDesk(self._reply_repository(), self.template_library(), clock=self.now,
                          enqueue=lambda messages: enqueue(self.clients("sqs"), s.delivery_queue_url, messages),
                          topic_level=self._alert_repository(s).topic_level,
-                         approve_every_reply_at_crisis=self._approve_every_reply_at_crisis, counters=counters)
+                         approve_every_reply_at_crisis=self._approve_every_reply_at_crisis, counters=counters,
+                         qa_link=lambda entry, situation, language: self._desk().qa_link(entry, situation, language))
 
     def _alert_desk(self) -> Any:
         from crisiscomms.detection.alerts import AlertDesk
 
         return AlertDesk(self._alert_repository(self._settings(ApiSettings)), clock=self.now)
+
+    def _lesson_book(self) -> Any:
+        """Closing alerts with a conclusion and reading their lessons (crisiscomms.review.lessons)."""
+        from crisiscomms.review.lessons import LessonBook
+
+        s = self._settings(ApiSettings)
+        return LessonBook(self._alert_repository(s), clock=self.now, retention_days=s.lesson_retention_days)
 
     def _verify_audit(self) -> dict[str, Any]:
         result = self.verify_audit()
@@ -717,9 +891,56 @@ class Container:
             count("AuditEntriesDigested", run.entries)
         return {"job": "digest", **run.as_dict()}
 
+    # --- Reviewer: the effect of statements and reply waves (crisiscomms.review.effect) ----------
+
+    def _effect_desk(self) -> Any:
+        """The measured effects for the desk API; it reads them only."""
+        from crisiscomms.aws.effect_store import EffectRepository
+        from crisiscomms.review.effect import EffectDesk
+
+        s = self._settings(ApiSettings)
+        repo = self._once("effects_read", lambda: EffectRepository(s.statements_table, clients=self.clients))
+        return EffectDesk(repo, clock=self.now)
+
+    def _read_engagement(self, channel: str, ids: list[str]) -> Any:
+        """A channel's counts for the bank's posts `ids`, through its adapter (None: it reads none)."""
+        reader = getattr(self.channel_adapter(channel, ReviewerSettings), "engagement", None)
+        return reader(ids) if reader is not None else None
+
+    def reviewer(self) -> Any:
+        from crisiscomms.aws.effect_store import EffectRepository, ReviewReads
+        from crisiscomms.aws.post_store import PostRepository, PostTables
+        from crisiscomms.aws.reply_store import ReplyRepository
+        from crisiscomms.aws.statement_store import StatementRepository
+        from crisiscomms.review.effect import Reviewer, Sources
+
+        s = self._settings(ReviewerSettings)
+
+        def build() -> Reviewer:
+            audit = self._audit_log(s.audit_table, s.state_table)
+            figures = PostRepository(PostTables(None, None, s.aggregates_table), clients=self.clients, retention_days=1)
+
+            def config() -> WatchConfig:
+                return self._watch_config(s.watch_config_parameter, s.config_max_age_seconds)
+
+            sources = Sources(statement=StatementRepository(s.statements_table, audit).load,
+                              reply=ReplyRepository(s.inbox_table, audit).reply, minutes=figures.minute_aggregates,
+                              engagement=self._read_engagement, watched_topics=lambda: [t.id for t in config().topics],
+                              rules=lambda: config().review)
+            reads = ReviewReads(audit_table=s.audit_table, state_table=s.state_table, inbox_table=s.inbox_table,
+                                clients=self.clients)
+            return Reviewer(EffectRepository(s.statements_table, clients=self.clients, audit=audit), reads, sources,
+                            clock=self.now)
+
+        return self._once("reviewer", build)
+
+    def run_reviewer(self, *, remaining_seconds: Callable[[], float] = lambda: float("inf")) -> dict[str, Any]:
+        """The Reviewer function: schedule what was published, measure what is due while time is left."""
+        return self.reviewer().run(remaining_seconds)  # type: ignore[no-any-return]
+
     # --- Publisher ------------------------------------------------------------------------------
 
-    def _channel_tokens(self, s: PublisherSettings) -> dict[str, str]:
+    def _channel_tokens(self, s: PublisherSettings | ReviewerSettings) -> dict[str, str]:
         raw = self.parameters.secret(s.channel_tokens_secret, max_age=s.config_max_age_seconds)
         try:
             tokens = json.loads(raw)
@@ -729,8 +950,11 @@ class Container:
             raise ConfigurationError(f"secret {s.channel_tokens_secret!r} is not a JSON object of channel tokens")
         return tokens
 
-    def channel_adapter(self, channel: str) -> ChannelAdapter:
-        s = self._settings(PublisherSettings)
+    def channel_adapter(self, channel: str, settings: type[PublisherSettings | ReviewerSettings] = PublisherSettings
+                        ) -> ChannelAdapter:
+        """A channel's adapter for the Publisher, or for the Reviewer (which reads engagement back with
+        the same accounts and tokens)."""
+        s = self._settings(settings)
 
         def build() -> ChannelAdapter:
             config = self._channels_config(s.channels_config_parameter, s.config_max_age_seconds)
@@ -749,9 +973,9 @@ class Container:
             return builder(ChannelParts(
                 channel=channel, config=config, account=account, token=token,
                 http=lambda: self._http(base.rstrip("/"), s.http_timeout_seconds), clients=self.clients,
-                newsroom_bucket=s.newsroom_bucket, clock=self.now))
+                newsroom_bucket=getattr(s, "newsroom_bucket", ""), clock=self.now))
 
-        return self._once(f"channel:{channel}", build)
+        return self._once(f"channel:{settings.__name__}:{channel}", build)
 
     def publisher(self) -> Any:
         from crisiscomms.aws.source_state import StateRepository
@@ -790,11 +1014,12 @@ class Container:
         def build() -> Callable[..., dict[str, Any]]:
             from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 
-            from crisiscomms.aws.clients import botocore_config
             from crisiscomms.statements.publisher import DeliveryMessage
 
             s = self._settings(PublisherSettings)
-            store = DynamoDBPersistenceLayer(table_name=s.idempotency_table, boto_config=botocore_config())
+            # On the process's DynamoDB client: a client of its own would load the session, the
+            # endpoints and DynamoDB's model a second time on a cold start.
+            store = DynamoDBPersistenceLayer(table_name=s.idempotency_table, boto3_client=self.clients("dynamodb"))
 
             @idempotent_function(data_keyword_argument="message", config=self.idempotency_config(), persistence_store=store)
             def deliver(message: dict[str, Any]) -> dict[str, Any]:
@@ -919,11 +1144,10 @@ class Container:
         def build() -> Callable[..., dict[str, Any]]:
             from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 
-            from crisiscomms.aws.clients import botocore_config
             from crisiscomms.statements.publisher import ReplyMessage
 
             s = self._settings(PublisherSettings)
-            store = DynamoDBPersistenceLayer(table_name=s.idempotency_table, boto_config=botocore_config())
+            store = DynamoDBPersistenceLayer(table_name=s.idempotency_table, boto3_client=self.clients("dynamodb"))
 
             @idempotent_function(data_keyword_argument="message", config=self.reply_idempotency_config(),
                                  persistence_store=store)

@@ -63,6 +63,15 @@ class Desk:
     def statement(self, ref: str) -> dict[str, Any] | None:
         return self._read(f"/statements/{self.refs[ref]}") if ref in self.refs else None
 
+    def effect(self, ref: str) -> dict[str, Any] | None:
+        """The statement's measured effect as the API shows it (`GET /statements/{id}/effect`)."""
+        return self._read(f"/statements/{self.refs[ref]}/effect") if ref in self.refs else None
+
+    def topic_effects(self, topic: str, start: str, end: str) -> list[dict[str, Any]]:
+        """Every measurement of the topic's statements and reply waves published in [start, end)."""
+        found = self._read(f"/topics/{topic}/effects?from={start}&to={end}")
+        return list((found or {}).get("effects") or [])
+
     def template(self, ref: str) -> dict[str, Any] | None:
         return self._read(f"/templates/{self.templates[ref]}") if ref in self.templates else None
 
@@ -106,6 +115,15 @@ class Desk:
             if not open_alerts:
                 return (status if status != 200 else 404), {"error": f"no open alert for topic {spec.get('topic')!r}"}
             return self._call(who, "POST", f"/alerts/{open_alerts[0]['alert_id']}/ack")
+        if action == "close_alert":
+            # The newest alert of the topic nobody closed yet, found by the drill's reader (an approver may
+            # close an alert but not list them).
+            listing = self._read(f"/alerts?topic={spec.get('topic', '')}") or {}
+            open_alerts = [a for a in listing.get("alerts", []) if a.get("state") != "CLOSED"]
+            if not open_alerts:
+                return 404, {"error": f"no alert of topic {spec.get('topic')!r} is open to close"}
+            return self._call(who, "POST", f"/alerts/{open_alerts[0]['alert_id']}/close",
+                              {k: spec[k] for k in ("cause", "lessons", "worked", "change") if k in spec})
         if action == "correct":
             original = self.refs.get(spec.get("corrects", ""), NO_STATEMENT)
             return self._call(who, "POST", f"/statements/{original}/corrections",
@@ -182,6 +200,8 @@ class Desk:
             seen.append(self._read("/templates"))
         if action == "holding":
             seen.append(self._read("/statements"))
+        if action in ("ack_alert", "close_alert") and spec.get("topic"):
+            seen.append(self._read(f"/alerts?topic={spec['topic']}"))
         return seen
 
     def _expect_refused(self, at: str, who: str, spec: dict[str, Any]) -> DeskOutcome:

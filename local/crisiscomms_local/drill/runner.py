@@ -65,6 +65,8 @@ class DrillReport:
     levels: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     sms: list[dict[str, Any]] = field(default_factory=list)
     replies: list[dict[str, Any]] = field(default_factory=list)
+    reply_waves: list[dict[str, Any]] = field(default_factory=list)
+    post_crisis_reports: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -135,7 +137,19 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
                 _track_level(world, topic, now, timeline)
             _track_sms(world, now, timeline)
         _pump(world, publisher_duplicates, timeline)
+        _review(world, now, timeline)
     return tallies, timeline, minutes + 1
+
+
+def _review(world: World, now: datetime, timeline: list[str]) -> None:
+    """The Reviewer's scheduled run: what was published is scheduled, what is due is measured."""
+    if world.desk_world is None:
+        return
+    result = invoke("reviewer", {"job": "review"})
+    names = {sid: ref for ref, sid in world.desk.refs.items()} if world.desk is not None else {}
+    for m in result.get("measured", []):
+        name = f"statement {names.get(m['id'], m['id'])}" if m["subject"] == "statement" else f"reply wave {m['id']}"
+        timeline.append(f"{offset_of(world.scenario, now)}  effect of {name} ({m['stage']}): {m['recommendation']}")
 
 
 def event_time(now: datetime) -> str:
@@ -321,6 +335,8 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
                          per_minute, riskiest, checks, notes, figures)
     report.statements = statements
     report.replies = _reply_summary(world, seen)
+    report.reply_waves = _reply_waves(world)
+    report.post_crisis_reports = list(world.reports)
     if world.reply_routes:
         report.notes.append("replies go to the listening emulators: "
                             + ", ".join(f"{p} {url}" for p, url in sorted(world.reply_routes.items())))
@@ -372,12 +388,51 @@ def _statements(world: World) -> list[dict[str, Any]]:
         ended = [d["updated_at"] for d in deliveries if d["state"] in ("SENT", "FAILED", "UNKNOWN")]
         if statement.get("published_at") and ended and len(ended) == len(deliveries):
             span = (datetime.fromisoformat(max(ended)) - datetime.fromisoformat(statement["published_at"])).total_seconds()
+        effect = world.desk.effect(ref) or {}
         out.append({"ref": ref, "id": sid, "state": statement["state"], "kind": statement.get("kind"),
                     "corrects": statement.get("corrects"), "version": statement.get("current_version"),
+                    "published_at": statement.get("published_at"), "effects": effect.get("effects") or [],
+                    "next_measurement": effect.get("next_measurement"),
                     "publish_to_last_delivery_s": span,
                     "deliveries": [{k: d.get(k) for k in ("channel", "language", "state", "attempts", "url", "error", "resolved_by")}
                                    for d in sorted(deliveries, key=lambda d: (d["channel"], d["language"]))]})
     return out
+
+
+def _reply_waves(world: World) -> list[dict[str, Any]]:
+    """Each reply wave's measurements (read through the API, topic by topic)."""
+    if world.desk is None or world.desk_world is None:
+        return []
+    scenario = world.scenario
+    start = (scenario.start - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = (scenario.start + scenario.length + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    waves: dict[str, dict[str, Any]] = {}
+    for topic in world.config.topics:
+        for record in world.desk.topic_effects(topic.id, start, end):
+            if record["subject"] == "reply_wave":
+                wave = waves.setdefault(record["subject_id"], {"id": record["subject_id"], "wave": record.get("wave"),
+                                                               "published_at": record["published_at"], "effects": []})
+                if all(e["stage"] != record["stage"] for e in wave["effects"]):
+                    wave["effects"].append(record)
+    return sorted(waves.values(), key=lambda w: w["published_at"])
+
+
+def _judge_effect(check: Check, spec: dict[str, Any], statements: list[dict[str, Any]], world: World) -> CheckResult:
+    """The statement's first measurement (when its after-window closed) carries the recommendation."""
+    statement = next((s for s in statements if s["ref"] == check.ref), None)
+    if statement is None:
+        return CheckResult(spec, False, f"no statement {check.ref!r} was drafted")
+    first = next((e for e in statement["effects"] if e["stage"] == "after"), None)
+    if first is None:
+        due = statement.get("next_measurement")
+        return CheckResult(spec, False, "not measured" + (f"; due at {due['due_at']}" if due else
+                                                          " (was it published, and long enough before the end?)"))
+    found = first["recommendation"]
+    later = next((e for e in statement["effects"] if e["stage"] == "plus2h"), None)
+    observed = (f"{found['code']} at {offset_of(world.scenario, datetime.fromisoformat(first['measured_at']))}"
+                f" (rule {found.get('rule') or '-'}: {found['reason']})"
+                + (f"; second look: {later['recommendation']['code']}" if later else ""))
+    return CheckResult(spec, found["code"] == check.recommendation, observed)
 
 
 @dataclass
@@ -493,6 +548,12 @@ def _judge(check: Check, figures: dict[str, Any], world: World, statements: list
         value = figures["topic_posts"].get(check.topic or "", 0)
         ok = (check.min is None or value >= check.min) and (check.max is None or value <= check.max)
         return CheckResult(spec, ok, f"{value} posts counted for {check.topic} in its aggregates")
+    if check.check == "effect":
+        return _judge_effect(check, spec, statements, world)
+    if check.check == "alert_closed":
+        return _judge_alert_closed(check, spec, world)
+    if check.check == "report":
+        return _judge_report(check, spec, world)
     if check.check not in SUPPORTED_CHECKS:
         return CheckResult(spec, False, f"check {check.check!r} is not available in this version")
     if check.check == "no_duplicates":
@@ -525,6 +586,81 @@ def _level_at(world: World, topic: str, when: datetime) -> str:
         if at <= when:
             level = name
     return level
+
+
+def _judge_alert_closed(check: Check, spec: dict[str, Any], world: World) -> CheckResult:
+    """A person closed the topic's alert with a cause and lessons, the audit chain records that closing
+    with the same conclusion, and GET /lessons lists it."""
+    from crisiscomms.aws.audit_log import AuditLog
+
+    scenario = world.scenario
+    alerts = world.alerts(check.topic)
+    closed = [a for a in alerts if a.get("state") == "CLOSED"]
+    if not closed:
+        seen = ", ".join(f"{a['alert_id']} {a['status']}" for a in alerts) or "no alert at all"
+        return CheckResult(spec, False, f"no closed alert ({seen})")
+    alert = closed[0]
+    conclusion = alert.get("conclusion") or {}
+    problems = [] if conclusion.get("cause") and conclusion.get("lessons") else ["closed without cause and lessons"]
+    log = AuditLog(world.stack.refs["AuditTable"], world.stack.refs["StateTable"], clients=AwsClients())
+    entries = [r for r in log.records() if r["target"] == f"alert#{alert['alert_id']}" and r["action"] == "alert_closed"]
+    if len(entries) != 1 or (entries[0].get("after") or {}).get("conclusion") != conclusion:
+        problems.append(f"{len(entries)} closing entries in the audit chain, expected one with the conclusion")
+    window = (f"from={(scenario.start - timedelta(days=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+              f"&to={(scenario.start + scenario.length + timedelta(days=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    listed = (world.desk._read(f"/lessons?topic={check.topic}&{window}") or {}) if world.desk is not None else {}
+    if alert["alert_id"] not in {lesson["alert_id"] for lesson in listed.get("lessons", [])}:
+        problems.append("GET /lessons does not list it")
+    closed_at = offset_of(scenario, datetime.fromisoformat(alert["closed_at"]))
+    observed = (f"{alert['alert_id']} closed by {alert.get('closed_by')} at {closed_at}: cause "
+                f"\"{conclusion.get('cause', '')[:60]}\", lessons \"{conclusion.get('lessons', '')[:60]}\"")
+    return CheckResult(spec, not problems, "; ".join([observed, *problems]))
+
+
+def _judge_report(check: Check, spec: dict[str, Any], world: World) -> CheckResult:
+    """Ask for the topic's post-crisis report over the drill's range through the API, let the Reporter
+    write it, fetch its files into drill-output/, and compare its per-platform counts (on the page and
+    in its CSV) with the posts stored for the topic in that range (read from the PostsTable itself)."""
+    import csv
+    import io
+
+    import defusedxml.ElementTree as SafeET
+
+    from crisiscomms_local import reports
+
+    scenario, topic = world.scenario, check.topic or ""
+    end = scenario.start + scenario.length + timedelta(minutes=1)  # the last replayed minute included
+    started = time.monotonic()
+    try:
+        asked = reports.ask(topic, scenario.start, end)
+        reports.run_queue(world.stack)
+        answer = reports.status(asked["id"])
+    except RuntimeError as exc:
+        return CheckResult(spec, False, str(exc))
+    seconds = time.monotonic() - started
+    if answer["state"] != "DONE":
+        return CheckResult(spec, False, f"report {answer['id']} is {answer['state']}: {answer.get('error') or ''}")
+    paths = reports.download(answer, LOG_DIR / f"{scenario.name}-report-{topic}")
+    html = paths["report.html"].read_text(encoding="utf-8")
+    page = SafeET.fromstring(html.split("\n", 1)[1].encode("utf-8"))
+    on_page = {row.get("data-platform"): int("".join(next(td for td in row if td.get("data-figure") == "posts").itertext()))
+               for row in page.iter("{http://www.w3.org/1999/xhtml}tr") if row.get("data-platform")}
+    in_csv = {r["key"]: int(r["posts"]) for r in csv.DictReader(io.StringIO(paths["csv/platform_totals.csv"].read_text("utf-8")))}
+    first = datetime.fromisoformat(answer["figures"]["from"].replace("Z", "+00:00"))
+    last = datetime.fromisoformat(answer["figures"]["to"].replace("Z", "+00:00"))
+    platforms = sorted({e.platform for e in world.emulated.values()})
+    posts_table = world.stack.function_environment("PollerFunction")["POSTS_TABLE"]
+    stored = Counter(p["platform_day"].split("#", 1)[0] for p in _stored_posts(
+        posts_table, {f"{p}#{d}" for p in platforms for d in _days(first, last)})
+        if topic in (p.get("topics") or []) and first <= datetime.fromisoformat(p["published_at"].replace("Z", "+00:00")) < last)
+    html_path = paths["report.html"].relative_to(ROOT) if paths["report.html"].is_relative_to(ROOT) else paths["report.html"]
+    world.reports.append({"topic": topic, "id": answer["id"], "html": str(html_path),
+                          "csv": sorted(str(p.relative_to(paths["report.html"].parent)) for n, p in paths.items() if n != "report.html"),
+                          "bytes": len(html.encode("utf-8")), "seconds": round(seconds, 2), "figures": answer["figures"]})
+    ok = on_page == dict(stored) == in_csv
+    observed = (f"written to {html_path} in {seconds:.1f} s; posts per platform on the page {on_page}"
+                + (" = " if ok else " but ") + f"stored {dict(stored)}" + ("" if on_page == in_csv else f"; CSV {in_csv}"))
+    return CheckResult(spec, ok, observed)
 
 
 def _judge_alerting(check: Check, spec: dict[str, Any], world: World) -> CheckResult:
@@ -631,6 +767,15 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
             where = d.get("url") or d.get("error") or ""
             note = "  (answer lost; found by lookup)" if d.get("resolved_by") == "lookup" else ""
             out.append(f"  {d['channel'] + ' (' + d['language'] + ')':<16}{d['state']:<9} attempts {d.get('attempts') or 0}  {where}{note}")
+        out += _render_effects(st.get("effects") or [], scenario_start)
+    for wave in report.reply_waves:
+        info = wave.get("wave") or {}
+        basis = f"template {info['template_id']}" if info.get("template_id") else "one approved text"
+        out += ["", f"Reply wave {wave['id']} (topic {info.get('topic')}, {basis}, {info.get('replies')} replies)"]
+        out += _render_effects(wave["effects"], scenario_start)
+    for written in report.post_crisis_reports:
+        out += ["", f"Post-crisis report, topic {written['topic']}: {written['html']}",
+                f"  {written['bytes']:,} bytes, CSV beside it: {', '.join(written['csv'])}"]
     if report.replies:
         out += ["", "Replies"]
         for r in report.replies:
@@ -646,6 +791,44 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
     passed = sum(c.passed for c in report.checks)
     out.append(f"  {passed} passed, {len(report.checks) - passed} failed")
     return "\n".join(out)
+
+
+def _render_effects(effects: list[dict[str, Any]], start: datetime) -> list[str]:
+    """A subject's measurements: windows, figures per topic, engagement per channel, the recommendation."""
+    out: list[str] = []
+
+    def at(value: str) -> str:
+        return offset_of_minute(start, datetime.fromisoformat(value))
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:+.2f}"
+
+    for e in effects:
+        rec = e["recommendation"]
+        out.append(f"  effect {e['stage']}: after {at(e['after']['start'])}..{at(e['after']['end'])} vs before "
+                   f"{at(e['before']['start'])}..{at(e['before']['end'])}, measured {at(e['measured_at'])} "
+                   f"-> {rec['code']}" + (f" (rule {rec['rule']}, {rec.get('topic')})" if rec.get("rule") else ""))
+        for t in e["topics"]:
+            b, a, nb, na = t["before"], t["after"], t["news_before"], t["news_after"]
+            out.append(f"    {t['topic']} ({t.get('level_at_publication') or 'NORMAL'} at publication): "
+                       f"posts {b['volume']} -> {a['volume']}, negative {pct(b.get('negative_share'))} -> "
+                       f"{pct(a.get('negative_share'))}, polarity {num(b.get('net_polarity'))} -> {num(a.get('net_polarity'))}, "
+                       f"crisis hits {b['crisis_hits']} -> {a['crisis_hits']}, rumours {b['rumour_posts']} -> "
+                       f"{a['rumour_posts']}; news {nb['items']} -> {na['items']} items ({pct(nb.get('negative_share'))} -> "
+                       f"{pct(na.get('negative_share'))} negative); open questions {t['open_questions']}")
+        shown = []
+        for channel, g in sorted((e.get("engagement") or {}).items()):
+            if g["state"] == "available":
+                shown.append(f"{channel} {g.get('likes', 0)} likes/{g.get('reposts', 0)} reposts/{g.get('replies', 0)} replies")
+            else:
+                shown.append(f"{channel} unavailable ({g.get('reason')})")
+        if shown:
+            out.append("    engagement: " + "; ".join(shown))
+        out.append(f"    why: {rec['reason']}")
+    return out
 
 
 def offset_of_minute(start: datetime, when: datetime) -> str:
@@ -669,6 +852,9 @@ def as_json(report: DrillReport) -> dict[str, Any]:
         "levels": report.levels,
         "sms": report.sms,
         "replies": report.replies,
+        "reply_waves": report.reply_waves,
+        "report": report.post_crisis_reports[0]["html"] if report.post_crisis_reports else None,
+        "reports": report.post_crisis_reports,
         "checks": [{**c.check, "passed": c.passed, "observed": c.observed} for c in report.checks],
     }
 

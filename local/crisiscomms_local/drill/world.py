@@ -33,9 +33,11 @@ CLIENT_TIMEOUT_SECONDS = 1.0
 EMULATOR_STALL_SECONDS = 2.0
 SUPPORTED_DESK_ACTIONS = {"draft", "edit", "submit", "approve", "reject", "publish", "correct", "ack_alert",
                           "expect_refused", "template", "holding", "assign", "close", "reply_template", "reply",
-                          "approve_reply"}
+                          "approve_reply", "close_alert"}
 SUPPORTED_CHECKS = {"alert", "no_alert", "max_level", "sms", "deliveries", "no_duplicates", "stored_posts",
-                    "topic_posts", "audit_chain_valid", "replied_within", "reply_delivered", "no_unapproved_reply"}
+                    "topic_posts", "audit_chain_valid", "replied_within", "reply_delivered", "no_unapproved_reply",
+                    "alert_closed",
+                    "effect", "report"}
 REPLY_CHECKS = ("replied_within", "reply_delivered", "no_unapproved_reply")
 # The bank's own Weibo status that `to_bank` Weibo posts not @-mentioning it are comments under.
 BANK_WEIBO_STATUS_TEXT = "早上好，祝大家周末愉快。"
@@ -91,6 +93,7 @@ class World:
     bank_weibo_status: str | None = None
     reply_routes: dict[str, str] = field(default_factory=dict)  # platform -> the emulator its replies reach
     undo_sqs_clock: Any = None
+    reports: list[dict[str, Any]] = field(default_factory=list)  # post-crisis reports written, by the `report` checks
 
     def alerts(self, topic: str | None) -> list[dict[str, Any]]:
         from crisiscomms.aws.alert_store import AlertRepository
@@ -193,7 +196,7 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
     world.source_kinds = (["x"] if wants_x else []) + sorted(listening) + (["news"] if feeds else [])
     matcher = TopicMatcher(config.topics)
     needs_desk = bool(scenario.desk) or any(isinstance(f, ChannelFault) for f in scenario.faults) or any(
-        c.check in ("deliveries", "audit_chain_valid", *REPLY_CHECKS) for c in scenario.expect)
+        c.check in ("deliveries", "audit_chain_valid", "effect", *REPLY_CHECKS) for c in scenario.expect)
     if needs_desk:
         from crisiscomms_local.desk_world import sqs_follows_clock, start_desk_world
         from crisiscomms_local.drill import replies
@@ -278,6 +281,12 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
         client("sns").subscribe(TopicArn=stack.refs[topic_ref], Protocol="sqs", Endpoint=arn,
                                 Attributes={"RawMessageDelivery": "true"})
         world.sms_readback[topic_ref] = queue
+    if world.desk_world is not None:  # the Reviewer measures what the desk publishes; it reads engagement back
+        os.environ.update(stack.function_environment("ReviewerFunction", {"HTTP_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS),
+                                                                          "CONFIG_MAX_AGE_SECONDS": "0"}))
+    if any(c.check == "report" for c in scenario.expect):  # asked for through the desk API, written by the Reporter
+        os.environ.update(stack.function_environment("DeskApiFunction"))
+        os.environ.update(stack.function_environment("ReporterFunction", {"CONFIG_MAX_AGE_SECONDS": "0"}))
     os.environ.update(stack.function_environment("DetectorFunction"))
     os.environ.update(stack.function_environment("PollerFunction", {
         "HTTP_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS),

@@ -1,7 +1,11 @@
 """Alerts and the detector's per-topic state in DynamoDB; notifications through SNS.
 
-    AlertsTable  pk alert_id                       one alert: TRIGGERED -> ACKNOWLEDGED -> RESOLVED
-                 GSI by_topic: topic, triggered_at  a topic's alerts, newest first (auditors, the drill)
+    AlertsTable  pk alert_id                       one alert: TRIGGERED -> ACKNOWLEDGED -> RESOLVED (`status`,
+                                                    the Detector's), and once a person closes it `state` =
+                                                    "CLOSED" with `conclusion`, `closed_at`, `closed_by`
+                 GSI by_topic: topic, triggered_at  a topic's alerts, newest first (auditors, the drill), and
+                                                    its lessons: the closed ones in a time range
+                 GSI by_triggered: list_pk = "alert", triggered_at   every topic's alerts by time (auditors)
     StateTable   pk detector#<topic>                the flap-control state, so a restart resumes mid-crisis
                  pk detector#<topic>#baseline       its rolling baseline; an item apart, so a Detector without
                                                     one still reads the state (and the IAM key prefix holds)
@@ -10,20 +14,28 @@ Every change of an alert is one transaction with its audit entry.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from crisiscomms.models.alerts import CLOSED, Lesson
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.aws.audit_log import AuditLog
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import from_item, query_all, to_item, to_value
 
 
+ALERT_LIST = "alert"
+
+
 class AlertRepository:
-    def __init__(self, alerts_table: str, state_table: str, audit: AuditLog) -> None:
+    def __init__(self, alerts_table: str, state_table: str, audit: AuditLog, *, retention_days: int = 0) -> None:
+        """`retention_days` > 0 gives each new alert an `expires_at` (AlertsTable TTL) that many days after
+        it was triggered; 0, the default, keeps alerts."""
         self._alerts = alerts_table
         self._state = state_table
         self._audit = audit
         self._clients = audit.clients
+        self._retention = timedelta(days=retention_days) if retention_days > 0 else None
 
     # --- detector state -------------------------------------------------------------------------
 
@@ -33,7 +45,7 @@ class AlertRepository:
         The baseline is read eventually consistent: an older copy is still a valid one (it says which
         minutes it holds), the Detector just reads a few more minutes to roll it forward.
         """
-        from boto3.dynamodb.types import Binary
+        from crisiscomms.aws.dynamo import Binary
 
         dynamodb = self._clients("dynamodb")
         state = dynamodb.get_item(TableName=self._state, Key=to_item({"pk": f"detector#{topic}"}),
@@ -85,17 +97,22 @@ class AlertRepository:
         return [from_item(i) for i in page["Items"][:limit]]
 
     def create(self, alert: dict[str, Any], entry: AuditEntry) -> None:
+        if self._retention is not None:
+            triggered = datetime.fromisoformat(str(alert["triggered_at"]).replace("Z", "+00:00"))
+            alert = {**alert, "expires_at": int((triggered + self._retention).timestamp())}
+        alert = {**alert, "list_pk": ALERT_LIST}  # GSI by_triggered: every topic's alerts by time (auditors)
         self._audit.append(entry, with_items=lambda: [{"Put": {
             "TableName": self._alerts, "Item": to_item(alert), "ConditionExpression": "attribute_not_exists(alert_id)"}}])
 
     def _change(self, alert_id: str, *, expect_status: tuple[str, ...], entry: AuditEntry,
                 updates: dict[str, Any] | None = None, remove: tuple[str, ...] = (),
-                condition: str | None = None, values: dict[str, Any] | None = None) -> bool:
+                condition: str | None = None, values: dict[str, Any] | None = None,
+                names: dict[str, str] | None = None) -> bool:
         """Change an alert if it is still in one of `expect_status` (and `condition` holds); False otherwise."""
         from botocore.exceptions import ClientError
 
         updates = updates or {}
-        names = {f"#f{i}": k for i, k in enumerate(updates)} | {f"#r{i}": k for i, k in enumerate(remove)}
+        names = {f"#f{i}": k for i, k in enumerate(updates)} | {f"#r{i}": k for i, k in enumerate(remove)} | (names or {})
         names["#status"] = "status"
         vals = {f":v{i}": to_value(v) for i, v in enumerate(updates.values())}
         vals.update({f":s{i}": to_value(s) for i, s in enumerate(expect_status)})
@@ -128,6 +145,36 @@ class AlertRepository:
     def acknowledge(self, alert_id: str, *, by: str, at: str, entry: AuditEntry) -> bool:
         return self.update(alert_id, expect_status=("TRIGGERED",), entry=entry,
                            updates={"status": "ACKNOWLEDGED", "acknowledged_by": by, "acknowledged_at": at, "updated_at": at})
+
+    def close(self, alert_id: str, *, expect_status: str, conclusion: dict[str, Any], by: str, at: str,
+              entry: AuditEntry, acknowledge: bool, expires_at: int | None) -> bool:
+        """Close an alert nobody has closed, still in `expect_status`: `state` CLOSED with the conclusion, in
+        one transaction with its audit entry; False when it was closed or moved meanwhile. The Detector's
+        `status` goes on (a rise is still raised and told); `acknowledge` also acknowledges a TRIGGERED
+        alert, so nobody is escalated to about an alert a person has concluded. `expires_at` None keeps
+        the alert for good (an expiry from its creation is removed), else sets it."""
+        updates: dict[str, Any] = {"state": CLOSED, "closed_at": at, "closed_by": by, "conclusion": conclusion,
+                                   "updated_at": at}
+        if acknowledge:
+            updates |= {"status": "ACKNOWLEDGED", "acknowledged_by": by, "acknowledged_at": at}
+        if expires_at is not None:
+            updates["expires_at"] = expires_at
+        return self._change(alert_id, expect_status=(expect_status,), entry=entry, updates=updates,
+                            remove=() if expires_at is not None else ("expires_at",),
+                            condition="attribute_not_exists(#closed)", names={"#closed": "state"})
+
+    def lessons(self, topic: str, start: datetime, end: datetime) -> list[Lesson]:
+        """The lessons of the topic's alerts triggered from `start` to `end` (inclusive), oldest first:
+        one Query of the by_topic index on its sort key, every page, the closed alerts filtered."""
+        def stamp(when: datetime) -> str:
+            return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat()
+
+        items = query_all(self._clients("dynamodb"), TableName=self._alerts, IndexName="by_topic",
+                          KeyConditionExpression="topic = :t AND triggered_at BETWEEN :a AND :b",
+                          FilterExpression="#closed = :closed", ExpressionAttributeNames={"#closed": "state"},
+                          ExpressionAttributeValues={":t": to_value(topic), ":a": to_value(stamp(start)),
+                                                     ":b": to_value(stamp(end)), ":closed": to_value(CLOSED)})
+        return [Lesson.of(from_item(i)) for i in items]
 
     def claim_notification(self, alert_id: str, *, level: str, previous: str, open_status: tuple[str, ...],
                            entry: AuditEntry) -> bool:

@@ -23,7 +23,15 @@ from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, Identity
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.observability import count, logger
 from crisiscomms.statements.holding import HoldingRequest, HoldingTemplate, carried_over_approval, template_record
-from crisiscomms.statements.qa import QA_CHANNEL, QA_KIND, QaCorrectionRequest, QaDraftRequest, QaEditRequest
+from crisiscomms.statements.qa import (
+    QA_CHANNEL,
+    QA_KIND,
+    QA_LINKABLE,
+    QA_SITUATION,
+    QaCorrectionRequest,
+    QaDraftRequest,
+    QaEditRequest,
+)
 from crisiscomms.statements.render import Renderer
 from crisiscomms.statements.rules import (
     PREPARED_CHANNELS,
@@ -108,7 +116,8 @@ class Desk:
         who.require(AUTHOR)
         return self._create(who, text=request.text.by_language(), channels=request.channels, title=request.title,
                             ref=request.ref, kind=kind, corrects=corrects,
-                            action="draft" if kind == "statement" else kind)
+                            action="draft" if kind == "statement" else kind,
+                            extra={"topics": request.topics} if request.topics else None)
 
     def _create(self, who: Identity, *, text: dict[str, Any], channels: list[str], title: str | None, ref: str | None,
                 kind: str, corrects: str | None, action: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -124,6 +133,8 @@ class Desk:
         version = {"version": 1, "author": who.user, "created_at": now, "text": text, "title": title,
                    "channels": channels}
         after: dict[str, Any] = {"version": 1, "channels": channels}
+        if meta.get("topics"):
+            after["topics"] = meta["topics"]  # whose effect is measured once it is published
         if kind == QA_KIND:
             after.update(qa_entry=meta["qa_entry"], qa_revision=meta["qa_revision"])
         self._repo.create(meta, version, self._entry(who, AUTHOR, action, sid, after=after, text_hash=_text_hash(text)))
@@ -307,7 +318,7 @@ class Desk:
         if original["state"] not in ("PUBLISHED", "PARTIAL", "PUBLISHING"):
             raise Conflict(f"only a published statement can be corrected; this one is {original['state']}")
         draft = DraftRequest(channels=request.channels or original["channels"], text=request.text,
-                             title=original.get("title"), ref=request.ref)
+                             title=original.get("title"), ref=request.ref, topics=request.topics or original.get("topics"))
         return self.draft(who, draft, corrects=statement_id, kind=request.kind)
 
     # --- holding statements (crisiscomms.statements.holding) -----------------------------------
@@ -345,7 +356,8 @@ class Desk:
     def draft_qa(self, who: Identity, request: QaDraftRequest) -> dict[str, Any]:
         who.require(AUTHOR)
         return self._create(who, text=request.text.by_language(), channels=[QA_CHANNEL], title=None, ref=request.ref,
-                            kind=QA_KIND, corrects=None, action="qa_draft")
+                            kind=QA_KIND, corrects=None, action="qa_draft",
+                            extra={QA_SITUATION: request.situation} if request.situation else None)
 
     def edit_qa(self, who: Identity, statement_id: str, request: QaEditRequest) -> dict[str, Any]:
         who.require(AUTHOR)
@@ -363,13 +375,40 @@ class Desk:
         if original["state"] not in ("PUBLISHED", "PARTIAL", "PUBLISHING"):
             raise Conflict(f"only a published Q&A entry can be corrected; this one is {original['state']}")
         entry, revision = original.get("qa_entry") or original["id"], int(original.get("qa_revision", 0)) + 1
+        extra = {"qa_entry": entry, "qa_revision": revision}
+        situation = request.situation or original.get(QA_SITUATION)
+        if situation:
+            extra[QA_SITUATION] = situation
         return self._create(who, text=request.text.by_language(), channels=[QA_CHANNEL], title=None, ref=request.ref,
-                            kind=QA_KIND, corrects=statement_id, action="qa_correction",
-                            extra={"qa_entry": entry, "qa_revision": revision})
+                            kind=QA_KIND, corrects=statement_id, action="qa_correction", extra=extra)
 
     def qa_url(self, entry: str, language: str) -> str:
         """Where one language of a Q&A entry is read (and replies link to)."""
         return self._renderer.qa_url(entry, language)
+
+    def qa_link(self, entry: str | None, situation: str | None, language: str) -> dict[str, str] | None:
+        """The Q&A page address a reply cut by a channel's limit links to: of `entry` (an entry's id, or a
+        correction's) when given, else of the newest published entry naming `situation`; in `language`
+        when the entry was published in it, else in a language it was. None when that entry is not
+        published (or is no Q&A entry), or no published entry names the situation."""
+        if entry:
+            statement = self._repo.load(entry)
+            if statement is None or statement.get("kind") != QA_KIND or statement.get("state") not in QA_LINKABLE:
+                return None
+        elif situation:
+            newest = next(iter(self._repo.qa_statements_for(situation, states=QA_LINKABLE, limit=1)), None)
+            statement = self._repo.load(newest["id"]) if newest else None
+            if statement is None:
+                return None
+        else:
+            return None
+        published = [d["language"] for d in statement.get("deliveries", [])
+                     if d.get("channel", QA_CHANNEL) == QA_CHANNEL and d.get("state") == "SENT"]
+        if not published:
+            return None
+        chosen = language if language in published else sorted(published)[0]
+        anchor = statement.get("qa_entry") or statement["id"]
+        return {"entry": anchor, "statement_id": statement["id"], "language": chosen, "url": self.qa_url(anchor, chosen)}
 
     def get(self, who: Identity, statement_id: str, *, require: bool = True) -> dict[str, Any]:
         if require:

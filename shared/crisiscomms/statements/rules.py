@@ -89,6 +89,15 @@ class StatementText(BaseModel):
         return {lang: t.model_dump() for lang, t in (("zh", self.zh), ("en", self.en)) if t is not None}
 
 
+TopicIds = Annotated[list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]], Field(min_length=1, max_length=20)]
+
+
+def _each_once(values: list[str] | None, what: str) -> list[str] | None:
+    if values is not None and len(set(values)) != len(values):
+        raise ValueError(f"each {what} once")
+    return values
+
+
 class DraftRequest(BaseModel):
     model_config = REQUEST
 
@@ -96,13 +105,19 @@ class DraftRequest(BaseModel):
     text: StatementText
     title: Annotated[str, Field(min_length=1, max_length=64), VisibleText] | None = None
     ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    topics: TopicIds | None = Field(default=None, description=(
+        "the watched topics whose effect is measured once it is published; default: the topics above NORMAL "
+        "when it is published, else every watched topic"))
 
     @field_validator("channels")
     @classmethod
     def _unique(cls, channels: list[str]) -> list[str]:
-        if len(set(channels)) != len(channels):
-            raise ValueError("each channel once")
-        return channels
+        return _each_once(channels, "channel") or channels
+
+    @field_validator("topics")
+    @classmethod
+    def _unique_topics(cls, topics: list[str] | None) -> list[str] | None:
+        return _each_once(topics, "topic")
 
 
 class EditRequest(BaseModel):
@@ -134,6 +149,12 @@ class CorrectionRequest(BaseModel):
     text: StatementText
     channels: Annotated[list[Channel], Field(min_length=1, max_length=len(CHANNELS))] | None = None
     ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    topics: TopicIds | None = Field(default=None, description="default: the corrected statement's topics")
+
+    @field_validator("topics")
+    @classmethod
+    def _unique_topics(cls, topics: list[str] | None) -> list[str] | None:
+        return _each_once(topics, "topic")
 
 
 def statement_state_after(deliveries: list[str]) -> StatementState:

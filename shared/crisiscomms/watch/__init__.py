@@ -11,12 +11,14 @@ from typing import Annotated, Literal
 from pydantic import Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from crisiscomms.errors import ConfigurationError
+from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES
 from crisiscomms.watch.base import NonEmpty, Slug, SourceBase, Strict
 from crisiscomms.watch.bluesky import BlueskySource
 from crisiscomms.watch.douyin import DouyinSource
 from crisiscomms.watch.inbox import InboxSettings
 from crisiscomms.watch.mastodon import MastodonSource
 from crisiscomms.watch.reddit import RedditSource
+from crisiscomms.watch.review import EffectRules
 from crisiscomms.watch.wechat import WeChatSource
 from crisiscomms.watch.weibo import WeiboSource
 
@@ -148,7 +150,9 @@ NEWS_DEFAULTS = SourceThresholds(
 class Thresholds(Strict):
     """Every tunable of the detector, with the defaults the README documents."""
 
-    recent_minutes: int = Field(15, ge=2, description="length W of the judged window")
+    recent_minutes: int = Field(15, ge=2, le=CARRIED_LATENESS_MINUTES,
+                                description="length W of the judged window; at most the lateness the store carries"
+                                            " to the Detector (crisiscomms.models.posts)")
     baseline_hours: int = Field(24, ge=1, description="history B compared against, in windows of W")
     velocity_minutes: int = Field(5, ge=1, description="growth compares the last V minutes with the V before")
     velocity_smoothing: float = Field(5.0, gt=0, description="pseudo-count s added to both sides of growth")
@@ -186,6 +190,7 @@ class WatchConfig(Strict):
     high_reach_followers: int = Field(default=10_000, ge=1)
     detection: Thresholds = Field(default_factory=Thresholds)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
+    review: EffectRules = Field(default_factory=EffectRules)
     default_timezone: str = Field(default="Asia/Shanghai", description="IANA zone of feed dates that carry"
                                                                        " none, unless the feed names its own")
 

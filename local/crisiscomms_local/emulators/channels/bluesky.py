@@ -45,6 +45,8 @@ CREATE_SESSION_PATH = "/xrpc/com.atproto.server.createSession"
 REFRESH_SESSION_PATH = "/xrpc/com.atproto.server.refreshSession"
 SEARCH_PATH = "/xrpc/app.bsky.feed.searchPosts"
 PROFILES_PATH = "/xrpc/app.bsky.actor.getProfiles"
+GET_POSTS_PATH = "/xrpc/app.bsky.feed.getPosts"
+MAX_GET_POSTS = 25
 POST_COLLECTION = "app.bsky.feed.post"
 MENTION_FEATURE = "app.bsky.richtext.facet#mention"
 MAX_GRAPHEMES = 300
@@ -56,7 +58,8 @@ _B32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
 _STATUS_ERRORS = {500: "InternalServerError", 502: "UpstreamFailure", 503: "NotEnoughResources",
                   504: "UpstreamTimeout", 401: "AuthenticationRequired", 403: "Forbidden"}
 _METHODS = {CREATE_PATH: "createRecord", GET_PATH: "getRecord", CREATE_SESSION_PATH: "createSession",
-            REFRESH_SESSION_PATH: "refreshSession", SEARCH_PATH: "searchPosts", PROFILES_PATH: "getProfiles"}
+            REFRESH_SESSION_PATH: "refreshSession", SEARCH_PATH: "searchPosts", PROFILES_PATH: "getProfiles",
+            GET_POSTS_PATH: "getPosts"}
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
@@ -228,6 +231,13 @@ class BlueskyEmulator(EmulatorServer):
         self._index: dict[str, IndexedPost] = {}
         self._sessions: dict[str, _Session] = {}
         self._clock_ids = 0
+        self._own_counts: dict[str, dict[str, int]] = {}
+
+    def set_counts(self, uri: str, *, likes: int = 0, reposts: int = 0, replies: int = 0, quotes: int = 0) -> None:
+        """What people did with one of the account's posts, as its post view shows it."""
+        with self._lock:
+            self._own_counts[uri] = {"likeCount": likes, "repostCount": reposts, "replyCount": replies,
+                                     "quoteCount": quotes}
 
     @property
     def posts(self) -> list[BlueskyRecord]:
@@ -386,7 +396,7 @@ class BlueskyEmulator(EmulatorServer):
             return self._create_session(request, now)
         if request.path == REFRESH_SESSION_PATH and request.method == "POST":
             return self._refresh_session(request, now)
-        if request.path in (SEARCH_PATH, PROFILES_PATH) and request.method in ("GET", "HEAD"):
+        if request.path in (SEARCH_PATH, PROFILES_PATH, GET_POSTS_PATH) and request.method in ("GET", "HEAD"):
             token = bearer_token(request)
             if token is None:
                 return self._error(401, "AuthMissing", "Authentication Required")
@@ -398,7 +408,9 @@ class BlueskyEmulator(EmulatorServer):
             if not allowed:
                 wait = max(1, ceil((reset - now).total_seconds()))
                 return self._error(429, "RateLimitExceeded", "Rate Limit Exceeded", {**headers, "Retry-After": str(wait)})
-            answer = self._search(request, now) if request.path == SEARCH_PATH else self._profiles(request)
+            readers = {SEARCH_PATH: lambda: self._search(request, now), PROFILES_PATH: lambda: self._profiles(request),
+                       GET_POSTS_PATH: lambda: self._get_posts(request)}
+            answer = readers[request.path]()
             answer.headers.update(headers)
             return answer
         return self._error(404, "MethodNotImplemented", "Method Not Implemented")
@@ -537,6 +549,27 @@ class BlueskyEmulator(EmulatorServer):
             "indexedAt": iso(post.indexed_at),
             "labels": [],
         }
+
+    def _get_posts(self, request: Request) -> Response:
+        """app.bsky.feed.getPosts: post views of up to 25 uris, the bank's own and others'; uris the AppView
+        does not know are left out, as it does."""
+        uris = request.query.get("uris") or []
+        if not uris:
+            return self._error(400, "InvalidRequest", 'Error: Params must have the property "uris"')
+        if len(uris) > MAX_GET_POSTS:
+            return self._error(400, "InvalidRequest", f"Error: uris must not have more than {MAX_GET_POSTS} elements")
+        views = []
+        with self._lock:
+            own = {r.uri: r for r in self._records.values()}
+            for uri in uris:
+                if uri in own:
+                    record = own[uri]
+                    views.append(self._view(IndexedPost(uri=uri, cid=record.cid, author_did=self.did, record=record.value,
+                                                        indexed_at=record.created_at, sort_at=record.created_at,
+                                                        counts=self._own_counts.get(uri, {}))))
+                elif uri in self._index and self._index[uri].raw is None:
+                    views.append(self._view(self._index[uri]))
+        return json_response(200, {"posts": views})
 
     def _profiles(self, request: Request) -> Response:
         actors = request.query.get("actors") or []

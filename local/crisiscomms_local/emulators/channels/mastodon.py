@@ -182,6 +182,7 @@ class MastodonEmulator(EmulatorServer):
         self._heard: list[HeardStatus] = []
         self._read_reset: datetime | None = None
         self._reads_used = 0
+        self._counts: dict[str, dict[str, int]] = {}
 
     @property
     def posts(self) -> list[MastodonStatus]:
@@ -194,6 +195,11 @@ class MastodonEmulator(EmulatorServer):
         """The account's statuses that reply to another, oldest first."""
         with self._lock:
             return [s for s in self._posts if s.in_reply_to_id is not None]
+
+    def set_counts(self, status_id: str, *, favourites: int = 0, reblogs: int = 0, replies: int = 0) -> None:
+        """What people did with one of the account's statuses, as its Status entity shows it."""
+        with self._lock:
+            self._counts[status_id] = {"favourites_count": favourites, "reblogs_count": reblogs, "replies_count": replies}
 
     def add_external_status(self) -> str:
         """A status from another account that replies may point at; returns its id."""
@@ -321,6 +327,7 @@ class MastodonEmulator(EmulatorServer):
             "replies_count": 0,
             "reblogs_count": 0,
             "favourites_count": 0,
+            **self._counts.get(status.id, {}),
             "edited_at": None,
             "content": render_content(status.text),
             "reblog": None,

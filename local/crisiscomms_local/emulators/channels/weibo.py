@@ -72,9 +72,11 @@ SEARCH_PATH = "/2/search/statuses/limited.json"
 COMMENTS_CREATE_PATH = "/2/comments/create.json"
 COMMENTS_REPLY_PATH = "/2/comments/reply.json"
 COMMENTS_BY_ME_PATH = "/2/comments/by_me.json"
+COUNT_PATH = "/2/statuses/count.json"
 TARGETS = {MENTIONS_PATH: "mentions", COMMENTS_TO_ME_PATH: "comments", COMMENTS_SHOW_PATH: "post_comments",
            SEARCH_PATH: "search", USER_TIMELINE_PATH: "timeline", SHARE_PATH: "share",
-           COMMENTS_CREATE_PATH: "reply", COMMENTS_REPLY_PATH: "reply", COMMENTS_BY_ME_PATH: "by_me"}
+           COMMENTS_CREATE_PATH: "reply", COMMENTS_REPLY_PATH: "reply", COMMENTS_BY_ME_PATH: "by_me",
+           COUNT_PATH: "count"}
 LISTING_COUNT_MAX = 200
 SEARCH_COUNT_MAX = 50
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -253,6 +255,12 @@ class WeiboEmulator(EmulatorServer):
         self._hour: datetime | None = None
         self._used = {"user": 0, "search": 0}
         self._reauthorised = 0
+        self._counts: dict[int, dict[str, int]] = {}
+
+    def set_counts(self, status_id: str | int, *, likes: int = 0, reposts: int = 0, comments: int = 0) -> None:
+        """What people did with one of the account's statuses, as statuses/count shows it."""
+        with self._lock:
+            self._counts[int(status_id)] = {"comments": comments, "reposts": reposts, "attitudes": likes}
 
     def fail_next(self, code: int, error: str, *, http_status: int = 400, times: int = 1) -> None:
         """Answer the next `times` requests with this error envelope (for codes no fault kind covers)."""
@@ -383,7 +391,8 @@ class WeiboEmulator(EmulatorServer):
                     return self._share(request) if request.path == SHARE_PATH else self._comment(request)
                 readers = {USER_TIMELINE_PATH: self._user_timeline, MENTIONS_PATH: self._mentions,
                            COMMENTS_TO_ME_PATH: self._comments_to_me, COMMENTS_SHOW_PATH: self._comments_show,
-                           SEARCH_PATH: self._search, COMMENTS_BY_ME_PATH: self._comments_by_me}
+                           SEARCH_PATH: self._search, COMMENTS_BY_ME_PATH: self._comments_by_me,
+                           COUNT_PATH: self._count}
                 if request.path in readers:
                     if request.method != "GET":
                         raise WeiboError(405, 10021, "HTTP method is not suported for this request!")
@@ -525,6 +534,22 @@ class WeiboEmulator(EmulatorServer):
             "next_cursor": 0,
             "total_number": len(visible),
         })
+
+    def _count(self, request: Request) -> Response:
+        """statuses/count: comments, reposts and likes (`attitudes`) of up to 100 statuses; ids it does not
+        know (deleted statuses, other accounts' here) are left out of the list."""
+        raw = request.param("ids") or ""
+        ids = [i for i in raw.split(",") if i]
+        if not ids:
+            raise WeiboError(400, 10016, "Miss required parameter (ids) , see doc for more info.")
+        if len(ids) > 100 or not all(i.isdigit() for i in ids):
+            raise WeiboError(400, 10017, "Parameter (ids)'s value invalid, expect (ids), see doc for more info.")
+        now = as_utc(self.clock(), "clock()")
+        own = {p.id for p in self.posts if as_utc(p.created_at) <= now}
+        rows = [{"id": int(i), **self._counts.get(int(i), {"comments": 0, "reposts": 0, "attitudes": 0})}
+                for i in ids if int(i) in own]
+        return Response(status=200, body=json.dumps(rows).encode("utf-8"),
+                        headers={"Content-Type": "application/json;charset=UTF-8"})
 
     # -- listening endpoints -------------------------------------------------------------------
 

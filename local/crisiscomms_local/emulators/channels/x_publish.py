@@ -111,6 +111,7 @@ class XPublishEmulator(EmulatorServer):
         self._seq: dict[int, int] = {}
         self._window_reset: datetime | None = None
         self._window_used = 0
+        self._metrics: dict[str, dict[str, int]] = {}
 
     @property
     def posts(self) -> list[XPublishedPost]:
@@ -133,6 +134,12 @@ class XPublishEmulator(EmulatorServer):
             mentions = mentions_bank or f"@{self.username}".lower() in text.lower()
             self._external[post_id] = XExternalPost(post_id, author, text, as_utc(created_at), mentions, quotes_bank)
         return post_id
+
+    def set_metrics(self, post_id: str, *, likes: int = 0, reposts: int = 0, replies: int = 0, quotes: int = 0) -> None:
+        """What people did with one of the account's posts, as `public_metrics` shows it."""
+        with self._lock:
+            self._metrics[post_id] = {"retweet_count": reposts, "reply_count": replies, "like_count": likes,
+                                      "quote_count": quotes, "bookmark_count": 0, "impression_count": 0}
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -176,6 +183,8 @@ class XPublishEmulator(EmulatorServer):
         if bearer_token(request) != self.access_token:
             return self._problem(401, "Unauthorized", title="Unauthorized")
         if request.path == TWEETS_PATH:
+            if request.method in ("GET", "HEAD"):
+                return self._lookup(request, now)
             if request.method != "POST":
                 return self._problem(405)
             return self._create(request, now)
@@ -247,6 +256,38 @@ class XPublishEmulator(EmulatorServer):
         seq = self._seq.get(ms, 0)
         self._seq[ms] = seq + 1
         return str((ms << 22) | seq)
+
+    # -- GET /2/tweets?ids=... (post lookup) -----------------------------------------------
+
+    def _lookup(self, request: Request, now: datetime) -> Response:
+        """Up to 100 posts by id; `public_metrics` when `tweet.fields` asks for it. Ids it cannot find are
+        listed under `errors` (Not Found Error), as X does, beside the posts it found."""
+        raw = request.param("ids") or ""
+        ids = [i for i in raw.split(",") if i]
+        if not ids or len(ids) > 100 or not all(i.isdigit() for i in ids):
+            return self._invalid("ids", raw, "The `ids` query parameter value must be 1 to 100 comma-separated post ids")
+        fields = set((request.param("tweet.fields") or "").split(","))
+        with self._lock:
+            known = {p.id: p for p in self._posts if p.created_at <= now}
+            metrics = dict(self._metrics)
+        data, errors = [], []
+        for post_id in ids:
+            post = known.get(post_id)
+            if post is None:
+                errors.append({"value": post_id, "detail": f"Could not find tweet with ids: [{post_id}].",
+                               "title": "Not Found Error", "resource_type": "tweet", "parameter": "ids",
+                               "resource_id": post_id, "type": "https://api.twitter.com/2/problems/resource-not-found"})
+                continue
+            out = self._render(post, fields)
+            if "public_metrics" in fields:
+                out["public_metrics"] = metrics.get(post_id) or {"retweet_count": 0, "reply_count": 0, "like_count": 0,
+                                                                 "quote_count": 0, "bookmark_count": 0,
+                                                                 "impression_count": 0}
+            data.append(out)
+        body: dict[str, Any] = {"data": data} if data else {}
+        if errors:
+            body["errors"] = errors
+        return json_response(200, body)
 
     # -- GET /2/users/:id/tweets -----------------------------------------------------------
 

@@ -15,12 +15,15 @@ from typing import Any, NoReturn
 
 import httpx
 
-from crisiscomms.adapters.http import epoch_header, json_object, platform_error, send, send_write
+from crisiscomms.adapters.http import epoch_header, json_object, platform_error, send, send_write, with_retries
 from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.models.effect import Engagement
 from crisiscomms.errors import PermanentPlatformError
 
 CREATE_PATH = "/xrpc/com.atproto.repo.createRecord"
 GET_PATH = "/xrpc/com.atproto.repo.getRecord"
+GET_POSTS_PATH = "/xrpc/app.bsky.feed.getPosts"
+GET_POSTS_URIS = 25  # the lexicon's maxLength of `uris`
 POST_COLLECTION = "app.bsky.feed.post"
 DEFAULT_RATE_LIMIT_PAUSE = timedelta(minutes=5)
 _B32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
@@ -133,6 +136,30 @@ class BlueskyAdapter:
         """The record at this delivery's rkey, or None when the repo has none."""
         found = self._get_record(self._did, POST_COLLECTION, rkey_for(request.delivery_id))
         return None if found is None else self._result(str(found["uri"]), str(found["cid"]))
+
+    def engagement(self, uris: list[str], *, attempts: int = 2, base_delay: float = 0.2) -> dict[str, Engagement]:
+        """Likes, reposts (and quotes) and replies of the account's posts: `app.bsky.feed.getPosts` (post
+        views with `likeCount`, `repostCount`, `quoteCount`, `replyCount`), 25 uris a call through the
+        PDS, which proxies it to the AppView; each call retried at most `attempts` times. Posts the
+        AppView does not return are left out."""
+        out: dict[str, Engagement] = {}
+        for start in range(0, len(uris), GET_POSTS_URIS):
+            params = [("uris", uri) for uri in uris[start:start + GET_POSTS_URIS]]
+
+            def call(params: list[tuple[str, str]] = params) -> httpx.Response:
+                response = send(self._http, self._http.build_request(
+                    "GET", GET_POSTS_PATH, params=params, headers={"Authorization": f"Bearer {self._jwt}"}))
+                if response.status_code != 200:
+                    raise_for(response, self._clock())
+                return response
+
+            for view in response_body(with_retries(call, attempts=attempts, base_delay=base_delay)).get("posts") or []:
+                if isinstance(view, dict) and view.get("uri"):
+                    out[str(view["uri"])] = Engagement(
+                        state="available", posts=1, likes=int(view.get("likeCount") or 0),
+                        reposts=int(view.get("repostCount") or 0) + int(view.get("quoteCount") or 0),
+                        replies=int(view.get("replyCount") or 0))
+        return out
 
     def _get_record(self, repo: str, collection: str, rkey: str) -> dict[str, Any] | None:
         response = send(self._http, self._http.build_request(

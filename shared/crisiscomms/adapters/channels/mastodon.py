@@ -15,8 +15,9 @@ from typing import Any, NoReturn
 
 import httpx
 
-from crisiscomms.adapters.http import json_object, platform_error, retry_after, send, send_write
+from crisiscomms.adapters.http import json_object, platform_error, retry_after, send, send_write, with_retries
 from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.models.effect import Engagement
 from crisiscomms.errors import PermanentPlatformError, TransientPlatformError
 
 STATUSES_PATH = "/api/v1/statuses"
@@ -154,6 +155,27 @@ class MastodonAdapter:
             return None
         first = min(matches, key=lambda s: int(s["id"]) if str(s["id"]).isdigit() else 0)
         return self._result(first, matches=str(len(matches)))
+
+    def engagement(self, status_ids: list[str], *, attempts: int = 2, base_delay: float = 0.2) -> dict[str, Engagement]:
+        """Favourites, boosts and replies of the account's statuses: `GET /api/v1/statuses/:id` each (the
+        Status entity's `favourites_count`, `reblogs_count`, `replies_count`), retried at most `attempts`
+        times; a status the server no longer has (404) is left out."""
+        out: dict[str, Engagement] = {}
+        for status_id in status_ids:
+            def call(status_id: str = status_id) -> httpx.Response:
+                response = send(self._http, self._http.build_request("GET", f"{STATUSES_PATH}/{status_id}",
+                                                                     headers=self._headers()))
+                if response.status_code not in (200, 404):
+                    raise_for(response, self._clock())
+                return response
+
+            response = with_retries(call, attempts=attempts, base_delay=base_delay)
+            status = status_json(response) if response.status_code == 200 else None
+            if isinstance(status, dict) and status.get("id"):
+                out[status_id] = Engagement(state="available", posts=1, likes=int(status.get("favourites_count") or 0),
+                                            reposts=int(status.get("reblogs_count") or 0),
+                                            replies=int(status.get("replies_count") or 0))
+        return out
 
     @staticmethod
     def _created(status: dict[str, Any]) -> datetime:

@@ -15,14 +15,16 @@ from typing import Any, NoReturn
 
 import httpx
 
-from crisiscomms.adapters.http import epoch_header, platform_error, send, send_write
+from crisiscomms.adapters.http import epoch_header, platform_error, send, send_write, with_retries
 from crisiscomms.adapters.x_api import DEFAULT_RATE_LIMIT_PAUSE, error_message, reset_time
 from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
+from crisiscomms.models.effect import Engagement
 from crisiscomms.errors import PermanentPlatformError, TransientPlatformError
 
 TWEETS_PATH = "/2/tweets"
 TIMELINE_PAGE_SIZE = 100
 TIMELINE_MAX_PAGES = 5
+LOOKUP_IDS = 100  # GET /2/tweets takes at most 100 ids
 # X answers a second identical post with 403 and this phrase in `detail`.
 _DUPLICATE_MARKER = "duplicate content"
 _URL_RE = re.compile(r"https?://\S+")
@@ -159,3 +161,27 @@ class XAdapter:
             return True
         refs = tweet.get("referenced_tweets") or []
         return any(isinstance(r, dict) and r.get("type") == "replied_to" and r.get("id") == reply_to for r in refs)
+
+    def engagement(self, post_ids: list[str], *, attempts: int = 2, base_delay: float = 0.2) -> dict[str, Engagement]:
+        """Likes, reposts (retweets and quotes) and replies of the account's posts: `GET /2/tweets?ids=...`
+        with `tweet.fields=public_metrics`, 100 ids a call, each call retried at most `attempts` times.
+        Ids X does not return (deleted, or listed under `errors`) are left out."""
+        out: dict[str, Engagement] = {}
+        for start in range(0, len(post_ids), LOOKUP_IDS):
+            params = {"ids": ",".join(post_ids[start:start + LOOKUP_IDS]), "tweet.fields": "public_metrics"}
+
+            def call(params: dict[str, Any] = params) -> httpx.Response:
+                response = send(self._http, self._http.build_request("GET", TWEETS_PATH, params=params,
+                                                                     headers=self._headers()))
+                if response.status_code != 200:
+                    _raise_for(response, self._clock())
+                return response
+
+            for tweet in _json(with_retries(call, attempts=attempts, base_delay=base_delay)).get("data") or []:
+                metrics = tweet.get("public_metrics") if isinstance(tweet, dict) else None
+                if isinstance(metrics, dict) and tweet.get("id"):
+                    out[str(tweet["id"])] = Engagement(
+                        state="available", posts=1, likes=int(metrics.get("like_count") or 0),
+                        reposts=int(metrics.get("retweet_count") or 0) + int(metrics.get("quote_count") or 0),
+                        replies=int(metrics.get("reply_count") or 0))
+        return out
