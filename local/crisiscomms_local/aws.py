@@ -63,6 +63,7 @@ def share_service_models() -> None:
             return loaders[search_path_string]
 
         shared_loader.shared = True  # type: ignore[attr-defined]
+        shared_loader.original = create  # type: ignore[attr-defined]
         return shared_loader
 
     botocore.session.create_loader = shared(botocore.loaders.create_loader)
