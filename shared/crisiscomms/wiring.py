@@ -488,7 +488,7 @@ class Container:
         inbox = self._once("inbox_opening", lambda: InboxRepository(s.inbox_table, clients=self.clients))
         levels = self._once("topic_levels", lambda: TopicLevels(s.state_table, clients=self.clients))
         return ConversationOpener(inbox.open_conversation, settings=lambda: config.inbox, level_of=levels.level,
-                                  clock=self.now, keep_follow_up=posts.set_follow_up)
+                                  clock=self.now, keep_follow_up=_for_posts_read_again(posts.set_follow_up))
 
     def _engagement_follow_up(self, s: PollerSettings, config: WatchConfig, posts: Any) -> Callable[[Any], int]:
         """The Ingestor's `on_seen_again`, new for each poll (one update per conversation per poll): a
@@ -1197,3 +1197,17 @@ def reset() -> None:
     global _container
     with _container_lock:
         _container = None
+
+
+def _for_posts_read_again(keep_follow_up: Callable[[str, dict[str, Any]], Any]) -> Callable[[str, dict[str, Any]], Any]:
+    """The post's follow-up is written only where its source can return it again: X's search and the
+    feeds never hand back a post they stored (since_id; seen GUIDs), so a follow-up there would be a
+    write per conversation that nothing ever reads (in a bank run, one more request per post)."""
+    from crisiscomms.listening.polling import READ_ONCE_PLATFORMS
+
+    def keep(post_key: str, follow_up: dict[str, Any]) -> Any:
+        if post_key.split("#", 1)[0] in READ_ONCE_PLATFORMS:
+            return None
+        return keep_follow_up(post_key, follow_up)
+
+    return keep

@@ -380,3 +380,23 @@ def test_an_unset_platform_token_fails_the_source_with_a_clear_message(listening
     client("secretsmanager").put_secret_value(SecretId=os.environ["X_BEARER_TOKEN_SECRET"], SecretString="  ")
     [report] = listening.poll("x")
     assert report["status"] == "failed" and "is empty" in report["detail"]
+
+
+def test_a_post_from_a_read_once_source_opens_its_conversation_without_a_follow_up_write(listening: Listening) -> None:
+    """X's search never returns a stored post again, so its conversations get no follow-up record: a
+    rumour wave on X costs its transaction and its conversation per post, nothing more."""
+    from crisiscomms.aws.dynamo import from_item, to_item
+    from crisiscomms.wiring import container
+    from crisiscomms_local.aws import client
+
+    ids = [listening.x.add_post(text=f"Is Harbor Bank about to collapse? I heard there is a bank run #{n}",
+                                author=f"worried{n}", created_at=listening.clock() - timedelta(minutes=5 - n))
+           for n in range(3)]
+    calls: list[str] = []
+    container().clients("dynamodb").meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    [report] = listening.poll("x")
+    assert report["stored"] == 3 and report["followed_up"] == 3, report
+    assert calls.count("PutItem") == 3 and calls.count("UpdateItem") == 2, calls  # conversations; lease and release
+    stored = [from_item(client("dynamodb").get_item(TableName=os.environ["POSTS_TABLE"], Key=to_item({"post_key": key}))["Item"])
+              for key in (f"x#{native_id}" for native_id in ids)]
+    assert stored and all("follow_up" not in post for post in stored)

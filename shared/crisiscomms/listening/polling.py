@@ -93,6 +93,11 @@ class OpenedSource:
     tokens: TokenKeeper | None = None
 
 
+# Sources whose reader never returns a post it already stored: X's recent search moves on by since_id,
+# feeds skip the GUIDs they have seen. Their posts are never seen again, so nothing follows them up.
+READ_ONCE_PLATFORMS = frozenset({"x", "news"})
+
+
 class Ingestor:
     """Match topics, score, store: the same for every platform.
 
