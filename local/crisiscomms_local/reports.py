@@ -15,9 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
 from crisiscomms_local.aws import Stack, client
+from crisiscomms_local.sqs_lambda import drain
 from crisiscomms_local.lambda_runtime import invoke
 
 ASKED_BY = "approver:report-desk"
@@ -48,38 +47,11 @@ def status(report_id: str, *, as_: str = ASKED_BY) -> dict[str, Any]:
     return answer  # type: ignore[no-any-return]
 
 
-def _record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    attributes = message.get("Attributes", {})
-    return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-            "attributes": {"ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-                           "SentTimestamp": attributes.get("SentTimestamp", "0"), "SenderId": "local",
-                           "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0")},
-            "messageAttributes": {}, "md5OfBody": hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
-            "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "eu-west-1"}
-
-
 def run_queue(stack: Stack, *, rounds: int = 10) -> list[dict[str, Any]]:
     """Hand each message of the report queue to the Reporter (batches of one, as the template's event
     source) and delete those it handled, as the Lambda SQS integration does; returns each batch's answer.
     A failed message is made visible again at once, standing in for its visibility timeout."""
-    url, arn = stack.refs["ReportQueue"], stack.arns["ReportQueue"]
-    answers = []
-    for _ in range(rounds):
-        messages = client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0,
-                                                 AttributeNames=["All"]).get("Messages", [])
-        if not messages:
-            break
-        [message] = messages
-        try:
-            answer = invoke("reporter", {"Records": [_record(message, arn)]}, timeout_seconds=120)
-        except BatchProcessingError:  # every record of the batch failed: Lambda hands the batch back
-            answer = {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
-        answers.append(answer)
-        if answer.get("batchItemFailures"):
-            client("sqs").change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
-        else:
-            client("sqs").delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return answers
+    return drain(stack, "ReportQueue", "reporter", timeout_seconds=120, rounds=rounds)
 
 
 def download(answer: dict[str, Any], into: Path) -> dict[str, Path]:
