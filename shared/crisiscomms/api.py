@@ -49,7 +49,8 @@ from crisiscomms.inbox.templates import (
     TemplateEditRequest,
     TemplateRejectRequest,
 )
-from crisiscomms.listening.distribution import TopicDistribution, instant
+from crisiscomms.listening.distribution import TopicDistribution
+from crisiscomms.models.timestamps import instant
 from crisiscomms.models.alerts import Conclusion, Lesson
 from crisiscomms.models.delivery import CHANNELS
 from crisiscomms.models.effect import EffectRecord, Stage

@@ -12,7 +12,8 @@ from crisiscomms.adapters.sources.x_search import parse_search_page
 from crisiscomms.api import FIGURE_READERS, ApiServices, handle
 from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.errors import ConfigurationError, InvalidParameter
-from crisiscomms.listening.distribution import TopicDistribution, distribution, hour_range, instant, zone_named
+from crisiscomms.listening.distribution import TopicDistribution, distribution, hour_range, zone_named
+from crisiscomms.models.timestamps import instant
 from crisiscomms.listening.polling import Ingestor, RunReport
 from crisiscomms.listening.topics import TopicMatcher
 from crisiscomms.models import Post, ScoredPost

@@ -6,18 +6,17 @@ per UTC day, so their ranges are at most MAX_POST_SPAN; the rest at most MAX_SPA
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from crisiscomms.errors import InvalidParameter
+from crisiscomms.models.timestamps import instant
 from crisiscomms.identity import AUDITOR, Identity
 
 DEFAULT_SPAN = timedelta(hours=24)
 MAX_POST_SPAN = timedelta(days=31)
 MAX_SPAN = timedelta(days=366)
-_MAX_PARAMETER_CHARS = 64
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)  # nothing is stored before; keeps day and bucket arithmetic
 LATEST = datetime(2999, 12, 31, tzinfo=timezone.utc)  # far from datetime's limits
 
@@ -48,25 +47,6 @@ class Records(Protocol):
 
 class Series(Protocol):
     def series(self, topic: str, start: datetime, end: datetime, bucket: Any = "minute") -> Any: ...
-
-
-def instant(name: str, value: str) -> datetime:
-    """An RFC 3339 timestamp with its offset, in UTC; InvalidParameter naming `name` otherwise.
-    (A "+" that arrived as a space in a query string is read as "+".)"""
-    text = value.strip()
-    if len(text) > _MAX_PARAMETER_CHARS or not text.isascii():
-        raise InvalidParameter(name, "an RFC 3339 timestamp, e.g. 2026-11-28T09:00:00+08:00")
-    text = re.sub(r"(T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$", r"\1+\2", text)
-    try:
-        when = datetime.fromisoformat(text.upper())
-    except ValueError as exc:
-        raise InvalidParameter(name, "an RFC 3339 timestamp, e.g. 2026-11-28T09:00:00+08:00") from exc
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise InvalidParameter(name, "the timestamp needs an offset (Z or +08:00)")
-    try:
-        return when.astimezone(timezone.utc)
-    except (OverflowError, ValueError) as exc:
-        raise InvalidParameter(name, "out of range") from exc
 
 
 def time_range(start: str | None, end: str | None, now: datetime, max_span: timedelta) -> tuple[datetime, datetime]:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from crisiscomms.errors import InvalidParameter
+from crisiscomms.models.timestamps import MAX_PARAMETER_CHARS, instant
 from crisiscomms.models.posts import hour_key
 from crisiscomms.observability import logger
 from crisiscomms.places import UNKNOWN, place_for_code
@@ -23,7 +24,6 @@ DEFAULT_SPAN = timedelta(hours=24)
 MAX_SPAN = timedelta(days=92)
 _HOUR = timedelta(hours=1)
 _ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+){0,2}$")
-_MAX_PARAMETER_CHARS = 64
 
 HoursReader = Callable[[str, str, str], list[dict[str, Any]]]  # (topic, start hour, end hour) -> hour items
 
@@ -33,34 +33,12 @@ def zone_named(name: str | None, *, default: str = DEFAULT_TIMEZONE) -> tuple[st
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     chosen = default if name is None else name
-    if len(chosen) > _MAX_PARAMETER_CHARS or not _ZONE_NAME.match(chosen):
+    if len(chosen) > MAX_PARAMETER_CHARS or not _ZONE_NAME.match(chosen):
         raise InvalidParameter("tz", "an IANA time zone name such as Asia/Shanghai")
     try:
         return chosen, ZoneInfo(chosen)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise InvalidParameter("tz", f"unknown IANA time zone {chosen!r}") from exc
-
-
-def instant(name: str, value: str) -> datetime:
-    """An RFC 3339 timestamp with its offset, in UTC; InvalidParameter naming `name` otherwise.
-
-    A "+" in a query string arrives as a space when the caller did not encode it, so a space before
-    a trailing offset is read as "+".
-    """
-    text = value.strip()
-    if len(text) > _MAX_PARAMETER_CHARS or not text.isascii():
-        raise InvalidParameter(name, "an RFC 3339 timestamp, e.g. 2026-11-28T09:00:00+08:00")
-    text = re.sub(r"(T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$", r"\1+\2", text)
-    try:
-        when = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lower-case "t" and "z"
-    except ValueError as exc:
-        raise InvalidParameter(name, "an RFC 3339 timestamp, e.g. 2026-11-28T09:00:00+08:00") from exc
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise InvalidParameter(name, "the timestamp needs an offset (Z or +08:00)")
-    try:
-        return when.astimezone(timezone.utc)
-    except (OverflowError, ValueError) as exc:
-        raise InvalidParameter(name, "out of range") from exc
 
 
 def hour_range(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
@@ -139,4 +117,4 @@ def _rfc3339(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["DEFAULT_TIMEZONE", "MAX_SPAN", "TopicDistribution", "distribution", "hour_range", "instant", "zone_named"]
+__all__ = ["DEFAULT_TIMEZONE", "MAX_SPAN", "TopicDistribution", "distribution", "hour_range", "zone_named"]
