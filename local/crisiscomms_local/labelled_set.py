@@ -1,0 +1,206 @@
+"""Build the labelled set for reputation monitoring: posts, two labelling passes, agreement, adjudication.
+
+    python -m crisiscomms_local.labelled_set assemble      drafts + earlier set -> posts.jsonl, to_label.jsonl
+    python -m crisiscomms_local.labelled_set agreement     pass_a + pass_b -> Cohen's kappa, disagreements.jsonl
+    python -m crisiscomms_local.labelled_set finalise      agreed + adjudicated labels -> dev.jsonl, test.jsonl, FROZEN
+
+The test split is drawn once, at assembly, from the posts written after the lexicons were tuned, before
+any labels exist: by language, the posts whose SHA-256 of the text sorts first. `finalise` records the
+test file's hash and ids in FROZEN; the trainer refuses that file and those ids, and a test holds the
+file to its hash. Labellers get `to_label.jsonl`, which leaves out what a post was written to
+exercise (its styles), so a label comes from the text alone.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SET_DIR = ROOT / "tests" / "data" / "reputation"
+EARLIER_SET = ROOT / "tests" / "data" / "labelled_posts.jsonl"
+LABELS = ("related", "polarity", "crisis", "narrative")
+POLARITIES = ("negative", "neutral", "positive")
+NARRATIVES = ("bank_run", "withdrawals", "insolvency", "frozen_accounts", "outage", "data_breach", "fraud",
+              "regulator", "executives", "layoffs_closures", "other", "none")
+LANGS = ("en", "zh-Hans", "zh-Hant")
+DRAFTS = {"en": "en.jsonl", "zh-Hans": "zh-Hans.jsonl", "zh-Hant": "zh-Hant.jsonl"}
+TEST_SHARE = 0.38
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def entity_of(text: str, entities: dict[str, Any]) -> str:
+    """The entity whose name (or ambiguous name) the text contains, else `any`."""
+    folded = text.casefold()
+    for key, entity in entities.items():
+        if key.startswith("_") or key == "any":
+            continue
+        if any(n.casefold().lstrip("@") in folded for n in entity["names"] + entity["ambiguous"]):
+            return key
+    return "any"
+
+
+def assemble(set_dir: Path = SET_DIR, earlier: Path = EARLIER_SET, test_share: float = TEST_SHARE) -> dict[str, int]:
+    """posts.jsonl (with split) and to_label.jsonl (without styles or split) from the drafts and the earlier set."""
+    from crisiscomms.scoring import detect_language
+
+    entities = json.loads((set_dir / "entities.json").read_text(encoding="utf-8"))
+    posts: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for row in read_jsonl(earlier):
+        lang = row["lang"] if row["lang"] == "en" else detect_language(row["text"])
+        if lang not in LANGS:
+            lang = "zh-Hans"
+        seen.add(row["text"])
+        posts.append({"id": f"e-{row['id']}", "lang": lang, "platform": "unknown",
+                      "entity": entity_of(row["text"], entities), "styles": [], "text": row["text"],
+                      "split": "dev"})
+    for lang, name in DRAFTS.items():
+        drafts = [d for d in read_jsonl(set_dir / "drafts" / name) if d["text"] not in seen]
+        for d in drafts:
+            seen.add(d["text"])
+        ranked = sorted(drafts, key=lambda d: _text_key(d["text"]))
+        n_test = math.ceil(len(ranked) * test_share)
+        test_texts = {d["text"] for d in ranked[:n_test]}
+        for number, d in enumerate(drafts, 1):
+            if d["entity"] not in entities:
+                raise ValueError(f"draft {lang} #{number}: unknown entity {d['entity']!r}")
+            posts.append({"id": f"{lang}-{number:04d}", "lang": lang, "platform": d["platform"],
+                          "entity": d["entity"], "styles": d.get("styles", []), "text": d["text"],
+                          "split": "test" if d["text"] in test_texts else "dev"})
+    write_jsonl(set_dir / "posts.jsonl", posts)
+    write_jsonl(set_dir / "to_label.jsonl",
+                ({k: p[k] for k in ("id", "lang", "platform", "entity", "text")} for p in posts))
+    return dict(Counter(p["split"] for p in posts))
+
+
+# ---------------------------------------------------------------- agreement
+def cohen_kappa(first: Sequence[Any], second: Sequence[Any]) -> float:
+    """Agreement beyond chance between two labellers over the same items."""
+    if len(first) != len(second) or not first:
+        raise ValueError("two equally long, non-empty label lists are needed")
+    n = len(first)
+    observed = sum(a == b for a, b in zip(first, second)) / n
+    count_a, count_b = Counter(first), Counter(second)
+    expected = sum(count_a[k] * count_b[k] for k in count_a) / (n * n)
+    if expected == 1.0:
+        return 1.0
+    return (observed - expected) / (1.0 - expected)
+
+
+def validate_pass(rows: list[dict[str, Any]], ids: set[str], name: str) -> dict[str, dict[str, Any]]:
+    """The pass by id, after checking every post is labelled once with allowed values."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        rid = row.get("id")
+        if rid not in ids:
+            raise ValueError(f"{name}: unknown id {rid!r}")
+        if rid in by_id:
+            raise ValueError(f"{name}: {rid} labelled twice")
+        if not isinstance(row.get("related"), bool) or not isinstance(row.get("crisis"), bool):
+            raise ValueError(f"{name}: {rid}: related and crisis must be true or false")
+        if row.get("polarity") not in POLARITIES:
+            raise ValueError(f"{name}: {rid}: polarity {row.get('polarity')!r}")
+        if row.get("narrative") not in NARRATIVES:
+            raise ValueError(f"{name}: {rid}: narrative {row.get('narrative')!r}")
+        by_id[rid] = row
+    missing = ids - by_id.keys()
+    if missing:
+        raise ValueError(f"{name}: {len(missing)} posts unlabelled, e.g. {sorted(missing)[:3]}")
+    return by_id
+
+
+def agreement(set_dir: Path = SET_DIR) -> dict[str, Any]:
+    posts = read_jsonl(set_dir / "posts.jsonl")
+    ids = {p["id"] for p in posts}
+    a = validate_pass(read_jsonl(set_dir / "pass_a.jsonl"), ids, "pass_a")
+    b = validate_pass(read_jsonl(set_dir / "pass_b.jsonl"), ids, "pass_b")
+    order = [p["id"] for p in posts]
+    report: dict[str, Any] = {"posts": len(order), "kappa": {}, "agreement": {}}
+    for label in LABELS:
+        first = [a[i][label] for i in order]
+        second = [b[i][label] for i in order]
+        report["kappa"][label] = round(cohen_kappa(first, second), 3)
+        report["agreement"][label] = round(sum(x == y for x, y in zip(first, second)) / len(order), 3)
+    for lang in LANGS:
+        subset = [p["id"] for p in posts if p["lang"] == lang]
+        if subset:
+            report["kappa"][f"polarity:{lang}"] = round(
+                cohen_kappa([a[i]["polarity"] for i in subset], [b[i]["polarity"] for i in subset]), 3)
+    disagreements = [
+        {"id": p["id"], "entity": p["entity"], "text": p["text"],
+         "a": {k: a[p["id"]][k] for k in LABELS}, "b": {k: b[p["id"]][k] for k in LABELS},
+         "differ": [k for k in LABELS if a[p["id"]][k] != b[p["id"]][k]]}
+        for p in posts if any(a[p["id"]][k] != b[p["id"]][k] for k in LABELS)]
+    write_jsonl(set_dir / "disagreements.jsonl", disagreements)
+    report["disagreements"] = len(disagreements)
+    (set_dir / "agreement.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return report
+
+
+# ---------------------------------------------------------------- finalise
+def finalise(set_dir: Path = SET_DIR) -> dict[str, int]:
+    """Gold labels: agreed ones as they are, the rest from adjudication.jsonl (id, labels, rule)."""
+    posts = read_jsonl(set_dir / "posts.jsonl")
+    ids = {p["id"] for p in posts}
+    a = validate_pass(read_jsonl(set_dir / "pass_a.jsonl"), ids, "pass_a")
+    b = validate_pass(read_jsonl(set_dir / "pass_b.jsonl"), ids, "pass_b")
+    adjudicated = {r["id"]: r for r in read_jsonl(set_dir / "adjudication.jsonl")}
+    out: dict[str, list[dict[str, Any]]] = {"dev": [], "test": []}
+    for p in posts:
+        pid = p["id"]
+        if all(a[pid][k] == b[pid][k] for k in LABELS):
+            gold = {k: a[pid][k] for k in LABELS}
+        elif pid in adjudicated:
+            gold = {k: adjudicated[pid][k] for k in LABELS}
+        else:
+            raise ValueError(f"{pid}: the passes disagree and there is no adjudication")
+        if not gold["related"] and (gold["polarity"], gold["crisis"], gold["narrative"]) != ("neutral", False, "none"):
+            raise ValueError(f"{pid}: an unrelated post is neutral, not crisis, narrative none (GUIDE.md 1)")
+        if gold["crisis"] == (gold["narrative"] == "none"):
+            raise ValueError(f"{pid}: a crisis post has a narrative and only a crisis post has one (GUIDE.md 4)")
+        out[p["split"]].append({**{k: p[k] for k in ("id", "lang", "platform", "entity", "styles", "text")}, **gold})
+    write_jsonl(set_dir / "dev.jsonl", out["dev"])
+    write_jsonl(set_dir / "test.jsonl", out["test"])
+    frozen = [f"sha256 {sha256_file(set_dir / 'test.jsonl')}  test.jsonl"]
+    frozen += [f"id {row['id']}" for row in out["test"]]
+    (set_dir / "FROZEN").write_text("\n".join(frozen) + "\n", encoding="utf-8")
+    return {k: len(v) for k, v in out.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", choices=("assemble", "agreement", "finalise"))
+    args = parser.parse_args(argv)
+    result = {"assemble": assemble, "agreement": agreement, "finalise": finalise}[args.step]()
+    json.dump(result, sys.stdout, indent=1, ensure_ascii=False)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
