@@ -1,0 +1,111 @@
+"""The labelled set for reputation monitoring: agreement arithmetic, pass validation, the frozen test split."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from crisiscomms_local import labelled_set
+from crisiscomms_local.labelled_set import SET_DIR, cohen_kappa, read_jsonl, sha256_file
+
+GOLD_LABELS = ("related", "polarity", "crisis", "narrative")
+
+
+def test_kappa_matches_a_worked_example() -> None:
+    # 50 items: both yes 20, a yes b no 5, a no b yes 10, both no 15 -> po 0.7, pe 0.5, kappa 0.4
+    a = ["yes"] * 25 + ["no"] * 25
+    b = ["yes"] * 20 + ["no"] * 5 + ["yes"] * 10 + ["no"] * 15
+    assert cohen_kappa(a, b) == pytest.approx(0.4)
+
+
+def test_kappa_is_one_for_identical_labels_and_below_zero_for_systematic_disagreement() -> None:
+    assert cohen_kappa(["a", "b", "c"], ["a", "b", "c"]) == 1.0
+    assert cohen_kappa(["a", "b"] * 5, ["b", "a"] * 5) == pytest.approx(-1.0)
+    with pytest.raises(ValueError):
+        cohen_kappa(["a"], [])
+
+
+def _label(pid: str, **over: object) -> dict:
+    return {"id": pid, "related": True, "polarity": "negative", "crisis": True, "narrative": "outage", **over}
+
+
+def test_a_pass_must_label_every_post_once_with_allowed_values() -> None:
+    ids = {"p1", "p2"}
+    assert set(labelled_set.validate_pass([_label("p1"), _label("p2")], ids, "a")) == ids
+    with pytest.raises(ValueError, match="unlabelled"):
+        labelled_set.validate_pass([_label("p1")], ids, "a")
+    with pytest.raises(ValueError, match="twice"):
+        labelled_set.validate_pass([_label("p1"), _label("p1"), _label("p2")], ids, "a")
+    with pytest.raises(ValueError, match="polarity"):
+        labelled_set.validate_pass([_label("p1", polarity="bad"), _label("p2")], ids, "a")
+    with pytest.raises(ValueError, match="narrative"):
+        labelled_set.validate_pass([_label("p1", narrative="aliens"), _label("p2")], ids, "a")
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_finalise_takes_agreed_labels_adjudicates_the_rest_and_freezes_the_test_split(tmp_path: Path) -> None:
+    posts = [{"id": f"p{i}", "lang": "en", "platform": "x", "entity": "harbor", "styles": [], "text": f"t{i}",
+              "split": "test" if i % 2 else "dev"} for i in range(4)]
+    _write(tmp_path / "posts.jsonl", posts)
+    _write(tmp_path / "pass_a.jsonl", [_label(f"p{i}") for i in range(4)])
+    _write(tmp_path / "pass_b.jsonl", [_label("p0"), _label("p1", polarity="neutral"), _label("p2"), _label("p3")])
+    with pytest.raises(ValueError, match="no adjudication"):
+        _write(tmp_path / "adjudication.jsonl", [])
+        labelled_set.finalise(tmp_path)
+    _write(tmp_path / "adjudication.jsonl", [{**_label("p1", polarity="neutral"), "rule": "2: a report, no blame"}])
+    assert labelled_set.finalise(tmp_path) == {"dev": 2, "test": 2}
+    test_rows = read_jsonl(tmp_path / "test.jsonl")
+    assert [r["polarity"] for r in test_rows] == ["neutral", "negative"]
+    frozen = (tmp_path / "FROZEN").read_text().splitlines()
+    assert frozen[0] == f"sha256 {sha256_file(tmp_path / 'test.jsonl')}  test.jsonl"
+    assert frozen[1:] == ["id p1", "id p3"]
+
+
+def test_an_unrelated_post_that_carries_a_crisis_label_is_refused(tmp_path: Path) -> None:
+    posts = [{"id": "p0", "lang": "en", "platform": "x", "entity": "chase", "styles": [], "text": "t", "split": "dev"}]
+    _write(tmp_path / "posts.jsonl", posts)
+    bad = _label("p0", related=False)
+    _write(tmp_path / "pass_a.jsonl", [bad])
+    _write(tmp_path / "pass_b.jsonl", [bad])
+    _write(tmp_path / "adjudication.jsonl", [])
+    with pytest.raises(ValueError, match="unrelated"):
+        labelled_set.finalise(tmp_path)
+
+
+# ---------------------------------------------------------------- the project's set
+def _frozen() -> tuple[str, set[str]]:
+    lines = (SET_DIR / "FROZEN").read_text(encoding="utf-8").splitlines()
+    digest = lines[0].split()[1]
+    return digest, {line.split(" ", 1)[1] for line in lines[1:]}
+
+
+def test_the_test_split_is_unchanged_since_it_was_frozen() -> None:
+    digest, ids = _frozen()
+    assert sha256_file(SET_DIR / "test.jsonl") == digest
+    assert {r["id"] for r in read_jsonl(SET_DIR / "test.jsonl")} == ids
+
+
+def test_the_set_is_large_enough_disjoint_and_covers_what_the_guide_names() -> None:
+    dev = read_jsonl(SET_DIR / "dev.jsonl")
+    test = read_jsonl(SET_DIR / "test.jsonl")
+    assert len(dev) + len(test) >= 1200 and len(test) >= 400
+    assert not {r["id"] for r in dev} & {r["id"] for r in test}
+    assert not {r["text"] for r in dev} & {r["text"] for r in test}
+    for rows in (dev, test):
+        langs = Counter(r["lang"] for r in rows)
+        assert all(langs[lang] >= 50 for lang in ("en", "zh-Hans", "zh-Hant")), langs
+        assert {"x", "weibo", "wechat", "douyin", "news"} <= {r["platform"] for r in rows}
+        assert sum("ambiguous_name" in r["styles"] for r in rows) >= 60
+        assert Counter(r["polarity"] for r in rows).keys() == {"negative", "neutral", "positive"}
+        assert all(set(GOLD_LABELS) <= r.keys() for r in rows)
+
+
+def test_agreement_is_reported_per_label() -> None:
+    report = json.loads((SET_DIR / "agreement.json").read_text(encoding="utf-8"))
+    assert set(GOLD_LABELS) <= report["kappa"].keys()
+    assert report["posts"] == len(read_jsonl(SET_DIR / "posts.jsonl"))
