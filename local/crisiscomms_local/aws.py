@@ -6,6 +6,7 @@ When AWS_ENDPOINT_URL is already set, that endpoint is used instead of starting 
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import threading
@@ -29,13 +30,20 @@ DUMMY_CREDENTIALS = {
 
 
 _local_clients: AwsClients | None = None
+_local_clients_environment: frozenset[tuple[str, str]] | None = None  # what they were made from
+
+
+def _client_environment() -> frozenset[tuple[str, str]]:
+    """What a client is made from: every AWS_* variable (endpoint, credentials, region, ...)."""
+    return frozenset((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
 
 
 def client(service: str) -> Any:
     """A client of local AWS for the tooling itself (provisioning, checks); functions use their own container's."""
-    global _local_clients
+    global _local_clients, _local_clients_environment
     if _local_clients is None:
         _local_clients = AwsClients()
+        _local_clients_environment = _client_environment()
     return _local_clients(service)
 
 
@@ -68,14 +76,62 @@ def share_service_models() -> None:
 
     botocore.session.create_loader = shared(botocore.loaders.create_loader)
     clients.new_loader = shared(clients.new_loader)  # the functions' own (crisiscomms.aws.clients)
+    _client_parts_shared()
+
+
+def _client_parts_shared() -> None:
+    """What botocore builds for every new client from data that never changes, built once per model.
+
+    With the models shared, each client still made a method (and its docstring object) per operation
+    of its service and parsed the service's endpoint rules into a rule tree: about a fifth of the
+    ~4 ms a client costs. The methods only name their operation, and an endpoint provider only maps
+    endpoint parameters to an endpoint (it caches its answers by them), so each is made once per
+    service model or rule set, which the shared loader hands out as the same object.
+    """
+    import botocore.client
+    import botocore.regions
+
+    creator = botocore.client.ClientCreator
+    if getattr(creator._create_methods, "_crisiscomms_shared", False):
+        return
+    create_methods = creator._create_methods
+    methods: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+    def _create_methods(self: Any, service_model: Any) -> dict[str, Any]:
+        description = service_model._service_description
+        hit = methods.get(id(description))
+        if hit is None or hit[0] is not description:
+            hit = methods[id(description)] = (description, create_methods(self, service_model))
+        return dict(hit[1])
+
+    provider_class = botocore.regions.EndpointProvider
+    providers: dict[tuple[int, int, str], tuple[Any, Any, Any]] = {}
+
+    def endpoint_provider(ruleset_data: Any, partition_data: Any, **options: Any) -> Any:
+        key = (id(ruleset_data), id(partition_data), repr(sorted(options.items())))
+        hit = providers.get(key)
+        if hit is None or hit[0] is not ruleset_data or hit[1] is not partition_data:
+            made = provider_class(ruleset_data=ruleset_data, partition_data=partition_data, **options)
+            hit = providers[key] = (ruleset_data, partition_data, made)
+        return hit[2]
+
+    _create_methods._crisiscomms_shared = True  # type: ignore[attr-defined]
+    creator._create_methods = _create_methods  # type: ignore[method-assign]
+    botocore.regions.EndpointProvider = endpoint_provider  # type: ignore[assignment,misc]
 
 
 def reset_process_caches() -> None:
-    """Forget clients, settings and cached parameters so the next call sees the current environment."""
+    """Forget clients, settings and cached parameters so the next call sees the current environment.
+
+    The tooling's own clients (`client`) are kept while every AWS_* variable they were made from is
+    unchanged (a test switching tables changes none of them; pointing a service elsewhere does): making
+    a client costs ~5-10 ms, and tests reset between every case. The functions' clients are forgotten.
+    """
     from crisiscomms.wiring import reset as reset_wiring
 
     global _local_clients
-    _local_clients = None
+    if _local_clients is not None and _client_environment() != _local_clients_environment:
+        _local_clients = None
     reset_wiring()
     try:
         from aws_lambda_powertools.utilities import parameters
@@ -275,7 +331,6 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
     the client's next request. Anything else (chunked uploads, 100-continue) takes werkzeug's
     own path, which closes the connection as before.
     """
-    import io
     import socket
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -300,15 +355,27 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
             """No access log line per request (the werkzeug logger is quiet anyway)."""
 
         def run_wsgi(self) -> None:
-            target = self.headers.get("X-Amz-Target") or ""
-            _count_request(target or self.command)
             length = self.headers.get("Content-Length")
             if (self.headers.get("Transfer-Encoding") or self.headers.get("Expect")
                     or (length is None and self.command in ("POST", "PUT", "PATCH"))):
+                _count_request(self.headers.get("X-Amz-Target") or self.command)
                 return super().run_wsgi()
             body = self.rfile.read(int(length)) if length else b""
             self.environ = environ = self.make_environ()
             environ["wsgi.input"] = io.BytesIO(body)
+            code, reason, headers, payload = self.answer(environ)
+            self.send_response(code, reason)
+            for name, value in headers:
+                self.send_header(name, value)
+            self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
+            head = b"".join(self._headers_buffer)  # type: ignore[attr-defined]
+            self._headers_buffer = []  # type: ignore[attr-defined]
+            self.wfile.write(head + (payload if self.command != "HEAD" else b""))
+
+        def answer(self, environ: dict[str, Any]) -> tuple[int, str, list[tuple[str, str]], bytes]:
+            """moto's answer to one whole request: status, reason, headers (with Content-Length) and body."""
+            target = self.headers.get("X-Amz-Target") or ""
+            _count_request(target or self.command)
             answer: list[Any] = []
             chunks: list[bytes] = []
 
@@ -335,22 +402,62 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
             status, headers = answer
             code, _, reason = status.partition(" ")
             payload = b"".join(chunks)
-            self.send_response(int(code), reason)
-            names = set()
-            for name, value in headers:
-                self.send_header(name, value)
-                names.add(name.lower())
-            if "content-length" not in names and self.command != "HEAD" and int(code) not in (204, 304):
-                self.send_header("Content-Length", str(len(payload)))
-            self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
-            head = b"".join(self._headers_buffer)  # type: ignore[attr-defined]
-            self._headers_buffer = []  # type: ignore[attr-defined]
-            self.wfile.write(head + (payload if self.command != "HEAD" else b""))
+            headers = [(str(name), str(value)) for name, value in headers]
+            if (all(name.lower() != "content-length" for name, _ in headers)
+                    and self.command != "HEAD" and int(code) not in (204, 304)):
+                headers.append(("Content-Length", str(len(payload))))
+            return int(code), reason, headers, payload
 
     server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
     server.open_connections = set()  # type: ignore[attr-defined]
     server.open_lock = threading.Lock()  # type: ignore[attr-defined]
     return server
+
+
+class _WholeBody(io.BytesIO):
+    """An answer's body as botocore reads a raw urllib3 response: read(n) and stream()."""
+
+    def stream(self, amt: int = 2 ** 16, **_: Any) -> Any:
+        while chunk := self.read(amt):
+            yield chunk
+
+
+_LOCAL_SERVERS: dict[str, "_MotoServer"] = {}  # endpoint -> a local AWS server running in this process
+_DIRECT_CALLS = False
+
+
+def answer_in_process(enabled: bool = True) -> None:
+    """While enabled, botocore calls to a local AWS server of this process are answered in the calling thread.
+
+    For tests: every call still goes through botocore's whole client side (parameters validated and
+    serialised, the request signed, the answer parsed, retries) and through the server's own request
+    handling (`_MotoServer.answer_directly`), without the socket, HTTP framing and thread switch in
+    between. Anything else (another endpoint, a closed port standing in for an outage, raw HTTP to the
+    server) goes over HTTP as before.
+    """
+    global _DIRECT_CALLS
+    _DIRECT_CALLS = enabled
+    if enabled:
+        _install_direct_send()
+
+
+def _install_direct_send() -> None:
+    import botocore.endpoint
+
+    send = botocore.endpoint.Endpoint._send
+    if getattr(send, "_crisiscomms_direct", False):
+        return
+
+    def _send(self: Any, request: Any) -> Any:
+        if _DIRECT_CALLS and _LOCAL_SERVERS:
+            url = request.url
+            for endpoint, local in list(_LOCAL_SERVERS.items()):
+                if url.startswith(endpoint) and url[len(endpoint):len(endpoint) + 1] in ("/", "?", ""):
+                    return local.answer_directly(request)
+        return send(self, request)
+
+    _send._crisiscomms_direct = True  # type: ignore[attr-defined]
+    botocore.endpoint.Endpoint._send = _send  # type: ignore[method-assign]
 
 
 class _MotoServer:
@@ -365,14 +472,77 @@ class _MotoServer:
 
     def start(self) -> None:
         self._thread.start()
+        _LOCAL_SERVERS[self.endpoint] = self
 
     def get_host_and_port(self) -> tuple[str, int]:
         host, port = self._server.server_address[:2]
         return str(host), port
 
+    @property
+    def endpoint(self) -> str:
+        host, port = self.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def answer_directly(self, request: Any) -> Any:
+        """botocore's prepared request answered by this server's code in the calling thread, no socket.
+
+        The request is what urllib3 and http.client would put on the wire (the request target; botocore's
+        headers with Host, Accept-Encoding and Content-Length as they add them; the whole body), turned
+        into a WSGI environ by the server's own request handler, and answered by the same code a request
+        over HTTP is (`KeepAliveHandler.answer`: the direct DynamoDB route, or moto's app). The answer is
+        an AWSResponse with the headers the server would send (Server, Date and the app's own).
+        """
+        import email.utils
+        import http.client
+        from urllib.parse import urlsplit
+
+        from botocore.awsrequest import AWSResponse
+
+        url = urlsplit(request.url)
+        target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        body = request.body
+        if body is None:
+            body = b""
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        elif hasattr(body, "read"):
+            body = body.read()
+            body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        elif not isinstance(body, (bytes, bytearray)):
+            body = b"".join(part.encode("utf-8") if isinstance(part, str) else bytes(part) for part in body)
+        body = bytes(body)
+        headers = http.client.HTTPMessage()
+        for name, value in request.headers.items():
+            if name.lower() in ("expect", "transfer-encoding", "content-length"):
+                continue  # the body is whole: no 100-continue, no chunks; its length is set below
+            headers[name] = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        if "Host" not in headers:
+            headers["Host"] = url.netloc
+        if "Accept-Encoding" not in headers:
+            headers["Accept-Encoding"] = "identity"
+        if body or request.method in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = str(len(body))
+        handler = self._server.RequestHandlerClass.__new__(self._server.RequestHandlerClass)
+        handler.server = self._server
+        handler.client_address = ("127.0.0.1", 0)
+        handler.connection = None
+        handler.command, handler.path, handler.request_version = request.method, target, "HTTP/1.1"
+        handler.headers = headers
+        handler.rfile = io.BytesIO(body)
+        handler.close_connection = False
+        environ = handler.make_environ()
+        environ["wsgi.input"] = io.BytesIO(body)
+        code, _, answer_headers, payload = handler.answer(environ)
+        sent = [("Server", handler.version_string()), ("Date", email.utils.formatdate(usegmt=True)), *answer_headers]
+        response = AWSResponse(request.url, code, sent, _WholeBody(payload if request.method != "HEAD" else b""))
+        if not request.stream_output:
+            response.content  # noqa: B018 - read at once, as botocore's own session does
+        return response
+
     def stop(self) -> None:
         import socket
 
+        _LOCAL_SERVERS.pop(self.endpoint, None)
         self._server.shutdown()
         self._server.server_close()
         with self._server.open_lock:
@@ -427,11 +597,183 @@ class LocalAwsServer:
         self._saved_env.clear()
         reset_process_caches()
 
+    @property
+    def in_process(self) -> bool:
+        """moto runs in this process (its state can be saved and put back), not at a given endpoint."""
+        return self._server is not None
+
     def __enter__(self) -> "LocalAwsServer":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class MotoSnapshot:
+    """Every moto backend of this process as it was when taken; `restore` puts that state back.
+
+    Tests share one provisioned stack per process: provisioning the template (~45 requests and
+    the clients to make them) cost more than most tests themselves. Taken right after provisioning,
+    the snapshot is each backend's attributes, pickled (a few kB: the tables, queues, buckets,
+    topics, keys and secrets, empty), with the attributes of moto's per-service backend maps (S3's
+    bucket-to-account map is one); `restore` unpickles a fresh copy into each, in place, and resets
+    any backend made since. Whatever a test wrote, created, deleted or reconfigured in any service is
+    gone, as if the stack had just been provisioned (about a millisecond).
+
+    What moto keeps beside the backends is put right too: S3 objects' buffers are closed as moto's own
+    reset closes them, and moto's list of model instances (its dashboard, /moto-api/data.json) then
+    holds the restored ones only. Kept by reference rather than copied: other backends (each restored
+    in its own place), cryptography key objects (immutable; KMS keys hold them) and functions local to
+    moto's code. Locks and conditions are made new. Only for moto in this process.
+    """
+
+    def __init__(self) -> None:
+        from moto.core.base_backend import BackendDict
+
+        self._maps: list[tuple[Any, bytes, dict[int, Any]]] = []
+        self._taken: list[tuple[Any, str, str, Any, bytes, dict[int, Any]]] = []
+        with _WRITE_LOCK:
+            for backends in list(BackendDict._instances):
+                kept: dict[int, Any] = {}
+                self._maps.append((backends, _freeze(vars(backends), kept), kept))
+                for account, by_region in list(dict.items(backends)):
+                    for region, backend in list(dict.items(by_region)):
+                        kept = {}
+                        self._taken.append((backends, account, region, backend, _freeze(backend.__dict__, kept), kept))
+
+    def restore(self) -> bool:
+        """Put every backend back as it was; False (nothing changed) if moto's backends were replaced since."""
+        from moto.core.base_backend import BackendDict
+        from moto.core.model_instances import reset_model_data
+
+        with _WRITE_LOCK:
+            taken = set()
+            for backends, account, region, backend, _, _ in self._taken:
+                by_region = dict.get(backends, account)
+                if backends not in BackendDict._instances or by_region is None or dict.get(by_region, region) is not backend:
+                    return False
+                taken.add(id(backend))
+            _close_s3_objects()
+            reset_model_data()
+            for backends in list(BackendDict._instances):
+                for by_region in list(dict.values(backends)):
+                    for backend in list(dict.values(by_region)):
+                        if id(backend) not in taken:
+                            backend.reset()
+            for backends, frozen, kept in self._maps:
+                state = _thaw(frozen, kept)
+                vars(backends).clear()
+                vars(backends).update(state)
+            for _, _, _, backend, frozen, kept in self._taken:
+                state = _thaw(frozen, kept)
+                backend.__dict__.clear()
+                backend.__dict__.update(state)
+        return True
+
+
+def _close_s3_objects() -> None:
+    """Close every S3 object's and upload part's buffer, as moto's S3 reset does, before they are dropped."""
+    import sys
+
+    models = sys.modules.get("moto.s3.models")
+    if models is None:
+        return
+    for upload in list(models.FakeMultipart.instances_tracked):
+        upload.dispose()
+    for key in list(models.FakeKey.instances_tracked):
+        key.dispose()
+
+
+def _reset_every_backend() -> None:
+    """Every moto backend of this process emptied in place (moto's reset, without forgetting the backends)."""
+    from moto.core.base_backend import BackendDict
+    from moto.core.model_instances import reset_model_data
+
+    with _WRITE_LOCK:
+        _close_s3_objects()
+        reset_model_data()
+        for backends in list(BackendDict._instances):
+            for by_region in list(dict.values(backends)):
+                for backend in list(dict.values(by_region)):
+                    backend.reset()
+
+
+class SharedStack:
+    """One provisioned stack per process, handed to each user as if just provisioned.
+
+    With moto in this process, the template is provisioned once (into an emptied moto) and moto's
+    state saved (`MotoSnapshot`); each `fresh()` puts that state back, so nothing one user did is
+    seen by the next, whatever their order. Against an endpoint given in the environment, each
+    `fresh()` provisions a new stack, as before.
+    """
+
+    def __init__(self, server: "LocalAwsServer", **provisioning: Any) -> None:
+        self._server = server
+        self._provisioning = provisioning
+        self._stack: Stack | None = None
+        self._snapshot: MotoSnapshot | None = None
+
+    def fresh(self) -> "Stack":
+        import dataclasses
+
+        if not self._server.in_process:
+            reset_process_caches()
+            return provision(**self._provisioning)
+        if self._stack is None or self._snapshot is None or not self._snapshot.restore():
+            _reset_every_backend()
+            reset_process_caches()
+            self._stack = provision(**self._provisioning)
+            self._snapshot = MotoSnapshot()
+        reset_process_caches()
+        stack = self._stack
+        return dataclasses.replace(stack, parameters=dict(stack.parameters), refs=dict(stack.refs), arns=dict(stack.arns))
+
+
+def _reducers() -> dict[type, Any]:
+    import copyreg
+
+    from moto.ssm.models import ParameterDict
+
+    def parameter_dict(d: Any) -> Any:  # its constructor takes the account and region
+        return ParameterDict, (d.account_id, d.region_name), dict(d.__dict__), None, iter(d.items())
+
+    return {**copyreg.dispatch_table,
+            type(threading.RLock()): lambda _: (threading.RLock, ()),
+            type(threading.Lock()): lambda _: (threading.Lock, ()),
+            threading.Condition: lambda _: (threading.Condition, ()),
+            threading.Event: lambda _: (threading.Event, ()),
+            ParameterDict: parameter_dict}
+
+
+def _freeze(state: dict[str, Any], kept: dict[int, Any]) -> bytes:
+    import pickle
+    import types
+
+    from moto.core.base_backend import BaseBackend
+
+    class Freezer(pickle.Pickler):
+        dispatch_table = _reducers()
+
+        def persistent_id(self, obj: Any) -> Any:
+            if (isinstance(obj, BaseBackend) or type(obj).__module__.startswith("cryptography.")
+                    or (isinstance(obj, types.FunctionType) and "<" in obj.__qualname__)):
+                kept[id(obj)] = obj
+                return id(obj)
+            return None
+
+    out = io.BytesIO()
+    Freezer(out, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+    return out.getvalue()
+
+
+def _thaw(frozen: bytes, kept: dict[int, Any]) -> dict[str, Any]:
+    import pickle
+
+    class Thawer(pickle.Unpickler):
+        def persistent_load(self, pid: Any) -> Any:
+            return kept[pid]
+
+    return Thawer(io.BytesIO(frozen)).load()  # type: ignore[no-any-return]
 
 
 @dataclass

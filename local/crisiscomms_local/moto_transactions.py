@@ -257,6 +257,186 @@ def install() -> None:
     _top_level_projection()
     _queries_read_their_partition()
     _index_results_sorted_by_plain_values()
+    _items_not_tracked()
+    _plain_updates_applied_directly()
+
+
+_SET_OR_REMOVE = re.compile(r"\s*\b(SET|REMOVE)\b", re.IGNORECASE)
+_NAME = r"(#[A-Za-z0-9_]+|[A-Za-z][A-Za-z0-9_]*)"
+_SET_ACTION = re.compile(rf"\s*{_NAME}\s*=\s*(:[A-Za-z0-9_]+)\s*")
+_REMOVE_ACTION = re.compile(rf"\s*{_NAME}\s*")
+_PLAIN: dict[str, tuple[tuple[str, str, str | None], ...] | None] = {}
+_PLAIN_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L"})
+
+
+def _parse_set_remove(expression: str) -> tuple[tuple[str, str, str | None], ...] | None:
+    """`SET a = :a, #b = :b ... REMOVE c, #d ...` (either clause, each at most once) as (verb, name, value
+    placeholder or None); None for anything else (paths, functions, arithmetic, ADD, DELETE)."""
+    starts = list(_SET_OR_REMOVE.finditer(expression))
+    if not starts or expression[:starts[0].start(1)].strip():
+        return None
+    actions: list[tuple[str, str, str | None]] = []
+    verbs: set[str] = set()
+    for n, match in enumerate(starts):
+        verb = match.group(1).upper()
+        if verb in verbs:
+            return None
+        verbs.add(verb)
+        end = starts[n + 1].start() if n + 1 < len(starts) else len(expression)
+        for part in expression[match.end():end].split(","):
+            action = (_SET_ACTION if verb == "SET" else _REMOVE_ACTION).fullmatch(part)
+            if action is None:
+                return None
+            actions.append((verb, action.group(1), action.group(2) if verb == "SET" else None))
+    return tuple(actions)
+
+
+def _plain_value(raw: Any, depth: int = 0) -> bool:
+    """A value of one of the plain types (maps and lists of them, not too deep): no sets, nothing unknown."""
+    if not isinstance(raw, dict) or len(raw) != 1 or depth > 16:
+        return False
+    (kind, value), = raw.items()
+    if kind not in _PLAIN_TYPES:
+        return False
+    if kind == "M":
+        return isinstance(value, dict) and all(_plain_value(v, depth + 1) for v in value.values())
+    if kind == "L":
+        return isinstance(value, list) and all(_plain_value(v, depth + 1) for v in value)
+    if kind == "N":
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            Decimal(value)
+        except (InvalidOperation, TypeError, ValueError):
+            return False
+    return True
+
+
+def _plain_updates_applied_directly() -> None:
+    """UpdateItem with only `SET name = :value` and `REMOVE name` actions on top-level attributes, applied directly.
+
+    moto deep-copies the item, parses the expression, deep-copies its tree and walks it through ten
+    validators and an executor for every update; for the updates the functions make most (a state's
+    head and lease, a post's follow-up, a conversation's fields) that was most of what local DynamoDB
+    spent on them. When every action names a distinct attribute that is neither a key nor declared in
+    the table's attribute definitions (so no key or type rule applies), every placeholder is defined,
+    no plain name is a reserved word, every value is of a plain type (no sets) and the table has no
+    stream, the update has one meaning: moto's own condition is evaluated on the item as moto does
+    (ConditionalCheckFailed, with ALL_OLD when asked), then each action is applied in order to the
+    item, creating it with its key if missing, as moto's executor would (item size checked on each
+    set). Anything else goes through moto's update_item unchanged.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_crisiscomms_plain_updates", False):
+        return
+    update_item = DynamoDBBackend.update_item
+
+    def plain_update_item(self: Any, table_name: str, key: dict[str, Any], update_expression: str | None,
+                          expression_attribute_names: dict[str, Any] | None,
+                          expression_attribute_values: dict[str, Any] | None,
+                          attribute_updates: dict[str, Any] | None = None, expected: dict[str, Any] | None = None,
+                          condition_expression: str | None = None,
+                          return_values_on_condition_check_failure: str | None = None) -> Any:
+        item = _plain_update(self, table_name, key, update_expression, expression_attribute_names,
+                             expression_attribute_values, attribute_updates, expected, condition_expression,
+                             return_values_on_condition_check_failure)
+        if item is not None:
+            return item
+        return update_item(self, table_name, key, update_expression, expression_attribute_names,
+                           expression_attribute_values, attribute_updates, expected, condition_expression,
+                           return_values_on_condition_check_failure)
+
+    MOTO_OWN[(DynamoDBBackend, "update_item")] = update_item
+    DynamoDBBackend.update_item = plain_update_item  # type: ignore[method-assign]
+    DynamoDBBackend._crisiscomms_plain_updates = True  # type: ignore[attr-defined]
+
+
+def _plain_update(backend: Any, table_name: str, key: dict[str, Any], expression: str | None,
+                  names: dict[str, Any] | None, values: dict[str, Any] | None, attribute_updates: Any, expected: Any,
+                  condition: str | None, return_on_failure: str | None) -> Any:
+    """The updated item, or None (untouched) when the update is not one `_plain_updates_applied_directly` takes."""
+    from moto.dynamodb.comparisons import create_condition_expression_parser
+    from moto.dynamodb.exceptions import ConditionalCheckFailed, ItemSizeToUpdateTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, ItemSizeTooLarge
+    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    if not expression or attribute_updates or expected or not isinstance(key, dict):
+        return None
+    if expression not in _PLAIN:
+        if len(_PLAIN) > 1000:
+            _PLAIN.clear()
+        _PLAIN[expression] = _parse_set_remove(expression)
+    actions = _PLAIN[expression]
+    if actions is None:
+        return None
+    table = backend.get_table(table_name)
+    if table.stream_shard is not None:
+        return None
+    names, values = names or {}, values or {}
+    reserved = ReservedKeywords.get_reserved_keywords()
+    targets = []
+    for _, name, placeholder in actions:
+        if name.startswith("#"):
+            if name not in names:
+                return None
+            name = names[name]
+        elif name.upper() in reserved:
+            return None
+        if placeholder is not None and (placeholder not in values or not _plain_value(values[placeholder])):
+            return None
+        targets.append(name)
+    declared = {d["AttributeName"] for d in table.attr} | set(table.attribute_keys)
+    if len(set(targets)) != len(targets) or declared & set(targets) or not all(isinstance(t, str) for t in targets):
+        return None
+    if set(key) != {table.hash_key_attr} | ({table.range_key_attr} if table.range_key_attr else set()):
+        return None
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    item = table.get_item(hash_value, range_value)
+    check = create_condition_expression_parser(condition, names, values).parse()
+    if not check.expr(item):
+        if return_on_failure == "ALL_OLD" and item is not None:
+            raise ConditionalCheckFailed(item=item.to_json()["Attributes"])
+        raise ConditionalCheckFailed
+    if item is None:
+        data = {table.hash_key_attr: key[table.hash_key_attr]}
+        if table.range_key_attr:
+            data[table.range_key_attr] = key[table.range_key_attr]
+        table.put_item(data)
+        item = table.get_item(hash_value, range_value)
+        assert isinstance(item, Item)
+    try:
+        for (verb, _, placeholder), attribute in zip(actions, targets):
+            if verb == "SET":
+                item.attrs[attribute] = DynamoType(values[placeholder])
+            else:
+                item.attrs.pop(attribute, None)
+    except ItemSizeTooLarge as exc:
+        raise ItemSizeToUpdateTooLarge() from exc
+    return item
+
+
+def _items_not_tracked() -> None:
+    """DynamoDB items are not added to moto's list of every model instance ever made.
+
+    moto lists each instance of its models for its dashboard (/moto-api/data.json) and never lets go
+    of it: every item stored, copied, updated or projected for an answer, so a drill kept ~37,000 dead
+    items (1.3 million objects, walked by every full garbage collection) and memory grew with every
+    write. Items are the table's own business (read through DynamoDB's API); the dashboard still lists
+    tables, queues, topics and the rest.
+    """
+    from moto.dynamodb.models.dynamo_type import Item
+
+    if getattr(Item, "_crisiscomms_untracked", False):
+        return
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    MOTO_OWN[(Item, "__new__")] = Item.__new__
+    Item.__new__ = staticmethod(__new__)  # type: ignore[assignment]
+    Item._crisiscomms_untracked = True  # type: ignore[attr-defined]
 
 
 def _conditions_parsed_once() -> None:

@@ -77,12 +77,30 @@ def _as_packaged(template: dict[str, Any]) -> dict[str, Any]:
     return packaged
 
 
-def lint(template_text: str, filename: str = "template.yaml") -> list[str]:
-    """cfn-lint errors (not warnings or informational matches) for one template text."""
+LINT_REGIONS = ["eu-west-1"]
+
+
+@lru_cache(maxsize=1)
+def _lint_rules() -> Any:
+    """cfn-lint's rules, built once per process (as its own runner does for several templates): building
+    them reads every rule's schemas, ~0.3 s, which each call of `cfnlint.api.lint` without rules repeats."""
+    from cfnlint.api import ManualArgs
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn(**ManualArgs(regions=LINT_REGIONS))).rules
+
+
+def _lint_errors(template_text: str) -> list[Any]:
     from cfnlint.api import ManualArgs, lint as cfn_lint
 
-    matches = cfn_lint(template_text, config=ManualArgs(regions=["eu-west-1"]))
-    return [f"{m.rule.id} {m.message} ({filename}:{m.linenumber})" for m in matches if m.rule.severity == "error"]
+    matches = cfn_lint(template_text, rules=_lint_rules(), config=ManualArgs(regions=LINT_REGIONS))
+    return [m for m in matches if m.rule.severity == "error"]
+
+
+def lint(template_text: str, filename: str = "template.yaml") -> list[str]:
+    """cfn-lint errors (not warnings or informational matches) for one template text."""
+    return [f"{m.rule.id} {m.message} ({filename}:{m.linenumber})" for m in _lint_errors(template_text)]
 
 
 def lint_template_and_transform(path: Path = TEMPLATE_PATH) -> list[str]:
@@ -96,10 +114,19 @@ def lint_template_and_transform(path: Path = TEMPLATE_PATH) -> list[str]:
 
 def lint_schedule_expressions(transformed: dict[str, Any]) -> list[str]:
     """cfn-lint checks rate()/cron() only on EventBridge rules; Scheduler uses the same grammar, so lint it as one."""
+    expressions = {name: schedule["Properties"]["ScheduleExpression"]
+                   for name, schedule in resources_of_type(transformed, "AWS::Scheduler::Schedule").items()}
+    if not expressions:
+        return []
+    # One probe template holds every schedule as a rule of the same name, so one lint run checks them all;
+    # each error is given back to its schedule by the resource it was found in.
+    probe = {"Resources": {name: {"Type": "AWS::Events::Rule",
+                                  "Properties": {"ScheduleExpression": expression, "State": "ENABLED"}}
+                           for name, expression in expressions.items()}}
     errors = []
-    for name, schedule in resources_of_type(transformed, "AWS::Scheduler::Schedule").items():
-        expression = schedule["Properties"]["ScheduleExpression"]
-        probe = {"Resources": {name: {"Type": "AWS::Events::Rule",
-                                      "Properties": {"ScheduleExpression": expression, "State": "ENABLED"}}}}
-        errors += [f"{e} [{name}: {expression}]" for e in lint(json.dumps(probe), f"{name}.ScheduleExpression")]
+    for m in _lint_errors(json.dumps(probe)):
+        path = list(getattr(m, "path", None) or [])
+        name = path[1] if len(path) > 1 and path[0] == "Resources" and path[1] in expressions else None
+        where = f"{name}: {expressions[name]}" if name else "; ".join(f"{n}: {e}" for n, e in expressions.items())
+        errors.append(f"{m.rule.id} {m.message} ({name or 'schedules'}.ScheduleExpression:{m.linenumber}) [{where}]")
     return errors

@@ -22,6 +22,38 @@ TOPICS = [
 ]
 
 
+def stop_together(emulators: Any) -> None:
+    """Stop emulators at once, each woken as soon as it is asked to stop.
+
+    An emulator's stop waits for its server's loop to look at the stop flag, which it does every 50 ms
+    or when a connection arrives; one after another, a desk's seven channels took ~0.2 s a test. Here
+    they stop in parallel, and each server still running is sent an empty connection every 2 ms (it
+    closes at once, before any request is read), so every stop returns within milliseconds.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    running = []
+    for emulator in emulators:
+        try:
+            address = urlsplit(emulator.base_url)
+        except RuntimeError:  # never started, or already stopped
+            continue
+        running.append(((address.hostname, address.port), threading.Thread(target=emulator.stop)))
+    for _, thread in running:
+        thread.start()
+    while running:
+        for address, thread in running:
+            try:
+                socket.create_connection(address, timeout=0.05).close()
+            except OSError:
+                pass  # already closed: its stop is about to return
+        for _, thread in running:
+            thread.join(0.002)
+        running = [(address, thread) for address, thread in running if thread.is_alive()]
+
+
 @dataclass
 class Listening:
     stack: Stack
@@ -76,8 +108,7 @@ def listening(stack: Stack, sim_clock: Any) -> Iterator[Listening]:
     world = Listening(stack, sim_clock, x, news)
     world.configure()
     yield world
-    x.stop()
-    news.stop()
+    stop_together([x, news])
     os.environ.clear()
     os.environ.update(saved)
     reset_process_caches()
@@ -128,6 +159,7 @@ def desk(stack: Stack, sim_clock: Any) -> Iterator[DeskClient]:
     saved = dict(os.environ)
     world = start_desk_world(stack=stack, timeout_delay=1.5, http_timeout=0.8, clock=sim_clock)
     yield DeskClient(world, sim_clock)
+    stop_together(world.emulators.values())
     world.close()
     os.environ.clear()
     os.environ.update(saved)
@@ -161,7 +193,7 @@ def poller_with(stack: Stack, emulator: Any) -> Iterator[Any]:
                                                   SecretString=json.dumps(emulator.credentials()))
         yield emulator
     finally:
-        emulator.stop()
+        stop_together([emulator])
         os.environ.clear()
         os.environ.update(saved)
         reset_process_caches()

@@ -1,6 +1,9 @@
-"""Local AWS keeps DynamoDB's transaction guarantees: all or nothing, and isolation under concurrency."""
+"""Local AWS keeps DynamoDB's transaction guarantees (all or nothing, isolation under concurrency); every test
+gets the stack as provisioned; calls answered in the calling thread are answered as over HTTP; and local
+DynamoDB's shortcuts answer as moto does."""
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 
@@ -171,3 +174,263 @@ def test_a_query_reads_its_partition_and_pages_as_moto_does(local_aws, monkeypat
     for cls, method, original in replaced:
         monkeypatch.setattr(cls, method, original)
     assert [_pages(table, *query) for query in QUERIES] == ours
+
+
+# --- one provisioned stack per worker, put back before every test ------------------------------------
+
+def _as_described(stack) -> dict:
+    """What provisioning made, as the services themselves describe it."""
+    from crisiscomms_local.template import resources_of_type
+
+    dynamodb, sqs, s3 = client("dynamodb"), client("sqs"), client("s3")
+    seen: dict = {"tables": sorted(dynamodb.list_tables()["TableNames"]),
+                  "queues": sorted(sqs.list_queues().get("QueueUrls", [])),
+                  "buckets": sorted(b["Name"] for b in s3.list_buckets()["Buckets"])}
+    for logical in resources_of_type(stack.template, "AWS::DynamoDB::Table"):
+        name = stack.refs[logical]
+        seen[logical] = (dynamodb.describe_table(TableName=name)["Table"],
+                         dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"],
+                         dynamodb.scan(TableName=name)["Items"])
+    for logical in resources_of_type(stack.template, "AWS::SQS::Queue"):
+        seen[logical] = sqs.get_queue_attributes(QueueUrl=stack.refs[logical], AttributeNames=["All"])["Attributes"]
+    for logical in resources_of_type(stack.template, "AWS::S3::Bucket"):
+        versions = s3.list_object_versions(Bucket=stack.refs[logical])
+        seen[logical] = [(v["Key"], v["Size"]) for v in versions.get("Versions", [])]
+    for logical in resources_of_type(stack.template, "AWS::SecretsManager::Secret"):
+        seen[logical] = sorted(v["VersionId"] for v in client("secretsmanager").list_secret_version_ids(
+            SecretId=stack.refs[logical])["Versions"])
+    for logical in resources_of_type(stack.template, "AWS::SSM::Parameter"):
+        parameter = client("ssm").get_parameter(Name=stack.refs[logical])["Parameter"]
+        seen[logical] = (parameter["Value"], parameter["Version"])
+    for logical in resources_of_type(stack.template, "AWS::SNS::Topic"):
+        seen[logical] = client("sns").list_subscriptions_by_topic(TopicArn=stack.refs[logical])["Subscriptions"]
+    for logical in resources_of_type(stack.template, "AWS::KMS::Key"):
+        seen[logical] = client("kms").describe_key(KeyId=stack.refs[logical])["KeyMetadata"]
+    return seen
+
+
+def test_every_test_gets_the_stack_as_provisioned_whatever_the_one_before_did(stack, _shared_stack) -> None:
+    from moto.s3.models import FakeKey
+
+    from crisiscomms_local.aws import sent_notifications
+
+    provisioned = _as_described(stack)
+    dynamodb, sqs, s3 = client("dynamodb"), client("sqs"), client("s3")
+    # A test's worth of changes, in every service the template provisions, and resources of its own.
+    dynamodb.put_item(TableName=stack.refs["StateTable"], Item={"pk": {"S": "left-behind"}})
+    dynamodb.update_time_to_live(TableName=stack.refs["StateTable"],
+                                 TimeToLiveSpecification={"AttributeName": "expires_at", "Enabled": False})
+    dynamodb.create_table(TableName="a-test-s-own", BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    sqs.send_message(QueueUrl=stack.refs["DeliveryQueue"], MessageBody="left behind")
+    sqs.set_queue_attributes(QueueUrl=stack.refs["DeliveryQueue"], Attributes={"VisibilityTimeout": "7"})
+    sqs.create_queue(QueueName="a-test-s-own")
+    s3.put_object(Bucket=stack.refs["NewsroomBucket"], Key="statements/left-behind.html", Body=b"<p>left</p>")
+    s3.create_bucket(Bucket="a-test-s-own", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    client("secretsmanager").put_secret_value(SecretId=stack.refs["XBearerTokenSecret"], SecretString="changed")
+    client("ssm").put_parameter(Name=stack.refs["WatchConfigParameter"], Value="{}", Type="String", Overwrite=True)
+    client("sns").subscribe(TopicArn=stack.refs["OnCallTopic"], Protocol="sms", Endpoint="+85291234567")
+    client("sns").publish(TopicArn=stack.refs["OnCallTopic"], Message="left behind")
+    client("kms").disable_key(KeyId=stack.refs["AuditSigningKey"])
+    written = [k for k in FakeKey.instances_tracked if k.name == "statements/left-behind.html"]
+    changed = _as_described(stack)
+    assert {name for name in provisioned if changed[name] != provisioned[name]} >= {
+        "tables", "queues", "buckets", "StateTable", "DeliveryQueue", "NewsroomBucket", "XBearerTokenSecret",
+        "WatchConfigParameter", "OnCallTopic", "AuditSigningKey"}
+
+    again = _shared_stack.fresh()
+    assert again.refs == stack.refs and again.arns == stack.arns
+    assert _as_described(again) == provisioned
+    assert written and all(k.disposed for k in written), "the object's buffer is closed, as moto's own reset does"
+    assert sent_notifications(stack.refs["OnCallTopic"]) == []
+    client("sns").subscribe(TopicArn=stack.refs["OnCallTopic"], Protocol="sms", Endpoint="+85291234567")
+    client("sns").publish(TopicArn=stack.refs["OnCallTopic"], Message="after")
+    assert sent_notifications(stack.refs["OnCallTopic"]) == ["after"], "moto's dashboard shows the live topic"
+    # Names a test used are free again, as on a fresh moto.
+    s3.create_bucket(Bucket="a-test-s-own", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    sqs.create_queue(QueueName="a-test-s-own")
+
+
+def test_items_are_not_kept_in_moto_s_list_of_instances(stack) -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    before = len(Item.instances_tracked)
+    for n in range(20):
+        client("dynamodb").put_item(TableName=stack.refs["StateTable"], Item={"pk": {"S": f"p{n}"}, "n": {"N": str(n)}})
+        assert client("dynamodb").get_item(TableName=stack.refs["StateTable"], Key={"pk": {"S": f"p{n}"}},
+                                           ProjectionExpression="n")["Item"] == {"n": {"N": str(n)}}
+    assert len(Item.instances_tracked) == before
+
+
+def _plain(value):
+    """An answer without what differs from one request to the next (request ids, dates)."""
+    from datetime import datetime
+
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k != "ResponseMetadata" and not isinstance(v, datetime)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value.read() if hasattr(value, "read") else value
+
+
+def _a_little_of_everything(stack) -> list:
+    dynamodb, s3, sqs = client("dynamodb"), client("s3"), client("sqs")
+    answers = []
+    table, bucket, queue = stack.refs["StateTable"], stack.refs["ExportBucket"], stack.refs["DeliveryQueue"]
+    answers.append(dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "b": {"B": bytes(range(256))}},
+                                     ReturnConsumedCapacity="TOTAL"))
+    answers.append(dynamodb.get_item(TableName=table, Key={"pk": {"S": "a"}}, ConsistentRead=True))
+    with pytest.raises(ClientError) as missing:
+        dynamodb.get_item(TableName="no-such-table", Key={"pk": {"S": "a"}})
+    answers.append(missing.value.response["Error"])
+    answers.append(s3.put_object(Bucket=bucket, Key="dir/a b+ü.bin", Body=bytes(range(256)) * 300,
+                                 ContentType="application/octet-stream", Metadata={"kind": "test"}))
+    answers.append(s3.get_object(Bucket=bucket, Key="dir/a b+ü.bin"))
+    answers.append(s3.get_object(Bucket=bucket, Key="dir/a b+ü.bin", Range="bytes=10-19"))
+    answers.append(s3.head_object(Bucket=bucket, Key="dir/a b+ü.bin"))
+    answers.append(s3.list_objects_v2(Bucket=bucket, Prefix="dir/"))
+    with pytest.raises(ClientError) as no_key:
+        s3.get_object(Bucket=bucket, Key="nothing")
+    answers.append(no_key.value.response["Error"])
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"ü": 1}))
+    answers.append([m["Body"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]])
+    answers.append(client("ssm").get_parameter(Name=stack.refs["WatchConfigParameter"]))
+    answers.append(client("secretsmanager").get_secret_value(SecretId=stack.refs["XBearerTokenSecret"])["SecretString"])
+    answers.append(client("kms").get_public_key(KeyId=stack.refs["AuditSigningKey"]))
+    return [_plain(a) for a in answers]
+
+
+def test_calls_answered_in_the_calling_thread_are_answered_as_over_http(stack, _shared_stack, monkeypatch) -> None:
+    import botocore.httpsession
+
+    from crisiscomms_local import aws
+
+    assert aws._DIRECT_CALLS, "the tests' local AWS answers in process"
+    sent = []
+    http_send = botocore.httpsession.URLLib3Session.send
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", lambda self, r: sent.append(r.url) or http_send(self, r))
+    before = aws.request_counts()
+    directly = _a_little_of_everything(stack)
+    assert sent == [], "no call to local AWS went over HTTP"
+    assert sum(aws.request_counts().values()) - sum(before.values()) >= 14, "each is counted as a request"
+
+    over_http_stack = _shared_stack.fresh()
+    monkeypatch.setattr(aws, "_DIRECT_CALLS", False)
+    over_http = _a_little_of_everything(over_http_stack)
+    assert len(sent) >= 14
+    assert directly == over_http
+
+
+# --- UpdateItem of plain SET/REMOVE actions, applied directly, answers as moto does -----------------------
+
+def _update_tables():
+    from moto.dynamodb.models import DynamoDBBackend
+
+    from crisiscomms_local.aws import speed_up_moto
+
+    speed_up_moto()
+    backend = DynamoDBBackend("eu-west-1", "000000000043")
+    for name in ("mine", "theirs"):
+        backend.create_table(
+            name, schema=[{"AttributeName": "pk", "KeyType": "HASH"}], throughput=None,
+            attr=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "queue", "AttributeType": "S"}],
+            global_indexes=[{"IndexName": "by_queue", "KeySchema": [{"AttributeName": "queue", "KeyType": "HASH"}],
+                             "Projection": {"ProjectionType": "ALL"}}],
+            indexes=None, streams=None, billing_mode="PAY_PER_REQUEST", sse_specification=None, tags=[],
+            deletion_protection_enabled=None, warm_throughput=None)
+    return backend
+
+
+def _outcome(call):
+    try:
+        item = call()
+    except Exception as exc:  # noqa: BLE001 - the kind and text of a refusal are what is compared
+        return ("refused", type(exc).__name__, str(exc), getattr(exc, "item", None))
+    return ("updated", item.to_json())
+
+
+# Mostly plain attributes; "name" is a reserved word, pk the key, queue declared (an index's key): those go to moto.
+_ATTRIBUTES = ["a", "b", "c", "lease_owner", "seq"] * 6 + ["name", "pk", "queue"]
+_VALUES = [{"S": "x"}, {"S": ""}, {"N": "7"}, {"N": "-0.50"}, {"BOOL": True}, {"NULL": True}, {"B": "AAE="},
+           {"M": {"k": {"S": "v"}, "n": {"L": [{"N": "1"}, {"S": "two"}]}}}, {"L": []}, {"S": "y" * 300_000}] * 3 + [
+           {"SS": ["s"]}]
+_CONDITIONS = [None, "attribute_exists(a)", "attribute_not_exists(a)", "lease_owner = :c",
+               "attribute_not_exists(lease_owner) OR lease_owner = :c"]
+
+
+def test_plain_set_and_remove_updates_answer_as_moto_does() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from crisiscomms_local.moto_transactions import MOTO_OWN
+
+    backend = _update_tables()  # installs local AWS's shortcuts, as starting it does
+    moto_update = MOTO_OWN[(DynamoDBBackend, "update_item")]
+    action = st.tuples(st.sampled_from(_ATTRIBUTES), st.booleans(), st.sampled_from(_VALUES))
+
+    @settings(max_examples=400, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(sets=st.lists(action, max_size=3, unique_by=lambda a: a[0]),
+           removes=st.lists(st.tuples(st.sampled_from(_ATTRIBUTES), st.booleans()), max_size=2),
+           remove_first=st.booleans(), condition=st.sampled_from(_CONDITIONS), owner=st.sampled_from(["me", "you"]),
+           before=st.one_of(st.none(), st.fixed_dictionaries({"a": st.sampled_from(_VALUES[:3]),
+                                                               "lease_owner": st.just({"S": "me"})})),
+           all_old=st.booleans())
+    def check(sets, removes, remove_first, condition, owner, before, all_old):
+        names, values, set_parts, remove_parts = {}, {":c": {"S": owner}} if condition and ":c" in condition else {}, [], []
+        for n, (attribute, placeholder, value) in enumerate(sets):
+            if placeholder:
+                names[f"#s{n}"] = attribute
+            values[f":v{n}"] = value
+            set_parts.append(f"{f'#s{n}' if placeholder else attribute} = :v{n}")
+        for n, (attribute, placeholder) in enumerate(removes):
+            if placeholder:
+                names[f"#r{n}"] = attribute
+            remove_parts.append(f"#r{n}" if placeholder else attribute)
+        clauses = ([f"SET {', '.join(set_parts)}"] if set_parts else []) + (
+            [f"REMOVE {', '.join(remove_parts)}"] if remove_parts else [])
+        if not clauses:
+            return
+        expression = " ".join(reversed(clauses) if remove_first else clauses)
+        key = {"pk": {"S": "item"}}
+        outcomes = []
+        for table, update in (("mine", backend.update_item), ("theirs", lambda *a, **k: moto_update(backend, *a, **k))):
+            backend.get_table(table).delete_item(DynamoType(key["pk"]), None)
+            if before is not None:
+                backend.put_item(table, {**key, **before})
+            outcome = _outcome(lambda: update(
+                table, key, update_expression=expression, expression_attribute_names=dict(names) or None,
+                expression_attribute_values=dict(values) or None, condition_expression=condition,
+                return_values_on_condition_check_failure="ALL_OLD" if all_old else None))
+            stored = backend.get_table(table).get_item(DynamoType(key["pk"]), None)
+            outcomes.append((outcome, stored.to_json() if stored is not None else None))
+        assert outcomes[0] == outcomes[1], (expression, names, values, condition, before)
+
+    check()
+
+
+def test_the_functions_commonest_updates_take_the_direct_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    backend = _update_tables()
+
+    def not_expected(*_a, **_k):
+        raise AssertionError("moto's validator ran")
+
+    monkeypatch.setattr(UpdateExpressionValidator, "validate", not_expected)
+    key = {"pk": {"S": "state#x"}}
+    backend.update_item("mine", key, update_expression="SET seq = :seq, #h = :hash",
+                        expression_attribute_names={"#h": "hash"},
+                        expression_attribute_values={":seq": {"N": "1"}, ":hash": {"S": "abc"}})
+    backend.update_item("mine", key, update_expression="SET lease_owner = :owner, lease_until = :until",
+                        expression_attribute_names=None,
+                        expression_attribute_values={":owner": {"S": "me"}, ":until": {"N": "9"}, ":now": {"N": "5"}},
+                        condition_expression="attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner")
+    item = backend.update_item("mine", key, update_expression="SET #f0 = :f0 REMOVE #r0",
+                               expression_attribute_names={"#f0": "follow_up", "#r0": "lease_owner"},
+                               expression_attribute_values={":f0": {"M": {"at": {"S": "t"}}}})
+    assert item.to_json()["Attributes"] == {"pk": {"S": "state#x"}, "seq": {"N": "1"}, "hash": {"S": "abc"},
+                                            "lease_until": {"N": "9"}, "follow_up": {"M": {"at": {"S": "t"}}}}
