@@ -33,7 +33,8 @@ def _scored_posts() -> list[Any]:
              for i, row in enumerate(rows)]
     scores = LexiconScorer().score(posts)
     return [ScoredPost(post=p, topics=("harbor",), language=s.language, sentiment=s.sentiment,
-                       sentiment_label=s.sentiment_label, crisis_terms=tuple(h.term for h in s.crisis_terms if not h.negated),
+                       sentiment_label=s.sentiment_label, tone=s.tone, tone_label=s.tone_label,
+                       crisis_terms=tuple(h.term for h in s.crisis_terms if not h.negated),
                        crisis_categories=(), crisis_weight=s.crisis_weight, is_crisis=s.is_crisis, risk=s.risk,
                        ingested_at=when) for p, s in zip(posts, scores, strict=True)]
 

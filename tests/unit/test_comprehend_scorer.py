@@ -1,4 +1,5 @@
-"""The Comprehend engine: batches of 25 per language, its sentiment in, the lexicon's crisis terms kept.
+"""The Comprehend engine: batches of 25 per language, its sentiment in as the author's tone, polarity for
+reputation and the lexicon's crisis terms still this package's.
 
 Local AWS has no real Comprehend, so the client is stubbed with botocore's Stubber.
 """
@@ -14,6 +15,7 @@ from crisiscomms.models import Post
 import functools
 
 from crisiscomms.aws.comprehend import batch_sentiment
+from crisiscomms.scoring import score_text
 from crisiscomms.scoring.engines import ComprehendScorer, LexiconScorer
 from crisiscomms.wiring import Container
 
@@ -57,9 +59,12 @@ def test_batches_of_25_per_language_with_comprehend_language_codes(comprehend: S
                             {"ResultList": [_result(0, 0.7, 0.1)], "ErrorList": []},
                             {"TextList": [traditional[0].text], "LanguageCode": "zh-TW"})
     scores = _comprehend_scorer().score(english + traditional)
-    assert scores[0].sentiment == pytest.approx(-0.85)
-    assert scores[-1].sentiment == pytest.approx(0.6)          # Comprehend's opinion, not the lexicon's
+    assert scores[0].tone == pytest.approx(-0.85)
+    assert scores[-1].tone == pytest.approx(0.6)               # Comprehend's opinion, not the lexicon's
     assert scores[-1].is_crisis and scores[0].is_crisis          # crisis terms still from the lexicon
+    # polarity is the model's, Comprehend's tone one of its inputs
+    assert scores[0] == score_text(english[0].text, followers=1000, tone_override=-0.85)
+    assert scores[-1] == score_text(traditional[0].text, followers=1000, tone_override=0.6)
 
 
 def test_a_text_comprehend_could_not_score_falls_back_to_the_lexicon(comprehend: Stubber) -> None:
@@ -69,8 +74,8 @@ def test_a_text_comprehend_could_not_score_falls_back_to_the_lexicon(comprehend:
                              "ErrorList": [{"Index": 0, "ErrorCode": "INTERNAL_SERVER_EXCEPTION", "ErrorMessage": "x"}]},
                             {"TextList": [p.text for p in posts], "LanguageCode": "en"})
     scores = _comprehend_scorer().score(posts)
-    assert scores[0].sentiment == LexiconScorer().score(posts[:1])[0].sentiment
-    assert scores[1].sentiment == pytest.approx(-0.95)
+    assert scores[0] == LexiconScorer().score(posts[:1])[0]
+    assert scores[1].tone == pytest.approx(-0.95)
 
 
 def test_languages_comprehend_does_not_know_are_never_sent() -> None:

@@ -43,7 +43,7 @@ def scored(text: str, *, to_bank: bool = False, news: bool = False, followers: i
                 published_at=POSTED, to_bank=to_bank, reply_ref=reply_ref)
     score = LexiconScorer().score([post])[0]
     return ScoredPost(post=post, topics=topics, language=score.language, sentiment=score.sentiment,
-                      sentiment_label=score.sentiment_label,
+                      sentiment_label=score.sentiment_label, tone=score.tone, tone_label=score.tone_label,
                       crisis_terms=tuple(h.term for h in score.crisis_terms if not h.negated),
                       crisis_categories=(), crisis_weight=score.crisis_weight, is_crisis=score.is_crisis, risk=score.risk,
                       ingested_at=POSTED + timedelta(minutes=1))
@@ -144,7 +144,8 @@ def test_a_post_in_no_topic_opens_nothing_unless_it_addresses_the_bank() -> None
 def test_triage_reads_a_stored_post_item_as_it_reads_a_scored_post() -> None:
     post = scored("@HarborBank how do I reset my PIN", to_bank=True, followers=120, likes=4)
     stored = {**post.post.model_dump(mode="json"), "topics": list(post.topics), "sentiment_label": post.sentiment_label,
-              "crisis_terms": list(post.crisis_terms), "risk": post.risk, "engagement": post.post.engagement}
+              "tone_label": post.tone_label, "crisis_terms": list(post.crisis_terms), "risk": post.risk,
+              "engagement": post.post.engagement}
     assert triage(TriageInput.of_stored(stored)) == triage(TriageInput.of(post))
 
 

@@ -26,6 +26,8 @@ def _check(score) -> None:
     assert score.language in LANGUAGES
     assert math.isfinite(score.sentiment) and -1.0 <= score.sentiment <= 1.0
     assert score.sentiment_label in LABELS
+    assert math.isfinite(score.tone) and -1.0 <= score.tone <= 1.0
+    assert score.tone_label in LABELS
     assert math.isfinite(score.crisis_weight) and 0.0 <= score.crisis_weight <= CRISIS_WEIGHT_CAP
     assert isinstance(score.risk, int) and 0 <= score.risk <= 100
     assert score.reach >= 0 and score.engagement >= 0
@@ -46,5 +48,5 @@ def test_text_made_of_what_the_analysers_look_for_scores_in_range(text: str, fol
 
 @PROPERTY
 @given(text=biased, override=st.floats(min_value=-1.0, max_value=1.0))
-def test_a_sentiment_override_keeps_everything_in_range(text: str, override: float) -> None:
-    _check(score_text(text, sentiment_override=override))
+def test_a_tone_override_keeps_everything_in_range(text: str, override: float) -> None:
+    _check(score_text(text, tone_override=override))

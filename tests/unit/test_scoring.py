@@ -63,7 +63,7 @@ def test_score_reports_the_language():
 # ---------------------------------------------------------------- crisis terms and negation
 def test_bank_run_question_is_negative_leaning_with_a_bank_run_hit():
     s = score_text("Is this a bank run?")
-    assert s.sentiment < 0
+    assert s.tone < 0
     assert [h.category for h in hits(s, negated=False)] == ["bank_run"]
     assert s.is_crisis
 
@@ -196,7 +196,7 @@ def test_full_width_and_curly_apostrophes_are_normalised():
     assert "bank_run" in categories(s, negated=True)
 
 
-# ---------------------------------------------------------------- sentiment
+# ---------------------------------------------------------------- tone (the author's; polarity is reputation.py's)
 @pytest.mark.parametrize("text, label", [
     ("Great service at the Harbor Bank branch today, thank you!", "positive"),
     ("Harbor Bank app down AGAIN. Can't even check my balance 😡", "negative"),
@@ -205,48 +205,48 @@ def test_full_width_and_curly_apostrophes_are_normalised():
     ("港湾银行app又崩了，气死了", "negative"),
     ("示例银行宣布任命新任行长", "neutral"),
 ])
-def test_sentiment_labels(text, label):
-    assert score_text(text).sentiment_label == label
+def test_tone_labels(text, label):
+    assert score_text(text).tone_label == label
 
 
 def test_negation_flips_and_degree_scales():
-    assert score_text("the Harbor Bank staff were not helpful").sentiment < 0
-    assert score_text("港湾银行的服务不好").sentiment < 0
-    assert score_text("港湾银行服务非常好").sentiment > score_text("港湾银行服务有点好").sentiment > 0
+    assert score_text("the Harbor Bank staff were not helpful").tone < 0
+    assert score_text("港湾银行的服务不好").tone < 0
+    assert score_text("港湾银行服务非常好").tone > score_text("港湾银行服务有点好").tone > 0
 
 
 def test_hedges_and_questions_soften_but_do_not_flip():
-    plain = score_text("My Harbor Bank account is frozen and my money is stuck").sentiment
-    hedged = score_text("Is my Harbor Bank account frozen? I heard my money might be stuck").sentiment
+    plain = score_text("My Harbor Bank account is frozen and my money is stuck").tone
+    hedged = score_text("Is my Harbor Bank account frozen? I heard my money might be stuck").tone
     assert plain < hedged < 0
-    assert score_text("港湾银行是不是要倒闭了？").sentiment < 0
+    assert score_text("港湾银行是不是要倒闭了？").tone < 0
 
 
 def test_but_clause_shift():
     s = score_text("Harbor Bank app was down this morning but the branch staff were amazing, "
                    "sorted my transfer manually. Thank you!")
-    assert s.sentiment_label == "positive"
+    assert s.tone_label == "positive"
     assert "outage" in categories(s)
 
 
 def test_sarcasm_next_to_a_crisis():
     s = score_text("Thanks Example Bank for leaking my data. Stellar work.")
-    assert s.sentiment_label == "negative"
+    assert s.tone_label == "negative"
     s = score_text("呵呵，港湾银行真是“稳如泰山”，取个钱都要排三小时")
-    assert s.sentiment_label == "negative"
+    assert s.tone_label == "negative"
 
 
-def test_headline_about_a_crisis_is_neutral_but_a_complaint_is_negative():
+def test_headline_about_a_crisis_is_a_neutral_tone_but_a_complaint_is_negative():
     news = score_text("Breaking: regulator opens probe into Crestview Trust over missing deposits")
     rant = score_text("My Crestview Trust account is frozen and nobody will tell me why!!")
-    assert news.is_crisis and news.sentiment_label == "neutral"
-    assert rant.is_crisis and rant.sentiment_label == "negative"
+    assert news.is_crisis and news.tone_label == "neutral"
+    assert rant.is_crisis and rant.tone_label == "negative"
 
 
 def test_emoji_carry_valence():
-    assert score_text("Harbor Bank 🎉🎉").sentiment > 0
-    assert score_text("Harbor Bank 😡😡").sentiment < 0
-    assert score_text("Harbor Bank 🤬").sentiment < 0   # not in the table: from its Unicode name
+    assert score_text("Harbor Bank 🎉🎉").tone > 0
+    assert score_text("Harbor Bank 😡😡").tone < 0
+    assert score_text("Harbor Bank 🤬").tone < 0   # not in the table: from its Unicode name
 
 
 @pytest.mark.parametrize("text", [
@@ -255,25 +255,27 @@ def test_emoji_carry_valence():
     "😡" * 50, "好" * 300, "不" * 100 + "好", "挤兑" * 100, "a'b'c'd'''", "#BankRun @HarborBank",
     "\u200b\u200d\ufeff", "𠀀𠀁 ok",
 ])
-def test_sentiment_within_bounds(text):
+def test_polarity_and_tone_within_bounds(text):
     s = score_text(text)
-    assert -1.0 <= s.sentiment <= 1.0
+    assert -1.0 <= s.sentiment <= 1.0 and -1.0 <= s.tone <= 1.0
+    assert s.tone_label in ("negative", "neutral", "positive")
     assert 0 <= s.risk <= 100
     assert s.sentiment_label in ("negative", "neutral", "positive")
 
 
-def test_sentiment_override_replaces_sentiment_only():
+def test_a_tone_override_replaces_the_tone_and_polarity_still_reads_it():
     text = "My Harbor Bank account is frozen, can't withdraw anything"
     own = score_text(text, followers=50_000)
-    pos = score_text(text, followers=50_000, sentiment_override=0.9)
-    neg = score_text(text, followers=50_000, sentiment_override=-0.9)
-    assert pos.sentiment == 0.9 and pos.sentiment_label == "positive"
-    assert neg.sentiment == -0.9 and neg.sentiment_label == "negative"
+    pos = score_text(text, followers=50_000, tone_override=0.9)
+    neg = score_text(text, followers=50_000, tone_override=-0.9)
+    assert pos.tone == 0.9 and pos.tone_label == "positive"
+    assert neg.tone == -0.9 and neg.tone_label == "negative"
     assert pos.crisis_terms == own.crisis_terms and pos.crisis_weight == own.crisis_weight
-    assert neg.risk > pos.risk
-    assert score_text(text, sentiment_override=5).sentiment == 1.0
-    assert score_text(text, sentiment_override=-5).sentiment == -1.0
-    assert score_text(text, sentiment_override=float("nan")).sentiment == 0.0
+    # polarity is the model's, the tone one of its inputs: a kinder tone never makes it worse
+    assert neg.sentiment < pos.sentiment and neg.risk >= pos.risk
+    assert score_text(text, tone_override=5).tone == 1.0
+    assert score_text(text, tone_override=-5).tone == -1.0
+    assert score_text(text, tone_override=float("nan")).tone == 0.0
 
 
 def test_reach_and_engagement_are_reported():

@@ -9,6 +9,7 @@ needs, phrases tried only when all their tokens are in the post, and so on.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import sys
@@ -17,7 +18,7 @@ import unicodedata
 import pytest
 
 from crisiscomms import scoring
-from crisiscomms.scoring import chinese, english, language, regex_reader, rules
+from crisiscomms.scoring import chinese, english, language, regex_reader, reputation, rules
 from crisiscomms.scoring.model import Score, TermHit, new_score
 
 from ..conftest import ROOT
@@ -363,10 +364,12 @@ def test_every_record_kind_agrees_with_its_roles() -> None:
 
 def test_new_score_is_the_dataclass() -> None:
     hit = TermHit("bank run", "run", 3.0, False, "bank run")
-    values = ("en", -0.5, "negative", (hit,), 3.0, True, 10, 2, 40)
-    fast, plain = new_score(*values), Score(*values)
-    assert type(fast) is Score and fast == plain and hash(fast) == hash(plain)
-    assert repr(fast) == repr(plain)
+    for values in (("en", -0.5, "negative", (hit,), 3.0, True, 10, 2, 40, -0.3, None),
+                   ("zh-Hans", -0.2, "negative", (), 1.0, True, 0, 0, 12, 0.0, "withdrawals")):
+        fast, plain = new_score(*values), Score(*values)
+        assert type(fast) is Score and fast == plain and hash(fast) == hash(plain)
+        assert repr(fast) == repr(plain)
+    assert new_score(*values[:-1]).learned_narrative is None
     with pytest.raises(AttributeError):
         fast.risk = 0     # type: ignore[misc]
 
@@ -388,3 +391,83 @@ def test_emoji_valences_read_only_what_can_carry_one() -> None:
                     else:
                         expected[1] += v
         assert scoring._emoji_valences(text, emoji) == tuple(expected)
+
+
+# ---------------------------------------------------------------- polarity, reach, rounding
+DEV = ROOT / "tests" / "data" / "reputation" / "dev.jsonl"
+
+
+def test_the_compiled_model_is_the_plain_formula() -> None:
+    """Memoised gram sums, flags and categories read inline and the three margins of score_text
+    (polarity, its label, the crisis decision) against reputation.py's formula computed from the
+    plain enumeration of the grams; the narrative head where score_text asks it."""
+    m = reputation.model()
+    texts = POSTS + ([json.loads(line)["text"] for line in DEV.read_text(encoding="utf-8").splitlines()
+                      if line.strip()] if DEV.exists() else [])
+    pool = (["Harbor Bank", "not", "fake news", "regulator", "police", "restored", "?", "!", " ", "🙃",
+             "😡", "🎉", "bank run", "frozen", "thanks", "great", "withdraw", "app down", "data breach",
+             "fined", "I", "my", "sources say", "可能", "辟谣", "警方", "银行", "擠兌", "已恢复", "吗", "谢谢",
+             "呵呵", "倒闭", "据报道", "我的"] + list("的了钱取款账户冻结门口人排队"))
+    texts += _random_texts(23, pool, 3000, 10)
+    # longer than a packed gram sum is trusted with: the plain sums
+    texts += [" ".join(_random_texts(24, pool, 2000, 10)), "".join(_random_texts(25, pool, 3000, 10)),
+              "Harbor Bank app down, cannot withdraw " + "Z" * (reputation.LONG_POST + 5)]
+    assert max(map(len, texts)) > reputation.LONG_POST
+    crisis_seen = narratives_seen = 0
+    for text in texts:
+        grams, units, ev = scoring.polarity_inputs(text)
+        neg, pos, cri = m.plain_margins(grams, units, ev)
+        s = scoring.score_text(text)
+        assert abs(s.sentiment - reputation.value_of(neg, pos)) <= 1.01e-4, text
+        if min(abs(neg), abs(pos), abs(neg - pos)) > 1e-9:    # not a tie the float order could turn
+            assert s.sentiment_label == reputation.label_of(neg, pos), text
+        if abs(cri) > 1e-9:
+            assert s.is_crisis == (cri > 0), text
+        crisis_seen += s.is_crisis
+        if s.is_crisis and not any(not h.negated for h in s.crisis_terms):
+            words, zh, emoji = _read(text)
+            plain = m.narrative_of(m.narrative_margins(*reputation.grams_of(words, zh, emoji, m.latin, m.han)))
+            assert s.learned_narrative == plain in reputation.NARRATIVES, text
+            narratives_seen += 1
+        else:
+            assert s.learned_narrative is None, text
+    assert crisis_seen > 100 and narratives_seen > 10
+    # the evidence score_text reads inline is reputation.evidence's
+    for text in texts[:400]:
+        _, _, ev = scoring.polarity_inputs(text)
+        assert len(reputation.evidence_vector(ev)) == len(reputation.EVIDENCE)
+
+
+def _read(text: str) -> tuple[set[str] | None, str, str]:
+    """The English tokens, the folded Chinese text and the emoji the scorer gives the model."""
+    scoring._reading = []
+    try:
+        scoring.score_text(text)
+        words, zh, emoji, _ = scoring._reading[0]
+    finally:
+        scoring._reading = None
+    return words, zh, emoji
+
+
+def _reference_reach(followers, likes, reposts, replies, quotes):
+    interactions = [int(c) for c in (likes, reposts, replies, quotes)]
+    return max(0, int(followers)), sum(c for c in interactions if c > 0)
+
+
+def test_reach_takes_the_int_fast_path_to_the_same_figures() -> None:
+    rng = random.Random(24)
+    kinds = [lambda: rng.randint(-5, 10**12), lambda: rng.randint(-3, 3), lambda: True, lambda: False,
+             lambda: rng.uniform(-3, 1e6), lambda: 0]
+    for _ in range(20000):
+        args = [rng.choice(kinds)() for _ in range(5)]
+        assert scoring._reach(*args) == _reference_reach(*args), args
+
+
+def test_round4_is_round_to_four_places() -> None:
+    rng = random.Random(25)
+    values = [rng.uniform(-1, 1) for _ in range(100000)] + [rng.uniform(-8, 8) for _ in range(20000)]
+    values += [(k + 0.5) / 10000 for k in range(-10001, 10001)] + [k / 20000 for k in range(-20000, 20001)]
+    values += [0.0, -0.0, 1e-9, -1e-9, 5e-5, -5e-5, 6.0, 2.5, 1e300, -1e300, float("inf"), float("-inf")]
+    for v in values:
+        assert repr(scoring._round4(v)) == repr(round(v, 4)), v
+    assert math.isnan(scoring._round4(float("nan")))

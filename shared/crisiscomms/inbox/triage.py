@@ -15,8 +15,8 @@ Kind (first rule that holds):
   question   it asks: "?" or "？" outside links, a Chinese question particle or form (吗, 呢 at a clause's end,
              是不是, 能不能, 会不会, 有没有, 为什么, 怎么办, 什么时候 ...; Traditional folded first), or a
              sentence opening with an English question word (how, why, when, is, can, does ...).
-  complaint  the scorer's sentiment is negative.
-  praise     the scorer's sentiment is positive.
+  complaint  the author's tone (the scorer's tone_label, not polarity for reputation) is negative.
+  praise     the author's tone is positive.
   other      anything else.
 
 A post opens a conversation when it can be answered where it was said (not a news article) and it
@@ -94,7 +94,7 @@ class TriageInput:
     to_bank: bool
     answerable: bool  # said where an answer can go: social posts, not news articles
     about_bank: bool  # matched a watched topic (every stored post did) or addresses the bank
-    sentiment_label: str
+    sentiment_label: str  # the author's tone: a complaint or thanks is the author's, whatever it does to trust
     crisis_terms: tuple[str, ...]
     risk: int
     followers: int
@@ -104,7 +104,7 @@ class TriageInput:
     def of(cls, scored: ScoredPost) -> TriageInput:
         post = scored.post
         return cls(text=post.full_text, to_bank=post.to_bank, answerable=post.source_type != "news",
-                   about_bank=bool(scored.topics) or post.to_bank, sentiment_label=scored.sentiment_label,
+                   about_bank=bool(scored.topics) or post.to_bank, sentiment_label=scored.tone_label,
                    crisis_terms=tuple(scored.crisis_terms), risk=scored.risk, followers=post.followers,
                    engagement=post.engagement)
 
@@ -116,7 +116,7 @@ class TriageInput:
             text = f"{item['title']}\n{text}"
         return cls(text=text, to_bank=bool(item.get("to_bank")), answerable=item.get("source_type") != "news",
                    about_bank=bool(item.get("topics")) or bool(item.get("to_bank")),
-                   sentiment_label=str(item.get("sentiment_label") or "neutral"),
+                   sentiment_label=str(item.get("tone_label") or item.get("sentiment_label") or "neutral"),
                    crisis_terms=tuple(item.get("crisis_terms") or ()), risk=int(item.get("risk") or 0),
                    followers=int(item.get("followers") or 0),
                    engagement=int(item.get("engagement") or sum(int(item.get(k) or 0) for k in

@@ -1,15 +1,32 @@
-"""Post scoring: language, sentiment, crisis terms and risk, in-process and offline.
+"""Post scoring: language, polarity for reputation, crisis and its narrative, the author's tone, crisis
+terms and risk, offline.
 
-Owns the lexicons, the rules and the risk formula; others use it through this package (and the
-composition root through `engines`). May import only the standard library, and `engines` the
-`models` contract; the Comprehend call is passed in, never imported.
+Owns the lexicons, the rules, the learned models and the risk formula; others use it through
+this package (and the composition root through `engines`). May import only the standard
+library, and `engines` the `models` contract; the Comprehend call is passed in, never imported.
+
+What a Score says: ``sentiment`` / ``sentiment_label`` are polarity for reputation, what the
+post, if believed, does to the bank's reputation (tests/data/reputation/GUIDE.md): a neutral
+headline about a bank run, an outage or a fine is negative, a regulator clearing the bank
+positive, the bank's own denial neutral, sarcasm about a failure negative.  ``tone`` /
+``tone_label`` are the author's tone (the lexicon's below, or Comprehend's).  The stored
+figures and the alerts count polarity.  ``is_crisis``: the post reports, alleges, rumours, warns
+of or asks about a crisis event (GUIDE.md section 3), whether or not a term of the lexicon
+names it ("ATMs dispensing nothing", 限提三千); the matched ``crisis_terms`` are its evidence,
+shown to the desk.  ``learned_narrative``: the catalogue narrative of a crisis post none of
+whose terms tells the story (``narratives.narrative_for`` reads it).
 
 Stdlib only, deterministic, built for AWS Lambda: the lexicons are JSON package data
-(``lexicon_en.json``, ``lexicon_zh.json``, see ``lexicon.py``), the package imports in
-about 19 ms with cached bytecode (about 35 ms without, on this project's machine; the
-Chinese gap patterns are compiled when a post first needs one) and scores about 28,000
-of the labelled posts per second on one core, more than half VADER's rate
-(``python3 tasks.py bench``).
+(``lexicon_en.json``, ``lexicon_zh.json``, see ``lexicon.py``) and the polarity model's
+weights are ``reputation_model.json`` + ``reputation_model.bin`` (4 KB + 73 KB, read in about
+2-3 ms when the first post is scored, not at import) and ``reputation_narratives.bin`` (44 KB,
+read in about 3 ms when the first crisis post no term explains is scored).  The package imports
+in about 35 ms on this project's machine (the Chinese gap patterns are compiled when a post
+first needs one) and scores about 24,000 of the labelled posts per second on one core, 0.48-0.51
+of VADER's rate (``python3 tasks.py bench``; the single polarity head made 0.50-0.54 in the same
+alternating runs: the crisis head's evidence costs about 5,000 instructions a post and the
+narrative head about 2,000 on average, 283,600 against 272,400 in all; about 11,000 a second on
+posts none of whose words it has seen before, the models' memos being empty).
 
 Speed comes from doing less per post, never from changing a result: pure-ASCII text
 skips normalisation, script counts run on the UTF-8 bytes, a Chinese post without Latin
@@ -41,49 +58,85 @@ Pipeline of :func:`score_text`
    0.6x, because a headline about a bank run is neutral while "my account is frozen!!"
    is negative.  In a personal post about a crisis, praise with no "but" and no
    resolution ("thanks for leaking my data") is read as sarcasm (x -0.8).
-6. Sentiment = S / sqrt(S^2 + 15) (VADER's normalisation) of the summed valence S,
+6. Tone = S / sqrt(S^2 + 15) (VADER's normalisation) of the summed valence S,
    after questions and hedges soften it (x0.75 each, at most two; they never flip it)
    and exclamation marks emphasise it; emoji add their own valence.  Labels:
-   >= +0.25 positive, <= -0.25 negative, neutral in between.
-7. Crisis weight = sum over distinct canonical terms of the weight of their
+   >= +0.25 positive, <= -0.25 negative, neutral in between.  A tone from Comprehend
+   (``tone_override``) replaces it.
+7. The lexicon's crisis weight = sum over distinct canonical terms of the weight of their
    non-negated hits, capped at :data:`CRISIS_WEIGHT_CAP` (6.0).  Weight scale per
    term: 3 acute/systemic (bank run, withdrawals halted, insolvency, licence revoked),
    2-2.5 serious (fraud, data breach, frozen accounts, regulator probe, executives
    fled), 1-1.5 operational (outage, app down, layoffs, scam warnings, branch
-   closures, share-price falls).  ``is_crisis`` = crisis weight >=
-   :data:`CRISIS_THRESHOLD` (1.0): one non-negated term of any category, which is how
-   the communications desk (and the labelled data) defines a crisis post.
-8. Risk 0..100 from crisis weight, negativity, reach and engagement: see ``risk.py``
-   and :func:`risk_formula`.  A post that is not negative and reports a resolution
-   ("has been fixed", 已恢复) enters risk with RESOLVED_RISK_FACTOR x its crisis weight.
+   closures, share-price falls).  It is one input of the crisis head (step 8), which
+   decides ``is_crisis``; ``crisis_weight`` (what risk and the aggregates count) is then
+   the lexicon's, at least :data:`LEARNED_CRISIS_WEIGHT` (1.0, one operational term's
+   weight, the old threshold) for a crisis post whose terms weigh less or that has none,
+   and at most :data:`NOT_CRISIS_WEIGHT` (0.5) for a post that is not crisis (a film's
+   "bank run", a scam by outsiders, one customer's frozen card), so ``is_crisis`` holds
+   exactly when ``crisis_weight >= CRISIS_THRESHOLD``.
+8. Polarity for reputation, crisis and narrative (``reputation.py``): linear heads over
+   the same features of the post, computed once (one memo look-up per distinct token and
+   per character gives every head's gram sums)::
 
-Thresholds and factors were tuned on the ``dev`` split of
-tests/data/labelled_posts.jsonl only; ``python -m crisiscomms_local.evaluate_scoring``
-prints the dev and holdout figures.
+       margin_h = bias_h + step_h * sum(q_h[crc32(g) mod 2**18] for g in grams) / sqrt(units)
+                         + sum(v_h[k] * evidence[k])          h = negative, positive, crisis
+       polarity = p_positive - p_negative of softmax(margin_negative, 0, margin_positive)
+       label    = the class with the largest margin (neutral when none is above 0)
+       crisis   = margin_crisis > 0       (logistic; threshold chosen by cross-validation)
+
+   grams: each distinct English token padded as <tok>, its 3..5-character n-grams and
+   itself; each Han character (Traditional folded to Simplified); each emoji.  evidence:
+   the tone, the crisis weight (not damped in a report: a headline about a run is
+   negative), the event / negative / positive valence before any damping, flags: praise
+   (words or emoji), a debunk, a denial (a negated crisis term), either voiced by an
+   authority (regulator, police, 警方 ...), a reported fix, a question, a question about
+   a crisis (doubt spread as a question), irony, hedges, about banking, money being taken
+   out, the author's voice, a report's voice; and the categories of the non-negated
+   crisis terms.  A crisis post with no non-negated term gets its narrative from a fourth
+   head, multinomial over the ten catalogue narratives on the grams alone.
+9. Risk 0..100 from crisis weight (step 7), negativity (of polarity), reach and
+   engagement: see ``risk.py`` and :func:`risk_formula`.  A post whose polarity label is
+   not negative and that reports a resolution ("has been fixed", 已恢复) enters risk with
+   RESOLVED_RISK_FACTOR x its crisis weight.
+
+Training.  The heads are trained on the dev split of the reputation set only
+(tests/data/reputation/dev.jsonl, labelled by GUIDE.md) by
+``python -m crisiscomms_local.train_reputation``: SGD on the class-weighted log-loss with L2
+(n-gram and evidence weights regularised apart), rows in a seeded order, so the same rows
+give the same bytes; the n-gram weights are stored as int8 with one step per head.  Its
+settings (n-gram lengths, each head's L2, class weights, the crisis threshold) were chosen by
+5-fold cross-validation on dev (``--search`` prints the table), and the header records the
+shipped settings' 5-fold figures.  The trainer refuses the frozen test split
+(tests/data/reputation/FROZEN: its SHA-256 and ids).  The
+lexicons' thresholds and factors were tuned on the dev split of the earlier set
+(tests/data/labelled_posts.jsonl, author's tone).  ``python -m
+crisiscomms_local.evaluate_scoring`` prints dev and test side by side (``--earlier``: the
+earlier set's dev and holdout).
 """
 from __future__ import annotations
 
 import math
 import unicodedata
 
-from . import chinese, english
+from . import chinese, english, reputation
 from .english import EMOJI, PRAISE_EMOJI
 from .language import (NON_ASCII_RUN, decide_language, detect_language, fold_chinese, normalise,
                        script_profile, to_simplified, to_traditional)
-from .model import Analysis, CrisisEntry, Language, Score, TermHit, new_score
+from .model import (NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD, Analysis, CrisisEntry, Language, Score,
+                    TermHit, new_score)
 from .risk import compute_risk, risk_formula
 from .rules import PostContext
 
 __all__ = [
-    "Language", "TermHit", "Score", "detect_language", "score_text", "risk_formula",
-    "CRISIS_THRESHOLD", "CRISIS_WEIGHT_CAP", "POSITIVE_THRESHOLD", "NEGATIVE_THRESHOLD",
+    "Language", "TermHit", "Score", "detect_language", "score_text", "polarity_inputs", "risk_formula",
+    "CRISIS_THRESHOLD", "CRISIS_WEIGHT_CAP", "LEARNED_CRISIS_WEIGHT", "NOT_CRISIS_WEIGHT",
+    "POSITIVE_THRESHOLD", "NEGATIVE_THRESHOLD",
     "normalise", "to_simplified", "to_traditional",
 ]
 
 CRISIS_WEIGHT_CAP = 6.0
 CRISIS_THRESHOLD = 1.0
-POSITIVE_THRESHOLD = 0.25
-NEGATIVE_THRESHOLD = -0.25
 NEGATED_CRISIS_VALENCE = 0.2   # "not a bank run" / "没有挤兑" reassures a little
 REPORT_EVENT_FACTOR = 0.1      # event words in a post with no personal voice
 REPORT_EVAL_FACTOR = 0.6       # evaluative words in a post with no personal voice
@@ -93,6 +146,8 @@ HEDGE_FACTOR = 0.75
 MAX_HEDGES = 2
 EXCLAMATION_INCREMENT = 0.292  # VADER's per-"!" emphasis, at most 4
 RESOLVED_RISK_FACTOR = 0.3     # a non-negative post reporting a fix ("restored", 已恢复)
+LEARNED_CRISIS_WEIGHT = 1.0    # a crisis post whose terms weigh less: one operational term's weight
+NOT_CRISIS_WEIGHT = 0.5        # the most the terms of a post that is not crisis weigh
 
 _PUNCT_FOLD = {
     ord("\u2019"): "'", ord("\u2018"): "'", ord("\u02bc"): "'", ord("\u3002"): ".",
@@ -125,6 +180,7 @@ _EMOJI_NAME_RULES = (
     ("CHECK MARK", 1.3), ("CHAMPAGNE", 2.0), ("FIREWORK", 2.0), ("BALLOON", 1.6),
 )
 _EMOJI_CACHE: dict[str, float] = {}
+_NO_VALENCE = (0.0, 0.0, 0.0)       # (positive, negative, praise) of a post without emoji
 if any(k.isascii() for k in EMOJI):
     raise ValueError("an emoji of the lexicon is ASCII: _emoji_valences skips those")
 # the lexicon's emoji all lie in the ranges script_profile collects (else all non-ASCII is read)
@@ -194,6 +250,17 @@ def _is_personal(nfkc: str, personal: int, report: int, has_emoji: bool) -> bool
     return personal >= report
 
 
+def _round4(x: float) -> float:
+    """round(x, 4), the same float, without its decimal conversion unless x is within a
+    hair of a tie (x * 10**4 is then off the exact product by far less than the margin)."""
+    y = x * 10000.0
+    if -1e9 < y < 1e9:          # (False for NaN)
+        r = round(y)
+        if -0.4999 < y - r < 0.4999:
+            return r / 10000.0 if r else math.copysign(0.0, x)
+    return round(x, 4)
+
+
 def _clamp(x: float) -> float:
     return -1.0 if x < -1.0 else 1.0 if x > 1.0 else x
 
@@ -215,16 +282,15 @@ def _nfkc(text: str) -> str:
 
 
 def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 0,
-               replies: int = 0, quotes: int = 0,
-               sentiment_override: float | None = None) -> Score:
-    """Score one post.  ``sentiment_override`` (e.g. from Amazon Comprehend, in -1..1)
-    replaces this package's sentiment; crisis terms, reach and risk are still computed."""
+               replies: int = 0, quotes: int = 0, tone_override: float | None = None) -> Score:
+    """Score one post.  ``tone_override`` (e.g. from Amazon Comprehend, in -1..1) replaces the lexicon's
+    tone; polarity and crisis (with that tone as one of their inputs), terms, reach and risk are not."""
     text = text or ""
     nfkc = _nfkc(text)
     counts, chars, emoji, folds, words = script_profile(nfkc, exact=False)
     has_han = counts[1] > 0
     if has_han and not words and english.PUNCTUATION_ONLY_IS_PLAIN:
-        toks = None                 # a Chinese post without Latin words: its English side
+        toks = present = None       # a Chinese post without Latin words: its English side
         en = english.punctuation_markers(nfkc)      # is its "%" and "?" alone
     else:
         toks, raws = english.tokenize(nfkc)
@@ -246,34 +312,85 @@ def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 
     hits, best = _crisis_hits(out) if out.hits else ((), None)
     # the capped sum of the weights (an int 0 when there are none, as sum() of nothing)
     crisis_weight = min(CRISIS_WEIGHT_CAP, sum(best.values())) if best else 0
-    if sentiment_override is not None:
-        sentiment = float(sentiment_override)
-        sentiment = 0.0 if math.isnan(sentiment) else round(_clamp(sentiment), 4)
-    elif out.eval_pos or out.eval_neg or out.event or emoji:
-        total = _soften(_valence_sum(out, nfkc, emoji, marks, bool(best)), out, nfkc)
-        sentiment = round(total / math.sqrt(total * total + ALPHA), 4) if total else 0.0
+    emoji_valence = _emoji_valences(nfkc, emoji) if emoji else _NO_VALENCE
+    if tone_override is None and not (out.eval_pos or out.eval_neg or out.event or emoji):
+        tone = 0.0     # no valence at all: _valence_sum and _soften would give 0
     else:
-        sentiment = 0.0     # no valence at all: _valence_sum and _soften would give 0
+        tone = _tone(out, nfkc, emoji, marks, bool(best), tone_override, emoji_valence)
+    if _reading is not None:
+        _reading.append((present, zh_text, emoji, reputation.evidence(
+            tone, crisis_weight, hits, out, marks, zh_text or nfkc, emoji_valence)))
+    polarity, polarity_label, crisis = (learned := reputation._MODEL or reputation.model()).polarity(
+        present, chars, emoji, tone, crisis_weight, hits, out, marks, zh_text or nfkc, emoji_valence)
+    if crisis:
+        crisis_weight = crisis_weight if crisis_weight >= CRISIS_THRESHOLD else LEARNED_CRISIS_WEIGHT
+    else:
+        crisis_weight = crisis_weight if crisis_weight <= NOT_CRISIS_WEIGHT else NOT_CRISIS_WEIGHT
+    narrative = learned.narrative(present, chars, emoji) if crisis and not best else None   # no term tells it
     reach, engagement = _reach(followers, likes, reposts, replies, quotes)
-    # a post reporting the problem fixed, without complaint, is news, not a risk
+    # a post reporting the problem fixed, without harm to the bank, is news, not a risk
     risk_weight = (crisis_weight * RESOLVED_RISK_FACTOR
-                   if crisis_weight and sentiment >= 0 and marks[4] else crisis_weight)
+                   if crisis_weight and marks[4] and polarity_label != "negative" else crisis_weight)
     return new_score(
         decide_language(nfkc, counts) if text else "other",     # language
-        sentiment,
-        "positive" if sentiment >= POSITIVE_THRESHOLD               # sentiment_label
-        else "negative" if sentiment <= NEGATIVE_THRESHOLD else "neutral",
+        polarity, polarity_label,                               # sentiment, sentiment_label
         hits,                                                   # crisis_terms
-        round(crisis_weight, 4) if crisis_weight else crisis_weight,
-        crisis_weight >= CRISIS_THRESHOLD,                      # is_crisis
-        reach,
-        engagement,
-        compute_risk(risk_weight, sentiment, reach, engagement),
+        _round4(crisis_weight) if crisis_weight else crisis_weight,
+        crisis,                                                 # is_crisis
+        reach, engagement,
+        compute_risk(risk_weight, polarity, reach, engagement),
+        tone, narrative,
     )
+
+
+def _tone(out: Analysis, nfkc: str, emoji: str, marks: tuple[bool, bool, int, int, bool, int],
+          crisis_found: bool, tone_override: float | None, emoji_valence: tuple[float, float, float]) -> float:
+    """The author's tone: Comprehend's when given, else the lexicon's (pipeline step 6)."""
+    if tone_override is not None:
+        tone = float(tone_override)
+        return 0.0 if math.isnan(tone) else _round4(_clamp(tone))
+    total = _soften(_valence_sum(out, nfkc, emoji, marks, crisis_found, emoji_valence), out, nfkc)
+    return _round4(total / math.sqrt(total * total + ALPHA)) if total else 0.0
+
+
+# While polarity_inputs scores a post: where score_text leaves what the model read of it
+_reading: list | None = None
+
+
+def polarity_inputs(text: str, tone_override: float | None = None,
+                    masked: tuple[frozenset[str], tuple[str, ...]] = (frozenset(), ())) -> tuple[
+        list[str], int, reputation.Evidence]:
+    """What the models read of a post: its grams (the plain enumeration), their units and the
+    lexicon's evidence (``reputation.py``); for the trainer (not thread-safe).  ``masked``: English
+    tokens and folded Chinese names that give no grams (the units stay the post's), so the
+    trainer keeps the labelled set's bank names from teaching the model a prior about a bank."""
+    global _reading
+    _reading = []
+    try:
+        score_text(text, tone_override=tone_override)
+        words, zh, emoji, ev = _reading[0]
+    finally:
+        _reading = None
+    m = reputation.model()
+    grams, units = reputation.grams_of(words, zh, emoji, m.latin, m.han)
+    tokens, names = masked
+    if (words and not tokens.isdisjoint(words)) or (zh and any(name in zh for name in names)):
+        for name in names:
+            zh = zh.replace(name, " " * len(name))
+        grams = reputation.grams_of(words and set(words) - tokens, zh, emoji, m.latin, m.han)[0]
+    return grams, units, ev
 
 
 def _reach(followers: int, likes: int, reposts: int, replies: int, quotes: int) -> tuple[int, int]:
     """max(0, int(followers)), and the sum of max(0, int(count)) of the interactions."""
+    if (type(followers) is int and type(likes) is int and type(reposts) is int
+            and type(replies) is int and type(quotes) is int):     # what posts carry
+        if likes >= 0 and reposts >= 0 and replies >= 0 and quotes >= 0:
+            return (followers if followers > 0 else 0), likes + reposts + replies + quotes
+        return (followers if followers > 0 else 0), ((likes if likes > 0 else 0)
+                                                     + (reposts if reposts > 0 else 0)
+                                                     + (replies if replies > 0 else 0)
+                                                     + (quotes if quotes > 0 else 0))
     interactions = tuple(map(int, (likes, reposts, replies, quotes)))
     engagement = (sum(interactions) if min(interactions) >= 0
                   else sum(c for c in interactions if c > 0))
@@ -316,10 +433,12 @@ def _term_hit(crisis: CrisisEntry, negated: bool, matched: str) -> TermHit:
 
 
 def _valence_sum(out: Analysis, nfkc: str, emoji: str,
-                 marks: tuple[bool, bool, int, int, bool, int], crisis_found: bool) -> float:
+                 marks: tuple[bool, bool, int, int, bool, int], crisis_found: bool,
+                 emoji_valence: tuple[float, float, float]) -> float:
     """A headline about a bank run is neutral while "my account is frozen!!" is
-    negative, so the voice decides how much event words count."""
-    emoji_pos, emoji_neg, emoji_praise = _emoji_valences(nfkc, emoji) if emoji else (0.0, 0.0, 0.0)
+    negative, so the voice decides how much event words count.  ``emoji_valence``: the
+    post's emoji's (positive, negative, praise), _emoji_valences."""
+    emoji_pos, emoji_neg, emoji_praise = emoji_valence
     personal = _is_personal(nfkc, marks[2], marks[3], bool(emoji))
     eval_pos = out.eval_pos + emoji_pos
     negative_context = out.event + out.eval_neg + emoji_neg < 0

@@ -1,8 +1,9 @@
 """Scoring posts in batches with the engine the deployment selected.
 
 The lexicon engine is entirely in-process. The Comprehend engine asks Amazon Comprehend for
-sentiment in batches of 25 per language; crisis terms, reach and risk still come from the
-bank lexicon, and a text Comprehend cannot score falls back to the lexicon's sentiment.
+sentiment in batches of 25 per language and takes it as the author's tone; polarity for
+reputation (tone one of its inputs), crisis terms, reach and risk still come from this package,
+and a text Comprehend cannot score keeps the lexicon's tone.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from crisiscomms.scoring import detect_language, score_text
 COMPREHEND_LANGUAGE = {"en": "en", "zh-Hans": "zh", "zh-Hant": "zh-TW"}
 
 
-def _score(post: Post, sentiment: float | None = None) -> Score:
+def _score(post: Post, tone: float | None = None) -> Score:
     return score_text(
         post.full_text,
         followers=post.followers,
@@ -24,7 +25,7 @@ def _score(post: Post, sentiment: float | None = None) -> Score:
         reposts=post.reposts,
         replies=post.replies,
         quotes=post.quotes,
-        sentiment_override=sentiment,
+        tone_override=tone,
     )
 
 
@@ -45,8 +46,8 @@ class ComprehendScorer:
             code = COMPREHEND_LANGUAGE.get(detect_language(post.full_text))
             if code:
                 by_language[code].append(index)
-        sentiment: dict[int, float | None] = {}
+        tone: dict[int, float | None] = {}
         for code, indexes in by_language.items():
             values = self._batch_sentiment([posts[i].full_text for i in indexes], code)
-            sentiment.update(zip(indexes, values, strict=True))
-        return [_score(p, sentiment.get(i)) for i, p in enumerate(posts)]
+            tone.update(zip(indexes, values, strict=True))
+        return [_score(p, tone.get(i)) for i, p in enumerate(posts)]

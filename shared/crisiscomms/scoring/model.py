@@ -8,6 +8,8 @@ from typing import Literal
 from .language import Language
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
+POSITIVE_THRESHOLD = 0.25       # tone labels
+NEGATIVE_THRESHOLD = -0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,13 @@ class TermHit:
 
 @dataclass(frozen=True, slots=True)
 class Score:
+    """``sentiment`` / ``sentiment_label``: polarity for reputation (what the post does to the
+    bank's reputation, ``reputation.py``); ``tone`` / ``tone_label``: the author's tone (the
+    lexicon's, or Comprehend's when that engine is selected; the label is read off the value).
+    ``is_crisis`` is the crisis head's (``reputation.py``), the matched ``crisis_terms`` its
+    evidence; ``learned_narrative`` is the narrative head's catalogue id for a crisis post none of
+    whose terms tells the story (None otherwise: the terms do, ``narratives.narrative_for``)."""
+
     language: Language
     sentiment: float
     sentiment_label: SentimentLabel
@@ -38,6 +47,15 @@ class Score:
     reach: int
     engagement: int
     risk: int
+    tone: float
+    learned_narrative: str | None
+
+    @property
+    def tone_label(self) -> SentimentLabel:
+        """positive at >= POSITIVE_THRESHOLD, negative at <= NEGATIVE_THRESHOLD, else neutral."""
+        tone = self.tone
+        return ("positive" if tone >= POSITIVE_THRESHOLD else "negative" if tone <= NEGATIVE_THRESHOLD
+                else "neutral")
 
 
 def _slot_setters(cls: type) -> tuple:
@@ -53,13 +71,14 @@ def _slot_setters(cls: type) -> tuple:
 
 
 (_set_language, _set_sentiment, _set_label, _set_terms, _set_weight, _set_is_crisis, _set_reach,
- _set_engagement, _set_risk) = _slot_setters(Score)
+ _set_engagement, _set_risk, _set_tone, _set_learned_narrative) = _slot_setters(Score)
 _new = object.__new__
 
 
 def new_score(language: Language, sentiment: float, sentiment_label: SentimentLabel,
               crisis_terms: tuple[TermHit, ...], crisis_weight: float, is_crisis: bool,
-              reach: int, engagement: int, risk: int) -> Score:
+              reach: int, engagement: int, risk: int, tone: float,
+              learned_narrative: str | None = None) -> Score:
     """``Score(...)``, the same object, built faster (a Score per post adds up)."""
     score = _new(Score)
     _set_language(score, language)
@@ -71,6 +90,8 @@ def new_score(language: Language, sentiment: float, sentiment_label: SentimentLa
     _set_reach(score, reach)
     _set_engagement(score, engagement)
     _set_risk(score, risk)
+    _set_tone(score, tone)
+    _set_learned_narrative(score, learned_narrative)
     return score
 
 

@@ -1,7 +1,7 @@
 """Risk: how urgently the communications desk should look at a post (0..100).
 
     c     = 1 - exp(-crisis_weight / 1.5)              crisis signal, 0..1 (saturating)
-    n     = max(0, -sentiment)                          negativity, 0..1
+    n     = max(0, -sentiment)                          negativity, 0..1 (of polarity for reputation)
     harm  = c * (0.5 + 0.5 * n) + 0.35 * n * (1 - c)    0..1
     r     = min(1, log10(1 + followers) / 6)            reach: 1M followers = full
     e     = min(1, log10(1 + engagement) / 4)           engagement: 10k interactions = full

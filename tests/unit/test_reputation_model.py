@@ -1,0 +1,221 @@
+"""The polarity model's package data, how it is read, and how it is trained: on the dev split
+only, never on the frozen test split."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from crisiscomms.scoring import reputation, score_text
+from crisiscomms_local import train_reputation as trainer
+
+from ..conftest import ROOT
+
+SET_DIR = ROOT / "tests" / "data" / "reputation"
+
+
+def _header() -> dict:
+    return json.loads(Path(reputation.HEADER_FILE).read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- the shipped model
+def test_the_shipped_model_is_compact_and_matches_its_header() -> None:
+    header = _header()
+    assert header["format"] == reputation.FORMAT and header["classes"] == list(reputation.LABELS)
+    assert header["heads"] == list(reputation.HEADS) and header["evidence"]["names"] == list(reputation.EVIDENCE)
+    assert header["buckets"] <= 1 << 18 and header["buckets"] & (header["buckets"] - 1) == 0
+    packed = Path(reputation.WEIGHTS_FILE).read_bytes()
+    stories = Path(reputation.NARRATIVES_FILE).read_bytes()
+    assert len(packed) + len(stories) < 256 * 1024
+    weights = zlib.decompress(packed)
+    n = header["buckets"]
+    assert len(weights) == 3 * n
+    assert sum(1 for b in range(n) if weights[b] or weights[n + b] or weights[2 * n + b]) == \
+        header["training"]["nonzero_buckets"] > 0
+    assert any(weights[2 * n:]), "the crisis head has no gram weights"
+    narrative = header["narrative"]
+    assert narrative["classes"] == list(reputation.NARRATIVES) and narrative["buckets"] > 0
+    assert len(zlib.decompress(stories)) == narrative["buckets"] * (4 + len(reputation.NARRATIVES))
+
+
+def test_the_shipped_model_was_trained_on_the_current_dev_split() -> None:
+    """Retrain (python -m crisiscomms_local.train_reputation) whenever dev.jsonl changes."""
+    dev = SET_DIR / "dev.jsonl"
+    if not dev.exists():
+        pytest.skip("no reputation dev split yet")
+    training = _header()["training"]
+    assert training["data"] == "tests/data/reputation/dev.jsonl" and training["label"] == "polarity"
+    assert training["data_sha256"] == hashlib.sha256(dev.read_bytes()).hexdigest()
+    assert training["command"] == "python -m crisiscomms_local.train_reputation"     # the chosen settings
+
+
+def test_the_recorded_cross_validation_is_the_models_and_above_the_lexicon() -> None:
+    """The figures the README quotes are the shipped settings' (5-fold on dev): polarity well above the
+    lexicon's tone read as polarity (0.52 en, 0.61 zh on dev), crisis above the term rule (0.76, 0.74)."""
+    cv = _header()["training"]["cv5"]
+    assert cv["polarity_macro_f1"]["en"] >= 0.60 and cv["polarity_macro_f1"]["zh"] >= 0.68
+    assert cv["crisis_f1"]["en"] >= 0.79 and cv["crisis_f1"]["zh"] >= 0.77
+    assert cv["narrative_accuracy"]["all_no_term"] >= 0.45      # "other" for all of them would be 0
+
+
+def test_the_model_is_read_at_the_first_post_scored_not_at_import() -> None:
+    code = ("import sys\n"
+            "from crisiscomms.scoring import reputation, score_text\n"
+            "print(reputation._MODEL is None)\n"
+            "score_text('Harbor Bank app down again')\n"
+            "print(reputation._MODEL is not None, reputation._MODEL._narrative_weights is None, "
+            "'numpy' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "shared")}, timeout=60)
+    assert out.stdout.split() == ["True", "True", "True", "False"]
+
+
+def test_a_model_that_does_not_fit_this_package_is_refused() -> None:
+    header = _header()
+    weights = reputation.model()._q
+    for change in ({"format": 1}, {"buckets": 1 << 17}, {"han": [1, 5]}, {"heads": ["negative", "positive"]},
+                   {"evidence": {**header["evidence"], "names": ["tone"]}}, {"bias": [0.0, 0.0]}):
+        with pytest.raises(ValueError):
+            reputation.Model({**header, **change}, weights)
+    with pytest.raises(ValueError, match="narrative"):
+        reputation.Model({**header, "narrative": None}, weights).narrative({"run"}, None, "")
+
+
+# ---------------------------------------------------------------- what the heads decide
+# Posts none of which is in the labelled set, each clear under GUIDE.md
+CLEAR = [
+    ("Harbor Bank's mobile app crashed again during my lunch break, still cannot log in", "negative", True),
+    ("Long line of customers outside Harbor Bank since 6am, all trying to take their cash out", "negative", True),
+    ("Harbor Bank staff at the Elm St branch were so kind helping my grandma, thank you!", "positive", False),
+    ("Harbor Bank branch on Elm St opens at 9 on Saturdays", "neutral", False),
+    ("港湾银行的手机银行又登不上了，转账一直失败", "negative", True),
+    ("港湾银行门口排起长队，大家都在取钱", "negative", True),
+    ("港湾银行的柜员服务特别耐心，给个好评", "positive", False),
+    ("港湾银行周六营业时间为上午九点至下午五点", "neutral", False),
+]
+
+
+@pytest.mark.parametrize(("text", "polarity", "crisis"), CLEAR)
+def test_the_shipped_heads_read_clear_posts_they_were_not_trained_on(text: str, polarity: str, crisis: bool) -> None:
+    score = score_text(text)
+    assert (score.sentiment_label, score.is_crisis) == (polarity, crisis)
+
+
+def test_a_crisis_post_no_term_explains_gets_a_catalogue_narrative_and_a_weight_for_risk() -> None:
+    from crisiscomms.scoring import CRISIS_THRESHOLD, LEARNED_CRISIS_WEIGHT
+    from crisiscomms.scoring.narratives import CATALOGUE, narrative_for, narrative_group
+
+    found = 0
+    for text in [json.loads(line)["text"] for line in (SET_DIR / "dev.jsonl").read_text(encoding="utf-8").splitlines()]:
+        score = score_text(text, followers=10_000)
+        if score.is_crisis and not any(not h.negated for h in score.crisis_terms):
+            found += 1
+            assert score.learned_narrative in CATALOGUE and score.learned_narrative != "other"
+            assert narrative_for(score) == narrative_group(score) == score.learned_narrative
+            assert score.crisis_weight >= CRISIS_THRESHOLD and score.crisis_weight == LEARNED_CRISIS_WEIGHT
+            assert score.risk > 0
+        elif score.is_crisis:
+            assert score.learned_narrative is None and score.crisis_weight >= CRISIS_THRESHOLD
+        else:
+            assert score.learned_narrative is None and score.crisis_weight < CRISIS_THRESHOLD
+    assert found > 50
+
+
+# ---------------------------------------------------------------- the trainer
+def _rows(*ids: str, split: str | None = None) -> str:
+    texts = ["Harbor Bank app down again, furious", "Thanks Harbor Bank, quick and kind", "港湾银行营业时间调整",
+             "港湾银行的钱还取得出来吗？", "Harbor Bank opens a branch on Elm St", "Great service at Harbor Bank!"]
+    labels = ["negative", "positive", "neutral", "negative", "neutral", "positive"]
+    rows = []
+    for k, pid in enumerate(ids):
+        row = {"id": pid, "lang": "en" if k % 3 != 2 else "zh-Hans", "text": texts[k % 6],
+               "polarity": labels[k % 6], "related": True, "crisis": k % 6 == 3,
+               "narrative": "withdrawals" if k % 6 == 3 else "none"}
+        if split:
+            row["split"] = split
+        rows.append(json.dumps(row, ensure_ascii=False))
+    return "\n".join(rows) + "\n"
+
+
+@pytest.fixture
+def frozen(tmp_path: Path) -> Path:
+    """A set directory whose test.jsonl is frozen: its hash and ids in FROZEN."""
+    test = tmp_path / "test.jsonl"
+    test.write_text(_rows("t-1", "t-2"), encoding="utf-8")
+    digest = hashlib.sha256(test.read_bytes()).hexdigest()
+    (tmp_path / "FROZEN").write_text(f"sha256 {digest}  test.jsonl\nid t-1\nid t-2\n", encoding="utf-8")
+    return tmp_path / "FROZEN"
+
+
+def test_the_frozen_file_is_refused_without_being_read(frozen: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_reading(self: Path) -> bytes:
+        raise AssertionError(f"{self} was read")
+
+    monkeypatch.setattr(Path, "read_bytes", no_reading)
+    with pytest.raises(trainer.FrozenData, match="not read"):
+        trainer.load_rows(frozen.parent / "test.jsonl", frozen)
+
+
+def test_a_copy_of_the_frozen_file_is_refused_by_its_hash(frozen: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy" / "anything.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes((frozen.parent / "test.jsonl").read_bytes())
+    with pytest.raises(trainer.FrozenData, match="SHA-256"):
+        trainer.load_rows(copy, frozen)
+
+
+def test_a_file_holding_a_frozen_post_is_refused(frozen: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(_rows("d-1", "d-2", "t-2", "d-3"), encoding="utf-8")
+    with pytest.raises(trainer.FrozenData, match="t-2"):
+        trainer.load_rows(mixed, frozen)
+
+
+def test_rows_of_the_test_split_are_refused(frozen: Path, tmp_path: Path) -> None:
+    split = tmp_path / "posts.jsonl"
+    split.write_text(_rows("d-1", "d-2", split="test"), encoding="utf-8")
+    with pytest.raises(trainer.FrozenData, match="split 'test'"):
+        trainer.load_rows(split, frozen)
+
+
+def test_the_command_refuses_and_writes_nothing(frozen: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(trainer, "FROZEN", frozen)
+    monkeypatch.setattr(trainer, "write", lambda *a, **k: pytest.fail("package data written"))
+    assert trainer.main(["--data", str(frozen.parent / "test.jsonl")]) == 2
+    assert "refused" in capsys.readouterr().err
+
+
+def test_dev_rows_are_read_and_the_same_rows_train_the_same_bytes(frozen: Path, tmp_path: Path) -> None:
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text(_rows(*(f"d-{k}" for k in range(12))), encoding="utf-8")
+    rows, label, digest = trainer.load_rows(dev, frozen)
+    assert len(rows) == 12 and label == "polarity" and digest == hashlib.sha256(dev.read_bytes()).hexdigest()
+    settings = trainer.Settings(bits=12, epochs=4, threshold=0.0)
+    shipped = []
+    for _ in range(2):
+        heads = trainer.train_heads(trainer.featurise(rows, label, bits=12), settings)
+        header, q, stories = trainer.quantise(heads, settings, {"data_sha256": digest})
+        shipped.append((json.dumps(header, sort_keys=True), q.tobytes(), stories))
+    assert shipped[0] == shipped[1]
+    narratives = tmp_path / "narratives.bin"
+    narratives.write_bytes(stories)
+    model = reputation.Model(json.loads(shipped[0][0]), q, str(narratives))
+    reputation.use(model)
+    try:
+        learned = [score_text(r["text"]) for r in rows]
+    finally:
+        reputation.use(None)
+    assert sum(s.sentiment_label == r["polarity"] for s, r in zip(learned, rows)) >= 10     # it learned its rows
+    assert sum(s.is_crisis == r["crisis"] for s, r in zip(learned, rows)) >= 10
+    assert any(s.learned_narrative == "withdrawals" for s in learned)     # the rows' only narrative
+
+
+def test_the_earlier_set_is_its_dev_split_only(frozen: Path) -> None:
+    rows, label, _ = trainer.load_rows(trainer.EARLIER, frozen)
+    assert label == "sentiment" and rows and all(r["split"] == "dev" for r in rows)
