@@ -3,16 +3,22 @@
 Names, keywords, hashtags and accounts identify a topic; any exclusion vetoes it. Latin terms
 match whole words, case-insensitively; Chinese terms match as substrings, with Traditional
 characters folded to Simplified so one keyword list serves both scripts.
+
+A topic's ambiguous names (平安, "Chase") find posts too, but a post found through them alone
+belongs to the topic only when it is judged about the bank (crisiscomms.listening.relatedness),
+or when the bank's own account wrote it or it addresses the bank; otherwise the post is
+unrelated to that topic (`relate`).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from crisiscomms.listening.relatedness import AmbiguousNames
 from crisiscomms.models import Post
 from crisiscomms.scoring import normalise as fold_text
 from crisiscomms.scoring import to_simplified
-from crisiscomms.watch import Topic
+from crisiscomms.watch import Topic, WatchConfig
 
 _LATIN = re.compile(r"[a-z0-9]")
 
@@ -41,10 +47,23 @@ class _CompiledTopic:
     mentions: re.Pattern[str] | None
     accounts: frozenset[str]
     exclude: re.Pattern[str] | None
+    ambiguous: re.Pattern[str] | None
+    judge: AmbiguousNames | None
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Topic ids a post is about (`related`) and those it was found for only through ambiguous names
+    and judged not about (`unrelated`), each in configuration order."""
+
+    related: tuple[str, ...]
+    unrelated: tuple[str, ...] = ()
 
 
 class TopicMatcher:
-    def __init__(self, topics: list[Topic]) -> None:
+    def __init__(self, topics: list[Topic], *, bank_accounts: list[str] | tuple[str, ...] = ()) -> None:
+        """`bank_accounts`: the bank's own handles (watch `accounts`); what they write is about the bank."""
+        self._bank_accounts = frozenset(normalise(a.lstrip("@")) for a in bank_accounts)
         self._topics = [
             _CompiledTopic(
                 id=t.id,
@@ -53,22 +72,50 @@ class TopicMatcher:
                 mentions=_pattern(t.accounts, "@"),
                 accounts=frozenset(normalise(a) for a in t.accounts),
                 exclude=_pattern(t.exclude),
+                ambiguous=_pattern(t.ambiguous),
+                judge=AmbiguousNames(t.ambiguous) if t.ambiguous else None,
             )
             for t in topics
         ]
 
+    @classmethod
+    def for_watch(cls, config: WatchConfig) -> TopicMatcher:
+        """The watch's topics, with the bank's own accounts on every platform."""
+        return cls(config.topics, bank_accounts=[account.handle for account in config.accounts.values()])
+
     def match(self, post: Post) -> tuple[str, ...]:
-        """Topic ids in configuration order; empty when none matches or every match is excluded."""
+        """Topic ids in configuration order, found through any term, ambiguous names included; empty
+        when none matches or every match is excluded."""
+        return tuple(topic.id for topic, _ in self._found(post))
+
+    def relate(self, post: Post) -> Relation:
+        """The topics found, split into those the post is about and those it is not (found only
+        through ambiguous names, judged unrelated)."""
+        related: list[str] = []
+        unrelated: list[str] = []
+        banks_own = None  # the bank wrote it or it addresses the bank: asked once, when needed
+        for topic, certain in self._found(post):
+            if banks_own is None and not certain:
+                banks_own = post.to_bank or normalise(post.author) in self._bank_accounts
+            if certain or banks_own or topic.judge is None or topic.judge.judge(post.full_text).related:
+                related.append(topic.id)
+            else:
+                unrelated.append(topic.id)
+        return Relation(tuple(related), tuple(unrelated))
+
+    def _found(self, post: Post) -> list[tuple[_CompiledTopic, bool]]:
+        """(topic, found through an unambiguous term) for each topic found and not excluded."""
         text = normalise(post.full_text)
         author = normalise(post.author)
         found = []
         for topic in self._topics:
-            hit = (
+            certain = bool(
                 (topic.include and topic.include.search(text))
                 or (topic.hashtags and topic.hashtags.search(text))
                 or (topic.mentions and topic.mentions.search(text))
                 or author in topic.accounts
             )
+            hit = certain or bool(topic.ambiguous and topic.ambiguous.search(text))
             if hit and not (topic.exclude and topic.exclude.search(text)):
-                found.append(topic.id)
-        return tuple(found)
+                found.append((topic, certain))
+        return found

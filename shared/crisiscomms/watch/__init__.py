@@ -34,6 +34,10 @@ class Topic(Strict):
     hashtags: list[NonEmpty] = Field(default_factory=list)
     accounts: list[NonEmpty] = Field(default_factory=list)
     exclude: list[NonEmpty] = Field(default_factory=list)
+    ambiguous: list[NonEmpty] = Field(default_factory=list, description=(
+        "names or keywords that are also ordinary words or other organisations' names (平安, 招商, Chase):"
+        " posts are found through them, and one found through them alone counts only when judged about"
+        " the bank (crisiscomms.listening.relatedness)"))
 
     @field_validator("hashtags")
     @classmethod
@@ -122,6 +126,23 @@ class Tier(Strict):
     negative_share: float = Field(ge=0, le=1)
     crisis_posts: int = Field(ge=1)
     high_reach_negative: int = Field(ge=1)
+    early_warning: int | None = Field(
+        default=None, ge=1, description="early-warning posts in the recent window that give this level on their own,"
+                                        " whatever the volume (min_posts does not apply); None: not at this level."
+                                        " Must be None for crisis: CRISIS needs volume")
+
+
+class SlowBurn(Strict):
+    """A negative stream that grows over hours: judged over the slow window against the baseline's own share,
+    so a volume baseline that rises with it cannot hide it."""
+
+    min_negative: int = Field(ge=1, description="negative posts in the slow window")
+    negative_share: float = Field(ge=0, le=1, description="negative share of the slow window's posts")
+    above_baseline: float = Field(ge=0, le=1, description="how far that share must exceed the negative share of"
+                                                          " the baseline minutes before the slow window")
+    held: float = Field(0.75, ge=0, description="negative posts of the slow window's newer half, at least this times"
+                                                " those of its older half: still growing or holding, not a wave that"
+                                                " has passed")
 
 
 class SourceThresholds(Strict):
@@ -131,20 +152,38 @@ class SourceThresholds(Strict):
     watch: Tier
     warning: Tier
     crisis: Tier
+    slow_burn: SlowBurn | None = Field(default=None, description="WARNING on a slow negative rise; None: off")
+
+    @model_validator(mode="after")
+    def _crisis_needs_volume(self) -> SourceThresholds:
+        if self.crisis.early_warning is not None:
+            raise ValueError("crisis.early_warning must be null: CRISIS is reached by volume only")
+        return self
 
 
 SOCIAL_DEFAULTS = SourceThresholds(
     min_posts=20,
-    watch=Tier(z=3, ratio=1.5, growth=2.0, negative_share=0.5, crisis_posts=3, high_reach_negative=2),
-    warning=Tier(z=4, ratio=2.0, growth=2.5, negative_share=0.4, crisis_posts=5, high_reach_negative=3),
+    watch=Tier(z=3, ratio=1.5, growth=2.0, negative_share=0.5, crisis_posts=3, high_reach_negative=2, early_warning=1),
+    warning=Tier(z=4, ratio=2.0, growth=2.5, negative_share=0.4, crisis_posts=5, high_reach_negative=3, early_warning=1),
     crisis=Tier(z=6, ratio=3.0, growth=4.0, negative_share=0.6, crisis_posts=15, high_reach_negative=10),
+    slow_burn=SlowBurn(min_negative=30, negative_share=0.4, above_baseline=0.15),
 )
 NEWS_DEFAULTS = SourceThresholds(
     min_posts=5,
-    watch=Tier(z=3, ratio=1.5, growth=3.0, negative_share=0.5, crisis_posts=2, high_reach_negative=2),
-    warning=Tier(z=4, ratio=2.0, growth=4.0, negative_share=0.4, crisis_posts=3, high_reach_negative=3),
+    watch=Tier(z=3, ratio=1.5, growth=3.0, negative_share=0.5, crisis_posts=2, high_reach_negative=2, early_warning=1),
+    warning=Tier(z=4, ratio=2.0, growth=4.0, negative_share=0.4, crisis_posts=3, high_reach_negative=3, early_warning=1),
     crisis=Tier(z=6, ratio=3.0, growth=6.0, negative_share=0.6, crisis_posts=5, high_reach_negative=5),
 )
+
+
+class EarlyWarning(Strict):
+    """What marks a post `early_warning` when it is stored: crisis terms from an account with a large audience
+    whose engagement comes fast. One such post can matter before any volume moves."""
+
+    followers: int = Field(100_000, ge=1, description="the author's followers, at least")
+    engagement_per_minute: float = Field(10.0, gt=0, description="likes, reposts, replies and quotes per minute since"
+                                                                 " publication when read (the age counted as at"
+                                                                 " least one minute)")
 
 
 class Thresholds(Strict):
@@ -162,11 +201,16 @@ class Thresholds(Strict):
     lower_after: int = Field(15, ge=1, description="M consecutive quieter evaluations before it is lowered")
     cooldown_minutes: int = Field(30, ge=0, description="after a resolution only CRISIS opens a new alert")
     escalate_after_minutes: int = Field(10, ge=1, description="K: an unacknowledged alert escalates after this")
+    slow_minutes: int = Field(120, ge=1, description="length L of the slow-burn window ending now (at most W plus half"
+                                                    " the baseline: the rest is what its share is compared with)")
+    early_warning: EarlyWarning = Field(default_factory=EarlyWarning)
 
     @model_validator(mode="after")
     def _windows_fit(self) -> Thresholds:
         if 2 * self.velocity_minutes > self.recent_minutes:
             raise ValueError("velocity_minutes * 2 must fit in recent_minutes")
+        if self.slow_minutes < self.recent_minutes:
+            raise ValueError("slow_minutes must be at least recent_minutes")
         if (self.baseline_hours * 60) % self.recent_minutes:
             raise ValueError("baseline_hours must be a whole number of recent windows")
         return self
@@ -177,6 +221,11 @@ class Thresholds(Strict):
 
     def for_source(self, source_type: str) -> SourceThresholds:
         return self.news if source_type == "news" else self.social
+
+    @property
+    def slow_baseline_minutes(self) -> int:
+        """Baseline minutes inside the slow window: L - W, at most half the baseline."""
+        return min(self.slow_minutes - self.recent_minutes, self.baseline_hours * 60 // 2)
 
 
 
@@ -274,6 +323,7 @@ def build_x_query(topics: list[Topic], *, bank_handle: str | None = None) -> str
     for topic in topics:
         terms += [_quote(n) for n in _both_scripts(topic.names)]
         terms += [_quote(k) for k in _both_scripts(topic.keywords)]
+        terms += [_quote(a) for a in _both_scripts(topic.ambiguous)]
         terms += [f"#{h}" for h in _both_scripts(topic.hashtags)]
         terms += [f"@{a}" for a in topic.accounts]
     if bank_handle:

@@ -46,12 +46,12 @@ class RedditSource(SourceBase):
                                        " built from the bank's Reddit account when absent"))
 
     def search_query(self, topics: Iterable[Any]) -> str:
-        """The configured query, else every name and keyword of the topics, quoted, joined by OR."""
+        """The configured query, else every name, keyword and ambiguous name of the topics, quoted, joined by OR."""
         if self.query:
             return self.query
         terms: list[str] = []
         for topic in topics:
-            terms += [t.strip().replace('"', "") for t in [*topic.names, *topic.keywords]]
+            terms += [t.strip().replace('"', "") for t in [*topic.names, *topic.keywords, *getattr(topic, "ambiguous", ())]]
         unique = [t for t in dict.fromkeys(terms) if t]
         query = " OR ".join(f'"{t}"' if re.search(r"\s", t) else t for t in unique)
         if not query:

@@ -75,15 +75,16 @@ class WeiboSource(SourceBase):
         return DEFAULT_SEARCH_LAG_SECONDS if self.search_lag_seconds is None else self.search_lag_seconds
 
     def search_terms(self, topics: Iterable[Any]) -> list[str]:
-        """The `q` values one search pass runs: the configured keywords, else every name and keyword
-        of the source's topics in both scripts (nothing says Weibo search folds Traditional into Simplified)."""
+        """The `q` values one search pass runs: the configured keywords, else every name, keyword and
+        ambiguous name of the source's topics in both scripts (nothing says Weibo search folds Traditional
+        into Simplified)."""
         if self.keywords:
             return list(dict.fromkeys(k.strip() for k in self.keywords))
         from crisiscomms.scoring import to_traditional
 
         terms: list[str] = []
         for topic in topics:
-            for term in [*topic.names, *topic.keywords]:
+            for term in [*topic.names, *topic.keywords, *getattr(topic, "ambiguous", ())]:
                 terms += [term.strip(), to_traditional(term).strip()]
         usable = [t for t in dict.fromkeys(terms) if t and not any(c in t for c in '{}"“”')]
         # A term holding a shorter term finds nothing the shorter one misses: one call saved a page.
