@@ -2,8 +2,8 @@
 
     python3 tasks.py bench
 
-1. scoring throughput, the project's scorer against VADER on the same texts, and the inbox's triage
-   after it (bench_inbox);
+1. scoring throughput, the project's scorer against VADER on the same texts, the whole per-post path
+   (relatedness, scoring, narrative: bench_path) and the inbox's triage after it (bench_inbox);
 2. every function's cold start (bench_coldstart) against a fresh `import boto3`;
 3. DynamoDB requests per stored post for a realistic poll against the emulator and local AWS;
 4. per source kind, parse throughput on replayed platform answers and DynamoDB requests per
@@ -119,6 +119,16 @@ def main() -> int:
     print(f"  ratio                {s['ratio']:>10.2f} x VADER")
     rows.append(("scoring throughput, same 20,000 texts, one core", f"{s['crisiscomms_posts_per_s']:,.0f} posts/s",
                  f"VADER {s['vader_posts_per_s']:,.0f} posts/s; goal >= 0.5 x", f"{s['ratio']:.2f} x VADER"))
+
+    from crisiscomms_local.bench_path import GOAL_POSTS_PER_S, bench_path
+    from crisiscomms_local.bench_path import render as render_path
+
+    print("\nThe per-post path: relatedness, scoring, narrative (labelled set's texts and banks, one core)")
+    pp = bench_path()
+    print(render_path(pp))
+    rows.append((f"per-post path (relate to {pp['topics']} topics, score, narrative), labelled set's texts, one core",
+                 f"{pp['path_posts_per_s']:,.0f} posts/s", f"goal >= {GOAL_POSTS_PER_S:,} posts/s",
+                 f"{pp['ratio_to_goal']:.2f} x goal"))
 
     print("\nInbox triage throughput (pure: kind, opens, priority; one core)")
     t = bench_inbox_triage()

@@ -156,7 +156,7 @@ def topic_minutes(rng: random.Random, topic: str, thresholds: Thresholds) -> tup
                 figures = {"posts": posts, "negative": negative,
                            "sentiment_sum": round(0.1 * (posts - negative) - 0.7 * negative, 6),
                            "engagement": 12 * posts, "reach": 900 * posts, "crisis_posts": 0, "crisis_weight_sum": 0.0,
-                           "high_reach_negative": 0}
+                           "high_reach_negative": 0, "early_warning": 0}
                 records.append({"topic": topic, "minute_key": f"{minute}#{source}", "minute": minute,
                                 "source_type": source, **figures, "expires_at": 1_795_000_000})
                 late = (-(when.minute + 1)) % NEWS_POLL_MINUTES + 1 if source == "news" else 0

@@ -296,6 +296,7 @@ def account_components(accounts: CpuAccounts) -> None:
     accounts.wrap(feeds, "parse_feed", "platform adapters: RSS/Atom to posts")
     accounts.wrap(LexiconScorer, "score", "scoring (language, sentiment, crisis terms)")
     accounts.wrap(TopicMatcher, "match", "topic matching")
+    accounts.wrap(TopicMatcher, "relate", "topic matching")  # the Ingestor's (relatedness included)
     accounts.wrap(runner, "invoke", _function_label)
     accounts.wrap(runner, "build_world", "drill set-up (provisioning, emulators, scenario)")
     accounts.wrap(runner, "_report", "drill report (reading back, checks)")

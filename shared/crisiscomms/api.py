@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -69,6 +69,9 @@ from crisiscomms.statements.holding import HoldingRequest
 from crisiscomms.statements.qa import QaCorrectionRequest, QaDraftRequest, QaEditRequest
 from crisiscomms.statements.rules import ApproveRequest, CorrectionRequest, DraftRequest, EditRequest, RejectRequest
 
+if TYPE_CHECKING:  # built by the wiring on first use: the catalogue loads the scorer's lexicons
+    from crisiscomms.listening.narratives import TopicNarratives
+
 MAX_BODY_BYTES = 64 * 1024
 MAX_NESTING = 32  # arrays and objects inside each other; no request model comes near it
 DEV_IDENTITY_HEADER = "x-crisiscomms-dev-identity"
@@ -94,6 +97,7 @@ class ApiServices:
     auditor: Callable[[], AuditorQueries] | None = None  # the auditor's reads: posts, alerts, statements, entries, series
     exports: Callable[[], ExportDesk] | None = None  # the auditor's exports: request one, follow it, fetch its files
     reports: Callable[[], ReportDesk] | None = None  # post-crisis reports: ask for one, follow it, fetch its files
+    narratives: Callable[[], TopicNarratives] | None = None  # a topic's crisis narratives over a time range
 
 
 def _services() -> ApiServices:
@@ -504,6 +508,63 @@ def topic_distribution(topic: TopicId,
         raise ConfigurationError("the desk API was built without its figures")
     answer = services.distribution().answer(topic, start=from_, end=to, tz=tz)
     return DistributionAnswer.model_validate(answer)
+
+
+class NarrativePost(BaseModel):
+    post_key: str | None
+    platform: str | None
+    author: str | None
+    followers: int
+    risk: int = Field(description="0..100")
+    published_at: str | None
+    url: str | None
+    excerpt: str = Field(description="the post's text, cut to 140 characters")
+
+
+class NarrativeFigures(BaseModel):
+    """One narrative of the topic over the range (formulas: README, "Narratives")."""
+
+    id: str = Field(description="a catalogue id, or other:<term> for a story beyond the catalogue")
+    names: dict[str, str] = Field(description="en and zh")
+    rank: int = Field(description="1 = highest priority")
+    priority: float = Field(description="posts x (0.5 + negative share) x growth x (1 + reach)")
+    posts: int
+    negative: int
+    negative_share: float
+    growth: float = Field(description="second half of the range against the first, per unit of time, 0.25..4")
+    first_half: int
+    second_half: int
+    reach: float = Field(description="min(1, log10(1 + mean followers) / 6)")
+    platforms: dict[str, int] = Field(description="posts per platform, from stored counters")
+    top_posts: list[NarrativePost] = Field(description="the riskiest, at most three")
+
+
+class NarrativesAnswer(BaseModel):
+    """A topic's crisis narratives over [from, to), ranked by priority."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    topic: str
+    from_: str = Field(alias="from", description="first moment counted, UTC")
+    to: str = Field(description="end of the range (exclusive), UTC")
+    middle: str = Field(description="where the range is cut into the halves growth compares")
+    resolution: str = Field(description="minute (ranges up to 48 h) or hour")
+    narratives: list[NarrativeFigures]
+
+
+# The roles of the other topic routes; the top posts' excerpts are what the inbox shows each of them already.
+@_route("get", "/topics/<topic>/narratives", FIGURE_READERS,
+        summary="A topic's crisis narratives over a time range: counts, growth, polarity, top posts, platforms, "
+                "ranked by priority", tags=["figures"])
+def topic_narratives(topic: TopicId,
+                     from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: 24 h before to")] = None,
+                     to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None,
+                     ) -> NarrativesAnswer:
+    identity().require(*FIGURE_READERS)
+    services = _services()
+    if services.narratives is None:
+        raise ConfigurationError("the desk API was built without its narratives")
+    return NarrativesAnswer.model_validate(services.narratives().answer(topic, start=from_, end=to))
 
 
 # --- post-crisis reports (crisiscomms.review.report) ---------------------------------------------------

@@ -72,7 +72,8 @@ class ApiSettings(_FromEnvironment):
     channels_config_parameter: str = Field(alias="CHANNELS_CONFIG_PARAMETER", min_length=1)
     audit_digest_bucket: str = Field(alias="AUDIT_DIGEST_BUCKET", min_length=3)
     audit_signing_key: str = Field(alias="AUDIT_SIGNING_KEY", min_length=1)
-    aggregates_table: str = Field(alias="AGGREGATES_TABLE", min_length=3, description="read: topics' hour figures")
+    aggregates_table: str = Field(alias="AGGREGATES_TABLE", min_length=3,
+                                  description="read: topics' hour figures, and minute figures for narratives")
     config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
     dev_identity_header: Literal["enabled", "disabled"] = Field(default="disabled", alias=DEV_IDENTITY_SWITCH)
     inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)

@@ -463,8 +463,9 @@ class Container:
         return Listener(
             config,
             open_source=open_source,
-            ingestor=Ingestor(TopicMatcher(config.topics), self.scorer(s.sentiment_engine), posts, self.now,
+            ingestor=Ingestor(TopicMatcher.for_watch(config), self.scorer(s.sentiment_engine), posts, self.now,
                               high_reach_followers=config.high_reach_followers,
+                              early_warning=config.detection.early_warning,
                               on_stored=self._conversation_opener(s, config, posts),
                               on_seen_again=self._engagement_follow_up(s, config, posts)),
             state=state,
@@ -583,7 +584,8 @@ class Container:
             desk=self._desk, alerts=self._alert_desk, verify_audit=self._verify_audit,
             dev_identity_header=s.dev_identity_header == "enabled", distribution=self._distribution,
             inbox=self._inbox_desk, replies=self._replies, lessons=self._lesson_book, effects=self._effect_desk,
-            auditor=self._auditor_queries, exports=self._export_desk, reports=self._report_desk))
+            auditor=self._auditor_queries, exports=self._export_desk, reports=self._report_desk,
+            narratives=self._narratives))
 
     def _inbox_desk(self) -> Any:
         """The /inbox routes' use cases: queue reads and conditional, audited moves."""
@@ -753,6 +755,16 @@ class Container:
         figures = self._once("hour_figures", lambda: PostRepository(
             PostTables(None, None, s.aggregates_table), clients=self.clients, retention_days=1))
         return TopicDistribution(figures.topic_hours, clock=self.now)
+
+    def _narratives(self) -> Any:
+        """A topic's narratives: the aggregates' minute or hour items, and its posts by risk for the top posts."""
+        from crisiscomms.aws.post_store import PostRepository, PostTables
+        from crisiscomms.listening.narratives import TopicNarratives
+
+        s = self._settings(ApiSettings)
+        posts = self._once("narrative_figures", lambda: PostRepository(
+            PostTables(None, s.topic_posts_table, s.aggregates_table), clients=self.clients, retention_days=1))
+        return TopicNarratives(posts.minute_aggregates, posts.topic_hours, posts.narrative_posts, clock=self.now)
 
     def _desk(self) -> Any:
         from crisiscomms.aws.delivery_queue import enqueue

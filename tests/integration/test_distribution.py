@@ -73,7 +73,7 @@ def test_places_stored_by_the_poller_come_back_by_region_and_hour_from_one_query
                    location="Hong Kong", country_code="HK", place_type="admin")
     x.add_post(text="Harbor Bank on Wall Street", author="ny", created_at=later, location="Manhattan, NY",
                country_code="US")
-    x.add_post(text="Harbor Bank somewhere", author="nowhere", created_at=later)
+    x.add_post(text="Harbor Bank opening hours today", author="nowhere", created_at=later)
     for n in range(2):
         listening.news.add_item("daily", title=f"Harbor Bank results {n}", summary="Harbor Bank reports",
                                 published_at=later + timedelta(minutes=5 + n))

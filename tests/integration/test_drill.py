@@ -92,7 +92,8 @@ def test_without_topics_the_sample_configuration_is_watched(tmp_path: Path) -> N
 
 
 # A project drill whose output another test inspects runs there only, once (it judges it the same way).
-RUN_ELSEWHERE = {"statement-effect": "tests/integration/test_drill_effect.py"}
+RUN_ELSEWHERE = {"statement-effect": "tests/integration/test_drill_effect.py",
+                 "narratives": "tests/integration/test_drill_narratives.py"}
 
 
 @pytest.mark.parametrize("path", [p for p in sorted((ROOT / "events" / "drills").glob("*.json"))

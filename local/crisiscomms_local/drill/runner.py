@@ -67,6 +67,7 @@ class DrillReport:
     replies: list[dict[str, Any]] = field(default_factory=list)
     reply_waves: list[dict[str, Any]] = field(default_factory=list)
     post_crisis_reports: list[dict[str, Any]] = field(default_factory=list)
+    narratives: dict[str, dict[str, Any]] = field(default_factory=dict)  # per topic: GET /topics/{t}/narratives' answer
 
     @property
     def ok(self) -> bool:
@@ -233,7 +234,7 @@ def _days(start: datetime, end: datetime) -> list[str]:
 
 
 STORED_FIELDS = ("post_key", "platform", "platform_day", "published_key", "published_at", "ingested_at", "topics",
-                 "author", "to_bank", "country", "region")
+                 "author", "to_bank", "country", "region", "related")
 
 
 def _stored_posts(table: str, platform_days: set[str]) -> list[dict[str, Any]]:
@@ -309,6 +310,7 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
         "stored_by_platform": dict(sorted(Counter(s["platform_day"].split("#", 1)[0] for s in stored).items())),
         "topic_posts": {topic: sum(r["posts"] for r in rows) for topic, rows in per_minute.items()},
         "topic_links_expected": sum(len(s.get("topics", [])) for s in stored),
+        "unrelated_posts": sum(s.get("related") is False for s in stored),  # found by ambiguous names only
         "ingest_latency_median_s": statistics.median(latencies) if latencies else None,
         "ingest_latency_max_s": max(latencies) if latencies else None,
         "real_seconds": round(real_seconds, 2),
@@ -342,9 +344,27 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
                             + ", ".join(f"{p} {url}" for p, url in sorted(world.reply_routes.items())))
     report.levels = {t: [(offset_of(scenario, at), name) for at, name in h] for t, h in world.levels.items()}
     report.sms = list(world.sms_log)
+    report.narratives = _narratives(world, repo)
     if report.levels:
         report.figures["lead_time"] = _lead_times(world)
     return report
+
+
+def _narratives(world: World, repo: PostRepository) -> dict[str, dict[str, Any]]:
+    """Each topic's narratives over the drill (as the desk API answers them), with the leading narrative
+    each of its alerts carries."""
+    from crisiscomms.listening.narratives import TopicNarratives
+
+    scenario = world.scenario
+    end = scenario.start + scenario.length + timedelta(minutes=1)  # the last replayed minute included
+    reader = TopicNarratives(repo.minute_aggregates, repo.topic_hours, repo.narrative_posts, clock=lambda: end)
+    out = {}
+    for topic in world.config.topics:
+        answer = reader.answer(topic.id, start=scenario.start.isoformat(), end=end.isoformat())
+        answer["alerts"] = [{"alert_id": a["alert_id"], "level": a.get("level"), "narrative": (a.get("narrative") or {}).get("id")}
+                            for a in world.alerts(topic.id)]
+        out[topic.id] = answer
+    return out
 
 
 def _lead_times(world: World) -> dict[str, Any]:
@@ -727,7 +747,9 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
     f = report.figures
     out += ["", f"Stored {f['stored_posts']} of {f['matching_topics']} posts that match a topic "
                 f"({f['emulated_posts']} published in all); missed {f['missed']}; "
-                f"{f['duplicates_rejected']} repeat deliveries rejected"]
+                f"{f['duplicates_rejected']} repeat deliveries rejected"
+                + (f"; {f['unrelated_posts']} found by ambiguous names only and judged unrelated (counted nowhere)"
+                   if f.get("unrelated_posts") else "")]
     if f["ingest_latency_median_s"] is not None:
         out.append(f"Time from publication to storage: median {f['ingest_latency_median_s']:.0f} s, "
                    f"max {f['ingest_latency_max_s']:.0f} s (simulated)")
@@ -750,6 +772,7 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
             share = row["negative"] / row["posts"] if row["posts"] else 0.0
             out.append(f"  {offset_of_minute(scenario_start, when):>7}  {row['posts']:>4} posts "
                        f"({row['social']} social, {row['news']} news)  {share:>4.0%} negative  {_bar(share)}")
+    out += _render_narratives(report.narratives, scenario_start)
     for topic, history in report.levels.items():
         if history:
             out += ["", f"Levels, topic {topic}: " + ", ".join(f"{name} at {at}" for at, name in history)]
@@ -791,6 +814,26 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
     passed = sum(c.passed for c in report.checks)
     out.append(f"  {passed} passed, {len(report.checks) - passed} failed")
     return "\n".join(out)
+
+
+def _render_narratives(narratives: dict[str, dict[str, Any]], start: datetime) -> list[str]:
+    """Each topic's narratives by priority: figures, platforms, the riskiest post; the alerts' leading one."""
+    out: list[str] = []
+    for topic, answer in narratives.items():
+        if not answer["narratives"]:
+            continue
+        middle = offset_of_minute(start, datetime.fromisoformat(answer["middle"].replace("Z", "+00:00")))
+        out += ["", f"Narratives, topic {topic}, by priority (growth: after {middle} against before)"]
+        for n in answer["narratives"]:
+            platforms = ", ".join(f"{p} {c}" for p, c in n["platforms"].items())
+            out.append(f"  {n['rank']}. {n['names']['en']} / {n['names']['zh']} ({n['id']}): {n['posts']} posts, "
+                       f"{n['negative_share']:.0%} negative, growth {n['growth']:.2f}x, reach {n['reach']:.2f}, "
+                       f"priority {n['priority']:.1f}; {platforms}")
+            for p in n["top_posts"][:1]:
+                out.append(f"       riskiest: risk {p['risk']} {p['platform']} {p['author']}: {p['excerpt'][:80]}")
+        for alert in answer.get("alerts", []):
+            out.append(f"  alert {alert['alert_id']} ({alert['level']}): leading narrative {alert['narrative'] or 'none'}")
+    return out
 
 
 def _render_effects(effects: list[dict[str, Any]], start: datetime) -> list[str]:
@@ -855,6 +898,7 @@ def as_json(report: DrillReport) -> dict[str, Any]:
         "reply_waves": report.reply_waves,
         "report": report.post_crisis_reports[0]["html"] if report.post_crisis_reports else None,
         "reports": report.post_crisis_reports,
+        "narratives": report.narratives,
         "checks": [{**c.check, "passed": c.passed, "observed": c.observed} for c in report.checks],
     }
 

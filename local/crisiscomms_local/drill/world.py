@@ -29,8 +29,8 @@ from crisiscomms_local.emulators import Fault, NewsEmulator, XEmulator
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_CONFIG = ROOT / "events" / "watch-config.json"
 X_TOKEN = "drill-x-bearer-token"
-CLIENT_TIMEOUT_SECONDS = 1.0
-EMULATOR_STALL_SECONDS = 2.0
+CLIENT_TIMEOUT_SECONDS = 0.5   # a timeout fault waits this long in real time: kept short, far above a local answer
+EMULATOR_STALL_SECONDS = 1.0
 SUPPORTED_DESK_ACTIONS = {"draft", "edit", "submit", "approve", "reject", "publish", "correct", "ack_alert",
                           "expect_refused", "template", "holding", "assign", "close", "reply_template", "reply",
                           "approve_reply", "close_alert"}
@@ -144,7 +144,8 @@ def bank_accounts(scenario: Scenario, listening: dict[str, Any]) -> dict[str, di
 def _watch_config(scenario: Scenario, feeds: list[str], news: NewsEmulator, wants_x: bool,
                   listening: dict[str, Any]) -> WatchConfig:
     if scenario.topics:
-        topics = [{"id": t.id, "names": t.names, "keywords": t.keywords, "exclude": t.exclude} for t in scenario.topics]
+        topics = [{"id": t.id, "names": t.names, "keywords": t.keywords, "exclude": t.exclude, "ambiguous": t.ambiguous}
+                  for t in scenario.topics]
     else:
         topics = _sample()["topics"]
     accounts = bank_accounts(scenario, listening)
@@ -194,7 +195,7 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
     if "x" in config.accounts:
         x.bank_handle = config.accounts["x"].handle
     world.source_kinds = (["x"] if wants_x else []) + sorted(listening) + (["news"] if feeds else [])
-    matcher = TopicMatcher(config.topics)
+    matcher = TopicMatcher.for_watch(config)
     needs_desk = bool(scenario.desk) or any(isinstance(f, ChannelFault) for f in scenario.faults) or any(
         c.check in ("deliveries", "audit_chain_valid", "effect", *REPLY_CHECKS) for c in scenario.expect)
     if needs_desk:
@@ -371,8 +372,6 @@ def _note_unsupported(world: World) -> None:
     for action in scenario.desk:
         if action.do not in SUPPORTED_DESK_ACTIONS:
             world.unsupported.append(f"desk action {action.do!r} at {action.at}")
-    if scenario.topics and any(t.ambiguous for t in scenario.topics):
-        world.unsupported.append("topics' ambiguous names (entity filtering)")
 
 
 def _remember(world: World, matcher: TopicMatcher, post: Post) -> None:

@@ -10,6 +10,15 @@ and per place (`r_<code>`, negative `rn_<code>`; code as in crisiscomms.places, 
 minute key starts with a digit and "h" sorts after every digit, so no range between two minute
 keys (the Detector's reads) can reach an hour item.
 
+Only the topics a post is about (`ScoredPost.topics`) get links and figures. A post found for a topic
+through its ambiguous names alone and judged not about it is stored with `related` false (when no topic
+is left) and that topic in `unrelated_topics`, and is counted nowhere.
+
+A crisis post also adds to its narrative's counters in both its minute and its hour item:
+`nv_<narrative>` posts, `nn_<narrative>` negative posts, `nr_<narrative>` followers summed and
+`np_<narrative>_<platform>` posts per platform (`narrative_counters`; narratives as in
+crisiscomms.scoring.narratives, a bounded set per topic); its post and link items carry `narrative`.
+
 The same transaction adds the post to the topic's arrivals item, `minute_key =
 "arrivals#<minute it was stored>"` (the minute of `ingested_at`, UTC): what arrived in that minute,
 per published minute and source type, so the Detector learns every change, late posts included,
@@ -43,11 +52,13 @@ HOUR_PREFIX = "hour#"
 ARRIVALS_PREFIX = "arrivals#"
 ARRIVALS_KEPT = timedelta(days=1)  # the Detector reads the newest few minutes' items; TTL after a day
 ARRIVAL_FIGURES = {"posts": "p", "negative": "n", "sentiment_sum": "s", "engagement": "e", "reach": "r",
-                   "crisis_posts": "c", "crisis_weight_sum": "w", "high_reach_negative": "h"}
+                   "crisis_posts": "c", "crisis_weight_sum": "w", "high_reach_negative": "h", "early_warning": "x"}
 ARRIVAL_SOURCES = {"social": "s", "news": "n"}
-_ARRIVAL_NAME = re.compile(r"([sn])(-?[0-9]+)([pnserchw])")
+_ARRIVAL_NAME = re.compile(r"([sn])(-?[0-9]+)([pnserchwx])")
 _MINUTE = timedelta(minutes=1)
 FOLLOW_UP = "follow_up"  # on a post item: what the inbox needs to follow the post up (see `known`)
+NARRATIVE_LINKS_READ = 1000  # the most topic links one narratives answer reads for its top posts
+NARRATIVE_PAGE = 200
 
 
 class StoreOutcome(str, Enum):
@@ -157,6 +168,8 @@ class PostRepository:
             "language": scored.language,
             "sentiment": scored.sentiment,
             "sentiment_label": scored.sentiment_label,
+            "tone": scored.tone,
+            "tone_label": scored.tone_label,
             "crisis_terms": list(scored.crisis_terms),
             "crisis_categories": list(scored.crisis_categories),
             "crisis_weight": scored.crisis_weight,
@@ -166,6 +179,10 @@ class PostRepository:
             "expires_at": expires_at,
             "country": scored.country,
             "region": scored.region,
+            "related": scored.related,
+            **({"unrelated_topics": list(scored.unrelated_topics)} if scored.unrelated_topics else {}),
+            **({"narrative": scored.narrative} if scored.narrative else {}),
+            "early_warning": scored.early_warning,
         }
         actions: list[dict[str, Any]] = [{
             "Put": {
@@ -193,6 +210,7 @@ class PostRepository:
                 "is_crisis": scored.is_crisis,
                 "crisis_terms": list(scored.crisis_terms),
                 "expires_at": expires_at,
+                **({"narrative": scored.narrative} if scored.narrative else {}),
             }
             actions.append({"Put": {"TableName": self._tables.topic_posts, "Item": to_item(link)}})
             increments = {
@@ -204,6 +222,7 @@ class PostRepository:
                 "crisis_posts": int(scored.is_crisis),
                 "crisis_weight_sum": scored.crisis_weight,
                 "high_reach_negative": int(scored.high_reach_negative),
+                "early_warning": int(scored.early_warning),
             }
             labels = {"minute": minute_key(post.published_at), "source_type": post.source_type,
                       "expires_at": figures_expire_at}
@@ -217,7 +236,9 @@ class PostRepository:
                     "ExpressionAttributeValues": {f":{k}": to_value(v) for k, v in {**increments, **labels}.items()},
                 }
             })
+            _add_counters(actions[-1]["Update"], narrative_counters(scored))
             actions.append(self._hour_update(scored, topic, figures_expire_at))
+            _add_counters(actions[-1]["Update"], narrative_counters(scored))
             arrival = self._arrival_update(scored, topic, increments)
             if arrival is not None:
                 actions.append(arrival)
@@ -327,7 +348,7 @@ class PostRepository:
     def arrivals(self, topic: str, since_minute: str) -> list[dict[str, Any]]:
         """What arrived for a topic from `since_minute` on (later minutes included): one strongly
         consistent Query of its arrivals items, one record per arrival minute, published minute and
-        source type, `{"arrived", "minute", "source_type", <the eight minute figures as Decimal>}`."""
+        source type, `{"arrived", "minute", "source_type", <the minute figures of ARRIVAL_FIGURES as Decimal>}`."""
         items = query_all(self._clients("dynamodb"), TableName=self._tables.aggregates, ConsistentRead=True,
                           KeyConditionExpression="topic = :t AND minute_key BETWEEN :a AND :b",
                           ExpressionAttributeValues={":t": to_value(topic), ":a": to_value(ARRIVALS_PREFIX + since_minute),
@@ -362,6 +383,68 @@ class PostRepository:
                                        ":b": to_value(f"{HOUR_PREFIX}{end_hour}")},
         )]
 
+    def narrative_posts(self, topic: str, start: datetime, end: datetime, narratives: set[str], *,
+                        wanted: int = 3, budget: int = NARRATIVE_LINKS_READ) -> tuple[list[dict[str, Any]], int]:
+        """A topic's crisis posts published in [start, end) that the riskiest `wanted` of each narrative are
+        among, and the links read: the by_risk index of each UTC day of the range (newest day first),
+        riskiest first, filtered to posts with a narrative in the range. A day is read page by page until
+        every narrative of `narratives` holds `wanted` posts at least as risky as the day's next one, or
+        `budget` links have been read in all (then the answer is the riskiest found within it)."""
+        fields = ("narrative", "risk", "platform", "text", "author", "followers", "url", "published_key", "post_key")
+        names = {f"#f{n}": name for n, name in enumerate(fields)}
+        found: dict[str, list[int]] = {}
+        posts: list[dict[str, Any]] = []
+        read = 0
+        day = (end - timedelta(microseconds=1)).date()
+        while day >= start.date() and read < budget:
+            request: dict[str, Any] = {
+                "TableName": self._tables.topic_posts, "IndexName": "by_risk", "ScanIndexForward": False,
+                "KeyConditionExpression": "topic_day = :td",
+                "FilterExpression": "attribute_exists(#f0) AND #f7 BETWEEN :a AND :b",
+                "ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {":td": to_value(f"{topic}#{day.isoformat()}"), ":a": to_value(_iso(start)),
+                                              ":b": to_value(_iso(end - timedelta(seconds=1)) + "~")}}
+            while read < budget:
+                page = self._clients("dynamodb").query(**request, Limit=min(NARRATIVE_PAGE, budget - read))
+                read += page["ScannedCount"]
+                for raw in page["Items"]:
+                    post = from_item(raw)
+                    posts.append(post)
+                    found.setdefault(post["narrative"], []).append(int(post["risk"]))
+                cursor = page.get("LastEvaluatedKey")
+                if cursor is None:
+                    break
+                request["ExclusiveStartKey"] = cursor
+                following = int(cursor["risk_key"]["S"][:3])  # no later post of this day is riskier
+                if all(len(found.get(n, ())) >= wanted and sorted(found[n], reverse=True)[wanted - 1] >= following
+                       for n in narratives):
+                    break
+            day -= timedelta(days=1)
+        return posts, read
+
+
+
+def narrative_counters(scored: ScoredPost) -> dict[str, int]:
+    """What a crisis post adds to its narrative's counters in the minute and hour items (none for another
+    post): `nv_<narrative>` 1, `nn_<narrative>` 1 when negative, `nr_<narrative>` its author's followers,
+    `np_<narrative>_<platform>` 1; zeros left out (they read back as 0)."""
+    group = scored.narrative
+    if not group:
+        return {}
+    counters = {f"nv_{group}": 1, f"nn_{group}": int(scored.sentiment_label == "negative"),
+                f"nr_{group}": scored.post.followers, f"np_{group}_{scored.post.platform}": 1}
+    return {name: value for name, value in counters.items() if value}
+
+
+def _add_counters(update: dict[str, Any], counters: dict[str, int]) -> None:
+    """Add counters to an Update's ADD clause, with numbered placeholders (a narrative beyond the catalogue
+    is named by its term, which a placeholder could not spell)."""
+    if not counters:
+        return
+    added = ", ".join(f"#v{n} :v{n}" for n in range(len(counters)))
+    update["UpdateExpression"] = update["UpdateExpression"].replace("ADD ", f"ADD {added}, ", 1)
+    update["ExpressionAttributeNames"] |= {f"#v{n}": name for n, name in enumerate(counters)}
+    update["ExpressionAttributeValues"] |= {f":v{n}": to_value(v) for n, v in enumerate(counters.values())}
 
 
 def _exact_item(item: dict[str, Any]) -> dict[str, Any]:

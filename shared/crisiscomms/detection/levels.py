@@ -18,13 +18,25 @@ is the W complete minutes before it, so a half-filled current minute is never ju
     ratio          = posts / max(centre, 1)
     growth         = (posts in the last V minutes + s) / (posts in the V minutes before + s)
     negative_share = negative / posts;  net_sentiment = sentiment_sum / posts   (0 when posts = 0)
-    crisis_posts, crisis_weight, high_reach_negative = sums over the recent window
+    crisis_posts, crisis_weight, high_reach_negative, early_warning = sums over the recent window
+    early_warning  posts were marked so when stored (crisiscomms.listening.polling), EW =
+                   thresholds.early_warning: is_crisis and author followers >= EW.followers and
+                   engagement / max(minutes from publication to reading, 1) >= EW.engagement_per_minute
+    slow window    = the last L minutes (L = slow_minutes): the recent window and the K = min(L - W,
+                     B*60/2) baseline minutes before it (`slow_minutes` of the Signals is W + K)
+    slow_posts, slow_negative = posts and negative posts in the slow window
+    slow_negative_share       = slow_negative / slow_posts
+    slow_older_negative       = negative posts of the slow window's older half: its first
+                                floor((W + K) / 2) minutes, at most the K baseline minutes
+    baseline_negative_share   = negative / posts of the baseline minutes before the slow window
+                                (0 when there are none)
 
 Rolling state. The windows are anchored to `now`, so they slide by a minute every run: window
 totals kept from one run are the wrong windows at the next. The state (`RollingState`) therefore
-keeps, per source type, the post count of each of the B*60 baseline minutes (oldest first,
-zlib-packed) and the eight figures of each minute from the recent window's start on (exact
-decimals, minutes at or after `now` included): about 1 KB a topic. Every stored post is also
+keeps, per source type, the post count and the negative post count of each of the B*60 baseline
+minutes (oldest first, zlib-packed) and the nine figures (`_SUMMED`) of each minute from the
+recent window's start on (exact decimals, minutes at or after `now` included): under 2 KB for
+a day of ordinary chatter, a fixed number of minutes whatever the volume. Every stored post is also
 added to the topic's arrivals item of the minute it was stored in, whatever minute it was
 published in (crisiscomms.aws.post_store). A run at minute E reads the arrivals items from the
 last run's E - 1 on (steady state three: E - 2, E - 1 and E), moves the minutes that left the
@@ -52,11 +64,26 @@ the topic's raw level is the higher of the two, so a news surge with crisis term
     surge(T)    = posts >= min_posts and ratio >= T.ratio and (z >= T.z or growth >= T.growth)
     negative(T) = posts >= min_posts and (negative_share >= T.negative_share
                   or crisis_posts >= T.crisis_posts or high_reach_negative >= T.high_reach_negative)
+    early(T)    = T.early_warning is set and early_warning >= T.early_warning     (no min_posts)
+    slow_burn   = S = T.slow_burn of the source is set and slow_negative >= S.min_negative
+                  and slow_negative_share >= S.negative_share
+                  and slow_negative_share >= baseline_negative_share + S.above_baseline
+                  and slow_negative - slow_older_negative >= S.held * slow_older_negative   growing or holding
+                  and negative_share >= S.negative_share       still burning in the recent window
     CRISIS  = surge(crisis) and negative_share >= crisis.negative_share
               and (crisis_posts >= crisis.crisis_posts or high_reach_negative >= crisis.high_reach_negative)
-    WARNING = surge(warning) and negative(warning)
-    WATCH   = surge(watch) or negative(watch)       volume alone, however viral, stops here
+    WARNING = surge(warning) and negative(warning)  or  early(warning)  or  slow_burn
+    WATCH   = surge(watch) or negative(watch) or early(watch)   volume alone, however viral, stops here
     NORMAL  otherwise
+
+early(T) and slow_burn need no volume: one post from an account with millions of followers
+saying the bank is insolvent, reposted fast, matters before the crowd follows, and a complaint
+stream that grows over hours raises the baseline with it. CRISIS is reached by volume only
+(crisis.early_warning must stay unset). The volume baseline keeps crisis posts: a topic whose
+everyday talk carries crisis terms would otherwise look like a surge all day; the median of B
+hours already ignores a wave shorter than B/2, and a longer rise of negative talk is slow_burn's,
+judged against the baseline's own negative share, so a topic that is always that negative stays
+at its normal. Neither touches the volume rules: a busy morning of neutral posts is at most WATCH.
 
 Flap control (`step`), one evaluation per minute, N = raise_after, M = lower_after:
 a level is raised once the raw level has been at or above it for N consecutive evaluations (a
@@ -85,7 +112,7 @@ from crisiscomms.watch import SourceThresholds, Thresholds, Tier
 SourceType = Literal["social", "news"]
 _MINUTE = timedelta(minutes=1)
 _SUMMED = ("posts", "negative", "sentiment_sum", "engagement", "reach",
-           "crisis_posts", "crisis_weight_sum", "high_reach_negative")
+           "crisis_posts", "crisis_weight_sum", "high_reach_negative", "early_warning")
 _MAD_TO_SD = 1.4826  # MAD of a normal distribution times this is its standard deviation
 
 
@@ -130,6 +157,13 @@ class Signals:
     z: float
     ratio: float
     growth: float
+    early_warning: int = 0
+    slow_minutes: int = 0
+    slow_posts: int = 0
+    slow_negative: int = 0
+    slow_negative_share: float = 0.0
+    slow_older_negative: int = 0
+    baseline_negative_share: float = 0.0
 
 
 def _utc_naive(when: datetime) -> datetime:
@@ -146,15 +180,16 @@ def signals(minutes: list[dict[str, Any]], now: datetime, thresholds: Thresholds
     """
     end = _utc_naive(now)
     window = thresholds.recent_minutes
-    horizon = window * (1 + thresholds.baseline_windows)
-    volumes = [0.0] * thresholds.baseline_windows
+    span = window * thresholds.baseline_windows
+    posts, negative = [0] * span, [0] * span  # per baseline minute, oldest first
     for record in minutes:
         if record.get("source_type") != source_type:
             continue
         age = (end - datetime.fromisoformat(record["minute"][:16])) // _MINUTE  # 1 = the minute before now
-        if window < age <= horizon:
-            volumes[(age - window - 1) // window] += float(record.get("posts", 0))
-    return _figures(volumes, minutes, end, thresholds, source_type)
+        if window < age <= window + span:
+            posts[span + window - age] += int(record.get("posts", 0))
+            negative[span + window - age] += int(record.get("negative", 0))
+    return _figures(posts, negative, minutes, end, thresholds, source_type)
 
 
 def rolling_signals(state: RollingState, now: datetime, thresholds: Thresholds, source_type: SourceType) -> Signals:
@@ -166,18 +201,20 @@ def rolling_signals(state: RollingState, now: datetime, thresholds: Thresholds, 
     end = _utc_naive(now)
     if state.minute != minute_key(end):
         raise ValueError(f"state rolled to {state.minute}, not to {minute_key(end)}")
-    window, counts = thresholds.recent_minutes, state.counts[source_type]
-    span = len(counts)
-    volumes = [float(sum(counts[span - (k + 1) * window:span - k * window])) for k in range(thresholds.baseline_windows)]
     records = [{"minute": minute, "source_type": source, **{name: _number(v) for name, v in figures.items()}}
                for (minute, source), figures in sorted(state.figures.items()) if source == source_type]
-    return _figures(volumes, records, end, thresholds, source_type)
+    return _figures(list(state.counts[source_type]), list(state.negatives[source_type]), records, end, thresholds,
+                    source_type)
 
 
-def _figures(volumes: list[float], minutes: list[dict[str, Any]], end: datetime, thresholds: Thresholds,
-             source_type: SourceType) -> Signals:
-    """Signals from the baseline window volumes and the recent window's records."""
+def _figures(posts_by_minute: list[int], negative_by_minute: list[int], minutes: list[dict[str, Any]], end: datetime,
+             thresholds: Thresholds, source_type: SourceType) -> Signals:
+    """Signals from the baseline minutes' posts and negative posts (oldest first) and the recent window's records."""
     window, velocity = thresholds.recent_minutes, thresholds.velocity_minutes
+    span = len(posts_by_minute)
+    volumes = [float(sum(posts_by_minute[span - (k + 1) * window:span - k * window]))
+               for k in range(thresholds.baseline_windows)]
+    inside = span - thresholds.slow_baseline_minutes  # the first baseline minute inside the slow window
     recent = dict.fromkeys(_SUMMED, 0.0)
     last = before = 0.0
     for record in minutes:
@@ -198,6 +235,10 @@ def _figures(volumes: list[float], minutes: list[dict[str, Any]], end: datetime,
     spread = max(_MAD_TO_SD * mad, math.sqrt(centre), 1.0)
     posts = recent["posts"]
     smoothing = thresholds.velocity_smoothing
+    slow_posts = round(posts) + sum(posts_by_minute[inside:])
+    slow_negative = round(recent["negative"]) + sum(negative_by_minute[inside:])
+    older = min((window + span - inside) // 2, span - inside)  # the slow window's older half, baseline minutes only
+    before_posts, before_negative = sum(posts_by_minute[:inside]), sum(negative_by_minute[:inside])
     return Signals(
         source_type=source_type,
         posts=round(posts),
@@ -214,6 +255,13 @@ def _figures(volumes: list[float], minutes: list[dict[str, Any]], end: datetime,
         z=(posts - centre) / spread,
         ratio=posts / max(centre, 1.0),
         growth=(last + smoothing) / (before + smoothing),
+        early_warning=round(recent["early_warning"]),
+        slow_minutes=window + span - inside,
+        slow_posts=slow_posts,
+        slow_negative=slow_negative,
+        slow_negative_share=slow_negative / slow_posts if slow_posts else 0.0,
+        slow_older_negative=sum(negative_by_minute[inside:inside + older]),
+        baseline_negative_share=before_negative / before_posts if before_posts else 0.0,
     )
 
 
@@ -221,7 +269,7 @@ def _figures(volumes: list[float], minutes: list[dict[str, Any]], end: datetime,
 
 SOURCE_TYPES: tuple[SourceType, ...] = ("social", "news")
 OPEN_ARRIVALS = 1  # a run at minute E folds the arrivals before E - OPEN_ARRIVALS; later ones stay open
-MinuteFigures = dict[tuple[str, str], dict[str, Decimal]]  # (minute, source type) -> the eight figures
+MinuteFigures = dict[tuple[str, str], dict[str, Decimal]]  # (minute, source type) -> the minute figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,21 +277,24 @@ class RollingState:
     """A topic's minute figures as of the run of `minute` (E), every arrival before `open_from(E)` in.
 
     `counts`: per source type, the posts of each baseline minute from E - W - B*60 to E - W,
-    oldest first. `figures`: the eight minute figures of each (minute, source type) from E - W on,
-    exact. `window`: the W it was built for.
+    oldest first; `negatives`: the negative posts of the same minutes (the slow-burn window and
+    its comparison). `figures`: the minute figures (`_SUMMED`) of each (minute, source type) from
+    E - W on, exact. `window`: the W it was built for.
     """
 
     minute: str
     window: int
     counts: dict[str, tuple[int, ...]]
     figures: MinuteFigures
+    negatives: dict[str, tuple[int, ...]]
 
     def to_dict(self) -> dict[str, Any]:
-        """What the state table stores: the minute, W, the packed counts per source type and the recent figures."""
+        """What the state table stores: the minute, W, per source type the packed posts then negative posts
+        of the baseline minutes, and the recent figures."""
         rows = ";".join(",".join((minute, source, *(str(figures[name]) for name in _SUMMED)))
                         for (minute, source), figures in sorted(self.figures.items()))
         return {"minute": self.minute, "window": self.window,
-                **{source: _pack(self.counts[source]) for source in SOURCE_TYPES},
+                **{source: _pack(self.counts[source] + self.negatives[source]) for source in SOURCE_TYPES},
                 "recent": zlib.compress(rows.encode("ascii"), 9)}
 
     @classmethod
@@ -258,8 +309,12 @@ class RollingState:
                 if source not in SOURCE_TYPES or len(values) != len(_SUMMED):
                     raise ValueError(row)
                 figures[minute_key(datetime.fromisoformat(minute)), source] = dict(zip(_SUMMED, map(Decimal, values)))
+            packed = {source: _unpack(data[source]) for source in SOURCE_TYPES}
+            if any(len(both) % 2 for both in packed.values()):
+                raise ValueError("posts and negative posts differ in length")
             return cls(minute_key(datetime.fromisoformat(str(data["minute"]))), int(data["window"]),
-                       {source: _unpack(data[source]) for source in SOURCE_TYPES}, figures)
+                       {source: both[:len(both) // 2] for source, both in packed.items()}, figures,
+                       {source: both[len(both) // 2:] for source, both in packed.items()})
         except (KeyError, TypeError, ValueError, ArithmeticError, UnicodeDecodeError, zlib.error):
             return None
 
@@ -310,7 +365,8 @@ def rolling_gap(state: RollingState | None, now: datetime, thresholds: Threshold
     if state is None:
         return "missing"
     span = thresholds.baseline_windows * thresholds.recent_minutes
-    if state.window != thresholds.recent_minutes or any(len(counts) != span for counts in state.counts.values()):
+    if state.window != thresholds.recent_minutes or any(
+            len(counts) != span for counts in (*state.counts.values(), *state.negatives.values())):
         return "resized"
     behind = (_utc_naive(now) - datetime.fromisoformat(state.minute)) // _MINUTE
     if behind < 0:
@@ -323,10 +379,12 @@ def rolling_gap(state: RollingState | None, now: datetime, thresholds: Threshold
 def _fold(state: RollingState, records: list[dict[str, Any]], sign: int = 1) -> RollingState:
     """`state` with the records' minute figures added (aggregates or arrivals alike), or taken off (-1).
 
-    A record of a baseline minute adds its posts to the counts; one before the baseline is ignored.
+    A record of a baseline minute adds its posts and negative posts to the counts; one before the
+    baseline is ignored.
     """
     recent = datetime.fromisoformat(state.minute) - state.window * _MINUTE
     counts = {source: list(c) for source, c in state.counts.items()}
+    negatives = {source: list(c) for source, c in state.negatives.items()}
     start = recent - len(counts["social"]) * _MINUTE
     figures = dict(state.figures)
     for record in records:
@@ -340,7 +398,9 @@ def _fold(state: RollingState, records: list[dict[str, Any]], sign: int = 1) -> 
             figures[minute, source] = {name: before[name] + sign * _decimal(record.get(name, 0)) for name in _SUMMED}
         elif when >= start:
             counts[source][(when - start) // _MINUTE] += sign * int(record.get("posts", 0))
-    return RollingState(state.minute, state.window, {source: tuple(c) for source, c in counts.items()}, figures)
+            negatives[source][(when - start) // _MINUTE] += sign * int(record.get("negative", 0))
+    return RollingState(state.minute, state.window, {source: tuple(c) for source, c in counts.items()}, figures,
+                        {source: tuple(c) for source, c in negatives.items()})
 
 
 def roll(state: RollingState, arrivals: list[dict[str, Any]], now: datetime) -> RollingState:
@@ -356,8 +416,9 @@ def roll(state: RollingState, arrivals: list[dict[str, Any]], now: datetime) -> 
     leaving = {key: figures for key, figures in state.figures.items() if datetime.fromisoformat(key[0]) < recent}
     shifted = RollingState(minute_key(end), state.window,
                            {source: c[behind:] + (0,) * behind for source, c in state.counts.items()},
-                           {key: figures for key, figures in state.figures.items() if key not in leaving})
-    moved = [{"minute": minute, "source_type": source, "posts": figures["posts"]}
+                           {key: figures for key, figures in state.figures.items() if key not in leaving},
+                           {source: c[behind:] + (0,) * behind for source, c in state.negatives.items()})
+    moved = [{"minute": minute, "source_type": source, "posts": figures["posts"], "negative": figures["negative"]}
              for (minute, source), figures in leaving.items()]
     closed = open_from(end)
     return _fold(shifted, moved + [r for r in arrivals if r["arrived"] < closed])
@@ -387,7 +448,8 @@ def rebuilt(minutes: list[dict[str, Any]], counted: MinuteFigures, now: datetime
     less `counted`, what the open arrivals had added to those minutes when they were read."""
     span = thresholds.baseline_windows * thresholds.recent_minutes
     empty = RollingState(minute_key(_utc_naive(now)), thresholds.recent_minutes,
-                         {source: (0,) * span for source in SOURCE_TYPES}, {})
+                         {source: (0,) * span for source in SOURCE_TYPES}, {},
+                         {source: (0,) * span for source in SOURCE_TYPES})
     taken = [{"minute": minute, "source_type": source, **figures} for (minute, source), figures in counted.items()]
     return _fold(_fold(empty, minutes), taken, sign=-1)
 
@@ -421,8 +483,32 @@ def _negativity(s: Signals, bars: SourceThresholds, tier: Tier) -> dict[str, str
     return {key: reason for key, (hit, reason) in crossed.items() if hit}
 
 
+def _early(s: Signals, tier: Tier) -> list[str]:
+    """The early-warning reason at this tier, or [] (no min_posts: one post is enough)."""
+    if tier.early_warning is None or s.early_warning < tier.early_warning:
+        return []
+    return [f"{s.source_type} early-warning posts {s.early_warning} >= {tier.early_warning}"
+            " (high-reach crisis post, fast engagement)"]
+
+
+def _slow_burn(s: Signals, bars: SourceThresholds) -> list[str]:
+    """The slow-burn reason, or []: enough negative posts over the slow window, a high share, clearly
+    more than the baseline's share (a topic that is always this negative is its normal), a newer half
+    that holds up against the older one and a high share still in the recent window (a wave that has
+    passed, which the volume rules saw, does not hold the level up for L minutes)."""
+    slow = bars.slow_burn
+    if (slow is None or s.slow_negative < slow.min_negative or s.slow_negative_share < slow.negative_share
+            or s.slow_negative_share < s.baseline_negative_share + slow.above_baseline
+            or s.slow_negative - s.slow_older_negative < slow.held * s.slow_older_negative
+            or s.negative_share < slow.negative_share):
+        return []
+    return [f"{s.source_type} negative share {s.slow_negative_share:.0%} of {s.slow_posts} posts in"
+            f" {s.slow_minutes} min (baseline {s.baseline_negative_share:.0%})"]
+
+
 def source_level(s: Signals, thresholds: Thresholds) -> tuple[Level, list[str]]:
-    """One source type's level and the figures that put it there."""
+    """One source type's level and the figures that put it there (the volume reasons first when volume
+    carried the level, so the SMS names the surge)."""
     bars, velocity = thresholds.for_source(s.source_type), thresholds.velocity_minutes
     surge = _surge(s, bars, bars.crisis, velocity)
     negative = _negativity(s, bars, bars.crisis)
@@ -430,12 +516,15 @@ def source_level(s: Signals, thresholds: Thresholds) -> tuple[Level, list[str]]:
         return Level.CRISIS, surge + list(negative.values())
     surge = _surge(s, bars, bars.warning, velocity)
     negative = _negativity(s, bars, bars.warning)
-    if surge and negative:
-        return Level.WARNING, surge + list(negative.values())
+    volume = surge + list(negative.values()) if surge and negative else []
+    others = _early(s, bars.warning) + _slow_burn(s, bars)
+    if volume or others:
+        return Level.WARNING, volume + others
     surge = _surge(s, bars, bars.watch, velocity)
     negative = _negativity(s, bars, bars.watch)
-    if surge or negative:
-        return Level.WATCH, surge + list(negative.values())
+    early = _early(s, bars.watch)
+    if surge or negative or early:
+        return Level.WATCH, surge + list(negative.values()) + early
     return Level.NORMAL, []
 
 

@@ -8,12 +8,14 @@ Pure decisions come from crisiscomms.detection.levels; this module applies them:
 (TRIGGERED -> ACKNOWLEDGED -> RESOLVED) with their audit entries, one SMS per new level to
 the on-call topic, one escalation when an alert is not acknowledged in time. A notification is
 claimed on the alert record before it is sent, so nothing is sent twice for the same level; if
-SNS fails the claim is released and the next run (a minute later) tries again.
+SNS fails the claim is released and the next run (a minute later) tries again. An alert carries
+the recent window's leading narrative, read when it opens or rises (`_leading_narrative`), and its
+SMS names it when the message still fits one SMS.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from crisiscomms.models.audit import AuditEntry
@@ -49,6 +51,7 @@ SYSTEM = "detector"
 OPEN = ("TRIGGERED", "ACKNOWLEDGED")
 SETTLE_ATTEMPTS = 5  # full read: times the minutes whose open arrivals changed meanwhile are read again
 LAST_MINUTE = "9999-12-31T23:59"  # a full read takes every minute from the baseline's start on
+NARRATIVE_FIELDS = ("id", "names", "posts", "negative", "negative_share", "growth", "priority")  # kept on the alert
 
 
 class Detector:
@@ -166,6 +169,7 @@ class Detector:
                 "alert_id": alert_id, "topic": topic.id, "topic_name": topic.names[0], "status": "TRIGGERED",
                 "level": decision.level.name, "triggered_at": now, "updated_at": now, "reasons": decision.reasons,
                 "figures": figures, "top_posts": self._top_posts(topic.id), "notify_level": decision.level.name,
+                **self._leading_narrative(topic.id, figures),
             }, self._entry("alert_triggered", f"alert#{alert_id}", after={"level": decision.level.name,
                                                                          "reasons": decision.reasons}))
             count("AlertsTriggered")
@@ -173,7 +177,8 @@ class Detector:
             alert_id = f"{topic.id}-{decision.alert_id}"
             self._alerts.update(alert_id, expect_status=OPEN, entry=self._entry(
                 "alert_level_raised", f"alert#{alert_id}", after={"level": decision.level.name, "reasons": decision.reasons}),
-                updates={"level": decision.level.name, "reasons": decision.reasons, "figures": figures,
+                updates={**self._leading_narrative(topic.id, figures),
+                         "level": decision.level.name, "reasons": decision.reasons, "figures": figures,
                          "notify_level": decision.level.name, "updated_at": now})
         elif isinstance(decision, Notify):
             pass  # notify_level was set with the trigger/raise; _deliver_notifications sends it (and retries)
@@ -186,6 +191,24 @@ class Detector:
     def _alerts_audit(self, topic: Topic, action: str, decision: LevelChanged) -> None:
         self._alerts.audit(self._entry(action, f"topic#{topic.id}", before={"level": Level.parse(decision.previous).name},
                                        after={"level": Level.parse(decision.level).name, "reasons": decision.reasons}))
+
+    def _leading_narrative(self, topic: str, figures: dict[str, Any]) -> dict[str, Any]:
+        """`{"narrative": ...}`: the recent window's narrative of highest priority (crisiscomms.scoring.narratives,
+        halves of the window for growth), or {} when the window holds no crisis post. Read only when an alert
+        opens or rises and the window has crisis posts: one Query of its minute items (at most 2 x W), no state kept."""
+        if not any(source.get("crisis_posts") for source in figures.values()):
+            return {}
+        from crisiscomms.scoring.narratives import ranked, tally  # the catalogue loads the lexicons: on first use only
+
+        window = self._thresholds.recent_minutes
+        end = datetime.fromisoformat(minute_key(self._clock())).replace(tzinfo=timezone.utc)
+        start, middle = end - timedelta(minutes=window), end - timedelta(minutes=window - window // 2)
+        items = self._posts.minute_aggregates(topic, minute_key(start), minute_key(end))
+        found = tally(((datetime.fromisoformat(i["minute"]).replace(tzinfo=timezone.utc), i) for i in items), middle)
+        leading = ranked(t.figures(window // 2, window - window // 2) for t in found.values() if t.posts > 0)
+        if not leading:
+            return {}
+        return {"narrative": {key: leading[0][key] for key in NARRATIVE_FIELDS}}
 
     def _top_posts(self, topic: str) -> list[dict[str, Any]]:
         day = self._clock().strftime("%Y-%m-%d")
@@ -221,7 +244,8 @@ class Detector:
         if not claimed:
             return
         text = sms_text(Level.parse(level), alert.get("topic_name") or alert["topic"],
-                        (alert.get("reasons") or ["level raised"])[0], alert["alert_id"])
+                        (alert.get("reasons") or ["level raised"])[0], alert["alert_id"],
+                        narrative=(alert.get("narrative") or {}).get("names"))
         try:
             message_id = self._send(self._oncall, text)
         except Exception as exc:  # SNS down: give the claim back, the next run sends it
@@ -258,4 +282,6 @@ class Detector:
 def _figures(s: Any) -> dict[str, Any]:
     return {"posts": s.posts, "negative_share": round(s.negative_share, 3), "z": round(s.z, 2),
             "ratio": round(s.ratio, 2), "growth": round(s.growth, 2), "crisis_posts": s.crisis_posts,
-            "high_reach_negative": s.high_reach_negative}
+            "high_reach_negative": s.high_reach_negative, "early_warning": s.early_warning,
+            "slow_negative": s.slow_negative, "slow_negative_share": round(s.slow_negative_share, 3),
+            "baseline_negative_share": round(s.baseline_negative_share, 3)}

@@ -3,10 +3,15 @@
 One SMS holds 160 GSM-7 septets (GSM 03.38 basic set; an extension-table character costs two,
 escape plus character) or, as soon as any other character appears, 70 UCS-2 code units (a
 character outside the Basic Multilingual Plane, such as most emoji, costs two).
+
+The alert's leading narrative is named only when the message still fits one SMS with it (without
+the acknowledge hint if need be); nothing else is cut to make room. It is named in English when
+the rest of the message is GSM-7 (so the 160-septet limit holds), in Chinese otherwise (the
+message is UCS-2 anyway, and the Chinese name takes fewer units).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from crisiscomms.detection.levels import Level
 
@@ -19,6 +24,7 @@ GSM7_LIMIT = 160
 UCS2_LIMIT = 70
 ACK_HINT = " Ack in the desk API."
 ELLIPSIS = "..."  # GSM-7, so shortening never switches a text to UCS-2
+NARRATIVE_LABEL = {"en": " Narrative: {}.", "zh": " 焦点：{}。"}
 
 
 def is_gsm7(text: str) -> bool:
@@ -65,22 +71,36 @@ def _longest_fit(text: str, make: Callable[[str], str]) -> str | None:
     return make(_cut(text, low))
 
 
-def _compose(level: str, topic: str, figure: str, alert_id: str, hint: str) -> str:
+def _compose(level: str, topic: str, figure: str, alert_id: str, hint: str, story: str = "") -> str:
     subject = f"{level} {topic}" if topic else level
     body = f": {figure}." if figure else "."
-    return f"{subject}{body} Alert {alert_id}.{hint}"
+    return f"{subject}{body}{story} Alert {alert_id}.{hint}"
 
 
-def sms_text(level: Level | str, topic_name: str, key_figure: str, alert_id: str) -> str:
+def _story(narrative: Mapping[str, str], english: bool) -> str:
+    """The narrative's clause: English in a GSM-7 message when its name is GSM-7 too, else Chinese."""
+    en, zh = " ".join(str(narrative.get("en") or "").split()), " ".join(str(narrative.get("zh") or "").split())
+    if en and ((english and is_gsm7(en)) or not zh):
+        return NARRATIVE_LABEL["en"].format(en)
+    return NARRATIVE_LABEL["zh"].format(zh) if zh else ""
+
+
+def sms_text(level: Level | str, topic_name: str, key_figure: str, alert_id: str, *,
+             narrative: Mapping[str, str] | None = None) -> str:
     """The alert SMS, always one message.
 
-    Preference: everything; then without the acknowledge hint; then the topic name shortened
-    (down to nothing); then the key figure shortened. Level and alert id are never cut: if
-    they alone cannot fit, the alert id is unusable and ValueError says so.
+    Preference: everything, the narrative (`{"en": name, "zh": name}`) included; then without the
+    acknowledge hint; then without the narrative; then the topic name shortened (down to nothing);
+    then the key figure shortened. Level and alert id are never cut: if they alone cannot fit,
+    the alert id is unusable and ValueError says so.
     """
     name = level.name if isinstance(level, Level) else str(level).upper()
     topic, figure = " ".join(topic_name.split()), " ".join(key_figure.split())
     full = _compose(name, topic, figure, alert_id, ACK_HINT)
+    story = _story(narrative, english=is_gsm7(full)) if narrative else ""
+    for hint in (ACK_HINT, "") if story else ():
+        if fits_one_sms(message := _compose(name, topic, figure, alert_id, hint, story)):
+            return message
     if fits_one_sms(full):
         return full
     shorter: list[tuple[str, Callable[[str], str]]] = [

@@ -26,8 +26,9 @@ from crisiscomms.models import Post, ScoredPost
 from crisiscomms.models.paging import SourcePage, SourceReader
 from crisiscomms.observability import count, logger, metrics
 from crisiscomms.places import normalise_place, place_for_code
-from crisiscomms.listening.topics import TopicMatcher
-from crisiscomms.watch import LISTENING_PLATFORMS, Feed, WatchConfig, XSource
+from crisiscomms.scoring.narratives import narrative_group
+from crisiscomms.listening.topics import Relation, TopicMatcher
+from crisiscomms.watch import LISTENING_PLATFORMS, EarlyWarning, Feed, WatchConfig, XSource
 from crisiscomms.watch.base import SourceBase
 
 SOURCE_KINDS = (*LISTENING_PLATFORMS, "news")
@@ -64,6 +65,7 @@ class RunCounts:
     retries: int = 0
     followed_up: int = 0  # stored posts that opened a conversation in the inbox
     regrown: int = 0  # posts read again whose grown engagement raised their conversation's priority
+    unrelated: int = 0  # stored posts found only through ambiguous names and judged about no topic
 
     def add(self, other: dict[str, Any]) -> None:
         for name in COUNTERS:
@@ -108,16 +110,21 @@ class Ingestor:
     `on_seen_again` is called once a page with the posts already stored that carry a `follow_up`
     (what `PostRepository.known` returned for them, read with the keys anyway), as (post as read
     now, stored fields) pairs, and returns how many it updated: wiring passes the inbox's engagement
-    follow-up there (a conversation's priority rises with its post's engagement). It must not raise."""
+    follow-up there (a conversation's priority rises with its post's engagement). It must not raise.
+
+    `early_warning`: the bars that mark a post `early_warning` as it is stored (crisis terms, the
+    author's followers, engagement per minute since publication), so the Detector counts it at once."""
 
     def __init__(self, matcher: TopicMatcher, scorer: Scorer, posts: PostRepository, clock: Callable[[], datetime], *,
                  high_reach_followers: int = 10_000, on_stored: Callable[[ScoredPost], Any] | None = None,
-                 on_seen_again: Callable[[list[tuple[Post, Mapping[str, Any]]]], int] | None = None) -> None:
+                 on_seen_again: Callable[[list[tuple[Post, Mapping[str, Any]]]], int] | None = None,
+                 early_warning: EarlyWarning | None = None) -> None:
         self._matcher = matcher
         self._scorer = scorer
         self._posts = posts
         self._clock = clock
         self._high_reach = high_reach_followers
+        self._early = early_warning or EarlyWarning()
         self._on_stored = on_stored
         self._on_seen_again = on_seen_again
 
@@ -127,8 +134,13 @@ class Ingestor:
         name no place of their own. `addressed`: the topics a post addressing the bank belongs to
         when it names none (a comment under the bank's own video rarely names the bank)."""
         report.fetched += len(posts)
-        matched = [(p, self._matcher.match(p) or (addressed if p.to_bank else ())) for p in posts]
-        wanted = [(p, topics) for p, topics in matched if topics]
+
+        def relation(post: Post) -> Relation:
+            found = self._matcher.relate(post)
+            return found if found.related or found.unrelated or not post.to_bank else Relation(addressed)
+
+        matched = [(p, relation(p)) for p in posts]
+        wanted = [(p, found) for p, found in matched if found.related or found.unrelated]
         report.unmatched += len(posts) - len(wanted)
         if not wanted:
             return
@@ -145,14 +157,18 @@ class Ingestor:
         scores = self._scorer.score([p for p, _ in wanted])
         now = self._clock()
         configured = place_for_code(region)
-        for (post, topics), score in zip(wanted, scores, strict=True):
+        for (post, found), score in zip(wanted, scores, strict=True):
             place = normalise_place(post.location, country_code=post.location_country) or configured
             scored = ScoredPost(
                 post=post,
-                topics=topics,
+                topics=found.related,
+                related=bool(found.related),
+                unrelated_topics=found.unrelated,
                 language=score.language,
                 sentiment=score.sentiment,
                 sentiment_label=score.sentiment_label,
+                tone=score.tone,
+                tone_label=score.tone_label,
                 crisis_terms=tuple(h.term for h in score.crisis_terms if not h.negated),
                 crisis_categories=tuple(dict.fromkeys(h.category for h in score.crisis_terms if not h.negated)),
                 crisis_weight=score.crisis_weight,
@@ -160,15 +176,26 @@ class Ingestor:
                 risk=score.risk,
                 ingested_at=now,
                 high_reach_negative=score.sentiment_label == "negative" and post.followers >= self._high_reach,
+                early_warning=score.is_crisis and _early_warning(post, now, self._early),
                 country=place.country if place else None,
                 region=place.region if place else None,
+                narrative=narrative_group(score),
             )
             if self._posts.store(scored) is StoreOutcome.STORED:
                 report.stored += 1
-                if self._on_stored is not None and self._on_stored(scored):
+                report.unrelated += not scored.related
+                # an unrelated post is kept for the record only: no conversation in the inbox
+                if scored.related and self._on_stored is not None and self._on_stored(scored):
                     report.followed_up += 1
             else:
                 report.duplicates += 1
+
+
+def _early_warning(post: Post, now: datetime, bars: EarlyWarning) -> bool:
+    """A large audience and engagement coming fast: engagement per minute since publication, the age
+    counted as at least a minute (a post read seconds after it appeared is not given a huge rate)."""
+    minutes = max((now - post.published_at).total_seconds() / 60, 1.0)
+    return post.followers >= bars.followers and post.engagement / minutes >= bars.engagement_per_minute
 
 
 def _max_id(*ids: str | None) -> str | None:
@@ -394,6 +421,7 @@ def poll(listener: Listener, request: ScheduledPoll) -> dict[str, Any]:
         ("SourcesRateLimited", sum(r.status == "rate_limited" for r in reports)),
         ("ConversationsOpened", sum(r.followed_up for r in reports)),
         ("ConversationsRegrown", sum(r.regrown for r in reports)),
+        ("PostsUnrelated", sum(r.unrelated for r in reports)),
     ):
         count(name, value)
     return {"source": request.source, "reports": [r.as_log() for r in reports]}

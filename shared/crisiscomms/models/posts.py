@@ -68,7 +68,7 @@ class ScoredPost(BaseModel):
     post: Post
     topics: tuple[str, ...]
     language: str
-    sentiment: float
+    sentiment: float  # polarity for reputation (crisiscomms.scoring.reputation), -1..1
     sentiment_label: str
     crisis_terms: tuple[str, ...]
     crisis_categories: tuple[str, ...]
@@ -77,8 +77,21 @@ class ScoredPost(BaseModel):
     risk: int
     ingested_at: datetime
     high_reach_negative: bool = False  # negative, from an author at or over the watch's high-reach bar
+    # the author's tone (the lexicon's, or Comprehend's), kept beside the polarity the figures count
+    tone: float = 0.0
+    tone_label: str = "neutral"
+    # `topics` holds the topics the post is about; a post found for a topic only through its ambiguous
+    # names and judged not about it (crisiscomms.listening.relatedness) lists that topic here instead,
+    # counted nowhere; `related` is False when no topic is left
+    related: bool = True
+    unrelated_topics: tuple[str, ...] = ()
+    # crisis terms from an account over the early-warning bar whose engagement came fast (watch.EarlyWarning)
+    early_warning: bool = False
     country: str | None = None  # ISO 3166-1 alpha-2 of the post's place (crisiscomms.places), None when unknown
     region: str | None = None  # ISO 3166-2 of its mainland Chinese province-level division, when known
+    # a crisis post's narrative group (crisiscomms.scoring.narratives.narrative_group): a catalogue id, or
+    # `other:<term>` beyond the catalogue; None for a post that is not crisis
+    narrative: str | None = None
 
 
 def stable_id(*parts: str, length: int = 32) -> str:
