@@ -134,11 +134,16 @@ def validate_pass(rows: list[dict[str, Any]], ids: set[str], name: str) -> dict[
     return by_id
 
 
-def agreement(set_dir: Path = SET_DIR) -> dict[str, Any]:
+def _posts_and_passes(set_dir: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The posts and both passes, each pass checked to label every post once."""
     posts = read_jsonl(set_dir / "posts.jsonl")
     ids = {p["id"] for p in posts}
-    a = validate_pass(read_jsonl(set_dir / "pass_a.jsonl"), ids, "pass_a")
-    b = validate_pass(read_jsonl(set_dir / "pass_b.jsonl"), ids, "pass_b")
+    return (posts, validate_pass(read_jsonl(set_dir / "pass_a.jsonl"), ids, "pass_a"),
+            validate_pass(read_jsonl(set_dir / "pass_b.jsonl"), ids, "pass_b"))
+
+
+def agreement(set_dir: Path = SET_DIR) -> dict[str, Any]:
+    posts, a, b = _posts_and_passes(set_dir)
     order = [p["id"] for p in posts]
     report: dict[str, Any] = {"posts": len(order), "kappa": {}, "agreement": {}}
     for label in LABELS:
@@ -165,10 +170,7 @@ def agreement(set_dir: Path = SET_DIR) -> dict[str, Any]:
 # ---------------------------------------------------------------- finalise
 def finalise(set_dir: Path = SET_DIR) -> dict[str, int]:
     """Gold labels: agreed ones as they are, the rest from adjudication.jsonl (id, labels, rule)."""
-    posts = read_jsonl(set_dir / "posts.jsonl")
-    ids = {p["id"] for p in posts}
-    a = validate_pass(read_jsonl(set_dir / "pass_a.jsonl"), ids, "pass_a")
-    b = validate_pass(read_jsonl(set_dir / "pass_b.jsonl"), ids, "pass_b")
+    posts, a, b = _posts_and_passes(set_dir)
     adjudicated = {r["id"]: r for r in read_jsonl(set_dir / "adjudication.jsonl")}
     out: dict[str, list[dict[str, Any]]] = {"dev": [], "test": []}
     for p in posts:
