@@ -96,12 +96,15 @@ _ACTION = {
 _CLAUSE = re.compile(r"\s*\b(ADD|SET)\b", re.IGNORECASE)
 
 
-def _parse_simple(expression: str) -> tuple[tuple[str, str, str], ...] | None:
-    """`ADD #a :a, ... SET #b = :b, ...` as (verb, name placeholder, value placeholder); None for anything else."""
-    starts = list(_CLAUSE.finditer(expression))
-    if not starts or starts[0].start() != 0 or expression[:starts[0].start(1)].strip():
+def _parse_clauses(expression: str, clause: re.Pattern[str], actions_of: dict[str, re.Pattern[str]],
+                   *, anchored: bool = False) -> tuple[tuple[str, str, str | None], ...] | None:
+    """An update expression of `clause` keywords, each at most once, whose comma-separated actions
+    each fully match the keyword's pattern in `actions_of`, as (verb, name, value placeholder or None);
+    None for anything else, so moto's own code handles it. `anchored`: the first clause starts the text."""
+    starts = list(clause.finditer(expression))
+    if not starts or (anchored and starts[0].start() != 0) or expression[:starts[0].start(1)].strip():
         return None
-    actions: list[tuple[str, str, str]] = []
+    actions: list[tuple[str, str, str | None]] = []
     verbs: set[str] = set()
     for n, match in enumerate(starts):
         verb = match.group(1).upper()
@@ -110,11 +113,16 @@ def _parse_simple(expression: str) -> tuple[tuple[str, str, str], ...] | None:
         verbs.add(verb)
         end = starts[n + 1].start() if n + 1 < len(starts) else len(expression)
         for part in expression[match.end():end].split(","):
-            action = _ACTION[verb].fullmatch(part)
+            action = actions_of[verb].fullmatch(part)
             if action is None:
                 return None
-            actions.append((verb, action.group(1), action.group(2)))
+            actions.append((verb, action.group(1), action.group(2) if action.re.groups > 1 else None))
     return tuple(actions)
+
+
+def _parse_simple(expression: str) -> tuple[tuple[str, str, str | None], ...] | None:
+    """`ADD #a :a, ... SET #b = :b, ...` as (verb, name placeholder, value placeholder); None for anything else."""
+    return _parse_clauses(expression, _CLAUSE, _ACTION, anchored=True)
 
 
 _SIMPLE: dict[str, tuple[tuple[str, str, str], ...] | None] = {}
@@ -272,23 +280,7 @@ _PLAIN_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L"})
 def _parse_set_remove(expression: str) -> tuple[tuple[str, str, str | None], ...] | None:
     """`SET a = :a, #b = :b ... REMOVE c, #d ...` (either clause, each at most once) as (verb, name, value
     placeholder or None); None for anything else (paths, functions, arithmetic, ADD, DELETE)."""
-    starts = list(_SET_OR_REMOVE.finditer(expression))
-    if not starts or expression[:starts[0].start(1)].strip():
-        return None
-    actions: list[tuple[str, str, str | None]] = []
-    verbs: set[str] = set()
-    for n, match in enumerate(starts):
-        verb = match.group(1).upper()
-        if verb in verbs:
-            return None
-        verbs.add(verb)
-        end = starts[n + 1].start() if n + 1 < len(starts) else len(expression)
-        for part in expression[match.end():end].split(","):
-            action = (_SET_ACTION if verb == "SET" else _REMOVE_ACTION).fullmatch(part)
-            if action is None:
-                return None
-            actions.append((verb, action.group(1), action.group(2) if verb == "SET" else None))
-    return tuple(actions)
+    return _parse_clauses(expression, _SET_OR_REMOVE, {"SET": _SET_ACTION, "REMOVE": _REMOVE_ACTION})
 
 
 def _plain_value(raw: Any, depth: int = 0) -> bool:

@@ -94,8 +94,6 @@ DEV = REPUTATION / "dev.jsonl"
 
 @pytest.fixture(scope="module")
 def reputation_dev() -> dict:
-    if not DEV.exists():
-        pytest.skip(f"reputation dev split absent: {DEV}")
     return evaluate_reputation(load_rows(DEV))
 
 
