@@ -5,7 +5,9 @@
     python -m crisiscomms_local.labelled_set finalise      agreed + adjudicated labels -> dev.jsonl, test.jsonl, FROZEN
 
 The test split is drawn once, at assembly, from the posts written after the lexicons were tuned, before
-any labels exist: by language, the posts whose SHA-256 of the text sorts first. `finalise` records the
+any labels exist: by language, the posts whose SHA-256 of the text sorts first. Later batches
+(`drafts/batch<N>/<lang>-<part>.jsonl`) are written after the split was frozen and go to dev only:
+the frozen split never grows or changes. `finalise` records the
 test file's hash and ids in FROZEN; the trainer refuses that file and those ids, and a test holds the
 file to its hash. Labellers get `to_label.jsonl`, which leaves out what a post was written to
 exercise (its styles), so a label comes from the text alone.
@@ -31,6 +33,7 @@ NARRATIVES = ("bank_run", "withdrawals", "insolvency", "frozen_accounts", "outag
               "regulator", "executives", "layoffs_closures", "other", "none")
 LANGS = ("en", "zh-Hans", "zh-Hant")
 DRAFTS = {"en": "en.jsonl", "zh-Hans": "zh-Hans.jsonl", "zh-Hant": "zh-Hant.jsonl"}
+LATER_BATCHES = ("batch2",)
 TEST_SHARE = 0.38
 
 
@@ -92,13 +95,38 @@ def assemble(set_dir: Path = SET_DIR, earlier: Path = EARLIER_SET, test_share: f
             posts.append({"id": f"{lang}-{number:04d}", "lang": lang, "platform": d["platform"],
                           "entity": d["entity"], "styles": d.get("styles", []), "text": d["text"],
                           "split": "test" if d["text"] in test_texts else "dev"})
+    for batch in LATER_BATCHES:
+        posts += _later_batch(set_dir / "drafts" / batch, batch, entities, seen)
     write_jsonl(set_dir / "posts.jsonl", posts)
     write_jsonl(set_dir / "to_label.jsonl",
                 ({k: p[k] for k in ("id", "lang", "platform", "entity", "text")} for p in posts))
     return dict(Counter(p["split"] for p in posts))
 
 
+def _later_batch(folder: Path, batch: str, entities: dict[str, Any], seen: set[str]) -> list[dict[str, Any]]:
+    """A batch written after the test split was frozen: every post is dev, numbered per language in file order."""
+    posts: list[dict[str, Any]] = []
+    numbers: Counter[str] = Counter()
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        for line, d in enumerate(read_jsonl(path), 1):
+            if d["lang"] not in LANGS or d["entity"] not in entities or d["entity"] == "any":
+                raise ValueError(f"{path.name} line {line}: lang {d['lang']!r} / entity {d['entity']!r} not allowed")
+            if d["text"] in seen:
+                continue
+            seen.add(d["text"])
+            numbers[d["lang"]] += 1
+            posts.append({"id": f"{batch}-{d['lang']}-{numbers[d['lang']]:04d}", "lang": d["lang"],
+                          "platform": d["platform"], "entity": d["entity"], "styles": d.get("styles", []),
+                          "text": d["text"], "split": "dev"})
+    return posts
+
+
 # ---------------------------------------------------------------- agreement
+def batch_of(post_id: str) -> str:
+    """Which batch a post came in: a later batch's name prefixes its ids."""
+    return next((b for b in LATER_BATCHES if post_id.startswith(f"{b}-")), "first")
+
+
 def cohen_kappa(first: Sequence[Any], second: Sequence[Any]) -> float:
     """Agreement beyond chance between two labellers over the same items."""
     if len(first) != len(second) or not first:
@@ -156,6 +184,13 @@ def agreement(set_dir: Path = SET_DIR) -> dict[str, Any]:
         if subset:
             report["kappa"][f"polarity:{lang}"] = round(
                 cohen_kappa([a[i]["polarity"] for i in subset], [b[i]["polarity"] for i in subset]), 3)
+    for batch in ("first", *LATER_BATCHES):
+        subset = [p["id"] for p in posts if batch_of(p["id"]) == batch]
+        if subset:
+            report.setdefault("kappa_by_batch", {})[batch] = {
+                "posts": len(subset),
+                **{label: round(cohen_kappa([a[i][label] for i in subset], [b[i][label] for i in subset]), 3)
+                   for label in LABELS}}
     disagreements = [
         {"id": p["id"], "entity": p["entity"], "text": p["text"],
          "a": {k: a[p["id"]][k] for k in LABELS}, "b": {k: b[p["id"]][k] for k in LABELS},

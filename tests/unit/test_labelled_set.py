@@ -77,6 +77,39 @@ def test_an_unrelated_post_that_carries_a_crisis_label_is_refused(tmp_path: Path
         labelled_set.finalise(tmp_path)
 
 
+def test_a_later_batch_goes_to_dev_only_and_leaves_the_first_batch_as_it_was(tmp_path: Path) -> None:
+    entities = {"harbor": {"names": ["Harbor Bank"], "ambiguous": []}, "any": {"names": [], "ambiguous": []}}
+    (tmp_path / "entities.json").write_text(json.dumps(entities), encoding="utf-8")
+    (tmp_path / "drafts" / "batch2").mkdir(parents=True)
+    first = [{"lang": "en", "platform": "x", "entity": "harbor", "styles": [], "text": f"Harbor Bank post {i}"}
+             for i in range(8)]
+    _write(tmp_path / "drafts" / "en.jsonl", first)
+    for name in ("zh-Hans.jsonl", "zh-Hant.jsonl"):
+        _write(tmp_path / "drafts" / name, [])
+    earlier = tmp_path / "earlier.jsonl"
+    _write(earlier, [])
+    labelled_set.assemble(tmp_path, earlier)
+    before = read_jsonl(tmp_path / "posts.jsonl")
+    assert Counter(p["split"] for p in before) == {"test": 4, "dev": 4}
+
+    later = [{"lang": "en", "platform": "news", "entity": "harbor", "styles": ["news"], "text": f"Harbor Bank later {i}"}
+             for i in range(3)]
+    _write(tmp_path / "drafts" / "batch2" / "en-a.jsonl", [*later, first[0]])  # a repeat of a first-batch text
+    _write(tmp_path / "drafts" / "batch2" / "zh-Hans-a.jsonl",
+           [{"lang": "zh-Hans", "platform": "weibo", "entity": "harbor", "styles": [], "text": "港湾银行又排队了"}])
+    assert labelled_set.assemble(tmp_path, earlier) == {"test": 4, "dev": 8}
+    after = read_jsonl(tmp_path / "posts.jsonl")
+    assert after[:len(before)] == before
+    assert [(p["id"], p["split"]) for p in after[len(before):]] == [
+        ("batch2-en-0001", "dev"), ("batch2-en-0002", "dev"), ("batch2-en-0003", "dev"), ("batch2-zh-Hans-0001", "dev")]
+    assert labelled_set.batch_of("batch2-en-0001") == "batch2" and labelled_set.batch_of("en-0001") == "first"
+
+    _write(tmp_path / "drafts" / "batch2" / "en-b.jsonl",
+           [{"lang": "en", "platform": "x", "entity": "any", "styles": [], "text": "banks in general"}])
+    with pytest.raises(ValueError, match="entity 'any'"):
+        labelled_set.assemble(tmp_path, earlier)
+
+
 # ---------------------------------------------------------------- the project's set
 def _frozen() -> tuple[str, set[str]]:
     lines = (SET_DIR / "FROZEN").read_text(encoding="utf-8").splitlines()
