@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from crisiscomms.listening.relatedness import RELATED_AT, judge
+from crisiscomms.listening.relatedness import RELATED_AT, _Words, fold, judge
 from crisiscomms.listening.topics import Relation, TopicMatcher
 from crisiscomms.models import Post
 from crisiscomms.watch import Topic, build_x_query, parse_watch_config
@@ -61,6 +61,23 @@ from crisiscomms.watch import Topic, build_x_query, parse_watch_config
     ("玉山的Pi卡回饋又縮水了", ["玉山"], True),
     ("heard Meridian only lets you take $500 out a day now", ["Meridian"], True),
     ("Crestview Elementary raised $2,000 at the bake sale", ["Crestview"], False),
+    # an institution acting on the writer, or its staff; a city acts on no one's account
+    ("Discover raised my limit without asking", ["Discover"], True),
+    ("Chase logged me out again.", ["Chase"], True),
+    ("Chase staff were lovely today", ["Chase"], True),
+    ("Meridian approves new high school plans", ["Meridian"], False),
+    ("Chase logged four hours of overtime", ["Chase"], False),
+    # Hong Kong and Taiwan banking words, banks' apps; the same frame without them
+    ("玉山金融卡今天刷不過", ["玉山"], True),
+    ("去年在玉山開了薪轉戶", ["玉山"], True),
+    ("安信碌卡簽賬有冇積分", ["安信"], True),
+    ("招商的掌上生活又要重新绑卡", ["招商"], True),
+    ("去年在玉山看了日出", ["玉山"], False),
+    # promotions: two speak for a card or an app, one is not enough (招商 as investment promotion)
+    ("民生这周的立减又秒没了", ["民生"], True),
+    ("招商优惠政策吸引企业落户", ["招商"], False),
+    # Traditional forms the scorer's table does not fold: 回饋 is 回馈
+    ("玉山這期回饋又縮水了", ["玉山"], True),
 ])
 def test_relatedness(text: str, ambiguous: list[str], related: bool) -> None:
     decision = judge(text, ambiguous)
@@ -84,6 +101,21 @@ def test_traditional_and_simplified_are_one_name() -> None:
     assert judge("国泰的信用卡年费好贵", ["國泰"]).related
 
 
+def test_the_lists_traditional_forms_fold_where_the_scorers_table_does_not() -> None:
+    assert fold("回饋 聖誕 養老 滙豐 節日") == "回馈 圣诞 养老 汇丰 节日"
+
+
+def test_the_organisation_sign_names_the_act() -> None:
+    assert judge("Discover raised my limit", ["Discover"]).signs == ("organisation: Discover raised my",)
+    assert judge("Ally's CEO spoke today", ["Ally"]).signs[0] == "organisation: Ally's CEO"
+
+
+def test_a_list_term_that_is_ascii_must_be_an_english_word_or_phrase() -> None:
+    # ASCII texts skip the Chinese terms, so an ASCII term filed among them would never be found
+    with pytest.raises(ValueError):
+        _Words(("a+b",))
+
+
 def _post(text: str, *, author: str = "someone", to_bank: bool = False) -> Post:
     return Post(platform="x", native_id="1", source_type="social", source_id="s", url="u", author=author,
                 text=text, to_bank=to_bank, published_at=datetime(2026, 11, 28, tzinfo=timezone.utc))
@@ -105,6 +137,8 @@ MATCHER = TopicMatcher([
     ("Chase Elliott wins again", Relation(())),                          # an exclusion still vetoes
     ("chasing rainbows", Relation(())),                                  # whole words
     ("JPMorgan Chase the dream", Relation(("chase",))),
+    ("Chase的app又崩了", Relation(("chase",))),                           # a Latin name ends at Chinese text
+    ("Chasers的聚会", Relation(())),                                     # ... but not inside a Latin word
 ])
 def test_the_matcher_relates_each_topic_found(text: str, relation: Relation) -> None:
     assert MATCHER.relate(_post(text)) == relation

@@ -32,6 +32,9 @@ def _post(text: str, author: str = "someone", title: str | None = None) -> Post:
     ("#HarborBankRun is trending", ()),                    # a different hashtag
     ("cc @HarborBank please answer", ("harbor",)),
     ("Harbor Banks of the Thames", ()),                   # whole words only
+    ("在Harbor Bank开的户", ("harbor",)),                   # a Latin name ends at Chinese text as at a space
+    ("@HarborBank的客服", ("harbor",)),
+    ("HarborBankers的聚会", ()),                           # ... and not inside a Latin word
     ("Concert at Harbor Bank Arena tonight", ()),         # exclusion vetoes
     ("Harbor Bank and Northgate Savings both down", ("harbor", "northgate")),
     ("北门储蓄和港湾银行", ("harbor", "northgate")),

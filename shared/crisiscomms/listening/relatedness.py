@@ -8,25 +8,33 @@ through an unambiguous name, keyword, hashtag or account, written by the bank's 
 addressing the bank never reaches this judgement: it is related.
 
 Each occurrence of an ambiguous name is classed first:
-- *bank*: a banking word follows it ("平安信用卡", "平安的APP", "Chase app", "Ally savings");
+- *bank*: a banking word follows it ("平安信用卡", "平安的APP", "Chase app", "Ally savings"), or in
+  Chinese an organisation's collapse does ("星河要倒闭了");
+- *organisation* (English): an institution's act on the writer follows it ("Discover raised my limit",
+  "Chase logged me out": a city acts too, but not on "me" or "my"), or its staff, CEO or ads do;
 - *other sense*: it sits in a collocation of another sense or organisation, from per-language lists
   (one word before or after it: 一路平安, 平安夜, 平安保险, 招商引资, 恒生指数, 国泰航空, 发扬光大,
   民生问题; "chase the", "discover new", "an ally", "citizens of", "Chase Center", "Cathay Pacific";
-  in English a grammatical word around it ("to", "a", "the") only counts when the name is not
-  capitalised mid-sentence, so "Is Discover a good bank?" keeps its name);
+  a person: 陈平安; in English a grammatical word around it ("to", "a", "the") only counts when the
+  name is not capitalised mid-sentence, so "Is Discover a good bank?" keeps its name);
 - *bare*: anything else.
 A post whose every occurrence is of another sense is unrelated. Otherwise it scores:
-  +3 a *bank* occurrence; +2 banking words anywhere (+1 more for a second; bank, account, card, ATM,
-  branch, deposit, loan, transfer, 银行, 账户, 信用卡, 网点, 存款, 贷款, 转账, 提款, other banks' names);
-  +1 per service or corporate word, at most +2 (customer service, fees, refund, outage, shares, 客服,
-  投诉, 手续费, 倒闭, 股价); +1 two of the topic's ambiguous names together; English only: +1 the
-  name capitalised mid-sentence, -2 the name in lower case in a text that uses capitals, -1 the name
-  followed by another capitalised word that is no banking word (Chase Elliott);
+  +3 a *bank* occurrence, else +2 an *organisation* one;
+  +2 banking words anywhere (+1 more for a second; bank, account, card, ATM, branch, deposit, loan,
+  transfer, 银行, 账户, 信用卡, 网点, 存款, 贷款, 转账, 提款; Hong Kong and Taiwan usage: 碌卡, 找数,
+  金融卡, 薪转; other banks' names; banks' apps and card products: 掌上生活, enJoy卡);
+  +1 per service, corporate or promotion word, at most +2 (customer service, fees, refund, outage,
+  shares, an amount of money, 客服, 投诉, 手续费, 倒闭, 股价, 优惠, 立减, 名额);
+  +1 two of the topic's ambiguous names together;
+  English only: +1 the name capitalised mid-sentence, -2 the name in lower case in a text that uses
+  capitals, +1 a possessive (Chase's), -1 the name followed by another capitalised word that is no
+  banking word (Chase Elliott);
   -1 per word of another sense's world, at most -3 (insurance, flights, stock indices, sport,
   government, holidays and wishes, hiking, stars, investment promotion: 保险, 理赔, 航班, 指数,
   比赛, 政府, 圣诞, 登山, 星空, 引资).
 It is related at `RELATED_AT` or more: a banking word, or two weaker signs, must speak for the bank.
-Chinese is compared in Simplified characters, so one list serves both scripts.
+Chinese is compared in Simplified characters, so one list serves both scripts (`_EXTRA_FOLD` adds the
+Traditional forms of the lists' characters that the scorer's table lacks: 回饋, 聖誕, 養老).
 """
 from __future__ import annotations
 
@@ -38,6 +46,7 @@ from crisiscomms.scoring import to_simplified
 
 RELATED_AT = 2
 BANK_OCCURRENCE = 3
+ORG_OCCURRENCE = 2
 BANK_WORDS_FIRST, BANK_WORDS_SECOND = 2, 1
 SERVICE_WORD, SERVICE_CAP = 1, 2
 CO_NAMES = 1
@@ -48,7 +57,12 @@ POSSESSIVE = 1
 OTHER_WORLD, OTHER_WORLD_CAP = -1, -3
 
 # Characters the scorer's Traditional table leaves alone but these lists need folded.
-_EXTRA_FOLD = str.maketrans({"揚": "扬", "駐": "驻", "廈": "厦", "鴿": "鸽", "’": "'", "‘": "'", "＇": "'"})
+_EXTRA_FOLD = str.maketrans({
+    "揚": "扬", "駐": "驻", "廈": "厦", "鴿": "鸽", "饋": "馈", "誕": "诞", "養": "养", "節": "节", "禱": "祷",
+    "衆": "众", "羣": "群", "峯": "峰", "滙": "汇", "潤": "润", "枱": "台", "吳": "吴", "呂": "吕", "楊": "杨",
+    "湯": "汤", "盧": "卢", "蔣": "蒋", "譚": "谭", "賈": "贾", "鄒": "邹", "鄧": "邓", "閆": "闫", "韋": "韦",
+    "韓": "韩", "馮": "冯", "龔": "龚", "’": "'", "‘": "'", "＇": "'",
+})
 
 
 def fold(text: str) -> str:
@@ -66,6 +80,18 @@ overdraft statement statements rewards cashback website site login hotline rep r
 freedom sapphire ink invest advisor advisors visa mastercard cd cds routing zelle wire wires heloc saver savers
 financial trust federal mutual cu fcu bancorp
 """.split())
+# An institution's act on the writer right after the name ("Discover raised my limit", "Chase logged me out"), or
+# its things after the name or its possessive ("Chase's CEO"): an organisation acting, which the verb, the common
+# noun and a friend are not. A city acts too ("Meridian approves a new school"), hence an act only with the
+# writer (me, my, us, our) as its object.
+EN_ORG_ACTS = frozenset("""
+raised raises lowered lowers cut cuts hiked hikes closed closes froze freezes locked locks charged charges
+declined declines denied denies approved approves refunded refunds reversed reverses flagged flags blocked blocks
+cancelled canceled cancels logged logs waived waives credited credits debited debits upgraded downgraded billed
+bills reimbursed dinged increased increases decreased decreases sent sends mailed emailed
+""".split())
+EN_ORG_OBJECTS = frozenset("me my us our".split())
+EN_ORG_THINGS = frozenset("ad ads commercial commercials ceo staff employees headquarters hq promo promos".split())
 # ... and in Chinese, right after the name or after 的/家/这边 (平安的APP, 光大这边的网点).
 ZH_BANK_NEXT = (
     "银行", "卡", "信用卡", "储蓄卡", "借记卡", "银行卡", "app", "手机银行", "网银", "网上银行", "客服", "网点",
@@ -108,6 +134,11 @@ ZH_BANK_WORDS = (
     "提款卡", "转数快", "入数", "过数", "月供", "楼按", "定存", "活存", "信贷", "卡费", "刷卡金", "红利", "行员",
     "理专", "临柜", "外币", "台币", "港币", "美金", "数位帐户", "社保卡", "到账", "入账", "流水", "年化",
     "收益率", "本金", "取出", "转出", "转入", "一类户", "二类户",
+    # Hong Kong and Taiwan usage, and cards' talk
+    "碌卡", "签账", "找数", "入钱", "绑卡", "金融卡", "薪转", "结余", "里数", "实体卡", "虚拟卡", "首刷", "批卡", "批核",
+    "信用额", "海外消费", "柜位", "外汇", "保管箱", "支票", "本票", "汇票", "供楼", "税贷", "卡友",
+    # banks' own apps and wealth products (not 一网通, 全民生活: 一网通办 and 全民生活 are ordinary phrases too)
+    "掌上生活", "阳光惠生活", "买单吧", "朝朝宝", "金葵花", "云缴费", "动卡空间", "拍钱包",
 )
 
 EN_SERVICE_WORDS = (
@@ -124,6 +155,8 @@ ZH_SERVICE_WORDS = (
     "股价", "股票", "财报", "年报", "净利润", "营收", "裁员", "高管", "董事长", "监管", "罚款", "罚单", "被罚", "处罚",
     "维权", "系统", "崩了", "宕机", "闪退", "登录", "数据泄露", "信息泄露", "客户", "小编", "排队", "去排", "人龙",
     "派筹", "倒了", "要倒", "跑路",
+    # a card's or an app's promotions
+    "优惠", "抢券", "领券", "抢到券", "立减", "满减", "返现", "薅羊毛", "羊毛", "名额", "权益", "秒没", "抢不到", "首绑",
 )
 
 # --- counter-evidence -----------------------------------------------------------------------------------------
@@ -233,21 +266,25 @@ class _Words:
         self.words = frozenset(t for t in folded if _LATIN_WORD.fullmatch(t))
         self.phrases = tuple(t for t in folded if " " in t)
         self.chinese = tuple(t for t in folded if t not in self.words and " " not in t)
+        if any(t.isascii() for t in self.chinese):  # `found` skips these in ASCII texts
+            raise ValueError("an ASCII term that is neither an English word nor a phrase")
 
     def found(self, text: _Text) -> set[str]:
         hits = set(self.words.intersection(text.words))
         hits.update(p for p in self.phrases if p in text.joined)
-        hits.update(t for t in self.chinese if t in text.lower)
+        if not text.ascii:  # no Chinese term can be in an ASCII text
+            hits.update(t for t in self.chinese if t in text.lower)
         return hits
 
 
 class _Text:
     """A post's text as the lists are looked up in: lower case, its English words, those words joined."""
 
-    __slots__ = ("lower", "words", "joined")
+    __slots__ = ("lower", "ascii", "words", "joined")
 
     def __init__(self, cased: str) -> None:
         self.lower = cased.lower()
+        self.ascii = self.lower.isascii()
         words = _LATIN_WORDS.findall(self.lower)
         self.words = frozenset(words)
         self.joined = f" {' '.join(words)} "
@@ -288,7 +325,7 @@ class AmbiguousNames:
         signs: list[str] = []
         score = 0
         names: set[str] = set()
-        counted = bank = 0
+        counted = bank = org = 0
         for match in self._pattern.finditer(cased):
             found = match.group(0)
             if any(_is_han(c) for c in found):  # a Chinese name
@@ -305,6 +342,9 @@ class AmbiguousNames:
             if kind == "bank":
                 bank += 1
                 signs.append(f"bank: {why}")
+            elif kind == "org":
+                org += 1
+                signs.append(f"organisation: {why}")
             for cue, value in cues:
                 score += value
                 signs.append(cue)
@@ -312,6 +352,8 @@ class AmbiguousNames:
             return Judgement(False, 0, tuple(signs) or ("name not found",))
         if bank:
             score += BANK_OCCURRENCE
+        elif org:
+            score += ORG_OCCURRENCE
         looked_up = _Text(cased)
         words = _BANK_WORDS.found(looked_up)
         words.update(m.group(0).lower() for m in _CARD_PRODUCT.finditer(cased))  # Ubear卡, enJoy卡
@@ -333,7 +375,7 @@ class AmbiguousNames:
         return Judgement(score >= RELATED_AT, score, tuple(signs))
 
 
-Occurrence = tuple[str, str, list[tuple[str, int]]]  # ("bank" | "other" | "bare", why, (sign, score) cues)
+Occurrence = tuple[str, str, list[tuple[str, int]]]  # ("bank" | "org" | "other" | "bare", why, (sign, score) cues)
 
 
 def _case_tells(text: str) -> tuple[bool, bool]:
@@ -398,6 +440,12 @@ def _en_occurrence(cased: str, start: int, end: int, found: str, capital_tells: 
     word = first.lower().rstrip(".,") if first is not None else ""
     if not possessive and (word in EN_OTHER_NAMED or (word in EN_OTHER_AFTER and not capital_mid)):
         return "other", f"{found} {first}", []
+    if found[:1].isupper() or possessive:  # an organisation's name, or its owner's mark
+        if word in EN_ORG_THINGS:
+            return "org", f"{found}{after.group(1) or ''} {first}", []
+        if (not possessive and word in EN_ORG_ACTS and len(following) > 1
+                and following[1].lower().rstrip(".'") in EN_ORG_OBJECTS):
+            return "org", f"{found} {first} {following[1]}", []
     previous = _PREV_WORD.search(cased, 0, start)
     if previous is not None and not capital_mid and previous.group(1).lower() in EN_OTHER_BEFORE:
         return "other", f"{previous.group(1)} {found}", []

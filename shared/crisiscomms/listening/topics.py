@@ -18,9 +18,12 @@ from crisiscomms.listening.relatedness import AmbiguousNames
 from crisiscomms.models import Post
 from crisiscomms.scoring import normalise as fold_text
 from crisiscomms.scoring import to_simplified
+from crisiscomms.scoring.language import WORD_CLASS
 from crisiscomms.watch import Topic, WatchConfig
 
 _LATIN = re.compile(r"[a-z0-9]")
+# The characters of English words (the tokenizer's): a Latin name ends at Chinese text ("Lakeshore的柜员") as at a space.
+_LATIN_EDGE = f"[{WORD_CLASS}_]"
 
 
 def normalise(text: str) -> str:
@@ -33,8 +36,8 @@ def _pattern(terms: list[str], prefix: str = "") -> re.Pattern[str] | None:
     for term in terms:
         norm = re.escape(prefix + normalise(term))
         # Whole words for Latin-edged terms; CJK has no spaces, so a substring is the word.
-        left = r"(?<![\w])" if _LATIN.match(normalise(term)[:1]) or prefix else ""
-        right = r"(?![\w])" if _LATIN.match(normalise(term)[-1:]) else ""
+        left = f"(?<!{_LATIN_EDGE})" if _LATIN.match(normalise(term)[:1]) or prefix else ""
+        right = f"(?!{_LATIN_EDGE})" if _LATIN.match(normalise(term)[-1:]) else ""
         parts.append(f"{left}{norm}{right}")
     return re.compile("|".join(parts)) if parts else None
 
