@@ -83,11 +83,14 @@ class _CrashingRepository:
     def known(self, keys: list[str]) -> set[str]:
         return self._real.known(keys)
 
-    def store(self, scored: Any) -> Any:
-        if self._left == 0:
+    def store_many(self, scored: list[Any], *, settled: Any = None) -> list[Any]:
+        """The first posts of the page stored for real (in their own transactions), then the crash."""
+        kept = scored[:self._left]
+        self._left -= len(kept)
+        outcomes = self._real.store_many(kept, settled=settled)
+        if len(kept) < len(scored):
             raise ConnectionError("lost the connection to DynamoDB")
-        self._left -= 1
-        return self._real.store(scored)
+        return outcomes
 
 
 def test_a_crash_between_pages_loses_nothing_and_a_rerun_stores_nothing_twice(listening: Listening) -> None:
@@ -384,7 +387,7 @@ def test_an_unset_platform_token_fails_the_source_with_a_clear_message(listening
 
 def test_a_post_from_a_read_once_source_opens_its_conversation_without_a_follow_up_write(listening: Listening) -> None:
     """X's search never returns a stored post again, so its conversations get no follow-up record: a
-    rumour wave on X costs its transaction and its conversation per post, nothing more."""
+    rumour wave on X costs its conversation per post and its share of the page's transaction, nothing more."""
     from crisiscomms.aws.dynamo import from_item, to_item
     from crisiscomms.wiring import container
     from crisiscomms_local.aws import client

@@ -111,6 +111,15 @@ class _Store:
         self.stored.append(scored)
         return StoreOutcome.STORED
 
+    def store_many(self, scored: list[ScoredPost], *, settled: Any = None) -> list[Any]:
+        """As PostRepository.store_many: each outcome handed to `settled` as it is known."""
+        outcomes = []
+        for index, one in enumerate(scored):
+            outcomes.append(self.store(one))
+            if settled is not None:
+                settled(index, outcomes[-1])
+        return outcomes
+
 
 READ_AT = datetime(2026, 11, 28, 9, 10, tzinfo=timezone.utc)
 INSOLVENT = "Harbor Bank is insolvent, get your money out now"

@@ -204,6 +204,15 @@ class _Store:
         self.stored.append(scored)
         return StoreOutcome.STORED
 
+    def store_many(self, scored: list[ScoredPost], *, settled: Any = None) -> list[Any]:
+        """As PostRepository.store_many: each outcome handed to `settled` as it is known."""
+        outcomes = []
+        for index, one in enumerate(scored):
+            outcomes.append(self.store(one))
+            if settled is not None:
+                settled(index, outcomes[-1])
+        return outcomes
+
 
 def _post(native_id: str, *, platform: str = "weibo", location: str | None = None, country: str | None = None,
           source_type: str = "social") -> Post:

@@ -213,6 +213,15 @@ class Posts:
         self.items[scored.post.key] = {}
         return StoreOutcome.STORED
 
+    def store_many(self, scored: list[ScoredPost], *, settled: Any = None) -> list[Any]:
+        """As PostRepository.store_many: each outcome handed to `settled` as it is known."""
+        outcomes = []
+        for index, one in enumerate(scored):
+            outcomes.append(self.store(one))
+            if settled is not None:
+                settled(index, outcomes[-1])
+        return outcomes
+
 
 def test_the_ingestor_passes_only_re_read_posts_with_a_follow_up_and_counts_what_was_raised() -> None:
     posts = Posts()

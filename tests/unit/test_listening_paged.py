@@ -74,6 +74,15 @@ class FakePosts:
         self.keys.append(scored.post.key)
         return StoreOutcome.STORED
 
+    def store_many(self, scored: list[Any], *, settled: Any = None) -> list[Any]:
+        """As PostRepository.store_many: each outcome handed to `settled` as it is known."""
+        outcomes = []
+        for index, one in enumerate(scored):
+            outcomes.append(self.store(one))
+            if settled is not None:
+                settled(index, outcomes[-1])
+        return outcomes
+
 
 def _post(n: int) -> Post:
     return Post(platform="weibo", native_id=str(n), source_type="social", source_id="w", url=f"https://weibo.com/{n}",

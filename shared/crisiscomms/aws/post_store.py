@@ -1,8 +1,11 @@
 """Storing scored posts: once per platform id, linked to every topic, minute and hour figures updated with it.
 
-One TransactWriteItems per new post puts the post (conditional on its key being new), one link
-item per topic, and adds the post to each topic's minute aggregate and hour figures. A duplicate
-fails the condition, so the whole transaction is cancelled and no aggregate counts it twice.
+A new post is put (conditional on its key being new) with one link item per topic, and added to
+each topic's minute aggregate and hour figures, in the same TransactWriteItems. A page's new posts
+share transactions (`store_many`): up to 100 actions each, one Update per aggregates item carrying
+the sum of what its posts add, so the figures are those of storing the posts one by one. A duplicate
+fails its condition and cancels the transaction, which is sent again without it: no aggregate counts
+a post twice. A post may be about at most MAX_TOPICS_PER_POST (24) topics, what one transaction holds.
 
 The hour figures share the aggregates table: `minute_key = "hour#<YYYY-MM-DDTHH>#<source type>"`
 (UTC), counting posts, negative and crisis posts, engagement, and posts per platform (`p_<platform>`)
@@ -33,15 +36,19 @@ their minute; "a" also sorts after every digit, so no minute range reaches them 
 """
 from __future__ import annotations
 
+import json
+import random
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.dynamo import from_item, query_all, to_item, to_value
+from crisiscomms.aws.dynamo import DYNAMODB_CONTEXT, from_item, query_all, to_item, to_value
 from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES, ScoredPost, hour_key, minute_key
 from crisiscomms.places import UNKNOWN
 
@@ -59,11 +66,19 @@ _MINUTE = timedelta(minutes=1)
 FOLLOW_UP = "follow_up"  # on a post item: what the inbox needs to follow the post up (see `known`)
 NARRATIVE_LINKS_READ = 1000  # the most topic links one narratives answer reads for its top posts
 NARRATIVE_PAGE = 200
+TRANSACT_ACTIONS = 100  # DynamoDB's limit of actions per TransactWriteItems
+TRANSACTION_BYTES = 2_000_000  # the Puts' JSON per transaction, well under DynamoDB's 4 MB a transaction
+UPDATE_ATTRIBUTES = 200  # per Update: keeps its expression under DynamoDB's 4 KB an expression
+# the post, and per topic its link, minute, hour and arrivals items: 1 + 4 x 24 = 97 actions
+MAX_TOPICS_PER_POST = (TRANSACT_ACTIONS - 1) // 4
+CONFLICT_ATTEMPTS = 5
+CONFLICT_BASE_DELAY = 0.025  # seconds; full jitter, doubling
 
 
 class StoreOutcome(str, Enum):
     STORED = "stored"
     DUPLICATE = "duplicate"
+    REFUSED = "refused"  # about more topics than one transaction holds (MAX_TOPICS_PER_POST); not stored
 
 
 @dataclass(frozen=True)
@@ -83,10 +98,11 @@ def published_key(scored: ScoredPost) -> str:
 
 class PostRepository:
     def __init__(self, tables: PostTables, *, clients: AwsClients, retention_days: int,
-                 figures_retention_days: int | None = None) -> None:
+                 figures_retention_days: int | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         """Posts and their topic links expire (TTL `expires_at`) `retention_days` after storage, the
         minute and hour figures `figures_retention_days` after the last post they count (default: the same)."""
         self._clients = clients
+        self._sleep = sleep
         self._tables = tables
         self._retention = timedelta(days=retention_days)
         self._figures_retention = timedelta(days=retention_days if figures_retention_days is None
@@ -94,15 +110,87 @@ class PostRepository:
 
     def store(self, scored: ScoredPost) -> StoreOutcome:
         """Store a post once; a second call for the same platform id changes nothing."""
+        return self.store_many([scored])[0]
+
+    def store_many(self, scored: list[ScoredPost], *,
+                   settled: Callable[[int, StoreOutcome], Any] | None = None) -> list[StoreOutcome]:
+        """Store posts once each, in as few transactions as DynamoDB's limits allow; the outcome of each.
+
+        Posts are packed in order into transactions of at most TRANSACT_ACTIONS actions: each post's
+        Put and link Puts, and one Update per aggregates item the transaction touches, carrying every
+        packed post's figures for that item (DynamoDB refuses two actions on one item in a transaction).
+        A post whose Put condition fails is stored already (DUPLICATE): the transaction is rebuilt
+        without it and sent again. A conflict with another writer's transaction cancels the whole
+        transaction, so it is sent again as it was, after a jittered pause, at most
+        CONFLICT_ATTEMPTS times; then the error is raised (earlier transactions stay stored).
+        A post about more than MAX_TOPICS_PER_POST topics cannot fit one transaction and is REFUSED.
+
+        `settled(index, outcome)` is called as each post's outcome is known (a stored post's right
+        after its transaction commits), so the caller's follow-up of a post never waits for the
+        transactions after it.
+        """
+        found: dict[int, StoreOutcome] = {}
+
+        def settle(index: int, outcome: StoreOutcome) -> None:
+            found[index] = outcome
+            if settled is not None:
+                settled(index, outcome)
+
+        seen: set[str] = set()
+        batch = _Batch()
+        for index, one in enumerate(scored):
+            if one.post.key in seen:  # twice in the same call: the second is a duplicate of the first
+                settle(index, StoreOutcome.DUPLICATE)
+                continue
+            seen.add(one.post.key)
+            if len(one.topics) > MAX_TOPICS_PER_POST:
+                settle(index, StoreOutcome.REFUSED)
+                continue
+            writes = self._writes(one, index)
+            if not batch.fits(writes):
+                self._commit(batch.members, settle)
+                batch = _Batch()
+            batch.add(writes)
+        if batch.members:
+            self._commit(batch.members, settle)
+        return [found[index] for index in range(len(scored))]
+
+    def _commit(self, members: list[_PostWrites], settle: Callable[[int, StoreOutcome], None]) -> None:
+        """Write one packed transaction; drop the posts found stored already, retry conflicts (bounded)."""
         from botocore.exceptions import ClientError
 
-        try:
-            self._clients("dynamodb").transact_write_items(TransactItems=self._transaction(scored))
-        except ClientError as exc:
-            if _is_duplicate(exc):
-                return StoreOutcome.DUPLICATE
-            raise
-        return StoreOutcome.STORED
+        conflicts = 0
+        while members:
+            actions, puts = _render(members, self._tables.aggregates)
+            try:
+                self._clients("dynamodb").transact_write_items(TransactItems=actions)
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                if error.get("Code") != "TransactionCanceledException":
+                    raise
+                codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+                already = {puts[n] for n, code in enumerate(codes) if code == "ConditionalCheckFailed" and n in puts}
+                if already:  # every retry drops at least one post
+                    for position in sorted(already):
+                        settle(members[position].index, StoreOutcome.DUPLICATE)
+                    members = [m for position, m in enumerate(members) if position not in already]
+                    continue
+                if not codes and "ConditionalCheckFailed" in error.get("Message", ""):
+                    # no reason per action to say which post: each alone, where the failure is its own
+                    if len(members) == 1:
+                        settle(members[0].index, StoreOutcome.DUPLICATE)
+                        return
+                    for member in members:
+                        self._commit([member], settle)
+                    return
+                if "TransactionConflict" in codes and conflicts + 1 < CONFLICT_ATTEMPTS:
+                    conflicts += 1  # all or nothing: nothing of it was written, so sending it again is safe
+                    self._sleep(random.uniform(0, CONFLICT_BASE_DELAY * 2 ** conflicts))
+                    continue
+                raise
+            for member in members:
+                settle(member.index, StoreOutcome.STORED)
+            return
 
     def known(self, post_keys: list[str]) -> dict[str, dict[str, Any]]:
         """Which of these posts are stored already, each with its `follow_up` when it has one
@@ -153,6 +241,11 @@ class PostRepository:
         return True
 
     def _transaction(self, scored: ScoredPost) -> list[dict[str, Any]]:
+        """The transaction that stores this post alone (see `store_many`)."""
+        return _render([self._writes(scored, 0)], self._tables.aggregates)[0]
+
+    def _writes(self, scored: ScoredPost, index: int) -> _PostWrites:
+        """What storing one post writes: its Put and link Puts, and what it adds to each aggregates item."""
         post = scored.post
         expires_at = int((scored.ingested_at + self._retention).timestamp())
         figures_expire_at = int((scored.ingested_at + self._figures_retention).timestamp())
@@ -184,14 +277,16 @@ class PostRepository:
             **({"narrative": scored.narrative} if scored.narrative else {}),
             "early_warning": scored.early_warning,
         }
-        actions: list[dict[str, Any]] = [{
+        puts: list[dict[str, Any]] = [{
             "Put": {
                 "TableName": self._tables.posts,
                 "Item": to_item(item),
                 "ConditionExpression": "attribute_not_exists(post_key)",
             }
         }]
+        counters: list[_Counter] = []
         negative = scored.sentiment_label == "negative"
+        narrative = {name: to_value(value) for name, value in narrative_counters(scored).items()}
         for topic in scored.topics:
             link = {
                 "topic_day": f"{topic}#{day}",
@@ -212,7 +307,7 @@ class PostRepository:
                 "expires_at": expires_at,
                 **({"narrative": scored.narrative} if scored.narrative else {}),
             }
-            actions.append({"Put": {"TableName": self._tables.topic_posts, "Item": to_item(link)}})
+            puts.append({"Put": {"TableName": self._tables.topic_posts, "Item": to_item(link)}})
             increments = {
                 "posts": 1,
                 "negative": int(negative),
@@ -224,27 +319,19 @@ class PostRepository:
                 "high_reach_negative": int(scored.high_reach_negative),
                 "early_warning": int(scored.early_warning),
             }
-            labels = {"minute": minute_key(post.published_at), "source_type": post.source_type,
-                      "expires_at": figures_expire_at}
-            actions.append({
-                "Update": {
-                    "TableName": self._tables.aggregates,
-                    "Key": to_item({"topic": topic, "minute_key": f"{labels['minute']}#{post.source_type}"}),
-                    "UpdateExpression": "ADD " + ", ".join(f"#{k} :{k}" for k in increments)
-                                        + " SET " + ", ".join(f"#{k} = :{k}" for k in labels),
-                    "ExpressionAttributeNames": {f"#{k}": k for k in (*increments, *labels)},
-                    "ExpressionAttributeValues": {f":{k}": to_value(v) for k, v in {**increments, **labels}.items()},
-                }
-            })
-            _add_counters(actions[-1]["Update"], narrative_counters(scored))
-            actions.append(self._hour_update(scored, topic, figures_expire_at))
-            _add_counters(actions[-1]["Update"], narrative_counters(scored))
-            arrival = self._arrival_update(scored, topic, increments)
+            minute = minute_key(post.published_at)
+            counters.append(_Counter(
+                (topic, f"{minute}#{post.source_type}"),
+                {**narrative, **{name: to_value(value) for name, value in increments.items()}},
+                {"minute": to_value(minute), "source_type": to_value(post.source_type),
+                 "expires_at": to_value(figures_expire_at)}))
+            counters.append(self._hour_counter(scored, topic, figures_expire_at, narrative))
+            arrival = self._arrival_counter(scored, topic, increments)
             if arrival is not None:
-                actions.append(arrival)
-        return actions
+                counters.append(arrival)
+        return _PostWrites(index, puts, counters, len(json.dumps(puts)))
 
-    def _arrival_update(self, scored: ScoredPost, topic: str, increments: dict[str, Any]) -> dict[str, Any] | None:
+    def _arrival_counter(self, scored: ScoredPost, topic: str, increments: dict[str, Any]) -> _Counter | None:
         """The post's minute figures added to the topic's arrivals item of the minute it is stored
         (see the module docstring); None when it lies too far from that minute to be carried."""
         post = scored.post
@@ -254,23 +341,15 @@ class PostRepository:
         if source is None or abs(lag) > CARRIED_LATENESS_MINUTES:
             return None
         # a figure the post adds nothing to is left out (read back as 0); `posts` is always there
-        added = [(name, code) for name, code in ARRIVAL_FIGURES.items() if name == "posts" or increments[name]]
-        names = {f"#a{n}": f"{source}{lag}{code}" for n, (_, code) in enumerate(added)}
-        values = {f":a{n}": to_value(increments[name]) for n, (name, _) in enumerate(added)}
-        names["#s0"], values[":s0"] = "expires_at", to_value(int((scored.ingested_at + ARRIVALS_KEPT).timestamp()))
-        return {
-            "Update": {
-                "TableName": self._tables.aggregates,
-                "Key": to_item({"topic": topic, "minute_key": f"{ARRIVALS_PREFIX}{arrived}"}),
-                "UpdateExpression": "ADD " + ", ".join(f"#a{n} :a{n}" for n in range(len(added))) + " SET #s0 = :s0",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
+        return _Counter((topic, f"{ARRIVALS_PREFIX}{arrived}"),
+                        {f"{source}{lag}{code}": to_value(increments[name]) for name, code in ARRIVAL_FIGURES.items()
+                         if name == "posts" or increments[name]},
+                        {"expires_at": to_value(int((scored.ingested_at + ARRIVALS_KEPT).timestamp()))})
 
-    def _hour_update(self, scored: ScoredPost, topic: str, expires_at: int) -> dict[str, Any]:
+    def _hour_counter(self, scored: ScoredPost, topic: str, expires_at: int,
+                      narrative: dict[str, dict[str, Any]]) -> _Counter:
         """The topic's hour figures: totals, and per platform and place, so a range of hours answers
-        "where and when" from a few items; placeholders are numbered because codes hold hyphens."""
+        "where and when" from a few items."""
         post = scored.post
         negative = int(scored.sentiment_label == "negative")
         place = scored.region or scored.country or UNKNOWN
@@ -284,21 +363,10 @@ class PostRepository:
             f"rn_{place}": negative,
         }
         hour = hour_key(post.published_at)
-        labels = {"hour": hour, "source_type": post.source_type, "expires_at": expires_at}
-        names = {f"#a{n}": name for n, name in enumerate(increments)}
-        names |= {f"#s{n}": name for n, name in enumerate(labels)}
-        values = {f":a{n}": to_value(v) for n, v in enumerate(increments.values())}
-        values |= {f":s{n}": to_value(v) for n, v in enumerate(labels.values())}
-        return {
-            "Update": {
-                "TableName": self._tables.aggregates,
-                "Key": to_item({"topic": topic, "minute_key": f"{HOUR_PREFIX}{hour}#{post.source_type}"}),
-                "UpdateExpression": "ADD " + ", ".join(f"#a{n} :a{n}" for n in range(len(increments)))
-                                    + " SET " + ", ".join(f"#s{n} = :s{n}" for n in range(len(labels))),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
+        return _Counter((topic, f"{HOUR_PREFIX}{hour}#{post.source_type}"),
+                        {**narrative, **{name: to_value(value) for name, value in increments.items()}},
+                        {"hour": to_value(hour), "source_type": to_value(post.source_type),
+                         "expires_at": to_value(expires_at)})
 
     # --- reads (drill summary, later the detector and the auditors' API) ----------------------
 
@@ -436,15 +504,95 @@ def narrative_counters(scored: ScoredPost) -> dict[str, int]:
     return {name: value for name, value in counters.items() if value}
 
 
-def _add_counters(update: dict[str, Any], counters: dict[str, int]) -> None:
-    """Add counters to an Update's ADD clause, with numbered placeholders (a narrative beyond the catalogue
-    is named by its term, which a placeholder could not spell)."""
-    if not counters:
-        return
-    added = ", ".join(f"#v{n} :v{n}" for n in range(len(counters)))
-    update["UpdateExpression"] = update["UpdateExpression"].replace("ADD ", f"ADD {added}, ", 1)
-    update["ExpressionAttributeNames"] |= {f"#v{n}": name for n, name in enumerate(counters)}
-    update["ExpressionAttributeValues"] |= {f":v{n}": to_value(v) for n, v in enumerate(counters.values())}
+@dataclass
+class _Counter:
+    """What posts add to one aggregates item: numbers ADDed (typed values) and labels SET."""
+
+    key: tuple[str, str]  # (topic, minute_key)
+    adds: dict[str, dict[str, Any]]
+    sets: dict[str, dict[str, Any]]
+
+
+@dataclass
+class _PostWrites:
+    index: int  # the post's place in `store_many`'s list
+    puts: list[dict[str, Any]]  # the post's Put first, then its links
+    counters: list[_Counter]
+    size: int
+
+
+@dataclass
+class _Batch:
+    """Posts packed into one transaction, within DynamoDB's limits once their Updates are merged."""
+
+    members: list[_PostWrites] = field(default_factory=list)
+    names: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # per aggregates item, its attributes
+    actions: int = 0
+    size: int = 0
+
+    def fits(self, writes: _PostWrites) -> bool:
+        if not self.members:
+            return True
+        actions, size = self.actions + len(writes.puts), self.size + writes.size
+        for counter in writes.counters:
+            names = self.names.get(counter.key)
+            if names is None:
+                actions += 1
+            elif len(names.union(counter.adds, counter.sets)) > UPDATE_ATTRIBUTES:
+                return False
+        return actions <= TRANSACT_ACTIONS and size <= TRANSACTION_BYTES
+
+    def add(self, writes: _PostWrites) -> None:
+        self.members.append(writes)
+        self.actions += len(writes.puts)
+        self.size += writes.size
+        for counter in writes.counters:
+            names = self.names.get(counter.key)
+            if names is None:
+                self.actions += 1
+                self.names[counter.key] = {*counter.adds, *counter.sets}
+            else:
+                names.update(counter.adds, counter.sets)
+
+
+def _render(members: list[_PostWrites], table: str) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """One transaction for these posts: every Put (each post's, then its links), then one Update per
+    aggregates item with the posts' figures summed (labels are the same for every post of an item,
+    `expires_at` the latest); and which post each post Put's action index belongs to."""
+    actions: list[dict[str, Any]] = []
+    puts: dict[int, int] = {}
+    merged: dict[tuple[str, str], _Counter] = {}
+    for position, member in enumerate(members):
+        puts[len(actions)] = position
+        actions += member.puts
+        for counter in member.counters:
+            into = merged.get(counter.key)
+            if into is None:
+                merged[counter.key] = _Counter(counter.key, dict(counter.adds), dict(counter.sets))
+                continue
+            for name, value in counter.adds.items():
+                before = into.adds.get(name)
+                into.adds[name] = value if before is None else \
+                    {"N": str(DYNAMODB_CONTEXT.add(Decimal(before["N"]), Decimal(value["N"])))}
+            for name, value in counter.sets.items():
+                before = into.sets.get(name)
+                if name == "expires_at" and before is not None and Decimal(before["N"]) > Decimal(value["N"]):
+                    continue
+                into.sets[name] = value
+    for counter in merged.values():
+        adds, sets = list(counter.adds.items()), list(counter.sets.items())
+        # numbered placeholders: names such as r_CN-GD or a narrative's term cannot be spelled as one
+        actions.append({"Update": {
+            "TableName": table,
+            "Key": {"topic": {"S": counter.key[0]}, "minute_key": {"S": counter.key[1]}},
+            "UpdateExpression": "ADD " + ", ".join(f"#a{n} :a{n}" for n in range(len(adds)))
+                                + " SET " + ", ".join(f"#s{n} = :s{n}" for n in range(len(sets))),
+            "ExpressionAttributeNames": {**{f"#a{n}": name for n, (name, _) in enumerate(adds)},
+                                         **{f"#s{n}": name for n, (name, _) in enumerate(sets)}},
+            "ExpressionAttributeValues": {**{f":a{n}": value for n, (_, value) in enumerate(adds)},
+                                          **{f":s{n}": value for n, (_, value) in enumerate(sets)}},
+        }})
+    return actions, puts
 
 
 def _exact_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -452,13 +600,3 @@ def _exact_item(item: dict[str, Any]) -> dict[str, Any]:
     from crisiscomms.aws.dynamo import deserialize  # boto3's TypeDeserializer, without importing boto3
 
     return {k: deserialize(v) for k, v in item.items()}
-
-
-def _is_duplicate(exc: Exception) -> bool:
-    response = getattr(exc, "response", {})
-    if response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return False
-    reasons = response.get("CancellationReasons") or []
-    if reasons:
-        return reasons[0].get("Code") == "ConditionalCheckFailed"
-    return "ConditionalCheckFailed" in response.get("Error", {}).get("Message", "")

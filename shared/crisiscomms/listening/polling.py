@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from crisiscomms.adapters.sources.feeds import FeedClient
 from crisiscomms.adapters.http import with_retries
 from crisiscomms.adapters.sources.x_search import SearchPage, XSearchClient
-from crisiscomms.aws.post_store import PostRepository, StoreOutcome
+from crisiscomms.aws.post_store import MAX_TOPICS_PER_POST, PostRepository, StoreOutcome
 from crisiscomms.aws.source_state import LeaseHeld, StateRepository
 from crisiscomms.errors import InvalidCursor, PlatformError, RateLimited, TokenExpired
 from crisiscomms.listening.tokens import TokenKeeper
@@ -66,6 +66,7 @@ class RunCounts:
     followed_up: int = 0  # stored posts that opened a conversation in the inbox
     regrown: int = 0  # posts read again whose grown engagement raised their conversation's priority
     unrelated: int = 0  # stored posts found only through ambiguous names and judged about no topic
+    refused: int = 0  # posts about more topics than one transaction can store (logged, not stored)
 
     def add(self, other: dict[str, Any]) -> None:
         for name in COUNTERS:
@@ -104,8 +105,10 @@ class Ingestor:
     """Match topics, score, store: the same for every platform.
 
     `on_stored` is called with each post stored now (never with a duplicate): wiring passes the inbox's
-    opener there, so listening does not depend on the inbox. It must not raise; it is called after the
-    post's own write and before the page's cursor moves.
+    opener there, so listening does not depend on the inbox. It must not raise; it is called once the
+    transaction holding the post commits (a page's new posts are stored a few transactions at a time,
+    `PostRepository.store_many`) and before the page's cursor moves. A post about more topics than one
+    transaction holds is not stored: logged and counted as `refused`.
 
     `on_seen_again` is called once a page with the posts already stored that carry a `follow_up`
     (what `PostRepository.known` returned for them, read with the keys anyway), as (post as read
@@ -157,9 +160,10 @@ class Ingestor:
         scores = self._scorer.score([p for p, _ in wanted])
         now = self._clock()
         configured = place_for_code(region)
+        batch: list[ScoredPost] = []
         for (post, found), score in zip(wanted, scores, strict=True):
             place = normalise_place(post.location, country_code=post.location_country) or configured
-            scored = ScoredPost(
+            batch.append(ScoredPost(
                 post=post,
                 topics=found.related,
                 related=bool(found.related),
@@ -180,15 +184,25 @@ class Ingestor:
                 country=place.country if place else None,
                 region=place.region if place else None,
                 narrative=narrative_group(score),
-            )
-            if self._posts.store(scored) is StoreOutcome.STORED:
+            ))
+
+        def settled(index: int, outcome: StoreOutcome) -> None:
+            scored = batch[index]
+            if outcome is StoreOutcome.STORED:
                 report.stored += 1
                 report.unrelated += not scored.related
                 # an unrelated post is kept for the record only: no conversation in the inbox
                 if scored.related and self._on_stored is not None and self._on_stored(scored):
                     report.followed_up += 1
+            elif outcome is StoreOutcome.REFUSED:
+                report.refused += 1
+                logger.error("post not stored: about more topics than one transaction holds",
+                             extra={"source": report.source, "post_key": scored.post.key,
+                                    "topics": len(scored.topics), "max_topics": MAX_TOPICS_PER_POST})
             else:
                 report.duplicates += 1
+
+        self._posts.store_many(batch, settled=settled)
 
 
 def _early_warning(post: Post, now: datetime, bars: EarlyWarning) -> bool:
@@ -422,6 +436,7 @@ def poll(listener: Listener, request: ScheduledPoll) -> dict[str, Any]:
         ("ConversationsOpened", sum(r.followed_up for r in reports)),
         ("ConversationsRegrown", sum(r.regrown for r in reports)),
         ("PostsUnrelated", sum(r.unrelated for r in reports)),
+        ("PostsRefused", sum(r.refused for r in reports)),
     ):
         count(name, value)
     return {"source": request.source, "reports": [r.as_log() for r in reports]}

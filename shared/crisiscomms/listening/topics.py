@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from crisiscomms.listening.relatedness import AmbiguousNames
 from crisiscomms.models import Post
 from crisiscomms.scoring import normalise as fold_text
-from crisiscomms.scoring import to_simplified
-from crisiscomms.scoring.language import WORD_CLASS
+from crisiscomms.scoring import WORD_CLASS, to_simplified
 from crisiscomms.watch import Topic, WatchConfig
 
 _LATIN = re.compile(r"[a-z0-9]")

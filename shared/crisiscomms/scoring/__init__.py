@@ -121,7 +121,7 @@ import unicodedata
 
 from . import chinese, english, reputation
 from .english import EMOJI, PRAISE_EMOJI
-from .language import (NON_ASCII_RUN, decide_language, detect_language, fold_chinese, normalise,
+from .language import (NON_ASCII_RUN, WORD_CLASS, decide_language, detect_language, fold_chinese, normalise,
                        script_profile, to_simplified, to_traditional)
 from .model import (NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD, Analysis, CrisisEntry, Language, Score,
                     TermHit, new_score)
@@ -132,7 +132,7 @@ __all__ = [
     "Language", "TermHit", "Score", "detect_language", "score_text", "polarity_inputs", "risk_formula",
     "CRISIS_THRESHOLD", "CRISIS_WEIGHT_CAP", "LEARNED_CRISIS_WEIGHT", "NOT_CRISIS_WEIGHT",
     "POSITIVE_THRESHOLD", "NEGATIVE_THRESHOLD",
-    "normalise", "to_simplified", "to_traditional",
+    "normalise", "to_simplified", "to_traditional", "WORD_CLASS",
 ]
 
 CRISIS_WEIGHT_CAP = 6.0
