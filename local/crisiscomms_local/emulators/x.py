@@ -1,9 +1,12 @@
-"""Emulator of X API v2 recent search (GET /2/tweets/search/recent).
+"""Emulator of X API v2 recent search (GET /2/tweets/search/recent) and posts lookup (GET /2/tweets).
 
 It follows the documented wire format - field selection, expansions, ``meta``
 pagination, problem-details errors, ``x-rate-limit-*`` headers - so that the project's
 X adapter can be tested against it without a network. Posts become searchable once the
 simulated clock reaches their ``created_at`` and drop out after seven days, as on X.
+A post's public metrics can change over simulated time (``set_metrics``) and a post can be
+deleted (``delete_post``): a lookup then names it in ``errors`` ("Not Found Error") inside a 200.
+Each endpoint has its own rate-limit window, as on X.
 """
 from __future__ import annotations
 
@@ -30,6 +33,10 @@ from .base import (
 )
 
 SEARCH_PATH = "/2/tweets/search/recent"
+LOOKUP_PATH = "/2/tweets"
+LOOKUP_MAX_IDS = 100
+RESOURCE_NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
+LOOKUP_PARAMS = ("ids", "expansions", "tweet.fields", "media.fields", "poll.fields", "user.fields", "place.fields")
 TWITTER_EPOCH = datetime(2010, 11, 4, 1, 42, 54, 657000, tzinfo=timezone.utc)
 SEARCH_WINDOW = timedelta(days=7)
 # X rejects an end_time closer to the request time than this.
@@ -470,6 +477,7 @@ class XStats:
     search_requests: int
     rate_limited: int
     unauthorized: int
+    lookup_requests: int = 0
 
 
 class _InvalidRequest(Exception):
@@ -511,11 +519,11 @@ def snowflake_time(tweet_id: int) -> datetime:
 
 
 class XEmulator(EmulatorServer):
-    """X API v2 recent search over posts scripted with ``add_post``.
+    """X API v2 recent search and posts lookup over posts scripted with ``add_post``.
 
-    Rate limiting counts every authenticated search request in fixed windows of
+    Rate limiting counts every authenticated request of an endpoint in fixed windows of
     ``window_seconds`` of simulated time, each opened by the first request after the
-    previous one closed (X's per-app 15-minute windows).
+    previous one closed (X's per-app 15-minute windows, one per endpoint).
     """
 
     def __init__(
@@ -541,8 +549,9 @@ class XEmulator(EmulatorServer):
         self._users: dict[str, _User] = {}
         self._user_times: dict[str, list[datetime]] = {}  # per user, created_at of their posts, sorted
         self._seq: dict[int, int] = {}
-        self._window_reset: datetime | None = None
-        self._window_used = 0
+        self._windows: dict[str, tuple[datetime, int]] = {}  # per endpoint path: (reset, requests used)
+        self._metric_steps: dict[int, list[tuple[datetime, dict[str, int]]]] = {}  # per post id, by time
+        self._deleted: dict[int, datetime] = {}  # per post id: when it was deleted
 
     # -- scripting -------------------------------------------------------------------
 
@@ -622,6 +631,47 @@ class XEmulator(EmulatorServer):
             self._insert(_Post(id=post_id, created_at=created_at, raw=dict(raw)))
         return str(post_id)
 
+    def set_metrics(self, post_id: str, *, at: datetime, likes: int | None = None, reposts: int | None = None,
+                    replies: int | None = None, quotes: int | None = None) -> None:
+        """From simulated time ``at`` on, the post's public metrics are these (those not given keep their
+        value): engagement that grows after a post was first read. Calls add steps to a schedule."""
+        changed = {name: value for name, value in (("like_count", likes), ("retweet_count", reposts),
+                                                   ("reply_count", replies), ("quote_count", quotes))
+                   if value is not None}
+        if any(value < 0 for value in changed.values()):
+            raise ValueError("metrics must not be negative")
+        at = as_utc(at, "at")
+        with self._lock:
+            self._post(int(post_id))
+            insort(self._metric_steps.setdefault(int(post_id), []), (at, changed), key=lambda step: step[0])
+
+    def delete_post(self, post_id: str, *, at: datetime) -> None:
+        """From simulated time ``at`` on the post is gone: searches skip it, a lookup names it in ``errors``."""
+        with self._lock:
+            self._post(int(post_id))
+            self._deleted[int(post_id)] = as_utc(at, "at")
+
+    def _post(self, post_id: int) -> _Post:
+        """The scripted post with this id (callers hold the lock); KeyError when there is none."""
+        at = bisect_left(self._ids, post_id)
+        if at == len(self._ids) or self._ids[at] != post_id:
+            raise KeyError(f"no post {post_id}")
+        return self._posts[at]
+
+    def _metrics(self, post: _Post, now: datetime) -> dict[str, int]:
+        """The post's public metrics at ``now``: as scripted, then every step of its schedule up to ``now``."""
+        metrics = dict(post.metrics)
+        with self._lock:
+            for at, changed in self._metric_steps.get(post.id, ()):
+                if at > now:
+                    break
+                metrics.update(changed)
+        return metrics
+
+    def _gone(self, post: _Post, now: datetime) -> bool:
+        deleted = self._deleted.get(post.id)
+        return deleted is not None and deleted <= now
+
     def _insert(self, post: _Post) -> None:
         """Keep posts and their ids sorted by id (callers hold the lock)."""
         at = bisect_right(self._ids, post.id)
@@ -648,27 +698,31 @@ class XEmulator(EmulatorServer):
             search_requests=sum(1 for r in log if r.path == SEARCH_PATH),
             rate_limited=sum(1 for r in log if r.status == 429),
             unauthorized=sum(1 for r in log if r.status == 401),
+            lookup_requests=sum(1 for r in log if r.path == LOOKUP_PATH),
         )
 
     # -- rate limiting -------------------------------------------------------------------
 
-    def _consume(self, now: datetime) -> bool:
-        """Take one request from the current window; False once it is exhausted."""
+    def _consume(self, now: datetime, endpoint: str = SEARCH_PATH) -> bool:
+        """Take one request from the endpoint's current window; False once it is exhausted."""
         with self._lock:
-            if self._window_reset is None or now >= self._window_reset:
-                self._window_reset = now + timedelta(seconds=self.window_seconds)
-                self._window_used = 0
-            if self._window_used >= self.requests_per_window:
+            reset, used = self._windows.get(endpoint, (None, 0))
+            if reset is None or now >= reset:
+                reset, used = now + timedelta(seconds=self.window_seconds), 0
+            if used >= self.requests_per_window:
+                self._windows[endpoint] = (reset, used)
                 return False
-            self._window_used += 1
+            self._windows[endpoint] = (reset, used + 1)
             return True
 
-    def _rate_headers(self, now: datetime, *, reset: datetime | None = None, exhausted: bool = False) -> dict[str, str]:
+    def _rate_headers(self, now: datetime, *, reset: datetime | None = None, exhausted: bool = False,
+                      endpoint: str = SEARCH_PATH) -> dict[str, str]:
         with self._lock:
-            window_open = self._window_reset is not None and now < self._window_reset
-            remaining = self.requests_per_window - self._window_used if window_open else self.requests_per_window
+            window_reset, used = self._windows.get(endpoint, (None, 0))
+            window_open = window_reset is not None and now < window_reset
+            remaining = self.requests_per_window - used if window_open else self.requests_per_window
             if reset is None:
-                reset = self._window_reset if window_open else now + timedelta(seconds=self.window_seconds)
+                reset = window_reset if window_open else now + timedelta(seconds=self.window_seconds)
         assert reset is not None
         return {
             "x-rate-limit-limit": str(self.requests_per_window),
@@ -695,23 +749,29 @@ class XEmulator(EmulatorServer):
         """429 with x-rate-limit headers, or the fault's status as a problem document."""
         if fault.kind == "rate_limit":
             wait = fault.retry_after if fault.retry_after is not None else fault.seconds_left(now)
-            return self._problem(429, now, reset=now + timedelta(seconds=wait), exhausted=True)
+            return self._problem(429, now, reset=now + timedelta(seconds=wait), exhausted=True, endpoint=request.path)
         assert fault.status is not None
         return self._problem(fault.status, now)
 
+    def fault_target(self, request: Request) -> str | None:
+        """``search`` or ``lookup``: a fault with one of them as target hits that endpoint only."""
+        return {SEARCH_PATH: "search", LOOKUP_PATH: "lookup"}.get(request.path)
+
     def handle(self, request: Request) -> Response:
         now = as_utc(self.clock(), "clock()")
-        if request.path != SEARCH_PATH:
+        if request.path not in (SEARCH_PATH, LOOKUP_PATH):
             return self._problem(404, now, title="Not Found Error",
                                  detail=f"Could not find the requested resource: {request.path}")
         if request.method not in ("GET", "HEAD"):
             return self._problem(405, now)
         if not self._authorized(request.header("Authorization")):
             return self._problem(401, now, title="Unauthorized", detail="Unauthorized")
-        if not self._consume(now):
-            return self._problem(429, now, exhausted=True)
+        endpoint = request.path
+        if not self._consume(now, endpoint):
+            return self._problem(429, now, exhausted=True, endpoint=endpoint)
         try:
-            return self._json(200, self._search(request, now), now)
+            body = self._search(request, now) if endpoint == SEARCH_PATH else self._lookup(request, now)
+            return self._json(200, body, now, endpoint=endpoint)
         except _InvalidRequest as invalid:
             body = {
                 "errors": invalid.errors,
@@ -720,7 +780,7 @@ class XEmulator(EmulatorServer):
                 "type": INVALID_REQUEST_TYPE,
                 "status": 400,
             }
-            return self._json(400, body, now)
+            return self._json(400, body, now, endpoint=endpoint)
 
     def _authorized(self, header: str | None) -> bool:
         scheme, _, token = (header or "").partition(" ")
@@ -813,7 +873,7 @@ class XEmulator(EmulatorServer):
                 low = max(low, bisect_right(ids, since_id))
             for index in range(high - 1, low - 1, -1):  # newest first
                 post = self._posts[index]
-                if post.created_at > now or post.created_at < oldest:
+                if post.created_at > now or post.created_at < oldest or self._gone(post, now):
                     continue
                 if (since_id is not None and post.id <= since_id) or (until_id is not None and post.id >= until_id):
                     continue
@@ -841,6 +901,54 @@ class XEmulator(EmulatorServer):
             meta["next_token"] = self._encode_token(page[-1].id, query)
         return self._render(page, users, posts_of, fields, meta, now)
 
+    def _lookup(self, request: Request, now: datetime) -> dict[str, Any]:
+        """Posts by id, in the order asked: ``data`` for those readable now (a malformed one verbatim, as
+        search serves it), an ``errors`` entry for each other id (never created, not yet created, or
+        deleted), no ``meta``; a 400 for bad parameters."""
+        errors: list[dict[str, Any]] = []
+        for name in request.query:
+            if name not in LOOKUP_PARAMS:
+                errors.append(_param_error(name, request.param(name),
+                              f"The query parameter [{name}] is not one of [{','.join(LOOKUP_PARAMS)}]"))
+        fields = {name: self._list_param(request, name, allowed, errors) for name, allowed in LIST_PARAMS.items()}
+        raw_ids = request.param("ids")
+        ids: list[str] = []
+        if not raw_ids:
+            errors.append(_param_error("ids", raw_ids, "The `ids` query parameter can not be empty"))
+        else:
+            ids = raw_ids.split(",")
+            if not 1 <= len(ids) <= LOOKUP_MAX_IDS:
+                errors.append(_param_error("ids", raw_ids, f"The number of values in the `ids` query parameter list"
+                                                           f" [{len(ids)}] is not between 1 and {LOOKUP_MAX_IDS}"))
+            for value in ids:
+                if not re.fullmatch(r"[0-9]{1,19}", value):
+                    errors.append(_param_error("ids", value,
+                                               f"The `ids` query parameter value [{value}] does not match ^[0-9]{{1,19}}$"))
+        if errors:
+            raise _InvalidRequest(errors)
+
+        found: list[_Post] = []
+        missing: list[str] = []
+        with self._lock:
+            for value in dict.fromkeys(ids):
+                at = bisect_left(self._ids, int(value))
+                post = self._posts[at] if at < len(self._ids) and self._ids[at] == int(value) else None
+                if post is None or post.created_at > now or self._gone(post, now):
+                    missing.append(value)
+                else:
+                    found.append(post)
+            authors = {p.user_key for p in found if p.user_key is not None}
+            users = {key: self._users[key] for key in authors}
+            posts_of = {key: bisect_right(self._user_times.get(key, []), now) for key in authors}
+        body = self._render(found, users, posts_of, fields, {}, now) if found else {}
+        body.pop("meta", None)
+        if missing:
+            body["errors"] = [{
+                "value": value, "detail": f"Could not find tweet with ids: [{value}].", "title": "Not Found Error",
+                "resource_type": "tweet", "parameter": "ids", "resource_id": value, "type": RESOURCE_NOT_FOUND_TYPE,
+            } for value in missing]
+        return body
+
     def _render(self, page: list[_Post], users: dict[str, _User], posts_of: dict[str, int],
                 fields: dict[str, set[str]], meta: dict[str, Any], now: datetime) -> dict[str, Any]:
         """Build ``data``/``includes``/``meta`` holding only what was asked for."""
@@ -861,7 +969,7 @@ class XEmulator(EmulatorServer):
                 data.append(post.raw)
                 continue
             user = users[post.user_key or ""]
-            data.append(self._tweet(post, user, tweet_fields))
+            data.append(self._tweet(post, user, tweet_fields, self._metrics(post, now)))
             by_key.setdefault(post.user_key or "", user)
             if "in_reply_to_user_id" in expansions and post.in_reply_to:
                 replied = users.get(_fold(post.in_reply_to)) or _User(id=user_id_for(post.in_reply_to),
@@ -882,7 +990,7 @@ class XEmulator(EmulatorServer):
         return body
 
     @staticmethod
-    def _tweet(post: _Post, user: _User, wanted: set[str]) -> dict[str, Any]:
+    def _tweet(post: _Post, user: _User, wanted: set[str], metrics: dict[str, int]) -> dict[str, Any]:
         tweet: dict[str, Any] = {
             "id": str(post.id),
             "text": post.text,
@@ -897,7 +1005,7 @@ class XEmulator(EmulatorServer):
         if "lang" in wanted:
             tweet["lang"] = post.lang or "und"
         if "public_metrics" in wanted:
-            tweet["public_metrics"] = dict(post.metrics)
+            tweet["public_metrics"] = dict(metrics)
         if "geo" in wanted and post.location:
             tweet["geo"] = {"place_id": place_id_for(post.location)}
         if "in_reply_to_user_id" in wanted and post.in_reply_to:

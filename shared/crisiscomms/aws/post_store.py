@@ -33,6 +33,11 @@ social posts published 12 minutes before it; a figure a post adds nothing to is 
 (it reads back as 0). A post published more than `CARRIED_LATENESS_MINUTES` from the minute it
 arrived is not carried (its minute items still count it). Arrivals items expire a day after
 their minute; "a" also sorts after every digit, so no minute range reaches them either.
+
+A post stored without `early_warning` whose engagement grows later is marked afterwards
+(`escalate_early_warning`, crisiscomms.listening.watchlist): its one `early_warning` is added to the
+minute and arrivals items of the minute it is marked in, never to its published minute's, so the
+Detector counts it in the recent window like a post stored then.
 """
 from __future__ import annotations
 
@@ -191,6 +196,64 @@ class PostRepository:
             for member in members:
                 settle(member.index, StoreOutcome.STORED)
             return
+
+    def escalate_early_warning(self, post_key: str, topics: tuple[str, ...] | list[str], source_type: str,
+                               at: datetime) -> bool:
+        """Mark a stored post `early_warning` after the fact and count it once; False when it was marked
+        already (or is no longer stored), and nothing is written.
+
+        One transaction: the post's `early_warning` set (conditional on it not being true), and per topic
+        1 added to `early_warning` of the minute item of `at`'s minute and of the arrivals item of that
+        minute (lag 0), so the Detector counts it in its recent window from its next run, as any
+        early-warning post; its other figures get 0 added (every minute item carries them all) and the post
+        is not counted again. A repeated or concurrent call fails the condition. A conflict with another
+        writer is sent again, as in `store_many`."""
+        from botocore.exceptions import ClientError
+
+        minute = minute_key(at)
+        source = ARRIVAL_SOURCES[source_type]
+        zero, one = to_value(0), to_value(1)
+        actions: list[dict[str, Any]] = [{"Update": {
+            "TableName": self._tables.posts, "Key": to_item({"post_key": post_key}),
+            "UpdateExpression": "SET early_warning = :t, early_warning_at = :at",
+            "ConditionExpression": "attribute_exists(post_key) AND"
+                                   " (attribute_not_exists(early_warning) OR early_warning <> :t)",
+            "ExpressionAttributeValues": {":t": to_value(True), ":at": to_value(_iso(at))}}}]
+        figures = [name for name in ARRIVAL_FIGURES if name != "early_warning"]
+        for topic in topics:
+            actions.append({"Update": {
+                "TableName": self._tables.aggregates,
+                "Key": {"topic": {"S": topic}, "minute_key": {"S": f"{minute}#{source_type}"}},
+                "UpdateExpression": "ADD early_warning :one, " + ", ".join(f"#f{n} :zero" for n in range(len(figures)))
+                                    + " SET #m = :m, source_type = :st, expires_at = :e",
+                "ExpressionAttributeNames": {"#m": "minute", **{f"#f{n}": name for n, name in enumerate(figures)}},
+                "ExpressionAttributeValues": {":one": one, ":zero": zero, ":m": to_value(minute),
+                                              ":st": to_value(source_type),
+                                              ":e": to_value(int((at + self._figures_retention).timestamp()))}}})
+            actions.append({"Update": {
+                "TableName": self._tables.aggregates,
+                "Key": {"topic": {"S": topic}, "minute_key": {"S": f"{ARRIVALS_PREFIX}{minute}"}},
+                "UpdateExpression": "ADD #x :one, #p :zero SET expires_at = :e",
+                "ExpressionAttributeNames": {"#x": f"{source}0{ARRIVAL_FIGURES['early_warning']}",
+                                             "#p": f"{source}0{ARRIVAL_FIGURES['posts']}"},
+                "ExpressionAttributeValues": {":one": one, ":zero": zero,
+                                              ":e": to_value(int((at + ARRIVALS_KEPT).timestamp()))}}})
+        for conflicts in range(CONFLICT_ATTEMPTS):
+            try:
+                self._clients("dynamodb").transact_write_items(TransactItems=actions)
+                return True
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                if error.get("Code") != "TransactionCanceledException":
+                    raise
+                codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+                if (codes[:1] == ["ConditionalCheckFailed"]
+                        or not codes and "ConditionalCheckFailed" in error.get("Message", "")):
+                    return False  # only the post's action has a condition
+                if "TransactionConflict" not in codes or conflicts + 1 == CONFLICT_ATTEMPTS:
+                    raise
+                self._sleep(random.uniform(0, CONFLICT_BASE_DELAY * 2 ** (conflicts + 1)))
+        raise AssertionError("unreachable")
 
     def known(self, post_keys: list[str]) -> dict[str, dict[str, Any]]:
         """Which of these posts are stored already, each with its `follow_up` when it has one

@@ -19,7 +19,8 @@ is the W complete minutes before it, so a half-filled current minute is never ju
     growth         = (posts in the last V minutes + s) / (posts in the V minutes before + s)
     negative_share = negative / posts;  net_sentiment = sentiment_sum / posts   (0 when posts = 0)
     crisis_posts, crisis_weight, high_reach_negative, early_warning = sums over the recent window
-    early_warning  posts were marked so when stored (crisiscomms.listening.polling), EW =
+    early_warning  posts were marked so when stored (crisiscomms.listening.polling), or later when their
+                   engagement grew (crisiscomms.listening.watchlist; counted in the minute of the mark), EW =
                    thresholds.early_warning: is_crisis and author followers >= EW.followers and
                    engagement / max(minutes from publication to reading, 1) >= EW.engagement_per_minute
     slow window    = the last L minutes (L = slow_minutes): the recent window and the K = min(L - W,

@@ -28,6 +28,15 @@ from crisiscomms.observability import count, logger, metrics
 from crisiscomms.places import normalise_place, place_for_code
 from crisiscomms.scoring.narratives import narrative_group
 from crisiscomms.listening.topics import Relation, TopicMatcher
+from crisiscomms.listening.watchlist import (
+    LOOKUP_IDS,
+    WATCH_FIELD,
+    WATCH_RESUME_FIELD,
+    Watched,
+    kept,
+    read_entries,
+    watchable,
+)
 from crisiscomms.watch import LISTENING_PLATFORMS, EarlyWarning, Feed, WatchConfig, XSource
 from crisiscomms.watch.base import SourceBase
 
@@ -67,6 +76,9 @@ class RunCounts:
     regrown: int = 0  # posts read again whose grown engagement raised their conversation's priority
     unrelated: int = 0  # stored posts found only through ambiguous names and judged about no topic
     refused: int = 0  # posts about more topics than one transaction can store (logged, not stored)
+    watched: int = 0  # stored posts put on the early-warning watch list (crisiscomms.listening.watchlist)
+    escalated: int = 0  # watched posts marked early_warning once their grown engagement met the bar
+    watch_failed: int = 0  # watch-list reads that failed (logged; the run goes on, the list waits for the next)
 
     def add(self, other: dict[str, Any]) -> None:
         for name in COUNTERS:
@@ -116,7 +128,8 @@ class Ingestor:
     follow-up there (a conversation's priority rises with its post's engagement). It must not raise.
 
     `early_warning`: the bars that mark a post `early_warning` as it is stored (crisis terms, the
-    author's followers, engagement per minute since publication), so the Detector counts it at once."""
+    author's followers, engagement per minute since publication), so the Detector counts it at once;
+    and which posts that do not meet them yet are worth reading again (`watch`, `escalate`)."""
 
     def __init__(self, matcher: TopicMatcher, scorer: Scorer, posts: PostRepository, clock: Callable[[], datetime], *,
                  high_reach_followers: int = 10_000, on_stored: Callable[[ScoredPost], Any] | None = None,
@@ -132,10 +145,11 @@ class Ingestor:
         self._on_seen_again = on_seen_again
 
     def ingest(self, posts: list[Post], report: RunReport, *, region: str | None = None,
-               addressed: tuple[str, ...] = ()) -> None:
+               addressed: tuple[str, ...] = (), watch: list[Watched] | None = None) -> None:
         """`region`: the place code configured for the whole source (a feed's), used for posts that
         name no place of their own. `addressed`: the topics a post addressing the bank belongs to
-        when it names none (a comment under the bank's own video rarely names the bank)."""
+        when it names none (a comment under the bank's own video rarely names the bank). `watch`:
+        where stored posts that may still become early warnings are added (sources that read again)."""
         report.fetched += len(posts)
 
         def relation(post: Post) -> Relation:
@@ -191,6 +205,9 @@ class Ingestor:
             if outcome is StoreOutcome.STORED:
                 report.stored += 1
                 report.unrelated += not scored.related
+                if watch is not None and watchable(scored, now, self._early):
+                    watch.append(Watched.of(scored))
+                    report.watched += 1
                 # an unrelated post is kept for the record only: no conversation in the inbox
                 if scored.related and self._on_stored is not None and self._on_stored(scored):
                     report.followed_up += 1
@@ -203,6 +220,21 @@ class Ingestor:
                 report.duplicates += 1
 
         self._posts.store_many(batch, settled=settled)
+
+    def escalate(self, post: Post, topics: tuple[str, ...], report: RunReport) -> bool:
+        """A watched post read again: when its engagement per minute since publication now meets the
+        bar (the rule used at storing), mark it `early_warning` and count it once. True when it leaves
+        the watch list: marked now, or by an earlier or concurrent run (nothing counted twice)."""
+        now = self._clock()
+        if not _early_warning(post, now, self._early):
+            return False
+        if self._posts.escalate_early_warning(post.key, topics, post.source_type, now):
+            report.escalated += 1
+            logger.info("early warning raised by grown engagement",
+                        extra={"source": report.source, "post_key": post.key, "topics": list(topics),
+                               "engagement": post.engagement, "followers": post.followers,
+                               "minutes": round((now - post.published_at).total_seconds() / 60, 1)})
+        return True
 
 
 def _early_warning(post: Post, now: datetime, bars: EarlyWarning) -> bool:
@@ -305,7 +337,66 @@ class Listener:
     # --- X recent search ------------------------------------------------------------------------
 
     def _poll_x(self, pk: str, source: XSource, state: dict[str, Any], report: RunReport, updates: dict[str, Any]) -> None:
+        """Search on from the cursor, then read the watch list again (crisiscomms.listening.watchlist).
+
+        The list is written with the run's last state write (`updates`), whatever happened: posts stored
+        before a failure stay watched. The lookup comes after the search: a run whose search fails (X
+        down, the budget spent) makes no lookup to fail as well."""
         client = self._x_search()
+        bars = self._config.detection.early_warning
+        watching = kept(read_entries(state.get(WATCH_FIELD)), self._clock(), bars)
+        fresh: list[Watched] = []
+        try:
+            self._search_x(client, pk, source, state, report, updates, fresh)
+            watching = self._follow_watched(client, source, watching, state, report, updates)
+        finally:
+            entries = kept([*watching, *fresh], self._clock(), bars)
+            if entries or state.get(WATCH_FIELD):
+                updates[WATCH_FIELD] = [entry.encode() for entry in entries] or None
+
+    def _follow_watched(self, client: XSearchClient, source: XSource, entries: list[Watched], state: dict[str, Any],
+                        report: RunReport, updates: dict[str, Any]) -> list[Watched]:
+        """Read the watched posts again, one request per LOOKUP_IDS ids, and mark those whose engagement
+        grew over the bar (`Ingestor.escalate`); the entries still to follow. A post X no longer has
+        leaves the list. A failure is logged and counted, never fails the run: the entries not yet
+        decided wait for the next run (after a rate limit, until X's reset)."""
+        resume = state.get(WATCH_RESUME_FIELD)
+        if resume and datetime.fromisoformat(resume) > self._clock():
+            return entries
+        if resume:
+            updates[WATCH_RESUME_FIELD] = None
+        if not entries:
+            return entries
+        done: set[str] = set()
+        try:
+            for start in range(0, len(entries), LOOKUP_IDS):
+                chunk = entries[start:start + LOOKUP_IDS]
+                if self._remaining() < MIN_SECONDS_FOR_A_PAGE:
+                    break
+                ids = [entry.native_id for entry in chunk]
+                found = self._retrying(lambda ids=ids: client.lookup(ids, source_id=source.id), report)
+                for problem in found.malformed:
+                    logger.warning("malformed item skipped", extra={"source": report.source, "problem": problem})
+                if found.missing:
+                    logger.info("watched posts gone from X", extra={"source": report.source, "ids": sorted(found.missing)})
+                read = {post.native_id: post for post in found.posts}
+                for entry in chunk:
+                    post = read.get(entry.native_id)
+                    if entry.native_id in found.missing or (post is not None and
+                                                             self._ingestor.escalate(post, entry.topics, report)):
+                        done.add(entry.native_id)
+        except RateLimited as exc:
+            report.watch_failed += 1
+            updates[WATCH_RESUME_FIELD] = exc.resume_at.isoformat()
+            logger.warning("watch-list lookup rate limited", extra={"source": report.source, "until": exc.resume_at.isoformat()})
+        except Exception as exc:  # the search's results are stored and its cursor committed: the run stays ok
+            report.watch_failed += 1
+            log = logger.warning if isinstance(exc, PlatformError) else logger.exception
+            log("watch-list lookup failed", extra={"source": report.source, "error": f"{type(exc).__name__}: {exc}"})
+        return [entry for entry in entries if entry.native_id not in done]
+
+    def _search_x(self, client: XSearchClient, pk: str, source: XSource, state: dict[str, Any], report: RunReport,
+                  updates: dict[str, Any], watch: list[Watched]) -> None:
         query = self._config.query_for(source)
         since_id = state.get("since_id")
         pending = state.get("pending_newest_id")
@@ -331,7 +422,7 @@ class Listener:
             report.malformed += len(page.malformed)
             for problem in page.malformed:
                 logger.warning("malformed item skipped", extra={"source": report.source, "problem": problem})
-            self._ingestor.ingest(page.posts, report, addressed=self._config.addressed_topics(source))
+            self._ingestor.ingest(page.posts, report, addressed=self._config.addressed_topics(source), watch=watch)
             newest = _max_id(pending, page.newest_id, *(p.native_id for p in page.posts))
             if page.next_token:
                 pending, token = newest, page.next_token
@@ -437,6 +528,9 @@ def poll(listener: Listener, request: ScheduledPoll) -> dict[str, Any]:
         ("ConversationsRegrown", sum(r.regrown for r in reports)),
         ("PostsUnrelated", sum(r.unrelated for r in reports)),
         ("PostsRefused", sum(r.refused for r in reports)),
+        ("PostsWatched", sum(r.watched for r in reports)),
+        ("EarlyWarningsEscalated", sum(r.escalated for r in reports)),
+        ("WatchLookupsFailed", sum(r.watch_failed for r in reports)),
     ):
         count(name, value)
     return {"source": request.source, "reports": [r.as_log() for r in reports]}

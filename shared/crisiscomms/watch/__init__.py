@@ -184,6 +184,12 @@ class EarlyWarning(Strict):
     engagement_per_minute: float = Field(10.0, gt=0, description="likes, reposts, replies and quotes per minute since"
                                                                  " publication when read (the age counted as at"
                                                                  " least one minute)")
+    watch_minutes: int = Field(60, ge=0, le=1440, description="a crisis post over the followers bar but not yet"
+                                                              " fast enough is read again (X) until this long after"
+                                                              " publication, and marked when it meets the bar;"
+                                                              " 0: never read again")
+    watch_posts: int = Field(100, ge=1, le=500, description="the most posts a source watches at once (the newest"
+                                                            " kept); each 100 cost one X request a run")
 
 
 class Thresholds(Strict):

@@ -1,8 +1,10 @@
-"""X API v2 recent search: `GET /2/tweets/search/recent`.
+"""X API v2 recent search, `GET /2/tweets/search/recent`, and posts lookup by id, `GET /2/tweets`.
 
 The parser turns one response page into Posts and counts what it could not read; the client
 maps X's error envelopes (problem JSON, or the legacy `errors[].code`) and rate-limit headers
-onto the domain's errors. Cursor handling lives in crisiscomms.listening.
+onto the domain's errors. Cursor handling lives in crisiscomms.listening. The lookup reads known
+posts again for their grown engagement (crisiscomms.listening.watchlist): up to 100 ids a request,
+a post that can no longer be read (deleted, protected, suspended) named in the answer's `errors`.
 """
 from __future__ import annotations
 
@@ -20,6 +22,12 @@ from crisiscomms.errors import InvalidCursor, TransientPlatformError
 from crisiscomms.models import Post
 
 SEARCH_PATH = "/2/tweets/search/recent"
+LOOKUP_PATH = "/2/tweets"
+LOOKUP_MAX_IDS = 100
+# what deciding early warning needs again: metrics, age, and the author's followers
+LOOKUP_TWEET_FIELDS = "public_metrics,created_at"
+LOOKUP_EXPANSIONS = "author_id"
+LOOKUP_USER_FIELDS = "public_metrics"
 TWEET_FIELDS = "created_at,public_metrics,lang,geo,author_id,in_reply_to_user_id,entities"
 USER_FIELDS = "username,public_metrics"
 # Places come back in includes.places with their country codes; the account a reply answers in
@@ -37,6 +45,38 @@ class SearchPage:
     next_token: str | None = None
     rate_limit_remaining: int | None = None
     rate_limit_reset: datetime | None = None
+
+
+@dataclass
+class LookupResult:
+    """The posts read again, the ids X says cannot be read any more, and what could not be parsed."""
+
+    posts: list[Post]
+    missing: set[str] = field(default_factory=set)
+    malformed: list[str] = field(default_factory=list)
+
+
+def parse_lookup(payload: dict[str, Any], *, source_id: str) -> LookupResult:
+    """A posts lookup answer: `data` as Posts, and the ids of `errors` about a requested tweet (a deleted
+    one is a "Not Found Error", a protected or suspended author's an "Authorization Error"); both are
+    per-id problems inside HTTP 200."""
+    users = {u.get("id"): u for u in payload.get("includes", {}).get("users", []) if isinstance(u, dict)}
+    result = LookupResult(posts=[])
+    for raw in payload.get("data") or []:
+        try:
+            result.posts.append(_tweet_to_post(raw, users, {}, source_id, _BankAccount(None, None)))
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            tweet_id = raw.get("id") if isinstance(raw, dict) else None
+            result.malformed.append(f"tweet {tweet_id or '?'}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    for error in payload.get("errors") or []:
+        if not isinstance(error, dict) or error.get("resource_type", "tweet") != "tweet":
+            continue
+        if error.get("parameter", "ids") not in ("ids", "id"):
+            continue
+        tweet_id = error.get("resource_id") or error.get("value")
+        if isinstance(tweet_id, str) and tweet_id.isdigit():
+            result.missing.add(tweet_id)
+    return result
 
 
 def _parse_time(value: Any) -> datetime:
@@ -116,7 +156,7 @@ def _tweet_to_post(raw: dict[str, Any], users: dict, places: dict, source_id: st
 
 
 class XSearchClient:
-    """App-only (bearer token) client for recent search."""
+    """App-only (bearer token) client for recent search and posts lookup."""
 
     def __init__(self, http: httpx.Client, *, bearer_token: str, clock: Callable[[], datetime],
                  bank_handle: str | None = None, bank_id: str | None = None) -> None:
@@ -170,6 +210,29 @@ class XSearchClient:
         status = response.status_code
         if status == 400 and next_token and _mentions_pagination(body):
             raise InvalidCursor(f"X refused the stored pagination token: {message}", status=status)
+        raise platform_error(status, f"X {status}: {message}", rate_limit_message=f"X rate limit: {message}",
+                             resume_at=lambda: reset_time(response, now) or now + DEFAULT_RATE_LIMIT_PAUSE)
+
+
+    def lookup(self, ids: list[str], *, source_id: str) -> LookupResult:
+        """Read up to 100 posts by id in one request: their public metrics, creation time and author's
+        followers. Errors map as for search (a 429 is RateLimited with X's reset time)."""
+        if not 1 <= len(ids) <= LOOKUP_MAX_IDS:
+            raise ValueError(f"a lookup takes 1 to {LOOKUP_MAX_IDS} ids, not {len(ids)}")
+        request = self._http.build_request("GET", LOOKUP_PATH, params={
+            "ids": ",".join(ids), "tweet.fields": LOOKUP_TWEET_FIELDS, "expansions": LOOKUP_EXPANSIONS,
+            "user.fields": LOOKUP_USER_FIELDS,
+        }, headers={"Authorization": f"Bearer {self._token}"})
+        response = send(self._http, request)
+        now = self._clock()
+        if response.status_code == 200:
+            try:
+                payload = response.json()
+            except ValueError as exc:
+                raise TransientPlatformError("X answered 200 with a body that is not JSON", status=200) from exc
+            return parse_lookup(payload if isinstance(payload, dict) else {}, source_id=source_id)
+        message, _ = error_message(response)
+        status = response.status_code
         raise platform_error(status, f"X {status}: {message}", rate_limit_message=f"X rate limit: {message}",
                              resume_at=lambda: reset_time(response, now) or now + DEFAULT_RATE_LIMIT_PAUSE)
 
