@@ -16,6 +16,7 @@ from crisiscomms.scoring.engines import LexiconScorer
 from crisiscomms.watch import EarlyWarning, SlowBurn, Tier, Topic
 
 from .test_detection import DAY0, DAY1, TH, aggregates, background, decisions_of, run
+from tests.unit.fakes import StoresEach
 
 MINUTE = timedelta(minutes=1)
 
@@ -98,7 +99,7 @@ def test_crisis_stays_volume_gated() -> None:
 
 # --- marking at ingest -------------------------------------------------------------------------
 
-class _Store:
+class _Store(StoresEach):
     def __init__(self) -> None:
         self.stored: list[ScoredPost] = []
 
@@ -111,14 +112,6 @@ class _Store:
         self.stored.append(scored)
         return StoreOutcome.STORED
 
-    def store_many(self, scored: list[ScoredPost], *, settled: Any = None) -> list[Any]:
-        """As PostRepository.store_many: each outcome handed to `settled` as it is known."""
-        outcomes = []
-        for index, one in enumerate(scored):
-            outcomes.append(self.store(one))
-            if settled is not None:
-                settled(index, outcomes[-1])
-        return outcomes
 
 
 READ_AT = datetime(2026, 11, 28, 9, 10, tzinfo=timezone.utc)

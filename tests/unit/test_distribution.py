@@ -22,6 +22,7 @@ from crisiscomms.scoring.engines import LexiconScorer
 from crisiscomms.watch import Topic, parse_watch_config
 from crisiscomms_local import moto_transactions
 from crisiscomms_local.apigw import rest_event
+from tests.unit.fakes import StoresEach
 
 NOW = datetime(2026, 11, 28, 9, 20, tzinfo=timezone.utc)
 
@@ -191,7 +192,7 @@ def test_an_api_built_without_the_figures_says_it_is_misconfigured() -> None:
 
 # --- on the way in: the place of each post ----------------------------------------------------------
 
-class _Store:
+class _Store(StoresEach):
     def __init__(self) -> None:
         self.stored: list[ScoredPost] = []
 
@@ -204,14 +205,6 @@ class _Store:
         self.stored.append(scored)
         return StoreOutcome.STORED
 
-    def store_many(self, scored: list[ScoredPost], *, settled: Any = None) -> list[Any]:
-        """As PostRepository.store_many: each outcome handed to `settled` as it is known."""
-        outcomes = []
-        for index, one in enumerate(scored):
-            outcomes.append(self.store(one))
-            if settled is not None:
-                settled(index, outcomes[-1])
-        return outcomes
 
 
 def _post(native_id: str, *, platform: str = "weibo", location: str | None = None, country: str | None = None,

@@ -22,6 +22,7 @@ from crisiscomms.models import Post, ScoredPost
 from crisiscomms.scoring.engines import LexiconScorer
 from crisiscomms.watch import parse_watch_config
 from crisiscomms.watch.inbox import EngagementGrowth, InboxSettings
+from tests.unit.fakes import StoresEach
 
 POSTED = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 OPENED = POSTED + timedelta(minutes=1)
@@ -196,7 +197,7 @@ def test_the_opener_keeps_the_follow_up_of_a_conversation_it_opened_only() -> No
 
 # --- the Ingestor hands re-read posts over from the lookup it makes anyway --------------------------------
 
-class Posts:
+class Posts(StoresEach):
     """Stored posts with their `follow_up`, as PostRepository.known returns them."""
 
     def __init__(self) -> None:
@@ -213,14 +214,6 @@ class Posts:
         self.items[scored.post.key] = {}
         return StoreOutcome.STORED
 
-    def store_many(self, scored: list[ScoredPost], *, settled: Any = None) -> list[Any]:
-        """As PostRepository.store_many: each outcome handed to `settled` as it is known."""
-        outcomes = []
-        for index, one in enumerate(scored):
-            outcomes.append(self.store(one))
-            if settled is not None:
-                settled(index, outcomes[-1])
-        return outcomes
 
 
 def test_the_ingestor_passes_only_re_read_posts_with_a_follow_up_and_counts_what_was_raised() -> None:

@@ -19,6 +19,7 @@ from crisiscomms.models import Post
 from crisiscomms.models.paging import SourcePage
 from crisiscomms.scoring.engines import LexiconScorer
 from crisiscomms.watch import parse_watch_config
+from tests.unit.fakes import StoresEach
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 
@@ -56,7 +57,7 @@ class FakeState:
                 item.pop("lease_until", None)
 
 
-class FakePosts:
+class FakePosts(StoresEach):
     def __init__(self, fail_after: int | None = None) -> None:
         self.keys: list[str] = []
         self.lookups = 0
@@ -74,14 +75,6 @@ class FakePosts:
         self.keys.append(scored.post.key)
         return StoreOutcome.STORED
 
-    def store_many(self, scored: list[Any], *, settled: Any = None) -> list[Any]:
-        """As PostRepository.store_many: each outcome handed to `settled` as it is known."""
-        outcomes = []
-        for index, one in enumerate(scored):
-            outcomes.append(self.store(one))
-            if settled is not None:
-                settled(index, outcomes[-1])
-        return outcomes
 
 
 def _post(n: int) -> Post:

@@ -196,11 +196,7 @@ class XSearchClient:
         response = send(self._http, request)
         now = self._clock()
         if response.status_code == 200:
-            try:
-                payload = response.json()
-            except ValueError as exc:
-                raise TransientPlatformError("X answered 200 with a body that is not JSON", status=200) from exc
-            page = parse_search_page(payload if isinstance(payload, dict) else {}, source_id=source_id,
+            page = parse_search_page(_json_object(response), source_id=source_id,
                                      bank_handle=self._bank_handle, bank_id=self._bank_id)
             remaining = response.headers.get("x-rate-limit-remaining")
             page.rate_limit_remaining = int(remaining) if remaining and remaining.isdigit() else None
@@ -226,11 +222,7 @@ class XSearchClient:
         response = send(self._http, request)
         now = self._clock()
         if response.status_code == 200:
-            try:
-                payload = response.json()
-            except ValueError as exc:
-                raise TransientPlatformError("X answered 200 with a body that is not JSON", status=200) from exc
-            return parse_lookup(payload if isinstance(payload, dict) else {}, source_id=source_id)
+            return parse_lookup(_json_object(response), source_id=source_id)
         message, _ = error_message(response)
         status = response.status_code
         raise platform_error(status, f"X {status}: {message}", rate_limit_message=f"X rate limit: {message}",
@@ -244,3 +236,12 @@ def _mentions_pagination(body: dict[str, Any]) -> bool:
         if {"next_token", "pagination_token"} & set(parameters) or "token" in text.lower():
             return True
     return "token" in str(body.get("detail", "")).lower()
+
+
+def _json_object(response: Any) -> dict[str, Any]:
+    """A 200's body as a JSON object ({} for any other JSON); a body that is not JSON is transient."""
+    try:
+        payload = response.json()
+    except ValueError as exc:
+        raise TransientPlatformError("X answered 200 with a body that is not JSON", status=200) from exc
+    return payload if isinstance(payload, dict) else {}

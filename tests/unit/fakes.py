@@ -1,0 +1,20 @@
+"""Test doubles shared by unit tests."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class StoresEach:
+    """`store_many` of a fake post store with a `store(scored)` of its own, as PostRepository.store_many
+    behaves for the caller: posts stored in order, each outcome handed to `settled` as it is known."""
+
+    def store(self, scored: Any) -> Any:  # each fake has its own
+        raise NotImplementedError
+
+    def store_many(self, scored: list[Any], *, settled: Any = None) -> list[Any]:
+        outcomes = []
+        for index, one in enumerate(scored):
+            outcomes.append(self.store(one))
+            if settled is not None:
+                settled(index, outcomes[-1])
+        return outcomes
