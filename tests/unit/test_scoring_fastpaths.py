@@ -14,6 +14,7 @@ import random
 import re
 import sys
 import unicodedata
+import zlib
 
 import pytest
 
@@ -216,8 +217,26 @@ def _reference_scan(text: str, lengths: dict[str, list[int]]) -> list[tuple[int,
              for src, rec in zip(chinese._PATTERN_SOURCES, chinese._PATTERN_RECS)
              for m in re.finditer(src, text)]
     if extra:
-        items = chinese._merge_patterns(items, extra)
+        items = _reference_merge(items, extra)
     return [(it.start, it.end, id(it.rec)) for it in items]
+
+
+def _reference_merge(items: list[rules.Item], extra: list[rules.Item]) -> list[rules.Item]:
+    """chinese._merge_patterns as first written."""
+    extra.sort(key=lambda it: (it.start, it.start - it.end))
+    kept: list[rules.Item] = []
+    for it in extra:
+        if not kept or it.start >= kept[-1].end:
+            kept.append(it)
+    crisis_spans = [(it.start, it.end, it.rec.crisis.weight) for it in items if it.rec.crisis is not None]
+    kept = [k for k in kept
+            if not any(s < k.end and k.start < e and (k.rec.crisis is None or w >= k.rec.crisis.weight)
+                       for s, e, w in crisis_spans)]
+    if kept:
+        items = [it for it in items if not any(it.start < k.end and k.start < it.end for k in kept)]
+        items.extend(kept)
+        items.sort(key=rules.by_start)
+    return items
 
 
 def test_chinese_scan_matches_the_plain_scan() -> None:
@@ -292,13 +311,67 @@ def _reference_items(toks: list[str], caps: list[bool], index: dict) -> list[tup
             items.append(rules.Item(i, i + 1, english._SINGLE[toks[i]], False, caps[i]))
         i += 1
     if not english._COOC.keys().isdisjoint(toks):
-        for pair in english._cooccurrences(toks, items):
+        for pair in _reference_cooccurrences(toks, items):
             s, e = pair.start, pair.end
             items = [it for it in items if not (s <= it.start and it.end <= e and not it.rec.neg and (
                 it.rec.valence is not None or it.rec.crisis is not None))]
             items.append(pair)
         items.sort(key=rules.by_start)
     return [(it.start, it.end, id(it.rec), it.neg_inside, it.caps) for it in items]
+
+
+def _reference_cooccurrences(toks: list[str], items: list[rules.Item]) -> list[rules.Item]:
+    """english._cooccurrences as first written: every token read."""
+    covered = [(it.start, it.end, it.rec.crisis.weight) for it in items if it.rec.crisis is not None]
+    seen: dict[tuple[int, int], tuple[int, int]] = {}
+    found: dict[int, tuple[int, int, int, int]] = {}
+    out = []
+    for j, t in enumerate(toks):
+        if t in (".", "!", "?", ";", "\n"):
+            seen.clear()
+            continue
+        for rule, role in english._COOC.get(t, ()):
+            start = j
+            if role == 2:
+                if j and toks[j - 1] in english._FUNCTION_NEG:
+                    start = j - 1
+                elif j > 1 and toks[j - 2] in english._FUNCTION_NEG:
+                    start = j - 2
+                else:
+                    continue
+                role = 1
+            other = seen.get((rule, 1 - role))
+            if other is not None and rule not in found:
+                o_start, o_last = other
+                if (start if role == 1 else j) - o_last <= english.COOC_DISTANCE:
+                    found[rule] = (min(o_start, start), j + 1, o_start if role == 0 else start,
+                                   j + 1 if role == 0 else o_last + 1)
+            seen[(rule, role)] = (start, j)
+    for rule, (s, e, a_s, a_e) in found.items():
+        weight = english._COOC_RECS[rule].crisis.weight
+        if any(cs < e and s < ce and w >= weight for cs, ce, w in covered):
+            continue
+        neg_inside = any(toks[k] in english._NEGATORS and not a_s <= k < a_e for k in range(s + 1, e - 1))
+        out.append(rules.Item(s, e, english._COOC_RECS[rule], neg_inside))
+        covered.append((s, e, weight))
+    return out
+
+
+def test_object_action_pairs_match_the_plain_scan() -> None:
+    """Sequences of the rules' objects, actions, function verbs and negators, sentence ends and
+    fillers, so pairs form, cross sentences and fall out of reach."""
+    pool = sorted(english._COOC) + sorted(english._FUNCTION_NEG) + [".", "!", "?", ";", "\n", ",", "the", "my", "3"]
+    rng = random.Random(27)
+    paired = 0
+    for _ in range(6000):
+        toks = [rng.choice(pool) for _ in range(rng.randint(1, 16))]
+        lexical = [it for it in english.items_of(toks, toks, set(toks)) if it.rec not in english._COOC_RECS]
+        for items in ([], lexical):     # with and without the lexicon's items covering some
+            found = english._cooccurrences(toks, items)
+            assert [(it.start, it.end, id(it.rec), it.neg_inside) for it in found] == [
+                (it.start, it.end, id(it.rec), it.neg_inside) for it in _reference_cooccurrences(toks, items)], toks
+            paired += bool(found)
+    assert paired > 1000
 
 
 def test_english_items_match_the_plain_matcher() -> None:
@@ -395,6 +468,37 @@ def test_emoji_valences_read_only_what_can_carry_one() -> None:
 
 # ---------------------------------------------------------------- polarity, reach, rounding
 DEV = ROOT / "tests" / "data" / "reputation" / "dev.jsonl"
+
+
+def test_word_crcs_are_those_of_the_word_grams() -> None:
+    """The memo of a token's gram sums hashes slices of its bytes (ASCII) or of its text."""
+    toks = {t for text in POSTS for t in english.tokenize(scoring._nfkc(text))[0]}
+    toks |= {"a", "ab", "withdraw", "été", "ſt", "\u212abank", "银行", "a\ud800b", "💸x", "x" * 40}
+    for tok in toks:
+        for lo, hi in ((3, 5), (2, 4), (1, 6)):
+            assert reputation.word_crcs(tok, lo, hi) == [
+                zlib.crc32(g.encode("utf-8", "surrogatepass")) for g in reputation.word_grams(tok, lo, hi)], tok
+
+
+def test_the_narrative_rows_are_the_files() -> None:
+    """Bucket -> its ten weights as read from the file, plainly, against where the model reads them."""
+    m = reputation.read_model()
+    header = m.header["narrative"]
+    n, k = header["buckets"], len(reputation.NARRATIVES)
+    with open(reputation.NARRATIVES_FILE, "rb") as fh:
+        raw = zlib.decompress(fh.read())
+    ids = [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(n)]
+    rows = {b: tuple(x - 256 if x > 127 else x for x in raw[4 * n + k * i:4 * n + k * (i + 1)])
+            for i, b in enumerate(ids)}
+    starts, weights = m._narrative_model()
+    assert starts.keys() == rows.keys()
+    assert all(tuple(weights[starts[b]:starts[b] + k]) == row for b, row in rows.items())
+    rng = random.Random(26)
+    for _ in range(300):     # sums of grams of buckets with and without weights
+        grams = ["".join(rng.choice("abcdé银行挤兑<>") for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(0, 9))]
+        plain = [rows.get(reputation.bucket(g, m.mask)) for g in grams]
+        plain = [r for r in plain if r is not None]
+        assert m._narrative_sums(grams) == (tuple(map(sum, zip(*plain))) if plain else (0,) * k)
 
 
 def test_the_compiled_model_is_the_plain_formula() -> None:

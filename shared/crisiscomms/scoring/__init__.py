@@ -19,21 +19,23 @@ whose terms tells the story (``narratives.narrative_for`` reads it).
 Stdlib only, deterministic, built for AWS Lambda: the lexicons are JSON package data
 (``lexicon_en.json``, ``lexicon_zh.json``, see ``lexicon.py``) and the polarity model's
 weights are ``reputation_model.json`` + ``reputation_model.bin`` (4 KB + 73 KB, read in about
-2-3 ms when the first post is scored, not at import) and ``reputation_narratives.bin`` (44 KB,
-read in about 3 ms when the first crisis post no term explains is scored).  The package imports
-in about 35 ms on this project's machine (the Chinese gap patterns are compiled when a post
-first needs one) and scores about 24,000 of the labelled posts per second on one core, 0.48-0.51
-of VADER's rate (``python3 tasks.py bench``; the single polarity head made 0.50-0.54 in the same
-alternating runs: the crisis head's evidence costs about 5,000 instructions a post and the
-narrative head about 2,000 on average, 283,600 against 272,400 in all; about 11,000 a second on
-posts none of whose words it has seen before, the models' memos being empty).
+2.3 ms when the first post is scored, not at import) and ``reputation_narratives.bin`` (44 KB,
+read in about 1.3 ms when the first crisis post no term explains is scored).  The package imports
+in about 32 ms on this project's machine (the Chinese gap patterns are compiled when a post
+first needs one) and scores about 25,000 of the labelled posts per second on one core, 0.50-0.53
+of VADER's rate in CPU time (257,000 instructions a post with warm memos; README "The models");
+about 15,000 a second on posts none of whose words it has seen before, the models' memos being
+empty.
 
 Speed comes from doing less per post, never from changing a result: pure-ASCII text
 skips normalisation, script counts run on the UTF-8 bytes, a Chinese post without Latin
-words skips the English tokenizer, phrases and gap patterns are tried only when the
-post has the tokens / characters a match needs, and lexicon lookups are indexed once at
-import.  tests/unit/test_scoring_fastpaths.py checks each fast path against the plain
-algorithm it replaces.
+words skips the English tokenizer, phrases are tried only when the post has their second
+token and the rest of theirs, a gap pattern only when the post has the characters one of its
+alternatives needs, object/action pairs read only the tokens of a rule, lexicon lookups are
+indexed once at import (a phrase's second tokens at its first token's first use), and the
+Score is built without its dataclass __init__.  tests/unit/test_scoring_fastpaths.py checks
+each fast path against the plain algorithm it replaces, and tests/unit/test_scoring_fingerprint.py
+holds every Score of the dev split's texts to a recorded fingerprint.
 
 Pipeline of :func:`score_text`
 ------------------------------
@@ -241,15 +243,6 @@ def _markers(en: tuple[int, int, bool, bool, bool], zh_text: str,
     return bank, withdraw, personal, report, resolved, run
 
 
-def _is_personal(nfkc: str, personal: int, report: int, has_emoji: bool) -> bool:
-    """A post is a report when report markers outnumber the author's own voice."""
-    if "!" in nfkc or "??" in nfkc or "?!" in nfkc:
-        personal += 1
-    if has_emoji:
-        personal += 1
-    return personal >= report
-
-
 def _round4(x: float) -> float:
     """round(x, 4), the same float, without its decimal conversion unless x is within a
     hair of a tie (x * 10**4 is then off the exact product by far less than the margin)."""
@@ -281,6 +274,21 @@ def _nfkc(text: str) -> str:
     return text
 
 
+# (about banking, money being taken out, ALL-CAPS, NEGATED_CRISIS_VALENCE) -> the PostContext of a
+# post: the clause rules only read it, and all posts share a few
+_POST_CONTEXTS: dict[tuple[bool, bool, bool, float], PostContext] = {}
+
+
+def _post_context(key: tuple[bool, bool, bool, float]) -> PostContext:
+    """The PostContext of (about banking, money being taken out, ALL-CAPS, the negated crisis
+    valence), kept for the next post; ALL-CAPS only tempers ALL-CAPS English words, moot without
+    any (score_text passes ``words and text.isupper()``)."""
+    post = PostContext(*key)
+    if len(_POST_CONTEXTS) < 64:
+        _POST_CONTEXTS[key] = post
+    return post
+
+
 def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 0,
                replies: int = 0, quotes: int = 0, tone_override: float | None = None) -> Score:
     """Score one post.  ``tone_override`` (e.g. from Amazon Comprehend, in -1..1) replaces the lexicon's
@@ -300,8 +308,8 @@ def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 
     if has_han and zh_text is not nfkc:
         chars = list(zh_text)
     marks = _markers(en, zh_text, chars)
-    # all_caps only tempers ALL-CAPS English words: moot without any
-    post = PostContext(marks[0], marks[1], words and nfkc.isupper(), NEGATED_CRISIS_VALENCE)
+    key = (marks[0], marks[1], words and nfkc.isupper(), NEGATED_CRISIS_VALENCE)  # (see _post_context)
+    post = _POST_CONTEXTS.get(key) or _post_context(key)
     out = Analysis()
     if toks is None:                 # both analysers run on every post: mixed-language
         out.questions += english.punctuation_questions(nfkc)        # posts are common
@@ -314,7 +322,7 @@ def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 
     crisis_weight = min(CRISIS_WEIGHT_CAP, sum(best.values())) if best else 0
     emoji_valence = _emoji_valences(nfkc, emoji) if emoji else _NO_VALENCE
     if tone_override is None and not (out.eval_pos or out.eval_neg or out.event or emoji):
-        tone = 0.0     # no valence at all: _valence_sum and _soften would give 0
+        tone = 0.0     # no valence at all: _tone would give 0
     else:
         tone = _tone(out, nfkc, emoji, marks, bool(best), tone_override, emoji_valence)
     if _reading is not None:
@@ -345,11 +353,48 @@ def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 
 
 def _tone(out: Analysis, nfkc: str, emoji: str, marks: tuple[bool, bool, int, int, bool, int],
           crisis_found: bool, tone_override: float | None, emoji_valence: tuple[float, float, float]) -> float:
-    """The author's tone: Comprehend's when given, else the lexicon's (pipeline step 6)."""
+    """The author's tone: Comprehend's when given, else the lexicon's (pipeline step 6): the
+    valence summed as the voice says, then softened by questions and hedges and emphasised by "!".
+
+    A headline about a bank run is neutral while "my account is frozen!!" is negative, so the
+    voice decides how much event words count; a post is a report when report markers outnumber
+    the author's own voice ("!", "??", "?!" and emoji count for the author).  ``emoji_valence``:
+    the post's emoji's (positive, negative, praise), _emoji_valences.  Questions and hedges
+    soften (never flip) the valence."""
     if tone_override is not None:
         tone = float(tone_override)
         return 0.0 if math.isnan(tone) else _round4(_clamp(tone))
-    total = _soften(_valence_sum(out, nfkc, emoji, marks, crisis_found, emoji_valence), out, nfkc)
+    emoji_pos, emoji_neg, emoji_praise = emoji_valence
+    # the voice
+    personal = marks[2]
+    if "!" in nfkc or "??" in nfkc or "?!" in nfkc:
+        personal += 1
+    if emoji:
+        personal += 1
+    personal = personal >= marks[3]
+    # the valence summed
+    eval_pos = out.eval_pos + emoji_pos
+    if eval_pos > 0:
+        if out.irony:
+            eval_pos *= SARCASM_FACTOR
+        elif (crisis_found and personal and not out.contrast and out.event + out.eval_neg + emoji_neg < 0
+              and not marks[4]):
+            # praise next to a crisis, with no "but": "thanks for leaking my data"
+            praise = out.praise + emoji_praise
+            eval_pos += (SARCASM_FACTOR - 1.0) * praise
+    if personal:
+        total = eval_pos + out.eval_neg + emoji_neg + out.event
+    else:
+        total = REPORT_EVAL_FACTOR * (eval_pos + out.eval_neg) + REPORT_EVENT_FACTOR * out.event
+    if out.debunk and total < 0:
+        total *= 0.5
+    # softened, emphasised
+    hedges = out.hedges + (1 if out.questions else 0)
+    if hedges:
+        total *= HEDGE_FACTOR ** min(hedges, MAX_HEDGES)
+    bangs = min(4, nfkc.count("!"))
+    if bangs and total:
+        total += math.copysign(bangs * EXCLAMATION_INCREMENT, total)
     return _round4(total / math.sqrt(total * total + ALPHA)) if total else 0.0
 
 
@@ -411,60 +456,18 @@ def _crisis_hits(out: Analysis) -> tuple[tuple[TermHit, ...], dict[str, float]]:
         if key in seen:
             continue
         seen.add(key)
-        hits.append(_term_hit(crisis, negated, found.matched))
+        # the TermHit: frozen records are expensive to build and the same few recur
+        hit = _TERM_HITS.get((crisis, negated, found.matched))
+        if hit is None:
+            hit = TermHit(crisis.term, crisis.category, crisis.weight, negated, found.matched)
+            if len(_TERM_HITS) < 4096:
+                _TERM_HITS[(crisis, negated, found.matched)] = hit
+        hits.append(hit)
         if not negated and crisis.weight > best.get(crisis.term, 0.0):
             best[crisis.term] = crisis.weight
     return tuple(hits), best
 
 
-# (lexicon entry, negated, matched) -> its TermHit: frozen records are expensive to build
-# and the same few recur; bounded, and equal to a fresh one in every respect but identity
+# (lexicon entry, negated, matched) -> its TermHit (_crisis_hits): bounded, and equal to a fresh
+# one in every respect but identity
 _TERM_HITS: dict[tuple[CrisisEntry, bool, str], TermHit] = {}
-
-
-def _term_hit(crisis: CrisisEntry, negated: bool, matched: str) -> TermHit:
-    key = (crisis, negated, matched)
-    hit = _TERM_HITS.get(key)
-    if hit is None:
-        hit = TermHit(crisis.term, crisis.category, crisis.weight, negated, matched)
-        if len(_TERM_HITS) < 4096:
-            _TERM_HITS[key] = hit
-    return hit
-
-
-def _valence_sum(out: Analysis, nfkc: str, emoji: str,
-                 marks: tuple[bool, bool, int, int, bool, int], crisis_found: bool,
-                 emoji_valence: tuple[float, float, float]) -> float:
-    """A headline about a bank run is neutral while "my account is frozen!!" is
-    negative, so the voice decides how much event words count.  ``emoji_valence``: the
-    post's emoji's (positive, negative, praise), _emoji_valences."""
-    emoji_pos, emoji_neg, emoji_praise = emoji_valence
-    personal = _is_personal(nfkc, marks[2], marks[3], bool(emoji))
-    eval_pos = out.eval_pos + emoji_pos
-    negative_context = out.event + out.eval_neg + emoji_neg < 0
-    if eval_pos > 0:
-        if out.irony:
-            eval_pos *= SARCASM_FACTOR
-        elif (crisis_found and personal and not out.contrast and negative_context
-              and not marks[4]):
-            # praise next to a crisis, with no "but": "thanks for leaking my data"
-            praise = out.praise + emoji_praise
-            eval_pos += (SARCASM_FACTOR - 1.0) * praise
-    if personal:
-        total = eval_pos + out.eval_neg + emoji_neg + out.event
-    else:
-        total = REPORT_EVAL_FACTOR * (eval_pos + out.eval_neg) + REPORT_EVENT_FACTOR * out.event
-    if out.debunk and total < 0:
-        total *= 0.5
-    return total
-
-
-def _soften(total: float, out: Analysis, nfkc: str) -> float:
-    """Questions and hedges soften (never flip) the valence, "!" emphasises it."""
-    hedges = out.hedges + (1 if out.questions else 0)
-    if hedges:
-        total *= HEDGE_FACTOR ** min(hedges, MAX_HEDGES)
-    bangs = min(4, nfkc.count("!"))
-    if bangs and total:
-        total += math.copysign(bangs * EXCLAMATION_INCREMENT, total)
-    return total

@@ -120,45 +120,64 @@ def _index_markers() -> dict[str, tuple[tuple[str, int], ...]]:
     return {ch: tuple(lst) for ch, lst in index.items()}
 
 
-def _index_patterns() -> tuple[dict[str, int], int]:
-    """Key character -> bit mask of the gap patterns it is a key of, in _STAGES fields of
-    _FIELD bits, and the mask of what every post has.
+def _index_patterns() -> tuple[dict[str, int], int, tuple[int, ...]]:
+    """Key character -> bit mask of the gap patterns' alternatives it is a key of, in _STAGES
+    fields of _FIELD bits; the mask of what every post has; the pattern of each alternative.
 
-    Field j of pattern k holds, for each alternative of the pattern, the characters of
-    its j-th requirement (its last one if it has fewer, see ``regex_reader``): a match
-    has a character of each field, so only patterns with a character of the post in
-    each of their fields need run.  A pattern the reader cannot tell is always run."""
+    Field j of an alternative holds the characters of its j-th requirement (its last one if it
+    has fewer, see ``regex_reader``): a match of it has a character of each field, so only the
+    patterns with an alternative that has a character of the post in each of its fields need
+    run (an alternative apiece: with the fields of all a pattern's alternatives pooled, a
+    character of one alternative and another of the next would run it too).  A pattern the
+    reader cannot tell is one alternative every post has."""
     keys: dict[str, int] = {}
     always = 0
-    for k, rx in enumerate(_PATTERN_SOURCES):
-        needs = None if has_inline_flags(rx) else requirements(rx)
+    for slot, (k, alternative) in enumerate(_ALTERNATIVES):
         for j in range(_STAGES):
-            bit = 1 << (j * _FIELD + k)
-            if needs is None:
+            bit = 1 << (j * _FIELD + slot)
+            if alternative is None:
                 always |= bit
                 continue
-            for alternative in needs:
-                for ch in alternative[min(j, len(alternative) - 1)]:
-                    keys[ch] = keys.get(ch, 0) | bit
-    return keys, always
+            for ch in alternative[min(j, len(alternative) - 1)]:
+                keys[ch] = keys.get(ch, 0) | bit
+    return keys, always, tuple(k for k, _ in _ALTERNATIVES)
 
 
+# (pattern, the requirements of one of its alternatives, or None when the reader cannot tell)
+_ALTERNATIVES = tuple((k, alternative) for k, rx in enumerate(_PATTERN_SOURCES)
+                      for needs in (None if has_inline_flags(rx) else requirements(rx),)
+                      for alternative in ((None,) if needs is None else needs))
 _STAGES = 4                     # markers() ANDs this many fields
-_FIELD = max(16, len(_PATTERN_SOURCES))
+_FIELD = max(16, len(_ALTERNATIVES))    # bits a field: one an alternative
 _FIELD_MASK = (1 << _FIELD) - 1
 
 
-def _index_keys() -> tuple[dict[str, tuple[tuple[tuple[str, int], ...], int]], int]:
-    """Character -> (the markers filed under it, its gap-pattern key bits), and the
-    pattern bits of every post: markers() reads both with one look at the characters."""
+def _index_keys() -> tuple[dict[str, tuple[tuple[tuple[str, int], ...], int]], int, tuple[int, ...]]:
+    """Character -> (the markers filed under it, its gap-pattern key bits), the key bits of
+    every post and the pattern of each alternative: markers() reads both with one look at
+    the characters."""
     markers_of = _index_markers()
-    pattern_keys, always = _index_patterns()
+    pattern_keys, always, pattern_of = _index_patterns()
     return {ch: (markers_of.get(ch, ()), pattern_keys.get(ch, 0))
-            for ch in markers_of.keys() | pattern_keys.keys()}, always
+            for ch in markers_of.keys() | pattern_keys.keys()}, always, pattern_of
 
 
-_KEYS, _PATTERN_ALWAYS = _index_keys()
+_KEYS, _PATTERN_ALWAYS, _PATTERN_OF = _index_keys()
 _KEY_CHARS = frozenset(_KEYS)
+# the alternatives a post can match (a bit each) -> the patterns that have them (a bit each)
+_RUN_OF: dict[int, int] = {}
+
+
+def _patterns_of(alternatives: int) -> int:
+    run = _RUN_OF.get(alternatives)
+    if run is None:
+        run = 0
+        for slot, k in enumerate(_PATTERN_OF):
+            if alternatives >> slot & 1:
+                run |= 1 << k
+        if len(_RUN_OF) < 4096:
+            _RUN_OF[alternatives] = run
+    return run
 
 
 def markers(text: str, chars: list[str]) -> tuple[list[int], int]:
@@ -175,9 +194,9 @@ def markers(text: str, chars: list[str]) -> tuple[list[int], int]:
         for m, group in entries:
             if m in text:
                 counts[group] += 1
-    # the patterns with a key in every field
-    return counts, (mask & (mask >> _FIELD) & (mask >> 2 * _FIELD) & (mask >> 3 * _FIELD)
-                    & _FIELD_MASK)
+    # the patterns with an alternative that has a key in each of its fields
+    return counts, _patterns_of(mask & (mask >> _FIELD) & (mask >> 2 * _FIELD) & (mask >> 3 * _FIELD)
+                                & _FIELD_MASK)
 
 
 def scan(text: str, chars: list[str] | None = None, run: int | None = None) -> list[Item]:
@@ -198,7 +217,6 @@ def scan(text: str, chars: list[str] | None = None, run: int | None = None) -> l
             # no longer word starts with these two characters: only the one-character word
             if single is not None:
                 items.append(Item(i, i + 1, single))
-                end = i + 1
             continue
         for L in lengths:
             # (near the end a slice can be shorter than L: the match still ends at i + L)
@@ -219,9 +237,11 @@ def _pattern_items(text: str, run: int) -> list[Item]:
     while run:
         low = run & -run
         k = low.bit_length() - 1
-        rec = _PATTERN_RECS[k]
-        for m in (_COMPILED[k] or _pattern(k)).finditer(text):
-            extra.append(Item(m.start(), m.end(), rec))
+        rx = _COMPILED[k] or _pattern(k)
+        if rx.search(text) is not None:     # (most run and find nothing: no scanner made)
+            rec = _PATTERN_RECS[k]
+            for m in rx.finditer(text):
+                extra.append(Item(m.start(), m.end(), rec))
         run ^= low
     return extra
 
@@ -236,13 +256,18 @@ def _merge_patterns(items: list[Item], extra: list[Item]) -> list[Item]:
             kept.append(it)
     crisis_spans = [(it.start, it.end, it.rec.crisis.weight) for it in items
                     if it.rec.crisis is not None]
-    kept = [k for k in kept
-            if not any(s < k.end and k.start < e
-                       and (k.rec.crisis is None or w >= k.rec.crisis.weight)
-                       for s, e, w in crisis_spans)]
+    if crisis_spans:
+        kept = [k for k in kept
+                if not any(s < k.end and k.start < e
+                           and (k.rec.crisis is None or w >= k.rec.crisis.weight)
+                           for s, e, w in crisis_spans)]
     if kept:
-        items = [it for it in items
-                 if not any(it.start < k.end and k.start < it.end for k in kept)]
+        if len(kept) == 1:      # (the usual case: one pattern matched)
+            k_start, k_end = kept[0].start, kept[0].end
+            items = [it for it in items if not (it.start < k_end and k_start < it.end)]
+        else:
+            items = [it for it in items
+                     if not any(it.start < k.end and k.start < it.end for k in kept)]
         items.extend(kept)
         items.sort(key=by_start)
     return items

@@ -100,12 +100,15 @@ def tokenize(text: str) -> tuple[list[str], list[str]]:
     if "," in text:
         text = _THOUSANDS.sub("", text)
     raws = _TOKEN.findall(text)
-    toks = list(map(_TOKEN_CACHE.get, raws))
-    if None in toks:
+    try:        # (cheaper than looking for None among them, when all are known)
+        toks = list(map(_TOKEN_CACHE.__getitem__, raws))
+    except KeyError:
+        toks = list(map(_TOKEN_CACHE.get, raws))
         for k, tok in enumerate(toks):
             if tok is None:
                 toks[k] = _token_of(raws[k])
-    if "'" in text and tuple in map(type, toks):
+    # a possessive's raw token ends in "'s" or "'S" (the only suffixes that lower-case to "s")
+    if ("'s" in text or "'S" in text) and tuple in map(type, toks):
         return _split_possessives(toks, raws)
     return toks, raws  # type: ignore[return-value]
 
@@ -146,7 +149,10 @@ _PHRASES: dict[str, list[tuple[tuple[tuple[str, int], ...], Rec]]] = {}
 # of each: a phrase with one of them absent from the post cannot match)
 _PHRASE_INDEX: dict[str, tuple[tuple[tuple[tuple[tuple[str, int], ...], Rec], ...],
                                tuple[frozenset[str], ...]]] = {}
-# token -> (its _PHRASE_INDEX entry, its _SINGLE entry), either None: one look-up a token
+# token -> ([its phrases, their needs (its _PHRASE_INDEX entry), the second tokens of its phrases,
+# second token -> the phrases with it and their needs] or None, its _SINGLE entry or None): one
+# look-up a token.  A post has the second token of every phrase that can match in it, and most
+# have none of a token's; the last two are filled in at the token's first use (_phrase_filter)
 _LEX: dict[str, tuple[tuple | None, Rec | None]] = {}
 _PHRASE_RECS: dict[tuple[tuple[str, int], ...], Rec] = {}
 
@@ -224,7 +230,22 @@ def _build() -> None:
         lst.sort(key=lambda pr: -len(pr[0]))
         _PHRASE_INDEX[first] = (tuple(lst), tuple(map(needs.__getitem__, map(first_of, lst))))
     for tok in _SINGLE.keys() | _PHRASE_INDEX.keys():
-        _LEX[tok] = (_PHRASE_INDEX.get(tok), _SINGLE.get(tok))
+        phrases = _PHRASE_INDEX.get(tok)
+        _LEX[tok] = (None if phrases is None else [*phrases, None, None], _SINGLE.get(tok))
+
+
+def _phrase_filter(slot: list) -> frozenset[str]:
+    """Fill in the second tokens of a first token's phrases and the phrases of each second token
+    (its _LEX slot; the order kept), at the token's first use: building them for every token would
+    cost more at import than the scan saves then."""
+    by_second: dict[str, tuple[list, list]] = {}
+    for pr, need in zip(slot[0], slot[1]):
+        pats, wants = by_second.setdefault(pr[0][1][0], ([], []))
+        pats.append(pr)
+        wants.append(need)
+    slot[3] = {second: (tuple(pats), tuple(wants)) for second, (pats, wants) in by_second.items()}
+    slot[2] = seconds = frozenset(by_second)        # (after slot 3: it says both are there)
+    return seconds
 
 
 _build()
@@ -286,6 +307,11 @@ def _build_cooc() -> None:
 _FUNCTION_NEG: set[str] = set()
 _build_cooc()
 _COOC_OBJECT_BITS = sum(1 << (2 * rule) for rule in range(len(_COOC_RECS)))
+# token -> its (rule, role) pairs, or _SENTENCE_END for the tokens that end a pair's sentence:
+# the only tokens _cooccurrences reads
+_SENTENCE_END = ((-1, -1),)
+_COOC_SCAN: dict[str, list[tuple[int, int]] | tuple[tuple[int, int]]] = {
+    **{t: hits for t, hits in _COOC.items() if hits}, **dict.fromkeys((".", "!", "?", ";", "\n"), _SENTENCE_END)}
 _COOC_TOKENS = frozenset(_COOC_BITS)
 PRAISE_EMOJI = frozenset(LEX["praise_emoji"])
 
@@ -417,18 +443,28 @@ def items_of(toks: list[str], raws: list[str], present: set[str]) -> list[Item]:
             continue
         phrases, rec = entries[i]
         if phrases is not None:
-            pats, needs = phrases
-            for pat, phrase in compress(pats, map(has_all, needs)):
-                m = _match(toks, i, pat)
-                if m is not None:
-                    end, neg_inside = m
-                    items.append(Item(i, end, phrase, neg_inside))
-                    break
-            if end > i or rec is None:
+            seconds = phrases[2] or _phrase_filter(phrases)
+            if not seconds.isdisjoint(present):
+                found = present.intersection(seconds)
+                # (those of one second token, or all of them: in their order either way)
+                pats, needs = phrases[3][found.pop()] if len(found) == 1 else phrases[:2]
+                for pat, phrase in compress(pats, map(has_all, needs)):
+                    m = _match(toks, i, pat)
+                    if m is not None:
+                        end, neg_inside = m
+                        items.append(Item(i, end, phrase, neg_inside))
+                        break
+                if end > i:
+                    continue
+            if rec is None:
                 continue
         raw = raws[i]
         items.append(Item(i, i + 1, rec, False, len(raw) > 2 and raw.isupper()))
-    if _may_cooccur(present):
+    # can some rule have both an object and an action (or function verb) in the post?
+    cooc = 0
+    for t in _COOC_TOKENS.intersection(present):
+        cooc |= _COOC_BITS[t]
+    if cooc & (cooc >> 1) & _COOC_OBJECT_BITS:
         for pair in _cooccurrences(toks, items):
             # the pair replaces what it spans (weaker crisis terms, event words)
             s, e = pair.start, pair.end
@@ -440,28 +476,19 @@ def items_of(toks: list[str], raws: list[str], present: set[str]) -> list[Item]:
     return items
 
 
-def _may_cooccur(present: set[str]) -> bool:
-    """Does some rule have both an object and an action (or function verb) in the post?"""
-    mask = 0
-    bits = _COOC_BITS
-    for t in _COOC_TOKENS.intersection(present):
-        mask |= bits[t]
-    return bool(mask & (mask >> 1) & _COOC_OBJECT_BITS)
-
-
 def _cooccurrences(toks: list[str], items: list[Item]) -> list[Item]:
-    """Synthetic crisis items from object/action pairs in one clause."""
+    """Synthetic crisis items from object/action pairs in one clause (the scan visits only the
+    tokens of a rule and the sentence ends, _COOC_SCAN)."""
     covered = [(it.start, it.end, it.rec.crisis.weight) for it in items
                if it.rec.crisis is not None]
     seen: dict[tuple[int, int], tuple[int, int]] = {}   # (rule, role) -> (start, last)
     found: dict[int, tuple[int, int, int, int]] = {}     # rule -> (start, end, action span)
     out = []
-    for j, t in enumerate(toks):
-        if t in (".", "!", "?", ";", "\n"):
+    scan = list(map(_COOC_SCAN.get, toks))
+    for j in compress(range(len(toks)), scan):
+        hits = scan[j]
+        if hits is _SENTENCE_END:
             seen.clear()
-            continue
-        hits = _COOC.get(t)
-        if not hits:
             continue
         for rule, role in hits:
             start = j
@@ -482,12 +509,18 @@ def _cooccurrences(toks: list[str], items: list[Item]) -> list[Item]:
             seen[(rule, role)] = (start, j)
     for rule, (s, e, a_s, a_e) in found.items():
         weight = _COOC_RECS[rule].crisis.weight
-        if any(cs < e and s < ce and w >= weight for cs, ce, w in covered):
-            continue
-        # a negator counts when it is not part of the action ("not working")
-        neg_inside = any(toks[k] in _NEGATORS and not a_s <= k < a_e for k in range(s + 1, e - 1))
-        out.append(Item(s, e, _COOC_RECS[rule], neg_inside))
-        covered.append((s, e, weight))
+        for cs, ce, w in covered:
+            if cs < e and s < ce and w >= weight:
+                break
+        else:
+            # a negator counts when it is not part of the action ("not working")
+            neg_inside = False
+            for k in range(s + 1, e - 1):
+                if toks[k] in _NEGATORS and not a_s <= k < a_e:
+                    neg_inside = True
+                    break
+            out.append(Item(s, e, _COOC_RECS[rule], neg_inside))
+            covered.append((s, e, weight))
     return out
 
 

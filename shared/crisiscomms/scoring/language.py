@@ -183,7 +183,9 @@ def script_profile(text: str, exact: bool = True) -> Profile:
     if len(utf8) == len(text):
         return (latin, 0, 0, 0, 0, 0), None, "", False, words
     han = len(utf8) - len(utf8.translate(None, _HAN_LEADS))
-    if b"\xe4\xb7" in utf8 or (b"\xe3" in utf8 or b"\xef" in utf8) and _HAN_EXCEPTIONS.search(utf8):
+    # (find() and a byte's value, not ``bytes in bytes``: that first tries the operand as an int and
+    # clears the TypeError, which costs more than the search)
+    if utf8.find(b"\xe4\xb7") >= 0 or (0xE3 in utf8 or 0xEF in utf8) and _HAN_EXCEPTIONS.search(utf8):
         han = sum(1 for ch in text if _is_han(ch))
     trad = simp = 0
     chars = None
@@ -255,7 +257,9 @@ _OTHER_FUNCTION = frozenset(
 # whitespace only: str.split() also splits ASCII on \x1c-\x1f, and other text on Unicode
 # spaces, which joining its words with " " first takes care of.
 _STRIPPED = b"'.,!?;:\"()[]"
-_ASCII_SPACES = bytes.maketrans(b"\x1c\x1d\x1e\x1f", b"    ")
+# \x1c-\x1f to spaces, and ASCII upper case to lower case (bytes.lower()), in one pass
+_ASCII_LOWER_SPACES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ\x1c\x1d\x1e\x1f",
+                                      b"abcdefghijklmnopqrstuvwxyz    ")
 _OTHER_FUNCTION_BYTES = frozenset(w.encode() for w in _OTHER_FUNCTION)
 if not all(w.isascii() and w.isalpha() and w.islower() for w in _EN_FUNCTION | _OTHER_FUNCTION):
     raise ValueError("function words must be lowercase ASCII letters (see decide_language)")
@@ -289,7 +293,7 @@ def decide_language(t: str, counts: tuple[int, int, int, int, int, int]) -> Lang
             return "other"
         return "zh-Hant" if trad > simp else "zh-Hans"
     if t.isascii():
-        words = t.encode().lower().translate(_ASCII_SPACES, _STRIPPED).split()
+        words = t.encode().translate(_ASCII_LOWER_SPACES, _STRIPPED).split()
     else:   # the words of str.split(), rejoined by one ASCII space
         words = " ".join(t.casefold().split()).encode("utf-8", "surrogatepass").translate(
             None, _STRIPPED).split()

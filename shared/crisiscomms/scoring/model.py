@@ -58,20 +58,28 @@ class Score:
                 else "neutral")
 
 
-def _slot_setters(cls: type) -> tuple:
-    """The slot descriptors' setters of a frozen slotted dataclass, in field order, for
-    building one without its generated __init__ (which sets the same slots, one
-    ``object.__setattr__`` call each, at twice the cost); only for plain fields."""
+def _check_plain(cls: type) -> None:
+    """A frozen slotted dataclass of plain fields (no defaults, no __post_init__), its slots its
+    fields in order: what :func:`new_score` builds without the generated __init__."""
     fields = dataclasses.fields(cls)
     if (tuple(f.name for f in fields) != cls.__slots__ or hasattr(cls, "__post_init__")
             or any(f.default is not dataclasses.MISSING
                    or f.default_factory is not dataclasses.MISSING for f in fields)):
         raise TypeError(f"{cls.__name__}: not a dataclass of plain slotted fields")
-    return tuple(getattr(cls, f.name).__set__ for f in fields)
 
 
-(_set_language, _set_sentiment, _set_label, _set_terms, _set_weight, _set_is_crisis, _set_reach,
- _set_engagement, _set_risk, _set_tone, _set_learned_narrative) = _slot_setters(Score)
+_check_plain(Score)
+
+
+class _ScoreSlots:
+    """Score's slots in Score's order, without the frozen dataclass's __setattr__: filled with
+    plain attribute stores, then made a Score by assigning ``__class__`` (allowed between classes
+    of the same layout).  A fifth of the generated __init__'s time (eleven ``object.__setattr__``
+    calls) and half that of calling each slot's setter."""
+
+    __slots__ = Score.__slots__
+
+
 _new = object.__new__
 
 
@@ -80,19 +88,20 @@ def new_score(language: Language, sentiment: float, sentiment_label: SentimentLa
               reach: int, engagement: int, risk: int, tone: float,
               learned_narrative: str | None = None) -> Score:
     """``Score(...)``, the same object, built faster (a Score per post adds up)."""
-    score = _new(Score)
-    _set_language(score, language)
-    _set_sentiment(score, sentiment)
-    _set_label(score, sentiment_label)
-    _set_terms(score, crisis_terms)
-    _set_weight(score, crisis_weight)
-    _set_is_crisis(score, is_crisis)
-    _set_reach(score, reach)
-    _set_engagement(score, engagement)
-    _set_risk(score, risk)
-    _set_tone(score, tone)
-    _set_learned_narrative(score, learned_narrative)
-    return score
+    score = _new(_ScoreSlots)
+    score.language = language
+    score.sentiment = sentiment
+    score.sentiment_label = sentiment_label
+    score.crisis_terms = crisis_terms
+    score.crisis_weight = crisis_weight
+    score.is_crisis = is_crisis
+    score.reach = reach
+    score.engagement = engagement
+    score.risk = risk
+    score.tone = tone
+    score.learned_narrative = learned_narrative
+    score.__class__ = Score     # type: ignore[assignment]
+    return score                # type: ignore[return-value]
 
 
 NO_GATE, BANK_GATE, WITHDRAWAL_GATE = 0, 1, 2

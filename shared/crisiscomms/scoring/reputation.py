@@ -50,8 +50,10 @@ then their int8 weights, ten a bucket), written by ``python -m crisiscomms_local
 Speed: a token's grams and a character's grams depend on that token / the next few characters
 only, so their summed weights are memoised (bounded; a miss is computed, never a different
 result), the three heads' sums packed in one int: a post costs one dictionary look-up per
-distinct token and per character.  tests/unit/test_scoring_fastpaths.py checks the compiled
-model against the plain formula.
+distinct token and per character.  A miss hashes the slices of an ASCII token's bytes without
+making the grams; the weights are read without copies and the narrative head's rows only where
+a post needs them.  tests/unit/test_scoring_fastpaths.py checks the compiled model against the
+plain formula.
 """
 from __future__ import annotations
 
@@ -61,9 +63,11 @@ import os
 import zlib
 from array import array
 from collections.abc import Callable, Iterable
-from operator import add, methodcaller
+from operator import add, itemgetter, methodcaller
 
 from .model import Analysis, TermHit
+
+_crc32 = zlib.crc32
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER_FILE = os.path.join(_HERE, "reputation_model.json")
@@ -121,7 +125,17 @@ def is_han(ch: str) -> bool:
 def word_grams(tok: str, lo: int, hi: int) -> list[str]:
     """The character n-grams (lengths lo..hi) of ``<tok>``, and ``<tok>`` itself when longer."""
     w = "<" + tok + ">"
-    return list(map(w.__getitem__, _gram_slices(len(w), lo, hi)))
+    return [w[s] for s in _gram_slices(len(w), lo, hi)]
+
+
+def word_crcs(tok: str, lo: int, hi: int) -> list[int]:
+    """The CRC-32 of the UTF-8 of each of ``word_grams(tok, lo, hi)``: of an ASCII token, the
+    slices of its bytes (the same bytes as each gram's UTF-8, without making the grams)."""
+    w = "<" + tok + ">"
+    if w.isascii():
+        b = w.encode()
+        return [_crc32(b[s]) for s in _gram_slices(len(w), lo, hi)]
+    return [_crc32(w[s].encode("utf-8", "surrogatepass")) for s in _gram_slices(len(w), lo, hi)]
 
 
 # (length, lo, hi) -> the slices word_grams takes of a padded token of that length
@@ -309,16 +323,17 @@ class Model:
             raise ValueError("reputation model: three margins a weight")
         self._narrative_header = header.get("narrative")
         self._narratives_file = narratives_file
-        self._narrative_weights: dict[int, tuple[int, ...]] | None = None
+        self._narrative_weights: tuple[dict[int, int], array] | None = None
         self._narrative_memos: tuple[_Memo, _Memo, _Memo] | None = None
         narrative = self._narrative_header or {}
         self._narrative_step = float(narrative.get("step", 1.0))
         self._narrative_bias = tuple(map(float, narrative.get("bias", ())))
         n = self.buckets
         self._q = weights
-        self._negative = weights[:n]
-        self._positive = weights[n:2 * n]
-        self._crisis = weights[2 * n:]
+        view = memoryview(weights)      # each head's weights without copying them
+        self._negative = view[:n]
+        self._positive = view[n:2 * n]
+        self._crisis = view[2 * n:]
         self.words = _Memo(self._word_value)
         self.windows = _Memo(self._window_value)
         self.singles = _Memo(self._gram_value)
@@ -326,16 +341,26 @@ class Model:
 
     def _value(self, grams: Iterable[str]) -> int:
         """The packed sum of the weights of ``grams``."""
-        buckets = list(map(self.mask.__and__, map(zlib.crc32, map(_UTF8, grams))))
-        return pack(sum(map(self._negative.__getitem__, buckets)), sum(map(self._positive.__getitem__, buckets)),
-                    sum(map(self._crisis.__getitem__, buckets)))
+        return self._crcs_value(list(map(zlib.crc32, map(_UTF8, grams))))
+
+    def _crcs_value(self, crcs: list[int]) -> int:
+        """The packed sum of the weights of the grams of these CRC-32s (each head's weights read by
+        one itemgetter: a bound ``__getitem__`` or ``__and__`` of an array or an int is a slot
+        wrapper, slow to call)."""
+        mask = self.mask
+        buckets = [crc & mask for crc in crcs]
+        if len(buckets) < 2:        # (an itemgetter of one index gives the item, not a tuple)
+            return pack(self._negative[buckets[0]], self._positive[buckets[0]],
+                        self._crisis[buckets[0]]) if buckets else 0
+        weights_of = itemgetter(*buckets)
+        return pack(sum(weights_of(self._negative)), sum(weights_of(self._positive)), sum(weights_of(self._crisis)))
 
     def _gram_value(self, gram: str) -> int:
         b = zlib.crc32(gram.encode("utf-8", "surrogatepass")) & self.mask
         return pack(self._negative[b], self._positive[b], self._crisis[b])
 
     def _word_value(self, tok: str) -> int:
-        return self._value(word_grams(tok, *self.latin))
+        return self._crcs_value(word_crcs(tok, *self.latin))
 
     def _window_value(self, window: str) -> int:
         if self.han == (1, 1):      # a character: itself when it is Han
@@ -368,16 +393,16 @@ class Model:
         return neg, pos, cri
 
     # ------------------------------------------------------------ narratives
-    def _narrative_model(self) -> dict[int, tuple[int, ...]]:
-        """Bucket -> its int8 weights, one per class of NARRATIVES (buckets without any are left
-        out), read at the first use."""
+    def _narrative_model(self) -> tuple[dict[int, int], array]:
+        """(bucket -> where its int8 weights start, one per class of NARRATIVES, in the weights;
+        the weights): buckets without any are left out; read at the first use."""
         if self._narrative_weights is None:
             header = self._narrative_header
             if not header or tuple(header["classes"]) != NARRATIVES or not self._narratives_file:
                 raise ValueError("reputation model: no narrative head")
-            with open(self._narratives_file, "rb") as fh:
-                raw = zlib.decompress(fh.read())
             n, k = int(header["buckets"]), len(NARRATIVES)
+            with open(self._narratives_file, "rb") as fh:
+                raw = zlib.decompress(fh.read(), bufsize=max(1, n * (4 + k)))
             ids = array("I")
             if len(raw) != n * (4 + k) or ids.itemsize != 4:
                 raise ValueError("reputation model: narrative weights do not match the header")
@@ -386,13 +411,18 @@ class Model:
                 ids.byteswap()          # pragma: no cover - stored little-endian
             weights = array("b")
             weights.frombytes(raw[4 * n:])
-            self._narrative_weights = dict(zip(ids, zip(*[iter(weights)] * k)))
+            self._narrative_weights = (dict(zip(ids, range(0, n * k, k))), weights)
         return self._narrative_weights
 
     def _narrative_sums(self, grams: Iterable[str]) -> tuple[int, ...]:
         """The narrative head's weights of ``grams`` summed per class."""
-        rows = list(filter(None, map(self._narrative_model().get,
-                                     map(self.mask.__and__, map(zlib.crc32, map(_UTF8, grams))))))
+        return self._narrative_crcs_sums(list(map(zlib.crc32, map(_UTF8, grams))))
+
+    def _narrative_crcs_sums(self, crcs: list[int]) -> tuple[int, ...]:
+        """The narrative head's weights of the grams of these CRC-32s summed per class."""
+        starts, weights = self._narrative_model()
+        k, mask = len(NARRATIVES), self.mask
+        rows = [weights[i:i + k] for i in map(starts.get, [crc & mask for crc in crcs]) if i is not None]
         return tuple(map(sum, zip(*rows))) if rows else (0,) * len(NARRATIVES)
 
     def narrative_margins(self, grams: Iterable[str], units: int) -> list[float]:
@@ -412,7 +442,7 @@ class Model:
         ten sums memoised, summed class by class."""
         if self._narrative_memos is None:
             self._narrative_model()         # read now: a model without the head fails here
-            self._narrative_memos = (_Memo(lambda tok: self._narrative_sums(word_grams(tok, *self.latin))),
+            self._narrative_memos = (_Memo(lambda tok: self._narrative_crcs_sums(word_crcs(tok, *self.latin))),
                                      _Memo(lambda window: self._narrative_sums(window_grams(window, *self.han))),
                                      _Memo(lambda gram: self._narrative_sums((gram,))))
         words, windows, singles = self._narrative_memos
@@ -453,8 +483,7 @@ class Model:
             return gram_sums(grams_of(present, "".join(chars) if chars else "", emoji, latin, han)[0])
 
         return _polarity_function(
-            _gram_sums_function(self.words.__getitem__, self.windows.__getitem__, self.singles.__getitem__,
-                                self.han[1], plain_sums),
+            (self.words.__getitem__, self.windows.__getitem__, self.singles.__getitem__, self.han[1], plain_sums),
             _evidence_function(low, high, categories), self.step, self.crisis_step, tuple(values))
 
 
@@ -466,28 +495,6 @@ def _windows(chars: list[str], width: int) -> Iterable[str]:
         return map(add, map(add, chars, chars[1:] + [""]), chars[2:] + ["", ""])
     text = "".join(chars)
     return (text[i:i + width] for i in range(len(text)))
-
-
-def _gram_sums_function(words: Callable[[str], int], windows: Callable[[str], int], singles: Callable[[str], int],
-                        width: int, plain_sums: Callable[..., tuple[int, int, int]]) -> Callable[..., tuple[int, int, int]]:
-    """(present, chars, emoji, text) -> the three heads' gram sums: memoised per token and character,
-    packed in one int; the plain sums for a post longer than LONG_POST."""
-    shift, half, low_mask, long_post = _SHIFT, _HALF, _LOW, LONG_POST
-
-    def gram_sums(present: set[str] | None, chars: list[str] | None, emoji: str, text: str) -> tuple[int, int, int]:
-        if len(text) > long_post:
-            return plain_sums(present, chars, emoji)
-        g = sum(map(words, present)) if present else 0
-        if chars:
-            g += sum(map(windows, chars if width == 1 else _windows(chars, width)))
-        if emoji:
-            g += sum(map(singles, emoji))
-        qc = ((g + half) & low_mask) - half
-        g = (g - qc) >> shift
-        qp = ((g + half) & low_mask) - half
-        return (g - qp) >> shift, qp, qc
-
-    return gram_sums
 
 
 def _evidence_function(low: tuple[tuple[float, ...], ...], high: tuple[tuple[float, ...], ...],
@@ -537,11 +544,14 @@ def _evidence_function(low: tuple[tuple[float, ...], ...], high: tuple[tuple[flo
     return flag_margins
 
 
-def _polarity_function(gram_sums: Callable[..., tuple[int, int, int]],
-                       flag_margins: Callable[..., tuple[float, float, float]], step: float, crisis_step: float,
-                       values: tuple[tuple[float, ...], ...]) -> Callable[..., tuple[float, str, bool]]:
-    """Model.polarity: the formula, weights as locals, gram sums memoised, evidence() inline; the
-    value rounded to 4 places as round(x * 10**4) / 10**4 (round(x, 4) converts to decimal)."""
+def _polarity_function(grams: tuple, flag_margins: Callable[..., tuple[float, float, float]], step: float,
+                       crisis_step: float, values: tuple[tuple[float, ...], ...]) -> Callable[..., tuple[float, str, bool]]:
+    """Model.polarity: the formula, weights as locals, evidence() and the gram sums inline (memoised
+    per token and character, the three heads' packed in one int; the plain sums past LONG_POST;
+    ``grams``: the token, window and single memos' look-ups, the widest Han n-gram, the plain
+    sums); the value rounded as round(x * 10**4) / 10**4 (round(x, 4) converts to decimal)."""
+    words, windows, singles, width, plain_sums = grams
+    shift, half, low_mask, long_post = _SHIFT, _HALF, _LOW, LONG_POST
     ((tone_n, tone_p, tone_c), (crisis_n, crisis_p, crisis_c), (event_n, event_p, event_c),
      (eneg_n, eneg_p, eneg_c), (epos_n, epos_p, epos_c)) = values
     alpha, top, sqrt, exp = VALENCE_ALPHA, MAX_MARGIN, math.sqrt, math.exp
@@ -550,7 +560,18 @@ def _polarity_function(gram_sums: Callable[..., tuple[int, int, int]],
                  crisis_weight: float, hits: tuple[TermHit, ...], out: Analysis,
                  marks: tuple[bool, bool, int, int, bool, int], text: str,
                  emoji_valence: tuple[float, float, float]) -> tuple[float, str, bool]:
-        qn, qp, qc = gram_sums(present, chars, emoji, text)
+        if len(text) > long_post:
+            qn, qp, qc = plain_sums(present, chars, emoji)
+        else:
+            g = sum(map(words, present)) if present else 0
+            if chars:
+                g += sum(map(windows, chars if width == 1 else _windows(chars, width)))
+            if emoji:
+                g += sum(map(singles, emoji))
+            qc = ((g + half) & low_mask) - half
+            g = (g - qc) >> shift
+            qp = ((g + half) & low_mask) - half
+            qn = (g - qp) >> shift
         emoji_pos, emoji_neg, emoji_praise = emoji_valence
         neg, pos, cri = flag_margins(out, marks, crisis_weight, hits, text, emoji_praise)
         if tone:
@@ -592,8 +613,10 @@ def read_model(header_file: str = HEADER_FILE, weights_file: str = WEIGHTS_FILE,
                narratives_file: str = NARRATIVES_FILE) -> Model:
     with open(header_file, encoding="utf-8") as fh:
         header = json.load(fh)
-    with open(weights_file, "rb") as fh:
-        raw = zlib.decompress(fh.read())
+    buckets = header.get("buckets")
+    with open(weights_file, "rb") as fh:     # (the output's size known: one buffer, no regrowing)
+        raw = zlib.decompress(fh.read(), bufsize=3 * buckets if type(buckets) is int and buckets > 0
+                              else zlib.DEF_BUF_SIZE)
     weights = array("b")
     weights.frombytes(raw)
     return Model(header, weights, narratives_file)

@@ -136,27 +136,19 @@ class PostNegator:
 
 
 class ClauseScan:
-    """What the scan pass hands to the resolve pass."""
+    """The scan pass's state and what it hands to the resolve pass, in one record (one object a
+    post, not two): negation, degree and reported speech never cross a clause boundary."""
 
-    __slots__ = ("hits", "contributions", "question_clauses", "post_negators", "contrast_at")
-
-    def __init__(self, hits: list[CrisisHit], contributions: list[Contribution],
-                 question_clauses: set[int], post_negators: list[PostNegator],
-                 contrast_at: int) -> None:
-        self.hits = hits
-        self.contributions = contributions
-        self.question_clauses = question_clauses
-        self.post_negators = post_negators
-        self.contrast_at = contrast_at  # the first contribution after the last "but", or -1
-
-
-class _Cursor:
-    """Scan state; negation, degree and reported speech never cross a clause boundary."""
-
-    __slots__ = ("clause", "clause_start", "sentence_start", "neg_end", "neg_rhetorical",
+    __slots__ = ("hits", "contributions", "question_clauses", "post_negators", "contrast_at",
+                 "clause", "clause_start", "sentence_start", "neg_end", "neg_rhetorical",
                  "reported_end", "degree", "degree_end", "in_quote", "after_question")
 
     def __init__(self) -> None:
+        self.hits: list[CrisisHit] = []
+        self.contributions: list[Contribution] = []
+        self.question_clauses: set[int] = set()
+        self.post_negators: list[PostNegator] = []
+        self.contrast_at = -1           # the first contribution after the last "but", or -1
         self.clause = 0
         self.clause_start = 0
         self.sentence_start = 0
@@ -167,6 +159,9 @@ class _Cursor:
         self.degree_end = NO_POSITION
         self.in_quote = False
         self.after_question = False
+
+
+_Cursor = ClauseScan        # the scan state's half, as the helpers name it
 
 
 def crisis_valence(weight: float) -> float:
@@ -191,8 +186,7 @@ def walk(items: list[Item], out: Analysis, rules: ClauseRules,
 def scan_clauses(items: list[Item], out: Analysis, rules: ClauseRules,
                  post: PostContext) -> ClauseScan:
     """One left-to-right pass; post-wide markers go straight to ``out``."""
-    found = ClauseScan([], [], set(), [], -1)
-    cur = _Cursor()
+    found = cur = ClauseScan()
     last = len(items) - 1
     for k, item in enumerate(items):
         rec = item.rec
@@ -373,9 +367,24 @@ def resolve_hits(found: ClauseScan, postneg_window: int,
     """Settle negation with the whole post known, then re-value the hits' words."""
     if not found.hits:
         return found.hits
-    asked = bool(found.question_clauses)
+    # A question undoes a plain negation ("no bank run?") and a reported denial; a post-negator
+    # later in the sentence debunks the term.
+    questions = found.question_clauses
+    asked = bool(questions)
+    post_negators = found.post_negators
     for hit in found.hits:
-        hit.negated = _final_negation(hit, found, asked, postneg_window)
+        negated = hit.negated
+        if negated and not hit.settled and (
+                (not hit.rhetorical and hit.clause in questions)
+                or (hit.reported_denial and asked)):
+            negated = False
+        if not negated and post_negators:
+            end = hit.end
+            for p in post_negators:
+                if p.start >= end and p.start - end <= postneg_window and p.sentence_start <= hit.start:
+                    negated = True
+                    break
+        hit.negated = negated
     # a negated term silences weaker non-negated terms of its category
     # ("not a bank run, the queue outside is for the coffee promo")
     strongest: dict[str, float] = {}
@@ -389,22 +398,6 @@ def resolve_hits(found: ClauseScan, postneg_window: int,
         if hit.base:     # gated-off negated hits stay weightless
             hit.valence = negated_crisis_valence if hit.negated else hit.base
     return found.hits
-
-
-def _final_negation(hit: CrisisHit, found: ClauseScan, asked: bool, window: int) -> bool:
-    """A question undoes a plain negation ("no bank run?") and a reported denial; a
-    post-negator later in the sentence debunks the term."""
-    negated = hit.negated
-    if negated and not hit.settled and (
-            (not hit.rhetorical and hit.clause in found.question_clauses)
-            or (hit.reported_denial and asked)):
-        negated = False
-    if not negated and found.post_negators:
-        end = hit.end
-        for p in found.post_negators:
-            if p.start >= end and p.start - end <= window and p.sentence_start <= hit.start:
-                return True
-    return negated
 
 
 def sum_contributions(found: ClauseScan, out: Analysis) -> None:
