@@ -58,12 +58,13 @@ LABELS = reputation.LABELS
 # chosen by --search (5-fold cross-validation on dev); see the README's "Scoring" section
 BUCKET_BITS = 18
 LATIN = (3, 5)
-HAN = (1, 1)
-L2 = 1e-3
-L2_CRISIS = 1e-3
-L2_NARRATIVE = 1e-3
+HAN = (1, 2)
+L2 = 3e-4
+L2_CRISIS = 3e-4
+L2_NARRATIVE = 1e-4
 L2_EVIDENCE = 1e-5
 CRISIS_THRESHOLD = -0.5
+CLASS_WEIGHTS = "none"  # or "balanced": each class weighted by the inverse of its share
 EPOCHS = 12
 ETA = 0.2
 SEED = 13
@@ -308,7 +309,7 @@ class Settings:
 
     def __init__(self, bits: int = BUCKET_BITS, latin: tuple[int, int] = LATIN, han: tuple[int, int] = HAN,
                  l2: float = L2, l2_crisis: float = L2_CRISIS, l2_narrative: float = L2_NARRATIVE,
-                 l2_evidence: float = L2_EVIDENCE, balanced: bool = True, evidence: bool = True,
+                 l2_evidence: float = L2_EVIDENCE, balanced: bool = CLASS_WEIGHTS == "balanced", evidence: bool = True,
                  threshold: float = CRISIS_THRESHOLD, epochs: int = EPOCHS) -> None:
         self.bits, self.latin, self.han = bits, latin, han
         self.l2, self.l2_crisis, self.l2_narrative, self.l2_evidence = l2, l2_crisis, l2_narrative, l2_evidence
@@ -651,6 +652,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=CRISIS_THRESHOLD,
                     help=f"the crisis head's threshold on its margin (default {CRISIS_THRESHOLD})")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--class-weights", choices=("balanced", "none"), default=CLASS_WEIGHTS,
+                    help=f"weigh classes to balance them, or not (default {CLASS_WEIGHTS})")
     ap.add_argument("--han-max", type=int, default=HAN[1], help=f"longest Han n-gram (default {HAN[1]})")
     ap.add_argument("--latin", type=int, nargs=2, default=LATIN, metavar=("MIN", "MAX"),
                     help=f"n-gram lengths within English tokens (default {LATIN[0]} {LATIN[1]})")
@@ -672,7 +675,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
     settings = Settings(args.bits, (args.latin[0], args.latin[1]), (1, args.han_max), args.l2, args.l2_crisis,
-                        args.l2_narrative, args.l2_evidence, True, True, args.threshold, args.epochs)
+                        args.l2_narrative, args.l2_evidence, args.class_weights == "balanced", True, args.threshold,
+                        args.epochs)
     if args.search:
         chosen, lines = search(rows, label, args.cv or CV, settings)
         print(lines[-1])
@@ -696,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     command += "".join(f" {flag} {value:g}" for flag, value, default in flags if value != default)
     command += "" if settings.latin == defaults.latin else f" --latin {settings.latin[0]} {settings.latin[1]}"
     command += " --mask-names" if args.mask_names else ""
+    command += "" if settings.balanced == defaults.balanced else f" --class-weights {args.class_weights}"
     training = {
         "data": shown, "data_sha256": digest, "label": label, "rows": len(rows),
         "rows_by_language": dict(sorted(langs.items())),
