@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,7 +23,7 @@ from crisiscomms.aws.source_state import LeaseHeld, StateRepository
 from crisiscomms.errors import InvalidCursor, PlatformError, RateLimited, TokenExpired
 from crisiscomms.listening.tokens import TokenKeeper
 from crisiscomms.models import Post, ScoredPost
-from crisiscomms.models.paging import SourcePage, SourceReader
+from crisiscomms.models.paging import ByIdReader, LookupResult, SourcePage, SourceReader
 from crisiscomms.observability import count, logger, metrics
 from crisiscomms.places import normalise_place, place_for_code
 from crisiscomms.scoring.narratives import narrative_group
@@ -44,6 +44,8 @@ SOURCE_KINDS = (*LISTENING_PLATFORMS, "news")
 LEASE_SECONDS = 180
 SEEN_GUIDS_KEPT = 500
 BOOKKEEPING = ("resume_at", "last_polled_at", "last_error", "last_error_at")
+NOT_CURSOR = frozenset({*BOOKKEEPING, WATCH_FIELD, WATCH_RESUME_FIELD})  # state fields no adapter reads
+T = TypeVar("T")
 DUE_TOLERANCE = timedelta(seconds=5)
 MIN_SECONDS_FOR_A_PAGE = 8.0
 
@@ -106,6 +108,17 @@ class OpenedSource:
 
     reader: SourceReader
     tokens: TokenKeeper | None = None
+
+
+@dataclass(frozen=True)
+class WatchReads:
+    """How one source reads its watched posts again: `read` takes at most `per_call` ids (one request where
+    the platform reads a batch). `followers`: whether what it returns carries the authors' follower counts;
+    when not, each entry keeps the count read at storing (crisiscomms.listening.watchlist)."""
+
+    read: Callable[[list[str]], LookupResult]
+    per_call: int
+    followers: bool = True
 
 
 # Sources whose reader never returns a post it already stored: X's recent search moves on by since_id,
@@ -337,29 +350,38 @@ class Listener:
     # --- X recent search ------------------------------------------------------------------------
 
     def _poll_x(self, pk: str, source: XSource, state: dict[str, Any], report: RunReport, updates: dict[str, Any]) -> None:
-        """Search on from the cursor, then read the watch list again (crisiscomms.listening.watchlist).
+        """Search on from the cursor, then read the watch list again with X's posts lookup."""
+        client = self._x_search()
+        reads = WatchReads(lambda ids: client.lookup(ids, source_id=source.id), LOOKUP_IDS)
+        self._watching(state, report, updates, reads,
+                       lambda fresh: self._search_x(client, pk, source, state, report, updates, fresh))
+
+    def _watching(self, state: dict[str, Any], report: RunReport, updates: dict[str, Any], reads: WatchReads,
+                  search: Callable[[list[Watched]], None]) -> None:
+        """Run the source's search, collecting the posts it stores that are worth watching, then read the watch
+        list again (crisiscomms.listening.watchlist). The same for every platform that reads by id.
 
         The list is written with the run's last state write (`updates`), whatever happened: posts stored
-        before a failure stay watched. The lookup comes after the search: a run whose search fails (X
-        down, the budget spent) makes no lookup to fail as well."""
-        client = self._x_search()
+        before a failure stay watched. The lookup comes after the search: a run whose search fails (the
+        platform down, the budget spent) makes no lookup to fail as well."""
         bars = self._config.detection.early_warning
         watching = kept(read_entries(state.get(WATCH_FIELD)), self._clock(), bars)
         fresh: list[Watched] = []
         try:
-            self._search_x(client, pk, source, state, report, updates, fresh)
-            watching = self._follow_watched(client, source, watching, state, report, updates)
+            search(fresh)
+            watching = self._follow_watched(reads, watching, state, report, updates)
         finally:
             entries = kept([*watching, *fresh], self._clock(), bars)
             if entries or state.get(WATCH_FIELD):
-                updates[WATCH_FIELD] = [entry.encode() for entry in entries] or None
+                updates[WATCH_FIELD] = [entry.encode(followers=not reads.followers) for entry in entries] or None
 
-    def _follow_watched(self, client: XSearchClient, source: XSource, entries: list[Watched], state: dict[str, Any],
+    def _follow_watched(self, reads: WatchReads, entries: list[Watched], state: dict[str, Any],
                         report: RunReport, updates: dict[str, Any]) -> list[Watched]:
-        """Read the watched posts again, one request per LOOKUP_IDS ids, and mark those whose engagement
-        grew over the bar (`Ingestor.escalate`); the entries still to follow. A post X no longer has
-        leaves the list. A failure is logged and counted, never fails the run: the entries not yet
-        decided wait for the next run (after a rate limit, until X's reset)."""
+        """Read the watched posts again, `reads.per_call` ids at a time, and mark those whose engagement grew
+        over the bar (`Ingestor.escalate`); the entries still to follow. A post the platform no longer has
+        leaves the list; one left unread (a per-run budget) stays. A failure is logged and counted, never
+        fails the run: the entries not yet decided wait for the next run (after a rate limit, until the
+        platform's reset)."""
         resume = state.get(WATCH_RESUME_FIELD)
         if resume and datetime.fromisoformat(resume) > self._clock():
             return entries
@@ -369,19 +391,22 @@ class Listener:
             return entries
         done: set[str] = set()
         try:
-            for start in range(0, len(entries), LOOKUP_IDS):
-                chunk = entries[start:start + LOOKUP_IDS]
+            for start in range(0, len(entries), reads.per_call):
+                chunk = entries[start:start + reads.per_call]
                 if self._remaining() < MIN_SECONDS_FOR_A_PAGE:
                     break
                 ids = [entry.native_id for entry in chunk]
-                found = self._retrying(lambda ids=ids: client.lookup(ids, source_id=source.id), report)
+                found = self._retrying(lambda ids=ids: reads.read(ids), report)
                 for problem in found.malformed:
                     logger.warning("malformed item skipped", extra={"source": report.source, "problem": problem})
                 if found.missing:
-                    logger.info("watched posts gone from X", extra={"source": report.source, "ids": sorted(found.missing)})
+                    logger.info("watched posts gone from the platform",
+                                extra={"source": report.source, "ids": sorted(found.missing)})
                 read = {post.native_id: post for post in found.posts}
                 for entry in chunk:
                     post = read.get(entry.native_id)
+                    if post is not None and not reads.followers:
+                        post = post.model_copy(update={"followers": entry.followers or 0})
                     if entry.native_id in found.missing or (post is not None and
                                                              self._ingestor.escalate(post, entry.topics, report)):
                         done.add(entry.native_id)
@@ -446,7 +471,19 @@ class Listener:
         if self._open_source is None:
             raise ValueError(f"no reader for {source.platform} sources")
         opened = self._open_source(source)
-        cursor = {k: v for k, v in state.items() if k not in BOOKKEEPING}
+        reader = opened.reader
+        if not callable(getattr(reader, "lookup", None)):
+            self._read_pages(opened, pk, source, state, report, updates, None)
+            return
+        by_id: ByIdReader = reader  # type: ignore[assignment]
+        reads = WatchReads(lambda ids: self._renewing(opened, lambda: by_id.lookup(ids), report),
+                           by_id.lookup_ids, by_id.lookup_followers)
+        self._watching(state, report, updates, reads,
+                       lambda fresh: self._read_pages(opened, pk, source, state, report, updates, fresh))
+
+    def _read_pages(self, opened: OpenedSource, pk: str, source: SourceBase, state: dict[str, Any],
+                    report: RunReport, updates: dict[str, Any], watch: list[Watched] | None) -> None:
+        cursor = {k: v for k, v in state.items() if k not in NOT_CURSOR}
         for _ in range(source.max_pages_per_run):
             if self._remaining() < MIN_SECONDS_FOR_A_PAGE:
                 report.status = "out_of_time"
@@ -456,7 +493,7 @@ class Listener:
             report.malformed += len(page.malformed)
             for problem in page.malformed:
                 logger.warning("malformed item skipped", extra={"source": report.source, "problem": problem})
-            self._ingestor.ingest(page.posts, report, addressed=self._config.addressed_topics(source))
+            self._ingestor.ingest(page.posts, report, addressed=self._config.addressed_topics(source), watch=watch)
             cursor = {k: v for k, v in {**cursor, **page.cursor}.items() if v is not None}
             # Stored first, cursor second: a crash between the two re-reads the page, never skips it.
             self._commit(pk, page.cursor, updates, last=page.resume_at is not None or not page.more)
@@ -475,14 +512,19 @@ class Listener:
 
     def _read_page(self, opened: OpenedSource, cursor: dict[str, Any], report: RunReport) -> SourcePage:
         """One page, retried on transient errors; a refused token is renewed once and the page read again."""
+        return self._renewing(opened, lambda: self._retrying(lambda: opened.reader.read(cursor), report), report)
+
+    @staticmethod
+    def _renewing(opened: OpenedSource, call: Callable[[], T], report: RunReport) -> T:
+        """`call`, and once more after renewing the source's token if the platform refused it."""
         try:
-            return self._retrying(lambda: opened.reader.read(cursor), report)
+            return call()
         except TokenExpired as exc:
             if opened.tokens is None:
                 raise
             logger.info("token refused, renewing", extra={"source": report.source, "error": str(exc)})
             opened.tokens.renew()
-            return self._retrying(lambda: opened.reader.read(cursor), report)
+            return call()
 
     # --- RSS / Atom feeds -----------------------------------------------------------------------
 

@@ -19,6 +19,10 @@ matches every post, which `watch_sources` uses so a drill reads all it scripts),
 `limit` 1..100, and an offset `cursor` given whenever a page is full. A post becomes searchable
 when the clock reaches its `indexed_at`. Bluesky posts carry no place, so `location` is ignored.
 
+`app.bsky.feed.getPosts` serves post views of up to 25 uris, the bank's own and others'. Someone's
+post's counts can change over simulated time (`set_metrics`) and a post can be deleted
+(`delete_post`): from then on search skips it and getPosts leaves it out, as the AppView does.
+
 Replies are posts whose record has `reply` strong refs (root, parent); `replies` lists the bank's.
 Like a PDS, the emulator checks their shape, not that the parent exists: a PDS holds only its own
 repos, and whether a reply shows (a deleted parent, a thread gate) is the AppView's decision.
@@ -31,6 +35,7 @@ import json
 import re
 import secrets
 import unicodedata
+from bisect import insort
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from math import ceil
@@ -232,6 +237,8 @@ class BlueskyEmulator(EmulatorServer):
         self._sessions: dict[str, _Session] = {}
         self._clock_ids = 0
         self._own_counts: dict[str, dict[str, int]] = {}
+        self._count_steps: dict[str, list[tuple[datetime, dict[str, int]]]] = {}  # uri -> (from, counts changed)
+        self._deleted: dict[str, datetime] = {}
 
     def set_counts(self, uri: str, *, likes: int = 0, reposts: int = 0, replies: int = 0, quotes: int = 0) -> None:
         """What people did with one of the account's posts, as its post view shows it."""
@@ -298,6 +305,40 @@ class BlueskyEmulator(EmulatorServer):
             self._index[uri] = IndexedPost(uri=uri, cid=cid_for(record), author_did=actor.did, record=record,
                                            indexed_at=indexed, sort_at=min(created_at, indexed), counts=counts)
         return uri
+
+    def set_metrics(self, uri: str, *, at: datetime, likes: int | None = None, reposts: int | None = None,
+                    replies: int | None = None, quotes: int | None = None) -> None:
+        """From simulated time `at` on, someone's post shows these counts (those not given keep their value):
+        engagement that grows after the post was first read. Calls add steps to a schedule."""
+        changed = {name: value for name, value in (("likeCount", likes), ("repostCount", reposts),
+                                                   ("replyCount", replies), ("quoteCount", quotes)) if value is not None}
+        if any(value < 0 for value in changed.values()):
+            raise ValueError("counts must not be negative")
+        at = as_utc(at, "at")
+        with self._lock:
+            if uri not in self._index or self._index[uri].raw is not None:
+                raise KeyError(f"no post {uri}")
+            insort(self._count_steps.setdefault(uri, []), (at, changed), key=lambda step: step[0])
+
+    def delete_post(self, uri: str, *, at: datetime) -> None:
+        """From simulated time `at` on the post is gone: search skips it, getPosts leaves it out."""
+        with self._lock:
+            if uri not in self._index:
+                raise KeyError(f"no post {uri}")
+            self._deleted[uri] = as_utc(at, "at")
+
+    def _gone(self, uri: str, now: datetime) -> bool:
+        deleted = self._deleted.get(uri)
+        return deleted is not None and deleted <= now
+
+    def _counts_at(self, post: IndexedPost, now: datetime) -> dict[str, int]:
+        """A post's counts at `now`: as added, then every step of its schedule up to `now` (callers hold the lock)."""
+        counts = dict(post.counts)
+        for at, changed in self._count_steps.get(post.uri, ()):
+            if at > now:
+                break
+            counts.update(changed)
+        return counts
 
     def add_malformed(self, raw: dict[str, Any], *, indexed_at: datetime) -> str:
         """A broken post view served verbatim to every search, positioned by `indexed_at`."""
@@ -409,7 +450,7 @@ class BlueskyEmulator(EmulatorServer):
                 wait = max(1, ceil((reset - now).total_seconds()))
                 return self._error(429, "RateLimitExceeded", "Rate Limit Exceeded", {**headers, "Retry-After": str(wait)})
             readers = {SEARCH_PATH: lambda: self._search(request, now), PROFILES_PATH: lambda: self._profiles(request),
-                       GET_POSTS_PATH: lambda: self._get_posts(request)}
+                       GET_POSTS_PATH: lambda: self._get_posts(request, now)}
             answer = readers[request.path]()
             answer.headers.update(headers)
             return answer
@@ -514,6 +555,8 @@ class BlueskyEmulator(EmulatorServer):
             for post in self._index.values():
                 if post.indexed_at > now or (since and post.sort_at < since) or (until and post.sort_at >= until):
                     continue
+                if self._gone(post.uri, now):
+                    continue
                 if post.raw is None:
                     author = self._actors[post.author_did]
                     if not matches(_fold(post.record.get("text", "")), author.handle):
@@ -527,32 +570,33 @@ class BlueskyEmulator(EmulatorServer):
                 found.sort(key=lambda p: (p.sort_at, p.uri), reverse=True)
             offset = int(cursor or 0)
             page = found[offset:offset + limit]
-            views = [p.raw if p.raw is not None else self._view(p) for p in page]
+            views = [p.raw if p.raw is not None else self._view(p, now) for p in page]
         body: dict[str, Any] = {"posts": views, "hitsTotal": len(found)}
         if len(page) == limit:
             body["cursor"] = str(offset + limit)
         return json_response(200, body)
 
-    def _view(self, post: IndexedPost) -> dict[str, Any]:
-        """app.bsky.feed.defs#postView (callers hold the lock)."""
+    def _view(self, post: IndexedPost, now: datetime | None = None) -> dict[str, Any]:
+        """app.bsky.feed.defs#postView (callers hold the lock); its counts as they are at `now`."""
         author = self._actors[post.author_did]
+        counts = self._counts_at(post, now) if now is not None else post.counts
         return {
             "uri": post.uri,
             "cid": post.cid,
             "author": {"did": author.did, "handle": author.handle, "displayName": author.handle.split(".")[0].title(),
                        "labels": [], "createdAt": "2023-04-01T00:00:00.000Z"},
             "record": post.record,
-            "replyCount": post.counts.get("replyCount", 0),
-            "repostCount": post.counts.get("repostCount", 0),
-            "likeCount": post.counts.get("likeCount", 0),
-            "quoteCount": post.counts.get("quoteCount", 0),
+            "replyCount": counts.get("replyCount", 0),
+            "repostCount": counts.get("repostCount", 0),
+            "likeCount": counts.get("likeCount", 0),
+            "quoteCount": counts.get("quoteCount", 0),
             "indexedAt": iso(post.indexed_at),
             "labels": [],
         }
 
-    def _get_posts(self, request: Request) -> Response:
-        """app.bsky.feed.getPosts: post views of up to 25 uris, the bank's own and others'; uris the AppView
-        does not know are left out, as it does."""
+    def _get_posts(self, request: Request, now: datetime) -> Response:
+        """app.bsky.feed.getPosts: post views of up to 25 uris, the bank's own and others' (their counts at
+        `now`); uris the AppView does not know, or no longer has, are left out, as it does."""
         uris = request.query.get("uris") or []
         if not uris:
             return self._error(400, "InvalidRequest", 'Error: Params must have the property "uris"')
@@ -567,8 +611,8 @@ class BlueskyEmulator(EmulatorServer):
                     views.append(self._view(IndexedPost(uri=uri, cid=record.cid, author_did=self.did, record=record.value,
                                                         indexed_at=record.created_at, sort_at=record.created_at,
                                                         counts=self._own_counts.get(uri, {}))))
-                elif uri in self._index and self._index[uri].raw is None:
-                    views.append(self._view(self._index[uri]))
+                elif uri in self._index and self._index[uri].raw is None and not self._gone(uri, now):
+                    views.append(self._view(self._index[uri], now))
         return json_response(200, {"posts": views})
 
     def _profiles(self, request: Request) -> Response:

@@ -23,7 +23,13 @@ Listening (`add_post` puts other people's statuses here):
   Terms are ANDed, "quoted phrases" kept together, `-term` excluded (case-insensitive substrings).
 * Ids are milliseconds << 16 plus a sequence, dated to the post's publication even when it
   arrives later (`arrives_at`), as a late-federating remote post is on Mastodon.
-* Reads share a budget of 300 calls per 5 minutes (`X-RateLimit-*`, reset as ISO 8601).
+* `GET /api/v1/statuses?id[]=...` (Mastodon 4.3+; more than 20 ids is a 422) answers the heard
+  statuses it still has, in the order asked, leaving out the others; `GET /api/v1/statuses/:id`
+  answers one (404 when gone). `batch_statuses=False` plays a server before 4.3, which has no
+  batch route and answers it 404. A heard status's counts can change over simulated time
+  (`set_metrics`) and it can be deleted (`delete_post`): from then on every read leaves it out.
+* Reads share a budget of 300 calls per 5 minutes (`X-RateLimit-*`, reset as ISO 8601); so do
+  the reads of heard statuses by id.
 
 Errors are `{"error": "..."}`: 401 bad or revoked token (Mastodon tokens never expire, and
 there is no refresh), 404 unknown record, 422 validation (500 characters, links counted as 23),
@@ -34,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from bisect import insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -49,6 +56,7 @@ VISIBILITIES = ("public", "unlisted", "private", "direct")
 TAG_TIMELINE_PREFIX = "/api/v1/timelines/tag/"
 SEARCH_PATH = "/api/v2/search"
 NOTIFICATIONS_PATH = "/api/v1/notifications"
+MAX_STATUS_IDS = 20  # Api::BaseController::DEFAULT_STATUSES_LIMIT
 _HASHTAG_RE = re.compile(r"(?<![\w#])#(\w+)")
 
 
@@ -161,6 +169,7 @@ class MastodonEmulator(EmulatorServer):
         reads_per_window: int = 300,
         read_window_seconds: int = 300,
         listening_hashtag: str = "examplebank",
+        batch_statuses: bool = True,
     ) -> None:
         super().__init__(clock, timeout_delay=timeout_delay)
         self.domain = domain
@@ -183,6 +192,9 @@ class MastodonEmulator(EmulatorServer):
         self._read_reset: datetime | None = None
         self._reads_used = 0
         self._counts: dict[str, dict[str, int]] = {}
+        self.batch_statuses = batch_statuses
+        self._count_steps: dict[int, list[tuple[datetime, dict[str, int]]]] = {}  # heard id -> (from, changed)
+        self._deleted: dict[int, datetime] = {}
 
     @property
     def posts(self) -> list[MastodonStatus]:
@@ -239,7 +251,11 @@ class MastodonEmulator(EmulatorServer):
             if request.path.startswith(STATUSES_PATH + "/"):
                 wanted = request.path.rsplit("/", 1)[-1]
                 found = next((s for s in self.posts if s.id == wanted), None)
-                return json_response(200, self._entity(found)) if found else self._error(404, "Record not found")
+                if found is not None:
+                    return json_response(200, self._entity(found))
+                return self._read(request, now)  # someone else's status, or 404
+            if request.path == STATUSES_PATH and self.batch_statuses:
+                return self._read(request, now)
             if request.path.startswith(TAG_TIMELINE_PREFIX) or request.path in (SEARCH_PATH, NOTIFICATIONS_PATH):
                 return self._read(request, now)
         return self._error(404, "Record not found")
@@ -379,6 +395,45 @@ class MastodonEmulator(EmulatorServer):
                 replies=0, to_bank=to_bank, indexable=True, raw={"id": str(status_id), **raw}))
         return str(status_id)
 
+    def set_metrics(self, status_id: str, *, at: datetime, likes: int | None = None, reposts: int | None = None,
+                    replies: int | None = None) -> None:
+        """From simulated time `at` on, a heard status shows these counts (those not given keep their value):
+        engagement that grows after it was first read. Calls add steps to a schedule."""
+        changed = {name: value for name, value in (("favourites_count", likes), ("reblogs_count", reposts),
+                                                   ("replies_count", replies)) if value is not None}
+        if any(value < 0 for value in changed.values()):
+            raise ValueError("counts must not be negative")
+        at = as_utc(at, "at")
+        with self._lock:
+            self._heard_status(int(status_id))
+            insort(self._count_steps.setdefault(int(status_id), []), (at, changed), key=lambda step: step[0])
+
+    def delete_post(self, status_id: str, *, at: datetime) -> None:
+        """From simulated time `at` on the heard status is gone: timelines, search and reads by id leave it out."""
+        with self._lock:
+            self._heard_status(int(status_id))
+            self._deleted[int(status_id)] = as_utc(at, "at")
+
+    def _heard_status(self, status_id: int) -> HeardStatus:
+        with self._lock:
+            found = next((s for s in self._heard if s.id == status_id), None)
+        if found is None:
+            raise KeyError(f"no heard status {status_id}")
+        return found
+
+    def _gone(self, status: HeardStatus, now: datetime) -> bool:
+        deleted = self._deleted.get(status.id)
+        return deleted is not None and deleted <= now
+
+    def _counts_at(self, status: HeardStatus, now: datetime) -> dict[str, int]:
+        counts = {"replies_count": status.replies, "reblogs_count": status.reposts, "favourites_count": status.likes}
+        with self._lock:
+            for at, changed in self._count_steps.get(status.id, ()):
+                if at > now:
+                    break
+                counts.update(changed)
+        return counts
+
     def revoke_token(self) -> None:
         """The account owner revoked the app (Mastodon tokens never expire otherwise): every call answers 401."""
         self.access_token = ""
@@ -418,8 +473,14 @@ class MastodonEmulator(EmulatorServer):
         if not allowed:
             return self._error(429, "Too many requests", headers)
         with self._lock:
-            known = [s for s in self._heard if s.arrives_at <= now]
-        if request.path == SEARCH_PATH:
+            known = [s for s in self._heard if s.arrives_at <= now and not self._gone(s, now)]
+        if request.path == STATUSES_PATH:
+            response = self._statuses(request, known)
+        elif request.path.startswith(STATUSES_PATH + "/"):
+            wanted = request.path.rsplit("/", 1)[-1]
+            found = next((s for s in known if str(s.id) == wanted and s.raw is None), None)
+            response = json_response(200, self._heard_entity(found)) if found else self._error(404, "Record not found")
+        elif request.path == SEARCH_PATH:
             response = self._search(request, known)
         elif request.path == NOTIFICATIONS_PATH:
             response = self._notifications(request, known)
@@ -427,6 +488,14 @@ class MastodonEmulator(EmulatorServer):
             response = self._tag_timeline(request, known)
         response.headers.update(headers)
         return response
+
+    def _statuses(self, request: Request, known: list[HeardStatus]) -> Response:
+        """GET /api/v1/statuses (4.3+): the statuses of `id[]` still here, in the order asked, others left out."""
+        wanted = list(dict.fromkeys(request.query.get("id[]") or []))
+        if len(wanted) > MAX_STATUS_IDS:
+            return self._error(422, "Validation failed")
+        by_id = {str(s.id): s for s in known}
+        return json_response(200, [self._heard_entity(by_id[i]) for i in wanted if i in by_id])
 
     def _links(self, path: str, page: list[int], limit: int) -> dict[str, str]:
         if not page:
@@ -531,9 +600,7 @@ class MastodonEmulator(EmulatorServer):
             "language": status.language,
             "uri": f"https://{home}/users/{username}/statuses/{status.id}",
             "url": f"https://{home}/@{username}/{status.id}",
-            "replies_count": status.replies,
-            "reblogs_count": status.reposts,
-            "favourites_count": status.likes,
+            **self._counts_at(status, as_utc(self.clock(), "clock()")),
             "edited_at": None,
             "content": content,
             "reblog": None,

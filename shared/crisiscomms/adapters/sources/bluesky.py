@@ -29,6 +29,15 @@ Followers: searchPosts does not carry follower counts, so each page's new author
 with `app.bsky.actor.getProfiles` (at most 25 `actors` per call), cached for the run; if that
 fails the posts are kept with 0 followers and a warning says why.
 
+Reading again (the early-warning watch list, crisiscomms.listening.watchlist): `lookup` reads
+posts by uri with `app.bsky.feed.getPosts` (at most 25 `uris` a call), whose post views carry
+likeCount, repostCount, replyCount and quoteCount as search does; a uri the AppView no longer
+serves (deleted, taken down) is left out of its answer and reported missing. Its authors
+(ProfileViewBasic) carry no follower count, and none is read again: a post is watched only when
+its author was over the followers bar at storing, less than an hour before, so the count read then
+(kept in the watch entry) decides; re-reading it would cost a getProfiles call per 25 authors
+from the same budget for an answer that cannot change the outcome but by a loss of followers.
+
 Rate limits: every answer carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`
 (Unix seconds) and `RateLimit-Policy` (e.g. `3000;w=300`); a 429 (`RateLimitExceeded`) may add
 `Retry-After` (seconds). A spent budget parks the source until the later of the two.
@@ -54,16 +63,18 @@ from crisiscomms.errors import (
     TransientPlatformError,
 )
 from crisiscomms.models import Post
-from crisiscomms.models.paging import Credentials, SourcePage
+from crisiscomms.models.paging import Credentials, LookupResult, SourcePage
 from crisiscomms.observability import logger
 
 SEARCH_PATH = "/xrpc/app.bsky.feed.searchPosts"
 PROFILES_PATH = "/xrpc/app.bsky.actor.getProfiles"
+GET_POSTS_PATH = "/xrpc/app.bsky.feed.getPosts"
 CREATE_SESSION_PATH = "/xrpc/com.atproto.server.createSession"
 REFRESH_SESSION_PATH = "/xrpc/com.atproto.server.refreshSession"
 POST_COLLECTION = "app.bsky.feed.post"
 MENTION_FEATURE = "app.bsky.richtext.facet#mention"
 PROFILES_PER_CALL = 25  # getProfiles `actors` maxLength
+POSTS_PER_CALL = 25  # getPosts `uris` maxLength
 SEEN_KEPT = 500  # uris remembered for the overlap window; beyond it a re-read post is only a refused duplicate
 DEFAULT_RATE_LIMIT_PAUSE = timedelta(minutes=5)
 REFUSED_SESSION = ("ExpiredToken", "InvalidToken", "AuthMissing", "AuthenticationRequired")
@@ -369,7 +380,10 @@ def _strings(value: Any) -> list[str]:
 
 
 class BlueskySearchReader:
-    """Reads one configured search in sweeps (see the module docstring for the cursor)."""
+    """Reads one configured search in sweeps (see the module docstring for the cursor), and posts again by uri."""
+
+    lookup_ids = POSTS_PER_CALL
+    lookup_followers = False  # ProfileViewBasic has no followersCount: the count read at storing is kept
 
     def __init__(self, http: httpx.Client, *, source: Any, credentials: Credentials,
                  clock: Callable[[], datetime], bank: BankIdentity | None) -> None:
@@ -441,6 +455,25 @@ class BlueskySearchReader:
                       SWEEP_NEWEST: iso(newest) if newest else None, SWEEP_SEEN: sweep_seen}
         return SourcePage(posts=results.posts, malformed=results.malformed, cursor=fields, more=not finished,
                           resume_at=resume_at)
+
+    def lookup(self, ids: list[str]) -> LookupResult:
+        """Posts again by uri, up to 25 in one getPosts call: their counts now (followers 0: see the module
+        docstring). A uri left out of the answer is missing; errors map as for search."""
+        if not 1 <= len(ids) <= POSTS_PER_CALL:
+            raise ValueError(f"getPosts takes 1 to {POSTS_PER_CALL} uris, not {len(ids)}")
+        token = self._access_token()
+        response = send(self._http, self._http.build_request(
+            "GET", GET_POSTS_PATH, params=[("uris", uri) for uri in ids], headers={"Authorization": f"Bearer {token}"}))
+        now = self._clock()
+        if response.status_code != 200:
+            _raise_for(response, now, "getPosts")
+        views = _json_payload(response, now, "getPosts").get("posts")
+        if not isinstance(views, list):
+            raise TransientPlatformError("Bluesky getPosts answered 200 without a posts array", status=200)
+        results = parse_search_page({"posts": views}, source_id=self._source.id, bank=self._bank)
+        answered = {post.native_id for post in results.posts} | set(results.unreadable_uris)
+        return LookupResult(posts=results.posts, malformed=results.malformed,
+                            missing={uri for uri in ids if uri not in answered})
 
     def _access_token(self) -> str:
         token = self._credentials.current().get("accessJwt")

@@ -23,6 +23,15 @@ already stored (the `seen` list in the cursor).
 Status `content` is sanitised HTML; it is stored as clean text: nh3 (Ammonia) with no tag
 allowed, entities unescaped, whitespace collapsed. Mastodon has no location field.
 
+Reading again (the early-warning watch list, crisiscomms.listening.watchlist): `lookup` reads
+statuses by id, each with its author's `followers_count`, with ``GET /api/v1/statuses?id[]=...``
+(Mastodon 4.3+, at most 20 ids a call: more is a 422); a status the server no longer has or no
+longer shows the token's account is left out of the answer and reported missing. A server older
+than 4.3 has no such route and answers 404: the reader then reads ``GET /api/v1/statuses/:id``
+one at a time, at most `SINGLE_READS_PER_RUN` a run (newest first, as the watch list is kept; the
+rest wait), a 404 there meaning the status is gone. The server's 404 is remembered for a day with
+the process's connection pool to it (`_NO_BATCH`), so a warm function pays it once.
+
 Rate limits: 300 calls per 5 minutes per account, `X-RateLimit-Limit/Remaining/Reset`, the reset
 an ISO 8601 time. Errors are `{"error": "..."}`.
 
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 import html
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
@@ -47,10 +57,14 @@ from pydantic import ValidationError
 from crisiscomms.adapters.http import json_object, platform_error, retry_after, send
 from crisiscomms.errors import PermanentPlatformError, ReauthorisationNeeded, TokenExpired, TransientPlatformError
 from crisiscomms.models import Post
-from crisiscomms.models.paging import Credentials, SourcePage
+from crisiscomms.models.paging import Credentials, LookupResult, SourcePage
 from crisiscomms.observability import logger
 
 TAG_TIMELINE_PATH = "/api/v1/timelines/tag/{hashtag}"
+STATUSES_PATH = "/api/v1/statuses"
+STATUSES_PER_CALL = 20  # Api::BaseController::DEFAULT_STATUSES_LIMIT: GET /api/v1/statuses refuses more ids
+SINGLE_READS_PER_RUN = 10  # GET /api/v1/statuses/:id calls a run may spend, of 60 a minute for the whole account
+NO_BATCH_REMEMBERED = timedelta(days=1)  # then the batch form is tried again (the server may have been upgraded)
 SEARCH_PATH = "/api/v2/search"
 NOTIFICATIONS_PATH = "/api/v1/notifications"
 DEFAULT_RATE_LIMIT_PAUSE = timedelta(minutes=5)  # the length of Mastodon's default window
@@ -252,10 +266,19 @@ def _body(response: httpx.Response) -> Any:
     return body
 
 
+# Servers that answered 404 to the batch read, and until when that is believed: kept with the client (the
+# process's connection pool to the server), so it lives as long as the pool and is forgotten with it.
+_NO_BATCH: weakref.WeakKeyDictionary[httpx.Client, datetime] = weakref.WeakKeyDictionary()
+
+
 # --- the reader ---------------------------------------------------------------------------------------
 
 class MastodonReader:
-    """Reads one configured stream; every call is one HTTP request and returns the cursor to store after it."""
+    """Reads one configured stream; every call is one HTTP request and returns the cursor to store after it.
+    Reads statuses again by id (`lookup`) for the watch list."""
+
+    lookup_ids = STATUSES_PER_CALL
+    lookup_followers = True  # each Status carries its account's followers_count
 
     def __init__(self, http: httpx.Client, *, stream: str, source_id: str, credentials: Credentials,
                  clock: Callable[[], datetime], limit: int, lookback: timedelta, overlap: timedelta,
@@ -277,6 +300,7 @@ class MastodonReader:
         self._query = query
         self._bank = bank or BankIdentity(None, None)
         self._server = str(http.base_url).rstrip("/") or None  # whose ids the posts carry (their reply_ref)
+        self._single_reads_left = SINGLE_READS_PER_RUN  # a reader lives for one run
 
     def read(self, cursor: Mapping[str, Any]) -> SourcePage:
         if self._stream == "search":
@@ -290,6 +314,57 @@ class MastodonReader:
         request = self._http.build_request("GET", path, params=params, headers={"Authorization": f"Bearer {token}"})
         response = send(self._http, request)
         return response, self._clock()
+
+    # reading again by id
+
+    def lookup(self, ids: list[str]) -> LookupResult:
+        """Statuses again by id, up to 20: one batch request on Mastodon 4.3+, else one request each within
+        the run's budget. Errors map as for the streams (a 429 is RateLimited with the ISO reset)."""
+        if not 1 <= len(ids) <= STATUSES_PER_CALL:
+            raise ValueError(f"a lookup takes 1 to {STATUSES_PER_CALL} ids, not {len(ids)}")
+        now = self._clock()
+        if _NO_BATCH.get(self._http, now) <= now:
+            response, now = self._get(STATUSES_PATH, [("id[]", status_id) for status_id in ids])
+            if response.status_code != 404:
+                _NO_BATCH.pop(self._http, None)
+                if response.status_code != 200:
+                    raise_for(response, now)
+                return self._looked_up(ids, _body(response))
+            _NO_BATCH[self._http] = now + NO_BATCH_REMEMBERED
+            logger.info("Mastodon server without GET /api/v1/statuses (before 4.3): statuses are read one at a time",
+                        extra={"source": self._source_id, "server": self._server})
+        return self._one_at_a_time(ids)
+
+    def _one_at_a_time(self, ids: list[str]) -> LookupResult:
+        found: list[Any] = []
+        missing: set[str] = set()
+        unread: set[str] = set()
+        for status_id in ids:
+            if not status_id.isdigit():  # no Mastodon id: nothing to read, as the batch form would find nothing
+                missing.add(status_id)
+                continue
+            if self._single_reads_left <= 0:
+                unread.add(status_id)
+                continue
+            self._single_reads_left -= 1
+            response, now = self._get(f"{STATUSES_PATH}/{status_id}", [])
+            if response.status_code == 404:
+                missing.add(status_id)
+            elif response.status_code != 200:
+                raise_for(response, now)
+            else:
+                found.append(_body(response))
+        result = self._looked_up([i for i in ids if i not in unread and i not in missing], found)
+        result.missing |= missing
+        result.unread = unread
+        return result
+
+    def _looked_up(self, ids: list[str], items: Any) -> LookupResult:
+        if not isinstance(items, list):
+            raise TransientPlatformError("Mastodon answered 200 without the statuses asked for", status=200)
+        posts, malformed = parse_statuses(items, source_id=self._source_id, bank=self._bank, server=self._server)
+        answered = {str(item.get("id")) for item in items if isinstance(item, dict)} | {p.native_id for p in posts}
+        return LookupResult(posts=posts, malformed=malformed, missing={i for i in ids if i not in answered})
 
     # hashtag timeline and mentions: forward with min_id, page by page
 

@@ -20,6 +20,7 @@ from crisiscomms.adapters.http import platform_error, send
 from crisiscomms.adapters.x_api import DEFAULT_RATE_LIMIT_PAUSE, error_message, reset_time
 from crisiscomms.errors import InvalidCursor, TransientPlatformError
 from crisiscomms.models import Post
+from crisiscomms.models.paging import LookupResult
 
 SEARCH_PATH = "/2/tweets/search/recent"
 LOOKUP_PATH = "/2/tweets"
@@ -45,15 +46,6 @@ class SearchPage:
     next_token: str | None = None
     rate_limit_remaining: int | None = None
     rate_limit_reset: datetime | None = None
-
-
-@dataclass
-class LookupResult:
-    """The posts read again, the ids X says cannot be read any more, and what could not be parsed."""
-
-    posts: list[Post]
-    missing: set[str] = field(default_factory=set)
-    malformed: list[str] = field(default_factory=list)
 
 
 def parse_lookup(payload: dict[str, Any], *, source_id: str) -> LookupResult:
