@@ -25,9 +25,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ConfigDict, Field
 
-from crisiscomms.auditing.export import ExportDesk
-from crisiscomms.auditing.queries import AuditorQueries
-from crisiscomms.detection.alerts import AlertDesk
 from crisiscomms.errors import (
     AuditContention,
     ConfigurationError,
@@ -49,7 +46,6 @@ from crisiscomms.inbox.templates import (
     TemplateEditRequest,
     TemplateRejectRequest,
 )
-from crisiscomms.listening.distribution import TopicDistribution
 from crisiscomms.models.timestamps import instant
 from crisiscomms.models.alerts import Conclusion, Lesson
 from crisiscomms.models.delivery import CHANNELS
@@ -69,7 +65,11 @@ from crisiscomms.statements.holding import HoldingRequest
 from crisiscomms.statements.qa import QaCorrectionRequest, QaDraftRequest, QaEditRequest
 from crisiscomms.statements.rules import ApproveRequest, CorrectionRequest, DraftRequest, EditRequest, RejectRequest
 
-if TYPE_CHECKING:  # built by the wiring on first use: the catalogue loads the scorer's lexicons
+if TYPE_CHECKING:  # built by the wiring on first use of their routes, not imported with the routes
+    from crisiscomms.auditing.export import ExportDesk
+    from crisiscomms.auditing.queries import AuditorQueries
+    from crisiscomms.detection.alerts import AlertDesk
+    from crisiscomms.listening.distribution import TopicDistribution
     from crisiscomms.listening.narratives import TopicNarratives
 
 MAX_BODY_BYTES = 64 * 1024

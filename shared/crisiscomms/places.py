@@ -25,8 +25,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-UNKNOWN = "unknown"  # the aggregate bucket of posts without a place
-
 
 @dataclass(frozen=True)
 class Place:
@@ -385,4 +383,4 @@ def normalise_place(raw: str | None, *, country_code: str | None = None) -> Plac
     return _reconcile(found, country)
 
 
-__all__ = ["COUNTRIES", "DIVISIONS", "ISO_3166_1", "Place", "UNKNOWN", "normalise_place", "place_for_code"]
+__all__ = ["COUNTRIES", "DIVISIONS", "ISO_3166_1", "Place", "normalise_place", "place_for_code"]

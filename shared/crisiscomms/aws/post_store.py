@@ -54,8 +54,7 @@ from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import DYNAMODB_CONTEXT, from_item, query_all, to_item, to_value
-from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES, ScoredPost, hour_key, minute_key
-from crisiscomms.places import UNKNOWN
+from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES, UNKNOWN_PLACE, ScoredPost, hour_key, minute_key
 
 LINK_TEXT_CHARS = 280
 BATCH_GET_LIMIT = 100  # DynamoDB's limit of keys per BatchGetItem
@@ -415,7 +414,7 @@ class PostRepository:
         "where and when" from a few items."""
         post = scored.post
         negative = int(scored.sentiment_label == "negative")
-        place = scored.region or scored.country or UNKNOWN
+        place = scored.region or scored.country or UNKNOWN_PLACE
         increments = {
             "posts": 1,
             "negative": negative,

@@ -16,7 +16,8 @@ from typing import Any
 
 from crisiscomms.aws.inbox_store import iso_z
 from crisiscomms.inbox.growth import follow_up_of
-from crisiscomms.inbox.triage import Triage, TriageInput, due_at, target_minutes, triage
+from crisiscomms.inbox.targets import due_at, target_minutes
+from crisiscomms.inbox.triage import Triage, TriageInput, triage
 from crisiscomms.models import ScoredPost
 from crisiscomms.models.inbox import conversation_id, priority_key
 from crisiscomms.observability import count, logger

@@ -9,7 +9,7 @@ in this run. If SNS refuses it, the claims are given back (audited) and the next
 
 A topic at WARNING or above answers on the shorter target: a conversation opened at a lower level
 keeps its stored due_at, and is treated as due at `created_at + escalated_minutes` when that is
-earlier (crisiscomms.inbox.triage.effective_due). The message never goes to the on-call SMS topic:
+earlier (crisiscomms.inbox.targets.effective_due). The message never goes to the on-call SMS topic:
 the send function wiring passes in publishes to DESK_TOPIC_ARN only.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crisiscomms.aws.inbox_store import InboxRepository, iso_z
-from crisiscomms.inbox.triage import effective_due, escalates, shortest_target
+from crisiscomms.inbox.targets import effective_due, escalates, shortest_target
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import OPEN_STATES, conversation_id
 from crisiscomms.observability import count, logger

@@ -41,7 +41,8 @@ Reply-time target (`target_minutes`): the kind's minutes from the watch configur
 (defaults complaint 60, rumour 30, question 120, praise and other 24 h), at most
 `inbox.escalated_minutes` (default 15) while the topic is at WARNING or CRISIS. A conversation is due
 that many minutes after the person posted (`due_at`); one opened before its topic's level rose is
-overdue from the shorter target on (`effective_due`).
+overdue from the shorter target on (`effective_due`). Those functions live in `targets`, which the
+Detector's overdue check imports without the text rules and the scorer.
 """
 from __future__ import annotations
 
@@ -49,17 +50,17 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from crisiscomms.inbox.targets import (  # noqa: F401 - the reply-time targets, re-exported
+    ESCALATING_LEVELS, due_at, effective_due, escalates, shortest_target, target_minutes)
 from crisiscomms.models import ScoredPost
 from crisiscomms.models.inbox import ConversationKind
 from crisiscomms.scoring import normalise, to_simplified
-from crisiscomms.watch.inbox import InboxSettings
 
 KINDS: tuple[ConversationKind, ...] = ("complaint", "question", "rumour", "praise", "other")
 KIND_POINTS: dict[str, int] = {"rumour": 149, "complaint": 100, "question": 60, "other": 20, "praise": 0}
-ESCALATING_LEVELS = frozenset({"WARNING", "CRISIS"})
 MAX_PRIORITY = 999
 
 _URL = re.compile(r"(?:https?://|www\.)\S+")
@@ -218,34 +219,3 @@ def triage(item: TriageInput) -> Triage:
 
 def triage_all(items: Iterable[TriageInput]) -> list[Triage]:
     return [triage(i) for i in items]
-
-
-# --- reply-time targets ------------------------------------------------------------------------------
-
-def escalates(level: str | None) -> bool:
-    """Whether a topic at this level (a Detector level name) answers on the shorter target."""
-    return (level or "").upper() in ESCALATING_LEVELS
-
-
-def target_minutes(kind: str, level: str | None, settings: InboxSettings) -> int:
-    """The kind's target, at most `escalated_minutes` while the topic is at WARNING or above."""
-    minutes = settings.targets.minutes(kind)
-    return min(minutes, settings.escalated_minutes) if escalates(level) else minutes
-
-
-def due_at(created_at: datetime, kind: str, level: str | None, settings: InboxSettings) -> datetime:
-    """When the answer is due: the target counted from when the person posted."""
-    return created_at + timedelta(minutes=target_minutes(kind, level, settings))
-
-
-def effective_due(created_at: datetime, stored_due: datetime, level: str | None, settings: InboxSettings) -> datetime:
-    """The due time that holds now: the stored one, or the shorter target's if the topic's level rose since."""
-    if escalates(level):
-        return min(stored_due, created_at + timedelta(minutes=settings.escalated_minutes))
-    return stored_due
-
-
-def shortest_target(settings: InboxSettings) -> int:
-    """The shortest target any conversation can have, whatever its topic's level was or is: a
-    conversation posted less than this long ago cannot be overdue (it bounds the overdue query)."""
-    return min(settings.targets.shortest(), settings.escalated_minutes)

@@ -15,9 +15,9 @@ from typing import Any
 
 from crisiscomms.errors import InvalidParameter
 from crisiscomms.models.timestamps import MAX_PARAMETER_CHARS, instant
-from crisiscomms.models.posts import hour_key
+from crisiscomms.models.posts import UNKNOWN_PLACE, hour_key
 from crisiscomms.observability import logger
-from crisiscomms.places import UNKNOWN, place_for_code
+from crisiscomms.places import place_for_code
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # the desk's zone, as the watch configuration's default_timezone
 DEFAULT_SPAN = timedelta(hours=24)
@@ -83,7 +83,7 @@ def distribution(items: list[dict[str, Any]], zone: tzinfo) -> dict[str, Any]:
                 platforms[name[2:]] = platforms.get(name[2:], 0) + int(value)
     by_place = []
     for code, (posts, bad) in sorted(places.items(), key=lambda entry: (-entry[1][0], entry[0])):
-        place = place_for_code(code) if code != UNKNOWN else None
+        place = place_for_code(code) if code != UNKNOWN_PLACE else None
         by_place.append({"country": place.country if place else None, "region": place.region if place else None,
                          "label": place.label if place else code, "posts": posts, "negative": bad,
                          "share": round(posts / total, 4) if total else 0.0})

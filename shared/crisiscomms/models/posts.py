@@ -113,6 +113,10 @@ def minute_key(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M")
 
 
+# The place code the figures count a post under when it has neither region nor country; here rather
+# than in crisiscomms.places, so that the store and the Detector do not import the places' tables.
+UNKNOWN_PLACE = "unknown"
+
 # How far (in minutes, either way) a post's published minute may lie from the minute it was stored
 # for the store to carry it to the Detector as a change (crisiscomms.aws.post_store, "arrivals");
 # the Detector's recent window may be no longer (crisiscomms.watch.Thresholds.recent_minutes).

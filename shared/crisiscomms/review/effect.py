@@ -34,7 +34,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crisiscomms.aws.effect_store import EffectRepository, ReviewReads, iso_z
 from crisiscomms.errors import ConfigurationError, InvalidParameter, NotFound, PlatformError, TransientPlatformError
@@ -53,7 +53,9 @@ from crisiscomms.models.effect import (
 from crisiscomms.models.posts import minute_key
 from crisiscomms.observability import count, logger
 from crisiscomms.review.recommend import Evidence, overall, recommend
-from crisiscomms.watch.review import EffectRules
+
+if TYPE_CHECKING:  # the rules come from the watch configuration, read by the caller: the desk API reads no rules
+    from crisiscomms.watch.review import EffectRules
 
 SYSTEM = "reviewer"
 SETTLE_MINUTES = 2

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from crisiscomms.models.effect import RULE_ORDER, NewsTone, Recommendation, SocialFigures, TopicEffect
-from crisiscomms.watch.review import EffectRules
+
+if TYPE_CHECKING:  # the rules are passed in; importing them loads every model of the watch configuration
+    from crisiscomms.watch.review import EffectRules
 
 
 @dataclass(frozen=True)

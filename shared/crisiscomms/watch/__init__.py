@@ -6,6 +6,7 @@ deploy. It is validated whole before anything polls: a half-read configuration n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, ValidationError, field_validator, model_validator
@@ -185,11 +186,12 @@ class EarlyWarning(Strict):
                                                                  " publication when read (the age counted as at"
                                                                  " least one minute)")
     watch_minutes: int = Field(60, ge=0, le=1440, description="a crisis post over the followers bar but not yet"
-                                                              " fast enough is read again (X) until this long after"
-                                                              " publication, and marked when it meets the bar;"
-                                                              " 0: never read again")
+                                                              " fast enough is read again (X, Bluesky, Mastodon) until"
+                                                              " this long after publication, and marked when it"
+                                                              " meets the bar; 0: never read again")
     watch_posts: int = Field(100, ge=1, le=500, description="the most posts a source watches at once (the newest"
-                                                            " kept); each 100 cost one X request a run")
+                                                            " kept); each 100 (X), 25 (Bluesky) or 20 (Mastodon)"
+                                                            " cost one request a run")
 
 
 class Thresholds(Strict):
@@ -268,7 +270,8 @@ class WatchConfig(Strict):
             unknown = set(source.topics or []) - topic_ids
             if unknown:
                 raise ValueError(f"sources.{i}.topics: unknown topic id(s) {sorted(unknown)}")
-            if source.platform == "x" and source.query is None:
+            if source.platform == "x" and source.query is None and _x_query_bound(
+                    self.topics_for(source), self._x_handle()) > X_QUERY_MAX_LENGTH:
                 query = self.query_for(source)
                 if len(query) > X_QUERY_MAX_LENGTH:
                     raise ValueError(
@@ -296,8 +299,11 @@ class WatchConfig(Strict):
     def query_for(self, source: XSource) -> str:
         if source.query:
             return source.query
+        return build_x_query(self.topics_for(source), bank_handle=self._x_handle())
+
+    def _x_handle(self) -> str | None:
         bank = self.accounts.get("x")
-        return build_x_query(self.topics_for(source), bank_handle=bank.handle if bank else None)
+        return bank.handle if bank else None
 
 
 def _unique(what: str, ids: list[str]) -> None:
@@ -322,21 +328,45 @@ def _both_scripts(terms: list[str]) -> list[str]:
     return out
 
 
-def build_x_query(topics: list[Topic], *, bank_handle: str | None = None) -> str:
-    """An X search query that finds every post any of the topics could match, and every mention
-    of and reply to the bank's own account; originals only."""
+def _x_terms(topics: list[Topic], bank_handle: str | None, spellings: Callable[[list[str]], list[str]]) -> list[str]:
     terms: list[str] = []
     for topic in topics:
-        terms += [_quote(n) for n in _both_scripts(topic.names)]
-        terms += [_quote(k) for k in _both_scripts(topic.keywords)]
-        terms += [_quote(a) for a in _both_scripts(topic.ambiguous)]
-        terms += [f"#{h}" for h in _both_scripts(topic.hashtags)]
+        terms += [_quote(n) for n in spellings(topic.names)]
+        terms += [_quote(k) for k in spellings(topic.keywords)]
+        terms += [_quote(a) for a in spellings(topic.ambiguous)]
+        terms += [f"#{h}" for h in spellings(topic.hashtags)]
         terms += [f"@{a}" for a in topic.accounts]
     if bank_handle:
         handle = bank_handle.lstrip("@")
         terms += [f"@{handle}", f"to:{handle}"]
-    unique = list(dict.fromkeys(terms))
-    return f"({' OR '.join(unique)}) -is:retweet"
+    return list(dict.fromkeys(terms))
+
+
+def _any_of(terms: list[str]) -> str:
+    return f"({' OR '.join(terms)}) -is:retweet"
+
+
+def build_x_query(topics: list[Topic], *, bank_handle: str | None = None) -> str:
+    """An X search query that finds every post any of the topics could match, and every mention
+    of and reply to the bank's own account; originals only."""
+    return _any_of(_x_terms(topics, bank_handle, _both_scripts))
+
+
+def _has_han(term: str) -> bool:
+    """Whether the term has a character in U+3400..U+9FFF, where every character the scorer respells
+    lies (tests/unit/test_cold_start_lazy.py); a loop, as compiling that range takes 2 ms."""
+    return any("\u3400" <= ch <= "\u9fff" for ch in term)
+
+
+def _x_query_bound(topics: list[Topic], bank_handle: str | None) -> int:
+    """At least the length of `build_x_query`, without the Traditional spellings (the scorer's table).
+
+    A Traditional spelling is as long as its term and only a term with a Han character has one, so
+    the query is at most the Simplified one plus each such term once more. Validation builds the
+    real query only when this bound is over the limit, and a Detector, which never searches X, does
+    not import the scorer to read its configuration."""
+    terms = _x_terms(topics, bank_handle, lambda spelled: spelled)
+    return len(_any_of(terms)) + sum(len(t) + len(" OR ") for t in terms if _has_han(t))
 
 
 def parse_watch_config(document: str | bytes | dict) -> WatchConfig:
