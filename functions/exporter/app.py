@@ -1,4 +1,5 @@
 """Exporter: one export-queue message per auditor's export; writes its files and manifest to the export bucket."""
+from crisiscomms.coldstart import after_first_invocation  # first: the collector pauses while loading
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -14,6 +15,7 @@ def record_handler(record: SQSRecord) -> dict:
     return container().run_export(record.body)
 
 
+@after_first_invocation
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @log_metrics

@@ -3,6 +3,7 @@
 powertools' batch utility is imported before anything imports pydantic: with pydantic already
 loaded it builds every event parser model, for type hints only (tests/unit/test_cold_start.py).
 """
+from crisiscomms.coldstart import after_first_invocation  # first: the collector pauses while loading
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -19,6 +20,7 @@ def record_handler(record: SQSRecord) -> dict:
     return container().deliver_record(record.body)
 
 
+@after_first_invocation
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @log_metrics
