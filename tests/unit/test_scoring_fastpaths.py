@@ -501,6 +501,42 @@ def test_the_narrative_rows_are_the_files() -> None:
         assert m._narrative_sums(grams) == (tuple(map(sum, zip(*plain))) if plain else (0,) * k)
 
 
+def test_the_pair_memo_gives_each_windows_grams_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Han 1-2-grams: a character's value read as (itself, the next character) from a two-level
+    memo is its window's gram sums, also after the memo is cleared for holding MEMO_LIMIT
+    entries (first characters and windows counted); score_text and the narrative head give
+    what they give without clearing."""
+    shipped = reputation.read_model()
+    limit = 64
+    monkeypatch.setattr(reputation, "MEMO_LIMIT", limit)
+    m = reputation.Model({**shipped.header, "han": [1, 2]}, shipped._q)
+    pool = list("的了钱取款账户冻结门口人排队银行挤兑倒闭谢谢可能") + ["a", " ", "3", "?", "😡", HAN_EDGES]
+    rng = random.Random(27)
+    seen: set[tuple[str, str]] = set()
+    for _ in range(400):
+        chars = list("".join(rng.choice(pool) for _ in range(rng.randint(1, 12))))
+        following = chars[1:] + [""]
+        packed = sum(m.pairs[c][n] for c, n in zip(chars, following))
+        grams = reputation.grams_of(None, "".join(chars), "", m.latin, m.han)[0]
+        assert reputation.unpack(packed) == m.gram_sums(grams), chars
+        assert len(m.pairs) + sum(map(len, m.pairs.values())) <= limit
+        seen.update(zip(chars, following))
+    assert len(seen) > 4 * limit        # cleared several times
+    texts = _random_texts(28, pool + ["bank run", "挤兑", "冻结", "排队取钱"], 600)
+    reputation.use(m)
+    try:
+        bounded = [scoring.score_text(t) for t in texts]
+    finally:
+        reputation.use(None)
+    monkeypatch.setattr(reputation, "MEMO_LIMIT", 1 << 20)
+    reputation.use(reputation.Model({**shipped.header, "han": [1, 2]}, shipped._q))
+    try:
+        assert bounded == [scoring.score_text(t) for t in texts]
+        assert any(s.learned_narrative for s in bounded)
+    finally:
+        reputation.use(None)
+
+
 def test_the_compiled_model_is_the_plain_formula() -> None:
     """Memoised gram sums, flags and categories read inline and the three margins of score_text
     (polarity, its label, the crisis decision) against reputation.py's formula computed from the

@@ -50,10 +50,12 @@ then their int8 weights, ten a bucket), written by ``python -m crisiscomms_local
 Speed: a token's grams and a character's grams depend on that token / the next few characters
 only, so their summed weights are memoised (bounded; a miss is computed, never a different
 result), the three heads' sums packed in one int: a post costs one dictionary look-up per
-distinct token and per character.  A miss hashes the slices of an ASCII token's bytes without
-making the grams; the weights are read without copies and the narrative head's rows only where
-a post needs them.  tests/unit/test_scoring_fastpaths.py checks the compiled model against the
-plain formula.
+distinct token and per character (with Han 1-2-grams a character's window is read from a memo of
+first characters, then of the next one, whose hashes the characters carry already: no window
+string is made).  The narrative head's ten sums are packed the same way.  A miss hashes the
+slices of an ASCII token's bytes without making the grams; the weights are read without copies
+and the narrative head's rows only where a post needs them.  tests/unit/test_scoring_fastpaths.py
+checks the compiled model against the plain formula.
 """
 from __future__ import annotations
 
@@ -63,7 +65,8 @@ import os
 import zlib
 from array import array
 from collections.abc import Callable, Iterable
-from operator import add, itemgetter, methodcaller
+from itertools import islice
+from operator import add, getitem, itemgetter, methodcaller
 
 from .model import Analysis, TermHit
 
@@ -101,6 +104,9 @@ _SHIFT = 24
 LONG_POST = 8_000
 _HALF = 1 << (_SHIFT - 1)
 _LOW = (1 << _SHIFT) - 1
+_NARRATIVE_SHIFT = 48
+_NARRATIVE_HALF = 1 << (_NARRATIVE_SHIFT - 1)
+_NARRATIVE_LOW = (1 << _NARRATIVE_SHIFT) - 1
 
 # Who can settle a rumour in the bank's favour ("the regulator says deposits are safe",
 # 警方已立案): looked for only in a post that debunks or denies.
@@ -293,6 +299,50 @@ class _Memo(dict):
         return value
 
 
+class _Pairs(dict):
+    """First character -> a dict of the next character ("" at the end of the text) -> the value
+    of that window of two: a character then costs a look-up of itself and one of the next
+    character, both already hashed, where a window made by ``first + next`` is a new string
+    to hash.  MEMO_LIMIT entries in all (the two levels counted; cleared when full)."""
+
+    __slots__ = ("_compute", "_entries")
+
+    def __init__(self, compute: Callable[[str], object]) -> None:
+        super().__init__()
+        self._compute = compute
+        self._entries = 0
+
+    def __missing__(self, first: str) -> dict:
+        follows = _Follows(first, self)
+        self._count()
+        self[first] = follows
+        return follows
+
+    def _count(self) -> None:
+        self._entries += 1
+        if self._entries >= MEMO_LIMIT:
+            self.clear()
+            self._entries = 0
+
+
+class _Follows(dict):
+    """Next character -> the value of the window (the first character, that one)."""
+
+    __slots__ = ("_first", "_pairs")
+
+    def __init__(self, first: str, pairs: _Pairs) -> None:
+        super().__init__()
+        self._first = first
+        self._pairs = pairs
+
+    def __missing__(self, following: str) -> object:
+        pairs = self._pairs
+        value = pairs._compute(self._first + following)
+        pairs._count()
+        self[following] = value
+        return value
+
+
 class Model:
     """Shipped weights (:func:`model` reads them once).  ``polarity`` is what score_text calls:
     (distinct English tokens or None, the folded Chinese text's characters or None, emoji, tone,
@@ -337,6 +387,7 @@ class Model:
         self.words = _Memo(self._word_value)
         self.windows = _Memo(self._window_value)
         self.singles = _Memo(self._gram_value)
+        self.pairs = _Pairs(self._window_value)     # (for Han 1-2-grams)
         self.polarity = self._compile()
 
     def _value(self, grams: Iterable[str]) -> int:
@@ -439,24 +490,37 @@ class Model:
     def narrative(self, present: set[str] | None, chars: list[str] | None, emoji: str) -> str:
         """The catalogue id the narrative head gives a post (what score_text has at hand, as for
         ``polarity``): the plain formula of ``narrative_margins``, each token's and character's
-        ten sums memoised, summed class by class."""
+        ten sums memoised packed in one int (_pack_narrative), summed at once."""
         if self._narrative_memos is None:
             self._narrative_model()         # read now: a model without the head fails here
-            self._narrative_memos = (_Memo(lambda tok: self._narrative_crcs_sums(word_crcs(tok, *self.latin))),
-                                     _Memo(lambda window: self._narrative_sums(window_grams(window, *self.han))),
-                                     _Memo(lambda gram: self._narrative_sums((gram,))))
+            def window_value(window: str) -> int:
+                return _pack_narrative(self._narrative_sums(window_grams(window, *self.han)))
+
+            self._narrative_memos = (
+                _Memo(lambda tok: _pack_narrative(self._narrative_crcs_sums(word_crcs(tok, *self.latin)))),
+                _Pairs(window_value) if self.han[1] == 2 else _Memo(window_value),
+                _Memo(lambda gram: _pack_narrative(self._narrative_sums((gram,)))))
         words, windows, singles = self._narrative_memos
-        rows: list[tuple[int, ...]] = list(map(words.__getitem__, present)) if present else []
+        g = sum(map(words.__getitem__, present)) if present else 0
+        units = len(present) if present else 0
         if chars:
             width = self.han[1]
-            rows += map(windows.__getitem__, chars if width == 1 else _windows(chars, width))
+            if width == 2:      # each character with the next, the last with "" (see _Pairs)
+                g += sum(map(getitem, map(windows.__getitem__, chars), islice(chars, 1, None)),
+                         windows[chars[-1]][""])
+            else:
+                g += sum(map(windows.__getitem__, chars if width == 1 else _windows(chars, width)))
+            units += len(chars)
         if emoji:
-            rows += map(singles.__getitem__, emoji)
-        if not rows:
+            g += sum(map(singles.__getitem__, emoji))
+            units += len(emoji)
+        if not units:
             return NARRATIVES[max(range(len(NARRATIVES)), key=lambda c: (self._narrative_bias[c], -c))]
-        scale = self._narrative_step / math.sqrt(len(rows))
+        scale = self._narrative_step / math.sqrt(units)
         best, found = -math.inf, 0
-        for k, (bias, total) in enumerate(zip(self._narrative_bias, map(sum, zip(*rows)))):
+        for k, bias in enumerate(self._narrative_bias):
+            total = ((g + _NARRATIVE_HALF) & _NARRATIVE_LOW) - _NARRATIVE_HALF
+            g = (g - total) >> _NARRATIVE_SHIFT
             margin = bias + total * scale
             if margin > best:               # a tie goes to the first listed
                 best, found = margin, k
@@ -483,8 +547,15 @@ class Model:
             return gram_sums(grams_of(present, "".join(chars) if chars else "", emoji, latin, han)[0])
 
         return _polarity_function(
-            (self.words.__getitem__, self.windows.__getitem__, self.singles.__getitem__, self.han[1], plain_sums),
+            (self.words.__getitem__, self.windows.__getitem__, self.singles.__getitem__, self.han[1], plain_sums,
+             self.pairs.__getitem__ if self.han[1] == 2 else None),
             _evidence_function(low, high, categories), self.step, self.crisis_step, tuple(values))
+
+
+def _pack_narrative(sums: tuple[int, ...]) -> int:
+    """The narrative head's sums per class in one int, class k's in bits 48k up (signed fields:
+    +-2**47 is beyond the grams of any text that fits in memory, 7 grams a character)."""
+    return sum(t << _NARRATIVE_SHIFT * k for k, t in enumerate(sums))
 
 
 def _windows(chars: list[str], width: int) -> Iterable[str]:
@@ -546,11 +617,10 @@ def _evidence_function(low: tuple[tuple[float, ...], ...], high: tuple[tuple[flo
 
 def _polarity_function(grams: tuple, flag_margins: Callable[..., tuple[float, float, float]], step: float,
                        crisis_step: float, values: tuple[tuple[float, ...], ...]) -> Callable[..., tuple[float, str, bool]]:
-    """Model.polarity: the formula, weights as locals, evidence() and the gram sums inline (memoised
-    per token and character, the three heads' packed in one int; the plain sums past LONG_POST;
-    ``grams``: the token, window and single memos' look-ups, the widest Han n-gram, the plain
-    sums); the value rounded as round(x * 10**4) / 10**4 (round(x, 4) converts to decimal)."""
-    words, windows, singles, width, plain_sums = grams
+    """Model.polarity: the formula, weights as locals, evidence() and the gram sums inline (``grams``: the token,
+    window, single and pair memos' look-ups, the widest Han n-gram, the plain sums, taken past LONG_POST; the three
+    heads' packed in one int); the value rounded as round(x * 10**4) / 10**4 (round(x, 4) converts to decimal)."""
+    words, windows, singles, width, plain_sums, pairs = grams
     shift, half, low_mask, long_post = _SHIFT, _HALF, _LOW, LONG_POST
     ((tone_n, tone_p, tone_c), (crisis_n, crisis_p, crisis_c), (event_n, event_p, event_c),
      (eneg_n, eneg_p, eneg_c), (epos_n, epos_p, epos_c)) = values
@@ -565,7 +635,8 @@ def _polarity_function(grams: tuple, flag_margins: Callable[..., tuple[float, fl
         else:
             g = sum(map(words, present)) if present else 0
             if chars:
-                g += sum(map(windows, chars if width == 1 else _windows(chars, width)))
+                g += (sum(map(getitem, map(pairs, chars), islice(chars, 1, None)), pairs(chars[-1])[""]) if pairs
+                      else sum(map(windows, chars if width == 1 else _windows(chars, width))))
             if emoji:
                 g += sum(map(singles, emoji))
             qc = ((g + half) & low_mask) - half
