@@ -70,10 +70,7 @@ def test_bank_run_question_is_negative_leaning_with_a_bank_run_hit():
 
 @pytest.mark.parametrize("text", [
     "not a bank run",
-    pytest.param("This is not a bank run, people", marks=pytest.mark.xfail(strict=True, reason=(
-        "the crisis head trained on the 2,283-post dev split reads this denial as crisis: the gram"
-        " 'people' leans crisis in its training posts (queues of people); 'This is not a bank run' and"
-        " 'Not a bank run, people' are read right. A known error of the learned model, kept visible"))),
+    "This is not a bank run, people",
     "There is no bank run at Harbor Bank",
     "Harbor Bank isn’t facing a bank run",
     "Rumours of a bank run at Harbor Bank are false",

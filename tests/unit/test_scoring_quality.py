@@ -15,7 +15,11 @@ the evaluation command alone.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from crisiscomms.scoring import reputation
 
 from crisiscomms_local.evaluate_scoring import DATASET, REPUTATION, evaluate, evaluate_reputation, load_rows
 
@@ -97,10 +101,23 @@ def reputation_dev() -> dict:
     return evaluate_reputation(load_rows(DEV))
 
 
+@pytest.fixture(scope="module")
+def reputation_learned() -> dict:
+    """The dev rows of the batches the shipped model was trained on (its header records them)."""
+    import json
+
+    from crisiscomms_local.labelled_set import batch_of
+
+    header = json.loads((Path(reputation.__file__).parent / "reputation_model.json").read_text(encoding="utf-8"))
+    batches = header["training"]["batches"]
+    rows = [r for r in load_rows(DEV) if "all" in batches or batch_of(r["id"]) in batches]
+    return evaluate_reputation(rows)
+
+
 @pytest.mark.parametrize("group", ["en", "zh"])
-def test_polarity_beats_the_tone_read_as_polarity_on_the_rows_it_learned(reputation_dev, group):
+def test_polarity_beats_the_tone_read_as_polarity_on_the_rows_it_learned(reputation_learned, group):
     """The model is trained on these rows: far above the lexicon's tone, or it did not learn."""
-    assert reputation_dev["polarity"][group]["macro_f1"] >= reputation_dev["tone"][group]["macro_f1"] + 0.15
+    assert reputation_learned["polarity"][group]["macro_f1"] >= reputation_learned["tone"][group]["macro_f1"] + 0.15
 
 
 def test_the_reputation_report_counts_every_dev_row(reputation_dev):
