@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
+from crisiscomms_local.servers import shutdown_promptly
 from crisiscomms_local.template import load_template, resources_of_type
 
 REGION = "eu-west-1"
@@ -77,6 +78,48 @@ def share_service_models() -> None:
     botocore.session.create_loader = shared(botocore.loaders.create_loader)
     clients.new_loader = shared(clients.new_loader)  # the functions' own (crisiscomms.aws.clients)
     _client_parts_shared()
+    _sessions_shared()
+
+
+def _sessions_shared() -> None:
+    """The functions' clients come from one botocore session per set of AWS_* variables, not one per `AwsClients`.
+
+    Every `AwsClients` makes its session (a deployed function makes one), and tests make one or more
+    per case (`reset_process_caches` forgets the functions' clients; repositories under test get
+    their own): each session registered botocore's ~300 handlers and looked up the credentials again,
+    ~6 ms, and a client made from a fresh session cost more than one from a used session. A session
+    holds no state of a client, and what it does keep (credentials, region, endpoint) comes from the
+    AWS_* variables, so those name the session; a client is still made per `AwsClients` and service,
+    one at a time (botocore's sessions do not make clients concurrently).
+    """
+    from crisiscomms.aws import clients
+
+    make = clients._session
+    if getattr(make, "_crisiscomms_shared", False):
+        return
+    lock = threading.Lock()
+    sessions: dict[frozenset[tuple[str, str]], Any] = {}
+
+    class _Shared:
+        def __init__(self, session: Any) -> None:
+            self._session = session
+
+        def create_client(self, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return self._session.create_client(*args, **kwargs)
+
+    def session() -> Any:
+        key = _client_environment()
+        with lock:
+            shared = sessions.get(key)
+            if shared is None:
+                if len(sessions) >= 64:
+                    sessions.clear()
+                shared = sessions[key] = _Shared(make())
+        return shared
+
+    session._crisiscomms_shared = True  # type: ignore[attr-defined]
+    clients._session = session  # type: ignore[assignment]
 
 
 def _client_parts_shared() -> None:
@@ -227,6 +270,7 @@ def speed_up_moto() -> None:
     _isolate_dynamodb_writes()
     _cache_moto_dispatch()
     _dynamodb_items_as_json()
+    _dynamodb_requests_as_json()
 
 
 # DynamoDB answers made of items: moto's result is already the wire form of the output shape.
@@ -270,6 +314,49 @@ def _dynamodb_items_as_json() -> None:
 
     ActionResult.execute_result = execute_result  # type: ignore[method-assign]
     ActionResult._crisiscomms_plain_json = True  # type: ignore[attr-defined]
+
+
+# DynamoDB requests whose input shape holds nothing but JSON's own types, binary attribute values aside.
+_PLAIN_JSON_INPUTS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+                                "BatchWriteItem", "TransactWriteItems", "TransactGetItems"})
+_BINARY_ATTRIBUTE = re.compile(rb'"BS?"\s*:')
+MOTO_OWN_PARSE: dict[type, Any] = {}  # moto's own parse_parameters, where the JSON reading replaced it (for tests)
+
+
+def _dynamodb_requests_as_json() -> None:
+    """DynamoDB's item requests read with json.loads instead of moto's shape-walking parser.
+
+    moto 5.2.5 parses every request body by walking the botocore input shape value by value (in
+    the drills, about 3% of all their CPU time). For the operations above that walk changes nothing
+    botocore sends: their members are strings, integers, booleans, lists, maps and structures, but
+    for binary attribute values (`B`, `BS`), which it decodes from base64. So a body without a `B`
+    or `BS` key is the parse's result as loaded; anything else (a binary value, a body that is not
+    a JSON object, another operation) takes moto's parser. tests/unit/test_bench_scale_moto.py
+    compares the two.
+    """
+    import json
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_crisiscomms_plain_json", False):
+        return
+    parse = DynamoHandler.parse_parameters
+
+    def parse_parameters(self: Any, request: Any) -> None:
+        body = request.data
+        if body and self._get_action() in _PLAIN_JSON_INPUTS and not _BINARY_ATTRIBUTE.search(body):
+            try:
+                params = json.loads(body)
+            except ValueError:
+                params = None
+            if isinstance(params, dict):
+                self.params = params
+                return
+        parse(self, request)
+
+    MOTO_OWN_PARSE[DynamoHandler] = parse
+    DynamoHandler.parse_parameters = parse_parameters  # type: ignore[method-assign]
+    DynamoHandler._crisiscomms_plain_json = True  # type: ignore[attr-defined]
 
 
 _REQUESTS: dict[str, int] = {}
@@ -439,6 +526,38 @@ def answer_in_process(enabled: bool = True) -> None:
     _DIRECT_CALLS = enabled
     if enabled:
         _install_direct_send()
+        _user_agent_parts_cleaned_once()
+
+
+def _user_agent_parts_cleaned_once() -> None:
+    """Each part of botocore's User-Agent header is cleaned once per process, not at every call.
+
+    botocore rebuilds the header twice a call from about ten parts, each cleaned character by character
+    (and cleaned twice: once to see whether it is empty, once to join it): about 4% of a drill's CPU
+    time under pytest. A part's text depends only on its prefix, name, value and size limit, so the
+    cleaned text is kept by those; the header is the same string.
+    """
+    import botocore.useragent
+
+    part = botocore.useragent.UserAgentComponent
+    if getattr(part.to_string, "_crisiscomms_kept", False):
+        return
+    clean = part.to_string
+    cleaned: dict[tuple[Any, ...], str] = {}
+
+    def to_string(self: Any) -> str:
+        limit = self.size_config
+        key = (self.prefix, self.name, self.value, None if limit is None else (limit.max_size_in_bytes, limit.delimiter))
+        text = cleaned.get(key)
+        if text is None:
+            if len(cleaned) >= 4096:
+                cleaned.clear()
+            text = cleaned[key] = clean(self)
+        return text
+
+    to_string._crisiscomms_kept = True  # type: ignore[attr-defined]
+    to_string.original = clean  # type: ignore[attr-defined]
+    part.to_string = to_string  # type: ignore[method-assign]
 
 
 def _install_direct_send() -> None:
@@ -543,7 +662,7 @@ class _MotoServer:
         import socket
 
         _LOCAL_SERVERS.pop(self.endpoint, None)
-        self._server.shutdown()
+        shutdown_promptly(self._server)
         self._server.server_close()
         with self._server.open_lock:
             connections = list(self._server.open_connections)

@@ -12,10 +12,14 @@ from typing import Any
 import pytest
 
 from crisiscomms_local.aws import Stack, put_watch_config, reset_process_caches
+from crisiscomms_local.drill.world import FaultWaits
 from crisiscomms_local.emulators import NewsEmulator, XEmulator
 from crisiscomms_local.lambda_runtime import invoke
 
 X_TOKEN = "test-x-token"
+# How long a timeout fault holds in these tests, in real time: clients give up after 0.25 s, emulators stall
+# 0.5 s (the drill command's are twice that, crisiscomms_local.drill.world.DRILL_WAITS; the code is the same).
+TEST_WAITS = FaultWaits(client=0.25, stall=0.5)
 TOPICS = [
     {"id": "harbor", "names": ["Harbor Bank", "港湾银行"], "exclude": ["Harbor Bank Arena"]},
     {"id": "northgate", "names": ["Northgate Savings"]},
@@ -23,35 +27,10 @@ TOPICS = [
 
 
 def stop_together(emulators: Any) -> None:
-    """Stop emulators at once, each woken as soon as it is asked to stop.
-
-    An emulator's stop waits for its server's loop to look at the stop flag, which it does every 50 ms
-    or when a connection arrives; one after another, a desk's seven channels took ~0.2 s a test. Here
-    they stop in parallel, and each server still running is sent an empty connection every 2 ms (it
-    closes at once, before any request is read), so every stop returns within milliseconds.
-    """
-    import socket
-    import threading
-    from urllib.parse import urlsplit
-
-    running = []
+    """Stop emulators (each returns within milliseconds: crisiscomms_local.servers.shutdown_promptly);
+    one never started, or already stopped, is left as it is."""
     for emulator in emulators:
-        try:
-            address = urlsplit(emulator.base_url)
-        except RuntimeError:  # never started, or already stopped
-            continue
-        running.append(((address.hostname, address.port), threading.Thread(target=emulator.stop)))
-    for _, thread in running:
-        thread.start()
-    while running:
-        for address, thread in running:
-            try:
-                socket.create_connection(address, timeout=0.05).close()
-            except OSError:
-                pass  # already closed: its stop is about to return
-        for _, thread in running:
-            thread.join(0.002)
-        running = [(address, thread) for address, thread in running if thread.is_alive()]
+        emulator.stop()
 
 
 @dataclass
@@ -88,8 +67,8 @@ class Listening:
 
 @pytest.fixture
 def listening(stack: Stack, sim_clock: Any) -> Iterator[Listening]:
-    x = XEmulator(sim_clock, bearer_token=X_TOKEN, timeout_delay=1.5)
-    news = NewsEmulator(sim_clock, timeout_delay=1.5)
+    x = XEmulator(sim_clock, bearer_token=X_TOKEN, timeout_delay=TEST_WAITS.stall)
+    news = NewsEmulator(sim_clock, timeout_delay=TEST_WAITS.stall)
     x.start()
     news.start()
     news.add_feed("daily")
@@ -97,7 +76,7 @@ def listening(stack: Stack, sim_clock: Any) -> Iterator[Listening]:
     saved = dict(os.environ)
     os.environ.update(stack.function_environment("PollerFunction", {
         "X_API_BASE_URL": x.base_url,
-        "HTTP_TIMEOUT_SECONDS": "0.8",
+        "HTTP_TIMEOUT_SECONDS": str(TEST_WAITS.client),
         "HTTP_MAX_ATTEMPTS": "3",
         "RETRY_BASE_DELAY_SECONDS": "0",
         "CONFIG_MAX_AGE_SECONDS": "0",
@@ -157,7 +136,7 @@ def desk(stack: Stack, sim_clock: Any) -> Iterator[DeskClient]:
     from crisiscomms_local.desk_world import start_desk_world
 
     saved = dict(os.environ)
-    world = start_desk_world(stack=stack, timeout_delay=1.5, http_timeout=0.8, clock=sim_clock)
+    world = start_desk_world(stack=stack, timeout_delay=TEST_WAITS.stall, http_timeout=TEST_WAITS.client, clock=sim_clock)
     yield DeskClient(world, sim_clock)
     stop_together(world.emulators.values())
     world.close()
@@ -169,7 +148,7 @@ def desk(stack: Stack, sim_clock: Any) -> Iterator[DeskClient]:
 # --- what every platform's listening tests share ----------------------------------------------------
 
 POLLER_TEST_ENVIRONMENT = {
-    "HTTP_TIMEOUT_SECONDS": "0.8",
+    "HTTP_TIMEOUT_SECONDS": str(TEST_WAITS.client),
     "HTTP_MAX_ATTEMPTS": "3",
     "RETRY_BASE_DELAY_SECONDS": "0",
     "CONFIG_MAX_AGE_SECONDS": "0",
@@ -219,27 +198,44 @@ def source_state(pk: str) -> dict[str, Any]:
 
 
 def renew_concurrently(platform: str, refresh: Any, clock: Any, *, runs: int = 2) -> list[dict[str, Any]]:
-    """`runs` Poller runs renew the platform's token at once, the refresh holding the lease a moment;
-    returns what each run got back."""
+    """`runs` Poller runs renew the platform's token at once; returns what each run got back.
+
+    The run that takes the lease refreshes only once every other run has found it taken, and those wait
+    (where a run sleeps between tries) until that run is done: the overlap is certain, and nobody sleeps."""
     import threading
-    import time
 
     from crisiscomms.aws.clients import AwsClients
     from crisiscomms.aws.source_secrets import SourceSecrets
     from crisiscomms.aws.source_state import StateRepository
     from crisiscomms.listening.tokens import TokenKeeper
 
-    def slow(credentials: dict[str, Any]) -> dict[str, Any]:
-        time.sleep(0.3)  # hold the lease while the other runs ask
+    found_taken = threading.Semaphore(0)
+    done = threading.Event()
+
+    def holding(credentials: dict[str, Any]) -> dict[str, Any]:
+        for _ in range(runs - 1):
+            assert found_taken.acquire(timeout=10), "another run never found the lease taken"
         return refresh(credentials)
+
+    def waiting(_: float) -> None:
+        found_taken.release()
+        assert done.wait(10), "the run holding the lease never finished"
 
     state = StateRepository(os.environ["STATE_TABLE"], clients=AwsClients())
     keepers = [TokenKeeper(platform, secrets=SourceSecrets(os.environ["SOURCE_SECRET_PREFIX"], clients=AwsClients(), max_age=0),
-                           state=state, refresh=slow, clock=clock, owner=f"run-{n}", wait_seconds=0.2) for n in range(runs)]
+                           state=state, refresh=holding, clock=clock, owner=f"run-{n}", sleep=waiting, wait_seconds=0.2)
+               for n in range(runs)]
     for keeper in keepers:
         keeper.current()
     results: list[dict[str, Any]] = []
-    threads = [threading.Thread(target=lambda k=k: results.append(k.renew())) for k in keepers]
+
+    def renew(keeper: Any) -> None:
+        try:
+            results.append(keeper.renew())
+        finally:
+            done.set()
+
+    threads = [threading.Thread(target=renew, args=(k,)) for k in keepers]
     for thread in threads:
         thread.start()
     for thread in threads:

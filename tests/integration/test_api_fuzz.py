@@ -39,6 +39,7 @@ EXAMPLES_WHEN_ADMITTED_AGAIN = max(EXAMPLES_WHEN_REFUSED, EXAMPLES_PER_OPERATION
 @pytest.fixture
 def api_url(desk: DeskClient) -> Iterator[str]:
     from crisiscomms_local.serve import ApiServer
+    from crisiscomms_local.servers import shutdown_promptly
 
     os.environ["CRISISCOMMS_DEV_IDENTITY_HEADER"] = "enabled"  # as `serve` sets it; the desk fixture restores the environment
     reset_process_caches()
@@ -48,7 +49,7 @@ def api_url(desk: DeskClient) -> Iterator[str]:
     try:
         yield server.url
     finally:
-        server.shutdown()
+        shutdown_promptly(server)
         server.server_close()
 
 
@@ -57,7 +58,7 @@ def _no_undocumented_server_error(ctx: Any, response: Any, case: Any) -> None:
         raise AssertionError(f"{case.method} {case.formatted_path} answered {response.status_code}: {response.text[:300]}")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=3)
 @pytest.mark.parametrize("role", ROLES)
 def test_every_operation_as_every_role_answers_as_documented(api_url: str, role: str) -> None:
     import requests

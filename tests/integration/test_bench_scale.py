@@ -163,7 +163,7 @@ def test_a_feed_shows_its_newest_items_whatever_order_they_were_scripted_in() ->
         assert body.index("at 50") < body.index("at 40") < body.index("at 30")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=7)
 def test_the_benchmark_runs_a_small_bank_run_end_to_end() -> None:
     from crisiscomms_local.bench_scale import run_size
 

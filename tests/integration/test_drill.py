@@ -10,6 +10,7 @@ import pytest
 from crisiscomms_local.drill.runner import main, run_scenario
 
 from ..conftest import ROOT
+from .conftest import TEST_WAITS
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ UNSEEN = {
 
 
 def test_a_scenario_never_seen_before_runs_and_passes(tmp_path: Path) -> None:
-    report = run_scenario(_write(tmp_path, UNSEEN))
+    report = run_scenario(_write(tmp_path, UNSEEN), waits=TEST_WAITS)
     assert [c.passed for c in report.checks] == [True, True], [c.line() for c in report.checks]
     figures = report.figures
     assert figures["stored_posts"] == 64 and figures["missed"] == 0          # 2 + 60 burst + reddit + news
@@ -55,10 +56,36 @@ def test_a_scenario_never_seen_before_runs_and_passes(tmp_path: Path) -> None:
     assert report.sources["x:x-drill"].retries == 2
 
 
+def test_timeout_faults_hold_as_long_as_the_drill_command_s_waits_unless_others_are_given(tmp_path: Path) -> None:
+    """The drill command's clients give up after 0.5 s and its emulators stall 1 s; these tests pass shorter ones."""
+    import io
+    import os
+
+    from crisiscomms_local.drill.scenario import load_scenario
+    from crisiscomms_local.drill.world import DRILL_WAITS, build_world
+
+    assert (DRILL_WAITS.client, DRILL_WAITS.stall) == (0.5, 1.0)
+    assert TEST_WAITS.client < TEST_WAITS.stall
+    scenario = load_scenario(_write(tmp_path, dict(UNSEEN, name="unseen-waits")))
+    saved = dict(os.environ)
+    try:
+        for waits, given in ((DRILL_WAITS, {}), (TEST_WAITS, {"waits": TEST_WAITS})):
+            world = build_world(scenario, log_stream=io.StringIO(), **given)
+            try:
+                assert os.environ["HTTP_TIMEOUT_SECONDS"] == str(waits.client)
+                stalls = {e.timeout_delay for e in (world.x, world.news, *world.listening.values())}
+                assert stalls == {waits.stall} and set(world.listening) == {"reddit"}
+            finally:
+                world.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def test_a_failed_expectation_fails_the_drill_with_the_observed_value(tmp_path: Path, capsys) -> None:
     scenario = dict(UNSEEN, name="unseen-too-hopeful", expect=[{"check": "stored_posts", "min": 1000}])
     out_json = tmp_path / "result.json"
-    assert main([str(_write(tmp_path, scenario)), "--json", str(out_json)]) == 1
+    assert main([str(_write(tmp_path, scenario)), "--json", str(out_json)], waits=TEST_WAITS) == 1
     printed = capsys.readouterr().out
     assert "FAIL  stored_posts min=1000: 64 posts stored" in printed
     result = json.loads(out_json.read_text(encoding="utf-8"))
@@ -69,7 +96,7 @@ def test_unsupported_faults_are_reported_and_a_missed_alert_fails(tmp_path: Path
     scenario = dict(UNSEEN, name="unseen-desk", duration="+00:03",
                     faults=[{"from": "+00:01", "to": "+00:02", "service": "dynamodb", "kind": "unavailable"}],
                     expect=[{"check": "alert", "topic": "northgate", "level": "WARNING", "by": "+00:02"}])
-    assert main([str(_write(tmp_path, scenario))]) == 1
+    assert main([str(_write(tmp_path, scenario))], waits=TEST_WAITS) == 1
     printed = capsys.readouterr().out
     assert "FAIL  alert topic=northgate level=WARNING by=+00:02: highest by then NORMAL" in printed
     assert "not run: fault {'from': '+00:01', 'to': '+00:02', 'service': 'dynamodb', 'kind': 'unavailable'}" in printed
@@ -79,7 +106,7 @@ def test_an_invalid_scenario_names_the_file_and_the_key(tmp_path: Path, capsys) 
     scenario = dict(UNSEEN, name="unseen-bad")
     scenario["posts"] = [{"at": "+00:01", "platform": "x", "text": "hi", "colour": "red"}]
     path = _write(tmp_path, scenario)
-    assert main([str(path)]) == 2
+    assert main([str(path)], waits=TEST_WAITS) == 2
     assert f"{path}: posts[0].colour: unknown key" in capsys.readouterr().err
 
 
@@ -88,7 +115,7 @@ def test_without_topics_the_sample_configuration_is_watched(tmp_path: Path) -> N
                 "posts": [{"at": "+00:00:30", "platform": "x", "text": "Example Bank ATMs are empty"},
                           {"at": "+00:01", "platform": "x", "text": "Some other bank"}],
                 "expect": [{"check": "stored_posts", "min": 1, "max": 1}]}
-    assert run_scenario(_write(tmp_path, scenario)).ok
+    assert run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS).ok
 
 
 # A project drill whose output another test inspects runs there only, once (it judges it the same way).
@@ -96,11 +123,15 @@ RUN_ELSEWHERE = {"statement-effect": "tests/integration/test_drill_effect.py",
                  "narratives": "tests/integration/test_drill_narratives.py"}
 
 
-@pytest.mark.parametrize("path", [p for p in sorted((ROOT / "events" / "drills").glob("*.json"))
-                                  if p.stem not in RUN_ELSEWHERE], ids=lambda p: p.stem)
-@pytest.mark.slow
+# About how many seconds of CPU a project drill takes here (the rest take a few): the longest start first.
+DRILL_SECONDS = {"weibo-rumour": 26, "listening-hour": 10, "slow-burn": 8, "false-alarm": 4}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=pytest.mark.slow(seconds=DRILL_SECONDS.get(p.stem, 2)))
+                                  for p in sorted((ROOT / "events" / "drills").glob("*.json"))
+                                  if p.stem not in RUN_ELSEWHERE])
 def test_the_projects_own_drill_passes(path: Path) -> None:
-    report = run_scenario(path)
+    report = run_scenario(path, waits=TEST_WAITS)
     assert report.ok, [c.line() for c in report.checks]
     assert report.figures["missed"] == 0
 
@@ -137,7 +168,7 @@ EVERY_PLATFORM = {
 
 
 def test_every_listened_platform_is_replayed_with_places_faults_and_the_banks_accounts(tmp_path: Path) -> None:
-    report = run_scenario(_write(tmp_path, EVERY_PLATFORM))
+    report = run_scenario(_write(tmp_path, EVERY_PLATFORM), waits=TEST_WAITS)
     assert all(c.passed for c in report.checks), [c.line() for c in report.checks]
     assert sorted(report.figures["stored_by_platform"]) == ["bluesky", "douyin", "mastodon", "reddit", "wechat", "weibo", "x"]
     by_key = {s["post_key"]: s for s in report.stored}
@@ -196,7 +227,7 @@ UNSEEN_REPLIES = {
 
 def test_an_unseen_scenario_answers_people_through_the_inbox_and_a_missed_target_fails(tmp_path: Path, capsys) -> None:
     out_json = tmp_path / "result.json"
-    assert main([str(_write(tmp_path, UNSEEN_REPLIES)), "--json", str(out_json)]) == 1
+    assert main([str(_write(tmp_path, UNSEEN_REPLIES)), "--json", str(out_json)], waits=TEST_WAITS) == 1
     printed = capsys.readouterr().out
     result = json.loads(out_json.read_text(encoding="utf-8"))
     checks = {(c["check"], c.get("post"), c.get("minutes"), c.get("action")): c for c in result["checks"]}
@@ -240,7 +271,7 @@ def test_a_holding_statement_from_an_approved_template_is_published(tmp_path: Pa
         ],
         "expect": [{"check": "deliveries", "ref": "s1", "state": "SENT"}, {"check": "audit_chain_valid"}],
     }
-    report = run_scenario(_write(tmp_path, scenario))
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
     assert report.ok, [c.line() for c in report.checks]
     assert [s["ref"] for s in report.statements] == ["s1"] and report.statements[0]["state"] == "PUBLISHED"
 

@@ -8,6 +8,8 @@ import pytest
 
 from crisiscomms_local.drill.runner import run_scenario
 
+from .conftest import TEST_WAITS
+
 pytestmark = pytest.mark.integration
 
 CLOSING = {
@@ -40,7 +42,7 @@ CLOSING = {
 def test_close_alert_closes_the_topics_alert_and_alert_closed_judges_it(tmp_path: Path) -> None:
     path = tmp_path / "unseen-closing.json"
     path.write_text(json.dumps(CLOSING), encoding="utf-8")
-    report = run_scenario(path)
+    report = run_scenario(path, waits=TEST_WAITS)
     checks = {(c.check["check"], c.check.get("topic") or c.check.get("action")): c for c in report.checks}
     assert checks[("alert", "northgate")].passed, checks[("alert", "northgate")].line()
     closed = checks[("alert_closed", "northgate")]

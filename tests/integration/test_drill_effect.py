@@ -9,6 +9,7 @@ import pytest
 from crisiscomms_local.drill.runner import main
 
 from ..conftest import ROOT
+from .conftest import TEST_WAITS
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def test_an_effect_not_yet_measured_fails_the_check_with_when_it_is_due(tmp_path
     path = tmp_path / "effect-too-short.json"
     path.write_text(json.dumps(TOO_SHORT), encoding="utf-8")
     out = tmp_path / "result.json"
-    assert main([str(path), "--json", str(out)]) == 1
+    assert main([str(path), "--json", str(out)], waits=TEST_WAITS) == 1
     printed = capsys.readouterr().out
     assert "FAIL  effect ref=s1 recommendation=keep_cadence: not measured; due at 2027-03-01T09:33:00Z" in printed
     assert "FAIL  effect ref=s9 recommendation=revise: no statement 's9' was drafted" in printed
@@ -44,10 +45,10 @@ def test_an_effect_not_yet_measured_fails_the_check_with_when_it_is_due(tmp_path
     assert statement["effects"] == [] and statement["next_measurement"] == {"stage": "after", "due_at": "2027-03-01T09:33:00Z"}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=12)
 def test_the_project_scenario_prints_each_statements_effect_and_writes_it_to_json(tmp_path: Path, capsys) -> None:
     out = tmp_path / "result.json"
-    assert main([str(ROOT / "events" / "drills" / "statement-effect.json"), "--json", str(out)]) == 0
+    assert main([str(ROOT / "events" / "drills" / "statement-effect.json"), "--json", str(out)], waits=TEST_WAITS) == 0
     printed = capsys.readouterr().out
     assert "effect after: after +00:30..+01:00 vs before +00:00..+00:30, measured +01:02 -> revise (rule 1, harbor)" in printed
     assert "effect after: after +01:05..+01:35 vs before +00:35..+01:05, measured +01:37 -> keep_cadence (rule 4, harbor)" in printed

@@ -9,14 +9,15 @@ import pytest
 from crisiscomms_local.drill.runner import main
 
 from ..conftest import ROOT
+from .conftest import TEST_WAITS
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=4)
 def test_the_alert_carries_the_data_breach_rumour_and_both_narratives_are_listed(tmp_path: Path, capsys) -> None:
     out = tmp_path / "result.json"
-    assert main([str(ROOT / "events" / "drills" / "narratives.json"), "--json", str(out)]) == 0
+    assert main([str(ROOT / "events" / "drills" / "narratives.json"), "--json", str(out)], waits=TEST_WAITS) == 0
     printed = capsys.readouterr().out
     result = json.loads(out.read_text(encoding="utf-8"))
     harbor = result["narratives"]["harbor"]

@@ -12,6 +12,7 @@ import pytest
 from crisiscomms_local.drill import runner
 
 from ..conftest import ROOT
+from .conftest import TEST_WAITS
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def _write(tmp_path: Path, scenario: dict[str, Any]) -> Path:
 
 def test_the_report_is_written_locally_its_path_printed_and_its_counts_are_the_stored_posts(tmp_path: Path, capsys: Any) -> None:
     out = tmp_path / "result.json"
-    assert runner.main([str(_write(tmp_path, SCENARIO)), "--json", str(out)]) == 0
+    assert runner.main([str(_write(tmp_path, SCENARIO)), "--json", str(out)], waits=TEST_WAITS) == 0
     printed = capsys.readouterr().out
     result = json.loads(out.read_text(encoding="utf-8"))
     html = ROOT / result["report"]
@@ -57,6 +58,6 @@ def test_a_report_whose_counts_differ_from_the_stored_posts_fails(tmp_path: Path
     stored = runner._stored_posts
     monkeypatch.setattr(runner, "_stored_posts", lambda *args: stored(*args)[1:])  # one stored post the page counted
     scenario = dict(SCENARIO, name="report-small-differs")
-    assert runner.main([str(_write(tmp_path, scenario))]) == 1
+    assert runner.main([str(_write(tmp_path, scenario))], waits=TEST_WAITS) == 1
     printed = capsys.readouterr().out
     assert "FAIL  report topic=northgate:" in printed and " but stored " in printed

@@ -4,6 +4,7 @@ DynamoDB's shortcuts answer as moto does."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 
@@ -113,6 +114,27 @@ def test_aws_calls_are_traced_as_subsegments(stack, monkeypatch: pytest.MonkeyPa
     assert document["name"] == "DynamoDB" and document["namespace"] == "aws"
     assert document["aws"]["operation"] == "GetItem" and document["aws"]["table_name"] == stack.refs["StateTable"]
     assert document["http"] == {"response": {"status": 200}} and document["aws"]["request_id"]
+
+
+def test_the_functions_clients_share_a_session_while_the_aws_variables_stay_the_same(
+        stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients stay one per `AwsClients` and service (each traced once); a changed AWS_* variable (the
+    drill's SNS outage points SNS at a closed port) gives another session, and clients that follow it."""
+    from crisiscomms.aws import clients as clients_module
+    from crisiscomms.aws.clients import AwsClients
+
+    first, second = AwsClients(), AwsClients()
+    assert first("dynamodb") is not second("dynamodb") and first("dynamodb") is first("dynamodb")
+    assert clients_module._session() is clients_module._session()
+    assert second("dynamodb").meta.events is not first("dynamodb").meta.events, "each client has its own handlers"
+    shared = clients_module._session()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", "http://127.0.0.1:9")
+    assert clients_module._session() is not shared
+    assert AwsClients()("sns").meta.endpoint_url == "http://127.0.0.1:9"
+    assert first("dynamodb").get_item(TableName=stack.refs["StateTable"], Key={"pk": {"S": "nothing"}}).get("Item") is None
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SNS")
+    assert clients_module._session() is shared
+    assert AwsClients()("sns").meta.endpoint_url == os.environ["AWS_ENDPOINT_URL"]
 
 
 def _inbox_like_table() -> str:

@@ -19,6 +19,7 @@ import pytest
 from crisiscomms.api import DEV_IDENTITY_HEADER
 from crisiscomms_local.aws import Stack, reset_process_caches
 from crisiscomms_local.serve import ApiServer, BackgroundWork, background_environment, schedule
+from crisiscomms_local.servers import shutdown_promptly
 
 pytestmark = pytest.mark.integration
 TEXT = {"zh": {"full": "示例银行声明：所有账户均可正常使用。", "short": "示例银行：账户正常。"},
@@ -62,7 +63,7 @@ def served(stack: Stack) -> Iterator[Served]:
         yield Served(server.url, background)
     finally:
         background.stop()
-        server.shutdown()
+        shutdown_promptly(server)
         server.server_close()
         world.close()
         os.environ.clear()

@@ -134,6 +134,7 @@ def test_the_document_names_every_status_a_route_can_answer() -> None:
 @pytest.fixture
 def server_with(request: pytest.FixtureRequest):
     from crisiscomms_local.serve import ApiServer
+    from crisiscomms_local.servers import shutdown_promptly
 
     servers = []
 
@@ -145,7 +146,7 @@ def server_with(request: pytest.FixtureRequest):
 
     yield start
     for server in servers:
-        server.shutdown()
+        shutdown_promptly(server)
         server.server_close()
 
 

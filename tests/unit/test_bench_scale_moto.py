@@ -141,3 +141,90 @@ def test_a_deep_copy_of_an_item_is_independent() -> None:
     copied = copy.deepcopy(item)
     copied.attrs["l"].value.append(DynamoType({"S": "y"}))
     assert item.to_json() != copied.to_json()
+
+
+SIZED = {"s": {"S": "港湾银行 app"}, "n": {"N": "-12.500"}, "b": {"B": b"\x00\xff"}, "b64": {"B": "AAE="},
+         "t": {"BOOL": True}, "f": {"BOOL": False}, "nothing": {"NULL": True}, "ss": {"SS": ["a", "银行"]},
+         "ns": {"NS": ["1", "22.5"]}, "bs": {"BS": [b"\x01", b"\x02\x03"]}, "empty": {"L": []}, "m0": {"M": {}},
+         "l": {"L": [{"S": "x"}, {"N": "2"}, {"L": [{"BOOL": False}, {"M": {"k": {"SS": ["v"]}}}]}]},
+         "m": {"M": {"x": {"S": "y"}, "z": {"L": [{"NULL": True}]}, "deep": {"M": {"n": {"N": "7"}, "b": {"B": b"z"}}}}}}
+
+
+def test_sizes_are_moto_s_own_for_every_type_and_every_item() -> None:
+    own_value, own_item = moto_transactions.MOTO_OWN[(DynamoType, "size")], moto_transactions.MOTO_OWN[(Item, "size")]
+    assert DynamoType.size is not own_value and Item.size is not own_item
+    for name, raw in SIZED.items():
+        value = DynamoType(raw)
+        assert value.size() == own_value(value), name
+    raw_map = DynamoType({"M": {}})
+    raw_map.value["plain"] = {"S": "a value moto left unwrapped"}  # a map value that is not yet a DynamoType
+    assert raw_map.size() == own_value(raw_map) > 0
+    item = Item(DynamoType({"S": "k"}), None, {"pk": {"S": "k"}, **SIZED})
+    assert item.size() == own_item(item) > 0
+
+
+def _dynamodb_request(action: str, body: bytes) -> object:
+    from werkzeug.test import EnvironBuilder
+
+    return EnvironBuilder(method="POST", path="/", data=body, headers={
+        "X-Amz-Target": f"DynamoDB_20120810.{action}", "Content-Type": "application/x-amz-json-1.0"}).get_request()
+
+
+def _parsed(parse: object, request: object) -> dict:
+    from moto.dynamodb.responses import DynamoHandler
+
+    handler = DynamoHandler()
+    handler.uri_match, handler.querystring, handler.headers = {}, {}, request.headers  # type: ignore[attr-defined]
+    parse(handler, request)  # type: ignore[operator]
+    return handler.params
+
+
+TEXTUAL = {k: v for k, v in SIZED.items() if k not in ("b", "b64", "bs", "m")}  # no binary value anywhere
+TEXTUAL_MAP = {"M": {"x": {"S": "y"}, "z": {"L": [{"NULL": True}]}, "deep": {"M": {"n": {"N": "7"}, "ss": {"SS": ["a"]}}}}}
+REQUESTS = [
+    ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "k"}, **TEXTUAL, "m": TEXTUAL_MAP},
+                 "ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}),
+    ("Query", {"TableName": "t", "IndexName": "by_time", "KeyConditionExpression": "#p = :p AND #t < :t",
+               "ExpressionAttributeNames": {"#p": "queue", "#t": "created_at"},
+               "ExpressionAttributeValues": {":p": {"S": "harbor#NEW"}, ":t": {"S": "2026-11-28T09:00:00Z"}},
+               "Limit": 25, "ScanIndexForward": False, "ConsistentRead": False,
+               "ExclusiveStartKey": {"pk": {"S": "a"}, "n": {"N": "3"}}}),
+    ("TransactWriteItems", {"TransactItems": [
+        {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "m": TEXTUAL_MAP}}},
+        {"Update": {"TableName": "t", "Key": {"pk": {"S": "b"}}, "UpdateExpression": "ADD #n :one",
+                    "ExpressionAttributeNames": {"#n": "n"}, "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "c"}}, "ConditionExpression": "attribute_exists(pk)"}}],
+        "ClientRequestToken": "token-1"}),
+    ("BatchGetItem", {"RequestItems": {"t": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}], "ConsistentRead": True}}}),
+]
+
+
+@pytest.mark.parametrize("action,body", REQUESTS, ids=[r[0] for r in REQUESTS])
+def test_an_item_request_read_as_json_is_what_moto_s_parser_gives(action: str, body: dict) -> None:
+    import json
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    from crisiscomms_local.aws import MOTO_OWN_PARSE
+
+    own = MOTO_OWN_PARSE[DynamoHandler]
+    assert DynamoHandler.parse_parameters is not own
+    raw = json.dumps(body).encode()
+    assert _parsed(DynamoHandler.parse_parameters, _dynamodb_request(action, raw)) == \
+        _parsed(own, _dynamodb_request(action, raw)) == body
+
+
+def test_a_request_with_a_binary_value_is_left_to_moto_s_parser() -> None:
+    import base64
+    import json
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    from crisiscomms_local.aws import MOTO_OWN_PARSE
+
+    body = {"TableName": "t", "Item": {"pk": {"S": "k"}, "blob": {"B": base64.b64encode(b"\x00\xff").decode()},
+                                       "set": {"BS": [base64.b64encode(b"\x01").decode()]}}}
+    raw = json.dumps(body).encode()
+    parsed = _parsed(DynamoHandler.parse_parameters, _dynamodb_request("PutItem", raw))
+    assert parsed == _parsed(MOTO_OWN_PARSE[DynamoHandler], _dynamodb_request("PutItem", raw))
+    assert parsed["Item"]["blob"] == {"B": b"\x00\xff"} and parsed["Item"]["set"] == {"BS": [b"\x01"]}

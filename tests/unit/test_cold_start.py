@@ -8,6 +8,7 @@ every service directory to find a model.
 """
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -44,6 +45,7 @@ print(json.dumps({"modules": sorted(sys.modules), "listed": listed}))
 """
 
 
+@functools.cache  # one fresh interpreter per function and worker: several tests read the same first steps
 def _first_steps(name: str) -> dict[str, list[str]]:
     env = {"AWS_DEFAULT_REGION": "eu-west-1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "shared"),
            "AWS_ACCESS_KEY_ID": "testing",

@@ -19,7 +19,7 @@ from crisiscomms_local.template import (
 TEMPLATE = load_template()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=5)
 def test_template_lints_clean_as_written_and_after_sam_transform() -> None:
     assert lint_template_and_transform() == []
 
@@ -33,7 +33,7 @@ BREAKAGES = [  # (where, what, how its error names it, why the linter must catch
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=3)
 def test_lint_after_transform_catches_what_it_must() -> None:
     """Each breakage is named by its own error: one template carries all of them, so one lint run
     (seconds each) checks every case."""
@@ -65,6 +65,18 @@ def test_each_function_gets_exactly_the_environment_its_settings_read() -> None:
     for name, function in functions.items():
         if name not in FUNCTION_SETTINGS:
             assert not function["Properties"].get("Environment", {}).get("Variables"), f"{name} reads no settings"
+
+
+def test_the_transform_is_made_once_per_template_and_each_caller_gets_its_own_copy() -> None:
+    from crisiscomms_local.template import _transformed
+
+    first = sam_transform(TEMPLATE)
+    first["Resources"].clear()
+    again = sam_transform(load_template())
+    assert again["Resources"] and again == _transformed.__wrapped__(json.dumps(TEMPLATE), "eu-west-1")
+    other = load_template()
+    other["Globals"]["Function"]["MemorySize"] = 1024
+    assert sam_transform(other) != again, "another template is expanded on its own"
 
 
 def test_tables_keep_data_safe() -> None:

@@ -22,7 +22,16 @@ from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.listening.polling import COUNTERS, RunCounts
 from crisiscomms_local.drill.scenario import Check, ScenarioError, load_scenario
-from crisiscomms_local.drill.world import ROOT, SUPPORTED_CHECKS, SUPPORTED_DESK_ACTIONS, World, build_world, offset_of
+from crisiscomms_local.drill.world import (
+    DRILL_WAITS,
+    ROOT,
+    SUPPORTED_CHECKS,
+    SUPPORTED_DESK_ACTIONS,
+    FaultWaits,
+    World,
+    build_world,
+    offset_of,
+)
 from crisiscomms_local.lambda_runtime import invoke
 
 DRILLS = ROOT / "events" / "drills"
@@ -74,13 +83,13 @@ class DrillReport:
         return all(c.passed for c in self.checks)
 
 
-def run_scenario(path: Path) -> DrillReport:
+def run_scenario(path: Path, *, waits: FaultWaits = DRILL_WAITS) -> DrillReport:
     scenario = load_scenario(path)
     LOG_DIR.mkdir(exist_ok=True)
     log_path = LOG_DIR / f"{scenario.name}.log.jsonl"
     started, cpu_started = time.monotonic(), time.process_time()
     with log_path.open("w", encoding="utf-8") as log_stream:
-        world = build_world(scenario, log_stream=log_stream)
+        world = build_world(scenario, log_stream=log_stream, waits=waits)
         try:
             ready, cpu_ready = time.monotonic(), time.process_time()
             tallies, timeline, ticks = _replay(world)
@@ -903,7 +912,7 @@ def as_json(report: DrillReport) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], *, waits: FaultWaits = DRILL_WAITS) -> int:
     parser = argparse.ArgumentParser(prog="drill", description="Replay crisis scenarios on local AWS.")
     parser.add_argument("scenarios", nargs="*", type=Path, help="scenario files (default: events/drills/*.json)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
@@ -916,7 +925,7 @@ def main(argv: list[str]) -> int:
         except ScenarioError as exc:
             print(exc, file=sys.stderr)
             return 2
-        report = run_scenario(path)
+        report = run_scenario(path, waits=waits)
         print(render(report, scenario.start), end="\n\n", flush=True)
         results.append(as_json(report))
         failed |= not report.ok

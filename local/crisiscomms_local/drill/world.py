@@ -29,8 +29,6 @@ from crisiscomms_local.emulators import Fault, NewsEmulator, XEmulator
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_CONFIG = ROOT / "events" / "watch-config.json"
 X_TOKEN = "drill-x-bearer-token"
-CLIENT_TIMEOUT_SECONDS = 0.5   # a timeout fault waits this long in real time: kept short, far above a local answer
-EMULATOR_STALL_SECONDS = 1.0
 SUPPORTED_DESK_ACTIONS = {"draft", "edit", "submit", "approve", "reject", "publish", "correct", "ack_alert",
                           "expect_refused", "template", "holding", "assign", "close", "reply_template", "reply",
                           "approve_reply", "close_alert"}
@@ -41,6 +39,19 @@ SUPPORTED_CHECKS = {"alert", "no_alert", "max_level", "sms", "deliveries", "no_d
 REPLY_CHECKS = ("replied_within", "reply_delivered", "no_unapproved_reply")
 # The bank's own Weibo status that `to_bank` Weibo posts not @-mentioning it are comments under.
 BANK_WEIBO_STATUS_TEXT = "早上好，祝大家周末愉快。"
+
+
+@dataclass(frozen=True)
+class FaultWaits:
+    """How long a timeout fault holds in real time: clients give up after `client` seconds, an emulator
+    stalls its answer `stall` seconds (longer, so the client always gives up first). The drill's are kept
+    short, far above a local answer; tests pass shorter ones to the same code."""
+
+    client: float = 0.5
+    stall: float = 1.0
+
+
+DRILL_WAITS = FaultWaits()
 
 
 def listened_platforms() -> set[str]:
@@ -169,14 +180,14 @@ def _watch_config(scenario: Scenario, feeds: list[str], news: NewsEmulator, want
     return parse_watch_config(document)
 
 
-def build_world(scenario: Scenario, *, log_stream: Any) -> World:
+def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRILL_WAITS) -> World:
     clock = SimulatedClock(scenario.start)
     clock_module.install(clock)
     aws = LocalAwsServer().start()
     try:
         stack = provision(secrets={"XBearerTokenSecret": X_TOKEN})
-        x = XEmulator(clock, bearer_token=X_TOKEN, timeout_delay=EMULATOR_STALL_SECONDS)
-        news = NewsEmulator(clock, timeout_delay=EMULATOR_STALL_SECONDS)
+        x = XEmulator(clock, bearer_token=X_TOKEN, timeout_delay=waits.stall)
+        news = NewsEmulator(clock, timeout_delay=waits.stall)
         x.start()
         news.start()
     except Exception:
@@ -189,7 +200,7 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
                    | {f.feed for f in scenario.faults if isinstance(f, PlatformFault) and f.feed})
     used = {p["platform"] for p in posts} | {f.platform for f in scenario.faults if isinstance(f, PlatformFault)}
     wants_x = "x" in used
-    listening = _start_listening(sorted(used & listened_platforms() - {"x"}), clock, stack)
+    listening = _start_listening(sorted(used & listened_platforms() - {"x"}), clock, stack, waits.stall)
     config = _watch_config(scenario, feeds, news, wants_x, listening)
     world = World(scenario, clock, aws, stack, config, x, news, listening=listening)
     if "x" in config.accounts:
@@ -202,8 +213,8 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
         from crisiscomms_local.desk_world import sqs_follows_clock, start_desk_world
         from crisiscomms_local.drill import replies
 
-        world.desk_world = start_desk_world(stack=stack, clock=clock, timeout_delay=EMULATOR_STALL_SECONDS,
-                                            http_timeout=CLIENT_TIMEOUT_SECONDS)
+        world.desk_world = start_desk_world(stack=stack, clock=clock, timeout_delay=waits.stall,
+                                            http_timeout=waits.client)
         world.desk = Desk(post_ids=world.post_ids)
         world.reply_routes = replies.configure(world)
         world.undo_sqs_clock = sqs_follows_clock(clock)
@@ -283,14 +294,14 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
                                 Attributes={"RawMessageDelivery": "true"})
         world.sms_readback[topic_ref] = queue
     if world.desk_world is not None:  # the Reviewer measures what the desk publishes; it reads engagement back
-        os.environ.update(stack.function_environment("ReviewerFunction", {"HTTP_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS),
+        os.environ.update(stack.function_environment("ReviewerFunction", {"HTTP_TIMEOUT_SECONDS": str(waits.client),
                                                                           "CONFIG_MAX_AGE_SECONDS": "0"}))
     if any(c.check == "report" for c in scenario.expect):  # asked for through the desk API, written by the Reporter
         os.environ.update(stack.function_environment("DeskApiFunction"))
         os.environ.update(stack.function_environment("ReporterFunction", {"CONFIG_MAX_AGE_SECONDS": "0"}))
     os.environ.update(stack.function_environment("DetectorFunction"))
     os.environ.update(stack.function_environment("PollerFunction", {
-        "HTTP_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS),
+        "HTTP_TIMEOUT_SECONDS": str(waits.client),
         "RETRY_BASE_DELAY_SECONDS": "0",
         "CONFIG_MAX_AGE_SECONDS": "0",
         "X_API_BASE_URL": x.base_url,
@@ -305,7 +316,7 @@ def build_world(scenario: Scenario, *, log_stream: Any) -> World:
     return world
 
 
-def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack) -> dict[str, Any]:
+def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack, stall: float) -> dict[str, Any]:
     """One emulator per listened platform the scenario uses, its credentials in the platform's secret.
 
     It takes the bank's channel token where the platform is also a channel (the account is one),
@@ -318,7 +329,7 @@ def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack) 
     prefix = stack.function_environment("PollerFunction")["SOURCE_SECRET_PREFIX"]
     try:
         for platform in platforms:
-            emulator = LISTENING_EMULATORS[platform](clock, timeout_delay=EMULATOR_STALL_SECONDS,
+            emulator = LISTENING_EMULATORS[platform](clock, timeout_delay=stall,
                                                      **listening_tokens().get(platform, {}))
             emulator.start()
             started[platform] = emulator
@@ -388,4 +399,4 @@ def offset_of(scenario: Scenario, when: datetime) -> str:
     return f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}" + (f":{seconds % 60:02d}" if seconds % 60 else "")
 
 
-__all__ = ["World", "build_world", "offset_of", "parse_offset"]
+__all__ = ["DRILL_WAITS", "FaultWaits", "World", "build_world", "offset_of", "parse_offset"]

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Literal, Mapping
 from urllib.parse import parse_qs, urlsplit
 
+from crisiscomms_local.servers import shutdown_promptly
+
 Clock = Callable[[], datetime]
 FaultKind = Literal["rate_limit", "http_status", "timeout", "timeout_after_send"]
 
@@ -267,7 +269,7 @@ class EmulatorServer:
         if httpd is None:
             return
         self._stopping.set()
-        httpd.shutdown()
+        shutdown_promptly(httpd)
         httpd.server_close()
         if thread is not None:
             thread.join(timeout=5)
