@@ -33,6 +33,28 @@ def stop_together(emulators: Any) -> None:
         emulator.stop()
 
 
+QUIET = {"CONFIG_MAX_AGE_SECONDS": "0", "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
+
+
+@contextmanager
+def poller_and_detector(stack: Stack, emulators: list[Any], poller: dict[str, str] | None = None) -> Iterator[None]:
+    """The Poller and the Detector in one process, as the drill runs them (fast retries, the tests'
+    client timeout); the emulators stopped and the environment and caches restored after."""
+    saved = dict(os.environ)
+    os.environ.update(stack.function_environment("DetectorFunction", QUIET))
+    os.environ.update(stack.function_environment("PollerFunction", {
+        **QUIET, "HTTP_TIMEOUT_SECONDS": str(TEST_WAITS.client), "HTTP_MAX_ATTEMPTS": "3",
+        "RETRY_BASE_DELAY_SECONDS": "0", **(poller or {})}))
+    reset_process_caches()
+    try:
+        yield
+    finally:
+        stop_together(emulators)
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_process_caches()
+
+
 @dataclass
 class Listening:
     stack: Stack

@@ -3,7 +3,6 @@ Poller and Detector handlers against the X emulator in simulated time."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -17,11 +16,11 @@ from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.models import Post, ScoredPost
 from crisiscomms.models.posts import minute_key
-from crisiscomms_local.aws import Stack, put_watch_config, reset_process_caches
+from crisiscomms_local.aws import Stack, put_watch_config
 from crisiscomms_local.emulators import XEmulator
 from crisiscomms_local.lambda_runtime import invoke
 
-from .conftest import TEST_WAITS, X_TOKEN, source_state, stop_together
+from .conftest import TEST_WAITS, X_TOKEN, poller_and_detector, source_state
 
 pytestmark = pytest.mark.integration
 RUMOUR = "BREAKING: Harbor Bank is insolvent. Regulators were told last night. Get your money out while you still can."
@@ -86,7 +85,6 @@ def test_a_mark_counts_once_in_the_minute_it_is_made_whatever_repeats_or_races_i
 
 # --- through the real handlers --------------------------------------------------------------------------------
 
-QUIET = {"CONFIG_MAX_AGE_SECONDS": "0", "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
 @pytest.fixture
@@ -94,23 +92,14 @@ def x_and_detector(stack: Stack, sim_clock: Any) -> Iterator[XEmulator]:
     """The Poller and the Detector in one process, as the drill runs them, reading the X emulator."""
     x = XEmulator(sim_clock, bearer_token=X_TOKEN, timeout_delay=TEST_WAITS.stall)
     x.start()
-    saved = dict(os.environ)
-    os.environ.update(stack.function_environment("DetectorFunction", QUIET))
-    os.environ.update(stack.function_environment("PollerFunction", {
-        **QUIET, "X_API_BASE_URL": x.base_url, "HTTP_TIMEOUT_SECONDS": str(TEST_WAITS.client), "HTTP_MAX_ATTEMPTS": "3",
-        "RETRY_BASE_DELAY_SECONDS": "0"}))
-    reset_process_caches()
-    put_watch_config(stack, json.dumps({
-        "version": 1,
-        "topics": [{"id": "harbor", "names": ["Harbor Bank"]}, {"id": "northgate", "names": ["Northgate Savings"]}],
-        "sources": [{"id": "x-main", "platform": "x", "initial_lookback_minutes": 10}],
-        "detection": {"baseline_hours": 1},
-    }))
-    yield x
-    stop_together([x])
-    os.environ.clear()
-    os.environ.update(saved)
-    reset_process_caches()
+    with poller_and_detector(stack, [x], {"X_API_BASE_URL": x.base_url}):
+        put_watch_config(stack, json.dumps({
+            "version": 1,
+            "topics": [{"id": "harbor", "names": ["Harbor Bank"]}, {"id": "northgate", "names": ["Northgate Savings"]}],
+            "sources": [{"id": "x-main", "platform": "x", "initial_lookback_minutes": 10}],
+            "detection": {"baseline_hours": 1},
+        }))
+        yield x
 
 
 def test_a_post_read_early_that_goes_viral_warns_at_its_mark_and_a_quiet_one_raises_nothing(

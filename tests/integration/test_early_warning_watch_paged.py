@@ -15,16 +15,15 @@ from crisiscomms.aws.audit_log import AuditLog
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.models.posts import minute_key
-from crisiscomms_local.aws import Stack, client, put_watch_config, reset_process_caches
+from crisiscomms_local.aws import Stack, client, put_watch_config
 from crisiscomms_local.emulators.channels.bluesky import BlueskyEmulator
 from crisiscomms_local.emulators.channels.mastodon import MastodonEmulator
 from crisiscomms_local.lambda_runtime import invoke
 
-from .conftest import TEST_WAITS, source_state, stop_together
+from .conftest import TEST_WAITS, poller_and_detector, source_state
 
 pytestmark = pytest.mark.integration
 RUMOUR = "BREAKING: Harbor Bank is insolvent. Regulators were told last night. Get your money out while you still can."
-QUIET = {"CONFIG_MAX_AGE_SECONDS": "0", "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
 def _emulator(kind: str, clock: Any) -> Any:
@@ -47,26 +46,17 @@ def platform(request: Any, stack: Stack, sim_clock: Any) -> Iterator[tuple[str, 
     kind = request.param
     emulator = _emulator(kind, sim_clock)
     emulator.start()
-    saved = dict(os.environ)
-    os.environ.update(stack.function_environment("DetectorFunction", QUIET))
-    os.environ.update(stack.function_environment("PollerFunction", {
-        **QUIET, "HTTP_TIMEOUT_SECONDS": str(TEST_WAITS.client), "HTTP_MAX_ATTEMPTS": "3",
-        "RETRY_BASE_DELAY_SECONDS": "0"}))
-    reset_process_caches()
-    client("secretsmanager").put_secret_value(SecretId=os.environ["SOURCE_SECRET_PREFIX"] + emulator.platform,
-                                              SecretString=json.dumps(emulator.credentials()))
-    put_watch_config(stack, json.dumps({
-        "version": 1,
-        "topics": [{"id": "harbor", "names": ["Harbor Bank"]}, {"id": "northgate", "names": ["Northgate Savings"]}],
-        "sources": [_source(kind, emulator)],
-        "accounts": {emulator.platform: emulator.default_account()},
-        "detection": {"baseline_hours": 1},
-    }))
-    yield kind, emulator
-    stop_together([emulator])
-    os.environ.clear()
-    os.environ.update(saved)
-    reset_process_caches()
+    with poller_and_detector(stack, [emulator]):
+        client("secretsmanager").put_secret_value(SecretId=os.environ["SOURCE_SECRET_PREFIX"] + emulator.platform,
+                                                  SecretString=json.dumps(emulator.credentials()))
+        put_watch_config(stack, json.dumps({
+            "version": 1,
+            "topics": [{"id": "harbor", "names": ["Harbor Bank"]}, {"id": "northgate", "names": ["Northgate Savings"]}],
+            "sources": [_source(kind, emulator)],
+            "accounts": {emulator.platform: emulator.default_account()},
+            "detection": {"baseline_hours": 1},
+        }))
+        yield kind, emulator
 
 
 def _lookups(kind: str, emulator: Any) -> list[Any]:
