@@ -36,6 +36,20 @@ def stop_together(emulators: Any) -> None:
 QUIET = {"CONFIG_MAX_AGE_SECONDS": "0", "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
+def poll_at(clock: Any, at: Any, source: str) -> dict[str, Any]:
+    """The Poller's scheduled run for one kind of source at simulated time `at`: its one report."""
+    clock.set(at)
+    [report] = invoke("poller", {"source": source, "scheduled_time": clock().strftime("%Y-%m-%dT%H:%M:%SZ")})["reports"]
+    return report  # type: ignore[no-any-return]
+
+
+def detect_at(clock: Any, at: Any, minute: int, levels: dict[str, list[Any]]) -> None:
+    """The Detector's run at simulated time `at`: each topic's (minute, raw level, level) appended to `levels`."""
+    clock.set(at)
+    for result in invoke("detector", {"job": "detect", "scheduled_time": clock().strftime("%Y-%m-%dT%H:%M:%SZ")})["topics"]:
+        levels[result["topic"]].append((minute, result["raw"], result["level"]))
+
+
 @contextmanager
 def poller_and_detector(stack: Stack, emulators: list[Any], poller: dict[str, str] | None = None) -> Iterator[None]:
     """The Poller and the Detector in one process, as the drill runs them (fast retries, the tests'

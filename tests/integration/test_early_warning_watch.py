@@ -18,9 +18,8 @@ from crisiscomms.models import Post, ScoredPost
 from crisiscomms.models.posts import minute_key
 from crisiscomms_local.aws import Stack, put_watch_config
 from crisiscomms_local.emulators import XEmulator
-from crisiscomms_local.lambda_runtime import invoke
 
-from .conftest import TEST_WAITS, X_TOKEN, poller_and_detector, source_state
+from .conftest import TEST_WAITS, X_TOKEN, detect_at, poll_at, poller_and_detector, source_state
 
 pytestmark = pytest.mark.integration
 RUMOUR = "BREAKING: Harbor Bank is insolvent. Regulators were told last night. Get your money out while you still can."
@@ -126,16 +125,12 @@ def test_a_post_read_early_that_goes_viral_warns_at_its_mark_and_a_quiet_one_rai
     levels: dict[str, list[tuple[int, str, str]]] = {topic: [] for topic in topics}
     polls = []
     for minute in range(1, 31):
-        clock.set(start + timedelta(minutes=minute, seconds=10))
-        [report] = invoke("poller", {"source": "x", "scheduled_time": clock().strftime("%Y-%m-%dT%H:%M:%SZ")})["reports"]
-        polls.append(report)
+        polls.append(poll_at(clock, start + timedelta(minutes=minute, seconds=10), "x"))
         if minute == 5:
             assert {k: repo.get(f"x#{i}")["early_warning"] for k, i in (("viral", viral), ("quiet", quiet))} == \
                    {"viral": False, "quiet": False}, "stored under the bar"
             assert sorted(e.split(" ")[0] for e in source_state("source#x#x-main")["watch"]) == sorted([viral, quiet])
-        clock.set(start + timedelta(minutes=minute, seconds=30))
-        for result in invoke("detector", {"job": "detect", "scheduled_time": clock().strftime("%Y-%m-%dT%H:%M:%SZ")})["topics"]:
-            levels[result["topic"]].append((minute, result["raw"], result["level"]))
+        detect_at(clock, start + timedelta(minutes=minute, seconds=30), minute, levels)
 
     assert all(r["status"] == "ok" and r["watch_failed"] == 0 for r in polls), polls
     assert [m for m, r in enumerate(polls, 1) if r["escalated"]] == [23], "marked by the poll that read 5,000 reposts"

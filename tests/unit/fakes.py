@@ -1,6 +1,7 @@
 """Test doubles shared by unit tests."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -8,8 +9,7 @@ class StoresEach:
     """`store_many` of a fake post store with a `store(scored)` of its own, as PostRepository.store_many
     behaves for the caller: posts stored in order, each outcome handed to `settled` as it is known."""
 
-    def store(self, scored: Any) -> Any:  # each fake has its own
-        raise NotImplementedError
+    store: Callable[[Any], Any]  # each fake has its own
 
     def store_many(self, scored: list[Any], *, settled: Any = None) -> list[Any]:
         outcomes = []
