@@ -167,6 +167,32 @@ def _boto3(env: dict[str, str], refused: list[str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+# The floor under the goal: functions that do nothing of their own. One reads a DynamoDB item with
+# boto3 (the least any function here does: import, a client, one request); the other adds what every
+# handler here also loads (pydantic with one small model validated, powertools' Logger).
+_FLOORS = {
+    "boto3 + one GetItem": "import boto3\n"
+                           "boto3.client('dynamodb').get_item(TableName=TABLE, Key={'pk': {'S': 'floor'}})\n",
+    "boto3 + one GetItem + pydantic model + Logger":
+        "import boto3, pydantic\n"
+        "from aws_lambda_powertools import Logger\n"
+        "class Event(pydantic.BaseModel):\n"
+        "    source: str\n"
+        "    scheduled_time: str\n"
+        "Event.model_validate({'source': 'x', 'scheduled_time': '2026-01-01T00:00:00Z'})\n"
+        "Logger(service='floor')\n"
+        "boto3.client('dynamodb').get_item(TableName=TABLE, Key={'pk': {'S': 'floor'}})\n",
+}
+
+
+def _floor(code: str, table: str, env: dict[str, str], refused: list[str]) -> float:
+    timed = (_GUARD + f"TABLE = {table!r}\nimport time; t = time.perf_counter()\n" + code
+             + "print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", timed, json.dumps(refused)], env=env, capture_output=True, text=True,
+                         check=True, timeout=60)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def _events(world: Any, stack: Any, sim: Any, x: Any) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
     """Per function, how to make a representative first event with what it needs already in local AWS.
 
@@ -284,6 +310,14 @@ def bench_cold_start(runs: int = RUNS, profile: tuple[str, ...] = ()) -> dict[st
                                  "xray_loaded": samples[0]["xray_loaded"], "boto3_loaded": samples[0]["boto3_loaded"],
                                  "modules": samples[0]["modules"]}
             results["boto3_import_s"] = statistics.median(anchors)
+            floor_env = _environment(base, {})
+            floors: dict[str, Any] = {}
+            for label, code in _FLOORS.items():
+                pairs = [(_boto3(boto3_env, refused), _floor(code, stack.refs["StateTable"], floor_env, refused))
+                         for _ in range(runs)]
+                floors[label] = {"total_s": statistics.median(f for _, f in pairs),
+                                 "ratio": statistics.median(f / a for a, f in pairs)}
+            results["floors"] = floors
     finally:
         world.close()
         os.environ.clear()
@@ -299,11 +333,13 @@ def main(argv: list[str] | None = None) -> int:
           f" anchor: import boto3 {boto3 * 1000:.0f} ms (median); ratio = median of runs paired with an anchor;"
           " warm = the same kind of event again in that process (the work itself)")
     for name, f in figures.items():
-        if not isinstance(f, dict):
+        if not isinstance(f, dict) or name == "floors":
             continue
         print(f"  {name:<13} import {f['import_s'] * 1000:5.0f} ms   total {f['total_s'] * 1000:5.0f} ms"
               f"   {f['ratio']:.2f} x boto3   warm {f['warm_s'] * 1000:5.0f} ms"
               f"   boto3 imported: {f['boto3_loaded']}   X-Ray SDK loaded: {f['xray_loaded']}")
+    for label, f in figures["floors"].items():
+        print(f"  floor: {label:<46} total {f['total_s'] * 1000:5.0f} ms   {f['ratio']:.2f} x boto3")
     return 0
 
 
