@@ -460,13 +460,14 @@ class Container:
             keeper_box.append(keeper)
             return OpenedSource(reader=kind.reader(parts), tokens=keeper)
 
+        opener = self._conversation_opener(s, config, posts)
         return Listener(
             config,
             open_source=open_source,
             ingestor=Ingestor(TopicMatcher.for_watch(config), self.scorer(s.sentiment_engine), posts, self.now,
                               high_reach_followers=config.high_reach_followers,
                               early_warning=config.detection.early_warning,
-                              on_stored=self._conversation_opener(s, config, posts),
+                              on_stored=opener, owes_step=opener.opens, on_due=opener.resume,
                               on_seen_again=self._engagement_follow_up(s, config, posts)),
             state=state,
             x_search=x_search,
@@ -479,17 +480,18 @@ class Container:
             remaining_seconds=remaining_seconds,
         )
 
-    def _conversation_opener(self, s: PollerSettings, config: WatchConfig, posts: Any) -> Callable[[Any], Any]:
-        """The Ingestor's `on_stored`: triage, and one conditional PutItem for a post that opens a
-        conversation (with the topic's level, read once a minute, for its due time), then the post's
-        `follow_up` for its re-reads."""
+    def _conversation_opener(self, s: PollerSettings, config: WatchConfig, posts: Any) -> Any:
+        """The Ingestor's `on_stored` (and `owes_step`, `on_due`): triage, and one conditional PutItem for a
+        post that opens a conversation (with the topic's level, read once a minute, for its due time), then
+        the post's `follow_up` for its re-reads."""
         from crisiscomms.aws.inbox_store import InboxRepository, TopicLevels
         from crisiscomms.inbox.opening import ConversationOpener
 
         inbox = self._once("inbox_opening", lambda: InboxRepository(s.inbox_table, clients=self.clients))
         levels = self._once("topic_levels", lambda: TopicLevels(s.state_table, clients=self.clients))
         return ConversationOpener(inbox.open_conversation, settings=lambda: config.inbox, level_of=levels.level,
-                                  clock=self.now, keep_follow_up=_for_posts_read_again(posts.set_follow_up))
+                                  clock=self.now, keep_follow_up=posts.set_follow_up, conversation=inbox.get,
+                                  reads_again=_read_again)
 
     def _engagement_follow_up(self, s: PollerSettings, config: WatchConfig, posts: Any) -> Callable[[Any], int]:
         """The Ingestor's `on_seen_again`, new for each poll (one update per conversation per poll): a
@@ -1211,15 +1213,10 @@ def reset() -> None:
         _container = None
 
 
-def _for_posts_read_again(keep_follow_up: Callable[[str, dict[str, Any]], Any]) -> Callable[[str, dict[str, Any]], Any]:
-    """The post's follow-up is written only where its source can return it again: X's search and the
-    feeds never hand back a post they stored (since_id; seen GUIDs), so a follow-up there would be a
-    write per conversation that nothing ever reads (in a bank run, one more request per post)."""
+def _read_again(post_key: str) -> bool:
+    """Whether a post's source can hand it back: X's search and the feeds never return a post they stored
+    (since_id; seen GUIDs), so a follow-up there would be a write per conversation that nothing ever reads
+    (in a bank run, one more request per post)."""
     from crisiscomms.listening.polling import READ_ONCE_PLATFORMS
 
-    def keep(post_key: str, follow_up: dict[str, Any]) -> Any:
-        if post_key.split("#", 1)[0] in READ_ONCE_PLATFORMS:
-            return None
-        return keep_follow_up(post_key, follow_up)
-
-    return keep
+    return post_key.split("#", 1)[0] not in READ_ONCE_PLATFORMS

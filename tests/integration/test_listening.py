@@ -83,11 +83,11 @@ class _CrashingRepository:
     def known(self, keys: list[str]) -> set[str]:
         return self._real.known(keys)
 
-    def store_many(self, scored: list[Any], *, settled: Any = None) -> list[Any]:
+    def store_many(self, scored: list[Any], *, settled: Any = None, refusals: Any = None) -> list[Any]:
         """The first posts of the page stored for real (in their own transactions), then the crash."""
         kept = scored[:self._left]
         self._left -= len(kept)
-        outcomes = self._real.store_many(kept, settled=settled)
+        outcomes = self._real.store_many(kept, settled=settled, refusals=refusals)
         if len(kept) < len(scored):
             raise ConnectionError("lost the connection to DynamoDB")
         return outcomes

@@ -11,7 +11,7 @@ class StoresEach:
 
     store: Callable[[Any], Any]  # each fake has its own
 
-    def store_many(self, scored: list[Any], *, settled: Any = None) -> list[Any]:
+    def store_many(self, scored: list[Any], *, settled: Any = None, refusals: Any = None) -> list[Any]:
         outcomes = []
         for index, one in enumerate(scored):
             outcomes.append(self.store(one))

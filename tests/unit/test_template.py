@@ -133,3 +133,19 @@ def test_functions_run_on_arm64_with_json_logs_and_tracing() -> None:
     assert function_globals["LoggingConfig"]["LogFormat"] == "JSON"
     assert function_globals["Tracing"] == "Active"
     assert TEMPLATE_PATH.name == "template.yaml"
+
+
+def test_posts_refused_by_dynamodb_page_on_call_for_every_source_kind() -> None:
+    """The Poller sets a refused post apart and moves on; the alarm is what keeps that from being silent."""
+    alarm = TEMPLATE["Resources"]["PostsRefusedAlarm"]["Properties"]
+    stats = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert sorted(dict((d["Name"], d["Value"]) for d in s["Metric"]["Dimensions"])["source_kind"]
+                  for s in stats) == sorted(SOURCE_KINDS)
+    for stat in stats:
+        assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"], stat["Stat"]) == (
+            "CrisisComms", "PostsRefused", "Sum")
+        assert {"Name": "service", "Value": "crisiscomms"} in stat["Metric"]["Dimensions"]
+    summed = [m for m in alarm["Metrics"] if m.get("ReturnData", True)]
+    assert [m.get("Expression") for m in summed] == ["SUM(METRICS())"]
+    assert alarm["AlarmActions"] == [{"Ref": "EscalationTopic"}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")

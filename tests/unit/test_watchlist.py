@@ -75,7 +75,7 @@ class FakePosts:
     def known(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         return {key: {} for key in keys if key in self.stored}
 
-    def store_many(self, scored: list[ScoredPost], *, settled: Any = None) -> list[StoreOutcome]:
+    def store_many(self, scored: list[ScoredPost], *, settled: Any = None, refusals: Any = None) -> list[StoreOutcome]:
         outcomes = []
         for index, one in enumerate(scored):
             outcome = StoreOutcome.DUPLICATE if one.post.key in self.stored else StoreOutcome.STORED

@@ -243,3 +243,30 @@ def test_a_search_that_spends_the_budget_parks_the_source_and_its_list_waits() -
     assert report.status == "rate_limited" and reader.lookups == []
     watched = read_entries(state.items[_pk(reader)][WATCH_FIELD])
     assert sorted(e.native_id for e in watched) == ["111", "112"], "the new post joined the list, nothing was read"
+
+
+def test_a_post_two_sources_read_is_watched_once_by_the_source_that_stored_it() -> None:
+    """Two Mastodon sources on one server hand back the same status (one post key): the second finds it
+    stored, so only the first watches it and it is read again, and marked, once."""
+    clock = Clock()
+    tag, mentions = SOURCES["mastodon"], {**SOURCES["mastodon"], "id": "masto-mentions", "hashtag": "harborbank"}
+    config = parse_watch_config({"topics": [{"id": "harbor", "names": ["Harbor Bank"]}], "sources": [tag, mentions]})
+    readers = {source["id"]: FakeReader("mastodon", clock, per_call=20, followers=True) for source in (tag, mentions)}
+    for reader in readers.values():
+        reader.add("111", reposts=5)
+    posts, state = FakePosts(), FakeState()
+    listener = Listener(config, ingestor=Ingestor(TopicMatcher(config.topics), LexiconScorer(), posts, clock,
+                                                  early_warning=config.detection.early_warning),
+                        state=state, x_search=lambda: None, feeds=lambda: None,
+                        open_source=lambda source: OpenedSource(readers[source.id]), clock=clock, attempts=3,  # type: ignore[arg-type]
+                        base_delay=0, sleep=lambda s: None, run_id="run-1")
+    reports = listener.poll("mastodon")
+    assert [(r.stored, r.duplicates, r.watched) for r in reports] == [(1, 0, 1), (0, 1, 0)]
+    watched = [entry for pk, item in state.items.items() for entry in read_entries(item.get(WATCH_FIELD))]
+    assert [entry.native_id for entry in watched] == ["111"]
+    clock.now += timedelta(minutes=1)
+    for reader in readers.values():
+        reader.grow("111", 5_000)
+    reports = listener.poll("mastodon")
+    assert [r.escalated for r in reports] == [1, 0] and len(posts.marked) == 1
+    assert sum(len(reader.lookups) for reader in readers.values()) == 1

@@ -7,6 +7,18 @@ the sum of what its posts add, so the figures are those of storing the posts one
 fails its condition and cancels the transaction, which is sent again without it: no aggregate counts
 a post twice. A post may be about at most MAX_TOPICS_PER_POST (24) topics, what one transaction holds.
 
+A post whose item DynamoDB refuses (a ValidationException, or a cancellation reason other than a condition,
+a conflict or throttling) is set apart, REFUSED, with DynamoDB's code and reason, and the page's other posts
+are stored: a post its reason names is dropped from the transaction at once; otherwise the transaction's
+posts are sent again in halves until the refused one stands alone (at most 2 x log2(posts) transactions
+more for one such post), so one bad post never holds back the page nor the source's cursor. The model
+bounds what a post carries (crisiscomms.models.posts CUT_CHARS), so this is for what no bound foresees.
+
+A post that would open a conversation is stored with `inbox_due` (the time it was stored) in the same Put:
+the inbox step is owed. The step removes it with the `follow_up` it writes (`set_follow_up`), and `known`
+returns it, so a post read again after a run stopped between its transaction and its inbox step (the cursor
+had not moved) gets the step then (crisiscomms.listening.polling.Ingestor, `on_due`).
+
 The hour figures share the aggregates table: `minute_key = "hour#<YYYY-MM-DDTHH>#<source type>"`
 (UTC), counting posts, negative and crisis posts, engagement, and posts per platform (`p_<platform>`)
 and per place (`r_<code>`, negative `rn_<code>`; code as in crisiscomms.places, or `unknown`). A
@@ -68,6 +80,7 @@ ARRIVAL_SOURCES = {"social": "s", "news": "n"}
 _ARRIVAL_NAME = re.compile(r"([sn])(-?[0-9]+)([pnserchwx])")
 _MINUTE = timedelta(minutes=1)
 FOLLOW_UP = "follow_up"  # on a post item: what the inbox needs to follow the post up (see `known`)
+INBOX_DUE = "inbox_due"  # on a post item: its inbox step is owed (the module docstring; cleared by `set_follow_up`)
 NARRATIVE_LINKS_READ = 1000  # the most topic links one narratives answer reads for its top posts
 NARRATIVE_PAGE = 200
 TRANSACT_ACTIONS = 100  # DynamoDB's limit of actions per TransactWriteItems
@@ -77,12 +90,25 @@ UPDATE_ATTRIBUTES = 200  # per Update: keeps its expression under DynamoDB's 4 K
 MAX_TOPICS_PER_POST = (TRANSACT_ACTIONS - 1) // 4
 CONFLICT_ATTEMPTS = 5
 CONFLICT_BASE_DELAY = 0.025  # seconds; full jitter, doubling
+# Cancellation reasons that say nothing against the values sent: none, a condition, or a wait (DynamoDB's
+# documented codes); any other code refuses its action (ValidationError: an item too large, a bad value).
+_NOT_REFUSALS = frozenset({None, "None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError",
+                           "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
 
 class StoreOutcome(str, Enum):
     STORED = "stored"
     DUPLICATE = "duplicate"
-    REFUSED = "refused"  # about more topics than one transaction holds (MAX_TOPICS_PER_POST); not stored
+    REFUSED = "refused"  # not stored: about more topics than a transaction holds, or its item refused (Refusal)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a post was not stored: DynamoDB's error code and message (or the local error that made its
+    item impossible to write)."""
+
+    code: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -116,8 +142,8 @@ class PostRepository:
         """Store a post once; a second call for the same platform id changes nothing."""
         return self.store_many([scored])[0]
 
-    def store_many(self, scored: list[ScoredPost], *,
-                   settled: Callable[[int, StoreOutcome], Any] | None = None) -> list[StoreOutcome]:
+    def store_many(self, scored: list[ScoredPost], *, settled: Callable[[int, StoreOutcome], Any] | None = None,
+                   refusals: dict[int, Refusal] | None = None) -> list[StoreOutcome]:
         """Store posts once each, in as few transactions as DynamoDB's limits allow; the outcome of each.
 
         Posts are packed in order into transactions of at most TRANSACT_ACTIONS actions: each post's
@@ -127,7 +153,9 @@ class PostRepository:
         without it and sent again. A conflict with another writer's transaction cancels the whole
         transaction, so it is sent again as it was, after a jittered pause, at most
         CONFLICT_ATTEMPTS times; then the error is raised (earlier transactions stay stored).
-        A post about more than MAX_TOPICS_PER_POST topics cannot fit one transaction and is REFUSED.
+        A post about more than MAX_TOPICS_PER_POST topics cannot fit one transaction and is REFUSED, as
+        is one whose item DynamoDB refuses (the module docstring): `refusals`, when given, gets why,
+        by index, before `settled` hears of it.
 
         `settled(index, outcome)` is called as each post's outcome is known (a stored post's right
         after its transaction commits), so the caller's follow-up of a post never waits for the
@@ -135,8 +163,10 @@ class PostRepository:
         """
         found: dict[int, StoreOutcome] = {}
 
-        def settle(index: int, outcome: StoreOutcome) -> None:
+        def settle(index: int, outcome: StoreOutcome, why: Refusal | None = None) -> None:
             found[index] = outcome
+            if why is not None and refusals is not None:
+                refusals[index] = why
             if settled is not None:
                 settled(index, outcome)
 
@@ -148,9 +178,14 @@ class PostRepository:
                 continue
             seen.add(one.post.key)
             if len(one.topics) > MAX_TOPICS_PER_POST:
-                settle(index, StoreOutcome.REFUSED)
+                settle(index, StoreOutcome.REFUSED, Refusal("TooManyTopics", f"about {len(one.topics)} topics,"
+                                                            f" at most {MAX_TOPICS_PER_POST} fit one transaction"))
                 continue
-            writes = self._writes(one, index)
+            try:
+                writes = self._writes(one, index)
+            except (TypeError, ValueError, ArithmeticError) as exc:  # a value no DynamoDB number or string holds
+                settle(index, StoreOutcome.REFUSED, Refusal(type(exc).__name__, str(exc)[:300]))
+                continue
             if not batch.fits(writes):
                 self._commit(batch.members, settle)
                 batch = _Batch()
@@ -159,8 +194,9 @@ class PostRepository:
             self._commit(batch.members, settle)
         return [found[index] for index in range(len(scored))]
 
-    def _commit(self, members: list[_PostWrites], settle: Callable[[int, StoreOutcome], None]) -> None:
-        """Write one packed transaction; drop the posts found stored already, retry conflicts (bounded)."""
+    def _commit(self, members: list[_PostWrites], settle: Callable[..., None]) -> None:
+        """Write one packed transaction; drop the posts found stored already or refused, retry conflicts
+        (bounded)."""
         from botocore.exceptions import ClientError
 
         conflicts = 0
@@ -170,22 +206,44 @@ class PostRepository:
                 self._clients("dynamodb").transact_write_items(TransactItems=actions)
             except ClientError as exc:
                 error = exc.response.get("Error", {})
+                if error.get("Code") == "ValidationException":  # the request refused whole: which post, unsaid
+                    self._set_apart(members, settle, Refusal("ValidationException", str(error.get("Message", ""))))
+                    return
                 if error.get("Code") != "TransactionCanceledException":
                     raise
-                codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = [reason.get("Code") for reason in reasons]
                 already = {puts[n] for n, code in enumerate(codes) if code == "ConditionalCheckFailed" and n in puts}
                 if already:  # every retry drops at least one post
                     for position in sorted(already):
                         settle(members[position].index, StoreOutcome.DUPLICATE)
                     members = [m for position, m in enumerate(members) if position not in already]
                     continue
-                if not codes and "ConditionalCheckFailed" in error.get("Message", ""):
+                refused = [n for n, code in enumerate(codes) if code not in _NOT_REFUSALS]
+                if refused:
+                    owners = _owners(members)
+                    if any(n not in owners for n in refused):  # a figures item several posts add to
+                        first = reasons[refused[0]]
+                        self._set_apart(members, settle, Refusal(str(first.get("Code")), str(first.get("Message", ""))))
+                        return
+                    named: dict[int, Refusal] = {}
+                    for n in refused:  # a post's own item or link: that post, at once
+                        named.setdefault(owners[n], Refusal(str(codes[n]), str(reasons[n].get("Message", ""))))
+                    for position, why in sorted(named.items()):
+                        settle(members[position].index, StoreOutcome.REFUSED, why)
+                    members = [m for position, m in enumerate(members) if position not in named]
+                    continue
+                message = str(error.get("Message", ""))
+                if not codes and "ConditionalCheckFailed" in message:
                     # no reason per action to say which post: each alone, where the failure is its own
                     if len(members) == 1:
                         settle(members[0].index, StoreOutcome.DUPLICATE)
                         return
                     for member in members:
                         self._commit([member], settle)
+                    return
+                if not codes and "ValidationError" in message:
+                    self._set_apart(members, settle, Refusal("ValidationError", message))
                     return
                 if "TransactionConflict" in codes and conflicts + 1 < CONFLICT_ATTEMPTS:
                     conflicts += 1  # all or nothing: nothing of it was written, so sending it again is safe
@@ -195,6 +253,19 @@ class PostRepository:
             for member in members:
                 settle(member.index, StoreOutcome.STORED)
             return
+
+    def _set_apart(self, members: list[_PostWrites], settle: Callable[..., None], why: Refusal) -> None:
+        """DynamoDB refused a transaction without naming the post: one post alone is REFUSED; more are
+        sent again in halves, so the refused one ends alone and the others are stored (each half is its
+        own transaction: duplicates, refusals and conflicts handled as in `_commit`). Nothing of a refused
+        transaction was written, so sending its posts again is safe; k posts cost at most 2k - 1
+        transactions, one refused post among them about 2 x log2(k)."""
+        if len(members) == 1:
+            settle(members[0].index, StoreOutcome.REFUSED, why)
+            return
+        half = len(members) // 2
+        self._commit(members[:half], settle)
+        self._commit(members[half:], settle)
 
     def escalate_early_warning(self, post_key: str, topics: tuple[str, ...] | list[str], source_type: str,
                                at: datetime) -> bool:
@@ -255,22 +326,23 @@ class PostRepository:
         raise AssertionError("unreachable")
 
     def known(self, post_keys: list[str]) -> dict[str, dict[str, Any]]:
-        """Which of these posts are stored already, each with its `follow_up` when it has one
-        (`{"follow_up": {...}}`, else `{}`): one request per 100, keys and that one attribute only.
+        """Which of these posts are stored already, each with its `follow_up` and `inbox_due` when it has
+        them (`{"follow_up": {...}}`, else `{}`): one request per 100, keys and those attributes only.
 
         Sources that re-read a window (late federation, review queues, overlapping searches)
         see most posts more than once; a cancelled transaction costs the write capacity of every
         item in it, reading a key costs half a read unit. A key left unprocessed after the
         bounded retries counts as new: the transaction's condition still refuses a duplicate.
         `follow_up` is what the inbox keeps on a post that opened a conversation (`set_follow_up`),
-        so a re-read can update the conversation without reading anything else.
+        so a re-read can update the conversation without reading anything else; `inbox_due`, that the
+        post's inbox step is still owed (the module docstring).
         """
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(post_keys))
         for start in range(0, len(unique), BATCH_GET_LIMIT):
             request: dict[str, Any] = {self._tables.posts: {
                 "Keys": [to_item({"post_key": key}) for key in unique[start:start + BATCH_GET_LIMIT]],
-                "ProjectionExpression": f"post_key, {FOLLOW_UP}"}}
+                "ProjectionExpression": f"post_key, {FOLLOW_UP}, {INBOX_DUE}"}}
             for _ in range(BATCH_GET_ATTEMPTS):
                 answer = self._clients("dynamodb").batch_get_item(RequestItems=request)
                 for item in answer["Responses"].get(self._tables.posts, []):
@@ -282,17 +354,17 @@ class PostRepository:
         return found
 
     def set_follow_up(self, post_key: str, follow_up: dict[str, Any] | None) -> bool:
-        """Keep `follow_up` on a stored post for `known` to return (None drops it): one UpdateItem.
-        False when the post is no longer stored (it expired)."""
+        """Keep `follow_up` on a stored post for `known` to return (None drops it), and drop `inbox_due`:
+        the inbox step is done. One UpdateItem. False when the post is no longer stored (it expired)."""
         from botocore.exceptions import ClientError
 
         update: dict[str, Any] = {"TableName": self._tables.posts, "Key": to_item({"post_key": post_key}),
                                   "ConditionExpression": "attribute_exists(post_key)",
-                                  "ExpressionAttributeNames": {"#f": FOLLOW_UP}}
+                                  "ExpressionAttributeNames": {"#f": FOLLOW_UP, "#d": INBOX_DUE}}
         if follow_up is None:
-            update["UpdateExpression"] = "REMOVE #f"
+            update["UpdateExpression"] = "REMOVE #f, #d"
         else:
-            update["UpdateExpression"] = "SET #f = :f"
+            update["UpdateExpression"] = "SET #f = :f REMOVE #d"
             update["ExpressionAttributeValues"] = {":f": to_value(follow_up)}
         try:
             self._clients("dynamodb").update_item(**update)
@@ -338,6 +410,7 @@ class PostRepository:
             **({"unrelated_topics": list(scored.unrelated_topics)} if scored.unrelated_topics else {}),
             **({"narrative": scored.narrative} if scored.narrative else {}),
             "early_warning": scored.early_warning,
+            **({INBOX_DUE: _iso(scored.ingested_at)} if scored.inbox_due else {}),
         }
         puts: list[dict[str, Any]] = [{
             "Put": {
@@ -615,6 +688,16 @@ class _Batch:
                 self.names[counter.key] = {*counter.adds, *counter.sets}
             else:
                 names.update(counter.adds, counter.sets)
+
+
+def _owners(members: list[_PostWrites]) -> dict[int, int]:
+    """Which post each Put of `_render`'s transaction belongs to (its position in `members`), by action index;
+    the Updates after them belong to no one post."""
+    owners: dict[int, int] = {}
+    for position, member in enumerate(members):
+        for _ in member.puts:
+            owners[len(owners)] = position
+    return owners
 
 
 def _render(members: list[_PostWrites], table: str) -> tuple[list[dict[str, Any]], dict[int, int]]:

@@ -7,6 +7,16 @@ the topic's level (crisiscomms.aws.inbox_store.TopicLevels, kept 60 s), so the d
 WARNING or CRISIS already declared. Once opened, the post keeps a small `follow_up` (one UpdateItem on
 the post) so that a re-read with grown engagement can raise the conversation's priority without
 reading anything else (crisiscomms.inbox.growth).
+
+A post that qualifies (`opens`) is stored with its step marked due (`inbox_due` on its item, in its own
+transaction), and writing its `follow_up` clears the mark. A run stopped after the transaction and before
+the step leaves the mark; the next read of the post hands it to `resume`, which runs the step again:
+the conditional PutItem never makes a second conversation, and one found open already (the run stopped
+between the PutItem and the follow-up) is read once (GetItem) for its follow-up. Either way the mark goes,
+with the follow-up written for a source that reads its posts again, alone (REMOVE) for one that does not.
+Where nothing reads a post again (X, feeds: `reads_again` false) the step writes no follow-up and leaves
+the mark, to spare a write per conversation; a page read again after a stopped run resumes each marked
+post of it once (a PutItem refused, an UpdateItem).
 """
 from __future__ import annotations
 
@@ -19,11 +29,12 @@ from crisiscomms.inbox.growth import follow_up_of
 from crisiscomms.inbox.targets import due_at, target_minutes
 from crisiscomms.inbox.triage import Triage, TriageInput, triage
 from crisiscomms.models import ScoredPost
-from crisiscomms.models.inbox import conversation_id, priority_key
+from crisiscomms.models.inbox import OPEN_STATES, conversation_id, priority_key
 from crisiscomms.observability import count, logger
 from crisiscomms.watch.inbox import InboxSettings
 
 TEXT_CHARS = 280
+TRIAGED_KEPT = 1000  # `opens` answers kept for the step that follows them (a page's posts; more is a leftover)
 
 
 def conversation_for(scored: ScoredPost, result: Triage, *, level: str | None, now: datetime,
@@ -47,36 +58,76 @@ def conversation_for(scored: ScoredPost, result: Triage, *, level: str | None, n
 
 
 class ConversationOpener:
-    """`on_stored` for the Ingestor: opens a conversation for a stored post that qualifies."""
+    """`on_stored` for the Ingestor: opens a conversation for a stored post that qualifies; `opens` and
+    `resume` are its `owes_step` and `on_due` (the module docstring)."""
 
     def __init__(self, open_conversation: Callable[[dict[str, Any]], bool], *, settings: Callable[[], InboxSettings],
                  level_of: Callable[[str], str | None], clock: Callable[[], datetime],
-                 keep_follow_up: Callable[[str, dict[str, Any]], Any] | None = None) -> None:
+                 keep_follow_up: Callable[[str, dict[str, Any] | None], Any] | None = None,
+                 conversation: Callable[[str], dict[str, Any] | None] | None = None,
+                 reads_again: Callable[[str], bool] = lambda post_key: True) -> None:
         self._open = open_conversation
         self._settings = settings
         self._level_of = level_of
         self._clock = clock
         self._keep_follow_up = keep_follow_up  # PostRepository.set_follow_up
+        self._conversation = conversation  # InboxRepository.get
+        self._reads_again = reads_again  # whether the post's source can hand it back (else no follow-up)
+        self._triaged: dict[str, Triage] = {}  # post key -> what `opens` found, so the step does not triage again
+
+    def opens(self, scored: ScoredPost) -> bool:
+        """Whether this post opens a conversation (triage alone, no request); the answer is kept for the
+        step, which the Ingestor calls for the same post once its transaction commits."""
+        if not scored.topics:
+            return False
+        if len(self._triaged) >= TRIAGED_KEPT:  # left by posts never stored (refused, raced): dropped
+            self._triaged.clear()
+        result = self._triaged[scored.post.key] = triage(TriageInput.of(scored))
+        return result.opens
 
     def __call__(self, scored: ScoredPost) -> bool:
         """True when a conversation was opened; a failure is logged and counted, never raised (the post
-        is stored and the poll goes on)."""
-        result = triage(TriageInput.of(scored))
+        is stored and the poll goes on; its mark stays for a later read)."""
+        return self._step(scored, due=False)
+
+    def resume(self, scored: ScoredPost) -> bool:
+        """The step again for a stored post whose mark says it is owed; True when it opened the conversation."""
+        return self._step(scored, due=True)
+
+    def _step(self, scored: ScoredPost, *, due: bool) -> bool:
+        key = scored.post.key
+        kept = self._triaged.pop(key, None)
+        result = kept if kept is not None and not due else triage(TriageInput.of(scored))
         if not result.opens or not scored.topics:
+            if due:  # nothing to open as it reads now: the mark goes
+                self._keep(key, None)
             return False
         try:
             topic = scored.topics[0]
             item = conversation_for(scored, result, level=self._level_of(topic), now=self._clock(),
                                     settings=self._settings())
             opened = self._open(item)
+            current: dict[str, Any] | None = item
+            if not opened and due:  # opened by the stopped run: its follow-up from the conversation as it is
+                current = self._conversation(key) if self._conversation is not None and self._reads_again(key) else None
         except Exception as exc:  # the post is stored; losing its conversation must not lose the page
-            logger.exception("conversation not opened", extra={"post_key": scored.post.key, "error": str(exc)})
+            logger.exception("conversation not opened", extra={"post_key": key, "error": str(exc)})
             count("ConversationsNotOpened")
             return False
-        if opened and self._keep_follow_up is not None:
-            try:
-                self._keep_follow_up(scored.post.key, follow_up_of(item))
-            except Exception as exc:  # the conversation is open; only its later re-ranking is lost
-                logger.exception("follow-up not kept", extra={"post_key": scored.post.key, "error": str(exc)})
-                count("FollowUpsNotKept")
+        if due:
+            still_open = current is not None and (opened or current.get("state") in OPEN_STATES)
+            self._keep(key, follow_up_of(current) if current is not None and still_open and self._reads_again(key)
+                       else None)
+        elif opened and self._reads_again(key):
+            self._keep(key, follow_up_of(item))
         return opened  # counted per run by the poll, not per post (a metric per post would flush mid-run)
+
+    def _keep(self, post_key: str, follow_up: dict[str, Any] | None) -> None:
+        """The post's follow-up written (None: dropped), its mark with it; a failure is logged, never raised."""
+        if self._keep_follow_up is None:
+            return
+        try:
+            self._keep_follow_up(post_key, follow_up)
+        except Exception as exc:  # the conversation is open; only its later re-ranking is lost
+            logger.exception("follow-up not kept", extra={"post_key": post_key, "error": str(exc)})
+            count("FollowUpsNotKept")

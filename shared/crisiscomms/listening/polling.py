@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from crisiscomms.adapters.sources.feeds import FeedClient
 from crisiscomms.adapters.http import with_retries
 from crisiscomms.adapters.sources.x_search import SearchPage, XSearchClient
-from crisiscomms.aws.post_store import MAX_TOPICS_PER_POST, PostRepository, StoreOutcome
+from crisiscomms.aws.post_store import INBOX_DUE, MAX_TOPICS_PER_POST, PostRepository, Refusal, StoreOutcome
 from crisiscomms.aws.source_state import LeaseHeld, StateRepository
 from crisiscomms.errors import InvalidCursor, PlatformError, RateLimited, TokenExpired
 from crisiscomms.listening.tokens import TokenKeeper
@@ -77,7 +77,8 @@ class RunCounts:
     followed_up: int = 0  # stored posts that opened a conversation in the inbox
     regrown: int = 0  # posts read again whose grown engagement raised their conversation's priority
     unrelated: int = 0  # stored posts found only through ambiguous names and judged about no topic
-    refused: int = 0  # posts about more topics than one transaction can store (logged, not stored)
+    refused: int = 0  # posts not stored: about more topics than a transaction holds, or their item refused (logged)
+    resumed: int = 0  # posts read again whose inbox step a stopped run still owed (`inbox_due`): the step run then
     watched: int = 0  # stored posts put on the early-warning watch list (crisiscomms.listening.watchlist)
     escalated: int = 0  # watched posts marked early_warning once their grown engagement met the bar
     watch_failed: int = 0  # watch-list reads that failed (logged; the run goes on, the list waits for the next)
@@ -133,7 +134,15 @@ class Ingestor:
     opener there, so listening does not depend on the inbox. It must not raise; it is called once the
     transaction holding the post commits (a page's new posts are stored a few transactions at a time,
     `PostRepository.store_many`) and before the page's cursor moves. A post about more topics than one
-    transaction holds is not stored: logged and counted as `refused`.
+    transaction holds, or whose item DynamoDB refuses, is not stored: logged with its key and the reason,
+    counted as `refused`, and the page goes on (its cursor moves).
+
+    `owes_step(scored)`: whether `on_stored` has work for a post (the opener's triage; no request). Such
+    a post is stored with `inbox_due` in its own Put, so a run stopped after the transaction and before
+    `on_stored` reached it (a timeout, memory) leaves a trace: the next read of the post (the cursor did
+    not move, so the page comes again; or the source reads it again anyway) finds it with the keys it
+    looks up anyway (`PostRepository.known`), scores the post as read now and calls `on_due` with it,
+    which runs the step idempotently and clears the mark. Counted as `resumed`.
 
     `on_seen_again` is called once a page with the posts already stored that carry a `follow_up`
     (what `PostRepository.known` returned for them, read with the keys anyway), as (post as read
@@ -147,6 +156,8 @@ class Ingestor:
     def __init__(self, matcher: TopicMatcher, scorer: Scorer, posts: PostRepository, clock: Callable[[], datetime], *,
                  high_reach_followers: int = 10_000, on_stored: Callable[[ScoredPost], Any] | None = None,
                  on_seen_again: Callable[[list[tuple[Post, Mapping[str, Any]]]], int] | None = None,
+                 owes_step: Callable[[ScoredPost], bool] | None = None,
+                 on_due: Callable[[ScoredPost], Any] | None = None,
                  early_warning: EarlyWarning | None = None) -> None:
         self._matcher = matcher
         self._scorer = scorer
@@ -156,6 +167,8 @@ class Ingestor:
         self._early = early_warning or EarlyWarning()
         self._on_stored = on_stored
         self._on_seen_again = on_seen_again
+        self._owes_step = owes_step
+        self._on_due = on_due
 
     def ingest(self, posts: list[Post], report: RunReport, *, region: str | None = None,
                addressed: tuple[str, ...] = (), watch: list[Watched] | None = None) -> None:
@@ -175,20 +188,24 @@ class Ingestor:
         if not wanted:
             return
         known = self._posts.known([p.key for p, _ in wanted])
+        due: list[tuple[Post, Relation]] = []  # stored, with their inbox step still owed
         if known:  # seen on an earlier page or run: neither scored nor written again
             report.duplicates += sum(p.key in known for p, _ in wanted)
-            if self._on_seen_again is not None and isinstance(known, Mapping):  # a set of keys has no follow-ups
-                again = [(p, known[p.key]) for p, _ in wanted if known.get(p.key)]
-                if again:
+            if isinstance(known, Mapping):  # a set of keys has no follow-ups
+                if self._on_due is not None:
+                    due = [(p, found) for p, found in wanted if found.related and (known.get(p.key) or {}).get(INBOX_DUE)]
+                owed = {p.key for p, _ in due}
+                again = [(p, known[p.key]) for p, _ in wanted if known.get(p.key) and p.key not in owed]
+                if again and self._on_seen_again is not None:
                     report.regrown += self._on_seen_again(again)
             wanted = [(p, topics) for p, topics in wanted if p.key not in known]
-            if not wanted:
+            if not wanted and not due:
                 return
-        scores = self._scorer.score([p for p, _ in wanted])
+        scores = self._scorer.score([p for p, _ in wanted + due])
         now = self._clock()
         configured = place_for_code(region)
         batch: list[ScoredPost] = []
-        for (post, found), score in zip(wanted, scores, strict=True):
+        for (post, found), score in zip(wanted + due, scores, strict=True):
             place = normalise_place(post.location, country_code=post.location_country) or configured
             batch.append(ScoredPost(
                 post=post,
@@ -212,6 +229,11 @@ class Ingestor:
                 region=place.region if place else None,
                 narrative=narrative_group(score),
             ))
+        batch, owed_now = batch[:len(wanted)], batch[len(wanted):]
+        if self._owes_step is not None:
+            batch = [s.model_copy(update={"inbox_due": True}) if s.related and self._owes_step(s) else s
+                     for s in batch]
+        refusals: dict[int, Refusal] = {}
 
         def settled(index: int, outcome: StoreOutcome) -> None:
             scored = batch[index]
@@ -226,13 +248,26 @@ class Ingestor:
                     report.followed_up += 1
             elif outcome is StoreOutcome.REFUSED:
                 report.refused += 1
-                logger.error("post not stored: about more topics than one transaction holds",
-                             extra={"source": report.source, "post_key": scored.post.key,
-                                    "topics": len(scored.topics), "max_topics": MAX_TOPICS_PER_POST})
+                why = refusals.get(index)
+                if len(scored.topics) > MAX_TOPICS_PER_POST:
+                    logger.error("post not stored: about more topics than one transaction holds",
+                                 extra={"source": report.source, "post_key": scored.post.key,
+                                        "topics": len(scored.topics), "max_topics": MAX_TOPICS_PER_POST})
+                else:
+                    logger.error("post not stored: its item was refused",
+                                 extra={"source": report.source, "post_key": scored.post.key,
+                                        "error_code": why.code if why else None, "reason": why.reason if why else None})
             else:
                 report.duplicates += 1
 
-        self._posts.store_many(batch, settled=settled)
+        if batch:
+            self._posts.store_many(batch, settled=settled, refusals=refusals)
+        if owed_now and self._on_due is not None:
+            for scored in owed_now:  # after the page's new posts: owed steps never hold them back
+                report.resumed += 1
+                if self._on_due(scored):
+                    report.followed_up += 1
+                logger.info("inbox step resumed", extra={"source": report.source, "post_key": scored.post.key})
 
     def escalate(self, post: Post, topics: tuple[str, ...], report: RunReport) -> bool:
         """A watched post read again: when its engagement per minute since publication now meets the
@@ -570,6 +605,7 @@ def poll(listener: Listener, request: ScheduledPoll) -> dict[str, Any]:
         ("ConversationsRegrown", sum(r.regrown for r in reports)),
         ("PostsUnrelated", sum(r.unrelated for r in reports)),
         ("PostsRefused", sum(r.refused for r in reports)),
+        ("InboxStepsResumed", sum(r.resumed for r in reports)),
         ("PostsWatched", sum(r.watched for r in reports)),
         ("EarlyWarningsEscalated", sum(r.escalated for r in reports)),
         ("WatchLookupsFailed", sum(r.watch_failed for r in reports)),
