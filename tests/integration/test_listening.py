@@ -225,7 +225,7 @@ def test_malformed_items_are_skipped_counted_and_never_fail_the_batch(listening:
 
 
 def test_a_post_about_two_topics_is_stored_once_and_linked_to_each(listening: Listening) -> None:
-    [tweet] = [listening.x.add_post(text="Harbor Bank and Northgate Savings: can't withdraw from either!",
+    [tweet] = [listening.x.add_post(text="Harbor Bank and Northgate Savings: can't withdraw my money from either!",
                                     author="both", created_at=listening.clock() - timedelta(minutes=1), followers=50_000)]
     [report] = listening.poll("x")
     assert report["stored"] == 1

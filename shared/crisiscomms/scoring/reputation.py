@@ -16,7 +16,9 @@ token and per character gives all three gram sums)::
     polarity = p_positive - p_negative, to 4 places                                  -1..1
     label    = the class of the largest margin (neutral when no margin is above 0)
     crisis   = margin_crisis > 0        (logistic; its threshold, chosen by cross-validation,
-                                         is folded into bias_crisis)
+                                         folded into bias_crisis); > no_term for a post without a
+                                         non-negated crisis term of the lexicon (``crisis_no_term``
+                                         in the header, the second threshold less the first)
 
 A crisis post that no crisis term of the lexicon explains gets its narrative from a fourth head,
 multinomial over the ten catalogue narratives (``narratives.CATALOGUE`` less ``other``), grams
@@ -368,6 +370,10 @@ class Model:
         self.step = float(header["step"]["polarity"])
         self.crisis_step = float(header["step"]["crisis"])
         self.bias = tuple(float(b) for b in header["bias"])
+        # the extra crisis margin a post without a crisis term needs (absent in older headers: none)
+        self.no_term = float(header.get("crisis_no_term", 0.0))
+        if not 0.0 <= self.no_term < MAX_MARGIN:
+            raise ValueError("reputation model: crisis_no_term must be a margin >= 0")
         self.weights = tuple(tuple(float(v) for v in w) for w in header["evidence"]["weights"])
         if len(self.bias) != 3 or len(self.weights) != len(EVIDENCE) or any(len(w) != 3 for w in self.weights):
             raise ValueError("reputation model: three margins a weight")
@@ -437,6 +443,8 @@ class Model:
         scale = self.step / root if units else 0.0
         crisis_scale = self.crisis_step / root if units else 0.0
         neg, pos, cri = self.bias[0] + qn * scale, self.bias[1] + qp * scale, self.bias[2] + qc * crisis_scale
+        if not ev[1]:       # no crisis term: the larger threshold
+            cri -= self.no_term
         for (wn, wp, wc), x in zip(self.weights, evidence_vector(ev)):
             neg += wn * x
             pos += wp * x
@@ -536,7 +544,8 @@ class Model:
             return tuple(tuple(base[h] + sum(w[h] for k, w in enumerate(weights) if code >> k & 1) for h in range(3))
                          for code in range(1 << len(weights)))
 
-        low = table(flag_weights[:_LOW_FLAGS], self.bias)
+        # the crisis bias of a post without a term; one with a term gets no_term back with its weight
+        low = table(flag_weights[:_LOW_FLAGS], (self.bias[0], self.bias[1], self.bias[2] - self.no_term))
         high = table(flag_weights[_LOW_FLAGS:], (0.0, 0.0, 0.0))
         values = list(self.weights[:n_values])
         values[1] = tuple(v / CRISIS_SCALE for v in values[1])    # per unit of weight
@@ -549,7 +558,7 @@ class Model:
         return _polarity_function(
             (self.words.__getitem__, self.windows.__getitem__, self.singles.__getitem__, self.han[1], plain_sums,
              self.pairs.__getitem__ if self.han[1] == 2 else None),
-            _evidence_function(low, high, categories), self.step, self.crisis_step, tuple(values))
+            _evidence_function(low, high, categories, self.no_term), self.step, self.crisis_step, tuple(values))
 
 
 def _pack_narrative(sums: tuple[int, ...]) -> int:
@@ -569,9 +578,11 @@ def _windows(chars: list[str], width: int) -> Iterable[str]:
 
 
 def _evidence_function(low: tuple[tuple[float, ...], ...], high: tuple[tuple[float, ...], ...],
-                       categories: dict[str, tuple[float, ...]]) -> Callable[..., tuple[float, float, float]]:
+                       categories: dict[str, tuple[float, ...]],
+                       no_term: float = 0.0) -> Callable[..., tuple[float, float, float]]:
     """(Analysis, marks, crisis weight, hits, text, emoji praise) -> the three margins' biases plus the weights of the
-    flags and categories of evidence() (read inline: the same bits)."""
+    flags and categories of evidence() (read inline: the same bits).  ``low`` holds the crisis bias of a post
+    without a crisis term: one with a non-negated term (the ones the crisis weight counts) gets ``no_term`` back."""
     authority, category_of = _voiced_by_authority, categories.get
 
     def flag_margins(out: Analysis, marks: tuple[bool, bool, int, int, bool, int], crisis_weight: float,
@@ -606,6 +617,7 @@ def _evidence_function(low: tuple[tuple[float, ...], ...], high: tuple[tuple[flo
         n2, p2, c2 = high[high_flags]
         neg, pos, cri = neg + n2, pos + p2, cri + c2
         if seen is not None:
+            cri += no_term
             for category in ((seen,) if type(seen) is str else seen):
                 w = category_of(category)
                 if w is not None:
