@@ -8,8 +8,8 @@
 Data: tests/data/reputation/dev.jsonl (labels ``polarity``, ``crisis``, ``narrative``) when it
 exists, else the dev split of tests/data/labelled_posts.jsonl (label ``sentiment``, the author's
 tone: for plumbing only). A row whose ``split`` is given must be ``dev``; rows of any other split
-are left out. Every batch of the labelled set is trained on, a later one (``labelled_set.LATER_BATCHES``)
-as soon as its rows are in dev.jsonl; ``--batches first`` trains on the first batch's alone.
+are left out. The batches in ``BATCHES`` are trained on (the first two; ``--batches all``: every dev
+post, a later batch of ``labelled_set.LATER_BATCHES`` included; ``--batches first``: the first batch's alone).
 
 The frozen test split is never read. tests/data/reputation/FROZEN lists the SHA-256 of its file
 (``sha256 <hex>  test.jsonl``) and its ids (``id <id>``): an input that is that file, has that
@@ -81,7 +81,10 @@ NO_TERM_PRECISION = 0.7
 CLASS_WEIGHTS = "balanced"  # or "none"; "balanced": each class weighted by the inverse of its share
 # The labelled set's batches trained on (crisiscomms_local.labelled_set.batch_of): None, every dev post,
 # a batch added later (labelled_set.LATER_BATCHES) included; ("first",) is the first batch's alone.
-BATCHES: tuple[str, ...] | None = None
+# The third batch is held out: the model trained with it read a debunk ("This is not a bank run,
+# people") as crisis and a withdrawal complaint naming two banks as neutral (README, "The models"),
+# so it is the shipped model's unseen set until those are fixed.
+BATCHES: tuple[str, ...] | None = ("first", "batch2")
 # The labelled set's bank names give no grams in training (see bank_names): the set's fictional banks
 # are in crisis more often than not, and a name must not teach the models a prior about the next post.
 MASK_NAMES = True
@@ -753,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
                          "with --cv 0)")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--batches", choices=("first", "all"), default=None,
-                    help="the labelled set's batches to train on (default: all, later ones included; see BATCHES)")
+                    help="the labelled set's batches to train on (default: BATCHES; all: every dev post)")
     ap.add_argument("--class-weights", choices=("balanced", "none"), default=CLASS_WEIGHTS,
                     help=f"weigh classes to balance them, or not (default {CLASS_WEIGHTS})")
     ap.add_argument("--han-max", type=int, default=HAN[1], help=f"longest Han n-gram (default {HAN[1]})")
