@@ -245,3 +245,38 @@ def test_a_refused_token_needs_a_person_then_polling_resumes(masto: Mastodon) ->
     [report] = masto.poll()
     assert (report["status"], report["stored"]) == ("ok", 3)
     assert masto.reads()[-1].headers["authorization"] == "Bearer new-token-after-consent"
+
+
+def test_one_status_read_from_two_servers_is_stored_counted_and_followed_up_once(masto: Mastodon) -> None:
+    """A federated status has another local id on each server and the same URI: the second server's copy is a
+    duplicate (one post, counted once, one conversation), the first keeps its own server's key."""
+    from crisiscomms.aws.clients import AwsClients
+    from crisiscomms.aws.inbox_store import InboxRepository
+    from crisiscomms.aws.post_store import PostRepository, PostTables
+
+    other = MastodonEmulator(masto.clock, domain="other.example", timeout_delay=1.5, listening_hashtag="harborbank")
+    other.start()
+    try:
+        masto.configure(masto.tag_source(), masto.tag_source(id="masto-other", base_url=other.base_url))
+        posted = masto.clock() - timedelta(minutes=2)
+        other.add_post(text="unrelated", author="someone", created_at=posted, tags=())  # the servers' ids differ
+        status = {"text": "@examplebank Harbor Bank my transfer failed again, when will you fix it? #HarborBank",
+                  "author": "li@remote.example", "created_at": posted, "followers": 1200, "to_bank": True,
+                  "uri": "https://remote.example/users/li/statuses/113456"}
+        here, there = masto.emulator.add_post(**status), other.add_post(**status)
+        assert here != there
+        first, second = masto.poll()
+    finally:
+        other.stop()
+    assert (first["stored"], first["followed_up"], second["fetched"], second["stored"], second["duplicates"],
+            second["followed_up"]) == (1, 1, 1, 0, 1, 0), (first, second)
+    assert set(_stored()) == {here}
+    env = masto.listening.env
+    posts = PostRepository(PostTables(env("POSTS_TABLE"), env("TOPIC_POSTS_TABLE"), env("AGGREGATES_TABLE")),
+                           clients=AwsClients(), retention_days=30)
+    minute = posted.strftime("%Y-%m-%dT%H:%M")
+    assert [(m["posts"], m["negative"]) for m in posts.minute_aggregates("harbor", minute, minute + "~")] == [(1, 1)]
+    assert [(h["posts"], h["p_mastodon"]) for h in posts.topic_hours("harbor", minute[:13], minute[:13] + "~")] == [(1, 1)]
+    assert [link["post_key"] for link in posts.topic_posts("harbor", DAY)] == [f"mastodon#{here}"]
+    queue, _ = InboxRepository(env("INBOX_TABLE"), clients=AwsClients()).list_queue("harbor", "NEW")
+    assert [c["post_key"] for c in queue] == [f"mastodon#{here}"], "one conversation, one reply to one person"

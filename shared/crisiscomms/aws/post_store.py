@@ -50,9 +50,18 @@ A post stored without `early_warning` whose engagement grows later is marked aft
 (`escalate_early_warning`, crisiscomms.listening.watchlist): its one `early_warning` is added to the
 minute and arrivals items of the minute it is marked in, never to its published minute's, so the
 Detector counts it in the recent window like a post stored then.
+
+A Mastodon status federates: each server that has it gives it its own id, so the same status read
+from two servers is two posts with two keys. Its ActivityPub URI (`reply_ref["uri"]`) is the same on
+every server, so storing a Mastodon post also puts, in the same transaction and on the same condition,
+a claim item in the posts table, `post_key = "mastodon-uri#<sha256 of the URI>"` (`claim_key`), with the
+post's key and TTL: the second server's copy fails the claim's condition and is settled DUPLICATE like a
+repeated post (no figures, no conversation, not watched). The post keeps its own server's key (replies
+and lookups need that server's id). Posts of other platforms carry global ids and have no claim.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -66,7 +75,7 @@ from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import DYNAMODB_CONTEXT, from_item, query_all, to_item, to_value
-from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES, UNKNOWN_PLACE, ScoredPost, hour_key, minute_key
+from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES, UNKNOWN_PLACE, Post, ScoredPost, hour_key, minute_key
 
 LINK_TEXT_CHARS = 280
 BATCH_GET_LIMIT = 100  # DynamoDB's limit of keys per BatchGetItem
@@ -86,8 +95,9 @@ NARRATIVE_PAGE = 200
 TRANSACT_ACTIONS = 100  # DynamoDB's limit of actions per TransactWriteItems
 TRANSACTION_BYTES = 2_000_000  # the Puts' JSON per transaction, well under DynamoDB's 4 MB a transaction
 UPDATE_ATTRIBUTES = 200  # per Update: keeps its expression under DynamoDB's 4 KB an expression
-# the post, and per topic its link, minute, hour and arrivals items: 1 + 4 x 24 = 97 actions
-MAX_TOPICS_PER_POST = (TRANSACT_ACTIONS - 1) // 4
+CLAIM_PREFIX = "mastodon-uri#"  # a Mastodon status's claim item in the posts table (`claim_key`)
+# the post, its claim (Mastodon), and per topic its link, minute, hour and arrivals items: 2 + 4 x 24 = 98 actions
+MAX_TOPICS_PER_POST = (TRANSACT_ACTIONS - 2) // 4
 CONFLICT_ATTEMPTS = 5
 CONFLICT_BASE_DELAY = 0.025  # seconds; full jitter, doubling
 # Cancellation reasons that say nothing against the values sent: none, a condition, or a wait (DynamoDB's
@@ -126,6 +136,13 @@ def published_key(scored: ScoredPost) -> str:
     return f"{_iso(scored.post.published_at)}#{scored.post.key}"
 
 
+def claim_key(post: Post) -> str | None:
+    """The key a federated status claims whatever server it was read from (the module docstring): a
+    Mastodon post's URI, hashed so any URI fits a key; None for other platforms and a status without one."""
+    uri = (post.reply_ref or {}).get("uri") if post.platform == "mastodon" else None
+    return f"{CLAIM_PREFIX}{hashlib.sha256(uri.encode()).hexdigest()}" if uri else None
+
+
 class PostRepository:
     def __init__(self, tables: PostTables, *, clients: AwsClients, retention_days: int,
                  figures_retention_days: int | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -149,7 +166,8 @@ class PostRepository:
         Posts are packed in order into transactions of at most TRANSACT_ACTIONS actions: each post's
         Put and link Puts, and one Update per aggregates item the transaction touches, carrying every
         packed post's figures for that item (DynamoDB refuses two actions on one item in a transaction).
-        A post whose Put condition fails is stored already (DUPLICATE): the transaction is rebuilt
+        A post whose Put condition (or its claim's, a Mastodon status stored from another server) fails
+        is stored already (DUPLICATE): the transaction is rebuilt
         without it and sent again. A conflict with another writer's transaction cancels the whole
         transaction, so it is sent again as it was, after a jittered pause, at most
         CONFLICT_ATTEMPTS times; then the error is raised (earlier transactions stay stored).
@@ -173,10 +191,11 @@ class PostRepository:
         seen: set[str] = set()
         batch = _Batch()
         for index, one in enumerate(scored):
-            if one.post.key in seen:  # twice in the same call: the second is a duplicate of the first
+            claim = claim_key(one.post)
+            if one.post.key in seen or claim in seen:  # twice in the same call: the second is a duplicate of the first
                 settle(index, StoreOutcome.DUPLICATE)
                 continue
-            seen.add(one.post.key)
+            seen.update((one.post.key, claim) if claim else (one.post.key,))
             if len(one.topics) > MAX_TOPICS_PER_POST:
                 settle(index, StoreOutcome.REFUSED, Refusal("TooManyTopics", f"about {len(one.topics)} topics,"
                                                             f" at most {MAX_TOPICS_PER_POST} fit one transaction"))
@@ -419,6 +438,13 @@ class PostRepository:
                 "ConditionExpression": "attribute_not_exists(post_key)",
             }
         }]
+        claim = claim_key(post)
+        if claim is not None:  # the same status from another server fails this (the module docstring)
+            puts.append({"Put": {
+                "TableName": self._tables.posts,
+                "Item": to_item({"post_key": claim, "claimed_by": post.key, "expires_at": expires_at}),
+                "ConditionExpression": "attribute_not_exists(post_key)",
+            }})
         counters: list[_Counter] = []
         negative = scored.sentiment_label == "negative"
         narrative = {name: to_value(value) for name, value in narrative_counters(scored).items()}
@@ -651,7 +677,7 @@ class _Counter:
 @dataclass
 class _PostWrites:
     index: int  # the post's place in `store_many`'s list
-    puts: list[dict[str, Any]]  # the post's Put first, then its links
+    puts: list[dict[str, Any]]  # the post's Put first, then its claim (Mastodon), then its links
     counters: list[_Counter]
     size: int
 
@@ -703,12 +729,15 @@ def _owners(members: list[_PostWrites]) -> dict[int, int]:
 def _render(members: list[_PostWrites], table: str) -> tuple[list[dict[str, Any]], dict[int, int]]:
     """One transaction for these posts: every Put (each post's, then its links), then one Update per
     aggregates item with the posts' figures summed (labels are the same for every post of an item,
-    `expires_at` the latest); and which post each post Put's action index belongs to."""
+    `expires_at` the latest); and which post each conditional Put's action index (a post's, its claim's)
+    belongs to."""
     actions: list[dict[str, Any]] = []
     puts: dict[int, int] = {}
     merged: dict[tuple[str, str], _Counter] = {}
     for position, member in enumerate(members):
-        puts[len(actions)] = position
+        for offset, put in enumerate(member.puts):
+            if "ConditionExpression" in put["Put"]:
+                puts[len(actions) + offset] = position
         actions += member.puts
         for counter in member.counters:
             into = merged.get(counter.key)

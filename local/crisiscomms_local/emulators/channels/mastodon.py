@@ -91,6 +91,7 @@ class HeardStatus:
     to_bank: bool
     indexable: bool
     raw: dict[str, Any] | None = None  # served as it is: a malformed item on demand
+    uri: str | None = None  # its ActivityPub id on its home server, when given (a status federated here)
 
     @property
     def notification_id(self) -> int:
@@ -363,14 +364,15 @@ class MastodonEmulator(EmulatorServer):
     def add_post(self, *, text: str, author: str, created_at: datetime, followers: int = 0, likes: int = 0,
                  reposts: int = 0, replies: int = 0, lang: str | None = None, location: str | None = None,
                  to_bank: bool = False, tags: tuple[str, ...] | None = None, arrives_at: datetime | None = None,
-                 indexable: bool = True) -> str:
+                 indexable: bool = True, uri: str | None = None) -> str:
         """A status by `author` (a local name, or name@server for a remote account); returns its id.
 
         It is filed under its own #hashtags and under `listening_hashtag` (shown at the end of its
         content when the text lacks it), so the hashtag source of `watch_sources` hears every post.
         `to_bank` mentions the bank's account (and notifies it). Mastodon has no location: it is
         ignored. `arrives_at` (default `created_at`) is when the server learns of the post; its id
-        stays dated to `created_at`. `indexable=False`: an author who did not opt into search."""
+        stays dated to `created_at`. `indexable=False`: an author who did not opt into search. `uri`: the
+        status's ActivityPub id, the same on every server it federated to (default: minted from this id)."""
         created = as_utc(created_at, "created_at")
         arrives = as_utc(arrives_at, "arrives_at") if arrives_at else created
         own = tuple(t.lower() for t in _HASHTAG_RE.findall(text))
@@ -380,7 +382,7 @@ class MastodonEmulator(EmulatorServer):
             self._heard.append(HeardStatus(
                 id=status_id, text=text, author=author, followers=followers, created_at=created, arrives_at=arrives,
                 tags=tuple(dict.fromkeys(wanted)), language=lang, likes=likes, reposts=reposts, replies=replies,
-                to_bank=to_bank, indexable=indexable))
+                to_bank=to_bank, indexable=indexable, uri=uri))
         return str(status_id)
 
     def add_malformed(self, *, raw: dict[str, Any], created_at: datetime, tags: tuple[str, ...] | None = None,
@@ -598,7 +600,7 @@ class MastodonEmulator(EmulatorServer):
             "spoiler_text": "",
             "visibility": "public",
             "language": status.language,
-            "uri": f"https://{home}/users/{username}/statuses/{status.id}",
+            "uri": status.uri or f"https://{home}/users/{username}/statuses/{status.id}",
             "url": f"https://{home}/@{username}/{status.id}",
             **self._counts_at(status, as_utc(self.clock(), "clock()")),
             "edited_at": None,
