@@ -220,7 +220,7 @@ class PostRepository:
 
         conflicts = 0
         while members:
-            actions, puts = _render(members, self._tables.aggregates)
+            actions, owners = _render(members, self._tables.aggregates)
             try:
                 self._clients("dynamodb").transact_write_items(TransactItems=actions)
             except ClientError as exc:
@@ -232,7 +232,7 @@ class PostRepository:
                     raise
                 reasons = exc.response.get("CancellationReasons") or []
                 codes = [reason.get("Code") for reason in reasons]
-                already = {puts[n] for n, code in enumerate(codes) if code == "ConditionalCheckFailed" and n in puts}
+                already = {owners[n] for n, code in enumerate(codes) if code == "ConditionalCheckFailed" and n in owners}
                 if already:  # every retry drops at least one post
                     for position in sorted(already):
                         settle(members[position].index, StoreOutcome.DUPLICATE)
@@ -240,7 +240,6 @@ class PostRepository:
                     continue
                 refused = [n for n, code in enumerate(codes) if code not in _NOT_REFUSALS]
                 if refused:
-                    owners = _owners(members)
                     if any(n not in owners for n in refused):  # a figures item several posts add to
                         first = reasons[refused[0]]
                         self._set_apart(members, settle, Refusal(str(first.get("Code")), str(first.get("Message", ""))))
@@ -716,28 +715,16 @@ class _Batch:
                 names.update(counter.adds, counter.sets)
 
 
-def _owners(members: list[_PostWrites]) -> dict[int, int]:
-    """Which post each Put of `_render`'s transaction belongs to (its position in `members`), by action index;
-    the Updates after them belong to no one post."""
-    owners: dict[int, int] = {}
-    for position, member in enumerate(members):
-        for _ in member.puts:
-            owners[len(owners)] = position
-    return owners
-
-
 def _render(members: list[_PostWrites], table: str) -> tuple[list[dict[str, Any]], dict[int, int]]:
     """One transaction for these posts: every Put (each post's, then its links), then one Update per
     aggregates item with the posts' figures summed (labels are the same for every post of an item,
-    `expires_at` the latest); and which post each conditional Put's action index (a post's, its claim's)
-    belongs to."""
+    `expires_at` the latest); and which post each Put belongs to (its position in `members`), by action
+    index: the Updates after them belong to no one post."""
     actions: list[dict[str, Any]] = []
-    puts: dict[int, int] = {}
+    owners: dict[int, int] = {}
     merged: dict[tuple[str, str], _Counter] = {}
     for position, member in enumerate(members):
-        for offset, put in enumerate(member.puts):
-            if "ConditionExpression" in put["Put"]:
-                puts[len(actions) + offset] = position
+        owners.update(dict.fromkeys(range(len(actions), len(actions) + len(member.puts)), position))
         actions += member.puts
         for counter in member.counters:
             into = merged.get(counter.key)
@@ -766,7 +753,7 @@ def _render(members: list[_PostWrites], table: str) -> tuple[list[dict[str, Any]
             "ExpressionAttributeValues": {**{f":a{n}": value for n, (_, value) in enumerate(adds)},
                                           **{f":s{n}": value for n, (_, value) in enumerate(sets)}},
         }})
-    return actions, puts
+    return actions, owners
 
 
 def _exact_item(item: dict[str, Any]) -> dict[str, Any]:
