@@ -16,6 +16,7 @@ import json
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from math import ceil
@@ -488,6 +489,12 @@ class _InvalidRequest(Exception):
         self.errors = errors
 
 
+def _unknown_params(request: Request, allowed: Sequence[str]) -> list[dict[str, Any]]:
+    """X's error for each query parameter the endpoint does not take (the rest of its validation adds to it)."""
+    return [_param_error(name, request.param(name), f"The query parameter [{name}] is not one of [{','.join(allowed)}]")
+            for name in request.query if name not in allowed]
+
+
 def _param_error(name: str, value: str | None, message: str) -> dict[str, Any]:
     return {"parameters": {name: [value] if value is not None else []}, "message": message}
 
@@ -790,11 +797,7 @@ class XEmulator(EmulatorServer):
 
     def _search(self, request: Request, now: datetime) -> dict[str, Any]:
         """Validate like X (collecting every error), then filter, page and render."""
-        errors: list[dict[str, Any]] = []
-        for name in request.query:
-            if name not in ALLOWED_PARAMS:
-                errors.append(_param_error(name, request.param(name),
-                              f"The query parameter [{name}] is not one of [{','.join(ALLOWED_PARAMS)}]"))
+        errors = _unknown_params(request, ALLOWED_PARAMS)
 
         fields = {name: self._list_param(request, name, allowed, errors) for name, allowed in LIST_PARAMS.items()}
 
@@ -905,11 +908,7 @@ class XEmulator(EmulatorServer):
         """Posts by id, in the order asked: ``data`` for those readable now (a malformed one verbatim, as
         search serves it), an ``errors`` entry for each other id (never created, not yet created, or
         deleted), no ``meta``; a 400 for bad parameters."""
-        errors: list[dict[str, Any]] = []
-        for name in request.query:
-            if name not in LOOKUP_PARAMS:
-                errors.append(_param_error(name, request.param(name),
-                              f"The query parameter [{name}] is not one of [{','.join(LOOKUP_PARAMS)}]"))
+        errors = _unknown_params(request, LOOKUP_PARAMS)
         fields = {name: self._list_param(request, name, allowed, errors) for name, allowed in LIST_PARAMS.items()}
         raw_ids = request.param("ids")
         ids: list[str] = []
