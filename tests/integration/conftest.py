@@ -277,3 +277,26 @@ def renew_concurrently(platform: str, refresh: Any, clock: Any, *, runs: int = 2
     for thread in threads:
         thread.join(10)
     return results
+
+
+def assert_warned_before_volume(levels: dict[str, list[Any]], alerts: Any, repo: Any, *, viral_key: str,
+                                quiet_key: str, quiet_id: str, source_pk: str, start: Any, end: Any) -> None:
+    """The early-warning story of the watch-list tests: Harbor at WARNING from the grown post alone (raw at
+    minute 24, declared at 25, nothing before, fewer posts than any volume rule), counted once; Northgate's
+    quiet post still watched and never marked."""
+    from crisiscomms.models.posts import minute_key
+
+    harbor = levels["harbor"]
+    assert {(raw, level) for minute, raw, level in harbor if minute <= 23} == {("NORMAL", "NORMAL")}, "nothing before"
+    assert [(m, raw, level) for m, raw, level in harbor if m in (24, 25)] == [(24, "WARNING", "NORMAL"), (25, "WARNING", "WARNING")]
+    [alert] = alerts.for_topic("harbor")
+    assert alert["level"] == "WARNING" and alert["figures"]["social"]["early_warning"] == 1
+    assert alert["figures"]["social"]["posts"] < 20, "before volume: fewer posts than any volume rule looks at"
+    assert repo.get(viral_key)["early_warning"] is True
+
+    assert {raw for _, raw, _ in levels["northgate"]} == {"NORMAL"} and alerts.for_topic("northgate") == []
+    assert repo.get(quiet_key)["early_warning"] is False
+    assert [e.split(" ")[0] for e in source_state(source_pk)["watch"]] == [quiet_id], "the quiet one still watched"
+    harbor_minutes = repo.minute_aggregates("harbor", minute_key(start), minute_key(end))
+    assert sum(m["early_warning"] for m in harbor_minutes) == 1, "counted once"
+    assert sum(m["posts"] for m in harbor_minutes) == 7 + 1, "no post counted again"

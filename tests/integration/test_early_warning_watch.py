@@ -19,7 +19,7 @@ from crisiscomms.models.posts import minute_key
 from crisiscomms_local.aws import Stack, put_watch_config
 from crisiscomms_local.emulators import XEmulator
 
-from .conftest import TEST_WAITS, X_TOKEN, detect_at, poll_at, poller_and_detector, source_state
+from .conftest import TEST_WAITS, X_TOKEN, assert_warned_before_volume, detect_at, poll_at, poller_and_detector, source_state
 
 pytestmark = pytest.mark.integration
 RUMOUR = "BREAKING: Harbor Bank is insolvent. Regulators were told last night. Get your money out while you still can."
@@ -138,17 +138,5 @@ def test_a_post_read_early_that_goes_viral_warns_at_its_mark_and_a_quiet_one_rai
     lookups = [len(r.query["ids"].split(",")) for r in x.requests_log if r.path == "/2/tweets"]
     assert lookups == [1] + [2] * 19 + [1] * 7, "one request a run (polls 4 to 30), each post from the run after it was stored"
 
-    harbor = levels["harbor"]
-    assert {(raw, level) for minute, raw, level in harbor if minute <= 23} == {("NORMAL", "NORMAL")}, "nothing before"
-    assert [(m, raw, level) for m, raw, level in harbor if m in (24, 25)] == [(24, "WARNING", "NORMAL"), (25, "WARNING", "WARNING")]
-    [alert] = alerts.for_topic("harbor")
-    assert alert["level"] == "WARNING" and alert["figures"]["social"]["early_warning"] == 1
-    assert alert["figures"]["social"]["posts"] < 20, "before volume: fewer posts than any volume rule looks at"
-    assert repo.get(f"x#{viral}")["early_warning"] is True
-
-    assert {raw for _, raw, _ in levels["northgate"]} == {"NORMAL"} and alerts.for_topic("northgate") == []
-    assert repo.get(f"x#{quiet}")["early_warning"] is False
-    assert [e.split(" ")[0] for e in source_state("source#x#x-main")["watch"]] == [quiet], "the quiet one still watched"
-    harbor_minutes = repo.minute_aggregates("harbor", minute_key(start - timedelta(hours=1)), minute_key(clock() + timedelta(minutes=1)))
-    assert sum(m["early_warning"] for m in harbor_minutes) == 1, "counted once"
-    assert sum(m["posts"] for m in harbor_minutes) == 7 + 1, "no post counted again"
+    assert_warned_before_volume(levels, alerts, repo, viral_key=f"x#{viral}", quiet_key=f"x#{quiet}", quiet_id=quiet,
+                                source_pk="source#x#x-main", start=start - timedelta(hours=1), end=clock() + timedelta(minutes=1))

@@ -14,12 +14,11 @@ from crisiscomms.aws.alert_store import AlertRepository
 from crisiscomms.aws.audit_log import AuditLog
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.post_store import PostRepository, PostTables
-from crisiscomms.models.posts import minute_key
 from crisiscomms_local.aws import Stack, client, put_watch_config
 from crisiscomms_local.emulators.channels.bluesky import BlueskyEmulator
 from crisiscomms_local.emulators.channels.mastodon import MastodonEmulator
 
-from .conftest import TEST_WAITS, detect_at, poll_at, poller_and_detector, source_state
+from .conftest import TEST_WAITS, assert_warned_before_volume, detect_at, poll_at, poller_and_detector, source_state
 
 pytestmark = pytest.mark.integration
 RUMOUR = "BREAKING: Harbor Bank is insolvent. Regulators were told last night. Get your money out while you still can."
@@ -109,17 +108,5 @@ def test_a_post_read_early_that_goes_viral_warns_at_its_mark_and_a_quiet_one_rai
     else:
         assert len(lookups) == 27 and all(r.status == 200 for r in lookups), "one request a run, polls 4 to 30"
 
-    harbor = levels["harbor"]
-    assert {(raw, level) for minute, raw, level in harbor if minute <= 23} == {("NORMAL", "NORMAL")}, "nothing before"
-    assert [(m, raw, level) for m, raw, level in harbor if m in (24, 25)] == [(24, "WARNING", "NORMAL"), (25, "WARNING", "WARNING")]
-    [alert] = alerts.for_topic("harbor")
-    assert alert["level"] == "WARNING" and alert["figures"]["social"]["early_warning"] == 1
-    assert alert["figures"]["social"]["posts"] < 20, "before volume: fewer posts than any volume rule looks at"
-    assert repo.get(key(viral))["early_warning"] is True
-
-    assert {raw for _, raw, _ in levels["northgate"]} == {"NORMAL"} and alerts.for_topic("northgate") == []
-    assert repo.get(key(quiet))["early_warning"] is False
-    assert [e.split(" ")[0] for e in source_state(pk)["watch"]] == [quiet], "the quiet one still watched"
-    harbor_minutes = repo.minute_aggregates("harbor", minute_key(start - timedelta(hours=1)), minute_key(clock() + timedelta(minutes=1)))
-    assert sum(m["early_warning"] for m in harbor_minutes) == 1, "counted once"
-    assert sum(m["posts"] for m in harbor_minutes) == 7 + 1, "no post counted again"
+    assert_warned_before_volume(levels, alerts, repo, viral_key=key(viral), quiet_key=key(quiet), quiet_id=quiet,
+                                source_pk=pk, start=start - timedelta(hours=1), end=clock() + timedelta(minutes=1))
