@@ -8,8 +8,8 @@
 Data: tests/data/reputation/dev.jsonl (labels ``polarity``, ``crisis``, ``narrative``) when it
 exists, else the dev split of tests/data/labelled_posts.jsonl (label ``sentiment``, the author's
 tone: for plumbing only). A row whose ``split`` is given must be ``dev``; rows of any other split
-are left out. The batches in ``BATCHES`` are trained on (the first two; ``--batches all``: every dev
-post, a later batch of ``labelled_set.LATER_BATCHES`` included; ``--batches first``: the first batch's alone).
+are left out. The batches in ``BATCHES`` are trained on (every dev post, a later batch of
+``labelled_set.LATER_BATCHES`` included; ``--batches first``: the first batch's alone).
 
 The frozen test split is never read. tests/data/reputation/FROZEN lists the SHA-256 of its file
 (``sha256 <hex>  test.jsonl``) and its ids (``id <id>``): an input that is that file, has that
@@ -24,9 +24,10 @@ catalogue narratives, on the crisis rows, grams only). Each is trained by SGD on
 L2 (``--l2``, ``--l2-crisis``, ``--l2-narrative`` on the n-gram weights, ``--l2-evidence`` on the
 evidence's), classes weighted to balance them, rows in a seeded order: the same data and settings
 give the same bytes. The labelled set's bank names are masked in training (``--no-mask-names``:
-not), never in scoring. The n-gram weights are written as int8 (one step per head); biases and
-evidence weights as floats. The defaults are the settings ``--search`` chose by 5-fold
-cross-validation on dev (mean of the en and zh figures; see ``search`` and L2_CRISIS).
+not); the scorer masks their English tokens too (the header's ``masked_tokens``). The n-gram
+weights are written as int8 (one step per head); biases and evidence weights as floats. The defaults
+are the settings ``--search`` chose by 5-fold cross-validation on dev (mean of the en and zh figures;
+see ``search`` and L2_CRISIS).
 """
 from __future__ import annotations
 
@@ -64,10 +65,10 @@ LABELS = reputation.LABELS
 BUCKET_BITS = 18
 LATIN = (3, 5)
 HAN = (1, 1)
-L2 = 3e-4
-# the crisis step's best; the simplest within TOLERANCE of it (3e-3) was below the first batch's model on
-# Chinese crisis F1 (README, "The models")
-L2_CRISIS = 1e-3
+# 1e-4 on both once the set held five batches (5,816 posts): 3e-4 and 1e-3 chosen on two batches' 2,283
+# underfitted the crisis head (crisis F1 on its own training rows 0.90 / 0.80); README, "The models"
+L2 = 1e-4
+L2_CRISIS = 1e-4
 L2_NARRATIVE = 1e-4
 L2_EVIDENCE = 1e-5
 # The crisis thresholds on the margin, with and without a crisis term of the lexicon: chosen on the folds
@@ -81,10 +82,10 @@ NO_TERM_PRECISION = 0.7
 CLASS_WEIGHTS = "balanced"  # or "none"; "balanced": each class weighted by the inverse of its share
 # The labelled set's batches trained on (crisiscomms_local.labelled_set.batch_of): None, every dev post,
 # a batch added later (labelled_set.LATER_BATCHES) included; ("first",) is the first batch's alone.
-# The third batch is held out: the model trained with it read a debunk ("This is not a bank run,
-# people") as crisis and a withdrawal complaint naming two banks as neutral (README, "The models"),
-# so it is the shipped model's unseen set until those are fixed.
-BATCHES: tuple[str, ...] | None = ("first", "batch2")
+# A denial's negators and terms give no grams and the scorer masks the names' English tokens as training
+# does: without these the model trained on the third batch read a debunk ("This is not a bank run, people")
+# as crisis and a withdrawal complaint naming two banks as neutral (README, "The models").
+BATCHES: tuple[str, ...] | None = None
 # The labelled set's bank names give no grams in training (see bank_names): the set's fictional banks
 # are in crisis more often than not, and a name must not teach the models a prior about the next post.
 MASK_NAMES = True
@@ -192,8 +193,8 @@ def bank_names(entities: Path | None = None) -> tuple[frozenset[str], tuple[str,
     them: their English tokens but the generic ones (bank, savings, trust ...: the lexicon's banking
     words) and their Chinese spellings, folded.  Training masks them (MASK_NAMES; see
     polarity_inputs), so a bank's name teaches no prior about the next post on it: the set's
-    fictional banks are in crisis in most of their posts.  The scorer does not mask them: its
-    figures on the folds were no better with them masked (README, "The models")."""
+    fictional banks are in crisis in most of their posts.  The scorer masks their English tokens
+    (scorer_masked), so training and scoring read an English post alike (README, "The models")."""
     path = entities or ENTITIES
     if not path.exists():
         return frozenset(), ()
@@ -209,6 +210,14 @@ def bank_names(entities: Path | None = None) -> tuple[frozenset[str], tuple[str,
                 n = n.removesuffix(suffix)
             chinese.add(n)
     return frozenset(tokens - generic), tuple(sorted(chinese, key=lambda n: (-len(n), n)))
+
+
+def scorer_masked(mask_names: bool) -> tuple[frozenset[str], tuple[str, ...]]:
+    """What the scorer masks of a post when the names were masked in training: the names' English
+    tokens (the header's ``masked_tokens``, free to mask: a token's grams are summed once and memoised)
+    and their Chinese spellings (``masked_names``: looked for only in a post that has a name's first
+    character), so training and scoring read a post alike."""
+    return bank_names() if mask_names else (frozenset(), ())
 
 
 def featurise(rows: Sequence[dict[str, Any]], label: str, bits: int = BUCKET_BITS,
@@ -265,10 +274,13 @@ def _softmax(z: Sequence[float]) -> list[float]:
 
 def train(data: Sequence[tuple[list[tuple[int, float]], tuple[float, ...], int]], classes: int, l2: float,
           l2_evidence: float = L2_EVIDENCE, epochs: int = EPOCHS, eta: float = ETA, seed: int = SEED,
-          balanced: bool = True) -> Weights:
+          balanced: bool = True, ordered: dict[int, int] | None = None) -> Weights:
     """SGD on the (class-weighted) log-loss of a ``classes``-way softmax with L2; weight decay kept
     as one scale per group so an update costs what the row has, not the model's size.  ``data``:
-    (grams, evidence, class) per row."""
+    (grams, evidence, class) per row.  ``ordered``: evidence (by index) whose class weights are kept in
+    class order (1) or in reverse (-1) after every update (projected SGD), so more of it never favours an
+    earlier class, or a later one."""
+    ordered = ordered or {}
     k_range = range(classes)
     n_ev = len(data[0][1]) if data else 0
     grams: dict[int, list[float]] = {}
@@ -320,6 +332,8 @@ def train(data: Sequence[tuple[list[tuple[int, float]], tuple[float, ...], int]]
                     w = evidence[k]
                     for c in k_range:
                         w[c] -= ge[c] * x
+                    if k in ordered:
+                        w[:] = in_order(w) if ordered[k] > 0 else in_order(w[::-1])[::-1]
             if s_g < 1e-3:
                 for w in grams.values():
                     w[:] = [v * s_g for v in w]
@@ -330,6 +344,18 @@ def train(data: Sequence[tuple[list[tuple[int, float]], tuple[float, ...], int]]
                 s_e = 1.0
     return Weights({b: [v * s_g for v in w] for b, w in grams.items()},
                    [[v * s_e for v in w] for w in evidence], bias)
+
+
+def in_order(values: Sequence[float]) -> list[float]:
+    """The nearest non-decreasing sequence (least squares: adjacent violators pooled into their mean)."""
+    blocks: list[list[float]] = []      # [sum, count]
+    for v in values:
+        blocks.append([v, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            total, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += count
+    return [total / count for total, count in blocks for _ in range(int(count))]
 
 
 class Settings:
@@ -379,9 +405,11 @@ def train_heads(examples: Sequence[Example], settings: Settings, cache: dict | N
             cache[k] = fit()
         return cache[k]
 
+    # a kinder tone never reads worse: the tone's weights rise from negative to neutral to positive (LABELS)
+    order = {reputation.EVIDENCE.index("tone"): 1} if settings.evidence else {}
     polarity = cached("polarity", (settings.l2,), lambda: train(
         [(e.grams, ev(e), e.polarity) for e in examples], 3, settings.l2, settings.l2_evidence,
-        settings.epochs, ETA, SEED, settings.balanced))
+        settings.epochs, ETA, SEED, settings.balanced, ordered=order))
     crisis = cached("crisis", (settings.l2_crisis,), lambda: train(
         [(e.grams, ev(e), e.crisis) for e in examples if e.crisis is not None], 2, settings.l2_crisis,
         settings.l2_evidence, settings.epochs, ETA, SEED, settings.balanced))
@@ -566,7 +594,7 @@ def label_index(neg: float, pos: float) -> int:
 
 class Folds:
     """Out-of-fold margins of every row, k-fold by a seeded shuffle.  ``scored``: the rows' features as
-    the scorer reads them (the bank names unmasked), when training read them masked; ``trained``: which
+    the scorer reads them (the names masked as in training); ``trained``: which
     rows a fold may train on (None: all; the others are only scored, for a reference on the same folds)."""
 
     def __init__(self, examples: Sequence[Example], k: int, settings: Settings, cache: dict | None = None,
@@ -670,8 +698,8 @@ def search(rows: list[dict[str, Any]], label: str, k: int, base: Settings) -> tu
     stronger L2) and the first within TOLERANCE of the step's best is kept: differences that small are
     the folds' noise, not the setting's.  Masking the bank names is not searched (``base`` says it): a
     name must teach no prior, whatever it is worth on a set whose fictional banks are in crisis more
-    often than not.  Every fold trains as ``base`` says and is scored as the scorer reads a post (names
-    unmasked).  Three rows for reference, not candidates: the chosen settings trained on the first
+    often than not.  Every fold trains as ``base`` says and is scored as the scorer reads a post (the
+    names masked as in training).  Three rows for reference, not candidates: the chosen settings trained on the first
     batch's rows of each fold only, with the names not masked, and with one crisis threshold.
     Returns the chosen settings and the table's lines."""
     features: dict[tuple, list[Example]] = {}
@@ -683,15 +711,16 @@ def search(rows: list[dict[str, Any]], label: str, k: int, base: Settings) -> tu
              f"{'cri en':>8}{'cri zh':>7}{'mean':>7}{'thr':>6}{'no-term':>8}{'narr':>6}"]
     print("\n".join(lines), flush=True)
 
-    def examples(s: Settings, masked: bool) -> list[Example]:
-        key = (s.bits, s.latin, s.han, masked)
+    def examples(s: Settings, masked: bool, scored: bool = False) -> list[Example]:
+        key = (s.bits, s.latin, s.han, masked, scored)
         if key not in features:
-            features[key] = featurise(rows, label, s.bits, s.latin, s.han, bank_names() if masked else None)
+            features[key] = featurise(rows, label, s.bits, s.latin, s.han,
+                                      scorer_masked(masked) if scored else bank_names() if masked else None)
         return features[key]
 
     def row(name: str, s: Settings, trained: list[bool] | None = None,
             one_threshold: bool = False) -> tuple[float, float, float, float, float]:
-        folds = Folds(examples(s, s.mask_names), k, s, heads, examples(s, False), trained)
+        folds = Folds(examples(s, s.mask_names), k, s, heads, examples(s, s.mask_names, scored=True), trained)
         if one_threshold:
             t = t_none = folds.best_threshold()
         else:
@@ -795,8 +824,9 @@ def main(argv: list[str] | None = None) -> int:
     examples = featurise(rows, label, settings.bits, settings.latin, settings.han,
                          bank_names() if settings.mask_names else None)
     folds = None
-    if args.cv:         # each row scored as the scorer reads it: the names unmasked
-        scored = featurise(rows, label, settings.bits, settings.latin, settings.han) if settings.mask_names else None
+    if args.cv:         # each row scored as the scorer reads it: the names masked as in training
+        scored = featurise(rows, label, settings.bits, settings.latin, settings.han,
+                           scorer_masked(settings.mask_names))
         folds = Folds(examples, args.cv, settings, scored=scored)
         if args.threshold is None and args.threshold_no_term is None:
             chosen = folds.best_thresholds()
@@ -835,6 +865,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  else "the command"), "command": command,
     }
     header, q, packed = quantise(heads, settings, training)
+    if settings.mask_names:     # the scorer masks the names' English tokens too (reputation.Model.masked)
+        header["masked_tokens"], header["masked_names"] = sorted(bank_names()[0]), list(bank_names()[1])
     shipped = Shipped(header, q, packed)
     fitted = [shipped.margins(e) for e in examples]
     header["training"]["fit"] = {

@@ -250,17 +250,17 @@ def test_the_earlier_set_is_its_dev_split_only(frozen: Path) -> None:
     assert label == "sentiment" and rows and all(r["split"] == "dev" for r in rows)
 
 
-def test_the_default_batches_leave_the_held_out_third_batch_out_and_all_takes_a_later_one_too(
+def test_the_default_batches_are_every_dev_post_a_later_batch_included_and_first_keeps_the_first_batchs(
         frozen: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from crisiscomms_local import labelled_set
 
-    monkeypatch.setattr(labelled_set, "LATER_BATCHES", (*labelled_set.LATER_BATCHES, "batch4"))
+    monkeypatch.setattr(labelled_set, "LATER_BATCHES", (*labelled_set.LATER_BATCHES, "batch9"))
     dev = tmp_path / "dev.jsonl"
-    dev.write_text(_rows("d-1", "d-2", "batch2-en-1", "batch3-zh-1", "batch4-en-2"), encoding="utf-8")
+    dev.write_text(_rows("d-1", "d-2", "batch2-en-1", "batch3-zh-1", "batch9-en-2"), encoding="utf-8")
     rows, _, _ = trainer.load_rows(dev, frozen, batches=trainer.BATCHES)
+    assert [r["id"] for r in rows] == ["d-1", "d-2", "batch2-en-1", "batch3-zh-1", "batch9-en-2"]
+    rows, _, _ = trainer.load_rows(dev, frozen, batches=("first", "batch2"))
     assert [r["id"] for r in rows] == ["d-1", "d-2", "batch2-en-1"]
-    rows, _, _ = trainer.load_rows(dev, frozen, batches=None)
-    assert [r["id"] for r in rows] == ["d-1", "d-2", "batch2-en-1", "batch3-zh-1", "batch4-en-2"]
     rows, _, _ = trainer.load_rows(dev, frozen, batches=("first",))
     assert [r["id"] for r in rows] == ["d-1", "d-2"]
 

@@ -326,8 +326,8 @@ def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 
     else:
         tone = _tone(out, nfkc, emoji, marks, bool(best), tone_override, emoji_valence)
     if _reading is not None:
-        _reading.append((present, zh_text, emoji, reputation.evidence(
-            tone, crisis_weight, hits, out, marks, zh_text or nfkc, emoji_valence)))
+        _reading.extend(((present, zh_text, emoji, reputation.evidence(
+            tone, crisis_weight, hits, out, marks, zh_text or nfkc, emoji_valence)), hits))
     polarity, polarity_label, crisis = (learned := reputation._MODEL or reputation.model()).polarity(
         present, chars, emoji, tone, crisis_weight, hits, out, marks, zh_text or nfkc, emoji_valence)
     if crisis:
@@ -413,12 +413,15 @@ def polarity_inputs(text: str, tone_override: float | None = None,
     _reading = []
     try:
         score_text(text, tone_override=tone_override)
-        words, zh, emoji, ev = _reading[0]
+        (words, zh, emoji, ev), hits = _reading[:2]
     finally:
         _reading = None
     m = reputation.model()
     grams, units = reputation.grams_of(words, zh, emoji, m.latin, m.han)
     tokens, names = masked
+    names = names or m.masked_names
+    if words:       # as the model reads a post: its masked names and negated crisis terms give no grams
+        tokens = tokens | m.masked | reputation.negated_tokens(hits, words)
     if (words and not tokens.isdisjoint(words)) or (zh and any(name in zh for name in names)):
         for name in names:
             zh = zh.replace(name, " " * len(name))

@@ -32,7 +32,11 @@ included) padded as ``<tok>`` gives its character n-grams of ``latin`` lengths a
 token itself; each character of the folded Chinese text starts the n-grams of ``han`` lengths
 that stay within its run of Han characters (a character that is not Han starts none); each
 emoji is a gram.  ``units`` = distinct tokens + characters of the folded Chinese text + emoji.
-``bucket(g) = crc32(UTF-8 of g) & (buckets - 1)``; ``q`` are the buckets' int8 weights.
+``bucket(g) = crc32(UTF-8 of g) & (buckets - 1)``; ``q`` are the buckets' int8 weights.  Two kinds
+of English token give the polarity and crisis heads no grams (their units still count), in training
+and scoring alike: the bank names training masked (``masked_tokens`` in the header), and in a post
+with a negated crisis term (a denial, a debunk) that term's tokens and the post's negators
+(:func:`negated_tokens`), which the lexicon's denial flag reads instead.
 
 Evidence (:func:`evidence`: the lexicon's explainable part, its weights learned with the grams'):
 the author's tone; the crisis weight (non-negated terms, not damped in a report: a headline about
@@ -70,6 +74,7 @@ from collections.abc import Callable, Iterable
 from itertools import islice
 from operator import add, getitem, itemgetter, methodcaller
 
+from .english import NEGATORS
 from .model import Analysis, TermHit
 
 _crc32 = zlib.crc32
@@ -256,6 +261,17 @@ def evidence_vector(ev: Evidence) -> tuple[float, ...]:
             + tuple(1.0 if categories >> k & 1 else 0.0 for k in range(len(CATEGORIES))))
 
 
+def negated_tokens(hits: tuple[TermHit, ...], present: set[str] | None) -> set[str]:
+    """The English tokens of the negated crisis terms (a denial's, a debunk's) among ``present``, with
+    the post's negators: they give no grams (the units stay the post's), so "not a bank run" is read by
+    the denial the lexicon found (its flag's weights), not by the grams of "not" and "bank run" that
+    complaints ("can not withdraw") and crisis posts taught."""
+    if not present:
+        return set()
+    dropped = {t for h in hits if h.negated for t in h.matched.split()} & present
+    return dropped | (NEGATORS & present) if dropped else dropped
+
+
 def pack(neg: int, pos: int, crisis: int) -> int:
     return (neg << 2 * _SHIFT) + (pos << _SHIFT) + crisis
 
@@ -377,6 +393,11 @@ class Model:
         self.weights = tuple(tuple(float(v) for v in w) for w in header["evidence"]["weights"])
         if len(self.bias) != 3 or len(self.weights) != len(EVIDENCE) or any(len(w) != 3 for w in self.weights):
             raise ValueError("reputation model: three margins a weight")
+        # English tokens and folded Chinese spellings (longest first) that give the polarity and crisis heads
+        # no grams: the bank names training masked
+        self.masked = frozenset(header.get("masked_tokens", ()))
+        self.masked_names = tuple(header.get("masked_names", ()))
+        self._name_values: dict[str, int] = {}
         self._narrative_header = header.get("narrative")
         self._narratives_file = narratives_file
         self._narrative_weights: tuple[dict[int, int], array] | None = None
@@ -417,7 +438,7 @@ class Model:
         return pack(self._negative[b], self._positive[b], self._crisis[b])
 
     def _word_value(self, tok: str) -> int:
-        return self._crcs_value(word_crcs(tok, *self.latin))
+        return 0 if tok in self.masked else self._crcs_value(word_crcs(tok, *self.latin))
 
     def _window_value(self, window: str) -> int:
         if self.han == (1, 1):      # a character: itself when it is Han
@@ -550,15 +571,46 @@ class Model:
         values = list(self.weights[:n_values])
         values[1] = tuple(v / CRISIS_SCALE for v in values[1])    # per unit of weight
         categories = dict(zip(CATEGORIES, self.weights[n_values + len(FLAGS):]))
-        latin, han, gram_sums = self.latin, self.han, self.gram_sums
+        latin, han, gram_sums, masked = self.latin, self.han, self.gram_sums, self.masked
+        mask_names = self.mask_names
 
-        def plain_sums(present: set[str] | None, chars: list[str] | None, emoji: str) -> tuple[int, int, int]:
-            return gram_sums(grams_of(present, "".join(chars) if chars else "", emoji, latin, han)[0])
+        def plain_sums(present: set[str] | None, chars: list[str] | None, emoji: str,
+                       hits: tuple[TermHit, ...]) -> tuple[int, int, int]:
+            return gram_sums(grams_of(present and present - masked - negated_tokens(hits, present),
+                                      mask_names("".join(chars)) if chars else "", emoji, latin, han)[0])
 
+        # the memos, the widest Han n-gram, the plain sums past LONG_POST, the masked names' first characters
+        # and what they add; the value is rounded as round(x * 10**4) / 10**4 (round(x, 4) converts to decimal)
         return _polarity_function(
             (self.words.__getitem__, self.windows.__getitem__, self.singles.__getitem__, self.han[1], plain_sums,
-             self.pairs.__getitem__ if self.han[1] == 2 else None),
+             self.pairs.__getitem__ if self.han[1] == 2 else None,
+             frozenset(name[0] for name in self.masked_names), self._names_value),
             _evidence_function(low, high, categories, self.no_term), self.step, self.crisis_step, tuple(values))
+
+    def mask_names(self, zh: str) -> str:
+        """``zh`` with the masked names blanked, as training reads it (longest first, left to right)."""
+        for name in self.masked_names:
+            if name in zh:
+                zh = zh.replace(name, " " * len(name))
+        return zh
+
+    def _names_value(self, text: str) -> int:
+        """The packed sum the masked names add to the Chinese grams of ``text`` (what masking takes off):
+        with single characters, each name found times its characters' sum (memoised), names blanked in
+        turn as mask_names does; else the grams' with and without them."""
+        if self.han != (1, 1):
+            blanked = self.mask_names(text)
+            return 0 if blanked == text else (self._value(grams_of(None, text, "", self.latin, self.han)[0])
+                                              - self._value(grams_of(None, blanked, "", self.latin, self.han)[0]))
+        total, values = 0, self._name_values
+        for name in self.masked_names:
+            if name in text:
+                value = values.get(name)
+                if value is None:
+                    value = values[name] = sum(map(self.windows.__getitem__, name))
+                total += text.count(name) * value
+                text = text.replace(name, " " * len(name))
+        return total
 
 
 def _pack_narrative(sums: tuple[int, ...]) -> int:
@@ -579,14 +631,16 @@ def _windows(chars: list[str], width: int) -> Iterable[str]:
 
 def _evidence_function(low: tuple[tuple[float, ...], ...], high: tuple[tuple[float, ...], ...],
                        categories: dict[str, tuple[float, ...]],
-                       no_term: float = 0.0) -> Callable[..., tuple[float, float, float]]:
+                       no_term: float = 0.0) -> Callable[..., tuple[float, float, float, bool]]:
     """(Analysis, marks, crisis weight, hits, text, emoji praise) -> the three margins' biases plus the weights of the
-    flags and categories of evidence() (read inline: the same bits).  ``low`` holds the crisis bias of a post
-    without a crisis term: one with a non-negated term (the ones the crisis weight counts) gets ``no_term`` back."""
+    flags and categories of evidence() (read inline: the same bits), and whether a hit is negated (seen in the loop
+    the denial flag makes anyway: a post without a denial pays nothing for its dropped grams).  ``low`` holds the
+    crisis bias of a post without a crisis term: one with a non-negated term (the ones the crisis weight counts)
+    gets ``no_term`` back."""
     authority, category_of = _voiced_by_authority, categories.get
 
     def flag_margins(out: Analysis, marks: tuple[bool, bool, int, int, bool, int], crisis_weight: float,
-                     hits: tuple[TermHit, ...], text: str, emoji_praise: float) -> tuple[float, float, float]:
+                     hits: tuple[TermHit, ...], text: str, emoji_praise: float) -> tuple[float, float, float, bool]:
         banking, withdrawal, personal, report, resolved, _ = marks
         flags = 1 if out.praise > 0 or emoji_praise > 0 else 0
         if resolved:
@@ -605,8 +659,10 @@ def _evidence_function(low: tuple[tuple[float, ...], ...], high: tuple[tuple[flo
         if personal != report:
             high_flags |= 16 if personal > report else 32
         seen = None
+        denied = False
         for hit in hits:
             if hit.negated:
+                denied = True
                 if not flags & 14:          # a denial, unless a debunk said more
                     flags |= 12 if authority(text) else 4
             elif seen is None:
@@ -622,46 +678,46 @@ def _evidence_function(low: tuple[tuple[float, ...], ...], high: tuple[tuple[flo
                 w = category_of(category)
                 if w is not None:
                     neg, pos, cri = neg + w[0], pos + w[1], cri + w[2]
-        return neg, pos, cri
+        return neg, pos, cri, denied
 
     return flag_margins
 
 
-def _polarity_function(grams: tuple, flag_margins: Callable[..., tuple[float, float, float]], step: float,
+def _polarity_function(grams: tuple, flag_margins: Callable[..., tuple[float, float, float, bool]], step: float,
                        crisis_step: float, values: tuple[tuple[float, ...], ...]) -> Callable[..., tuple[float, str, bool]]:
-    """Model.polarity: the formula, weights as locals, evidence() and the gram sums inline (``grams``: the token,
-    window, single and pair memos' look-ups, the widest Han n-gram, the plain sums, taken past LONG_POST; the three
-    heads' packed in one int); the value rounded as round(x * 10**4) / 10**4 (round(x, 4) converts to decimal)."""
-    words, windows, singles, width, plain_sums, pairs = grams
-    shift, half, low_mask, long_post = _SHIFT, _HALF, _LOW, LONG_POST
+    """Model.polarity: the formula, weights as locals, evidence() and the gram sums inline (``grams``: _compile's)."""
+    words, windows, singles, width, plain_sums, pairs, name_firsts, names_value = grams
     ((tone_n, tone_p, tone_c), (crisis_n, crisis_p, crisis_c), (event_n, event_p, event_c),
      (eneg_n, eneg_p, eneg_c), (epos_n, epos_p, epos_c)) = values
-    alpha, top, sqrt, exp = VALENCE_ALPHA, MAX_MARGIN, math.sqrt, math.exp
+    shift, half, low_mask, long_post, alpha, top, sqrt, exp = (_SHIFT, _HALF, _LOW, LONG_POST, VALENCE_ALPHA,
+                                                               MAX_MARGIN, math.sqrt, math.exp)
 
     def polarity(present: set[str] | None, chars: list[str] | None, emoji: str, tone: float,
                  crisis_weight: float, hits: tuple[TermHit, ...], out: Analysis,
                  marks: tuple[bool, bool, int, int, bool, int], text: str,
                  emoji_valence: tuple[float, float, float]) -> tuple[float, str, bool]:
+        emoji_pos, emoji_neg, emoji_praise = emoji_valence
+        neg, pos, cri, denied = flag_margins(out, marks, crisis_weight, hits, text, emoji_praise)
         if len(text) > long_post:
-            qn, qp, qc = plain_sums(present, chars, emoji)
+            qn, qp, qc = plain_sums(present, chars, emoji, hits if denied else ())
         else:
             g = sum(map(words, present)) if present else 0
+            if denied and present:      # a denial: its term's tokens and the negators give no grams
+                g -= sum(map(words, negated_tokens(hits, present)))
             if chars:
                 g += (sum(map(getitem, map(pairs, chars), islice(chars, 1, None)), pairs(chars[-1])[""]) if pairs
                       else sum(map(windows, chars if width == 1 else _windows(chars, width))))
+                g -= names_value(text) if name_firsts and not name_firsts.isdisjoint(chars) else 0   # masked names
             if emoji:
                 g += sum(map(singles, emoji))
             qc = ((g + half) & low_mask) - half
             g = (g - qc) >> shift
             qp = ((g + half) & low_mask) - half
             qn = (g - qp) >> shift
-        emoji_pos, emoji_neg, emoji_praise = emoji_valence
-        neg, pos, cri = flag_margins(out, marks, crisis_weight, hits, text, emoji_praise)
         if tone:
             neg, pos, cri = neg + tone_n * tone, pos + tone_p * tone, cri + tone_c * tone
         if crisis_weight:
-            neg, pos, cri = (neg + crisis_n * crisis_weight, pos + crisis_p * crisis_weight,
-                             cri + crisis_c * crisis_weight)
+            neg, pos, cri = neg + crisis_n * crisis_weight, pos + crisis_p * crisis_weight, cri + crisis_c * crisis_weight
         x = out.event
         if x:
             x /= sqrt(x * x + alpha)

@@ -1,0 +1,98 @@
+"""What the model does not read: the names training masked, and a denial's negators and term.
+
+The scorer's compiled path is checked against the plain formula over grams built here from the
+post's tokens less the ones that must give none, so a repair lost in the scorer and in the
+trainer's reading alike still fails."""
+from crisiscomms import scoring
+from crisiscomms.scoring import reputation
+
+
+def _read(text: str) -> tuple[set[str], str, str]:
+    """The English tokens, the folded Chinese text and the emoji the scorer gives the model."""
+    scoring._reading = []
+    try:
+        scoring.score_text(text)
+        words, zh, emoji, _ = scoring._reading[0]
+    finally:
+        scoring._reading = None
+    return set(words or ()), zh, emoji
+
+
+def _plain(m: reputation.Model, text: str, tokens: set[str]) -> tuple[float, float, float]:
+    """The margins of ``text`` by the plain formula with only ``tokens`` giving English grams."""
+    words, zh, emoji = _read(text)
+    _, units, ev = scoring.polarity_inputs(text)
+    grams = reputation.grams_of(tokens, zh, emoji, m.latin, m.han)[0]
+    return m.plain_margins(grams, units, ev)
+
+
+def test_a_masked_name_gives_no_grams_in_scoring_as_in_training() -> None:
+    m = reputation.model()
+    assert "harbor" in m.masked and "bank" not in m.masked
+    assert m.words["harbor"] == 0 and m.words["bank"] != 0
+    unmasked = reputation.Model({**m.header, "masked_tokens": []}, m._q)
+    assert unmasked.words["harbor"] != 0
+    grams, units, _ = scoring.polarity_inputs("Harbor Bank branch queue")
+    assert units == 4 and "<harbor>" not in grams and "<bank>" in grams     # the name's unit still counts
+    for text in ("Harbor Bank branch queue", "Harbor Bank and Northgate Savings: can't withdraw my money from either!",
+                 "Harbor Bank app down " + "z" * (reputation.LONG_POST + 5)):     # the last: the plain sums
+        words = _read(text)[0]
+        named = words & m.masked
+        assert named
+        without, with_names = _plain(m, text, words - named), _plain(m, text, words)
+        assert abs(reputation.value_of(*without[:2]) - reputation.value_of(*with_names[:2])) > 1e-3, text
+        assert abs(scoring.score_text(text).sentiment - reputation.value_of(*without[:2])) <= 1.01e-4, text
+        try:
+            reputation.use(unmasked)
+            assert abs(scoring.score_text(text).sentiment - reputation.value_of(*with_names[:2])) <= 1.01e-4, text
+        finally:
+            reputation.use(m)
+
+
+def test_a_denials_negators_and_term_give_no_grams() -> None:
+    text = "This is not a bank run, people"
+    hits = scoring.score_text(text).crisis_terms
+    present = {"this", "is", "not", "a", "bank", "run", ",", "people"}
+    assert reputation.negated_tokens(hits, present) == {"not", "bank", "run"}
+    grams, units, _ = scoring.polarity_inputs(text)
+    assert units == 8 and {"<not>", "<bank>", "<run>"}.isdisjoint(grams) and "<people>" in grams
+    affirmed = scoring.score_text("This is a bank run, people").crisis_terms
+    assert reputation.negated_tokens(affirmed, present) == set()
+
+
+def test_the_scorer_drops_a_denials_grams() -> None:
+    m = reputation.model()
+    for text, dropped in (("This is not a bank run, people", {"not", "bank", "run"}),
+                          ("There is no bank run at Northgate, never was", {"no", "bank", "run", "never"}),
+                          ("not a bank run " + "z" * (reputation.LONG_POST + 5), {"not", "bank", "run"})):
+        words = _read(text)[0] - m.masked
+        assert dropped <= words, text
+        kept, all_read = _plain(m, text, words - dropped), _plain(m, text, words)
+        assert abs(kept[2] - all_read[2]) > 1e-3, text       # the dropped grams weigh on the crisis margin
+        s = scoring.score_text(text)
+        assert abs(s.sentiment - reputation.value_of(*kept[:2])) <= 1.01e-4, text
+        assert s.is_crisis == (kept[2] > 0), text
+
+
+def test_a_masked_chinese_name_gives_no_grams_in_scoring_as_in_training() -> None:
+    m = reputation.model()
+    assert {"港湾", "国泰世华", "国泰"} <= set(m.masked_names)
+    unmasked = reputation.Model({**m.header, "masked_names": []}, m._q)
+    for text, name in (("港湾银行门口排起长队，大家都在取钱", "港湾"),
+                       ("港灣銀行真係好靠得住，又冧咗", "港湾"),                 # Traditional, folded first
+                       ("国泰世华银行的客服和国泰航空一样慢", "国泰"),            # the longer name first, as training
+                       ("港湾银行的APP又登不上了" * (reputation.LONG_POST // 10), "港湾")):       # the plain sums
+        words, zh, emoji = _read(text)
+        blanked = m.mask_names(zh)
+        assert name in zh and name not in blanked and len(blanked) == len(zh), text
+        _, units, ev = scoring.polarity_inputs(text)
+        without = m.plain_margins(reputation.grams_of(words - m.masked, blanked, emoji, m.latin, m.han)[0], units, ev)
+        with_names = m.plain_margins(reputation.grams_of(words - m.masked, zh, emoji, m.latin, m.han)[0], units, ev)
+        assert abs(without[0] - with_names[0]) + abs(without[2] - with_names[2]) > 1e-3, text
+        assert abs(scoring.score_text(text).sentiment - reputation.value_of(*without[:2])) <= 1.01e-4, text
+        try:
+            reputation.use(unmasked)
+            assert abs(scoring.score_text(text).sentiment - reputation.value_of(*with_names[:2])) <= 1.01e-4, text
+        finally:
+            reputation.use(m)
+    assert m.mask_names("国泰世华和国泰") == " " * 4 + "和" + " " * 2
