@@ -565,7 +565,7 @@ def test_the_compiled_model_is_the_plain_formula() -> None:
             assert s.is_crisis == (cri > 0), text
         crisis_seen += s.is_crisis
         if s.is_crisis and not any(not h.negated for h in s.crisis_terms):
-            words, zh, emoji = _read(text)
+            words, zh, emoji = read_model_inputs(text)
             plain = m.narrative_of(m.narrative_margins(*reputation.grams_of(words, zh, emoji, m.latin, m.han)))
             assert s.learned_narrative == plain in reputation.NARRATIVES, text
             narratives_seen += 1
@@ -578,7 +578,7 @@ def test_the_compiled_model_is_the_plain_formula() -> None:
         assert len(reputation.evidence_vector(ev)) == len(reputation.EVIDENCE)
 
 
-def _read(text: str) -> tuple[set[str] | None, str, str]:
+def read_model_inputs(text: str) -> tuple[set[str] | None, str, str]:
     """The English tokens, the folded Chinese text and the emoji the scorer gives the model."""
     scoring._reading = []
     try:
