@@ -6,15 +6,12 @@ trainer's reading alike still fails."""
 from crisiscomms import scoring
 from crisiscomms.scoring import reputation
 
+from .test_scoring_fastpaths import read_model_inputs
+
 
 def _read(text: str) -> tuple[set[str], str, str]:
-    """The English tokens, the folded Chinese text and the emoji the scorer gives the model."""
-    scoring._reading = []
-    try:
-        scoring.score_text(text)
-        words, zh, emoji, _ = scoring._reading[0]
-    finally:
-        scoring._reading = None
+    """The English tokens (a set, empty without any), the folded Chinese text and the emoji the model reads."""
+    words, zh, emoji = read_model_inputs(text)
     return set(words or ()), zh, emoji
 
 
@@ -24,6 +21,18 @@ def _plain(m: reputation.Model, text: str, tokens: set[str]) -> tuple[float, flo
     _, units, ev = scoring.polarity_inputs(text)
     grams = reputation.grams_of(tokens, zh, emoji, m.latin, m.han)[0]
     return m.plain_margins(grams, units, ev)
+
+
+def _assert_scored_as(m: reputation.Model, unmasked: reputation.Model, text: str,
+                      without: tuple[float, float, float], with_names: tuple[float, float, float]) -> None:
+    """The scorer reads ``text`` as the plain formula ``without`` the masked names, and ``with_names``
+    under the same weights once the header masks nothing."""
+    assert abs(scoring.score_text(text).sentiment - reputation.value_of(*without[:2])) <= 1.01e-4, text
+    try:
+        reputation.use(unmasked)
+        assert abs(scoring.score_text(text).sentiment - reputation.value_of(*with_names[:2])) <= 1.01e-4, text
+    finally:
+        reputation.use(m)
 
 
 def test_a_masked_name_gives_no_grams_in_scoring_as_in_training() -> None:
@@ -41,12 +50,7 @@ def test_a_masked_name_gives_no_grams_in_scoring_as_in_training() -> None:
         assert named
         without, with_names = _plain(m, text, words - named), _plain(m, text, words)
         assert abs(reputation.value_of(*without[:2]) - reputation.value_of(*with_names[:2])) > 1e-3, text
-        assert abs(scoring.score_text(text).sentiment - reputation.value_of(*without[:2])) <= 1.01e-4, text
-        try:
-            reputation.use(unmasked)
-            assert abs(scoring.score_text(text).sentiment - reputation.value_of(*with_names[:2])) <= 1.01e-4, text
-        finally:
-            reputation.use(m)
+        _assert_scored_as(m, unmasked, text, without, with_names)
 
 
 def test_a_denials_negators_and_term_give_no_grams() -> None:
@@ -89,10 +93,5 @@ def test_a_masked_chinese_name_gives_no_grams_in_scoring_as_in_training() -> Non
         without = m.plain_margins(reputation.grams_of(words - m.masked, blanked, emoji, m.latin, m.han)[0], units, ev)
         with_names = m.plain_margins(reputation.grams_of(words - m.masked, zh, emoji, m.latin, m.han)[0], units, ev)
         assert abs(without[0] - with_names[0]) + abs(without[2] - with_names[2]) > 1e-3, text
-        assert abs(scoring.score_text(text).sentiment - reputation.value_of(*without[:2])) <= 1.01e-4, text
-        try:
-            reputation.use(unmasked)
-            assert abs(scoring.score_text(text).sentiment - reputation.value_of(*with_names[:2])) <= 1.01e-4, text
-        finally:
-            reputation.use(m)
+        _assert_scored_as(m, unmasked, text, without, with_names)
     assert m.mask_names("国泰世华和国泰") == " " * 4 + "和" + " " * 2
