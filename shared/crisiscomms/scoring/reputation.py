@@ -32,11 +32,12 @@ included) padded as ``<tok>`` gives its character n-grams of ``latin`` lengths a
 token itself; each character of the folded Chinese text starts the n-grams of ``han`` lengths
 that stay within its run of Han characters (a character that is not Han starts none); each
 emoji is a gram.  ``units`` = distinct tokens + characters of the folded Chinese text + emoji.
-``bucket(g) = crc32(UTF-8 of g) & (buckets - 1)``; ``q`` are the buckets' int8 weights.  Two kinds
-of English token give the polarity and crisis heads no grams (their units still count), in training
-and scoring alike: the bank names training masked (``masked_tokens`` in the header), and in a post
-with a negated crisis term (a denial, a debunk) that term's tokens and the post's negators
-(:func:`negated_tokens`), which the lexicon's denial flag reads instead.
+``bucket(g) = crc32(UTF-8 of g) & (buckets - 1)``; ``q`` are the buckets' int8 weights.  Some of a
+post gives the polarity and crisis heads no grams (its units still count), in training and scoring
+alike: the bank names training masked, their English tokens (``masked_tokens`` in the header) and
+their folded Chinese spellings (``masked_names``, blanked longest first), and in a post with a negated
+crisis term (a denial, a debunk) that term's tokens and the post's negators (:func:`negated_tokens`),
+which the lexicon's denial flag reads instead.
 
 Evidence (:func:`evidence`: the lexicon's explainable part, its weights learned with the grams'):
 the author's tone; the crisis weight (non-negated terms, not damped in a report: a headline about
