@@ -193,8 +193,8 @@ def bank_names(entities: Path | None = None) -> tuple[frozenset[str], tuple[str,
     them: their English tokens but the generic ones (bank, savings, trust ...: the lexicon's banking
     words) and their Chinese spellings, folded.  Training masks them (MASK_NAMES; see
     polarity_inputs), so a bank's name teaches no prior about the next post on it: the set's
-    fictional banks are in crisis in most of their posts.  The scorer masks their English tokens
-    (scorer_masked), so training and scoring read an English post alike (README, "The models")."""
+    fictional banks are in crisis in most of their posts.  The header lists them and the scorer masks
+    them too (``masked_tokens``, ``masked_names``), so training and scoring read a post alike."""
     path = entities or ENTITIES
     if not path.exists():
         return frozenset(), ()
@@ -210,14 +210,6 @@ def bank_names(entities: Path | None = None) -> tuple[frozenset[str], tuple[str,
                 n = n.removesuffix(suffix)
             chinese.add(n)
     return frozenset(tokens - generic), tuple(sorted(chinese, key=lambda n: (-len(n), n)))
-
-
-def scorer_masked(mask_names: bool) -> tuple[frozenset[str], tuple[str, ...]]:
-    """What the scorer masks of a post when the names were masked in training: the names' English
-    tokens (the header's ``masked_tokens``, free to mask: a token's grams are summed once and memoised)
-    and their Chinese spellings (``masked_names``: looked for only in a post that has a name's first
-    character), so training and scoring read a post alike."""
-    return bank_names() if mask_names else (frozenset(), ())
 
 
 def featurise(rows: Sequence[dict[str, Any]], label: str, bits: int = BUCKET_BITS,
@@ -274,13 +266,11 @@ def _softmax(z: Sequence[float]) -> list[float]:
 
 def train(data: Sequence[tuple[list[tuple[int, float]], tuple[float, ...], int]], classes: int, l2: float,
           l2_evidence: float = L2_EVIDENCE, epochs: int = EPOCHS, eta: float = ETA, seed: int = SEED,
-          balanced: bool = True, ordered: dict[int, int] | None = None) -> Weights:
+          balanced: bool = True, ordered: tuple[int, ...] = ()) -> Weights:
     """SGD on the (class-weighted) log-loss of a ``classes``-way softmax with L2; weight decay kept
     as one scale per group so an update costs what the row has, not the model's size.  ``data``:
     (grams, evidence, class) per row.  ``ordered``: evidence (by index) whose class weights are kept in
-    class order (1) or in reverse (-1) after every update (projected SGD), so more of it never favours an
-    earlier class, or a later one."""
-    ordered = ordered or {}
+    class order after every update (projected SGD), so more of it never favours an earlier class."""
     k_range = range(classes)
     n_ev = len(data[0][1]) if data else 0
     grams: dict[int, list[float]] = {}
@@ -333,7 +323,7 @@ def train(data: Sequence[tuple[list[tuple[int, float]], tuple[float, ...], int]]
                     for c in k_range:
                         w[c] -= ge[c] * x
                     if k in ordered:
-                        w[:] = in_order(w) if ordered[k] > 0 else in_order(w[::-1])[::-1]
+                        w[:] = in_order(w)
             if s_g < 1e-3:
                 for w in grams.values():
                     w[:] = [v * s_g for v in w]
@@ -406,7 +396,7 @@ def train_heads(examples: Sequence[Example], settings: Settings, cache: dict | N
         return cache[k]
 
     # a kinder tone never reads worse: the tone's weights rise from negative to neutral to positive (LABELS)
-    order = {reputation.EVIDENCE.index("tone"): 1} if settings.evidence else {}
+    order = (reputation.EVIDENCE.index("tone"),) if settings.evidence else ()
     polarity = cached("polarity", (settings.l2,), lambda: train(
         [(e.grams, ev(e), e.polarity) for e in examples], 3, settings.l2, settings.l2_evidence,
         settings.epochs, ETA, SEED, settings.balanced, ordered=order))
@@ -593,13 +583,12 @@ def label_index(neg: float, pos: float) -> int:
 
 
 class Folds:
-    """Out-of-fold margins of every row, k-fold by a seeded shuffle.  ``scored``: the rows' features as
-    the scorer reads them (the names masked as in training); ``trained``: which
-    rows a fold may train on (None: all; the others are only scored, for a reference on the same folds)."""
+    """Out-of-fold margins of every row, k-fold by a seeded shuffle (each held-out row read as the scorer
+    reads it, which is as training reads it).  ``trained``: which rows a fold may train on (None: all; the
+    others are only scored, for a reference on the same folds)."""
 
     def __init__(self, examples: Sequence[Example], k: int, settings: Settings, cache: dict | None = None,
-                 scored: Sequence[Example] | None = None, trained: Sequence[bool] | None = None) -> None:
-        scored = examples if scored is None else scored
+                 trained: Sequence[bool] | None = None) -> None:
         order = list(range(len(examples)))
         random.Random(SEED + 1).shuffle(order)
         self.margins: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * len(examples)
@@ -613,10 +602,10 @@ class Folds:
                                 settings, cache, features + (fold,))
             shipped = Shipped(*quantise(heads, at_zero, {}))
             for i in held:
-                self.margins[i] = shipped.margins(scored[i])
-                if scored[i].narrative is not None and heads.narrative is not None:
-                    self.narratives[i] = shipped.narrative(scored[i])
-        self.examples = scored
+                self.margins[i] = shipped.margins(examples[i])
+                if examples[i].narrative is not None and heads.narrative is not None:
+                    self.narratives[i] = shipped.narrative(examples[i])
+        self.examples = examples
 
     def crisis_calls(self, threshold: float, threshold_no_term: float | None = None) -> list[bool]:
         """Each row's crisis decision: margin > threshold, > threshold_no_term without a crisis term."""
@@ -711,16 +700,15 @@ def search(rows: list[dict[str, Any]], label: str, k: int, base: Settings) -> tu
              f"{'cri en':>8}{'cri zh':>7}{'mean':>7}{'thr':>6}{'no-term':>8}{'narr':>6}"]
     print("\n".join(lines), flush=True)
 
-    def examples(s: Settings, masked: bool, scored: bool = False) -> list[Example]:
-        key = (s.bits, s.latin, s.han, masked, scored)
+    def examples(s: Settings, masked: bool) -> list[Example]:
+        key = (s.bits, s.latin, s.han, masked)
         if key not in features:
-            features[key] = featurise(rows, label, s.bits, s.latin, s.han,
-                                      scorer_masked(masked) if scored else bank_names() if masked else None)
+            features[key] = featurise(rows, label, s.bits, s.latin, s.han, bank_names() if masked else None)
         return features[key]
 
     def row(name: str, s: Settings, trained: list[bool] | None = None,
             one_threshold: bool = False) -> tuple[float, float, float, float, float]:
-        folds = Folds(examples(s, s.mask_names), k, s, heads, examples(s, s.mask_names, scored=True), trained)
+        folds = Folds(examples(s, s.mask_names), k, s, heads, trained)
         if one_threshold:
             t = t_none = folds.best_threshold()
         else:
@@ -824,10 +812,8 @@ def main(argv: list[str] | None = None) -> int:
     examples = featurise(rows, label, settings.bits, settings.latin, settings.han,
                          bank_names() if settings.mask_names else None)
     folds = None
-    if args.cv:         # each row scored as the scorer reads it: the names masked as in training
-        scored = featurise(rows, label, settings.bits, settings.latin, settings.han,
-                           scorer_masked(settings.mask_names))
-        folds = Folds(examples, args.cv, settings, scored=scored)
+    if args.cv:
+        folds = Folds(examples, args.cv, settings)
         if args.threshold is None and args.threshold_no_term is None:
             chosen = folds.best_thresholds()
             settings = Settings(**{**settings.__dict__, "threshold": chosen[0], "threshold_no_term": chosen[1]})
