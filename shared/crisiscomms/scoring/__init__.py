@@ -423,8 +423,7 @@ def polarity_inputs(text: str, tone_override: float | None = None,
     if words:       # as the model reads a post: its masked names and negated crisis terms give no grams
         tokens = tokens | m.masked | reputation.negated_tokens(hits, words)
     if (words and not tokens.isdisjoint(words)) or (zh and any(name in zh for name in names)):
-        for name in names:
-            zh = zh.replace(name, " " * len(name))
+        zh = reputation.blank_names(zh, names)
         grams = reputation.grams_of(words and set(words) - tokens, zh, emoji, m.latin, m.han)[0]
     return grams, units, ev
 

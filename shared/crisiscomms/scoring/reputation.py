@@ -273,6 +273,15 @@ def negated_tokens(hits: tuple[TermHit, ...], present: set[str] | None) -> set[s
     return dropped | (NEGATORS & present) if dropped else dropped
 
 
+def blank_names(zh: str, names: Iterable[str]) -> str:
+    """``zh`` with each of ``names`` blanked in turn (longest first as listed, left to right): no grams, the
+    same length, so a post's units stay."""
+    for name in names:
+        if name in zh:
+            zh = zh.replace(name, " " * len(name))
+    return zh
+
+
 def pack(neg: int, pos: int, crisis: int) -> int:
     return (neg << 2 * _SHIFT) + (pos << _SHIFT) + crisis
 
@@ -589,11 +598,8 @@ class Model:
             _evidence_function(low, high, categories, self.no_term), self.step, self.crisis_step, tuple(values))
 
     def mask_names(self, zh: str) -> str:
-        """``zh`` with the masked names blanked, as training reads it (longest first, left to right)."""
-        for name in self.masked_names:
-            if name in zh:
-                zh = zh.replace(name, " " * len(name))
-        return zh
+        """``zh`` with the masked names blanked, as training reads it."""
+        return blank_names(zh, self.masked_names)
 
     def _names_value(self, text: str) -> int:
         """The packed sum the masked names add to the Chinese grams of ``text`` (what masking takes off):
