@@ -334,7 +334,7 @@ def score_text(text: str, *, followers: int = 0, likes: int = 0, reposts: int = 
         crisis_weight = crisis_weight if crisis_weight >= CRISIS_THRESHOLD else LEARNED_CRISIS_WEIGHT
     else:
         crisis_weight = crisis_weight if crisis_weight <= NOT_CRISIS_WEIGHT else NOT_CRISIS_WEIGHT
-    narrative = learned.narrative(present, chars, emoji) if crisis and not best else None   # no term tells it
+    narrative = learned.narrative(present, chars, emoji, hits) if crisis and not best else None   # no term tells it
     reach, engagement = _reach(followers, likes, reposts, replies, quotes)
     # a post reporting the problem fixed, without harm to the bank, is news, not a risk
     risk_weight = (crisis_weight * RESOLVED_RISK_FACTOR

@@ -526,10 +526,12 @@ class Model:
         """The class of the largest margin (the first listed on a tie)."""
         return NARRATIVES[max(range(len(NARRATIVES)), key=lambda c: (margins[c], -c))]
 
-    def narrative(self, present: set[str] | None, chars: list[str] | None, emoji: str) -> str:
+    def narrative(self, present: set[str] | None, chars: list[str] | None, emoji: str,
+                  hits: tuple[TermHit, ...] = ()) -> str:
         """The catalogue id the narrative head gives a post (what score_text has at hand, as for
         ``polarity``): the plain formula of ``narrative_margins``, each token's and character's
-        ten sums memoised packed in one int (_pack_narrative), summed at once."""
+        ten sums memoised packed in one int (_pack_narrative), summed at once.  The masked names and
+        a denial's negated terms give no grams, as in training (the units stay the post's)."""
         if self._narrative_memos is None:
             self._narrative_model()         # read now: a model without the head fails here
             def window_value(window: str) -> int:
@@ -540,16 +542,23 @@ class Model:
                 _Pairs(window_value) if self.han[1] == 2 else _Memo(window_value),
                 _Memo(lambda gram: _pack_narrative(self._narrative_sums((gram,)))))
         words, windows, singles = self._narrative_memos
-        g = sum(map(words.__getitem__, present)) if present else 0
         units = len(present) if present else 0
+        if present:
+            dropped = self.masked | negated_tokens(hits, present)
+            present = present if dropped.isdisjoint(present) else present - dropped
+        g = sum(map(words.__getitem__, present)) if present else 0
         if chars:
+            units += len(chars)
+            if self.masked_names:
+                text = "".join(chars)
+                blanked = self.mask_names(text)
+                chars = chars if blanked == text else list(blanked)
             width = self.han[1]
             if width == 2:      # each character with the next, the last with "" (see _Pairs)
                 g += sum(map(getitem, map(windows.__getitem__, chars), islice(chars, 1, None)),
                          windows[chars[-1]][""])
             else:
                 g += sum(map(windows.__getitem__, chars if width == 1 else _windows(chars, width)))
-            units += len(chars)
         if emoji:
             g += sum(map(singles.__getitem__, emoji))
             units += len(emoji)
