@@ -95,3 +95,21 @@ def test_a_masked_chinese_name_gives_no_grams_in_scoring_as_in_training() -> Non
         assert abs(without[0] - with_names[0]) + abs(without[2] - with_names[2]) > 1e-3, text
         _assert_scored_as(m, unmasked, text, without, with_names)
     assert m.mask_names("国泰世华和国泰") == " " * 4 + "和" + " " * 2
+
+
+def test_masked_chinese_names_at_every_place_a_post_can_hold_them() -> None:
+    """At the start and the end, twice in a row, beside another name, after Latin letters, inside a longer
+    name: the scorer takes off what blanking them takes off the plain formula's grams."""
+    m = reputation.model()
+    texts = ("港湾", "港湾银行", "我在港湾", "港湾港湾港湾又崩了", "港湾和平两家都取不出钱", "和平港湾",
+             "国泰世华国泰航空", "APP港湾银行", "港湾!港湾?", "取钱港湾，港湾取钱。星河", "示例示例", "银行港湾港")
+    for text in texts:
+        words, zh, emoji = _read(text)
+        assert any(name in zh for name in m.masked_names), text
+        _, units, ev = scoring.polarity_inputs(text)
+        without = m.plain_margins(reputation.grams_of(words - m.masked, m.mask_names(zh), emoji, m.latin, m.han)[0],
+                                  units, ev)
+        s = scoring.score_text(text)
+        assert abs(s.sentiment - reputation.value_of(*without[:2])) <= 1.01e-4, text
+        if abs(without[2]) > 1e-9:
+            assert s.is_crisis == (without[2] > 0), text

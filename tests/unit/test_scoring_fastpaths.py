@@ -610,3 +610,47 @@ def test_round4_is_round_to_four_places() -> None:
     for v in values:
         assert repr(scoring._round4(v)) == repr(round(v, 4)), v
     assert math.isnan(scoring._round4(float("nan")))
+
+
+def test_a_record_notes_what_its_roles_say() -> None:
+    recs = [*english._SINGLE.values(), *english._PHRASE_RECS.values(), *english._COOC_RECS,
+            *chinese._DICT.values(), *chinese._PATTERN_RECS]
+    for rec in recs:
+        rec.seal()
+        assert rec.notes == bool(rec.irony or rec.debunk or rec.hedge or rec.postneg or rec.reported)
+
+
+def _slots(obj: object) -> dict[str, object]:
+    """Every slot's value, base classes' first (their __init__'s order); an unset slot raises."""
+    names = [n for cls in reversed(type(obj).__mro__) for n in getattr(cls, "__slots__", ())]
+    return {n: getattr(obj, n) for n in names}
+
+
+def test_records_filled_in_place_are_what_their_classes_build() -> None:
+    """The items, clause hits and matched terms the hot paths fill slot by slot, against the class's
+    own __init__ with the same values."""
+    post = rules.PostContext(True, True, False, 0.2)
+    seen = {rules.Item: 0, rules.CrisisHit: 0, rules.Contribution: 0, scoring.model.MatchedTerm: 0}
+    for text in POSTS + ["ATM is DOWN again, NOT happy", "银行挤兑？没有。", "账户被冻结了", "'bank run'"]:
+        nfkc = scoring._nfkc(text)
+        toks, raws = english.tokenize(nfkc)
+        zh = language.to_simplified(nfkc.casefold())
+        items = english.items_of(toks, raws, set(toks)) + chinese.scan(zh)
+        for it in items:
+            seen[rules.Item] += 1
+            assert _slots(it) == _slots(rules.Item(it.start, it.end, it.rec, it.neg_inside, it.caps))
+            assert type(it.neg_inside) is bool and type(it.caps) is bool
+        for lang in (english, chinese):
+            unit_items = english.items_of(toks, raws, set(toks)) if lang is english else chinese.scan(zh)
+            found = rules.scan_clauses(unit_items, scoring.Analysis(), lang.RULES, post)
+            for c in found.contributions:
+                seen[type(c)] += 1
+                values = _slots(c)
+                assert values == _slots(type(c)(*values.values()))
+        out = scoring.Analysis()
+        english.analyse(toks, raws, set(toks), out, post)
+        chinese.analyse(zh, list(zh), chinese.markers(zh, list(zh))[1], out, post)
+        for term in out.hits:
+            seen[scoring.model.MatchedTerm] += 1
+            assert _slots(term) == _slots(scoring.model.MatchedTerm(term.crisis, term.negated, term.matched))
+    assert all(seen.values()), seen

@@ -32,8 +32,9 @@ skips normalisation, script counts run on the UTF-8 bytes, a Chinese post withou
 words skips the English tokenizer, phrases are tried only when the post has their second
 token and the rest of theirs, a gap pattern only when the post has the characters one of its
 alternatives needs, object/action pairs read only the tokens of a rule, lexicon lookups are
-indexed once at import (a phrase's second tokens at its first token's first use), and the
-Score is built without its dataclass __init__.  tests/unit/test_scoring_fastpaths.py checks
+indexed once at import (a phrase's second tokens at its first token's first use), the
+Score is built without its dataclass __init__ and the items and clause records without their
+classes' __init__.  tests/unit/test_scoring_fastpaths.py checks
 each fast path against the plain algorithm it replaces, and tests/unit/test_scoring_fingerprint.py
 holds every Score of the dev split's texts to a recorded fingerprint.
 

@@ -20,7 +20,7 @@ from itertools import compress
 from .lexicon import crisis_entries, crisis_entry, load
 from .model import Analysis, MatchedTerm, Rec
 from .regex_reader import has_inline_flags, requirements
-from .rules import ClauseRules, Item, PostContext, by_start, walk
+from .rules import ClauseRules, Item, PostContext, by_start, new_object, walk
 
 LEX = load("zh")
 _DICT: dict[str, Rec] = {}
@@ -215,15 +215,25 @@ def scan(text: str, chars: list[str] | None = None, run: int | None = None) -> l
         lengths, seconds, single = firsts[i]
         if i < last and chars[i + 1] not in seconds:
             # no longer word starts with these two characters: only the one-character word
-            if single is not None:
-                items.append(Item(i, i + 1, single))
+            if single is not None:      # Item(i, i + 1, single), its slots filled here (english.items_of)
+                item = new_object(Item)
+                item.start = i
+                item.end = i + 1
+                item.rec = single
+                item.neg_inside = item.caps = False
+                items.append(item)
             continue
         for L in lengths:
             # (near the end a slice can be shorter than L: the match still ends at i + L)
             rec = d(text[i:i + L]) if L > 1 else single
             if rec is not None:
-                items.append(Item(i, i + L, rec))
                 end = i + L
+                item = new_object(Item)     # Item(i, end, rec), as above
+                item.start = i
+                item.end = end
+                item.rec = rec
+                item.neg_inside = item.caps = False
+                items.append(item)
                 break
     extra = _pattern_items(text, markers(text, chars)[1] if run is None else run)
     if extra:
@@ -281,4 +291,6 @@ def analyse(text: str, chars: list[str], run: int, out: Analysis, post: PostCont
     """Add the Chinese valence and crisis hits of ``text`` (``chars`` = list(text), ``run``
     from :func:`markers`) to ``out``."""
     for hit in walk(scan(text, chars, run), out, RULES, post):
-        out.hits.append(MatchedTerm(hit.crisis, hit.negated, text[hit.start:hit.end]))
+        term = new_object(MatchedTerm)      # MatchedTerm(...), its slots filled here (as in scan)
+        term.crisis, term.negated, term.matched = hit.crisis, hit.negated, text[hit.start:hit.end]
+        out.hits.append(term)

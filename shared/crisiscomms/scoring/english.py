@@ -18,7 +18,7 @@ from operator import itemgetter
 from .language import WORD_CLASS
 from .lexicon import crisis_entries, crisis_entry, load
 from .model import Analysis, MatchedTerm, Rec
-from .rules import QUESTION, ClauseRules, Item, PostContext, by_start, walk
+from .rules import QUESTION, ClauseRules, Item, PostContext, by_start, new_object, walk
 
 # ---------------------------------------------------------------- tokenizer
 # Words (with an apostrophe suffix) and punctuation.  The classes are exactly what
@@ -27,7 +27,9 @@ from .rules import QUESTION, ClauseRules, Item, PostContext, by_start, walk
 # spelt out because a case-insensitive scan costs a third more
 # (tests/unit/test_scoring_fastpaths.py checks them character by character).
 _SUFFIX_CHARS = "A-Za-z\u0130\u0131\u017f\u212a"
-_TOKEN = re.compile(f"[{WORD_CLASS}]+(?:'[{_SUFFIX_CHARS}]+)?|[.!?;:,\n\"%]")
+# (the optional suffix as a branch with an empty alternative: the same matches, without a
+# repeat context for every word)
+_TOKEN = re.compile(f"[{WORD_CLASS}]+(?:'[{_SUFFIX_CHARS}]+|)|[.!?;:,\n\"%]")
 _HASHTAG = re.compile(r"[#@]([A-Za-z0-9_]+)")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _THOUSANDS = re.compile(r",(?<=\d,)(?=\d{3}\b)")  # a comma first: found by a fast search
@@ -459,8 +461,16 @@ def items_of(toks: list[str], raws: list[str], present: set[str]) -> list[Item]:
                     continue
             if rec is None:
                 continue
+        # Item(i, i + 1, rec, False, caps), its slots filled here: an item per lexicon token, and
+        # calling the class runs __init__ in a nested frame
+        item = new_object(Item)
+        item.start = i
+        item.end = i + 1
+        item.rec = rec
+        item.neg_inside = False
         raw = raws[i]
-        items.append(Item(i, i + 1, rec, False, len(raw) > 2 and raw.isupper()))
+        item.caps = len(raw) > 2 and raw.isupper()
+        items.append(item)
     # can some rule have both an object and an action (or function verb) in the post?
     cooc = 0
     for t in _COOC_TOKENS.intersection(present):
@@ -574,4 +584,6 @@ def analyse(toks: list[str], raws: list[str], present: set[str], out: Analysis,
     for hit in walk(items_of(toks, raws, present), out, RULES, post):
         span = toks[hit.start:hit.end]
         matched = " ".join(span if "'s" not in span else [t for t in span if t != "'s"])
-        out.hits.append(MatchedTerm(hit.crisis, hit.negated, matched))
+        term = new_object(MatchedTerm)      # MatchedTerm(...), its slots filled here (see items_of)
+        term.crisis, term.negated, term.matched = hit.crisis, hit.negated, matched
+        out.hits.append(term)

@@ -151,7 +151,7 @@ class Rec:
 
     __slots__ = ("valence", "crisis", "neg", "postneg", "debunk", "hedge", "degree",
                  "contrast", "boundary", "block", "event", "irony", "reported",
-                 "rhetorical", "quote", "praise", "kind")
+                 "rhetorical", "quote", "praise", "kind", "notes")
 
     def __init__(self) -> None:
         self.valence: float | None = None
@@ -171,10 +171,13 @@ class Rec:
         self.quote = False       # quotation mark
         self.praise = False      # praise that reads as sarcasm next to a crisis
         self.kind = UNSEALED     # what the clause scan does with it: see seal()
+        self.notes = False       # irony, debunk, hedge, postneg or reported (settled by seal())
 
     def seal(self) -> int:
         """Settle ``kind`` from the roles (the clause scan does, the first time it meets the
-        record: the lexicon is complete by then, and most records are never met)."""
+        record: the lexicon is complete by then, and most records are never met), and ``notes``, whether
+        it is a marker the scan notes (one test of a general record instead of five)."""
+        self.notes = self.irony or self.debunk or self.hedge or self.postneg or self.reported
         self.kind = (BLOCK if self.block else QUOTE if self.quote else BOUNDARY if self.boundary
                      else GENERAL if (self.crisis is not None or self.degree is not None
                                       or self.neg or self.contrast or self.irony or self.debunk

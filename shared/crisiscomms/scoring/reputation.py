@@ -408,6 +408,7 @@ class Model:
         self.masked = frozenset(header.get("masked_tokens", ()))
         self.masked_names = tuple(header.get("masked_names", ()))
         self._name_values: dict[str, int] = {}
+        self._names_of: dict[frozenset[str], tuple[str, ...]] = {}    # first characters -> the names
         self._narrative_header = header.get("narrative")
         self._narratives_file = narratives_file
         self._narrative_weights: tuple[dict[int, int], array] | None = None
@@ -610,16 +611,22 @@ class Model:
         """``zh`` with the masked names blanked, as training reads it."""
         return blank_names(zh, self.masked_names)
 
-    def _names_value(self, text: str) -> int:
+    def _names_value(self, text: str, firsts: frozenset[str]) -> int:
         """The packed sum the masked names add to the Chinese grams of ``text`` (what masking takes off):
         with single characters, each name found times its characters' sum (memoised), names blanked in
-        turn as mask_names does; else the grams' with and without them."""
+        turn as mask_names does; else the grams' with and without them.  ``firsts``: the names' first
+        characters the text has (only the names they start can be in it)."""
+        names = self._names_of.get(firsts)
+        if names is None:       # (in masked_names' order: they are blanked in turn)
+            names = tuple(name for name in self.masked_names if name[0] in firsts)
+            if len(self._names_of) < 4096:
+                self._names_of[firsts] = names
         if self.han != (1, 1):
             blanked = self.mask_names(text)
             return 0 if blanked == text else (self._value(grams_of(None, text, "", self.latin, self.han)[0])
                                               - self._value(grams_of(None, blanked, "", self.latin, self.han)[0]))
         total, values = 0, self._name_values
-        for name in self.masked_names:
+        for name in names:
             if name in text:
                 value = values.get(name)
                 if value is None:
@@ -723,9 +730,9 @@ def _polarity_function(grams: tuple, flag_margins: Callable[..., tuple[float, fl
             if chars:
                 g += (sum(map(getitem, map(pairs, chars), islice(chars, 1, None)), pairs(chars[-1])[""]) if pairs
                       else sum(map(windows, chars if width == 1 else _windows(chars, width))))
-                g -= names_value(text) if name_firsts and not name_firsts.isdisjoint(chars) else 0   # masked names
-            if emoji:
-                g += sum(map(singles, emoji))
+                firsts = name_firsts.intersection(chars) if name_firsts else None
+                g -= names_value(text, firsts) if firsts else 0     # the masked names found
+            g += sum(map(singles, emoji)) if emoji else 0
             qc = ((g + half) & low_mask) - half
             g = (g - qc) >> shift
             qp = ((g + half) & low_mask) - half

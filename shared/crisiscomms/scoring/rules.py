@@ -59,6 +59,10 @@ class Item:
 
 
 by_start = attrgetter("start")     # sort key of both matchers
+# object.__new__: the hot paths fill the slots of the records they make by the dozen (items, clause
+# hits, matched terms) themselves, since calling the class runs __init__ in a nested interpreter frame
+# (tests/unit/test_scoring_fastpaths.py compares them with what the class builds)
+new_object = object.__new__
 
 
 class ClauseRules:
@@ -220,7 +224,7 @@ def scan_clauses(items: list[Item], out: Analysis, rules: ClauseRules,
         nxt = items[k + 1] if k < last else None
         after_question = cur.after_question
         cur.after_question = False
-        if rec.irony or rec.debunk or rec.hedge or rec.postneg or rec.reported:
+        if rec.notes:           # (sealed above)
             _note_markers(item, cur, found, out)
         if rec.neg and after_question and (nxt is None or nxt.rec.boundary):
             # "Bank run? No." / "挤兑？没有。"
@@ -319,10 +323,19 @@ def _add_crisis_hit(item: Item, prev: Item | None, nxt: Item | None, valence: fl
         valence = _boost(valence, cur.degree, rules.additive_degree)
     quoted = (prev is not None and prev.rec.quote     # the cheap test first
               and _scare_quoted(item, prev, nxt, rules.single_quoted_only))
-    hit = CrisisHit(post.negated_crisis_valence if negated else valence, EVENT, valence,
-                    cur.clause, crisis, negated or quoted, item.start, item.end,
-                    cur.neg_rhetorical and near_neg,
-                    negated and cur.reported_end >= clause_start, quoted)
+    # CrisisHit(...), its slots filled here (see new_object)
+    hit = new_object(CrisisHit)
+    hit.valence = post.negated_crisis_valence if negated else valence
+    hit.kind = EVENT
+    hit.base = valence
+    hit.clause = cur.clause
+    hit.crisis = crisis
+    hit.negated = negated or quoted
+    hit.start = item.start
+    hit.end = item.end
+    hit.rhetorical = cur.neg_rhetorical and near_neg
+    hit.reported_denial = negated and cur.reported_end >= clause_start
+    hit.settled = quoted
     found.hits.append(hit)
     found.contributions.append(hit)
     if near_neg and rules.consume_negation:
@@ -345,7 +358,11 @@ def _add_valence(item: Item, valence: float, cur: _Cursor, found: ClauseScan,
         valence *= SCARE_QUOTE_SCALAR
     rec = item.rec
     kind = EVENT if rec.event else PRAISE if rec.praise and valence > 0 else EVALUATIVE
-    found.contributions.append(Contribution(valence, kind, valence, cur.clause))
+    c = new_object(Contribution)    # Contribution(valence, kind, valence, cur.clause) (see new_object)
+    c.valence = c.base = valence
+    c.kind = kind
+    c.clause = cur.clause
+    found.contributions.append(c)
 
 
 def _boost(v: float, degree: float, additive: bool) -> float:
