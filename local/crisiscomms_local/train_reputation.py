@@ -42,6 +42,7 @@ import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,9 @@ HAN = (1, 1)
 L2 = 1e-4
 L2_CRISIS = 1e-4
 L2_NARRATIVE = 1e-4
+# a narrative bucket is shipped only with a weight beyond this many steps: the head is read only for crisis
+# posts no term explains, and its smallest weights cost more bytes than they earn (see the README)
+NARRATIVE_MIN = 2
 L2_EVIDENCE = 1e-5
 # The crisis thresholds on the margin, with and without a crisis term of the lexicon: chosen on the folds
 # at each training (Folds.best_thresholds); these (the last chosen) only with --cv 0
@@ -477,25 +481,28 @@ def quantise(heads: Heads, settings: Settings, training: dict[str, Any],
 
 def _quantise_narrative(weights: Weights | None) -> tuple[dict[str, Any] | None, bytes]:
     """Each bucket's ten weights less their mean (the argmax is the same), as int8 with one step;
-    only buckets with a non-zero weight, sorted."""
+    only buckets with a weight beyond NARRATIVE_MIN steps, sorted, their ids stored as the gaps between
+    them (which compress far better than the ids)."""
     k = len(reputation.NARRATIVES)
     if weights is None:
-        return {"classes": list(reputation.NARRATIVES), "step": 1.0, "bias": [0.0] * k, "buckets": 0}, b""
+        return {"classes": list(reputation.NARRATIVES), "step": 1.0, "bias": [0.0] * k, "buckets": 0,
+                "ids": "gaps"}, b""
     centred = {b: [v - sum(w) / k for v in w] for b, w in weights.grams.items()}
     step = _step(v for w in centred.values() for v in w)
     rows = []
     for b in sorted(centred):
         row = [int(round(v / step)) for v in centred[b]]
-        if any(row):
+        if max(map(abs, row)) > NARRATIVE_MIN:
             rows.append((b, row))
-    ids = array("I", [b for b, _ in rows])
+    kept = [b for b, _ in rows]
+    ids = array("I", [b - a for a, b in zip([0, *kept], kept)])      # each id as the gap from the one before
     if ids.itemsize != 4:           # pragma: no cover
         raise RuntimeError("array('I') is not 32-bit here")
     if sys.byteorder != "little":   # pragma: no cover
         ids.byteswap()
     mean = sum(weights.bias) / k
     header = {"classes": list(reputation.NARRATIVES), "step": step,
-              "bias": [round(v - mean, 6) for v in weights.bias], "buckets": len(rows)}
+              "bias": [round(v - mean, 6) for v in weights.bias], "buckets": len(rows), "ids": "gaps"}
     return header, zlib.compress(ids.tobytes() + array("b", [v for _, row in rows for v in row]).tobytes(), 9)
 
 
@@ -547,7 +554,7 @@ class Shipped:
             ids.frombytes(raw[:4 * n])
             weights = array("b")
             weights.frombytes(raw[4 * n:])
-            self.n_rows = {b: list(weights[k * i:k * i + k]) for i, b in enumerate(ids)}
+            self.n_rows = {b: list(weights[k * i:k * i + k]) for i, b in enumerate(accumulate(ids))}   # gaps
 
     def margins(self, e: Example) -> tuple[float, float, float]:
         q, n = self.q, self.n
@@ -668,8 +675,9 @@ class Folds:
 THRESHOLDS = tuple(x / 4 for x in range(-8, 5))     # -2.0 .. 1.0
 NO_TERM_THRESHOLDS = tuple(x / 4 for x in range(-8, 13))     # -2.0 .. 3.0
 TOLERANCE = 0.005       # a step of the search keeps the simplest setting within this of its best
-# The longest Han n-gram the search may choose: Han pairs cost about 6% more a post (README, "The models")
-# and scoring may not get slower; longer ones are listed for reference
+# The longest Han n-gram the search may choose: Han pairs cost about 4% more instructions a post, and the
+# eight batches' pair model read an ordinary quiet branch as crisis in the narratives drill (README, "The
+# models"); longer ones are listed for reference
 HAN_MAX = 1
 
 

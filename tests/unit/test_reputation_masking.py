@@ -3,6 +3,9 @@
 The scorer's compiled path is checked against the plain formula over grams built here from the
 post's tokens less the ones that must give none, so a repair lost in the scorer and in the
 trainer's reading alike still fails."""
+import random
+from array import array
+
 from crisiscomms import scoring
 from crisiscomms.scoring import reputation
 
@@ -97,12 +100,15 @@ def test_a_masked_chinese_name_gives_no_grams_in_scoring_as_in_training() -> Non
     assert m.mask_names("国泰世华和国泰") == " " * 4 + "和" + " " * 2
 
 
-def test_masked_chinese_names_at_every_place_a_post_can_hold_them() -> None:
-    """At the start and the end, twice in a row, beside another name, after Latin letters, inside a longer
-    name: the scorer takes off what blanking them takes off the plain formula's grams."""
-    m = reputation.model()
-    texts = ("港湾", "港湾银行", "我在港湾", "港湾港湾港湾又崩了", "港湾和平两家都取不出钱", "和平港湾",
-             "国泰世华国泰航空", "APP港湾银行", "港湾!港湾?", "取钱港湾，港湾取钱。星河", "示例示例", "银行港湾港")
+# masked names at the start and the end, twice in a row, beside another name, after Latin letters, inside a
+# longer name, after punctuation
+NAMED_PLACES = ("港湾", "港湾银行", "我在港湾", "港湾港湾港湾又崩了", "港湾和平两家都取不出钱", "和平港湾",
+                "国泰世华国泰航空", "APP港湾银行", "港湾!港湾?", "取钱港湾，港湾取钱。星河", "示例示例", "银行港湾港",
+                "港湾银行门口排起长队，大家都在取钱", "港灣銀行真係好靠得住，又冧咗")
+
+
+def _assert_names_blanked(m: reputation.Model, texts: tuple[str, ...]) -> None:
+    """The scorer takes off what blanking the masked names takes off the plain formula's grams."""
     for text in texts:
         words, zh, emoji = _read(text)
         assert any(name in zh for name in m.masked_names), text
@@ -113,3 +119,20 @@ def test_masked_chinese_names_at_every_place_a_post_can_hold_them() -> None:
         assert abs(s.sentiment - reputation.value_of(*without[:2])) <= 1.01e-4, text
         if abs(without[2]) > 1e-9:
             assert s.is_crisis == (without[2] > 0), text
+
+
+def test_masked_chinese_names_at_every_place_a_post_can_hold_them() -> None:
+    _assert_names_blanked(reputation.model(), NAMED_PLACES)
+
+
+def test_with_han_pairs_the_masked_names_come_off_as_blanking_them_does() -> None:
+    """A model of Han 1-2-grams (random weights; trained ones are not shipped) takes a name's pairs
+    off, and the pair into it from the character before, as blanking the names does."""
+    m = reputation.model()
+    rng = random.Random(31)
+    pairs = reputation.Model({**m.header, "han": [1, 2]}, array("b", (rng.randint(-60, 60) for _ in range(3 * m.buckets))))
+    try:
+        reputation.use(pairs)
+        _assert_names_blanked(pairs, NAMED_PLACES)
+    finally:
+        reputation.use(m)

@@ -487,7 +487,12 @@ def test_the_narrative_rows_are_the_files() -> None:
     n, k = header["buckets"], len(reputation.NARRATIVES)
     with open(reputation.NARRATIVES_FILE, "rb") as fh:
         raw = zlib.decompress(fh.read())
-    ids = [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(n)]
+    gaps = [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(n)]
+    ids, total = [], 0
+    for gap in gaps:        # each id stored as the gap from the one before
+        total += gap
+        ids.append(total)
+    assert header["ids"] == "gaps" and ids == sorted(set(ids))
     rows = {b: tuple(x - 256 if x > 127 else x for x in raw[4 * n + k * i:4 * n + k * (i + 1)])
             for i, b in enumerate(ids)}
     starts, weights = m._narrative_model()

@@ -72,7 +72,7 @@ import os
 import zlib
 from array import array
 from collections.abc import Callable, Iterable
-from itertools import islice
+from itertools import accumulate, islice
 from operator import add, getitem, itemgetter, methodcaller
 
 from .english import NEGATORS
@@ -491,6 +491,8 @@ class Model:
             header = self._narrative_header
             if not header or tuple(header["classes"]) != NARRATIVES or not self._narratives_file:
                 raise ValueError("reputation model: no narrative head")
+            if header.get("ids") != "gaps":
+                raise ValueError("reputation model: the narrative head's bucket ids are not stored as gaps")
             n, k = int(header["buckets"]), len(NARRATIVES)
             with open(self._narratives_file, "rb") as fh:
                 raw = zlib.decompress(fh.read(), bufsize=max(1, n * (4 + k)))
@@ -500,6 +502,7 @@ class Model:
             ids.frombytes(raw[:4 * n])
             if array("I", [1]).tobytes() != b"\x01\x00\x00\x00":
                 ids.byteswap()          # pragma: no cover - stored little-endian
+            ids = array("I", accumulate(ids))       # stored as gaps: the sorted ids compress to a third
             weights = array("b")
             weights.frombytes(raw[4 * n:])
             self._narrative_weights = (dict(zip(ids, range(0, n * k, k))), weights)
@@ -614,13 +617,15 @@ class Model:
     def _names_value(self, text: str, firsts: frozenset[str]) -> int:
         """The packed sum the masked names add to the Chinese grams of ``text`` (what masking takes off):
         with single characters, each name found times its characters' sum (memoised), names blanked in
-        turn as mask_names does; else the grams' with and without them.  ``firsts``: the names' first
-        characters the text has (only the names they start can be in it)."""
+        turn as mask_names does; with Han pairs, _pairs_names_value; else the grams' with and without
+        them.  ``firsts``: the names' first characters the text has (only the names they start can be in it)."""
         names = self._names_of.get(firsts)
         if names is None:       # (in masked_names' order: they are blanked in turn)
             names = tuple(name for name in self.masked_names if name[0] in firsts)
             if len(self._names_of) < 4096:
                 self._names_of[firsts] = names
+        if self.han == (1, 2):
+            return self._pairs_names_value(text, names)
         if self.han != (1, 1):
             blanked = self.mask_names(text)
             return 0 if blanked == text else (self._value(grams_of(None, text, "", self.latin, self.han)[0])
@@ -633,6 +638,31 @@ class Model:
                     value = values[name] = sum(map(self.windows.__getitem__, name))
                 total += text.count(name) * value
                 text = text.replace(name, " " * len(name))
+        return total
+
+    def _pairs_names_value(self, text: str, names: tuple[str, ...]) -> int:
+        """With Han pairs: what blanking the masked names as mask_names does takes off, name by name and
+        left to right: the windows starting in a name (its inner pairs memoised; its last character's
+        window reads the character after it) and the change of the window before it, whose pair into
+        the name becomes a pair into a blank; each window's value from the pair memo, so no gram of the
+        rest of the post is enumerated."""
+        total, pairs, inner = 0, self.pairs, self._name_values
+        for name in names:
+            if name in text:
+                k, n = len(name), len(text)
+                value = inner.get(name)
+                if value is None:
+                    value = inner[name] = sum(pairs[a][b] for a, b in zip(name, name[1:]))
+                first, last = name[0], pairs[name[-1]]
+                start, previous_end = text.find(name), -1
+                while start >= 0:       # str.replace's matches: left to right, not overlapping
+                    end = start + k
+                    total += value + last[text[end] if end < n else ""]
+                    if start and start != previous_end:     # (after a match just blanked: a blank)
+                        before = pairs[text[start - 1]]
+                        total += before[first] - before[" "]
+                    previous_end, start = end, text.find(name, end)
+                text = text.replace(name, " " * k)
         return total
 
 
