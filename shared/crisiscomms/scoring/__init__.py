@@ -419,13 +419,9 @@ def polarity_inputs(text: str, tone_override: float | None = None,
         _reading = None
     m = reputation.model()
     grams, units = reputation.grams_of(words, zh, emoji, m.latin, m.han)
-    tokens, names = masked
-    names = names or m.masked_names
-    if words:       # as the model reads a post: its masked names and negated crisis terms give no grams
-        tokens = tokens | m.masked | reputation.negated_tokens(hits, words)
-    if (words and not tokens.isdisjoint(words)) or (zh and any(name in zh for name in names)):
-        zh = reputation.blank_names(zh, names)
-        grams = reputation.grams_of(words and set(words) - tokens, zh, emoji, m.latin, m.han)[0]
+    read, read_zh = m.readable(words, zh, hits, *masked)    # as the model reads it: the units stay the post's
+    if read is not words or read_zh != zh:
+        grams = reputation.grams_of(read, read_zh, emoji, m.latin, m.han)[0]
     return grams, units, ev
 
 

@@ -546,17 +546,12 @@ class Model:
                 _Pairs(window_value) if self.han[1] == 2 else _Memo(window_value),
                 _Memo(lambda gram: _pack_narrative(self._narrative_sums((gram,)))))
         words, windows, singles = self._narrative_memos
-        units = len(present) if present else 0
-        if present:
-            dropped = self.masked | negated_tokens(hits, present)
-            present = present if dropped.isdisjoint(present) else present - dropped
+        units = (len(present) if present else 0) + (len(chars) if chars else 0)
+        zh = "".join(chars) if chars else ""
+        present, read = self.readable(present, zh, hits)
+        chars = chars if read is zh else list(read)
         g = sum(map(words.__getitem__, present)) if present else 0
         if chars:
-            units += len(chars)
-            if self.masked_names:
-                text = "".join(chars)
-                blanked = self.mask_names(text)
-                chars = chars if blanked == text else list(blanked)
             width = self.han[1]
             if width == 2:      # each character with the next, the last with "" (see _Pairs)
                 g += sum(map(getitem, map(windows.__getitem__, chars), islice(chars, 1, None)),
@@ -594,13 +589,11 @@ class Model:
         values = list(self.weights[:n_values])
         values[1] = tuple(v / CRISIS_SCALE for v in values[1])    # per unit of weight
         categories = dict(zip(CATEGORIES, self.weights[n_values + len(FLAGS):]))
-        latin, han, gram_sums, masked = self.latin, self.han, self.gram_sums, self.masked
-        mask_names = self.mask_names
+        latin, han, gram_sums, readable = self.latin, self.han, self.gram_sums, self.readable
 
         def plain_sums(present: set[str] | None, chars: list[str] | None, emoji: str,
                        hits: tuple[TermHit, ...]) -> tuple[int, int, int]:
-            return gram_sums(grams_of(present and present - masked - negated_tokens(hits, present),
-                                      mask_names("".join(chars)) if chars else "", emoji, latin, han)[0])
+            return gram_sums(grams_of(*readable(present, "".join(chars) if chars else "", hits), emoji, latin, han)[0])
 
         # the memos, the widest Han n-gram, the plain sums past LONG_POST, the masked names' first characters
         # and what they add; the value is rounded as round(x * 10**4) / 10**4 (round(x, 4) converts to decimal)
@@ -613,6 +606,16 @@ class Model:
     def mask_names(self, zh: str) -> str:
         """``zh`` with the masked names blanked, as training reads it."""
         return blank_names(zh, self.masked_names)
+
+    def readable(self, present: set[str] | None, zh: str, hits: tuple[TermHit, ...],
+                 tokens: frozenset[str] = frozenset(), names: tuple[str, ...] = ()) -> tuple[set[str] | None, str]:
+        """What the heads read of a post, in training and scoring alike: its English tokens less the masked ones
+        (and ``tokens``) and a denial's (negated_tokens), its folded Chinese text with the masked names (or
+        ``names``) blanked; each returned as given when nothing is dropped."""
+        if present:
+            dropped = tokens | self.masked | negated_tokens(hits, present)
+            present = present if dropped.isdisjoint(present) else present - dropped
+        return present, blank_names(zh, names or self.masked_names) if zh else zh
 
     def _names_value(self, text: str, firsts: frozenset[str]) -> int:
         """The packed sum the masked names add to the Chinese grams of ``text`` (what masking takes off):
