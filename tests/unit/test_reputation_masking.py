@@ -81,6 +81,14 @@ def test_the_scorer_drops_a_denials_grams() -> None:
         assert s.is_crisis == (kept[2] > 0), text
 
 
+def _chinese_read_as(m: reputation.Model, text: str, zh: str) -> tuple[float, float, float]:
+    """The margins of ``text`` by the plain formula with its Chinese text read as ``zh`` (its English tokens
+    less the masked ones)."""
+    words, _, emoji = _read(text)
+    _, units, ev = scoring.polarity_inputs(text)
+    return m.plain_margins(reputation.grams_of(words - m.masked, zh, emoji, m.latin, m.han)[0], units, ev)
+
+
 def test_a_masked_chinese_name_gives_no_grams_in_scoring_as_in_training() -> None:
     m = reputation.model()
     assert {"港湾", "国泰世华", "国泰"} <= set(m.masked_names)
@@ -89,12 +97,10 @@ def test_a_masked_chinese_name_gives_no_grams_in_scoring_as_in_training() -> Non
                        ("港灣銀行真係好靠得住，又冧咗", "港湾"),                 # Traditional, folded first
                        ("国泰世华银行的客服和国泰航空一样慢", "国泰"),            # the longer name first, as training
                        ("港湾银行的APP又登不上了" * (reputation.LONG_POST // 10), "港湾")):       # the plain sums
-        words, zh, emoji = _read(text)
+        zh = _read(text)[1]
         blanked = m.mask_names(zh)
         assert name in zh and name not in blanked and len(blanked) == len(zh), text
-        _, units, ev = scoring.polarity_inputs(text)
-        without = m.plain_margins(reputation.grams_of(words - m.masked, blanked, emoji, m.latin, m.han)[0], units, ev)
-        with_names = m.plain_margins(reputation.grams_of(words - m.masked, zh, emoji, m.latin, m.han)[0], units, ev)
+        without, with_names = _chinese_read_as(m, text, blanked), _chinese_read_as(m, text, zh)
         assert abs(without[0] - with_names[0]) + abs(without[2] - with_names[2]) > 1e-3, text
         _assert_scored_as(m, unmasked, text, without, with_names)
     assert m.mask_names("国泰世华和国泰") == " " * 4 + "和" + " " * 2
@@ -110,11 +116,9 @@ NAMED_PLACES = ("港湾", "港湾银行", "我在港湾", "港湾港湾港湾又
 def _assert_names_blanked(m: reputation.Model, texts: tuple[str, ...]) -> None:
     """The scorer takes off what blanking the masked names takes off the plain formula's grams."""
     for text in texts:
-        words, zh, emoji = _read(text)
+        zh = _read(text)[1]
         assert any(name in zh for name in m.masked_names), text
-        _, units, ev = scoring.polarity_inputs(text)
-        without = m.plain_margins(reputation.grams_of(words - m.masked, m.mask_names(zh), emoji, m.latin, m.han)[0],
-                                  units, ev)
+        without = _chinese_read_as(m, text, m.mask_names(zh))
         s = scoring.score_text(text)
         assert abs(s.sentiment - reputation.value_of(*without[:2])) <= 1.01e-4, text
         if abs(without[2]) > 1e-9:
