@@ -640,14 +640,13 @@ def test_records_filled_in_place_are_what_their_classes_build() -> None:
         nfkc = scoring._nfkc(text)
         toks, raws = english.tokenize(nfkc)
         zh = language.to_simplified(nfkc.casefold())
-        items = english.items_of(toks, raws, set(toks)) + chinese.scan(zh)
-        for it in items:
+        by_language = {english: english.items_of(toks, raws, set(toks)), chinese: chinese.scan(zh)}
+        for it in (it for items in by_language.values() for it in items):
             seen[rules.Item] += 1
             assert _slots(it) == _slots(rules.Item(it.start, it.end, it.rec, it.neg_inside, it.caps))
             assert type(it.neg_inside) is bool and type(it.caps) is bool
-        for lang in (english, chinese):
-            unit_items = english.items_of(toks, raws, set(toks)) if lang is english else chinese.scan(zh)
-            found = rules.scan_clauses(unit_items, scoring.Analysis(), lang.RULES, post)
+        for lang, items in by_language.items():
+            found = rules.scan_clauses(items, scoring.Analysis(), lang.RULES, post)
             for c in found.contributions:
                 seen[type(c)] += 1
                 values = _slots(c)
