@@ -23,7 +23,9 @@ folded into its bias, the difference into the header's ``crisis_no_term``) and n
 catalogue narratives, on the crisis rows, grams only). Each is trained by SGD on the log-loss with
 L2 (``--l2``, ``--l2-crisis``, ``--l2-narrative`` on the n-gram weights, ``--l2-evidence`` on the
 evidence's), classes weighted to balance them, rows in a seeded order: the same data and settings
-give the same bytes. The labelled set's bank names are masked in training (``--no-mask-names``:
+give the same bytes. A head's grams may be scaled by their Naive Bayes log-count ratio while it is
+trained (``--nb-polarity``, ``--nb-crisis``, ``--nb-narrative``: the power; see nb_scales), the scale
+folded back into the weights. The labelled set's bank names are masked in training (``--no-mask-names``:
 not); the scorer masks their English tokens too (the header's ``masked_tokens``). The n-gram
 weights are written as int8 (one step per head); biases and evidence weights as floats. The defaults
 are the settings ``--search`` chose by 5-fold cross-validation on dev (mean of the en and zh figures;
@@ -75,6 +77,14 @@ L2_NARRATIVE = 1e-4
 # posts no term explains, and its smallest weights cost more bytes than they earn (see the README)
 NARRATIVE_MIN = 2
 L2_EVIDENCE = 1e-5
+# Each head's grams are scaled by the Naive Bayes log-count ratio of their bucket to this power before the
+# head is trained (0: not scaled), and the scale folded back into the weights (NB_SCALE_ALPHA: its
+# smoothing): a bucket that tells the classes apart is penalised less by the L2, one that does not is
+# nearly left out.  The scorer reads the weights as before, at the same cost.
+NB_POLARITY = 0.0
+NB_CRISIS = 0.0
+NB_NARRATIVE = 0.0
+NB_SCALE_ALPHA = 2.0
 # The crisis thresholds on the margin, with and without a crisis term of the lexicon: chosen on the folds
 # at each training (Folds.best_thresholds); these (the last chosen) only with --cv 0
 CRISIS_THRESHOLD = -0.75
@@ -340,6 +350,39 @@ def train(data: Sequence[tuple[list[tuple[int, float]], tuple[float, ...], int]]
                    [[v * s_e for v in w] for w in evidence], bias)
 
 
+def nb_scales(data: Sequence[tuple[list[tuple[int, float]], tuple[float, ...], int]], classes: int, power: float,
+              alpha: float = NB_SCALE_ALPHA) -> dict[int, float]:
+    """Per bucket, the largest |log-count ratio| of a class against the others (the rows holding the
+    bucket, smoothed by ``alpha``) to ``power``, divided by its mean over the buckets so the L2's
+    strength keeps its meaning (Wang and Manning's NBSVM, one-vs-rest for more than two classes)."""
+    held = [Counter() for _ in range(classes)]
+    for feats, _, y in data:
+        held[y].update(b for b, _ in feats)
+    totals = [sum(c.values()) for c in held]
+    every = sum(held, Counter())
+    total, width = sum(totals), alpha * len(every)
+    scales = {}
+    for b, n in every.items():
+        ratio = max(abs(math.log((held[k][b] + alpha) / (totals[k] + width))
+                        - math.log((n - held[k][b] + alpha) / (total - totals[k] + width))) for k in range(classes))
+        scales[b] = ratio ** power
+    mean = sum(scales.values()) / len(scales) if scales else 1.0
+    return {b: v / mean for b, v in scales.items()}
+
+
+def train_scaled(data: Sequence[tuple[list[tuple[int, float]], tuple[float, ...], int]], classes: int, l2: float,
+                 power: float, l2_evidence: float = L2_EVIDENCE, epochs: int = EPOCHS, balanced: bool = True,
+                 ordered: tuple[int, ...] = ()) -> Weights:
+    """``train`` on the grams scaled by ``nb_scales`` (power 0: unscaled), the scales folded back into the
+    gram weights so the model reads unscaled grams."""
+    if not power:
+        return train(data, classes, l2, l2_evidence, epochs, ETA, SEED, balanced, ordered)
+    scales = nb_scales(data, classes, power)
+    fitted = train([([(b, x * scales[b]) for b, x in feats], ev, y) for feats, ev, y in data], classes, l2,
+                   l2_evidence, epochs, ETA, SEED, balanced, ordered)
+    return Weights({b: [v * scales[b] for v in w] for b, w in fitted.grams.items()}, fitted.evidence, fitted.bias)
+
+
 def in_order(values: Sequence[float]) -> list[float]:
     """The nearest non-decreasing sequence (least squares: adjacent violators pooled into their mean)."""
     blocks: list[list[float]] = []      # [sum, count]
@@ -359,20 +402,25 @@ class Settings:
                  l2: float = L2, l2_crisis: float = L2_CRISIS, l2_narrative: float = L2_NARRATIVE,
                  l2_evidence: float = L2_EVIDENCE, balanced: bool = CLASS_WEIGHTS == "balanced", evidence: bool = True,
                  threshold: float = CRISIS_THRESHOLD, epochs: int = EPOCHS,
-                 threshold_no_term: float | None = CRISIS_THRESHOLD_NO_TERM, mask_names: bool = MASK_NAMES) -> None:
+                 threshold_no_term: float | None = CRISIS_THRESHOLD_NO_TERM, mask_names: bool = MASK_NAMES,
+                 nb_polarity: float = NB_POLARITY, nb_crisis: float = NB_CRISIS,
+                 nb_narrative: float = NB_NARRATIVE) -> None:
         self.bits, self.latin, self.han = bits, latin, han
         self.l2, self.l2_crisis, self.l2_narrative, self.l2_evidence = l2, l2_crisis, l2_narrative, l2_evidence
         self.balanced, self.evidence, self.threshold, self.epochs = balanced, evidence, threshold, epochs
         # the threshold of a post without a crisis term (None: the same as the others')
         self.threshold_no_term = threshold if threshold_no_term is None else max(threshold, threshold_no_term)
         self.mask_names = mask_names
+        self.nb_polarity, self.nb_crisis, self.nb_narrative = nb_polarity, nb_crisis, nb_narrative
 
     def record(self) -> dict[str, Any]:
         return {"latin": list(self.latin), "han": list(self.han), "l2": self.l2, "l2_crisis": self.l2_crisis,
                 "l2_narrative": self.l2_narrative, "l2_evidence": self.l2_evidence,
                 "class_weights": "balanced" if self.balanced else "none", "lexicon_evidence": self.evidence,
                 "crisis_threshold": self.threshold, "crisis_threshold_no_term": self.threshold_no_term,
-                "mask_names": self.mask_names, "epochs": self.epochs, "eta": ETA, "seed": SEED}
+                "mask_names": self.mask_names, "epochs": self.epochs, "eta": ETA, "seed": SEED,
+                "nb_scale_power": {"polarity": self.nb_polarity, "crisis": self.nb_crisis,
+                                   "narrative": self.nb_narrative}, "nb_scale_alpha": NB_SCALE_ALPHA}
 
 
 class Heads:
@@ -401,16 +449,16 @@ def train_heads(examples: Sequence[Example], settings: Settings, cache: dict | N
 
     # a kinder tone never reads worse: the tone's weights rise from negative to neutral to positive (LABELS)
     order = (reputation.EVIDENCE.index("tone"),) if settings.evidence else ()
-    polarity = cached("polarity", (settings.l2,), lambda: train(
-        [(e.grams, ev(e), e.polarity) for e in examples], 3, settings.l2, settings.l2_evidence,
-        settings.epochs, ETA, SEED, settings.balanced, ordered=order))
-    crisis = cached("crisis", (settings.l2_crisis,), lambda: train(
+    polarity = cached("polarity", (settings.l2, settings.nb_polarity), lambda: train_scaled(
+        [(e.grams, ev(e), e.polarity) for e in examples], 3, settings.l2, settings.nb_polarity,
+        settings.l2_evidence, settings.epochs, settings.balanced, ordered=order))
+    crisis = cached("crisis", (settings.l2_crisis, settings.nb_crisis), lambda: train_scaled(
         [(e.grams, ev(e), e.crisis) for e in examples if e.crisis is not None], 2, settings.l2_crisis,
-        settings.l2_evidence, settings.epochs, ETA, SEED, settings.balanced))
+        settings.nb_crisis, settings.l2_evidence, settings.epochs, settings.balanced))
     stories = [(e.grams, (), e.narrative) for e in examples if e.narrative is not None]
-    narrative = cached("narrative", (settings.l2_narrative,), lambda: train(
-        stories, len(reputation.NARRATIVES), settings.l2_narrative, settings.l2_evidence, settings.epochs, ETA,
-        SEED, settings.balanced) if stories else None)
+    narrative = cached("narrative", (settings.l2_narrative, settings.nb_narrative), lambda: train_scaled(
+        stories, len(reputation.NARRATIVES), settings.l2_narrative, settings.nb_narrative, settings.l2_evidence,
+        settings.epochs, settings.balanced) if stories else None)
     return Heads(polarity, crisis, narrative)
 
 
@@ -674,6 +722,7 @@ class Folds:
 
 THRESHOLDS = tuple(x / 4 for x in range(-8, 5))     # -2.0 .. 1.0
 NO_TERM_THRESHOLDS = tuple(x / 4 for x in range(-8, 13))     # -2.0 .. 3.0
+NB_POWERS = (0.0, 0.5, 1.0)     # the NB scale's powers the search tries (0: unscaled, the simplest)
 TOLERANCE = 0.005       # a step of the search keeps the simplest setting within this of its best
 # The longest Han n-gram the search may choose: Han pairs cost about 4% more instructions a post, and the
 # eight batches' pair model read an ordinary quiet branch as crisis in the narratives drill (README, "The
@@ -688,10 +737,10 @@ def _mean(f: dict[str, float]) -> float:
 # ---------------------------------------------------------------- choosing the settings
 def search(rows: list[dict[str, Any]], label: str, k: int, base: Settings) -> tuple[Settings, list[str]]:
     """k-fold figures of settings tried in turn, each step keeping the best so far: the n-gram lengths,
-    then the polarity head's L2, class weights and the lexicon's evidence (by the mean macro-F1 of en
-    and zh), then the crisis head's L2 (by the mean crisis F1 of en and zh at the thresholds of
-    Folds.best_thresholds), then the narrative head's L2 (by its accuracy on the crisis rows no term
-    explains).  Within a step the candidates are listed simplest first (fewer grams a character,
+    then the polarity head's L2, class weights, the lexicon's evidence and the NB scale's power (by the
+    mean macro-F1 of en and zh), then the crisis head's L2 and NB power (by the mean crisis F1 of en and zh
+    at the thresholds of Folds.best_thresholds), then the narrative head's L2 and NB power (by its
+    accuracy on the crisis rows no term explains).  Within a step the candidates are listed simplest first (fewer grams a character,
     stronger L2) and the first within TOLERANCE of the step's best is kept: differences that small are
     the folds' noise, not the setting's.  Masking the bank names is not searched (``base`` says it): a
     name must teach no prior, whatever it is worth on a set whose fictional banks are in crisis more
@@ -748,8 +797,11 @@ def search(rows: list[dict[str, Any]], label: str, k: int, base: Settings) -> tu
     chosen = step([(f"polarity l2 {l2:g}", {"l2": l2}) for l2 in (1e-2, 3e-3, 1e-3, 3e-4, 1e-4)], 0, chosen)
     chosen = step([("class weights balanced", {"balanced": True}), ("class weights none", {"balanced": False}),
                    ("no lexicon evidence (grams only)", {"evidence": False})], 0, chosen)
+    chosen = step([(f"polarity NB scale power {p:g}", {"nb_polarity": p}) for p in NB_POWERS], 0, chosen)
     chosen = step([(f"crisis l2 {l2:g}", {"l2_crisis": l2}) for l2 in (3e-3, 1e-3, 3e-4, 1e-4)], 1, chosen)
+    chosen = step([(f"crisis NB scale power {p:g}", {"nb_crisis": p}) for p in NB_POWERS], 1, chosen)
     chosen = step([(f"narrative l2 {l2:g}", {"l2_narrative": l2}) for l2 in (1e-2, 1e-3, 1e-4)], 4, chosen)
+    chosen = step([(f"narrative NB scale power {p:g}", {"nb_narrative": p}) for p in NB_POWERS], 4, chosen)
     lines.append("for reference (not candidates):")
     print(lines[-1], flush=True)
     row("the chosen, trained on the first batch only", chosen,
@@ -780,6 +832,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"(default: chosen with it; --threshold when that is given; {CRISIS_THRESHOLD_NO_TERM} "
                          "with --cv 0)")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
+    for head, default in (("polarity", NB_POLARITY), ("crisis", NB_CRISIS), ("narrative", NB_NARRATIVE)):
+        ap.add_argument(f"--nb-{head}", type=float, default=default,
+                        help=f"the power of the NB scale of the {head} head's grams (0: unscaled; default {default:g})")
     ap.add_argument("--batches", choices=("first", "all"), default=None,
                     help="the labelled set's batches to train on (default: BATCHES; all: every dev post)")
     ap.add_argument("--class-weights", choices=("balanced", "none"), default=CLASS_WEIGHTS,
@@ -811,7 +866,7 @@ def main(argv: list[str] | None = None) -> int:
                         CRISIS_THRESHOLD if args.threshold is None else args.threshold, args.epochs,
                         args.threshold_no_term if args.threshold_no_term is not None
                         else args.threshold if args.threshold is not None else CRISIS_THRESHOLD_NO_TERM,
-                        args.mask_names)
+                        args.mask_names, args.nb_polarity, args.nb_crisis, args.nb_narrative)
     if args.search:
         chosen, lines = search(rows, label, args.cv or CV, settings)
         print(lines[-1])
@@ -836,6 +891,9 @@ def main(argv: list[str] | None = None) -> int:
              ("--l2-narrative", settings.l2_narrative, defaults.l2_narrative),
              ("--l2-evidence", settings.l2_evidence, defaults.l2_evidence),
              ("--epochs", settings.epochs, defaults.epochs),
+             ("--nb-polarity", settings.nb_polarity, defaults.nb_polarity),
+             ("--nb-crisis", settings.nb_crisis, defaults.nb_crisis),
+             ("--nb-narrative", settings.nb_narrative, defaults.nb_narrative),
              ("--bits", settings.bits, defaults.bits), ("--han-max", settings.han[1], defaults.han[1])]
     command = "python -m crisiscomms_local.train_reputation" + ("" if args.data is None else f" --data {shown}")
     command += "".join(f" {flag} {value:g}" for flag, value, default in flags if value != default)

@@ -316,3 +316,40 @@ def test_the_no_term_threshold_is_the_smallest_whose_calls_are_right_often_enoug
     assert no_term == 0.5 and threshold <= no_term
     assert folds.best_thresholds(0.5)[1] == -0.25      # 4 of 7 is enough
     assert folds.figures(threshold, no_term)["crisis"]["all"] > folds.figures(threshold)["crisis"]["all"]
+
+
+# ---------------------------------------------------------------- the Naive Bayes scale of the grams
+def _nb_rows() -> list[tuple[list[tuple[int, float]], tuple[float, ...], int]]:
+    """Bucket 1 only in class 1's rows, bucket 2 in every row of both, bucket 3 twice in class 0's."""
+    rows = [([(1, 1.0), (2, 1.0)], (), 1) for _ in range(6)] + [([(2, 1.0)], (), 0) for _ in range(6)]
+    return rows + [([(2, 1.0), (3, 1.0)], (), 0) for _ in range(2)]
+
+
+def test_the_nb_scale_weighs_a_bucket_by_how_well_it_tells_the_classes_apart() -> None:
+    rows = _nb_rows()
+    scales = trainer.nb_scales(rows, 2, 1.0, alpha=1.0)
+    assert set(scales) == {1, 2, 3}
+    assert abs(sum(scales.values()) / len(scales) - 1.0) < 1e-9     # the L2's strength keeps its meaning
+    assert scales[1] > scales[3] > scales[2]     # one class only, six rows; one class, two rows; both
+    softer = trainer.nb_scales(rows, 2, 0.5, alpha=1.0)
+    assert max(softer.values()) / min(softer.values()) < max(scales.values()) / min(scales.values())
+    smoothed = trainer.nb_scales(rows, 2, 1.0, alpha=5.0)     # a rare bucket's ratio shrinks the most
+    assert smoothed[3] / smoothed[1] < scales[3] / scales[1]
+    assert set(trainer.nb_scales(rows, 2, 0.0).values()) == {1.0}
+
+
+def test_the_nb_scaled_head_reads_unscaled_grams_as_it_was_trained_on_scaled_ones() -> None:
+    rows = _nb_rows()
+    plain = trainer.train(rows, 2, 1e-3, epochs=3)
+    unscaled = trainer.train_scaled(rows, 2, 1e-3, 0.0, epochs=3)
+    assert (unscaled.grams, unscaled.evidence, unscaled.bias) == (plain.grams, plain.evidence, plain.bias)
+    scales = trainer.nb_scales(rows, 2, 1.0)
+    inner = trainer.train([([(b, x * scales[b]) for b, x in f], ev, y) for f, ev, y in rows], 2, 1e-3, epochs=3)
+    folded = trainer.train_scaled(rows, 2, 1e-3, 1.0, epochs=3)
+    assert folded.bias == inner.bias
+    for feats, _, _ in rows:
+        for c in range(2):
+            read = sum(folded.grams[b][c] * x for b, x in feats)
+            trained = sum(inner.grams[b][c] * x * scales[b] for b, x in feats)
+            assert abs(read - trained) < 1e-12
+    assert folded.grams[1] != plain.grams[1]
