@@ -33,7 +33,7 @@ NARRATIVES = ("bank_run", "withdrawals", "insolvency", "frozen_accounts", "outag
               "regulator", "executives", "layoffs_closures", "other", "none")
 LANGS = ("en", "zh-Hans", "zh-Hant")
 DRAFTS = {"en": "en.jsonl", "zh-Hans": "zh-Hans.jsonl", "zh-Hant": "zh-Hant.jsonl"}
-LATER_BATCHES = ("batch2", "batch3", "batch4", "batch5", "batch6", "batch7", "batch8")
+LATER_BATCHES = ("batch2", "batch3", "batch4", "batch5", "batch6", "batch7", "batch8", "batch9")
 TEST_SHARE = 0.38
 
 

@@ -110,11 +110,25 @@ def test_rhetorical_negation_is_not_a_denial():
     ("示例銀行客戶資料外洩", "资料外泄", "data_breach"),
     ("港灣銀行系統大當機", "当机", "outage"),
     ("港灣銀行話冇擠提，咁門口嗰幾百人係咪排隊買餅？", "挤提", "bank_run"),
+    # Hong Kong and Taiwan wording of a regulator, an arrest, a rating and a sale
+    ("金管會對港灣銀行開罰1200萬", "开罚", "regulator"),
+    ("金管會對北門儲蓄啟動專案檢查", "专案检查", "regulator"),
+    ("廉署拘捕港灣銀行兩名高層", "廉署拘捕", "fraud"),
+    ("中華信評將港灣銀行信用評等調降至BBB", "信用评等调降", "insolvency"),
+    ("港灣銀行擬放售香港業務，正搵買家", "搵买家", "insolvency"),
 ])
 def test_traditional_forms_match_the_simplified_lexicon(text, folded, category):
     s = score_text(text)
     assert any(h.category == category and folded in h.matched for h in hits(s, negated=False)), \
         s.crisis_terms
+
+
+@pytest.mark.parametrize("text", ["港灣銀行網傳擠提片段屬偽造，別再傳了", "港灣銀行擠提片段係舊片",
+                                  "網傳港灣銀行擠兌是假訊息"])
+def test_a_traditional_debunk_negates_the_run_it_names(text):
+    s = score_text(text)
+    assert categories(s, negated=True) == {"bank_run"} and not hits(s, negated=False), s.crisis_terms
+    assert s.crisis_weight == 0 and not s.is_crisis
 
 
 def test_negated_traditional_insolvency():
