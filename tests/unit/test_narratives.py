@@ -71,10 +71,14 @@ def test_the_strongest_category_wins_each_term_counted_once_at_its_weight_and_ne
                                 Hit("fraud", "fraud", 1.5))) == "layoffs_closures"     # two categories, one narrative
 
 
-def test_a_tie_goes_to_the_narrative_listed_first() -> None:
+def test_a_tie_goes_to_the_narrative_listed_first_and_fraud_to_any_other() -> None:
     assert narrative_for(crisis(Hit("data breach", "data_breach", 2.5), Hit("ATMs empty", "withdrawal", 2.5))) \
         == "withdrawals"
     assert narrative_for(crisis(Hit("fraud", "fraud", 2.0), Hit("collapse", "insolvency", 2.0))) == "insolvency"
+    # a regulator fining the bank over laundering, an executive charged: what happened is the fine, the charge
+    assert narrative_for(crisis(Hit("regulator probe", "regulator", 2.0), Hit("fraud", "fraud", 2.0))) == "regulator"
+    assert narrative_for(crisis(Hit("fraud", "fraud", 2.0), Hit("CEO fled", "executives", 2.0))) == "executives"
+    assert narrative_for(crisis(Hit("fraud", "fraud", 2.5), Hit("regulator probe", "regulator", 2.0))) == "fraud"
 
 
 def test_the_same_event_in_english_simplified_and_traditional_chinese_is_one_narrative() -> None:
