@@ -739,10 +739,11 @@ def _mean(f: dict[str, float]) -> float:
 def search(rows: list[dict[str, Any]], label: str, k: int, base: Settings) -> tuple[Settings, list[str]]:
     """k-fold figures of settings tried in turn, each step keeping the best so far: the n-gram lengths,
     then the polarity head's L2, class weights, the lexicon's evidence and the NB scale's power (by the
-    mean macro-F1 of en and zh), then the crisis head's L2 and NB power (by the mean crisis F1 of en and zh
-    at the thresholds of Folds.best_thresholds), then the narrative head's L2 and NB power (by its
-    accuracy on the crisis rows no term explains).  Within a step the candidates are listed simplest first (fewer grams a character,
-    stronger L2) and the first within TOLERANCE of the step's best is kept: differences that small are
+    mean macro-F1 of en and zh), then the crisis head's L2 and NB power (by the mean crisis F1 of en and
+    zh at the thresholds of Folds.best_thresholds), then the narrative head's L2 and NB power (by its
+    accuracy on the crisis rows no term explains).  Within a step the candidates are listed simplest
+    first (fewer grams a character, stronger L2, no NB scale) and the first within TOLERANCE of the
+    step's best is kept: differences that small are
     the folds' noise, not the setting's.  Masking the bank names is not searched (``base`` says it): a
     name must teach no prior, whatever it is worth on a set whose fictional banks are in crisis more
     often than not.  Every fold trains as ``base`` says and is scored as the scorer reads a post (the
