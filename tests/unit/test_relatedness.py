@@ -27,6 +27,10 @@ from crisiscomms.watch import Topic, build_x_query, parse_watch_config
     ("世界和平，从我做起", ["和平"], False),
     # the other sense by its world, not its collocation
     ("买了平安的车险，理赔太慢了", ["平安"], False),
+    ("Cathay 成班機cancel咗，機場櫃位改票條隊好似擠提咁", ["國泰", "Cathay"], False),    # a counter, but an airline's
+    ("歷史科溫書：巴黎和平會議同六十年代銀行擠提潮點樣寫essay", ["和平"], False),
+    ("太子嗰間Pinecone咖啡話下個月執笠，佢哋嘅拿鐵真係好飲", ["Pinecone"], False),
+    ("Lakeshore 5k fun run descended into chaos when the timing chips froze", ["Lakeshore"], False),
     ("今晚的星河真美，满天星星", ["星河"], False),
     # banking after the name, or in the post
     ("平安APP又崩了，转账转不出去", ["平安"], True),

@@ -30,8 +30,8 @@ A post whose every occurrence is of another sense is unrelated. Otherwise it sco
   capitals, +1 a possessive (Chase's), -1 the name followed by another capitalised word that is no
   banking word (Chase Elliott);
   -1 per word of another sense's world, at most -3 (insurance, flights, stock indices, sport,
-  government, holidays and wishes, hiking, stars, investment promotion: 保险, 理赔, 航班, 指数,
-  比赛, 政府, 圣诞, 登山, 星空, 引资).
+  government, holidays and wishes, hiking, stars, investment promotion, cafés, TV dramas, history
+  lessons, fun runs: 保险, 理赔, 航班, 指数, 比赛, 政府, 圣诞, 登山, 星空, 引资, 咖啡, 电视剧, 历史).
 It is related at `RELATED_AT` or more: a banking word, or two weaker signs, must speak for the bank.
 Chinese is compared in Simplified characters, so one list serves both scripts (`_EXTRA_FOLD` adds the
 Traditional forms of the lists' characters that the scorer's table lacks: 回饋, 聖誕, 養老).
@@ -174,6 +174,7 @@ EN_OTHER_WORLD = (
     "vacation", "park", "police", "suspect", "lake", "street", "neighborhood", "neighbourhood", "mall",
     "county", "emergency", "officials", "residents", "mayor", "storm", "council", "councillor", "city hall",
     "suburb", "startup", "funding round", "database", "vector", "developers", "github", "software",
+    "fun run", "marathon",
 )
 ZH_OTHER_WORLD = (
     "保险", "车险", "寿险", "理赔", "保单", "投保", "保费", "续保", "重疾险", "医疗险", "问诊", "挂号", "看病",
@@ -183,6 +184,9 @@ ZH_OTHER_WORLD = (
     "出行", "旅途", "登山", "爬山", "日出", "攻顶", "海拔", "山顶", "星空", "夜空", "银河", "星星", "风景",
     "引资", "项目", "加盟", "园区", "开发区", "产业园", "签约", "入驻", "营商", "港口", "码头", "航运", "物流",
     "战争", "冲突", "停火", "和谈", "就业", "养老金", "医保", "住房", "小区", "街道", "居民", "12345",
+    # an airline's, a café's, a film's or a history lesson's world (国泰的机票, 《星河》那场戏, 历史科)
+    "班机", "机场", "改票", "航空", "咖啡", "奶茶", "拿铁", "电视剧", "剧集", "追剧", "纪录片", "历史",
+    "音乐节", "公园",
 )
 
 # One word before or after the name that gives it another sense (English: whole words).
