@@ -15,6 +15,7 @@ import re
 import sys
 import unicodedata
 import zlib
+from itertools import accumulate
 
 import pytest
 
@@ -487,11 +488,8 @@ def test_the_narrative_rows_are_the_files() -> None:
     n, k = header["buckets"], len(reputation.NARRATIVES)
     with open(reputation.NARRATIVES_FILE, "rb") as fh:
         raw = zlib.decompress(fh.read())
-    gaps = [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(n)]
-    ids, total = [], 0
-    for gap in gaps:        # each id stored as the gap from the one before
-        total += gap
-        ids.append(total)
+    # each id stored as the gap from the one before
+    ids = list(accumulate(int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(n)))
     assert header["ids"] == "gaps" and ids == sorted(set(ids))
     rows = {b: tuple(x - 256 if x > 127 else x for x in raw[4 * n + k * i:4 * n + k * (i + 1)])
             for i, b in enumerate(ids)}
