@@ -56,6 +56,16 @@ def test_a_scenario_never_seen_before_runs_and_passes(tmp_path: Path) -> None:
     assert report.sources["x:x-drill"].retries == 2
 
 
+@pytest.mark.parametrize("start", ["2027-03-01T10:50:00-05:00", "2027-03-01T23:50:00+05:30"])
+def test_a_start_in_any_utc_offset_counts_every_post_in_the_topics_figures(tmp_path: Path, start: str) -> None:
+    """The stored keys and the functions' times are UTC: a start west of it once read no minute figures."""
+    scenario = dict(UNSEEN, name="unseen-offset", start=start, expect=[
+        {"check": "topic_posts", "topic": "northgate", "min": 64, "max": 64}, {"check": "no_duplicates"}])
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert [c.passed for c in report.checks] == [True, True], [c.line() for c in report.checks]
+    assert report.figures["stored_posts"] == 64
+
+
 def test_timeout_faults_hold_as_long_as_the_drill_command_s_waits_unless_others_are_given(tmp_path: Path) -> None:
     """The drill command's clients give up after 0.5 s and its emulators stall 1 s; these tests pass shorter ones."""
     import io

@@ -9,7 +9,7 @@ import json
 import math
 import random
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -224,7 +224,8 @@ class Scenario(_Strict):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("start must be an RFC 3339 time with a timezone")
-        return value
+        # the stored keys, the functions' event times and the queries are UTC: one clock for them all
+        return value.astimezone(timezone.utc)
 
     @property
     def length(self) -> timedelta:
