@@ -102,8 +102,11 @@ def delivered(world: World) -> list[Delivered]:
             parent = record.value["reply"]["parent"]["uri"]
             out.append(Delivered("bluesky", f"bluesky#{parent}", record.uri, record.value.get("text", ""), record.created_at))
     if world.desk_world is not None and "x" in world.desk_world.emulators:
-        for p in world.desk_world.emulators["x"].replies:
-            out.append(Delivered("x", f"x#{p.in_reply_to}", p.id, p.submitted_text, p.created_at))
+        account = world.desk_world.emulators["x"]
+        own = {p.id for p in account.posts}
+        for p in account.replies:
+            if p.in_reply_to not in own:    # a correction threads under its statement: not an answer to a person
+                out.append(Delivered("x", f"x#{p.in_reply_to}", p.id, p.submitted_text, p.created_at))
     return sorted(out, key=lambda d: (d.at, d.platform, d.platform_reply_id))
 
 
