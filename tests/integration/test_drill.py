@@ -263,6 +263,34 @@ def test_an_unseen_scenario_answers_people_through_the_inbox_and_a_missed_target
     assert any("author:amy close w1: 200" in line for line in result["timeline"])
 
 
+def test_a_template_reply_with_values_outside_its_rules_waits_for_approve_reply(tmp_path: Path) -> None:
+    """As the format says: sent at once only when the values pass the placeholder rules, else held for a second person."""
+    scenario = {
+        "name": "unseen-reply-values", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:06",
+        "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
+        "posts": [{"at": "+00:01", "platform": "mastodon", "id": "m1", "to_bank": True, "author": "ann", "lang": "en",
+                   "text": "@northgate is the Northgate Savings app down?"}],
+        "desk": [
+            {"at": "+00:00", "as": "author:amy", "do": "template", "ref": "t1", "kind": "reply",
+             "text": {"en": "{handle} sorry for the trouble, we expect it fixed by {time}."},
+             "placeholders": {"handle": {"pattern": "@?[A-Za-z0-9_]{1,20}", "max": 21},
+                              "time": {"pattern": "[0-2][0-9]:[0-5][0-9]", "max": 5}}},
+            {"at": "+00:01", "as": "approver:ben", "do": "approve", "ref": "t1"},
+            {"at": "+00:02", "as": "author:amy", "do": "reply_template", "post": "m1", "template": "t1", "ref": "r1",
+             "values": {"handle": "@ann", "time": "9pm"}},
+            {"at": "+00:03", "as": "approver:amy", "do": "expect_refused", "action": "approve_reply", "ref": "r1", "status": 403},
+            {"at": "+00:04", "as": "approver:ben", "do": "approve_reply", "ref": "r1"},
+        ],
+        "expect": [{"check": "reply_delivered", "post": "m1"}, {"check": "no_unapproved_reply"},
+                   {"check": "replied_within", "post": "m1", "minutes": 4}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    reply, = report.replies
+    assert reply["text"] == "@ann sorry for the trouble, we expect it fixed by 9pm." and reply["approver"] == "ben"
+    assert reply["sent"] == "+00:04"
+
+
 def test_a_holding_statement_from_an_approved_template_is_published(tmp_path: Path) -> None:
     scenario = {
         "name": "unseen-holding", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:04",

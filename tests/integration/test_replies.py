@@ -320,20 +320,32 @@ def test_at_crisis_with_the_switch_off_a_template_reply_is_approved_at_once(api:
 
 @pytest.mark.parametrize(("values", "field"), [
     ({"handle": "@小王 {hotline}", "hotline": "95555"}, "values.handle"),     # template syntax
-    ({"handle": "小王!", "hotline": "95555"}, "values.handle"),               # not a full match of the pattern
-    ({"handle": "@小王", "hotline": "9555x"}, "values.hotline"),              # not a full match of the pattern
-    ({"handle": "@小王", "hotline": "955550"}, "values.hotline"),             # over max 5
-    ({"handle": "a" * 32, "hotline": "95555"}, "values.handle"),             # over max 31
     ({"handle": "@小王"}, "values.hotline"),                                   # missing
     ({"handle": "@小王", "hotline": "95555", "branch": "浦东"}, "values.branch"),  # not declared
 ])
-def test_placeholder_values_that_break_their_rules_are_refused_naming_the_value(
+def test_placeholder_values_no_approval_can_mend_are_refused_naming_the_value(
         api: ReplyApi, values: dict[str, str], field: str) -> None:
     tid = api.approved_template()
     conversation = api.open_conversation()
     status, body = api.call("POST", f"/inbox/{conversation}/replies", {"template": tid, "values": values})
     assert status == 422 and _fields(body) == {field}, body
     assert api.call("GET", f"/inbox/{conversation}/replies")[1]["replies"] == [] and api.queued() == []
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({"handle": "小王!", "hotline": "95555"}, "values.handle"),               # not a full match of the pattern
+    ({"handle": "@小王", "hotline": "9555x"}, "values.hotline"),              # not a full match of the pattern
+    ({"handle": "@小王", "hotline": "955550"}, "values.hotline"),             # over max 5
+    ({"handle": "a" * 32, "hotline": "95555"}, "values.handle"),             # over max 31
+])
+def test_placeholder_values_outside_their_rules_wait_for_a_second_person_naming_the_value(
+        api: ReplyApi, values: dict[str, str], field: str) -> None:
+    tid = api.approved_template()
+    conversation = api.open_conversation()
+    status, body = api.call("POST", f"/inbox/{conversation}/replies", {"template": tid, "values": values})
+    assert status == 201, body
+    assert (body["state"], body["approval_required"]) == ("AWAITING_APPROVAL", "values_outside_rules")
+    assert [p["field"] for p in body["values_outside_rules"]] == [field] and api.queued() == []
 
 
 def test_a_reply_too_long_for_the_platform_is_refused(api: ReplyApi) -> None:

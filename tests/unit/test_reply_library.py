@@ -174,6 +174,17 @@ def test_a_value_over_its_max_is_refused_before_the_pattern_is_tried() -> None:
     assert caught.value.details == [{"field": "values.reference", "reason": "9 characters, over this placeholder's max 8"}]
 
 
+def test_values_outside_the_rules_can_be_kept_and_listed_instead_of_refused() -> None:
+    outside: list[dict[str, str]] = []
+    rules = {**RULES, "reference": {"pattern": r"[A-Z0-9]+", "max": 8}}
+    assert check_values(rules, ["hotline", "reference"], {"hotline": "call", "reference": "A" * 9},
+                        outside) == {"hotline": "call", "reference": "A" * 9}
+    assert outside == [{"field": "values.hotline", "reason": f"does not match the pattern {RULES['hotline']['pattern']!r}"},
+                       {"field": "values.reference", "reason": "9 characters, over this placeholder's max 8"}]
+    with pytest.raises(InvalidInput):       # syntax and control characters are never kept
+        check_values(rules, ["hotline"], {"hotline": "{x}"}, [])
+
+
 def test_unknown_and_missing_placeholders_are_refused_naming_each() -> None:
     with pytest.raises(InvalidInput) as caught:
         check_values(RULES, ["handle", "hotline"], {"handle": "@li", "branch": "Central"})
@@ -331,12 +342,33 @@ def test_a_template_reply_by_one_author_is_approved_at_once_and_queued_once() ->
     assert world.repo.entries[-1].action == "reply_from_template" and world.repo.entries[-1].target == f"reply#{reply['id']}"
 
 
-def test_bad_values_are_refused_naming_the_field_and_nothing_is_stored() -> None:
+def test_values_outside_the_rules_wait_for_a_second_person_who_reads_the_exact_text() -> None:
     world = World()
     tid = world.approved_template()["id"]
-    with pytest.raises(InvalidInput) as caught:
-        _reply(world, {"template": tid, "values": {"handle": "@小王", "hotline": "call me"}})
-    assert caught.value.details[0]["field"] == "values.hotline"
+    reply = _reply(world, {"template": tid, "values": {"handle": "@小王", "hotline": "call"}})
+    assert reply["state"] == "AWAITING_APPROVAL" and reply["approval_required"] == "values_outside_rules"
+    assert reply["values_outside_rules"] == [
+        {"field": "values.hotline", "reason": "does not match the pattern '[0-9]{5}'"}]
+    assert "热线 call，" in reply["text"] and world.queued == []
+    assert world.repo.entries[-1].action == "reply_draft"
+    with pytest.raises(Forbidden, match="two-person"):
+        world.desk.approve(SELF_APPROVER, reply["id"])
+    assert world.desk.approve(APPROVER, reply["id"])["state"] == "APPROVED"
+    assert world.queued == [{"kind": "reply", "reply_id": reply["id"], "generation": 0}]
+    too_long = _reply(world, {"template": tid, "values": {"handle": "@" + "小" * 31, "hotline": "95555"}})
+    assert too_long["state"] == "AWAITING_APPROVAL"
+    assert [p["field"] for p in too_long["values_outside_rules"]] == ["values.handle"]
+
+
+def test_values_no_approval_can_mend_are_refused_naming_the_field_and_nothing_is_stored() -> None:
+    world = World()
+    tid = world.approved_template()["id"]
+    for values, field in (({"handle": "@小王", "hotline": "{handle}"}, "values.hotline"),
+                          ({"handle": "@小王"}, "values.hotline"),
+                          ({"handle": "@小王", "hotline": "95555", "branch": "x"}, "values.branch")):
+        with pytest.raises(InvalidInput) as caught:
+            _reply(world, {"template": tid, "values": values})
+        assert caught.value.details[0]["field"] == field
     with pytest.raises(InvalidInput) as caught:
         _reply(world, {"template": "tp-0000000000000000", "values": {}})
     assert caught.value.details[0]["field"] == "template"

@@ -140,9 +140,9 @@ def _template_version(world: World, template_id: str, version: int) -> dict[str,
 
 def approval_problem(world: World, reply: dict[str, Any]) -> str | None:
     """Why a reply was not approved to be sent as it stands, or None: a template reply needs its
-    template's version APPROVED, with the hashes the reply recorded, and values that pass the rules
-    and fill it to exactly the reply's text; any other reply needs a second person's approval of
-    exactly its text."""
+    template's version APPROVED, with the hashes the reply recorded, and values that fill it to exactly
+    the reply's text and pass the rules (or, outside them, a second person's approval of that text); any
+    other reply needs a second person's approval of exactly its text."""
     from crisiscomms.errors import CrisisCommsError
     from crisiscomms.inbox.replies import reply_text_hash
     from crisiscomms.inbox.templates import ApprovedTemplate, rules_hash, text_hash
@@ -165,12 +165,16 @@ def approval_problem(world: World, reply: dict[str, Any]) -> str | None:
             title=version.get("title", ""), text=version["text"], placeholders=version["placeholders"],
             text_hash=reply["template_text_hash"], rules_hash=reply["template_rules_hash"], author=version["author"],
             approved_by=version["approved_by"], approved_at=version.get("approved_at", ""))
+        outside: list[dict[str, str]] = []
         try:
-            filled = template.fill(dict(reply.get("values") or {}), str(reply.get("language")))
+            filled = template.fill(dict(reply.get("values") or {}), str(reply.get("language")), outside)
         except CrisisCommsError as exc:
             return f"its values do not pass the template's rules: {exc}"
         if filled != reply.get("text"):
             return "its text is not the template filled with its values"
+        if outside and (not reply.get("approver") or reply.get("approver") == reply.get("author")):
+            return ("its values do not pass the template's rules ("
+                    + "; ".join(f"{p['field']}: {p['reason']}" for p in outside) + ") and no second person approved its text")
         if reply.get("approval_required") and not reply.get("approver"):
             return f"it needed a second person's approval ({reply['approval_required']}) and has none"
         return None

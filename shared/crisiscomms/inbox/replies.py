@@ -370,6 +370,7 @@ class ReplyDesk:
         if platform not in REPLY_LIMITS:
             raise Conflict(f"replies to {platform} posts are not supported; answer with a public statement")
         template_fields: dict[str, Any] = {}
+        outside_rules: list[dict[str, str]] = []     # values a second person must see (the template's rules do not cover them)
         entry, entry_field, situation = request.qa_entry, "qa_entry", None
         if request.template is not None:
             try:
@@ -382,7 +383,7 @@ class ReplyDesk:
                 preferred = _language_of(conversation)
                 language = preferred if preferred in template.languages else template.languages[0]
             values = dict(request.values or {})
-            text = template.fill(values, language)
+            text = template.fill(values, language, outside_rules)
             template_fields = {"template_id": template.id, "template_version": template.version,
                                "template_text_hash": template.text_hash, "template_rules_hash": template.rules_hash,
                                "values": template.used_values(values, language)}
@@ -396,6 +397,8 @@ class ReplyDesk:
         check_length(platform, text, self._counters)
         if template_fields:
             wait, at_crisis = self._gate(conversation)
+            if outside_rules:
+                wait = "values_outside_rules"
         else:
             wait, at_crisis = "free_text", []
         state = "AWAITING_APPROVAL" if wait else "APPROVED"
@@ -409,13 +412,13 @@ class ReplyDesk:
             "topic": conversation.get("topic"), "platform": platform, "target": target.model_dump(),
             "language": language, "text": text, "text_hash": reply_text_hash(text), **template_fields, "qa_link": qa_link,
             "author": who.user, "state": state, "approval_required": wait, "crisis_topics": at_crisis or None,
-            "approved_at": now if state == "APPROVED" else None,
+            "values_outside_rules": outside_rules or None, "approved_at": now if state == "APPROVED" else None,
             "attempts": 0, "generation": 0, "created_at": now, "updated_at": now, "version": 1,
         }
         after = {"state": state, "post_key": post_key, "platform": platform, "language": language,
                  "template_id": template_fields.get("template_id"), "template_version": template_fields.get("template_version"),
                  "approval_required": wait, "crisis_topics": at_crisis or None,
-                 "qa_entry": qa_link["entry"] if qa_link else None}
+                 "values_outside_rules": outside_rules or None, "qa_entry": qa_link["entry"] if qa_link else None}
         self._repo.create_reply(reply, self._entry(
             who, AUTHOR, "reply_from_template" if state == "APPROVED" else "reply_draft", rid,
             after=after, text_hash=reply["text_hash"]))

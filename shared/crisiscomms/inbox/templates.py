@@ -265,12 +265,14 @@ def template_problems(kind: str, text: Mapping[str, Any], placeholders: Mapping[
 
 
 def check_values(placeholders: Mapping[str, Mapping[str, Any]], needed: list[str],
-                 values: Mapping[str, Any]) -> dict[str, str]:
+                 values: Mapping[str, Any], outside_rules: list[dict[str, str]] | None = None) -> dict[str, str]:
     """The values to substitute, each checked against its rule; InvalidInput names every bad one.
 
     Refused: a name the template does not declare, a placeholder the text uses without a value, a
-    value that is not a string, is too long, holds a brace or a control character, or is not a full
-    match of its pattern (tried only on values within the length limit)."""
+    value that is not a string, holds a brace or a control character, is too long, or is not a full
+    match of its pattern (tried only on values within the length limit).  With ``outside_rules`` a
+    value that is only too long or off its pattern is kept and its problem listed there instead:
+    a reply with such a value waits for a second person, who reads the exact text."""
     problems: list[dict[str, str]] = []
     for name in values:
         if name not in placeholders:
@@ -288,17 +290,22 @@ def check_values(placeholders: Mapping[str, Mapping[str, Any]], needed: list[str
         if not isinstance(value, str):
             problems.append({"field": field, "reason": "must be a string"})
             continue
-        if len(value) > int(rule["max"]):
-            problems.append({"field": field, "reason": f"{len(value)} characters, over this placeholder's max {rule['max']}"})
-            continue
         why = value_problem(value)
         if why:
             problems.append({"field": field, "reason": why})
             continue
-        if re.fullmatch(rule["pattern"], value) is None:
-            problems.append({"field": field, "reason": f"does not match the pattern {rule['pattern']!r}"})
+        if len(value) > int(rule["max"]):
+            outside = {"field": field, "reason": f"{len(value)} characters, over this placeholder's max {rule['max']}"}
+        elif re.fullmatch(rule["pattern"], value) is None:
+            outside = {"field": field, "reason": f"does not match the pattern {rule['pattern']!r}"}
+        else:
+            checked[name] = value
             continue
-        checked[name] = value
+        if outside_rules is None:
+            problems.append(outside)
+        else:
+            outside_rules.append(outside)
+            checked[name] = value
     if problems:
         raise InvalidInput("placeholder values refused: " + "; ".join(f"{p['field']}: {p['reason']}" for p in problems),
                            details=problems)
@@ -333,14 +340,16 @@ class ApprovedTemplate:
     def languages(self) -> tuple[str, ...]:
         return tuple(lang for lang in LANGUAGES if lang in self.text)
 
-    def fill(self, values: Mapping[str, Any], language: str) -> Any:
-        """The text in `language` with `values` substituted: a string (reply) or {"full", "short"} (holding)."""
+    def fill(self, values: Mapping[str, Any], language: str, outside_rules: list[dict[str, str]] | None = None) -> Any:
+        """The text in `language` with `values` substituted: a string (reply) or {"full", "short"} (holding);
+        ``outside_rules`` as check_values takes it."""
         if language not in self.text:
             raise InvalidInput(f"template {self.id} has no {language} text",
                                details=[{"field": "language", "reason": f"this template is in {', '.join(self.languages)}"}])
         text = self.text[language]
         strings = [text] if self.kind == "reply" else [text["full"], text["short"]]
-        checked = check_values(self.placeholders, [n for s in strings for n in used_placeholders(s)], values)
+        checked = check_values(self.placeholders, [n for s in strings for n in used_placeholders(s)], values,
+                               outside_rules)
         if self.kind == "reply":
             return substitute(text, checked)
         return {form: substitute(text[form], checked) for form in ("full", "short")}
