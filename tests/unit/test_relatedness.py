@@ -155,6 +155,14 @@ def test_the_banks_own_posts_and_posts_addressing_it_are_related() -> None:
     assert MATCHER.relate(_post("平安夜快乐", to_bank=True)) == Relation(("pingan",))
 
 
+def test_a_name_listed_among_the_names_and_as_ambiguous_is_judged() -> None:
+    matcher = TopicMatcher([Topic(id="harbor", names=["Harbor Bank", "Harbor", "港湾"], ambiguous=["harbor", "港湾"])])
+    assert matcher.relate(_post("Foggy morning at the harbor")) == Relation((), ("harbor",))
+    assert matcher.relate(_post("周末去港湾公园看海")) == Relation((), ("harbor",))
+    assert matcher.relate(_post("Harbor Bank froze my account")) == Relation(("harbor",))     # the full name is certain
+    assert matcher.relate(_post("港湾的ATM取不出钱")) == Relation(("harbor",))                # judged: banking words
+
+
 def test_ambiguous_names_are_searched_for_and_configured_with_the_topic() -> None:
     config = parse_watch_config({"topics": [{"id": "pingan", "names": ["平安银行"], "ambiguous": ["平安"]}],
                                  "accounts": {"weibo": {"handle": "平安银行"}}})

@@ -62,6 +62,12 @@ class Relation:
     unrelated: tuple[str, ...] = ()
 
 
+def _unambiguous(terms: list[str], ambiguous: list[str]) -> list[str]:
+    """The terms that decide a match alone: a name also listed as ambiguous is judged, as listed."""
+    doubtful = {normalise(a) for a in ambiguous}
+    return [t for t in terms if normalise(t) not in doubtful]
+
+
 class TopicMatcher:
     def __init__(self, topics: list[Topic], *, bank_accounts: list[str] | tuple[str, ...] = ()) -> None:
         """`bank_accounts`: the bank's own handles (watch `accounts`); what they write is about the bank."""
@@ -69,7 +75,7 @@ class TopicMatcher:
         self._topics = [
             _CompiledTopic(
                 id=t.id,
-                include=_pattern(t.names + t.keywords),
+                include=_pattern(_unambiguous(t.names + t.keywords, t.ambiguous)),
                 hashtags=_pattern(t.hashtags, "#"),
                 mentions=_pattern(t.accounts, "@"),
                 accounts=frozenset(normalise(a) for a in t.accounts),
