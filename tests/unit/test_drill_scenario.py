@@ -62,6 +62,8 @@ def test_every_v2_key_is_understood(tmp_path: Path) -> None:
     (("expect", 0), {"platform": "myspace"}, "expect[0].platform"),
     (("expect", 2), {"minutes": None}, "needs minutes"),
     (("accounts",), {"friendster": "x"}, "accounts.friendster"),
+    (("desk", 0), {"placeholderz": {}}, "desk[0]: Value error, unknown key(s) 'placeholderz' for a 'template' action"),
+    (("desk", 4), {"reason": "x"}, "unknown key(s) 'reason' for a 'close_alert' action"),
 ])
 def test_an_unknown_or_incomplete_key_names_its_path(tmp_path: Path, where: tuple, bad: dict, message: str) -> None:
     scenario = json.loads(json.dumps(V2))
@@ -76,6 +78,39 @@ def test_an_unknown_or_incomplete_key_names_its_path(tmp_path: Path, where: tupl
     with pytest.raises(ScenarioError) as caught:
         load_scenario(_write(tmp_path, scenario))
     assert message in str(caught.value) and "s.json" in str(caught.value)
+
+
+def test_an_expected_refusal_takes_the_keys_of_its_action_and_a_status(tmp_path: Path) -> None:
+    scenario = json.loads(json.dumps(V2))
+    refusal = {"at": "+00:24", "as": "author:li", "do": "expect_refused", "action": "approve", "ref": "t1", "status": 403}
+    scenario["desk"].append(refusal)
+    assert load_scenario(_write(tmp_path, scenario)).desk[-1].model_extra["action"] == "approve"
+    for bad, message in (({"colour": "red"}, "unknown key(s) 'colour' for a 'approve' action"),
+                         ({"status": None}, "needs the status"), ({"action": "dance"}, "needs an action")):
+        scenario["desk"][-1] = {**refusal, **bad}
+        with pytest.raises(ScenarioError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            load_scenario(_write(tmp_path, scenario))
+
+
+def test_topic_ids_are_read_as_the_watch_configuration_takes_them_wherever_the_file_names_them(tmp_path: Path) -> None:
+    scenario = json.loads(json.dumps(V2))
+    scenario["topics"] = [{"id": "Harbor_Bank", "names": ["港湾银行"]}, {"id": "港湾", "names": ["港湾"]}]
+    scenario["expect"][1]["topic"] = "Harbor_Bank"
+    scenario["desk"][4]["topic"] = "港湾"
+    loaded = load_scenario(_write(tmp_path, scenario))
+    assert [t.id for t in loaded.topics] == ["harbor-bank", "topic-e0d27413"]
+    assert loaded.expect[1].topic == "harbor-bank" and loaded.desk[4].model_extra["topic"] == "topic-e0d27413"
+    assert loaded.expect[6].topic == "harbor"       # a topic the file does not declare is left as written
+    scenario["topics"].append({"id": "harbor-bank", "names": ["x"]})
+    with pytest.raises(ScenarioError, match="same id"):
+        load_scenario(_write(tmp_path, scenario))
+
+
+def test_post_ids_are_names_in_the_file_in_any_script(tmp_path: Path) -> None:
+    scenario = json.loads(json.dumps(V2))
+    scenario["posts"][0]["id"] = "帖-1 🐳"
+    scenario["desk"][2]["post"] = "帖-1 🐳"
+    assert load_scenario(_write(tmp_path, scenario)).posts[0].id == "帖-1 🐳"
 
 
 def test_post_ids_are_unique(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ the path of the key, so a typo never silently turns a check off.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -46,8 +47,24 @@ class _Strict(BaseModel):
 Offset = Annotated[str, Field(pattern=OFFSET.pattern)]
 
 
+TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")     # the watch configuration's topic ids
+
+
+def topic_id(given: str) -> str:
+    """A scenario's topic id as the watch configuration takes it: lower-cased, each run of other characters
+    a hyphen ("Harbor_Bank" -> "harbor-bank"); an id with characters beyond ASCII keeps a short hash of
+    itself so that two such ids stay apart ("港湾" -> "topic-" + 8 hex digits)."""
+    if TOPIC_ID.match(given):
+        return given
+    plain = re.sub(r"[^a-z0-9]+", "-", given.lower()).strip("-")
+    if given.isascii() and plain:
+        return plain[:63].rstrip("-")
+    digest = hashlib.sha256(given.encode("utf-8")).hexdigest()[:8]
+    return f"{plain[:54].rstrip('-') or 'topic'}-{digest}"
+
+
 class TopicSpec(_Strict):
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    id: Annotated[str, Field(pattern=TOPIC_ID.pattern)]
     names: list[str] = Field(min_length=1)
     keywords: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
@@ -56,7 +73,7 @@ class TopicSpec(_Strict):
 
 class SinglePost(_Strict):
     at: Offset
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] | None = None
+    id: Annotated[str, Field(min_length=1, max_length=64)] | None = None      # a name in the file only
     to_bank: bool = False
     platform: Literal[LISTENING_PLATFORMS]  # type: ignore[valid-type]
     author: str = "anonymous"
@@ -155,14 +172,42 @@ Fault = Annotated[
 ]
 
 
+# The keys each desk action takes beyond at/as/do (the format's, and the API's optional ones the desk passes on)
+ACTION_KEYS: dict[str, frozenset[str]] = {action: frozenset(keys) for action, keys in {
+    "draft": ("ref", "channels", "text"), "edit": ("ref", "text", "channels", "title"), "approve": ("ref", "version"),
+    "reject": ("ref", "reason"), "publish": ("ref",), "submit": ("ref",), "correct": ("ref", "corrects", "text", "channels", "kind"),
+    "ack_alert": ("topic",), "close_alert": ("topic", "cause", "lessons", "worked", "change"),
+    "template": ("ref", "kind", "text", "placeholders", "situation", "title"), "holding": ("ref", "template", "values", "channels"),
+    "assign": ("post", "to"), "close": ("post", "reason"), "reply_template": ("post", "template", "values", "ref", "language"),
+    "reply": ("post", "ref", "text", "language"), "approve_reply": ("ref",),
+}.items()}
+
+
 class DeskAction(BaseModel):
-    """A person's action through the API; keys beyond the common ones depend on the action."""
+    """A person's action through the API; keys beyond the common ones depend on the action (ACTION_KEYS),
+    and any other is an error, as everywhere in the file."""
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
     at: Offset
     as_: Annotated[str, Field(alias="as", pattern=r"^(author|approver|auditor|oncall):[^:\s]+$")]
     do: Literal[DESK_ACTIONS]  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> "DeskAction":
+        extra = dict(self.model_extra or {})
+        action = self.do
+        if action == "expect_refused":
+            action = extra.pop("action", None)
+            if action not in ACTION_KEYS:
+                raise ValueError(f"expect_refused needs an action, one of {', '.join(ACTION_KEYS)}")
+            if type(extra.pop("status", None)) is not int:
+                raise ValueError("expect_refused needs the status the refusal answers with (an integer)")
+        unknown = sorted(set(extra) - ACTION_KEYS[action])
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))} for a {action!r} action; it takes "
+                             + ", ".join(sorted(ACTION_KEYS[action])))
+        return self
 
 
 class Check(_Strict):
@@ -218,6 +263,27 @@ class Scenario(_Strict):
     faults: list[Fault] = Field(default_factory=list)
     desk: list[DeskAction] = Field(default_factory=list)
     expect: list[Check] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _topic_ids(cls, raw: Any) -> Any:
+        """Topic ids as the watch configuration takes them (TOPIC_ID), the same id wherever the file names it."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("topics"), list):
+            return raw
+        ids = {t["id"]: topic_id(t["id"]) for t in raw["topics"] if isinstance(t, dict) and isinstance(t.get("id"), str)}
+        if all(given == made for given, made in ids.items()):
+            return raw
+        made = [ids[given] for given in ids]
+        clashes = sorted(given for given in ids if made.count(ids[given]) > 1)
+        if clashes:
+            raise ValueError(f"topic ids {clashes} are the same id once read as lower-case letters, digits and hyphens")
+        raw = {**raw, "topics": [{**t, "id": ids[t["id"]]} if isinstance(t, dict) and t.get("id") in ids else t
+                                 for t in raw["topics"]]}
+        for key in ("expect", "desk"):
+            if isinstance(raw.get(key), list):
+                raw[key] = [{**x, "topic": ids[x["topic"]]} if isinstance(x, dict) and x.get("topic") in ids else x
+                            for x in raw[key]]
+        return raw
 
     @field_validator("start")
     @classmethod
