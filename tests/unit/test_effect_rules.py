@@ -56,6 +56,7 @@ def test_each_rule_matches_its_written_case(case: Evidence, expected: str, rule:
      "engagement at the threshold is not low, and volume is rising"),
     (evidence((4, 3), (2, 0)), "too few posts before to call it falling (min_posts)"),
     (evidence((0, 0), (4, 4)), "too few posts after to call it rising (min_posts)"),
+    (evidence((100, 0), (300, 0)), "rising attention without one negative post is not hostile"),
 ])
 def test_no_rule_matches_gives_none_with_what_was_seen(case: Evidence, why: str) -> None:
     found = recommend(case, RULES)

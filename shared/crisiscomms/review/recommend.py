@@ -5,8 +5,8 @@ share, 0 when a window has no post; thresholds from the watch configuration's `r
 crisiscomms.watch.review.EffectRules):
 
   1. revise            volume after >= min_posts and >= revise_volume_ratio x volume before, and the
-                       negative share not lower: attention is still rising and hostile. Change the
-                       approach, escalate.
+                       negative share not lower and above 0: attention is still rising and hostile.
+                       Change the approach, escalate.
   2. brief_media       at least news_min_items news items in the after-window and more than
                        news_negative_share of them negative: the press is still mostly negative.
   3. more_interaction  the negative share is falling, but engagement with the bank's own posts is below
@@ -50,7 +50,8 @@ def _pct(value: float) -> str:
 
 def _revise(e: Evidence, r: EffectRules) -> str | None:
     before, after = e.before.volume, e.after.volume
-    if after < r.min_posts or after < r.revise_volume_ratio * before or share(e.after) < share(e.before):
+    if (after < r.min_posts or after < r.revise_volume_ratio * before or share(e.after) < share(e.before)
+            or not share(e.after)):     # rising attention without a negative post is not hostile
         return None
     growth = f"x{after / before:.2f}" if before else "from none"
     return (f"volume {before} -> {after} ({growth}, rule: >= x{r.revise_volume_ratio:g}) and negative share "
