@@ -62,6 +62,8 @@ def test_every_v2_key_is_understood(tmp_path: Path) -> None:
     (("expect", 0), {"platform": "myspace"}, "expect[0].platform"),
     (("expect", 2), {"minutes": None}, "needs minutes"),
     (("accounts",), {"friendster": "x"}, "accounts.friendster"),
+    ((), {"duration": 240}, "duration: Input should be a valid string: an offset from start, +HH:MM or +HH:MM:SS"),
+    (("posts", 0), {"at": "5 minutes"}, "posts[0].at: not an offset: an offset from start, +HH:MM or +HH:MM:SS"),
     (("desk", 0), {"placeholderz": {}}, "desk[0]: Value error, unknown key(s) 'placeholderz' for a 'template' action"),
     (("desk", 4), {"reason": "x"}, "unknown key(s) 'reason' for a 'close_alert' action"),
 ])

@@ -328,6 +328,9 @@ def load_scenario(path: str | Path) -> Scenario:
 _TAGS = {"platform", "channel", "service", "function", "single", "burst"}
 
 
+_OFFSET_KEYS = frozenset({"duration", "at", "from", "to", "by", "until"})
+
+
 def _describe(path: Path, exc: ValidationError) -> str:
     """One line per problem: file, JSON path of the key, reason."""
     lines = []
@@ -343,6 +346,8 @@ def _describe(path: Path, exc: ValidationError) -> str:
                 parts.append(str(part))
         where = ".".join(parts) or "(top level)"
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        if parts and parts[-1] in _OFFSET_KEYS and err["type"] in ("string_type", "string_pattern_mismatch"):
+            message = f"{err['msg'] if err['type'] == 'string_type' else 'not an offset'}: an offset from start, +HH:MM or +HH:MM:SS"
         lines.append(f"{path}: {where}: {message}")
     return "\n".join(dict.fromkeys(lines))
 
