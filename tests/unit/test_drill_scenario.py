@@ -108,6 +108,14 @@ def test_topic_ids_are_read_as_the_watch_configuration_takes_them_wherever_the_f
         load_scenario(_write(tmp_path, scenario))
 
 
+def test_feed_names_are_read_as_the_watch_configuration_takes_source_names(tmp_path: Path) -> None:
+    scenario = json.loads(json.dumps(V2))
+    scenario["news"] = [{"at": "+00:07", "feed": "Reuters_World", "title": "Harbor Bank denies rumour"},
+                        {"at": "+00:08", "feed": "财新", "title": "港湾银行回应"}]
+    assert [n.feed for n in load_scenario(_write(tmp_path, scenario)).news] == ["reuters-world", "feed-" + __import__(
+        "hashlib").sha256("财新".encode()).hexdigest()[:8]]
+
+
 def test_post_ids_are_names_in_the_file_in_any_script(tmp_path: Path) -> None:
     scenario = json.loads(json.dumps(V2))
     scenario["posts"][0]["id"] = "帖-1 🐳"

@@ -50,17 +50,17 @@ Offset = Annotated[str, Field(pattern=OFFSET.pattern)]
 TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")     # the watch configuration's topic ids
 
 
-def topic_id(given: str) -> str:
-    """A scenario's topic id as the watch configuration takes it: lower-cased, each run of other characters
-    a hyphen ("Harbor_Bank" -> "harbor-bank"); an id with characters beyond ASCII keeps a short hash of
-    itself so that two such ids stay apart ("港湾" -> "topic-" + 8 hex digits)."""
+def config_id(given: str, kind: str = "topic") -> str:
+    """A scenario's topic id or feed name as the watch configuration takes one: lower-cased, each run of
+    other characters a hyphen ("Harbor_Bank" -> "harbor-bank"); one with characters beyond ASCII keeps a
+    short hash of itself so that two such stay apart ("港湾" -> "topic-" + 8 hex digits, ``kind`` first)."""
     if TOPIC_ID.match(given):
         return given
     plain = re.sub(r"[^a-z0-9]+", "-", given.lower()).strip("-")
     if given.isascii() and plain:
         return plain[:63].rstrip("-")
     digest = hashlib.sha256(given.encode("utf-8")).hexdigest()[:8]
-    return f"{plain[:54].rstrip('-') or 'topic'}-{digest}"
+    return f"{plain[:54].rstrip('-') or kind}-{digest}"
 
 
 class TopicSpec(_Strict):
@@ -112,10 +112,16 @@ class BurstPost(_Strict):
 
 class NewsItem(_Strict):
     at: Offset
-    feed: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    feed: Annotated[str, Field(pattern=TOPIC_ID.pattern)]    # a source name of the watch configuration
     title: str = Field(min_length=1)
     summary: str = ""
     lang: str = "en"
+
+    @field_validator("feed", mode="before")
+    @classmethod
+    def _feed_name(cls, value: Any) -> Any:
+        """A feed's name as the watch configuration takes a source's ("Reuters_World" -> "reuters-world")."""
+        return config_id(value, "feed") if isinstance(value, str) and value else value
 
 
 class _Window(_Strict):
@@ -270,7 +276,7 @@ class Scenario(_Strict):
         """Topic ids as the watch configuration takes them (TOPIC_ID), the same id wherever the file names it."""
         if not isinstance(raw, dict) or not isinstance(raw.get("topics"), list):
             return raw
-        ids = {t["id"]: topic_id(t["id"]) for t in raw["topics"] if isinstance(t, dict) and isinstance(t.get("id"), str)}
+        ids = {t["id"]: config_id(t["id"]) for t in raw["topics"] if isinstance(t, dict) and isinstance(t.get("id"), str)}
         if all(given == made for given, made in ids.items()):
             return raw
         made = [ids[given] for given in ids]
