@@ -47,7 +47,7 @@ class _Strict(BaseModel):
 Offset = Annotated[str, Field(pattern=OFFSET.pattern)]
 
 
-TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")     # the watch configuration's topic ids
+TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")     # the watch configuration's ids (topics, sources)
 
 
 def config_id(given: str, kind: str = "topic") -> str:
