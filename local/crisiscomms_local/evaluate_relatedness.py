@@ -110,9 +110,10 @@ def _frozen_check(set_dir: Path) -> str:
 
 
 def render(result: dict[str, Any], *, errors: bool = False) -> str:
-    out = [f"Relatedness accuracy on posts of style {result['style']!r} (target on test >= {result['target_test']:.2f})",
-           f"{'':<12}{'dev':>16}{'test':>16}"]
     splits = result["splits"]
+    columns = ("dev", "held") if "held" in splits else ("dev", "test")
+    out = [f"Relatedness accuracy on posts of style {result['style']!r} (target on test >= {result['target_test']:.2f})",
+           f"{'':<12}" + "".join(f"{c:>16}" for c in columns)]
 
     def cell(split: str, pick: Any) -> str:
         if split not in splits:
@@ -123,15 +124,14 @@ def render(result: dict[str, Any], *, errors: bool = False) -> str:
         value = pick(figures)
         return "-" if value is None else value
 
-    out.append(f"{'posts':<12}{cell('dev', lambda f: str(f['posts'])):>16}{cell('test', lambda f: str(f['posts'])):>16}")
-    out.append(f"{'accuracy':<12}{cell('dev', lambda f: _pct(f['accuracy'])):>16}"
-               f"{cell('test', lambda f: _pct(f['accuracy'])):>16}")
+    out.append(f"{'posts':<12}" + "".join(f"{cell(c, lambda f: str(f['posts'])):>16}" for c in columns))
+    out.append(f"{'accuracy':<12}" + "".join(f"{cell(c, lambda f: _pct(f['accuracy'])):>16}" for c in columns))
     langs = sorted({lang for f in splits.values() if f for lang in f["by_language"]})
     for lang in langs:
         def of(f: dict[str, Any], lang: str = lang) -> str | None:
             figures = f["by_language"].get(lang)
             return f"{_pct(figures['accuracy'])} ({figures['posts']})" if figures else None
-        out.append(f"{'  ' + lang:<12}{cell('dev', of):>16}{cell('test', of):>16}")
+        out.append(f"{'  ' + lang:<12}" + "".join(f"{cell(c, of):>16}" for c in columns))
     out.append(f"test split: {result['test_hash']}")
     if errors:
         out.append("")
@@ -153,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--errors", action="store_true", help="list the dev posts decided wrongly")
     parser.add_argument("--dev-only", action="store_true", help="leave the test split out (while tuning)")
+    parser.add_argument("--held", action="store_true",
+                        help="dev and the held batches (held.jsonl: labelled, not trained on) instead of dev and test")
     args = parser.parse_args(argv)
-    result = evaluate(splits=("dev",) if args.dev_only else SPLITS)
+    result = evaluate(splits=("dev",) if args.dev_only else ("dev", "held") if args.held else SPLITS)
     if args.json:
         json.dump(result if args.errors else {**result, "dev_errors": len(result["dev_errors"])}, sys.stdout,
                   indent=1, ensure_ascii=False)

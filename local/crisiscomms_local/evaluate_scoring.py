@@ -225,6 +225,8 @@ def run_reputation(set_dir: Path, as_json: bool, errors: bool, splits: Sequence[
             notes.append("test.jsonl: " + ("its SHA-256 is the one FROZEN records" if recorded == actual
                                            else "NOT the frozen file (SHA-256 differs from FROZEN)"
                                            if recorded else "no SHA-256 recorded in FROZEN"))
+        if split == "held":
+            notes.append("held.jsonl: batches labelled like dev and not trained on (labelled_set.HELD_BATCHES)")
         rows = load_rows(path)
         results[split] = evaluate_reputation(rows)
         if errors and split == "dev":
@@ -364,12 +366,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="the earlier set's file, or the reputation set's directory")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ap.add_argument("--dev", action="store_true", help="the reputation set's dev split alone")
+    ap.add_argument("--held", action="store_true",
+                    help="the reputation set's dev split and its held batches (held.jsonl: labelled, not trained on)")
     ap.add_argument("--errors", action="store_true", help="list the dev posts the scorer gets wrong")
     args = ap.parse_args(argv)
     set_dir = args.data or REPUTATION
     if args.earlier or args.split or not (set_dir / "dev.jsonl").exists():
         return run_earlier(args.data if args.earlier and args.data else DATASET, args.split, args.json, args.errors)
-    return run_reputation(set_dir, args.json, args.errors, ("dev",) if args.dev else SPLITS)
+    return run_reputation(set_dir, args.json, args.errors,
+                          ("dev",) if args.dev else ("dev", "held") if args.held else SPLITS)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@
     python -m crisiscomms_local.labelled_set assemble      drafts + earlier set -> posts.jsonl, to_label.jsonl
     python -m crisiscomms_local.labelled_set agreement     pass_a + pass_b -> Cohen's kappa, disagreements.jsonl
     python -m crisiscomms_local.labelled_set finalise      agreed + adjudicated labels -> dev.jsonl, test.jsonl, FROZEN
+                                                           (and held.jsonl)
 
 The test split is drawn once, at assembly, from the posts written after the lexicons were tuned, before
 any labels exist: by language, the posts whose SHA-256 of the text sorts first. Later batches
 (`drafts/batch<N>/<lang>-<part>.jsonl`) are written after the split was frozen and go to dev only:
-the frozen split never grows or changes. `finalise` records the
+the frozen split never grows or changes. A batch listed in HELD_BATCHES is labelled the same way but
+held out of dev (`held.jsonl`): data no shipped model was trained on, read to measure the model on
+posts unlike the ones it learned from, until a round moves it to LATER_BATCHES. `finalise` records the
 test file's hash and ids in FROZEN; the trainer refuses that file and those ids, and a test holds the
 file to its hash. Labellers get `to_label.jsonl`, which leaves out what a post was written to
 exercise (its styles), so a label comes from the text alone.
@@ -34,6 +37,7 @@ NARRATIVES = ("bank_run", "withdrawals", "insolvency", "frozen_accounts", "outag
 LANGS = ("en", "zh-Hans", "zh-Hant")
 DRAFTS = {"en": "en.jsonl", "zh-Hans": "zh-Hans.jsonl", "zh-Hant": "zh-Hant.jsonl"}
 LATER_BATCHES = ("batch2", "batch3", "batch4", "batch5", "batch6", "batch7", "batch8", "batch9")
+HELD_BATCHES = ("batch10", "batch11")    # labelled, not trained on (held.jsonl)
 TEST_SHARE = 0.38
 
 
@@ -95,16 +99,19 @@ def assemble(set_dir: Path = SET_DIR, earlier: Path = EARLIER_SET, test_share: f
             posts.append({"id": f"{lang}-{number:04d}", "lang": lang, "platform": d["platform"],
                           "entity": d["entity"], "styles": d.get("styles", []), "text": d["text"],
                           "split": "test" if d["text"] in test_texts else "dev"})
-    for batch in LATER_BATCHES:
-        posts += _later_batch(set_dir / "drafts" / batch, batch, entities, seen)
+    for batch in (*LATER_BATCHES, *HELD_BATCHES):
+        posts += _later_batch(set_dir / "drafts" / batch, batch, entities, seen,
+                              "held" if batch in HELD_BATCHES else "dev")
     write_jsonl(set_dir / "posts.jsonl", posts)
     write_jsonl(set_dir / "to_label.jsonl",
                 ({k: p[k] for k in ("id", "lang", "platform", "entity", "text")} for p in posts))
     return dict(Counter(p["split"] for p in posts))
 
 
-def _later_batch(folder: Path, batch: str, entities: dict[str, Any], seen: set[str]) -> list[dict[str, Any]]:
-    """A batch written after the test split was frozen: every post is dev, numbered per language in file order."""
+def _later_batch(folder: Path, batch: str, entities: dict[str, Any], seen: set[str],
+                 split: str = "dev") -> list[dict[str, Any]]:
+    """A batch written after the test split was frozen: every post in ``split`` (dev, or held), numbered per
+    language in file order."""
     posts: list[dict[str, Any]] = []
     numbers: Counter[str] = Counter()
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
@@ -117,14 +124,14 @@ def _later_batch(folder: Path, batch: str, entities: dict[str, Any], seen: set[s
             numbers[d["lang"]] += 1
             posts.append({"id": f"{batch}-{d['lang']}-{numbers[d['lang']]:04d}", "lang": d["lang"],
                           "platform": d["platform"], "entity": d["entity"], "styles": d.get("styles", []),
-                          "text": d["text"], "split": "dev"})
+                          "text": d["text"], "split": split})
     return posts
 
 
 # ---------------------------------------------------------------- agreement
 def batch_of(post_id: str) -> str:
     """Which batch a post came in: a later batch's name prefixes its ids."""
-    return next((b for b in LATER_BATCHES if post_id.startswith(f"{b}-")), "first")
+    return next((b for b in (*LATER_BATCHES, *HELD_BATCHES) if post_id.startswith(f"{b}-")), "first")
 
 
 def cohen_kappa(first: Sequence[Any], second: Sequence[Any]) -> float:
@@ -184,7 +191,7 @@ def agreement(set_dir: Path = SET_DIR) -> dict[str, Any]:
         if subset:
             report["kappa"][f"polarity:{lang}"] = round(
                 cohen_kappa([a[i]["polarity"] for i in subset], [b[i]["polarity"] for i in subset]), 3)
-    for batch in ("first", *LATER_BATCHES):
+    for batch in ("first", *LATER_BATCHES, *HELD_BATCHES):
         subset = [p["id"] for p in posts if batch_of(p["id"]) == batch]
         if subset:
             report.setdefault("kappa_by_batch", {})[batch] = {
@@ -207,7 +214,7 @@ def finalise(set_dir: Path = SET_DIR) -> dict[str, int]:
     """Gold labels: agreed ones as they are, the rest from adjudication.jsonl (id, labels, rule)."""
     posts, a, b = _posts_and_passes(set_dir)
     adjudicated = {r["id"]: r for r in read_jsonl(set_dir / "adjudication.jsonl")}
-    out: dict[str, list[dict[str, Any]]] = {"dev": [], "test": []}
+    out: dict[str, list[dict[str, Any]]] = {"dev": [], "test": [], "held": []}
     for p in posts:
         pid = p["id"]
         if all(a[pid][k] == b[pid][k] for k in LABELS):
@@ -223,10 +230,12 @@ def finalise(set_dir: Path = SET_DIR) -> dict[str, int]:
         out[p["split"]].append({**{k: p[k] for k in ("id", "lang", "platform", "entity", "styles", "text")}, **gold})
     write_jsonl(set_dir / "dev.jsonl", out["dev"])
     write_jsonl(set_dir / "test.jsonl", out["test"])
+    if out["held"]:
+        write_jsonl(set_dir / "held.jsonl", out["held"])
     frozen = [f"sha256 {sha256_file(set_dir / 'test.jsonl')}  test.jsonl"]
     frozen += [f"id {row['id']}" for row in out["test"]]
     (set_dir / "FROZEN").write_text("\n".join(frozen) + "\n", encoding="utf-8")
-    return {k: len(v) for k, v in out.items()}
+    return {k: len(v) for k, v in out.items() if v or k != "held"}
 
 
 def main(argv: list[str] | None = None) -> int:

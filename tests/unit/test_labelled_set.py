@@ -110,6 +110,33 @@ def test_a_later_batch_goes_to_dev_only_and_leaves_the_first_batch_as_it_was(tmp
         labelled_set.assemble(tmp_path, earlier)
 
 
+def test_a_held_batch_is_labelled_like_the_rest_but_kept_out_of_dev(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(labelled_set, "LATER_BATCHES", ("batch2",))
+    monkeypatch.setattr(labelled_set, "HELD_BATCHES", ("batch3",))
+    entities = {"harbor": {"names": ["Harbor Bank"], "ambiguous": []}}
+    (tmp_path / "entities.json").write_text(json.dumps(entities), encoding="utf-8")
+    (tmp_path / "drafts").mkdir()
+    for name in ("en.jsonl", "zh-Hans.jsonl", "zh-Hant.jsonl"):
+        _write(tmp_path / "drafts" / name, [])
+    for batch in ("batch2", "batch3"):
+        (tmp_path / "drafts" / batch).mkdir(parents=True)
+        _write(tmp_path / "drafts" / batch / "en-a.jsonl",
+               [{"lang": "en", "platform": "x", "entity": "harbor", "styles": [], "text": f"Harbor Bank {batch} {i}"}
+                for i in range(2)])
+    earlier = tmp_path / "earlier.jsonl"
+    _write(earlier, [])
+    assert labelled_set.assemble(tmp_path, earlier) == {"dev": 2, "held": 2}
+    labels = {"related": True, "polarity": "neutral", "crisis": False, "narrative": "none"}
+    ids = [p["id"] for p in read_jsonl(tmp_path / "posts.jsonl")]
+    for name in ("pass_a.jsonl", "pass_b.jsonl"):
+        _write(tmp_path / name, [{"id": i, **labels} for i in ids])
+    _write(tmp_path / "adjudication.jsonl", [])
+    assert labelled_set.finalise(tmp_path) == {"dev": 2, "test": 0, "held": 2}
+    assert [r["id"] for r in read_jsonl(tmp_path / "dev.jsonl")] == ["batch2-en-0001", "batch2-en-0002"]
+    assert [r["id"] for r in read_jsonl(tmp_path / "held.jsonl")] == ["batch3-en-0001", "batch3-en-0002"]
+    assert labelled_set.batch_of("batch3-en-0001") == "batch3"
+
+
 # ---------------------------------------------------------------- the project's set
 def _frozen() -> tuple[str, set[str]]:
     lines = (SET_DIR / "FROZEN").read_text(encoding="utf-8").splitlines()

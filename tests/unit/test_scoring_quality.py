@@ -124,3 +124,23 @@ def test_the_reputation_report_counts_every_dev_row(reputation_dev):
     assert reputation_dev["polarity"]["all"]["n"] == reputation_dev["n"] == len(load_rows(DEV))
     assert reputation_dev["polarity"]["en"]["n"] + reputation_dev["polarity"]["zh"]["n"] == reputation_dev["n"]
     assert reputation_dev["polarity_related"]["all"]["n"] == sum(1 for r in load_rows(DEV) if r["related"])
+
+
+def test_the_held_batches_are_no_shipped_model_s_training_rows_and_the_evaluations_read_them(capsys) -> None:
+    """held.jsonl measures the model on posts it never learned from: none of its ids or texts is a dev row, its
+    batches are none the shipped model records, and both evaluation commands put it beside dev."""
+    import json
+
+    from crisiscomms_local import evaluate_relatedness, evaluate_scoring
+    from crisiscomms_local.labelled_set import HELD_BATCHES, batch_of
+
+    held, dev = load_rows(REPUTATION / "held.jsonl"), load_rows(DEV)
+    assert len(held) >= 800 and {batch_of(r["id"]) for r in held} == set(HELD_BATCHES)
+    assert not {r["id"] for r in held} & {r["id"] for r in dev} and not {r["text"] for r in held} & {r["text"] for r in dev}
+    header = json.loads((Path(reputation.__file__).parent / "reputation_model.json").read_text(encoding="utf-8"))
+    assert not set(HELD_BATCHES) & set(header["training"]["rows_by_batch"])
+    assert evaluate_scoring.main(["--held"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["dev", "held"] and any(line.startswith("held.jsonl: ") for line in lines)
+    assert evaluate_relatedness.main(["--held"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["dev", "held"]
