@@ -754,8 +754,8 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
         runs = ", ".join(f"{k} {v}" for k, v in sorted(t.runs.items()))
         out.append(f"  {name:<24}{t.fetched:>8}{t.stored:>8}{t.duplicates:>8}{t.malformed:>10}{t.unmatched:>10}{t.retries:>8}  {runs}")
     f = report.figures
-    out += ["", f"Stored {f['stored_posts']} of {f['matching_topics']} posts that match a topic "
-                f"({f['emulated_posts']} published in all); missed {f['missed']}; "
+    out += ["", f"Stored {f['stored_posts']} posts ({f['matching_topics']} of the {f['emulated_posts']} published "
+                f"name a topic's terms; missed {f['missed']} of those); "
                 f"{f['duplicates_rejected']} repeat deliveries rejected"
                 + (f"; {f['unrelated_posts']} found by ambiguous names only and judged unrelated (counted nowhere)"
                    if f.get("unrelated_posts") else "")]
