@@ -66,6 +66,19 @@ def test_a_start_in_any_utc_offset_counts_every_post_in_the_topics_figures(tmp_p
     assert report.figures["stored_posts"] == 64
 
 
+def test_the_drill_s_own_listening_hashtag_matches_no_topic(tmp_path: Path) -> None:
+    """Mastodon shows the hashtag the drill's source reads in every post; a topic named as a handle must not match it."""
+    scenario = {"name": "unseen-handle-topic", "start": "2027-03-01T10:00:00Z", "duration": "+00:04",
+                "topics": [{"id": "examplebank", "names": ["Example Bank", "ExampleBank"]},
+                           {"id": "northgate", "names": ["Northgate Savings"]}],
+                "posts": [{"at": "+00:01", "platform": "mastodon", "text": "Northgate Savings app is down"},
+                          {"at": "+00:02", "platform": "mastodon", "text": "ExampleBank app is down"}],
+                "expect": [{"check": "topic_posts", "topic": "examplebank", "min": 1, "max": 1},
+                           {"check": "topic_posts", "topic": "northgate", "min": 1, "max": 1}]}
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert [c.passed for c in report.checks] == [True, True], [c.line() for c in report.checks]
+
+
 def test_timeout_faults_hold_as_long_as_the_drill_command_s_waits_unless_others_are_given(tmp_path: Path) -> None:
     """The drill command's clients give up after 0.5 s and its emulators stall 1 s; these tests pass shorter ones."""
     import io

@@ -316,6 +316,11 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
     return world
 
 
+# Mastodon files every scripted post under one hashtag the drill's source reads, and shows it in the post as
+# Mastodon would: a word no scenario's topic names, so the hashtag never matches a topic ("#examplebank" did)
+LISTENING_OPTIONS: dict[str, dict[str, Any]] = {"mastodon": {"listening_hashtag": "drillreplayfeed"}}
+
+
 def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack, stall: float) -> dict[str, Any]:
     """One emulator per listened platform the scenario uses, its credentials in the platform's secret.
 
@@ -329,8 +334,8 @@ def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack, 
     prefix = stack.function_environment("PollerFunction")["SOURCE_SECRET_PREFIX"]
     try:
         for platform in platforms:
-            emulator = LISTENING_EMULATORS[platform](clock, timeout_delay=stall,
-                                                     **listening_tokens().get(platform, {}))
+            emulator = LISTENING_EMULATORS[platform](clock, timeout_delay=stall, **listening_tokens().get(platform, {}),
+                                                     **LISTENING_OPTIONS.get(platform, {}))
             emulator.start()
             started[platform] = emulator
             client("secretsmanager").put_secret_value(SecretId=f"{prefix}{platform}",
