@@ -6,6 +6,7 @@ When AWS_ENDPOINT_URL is already set, that endpoint is used instead of starting 
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -185,6 +186,15 @@ def reset_process_caches() -> None:
 
 
 _WRITE_LOCK = threading.RLock()
+# S3 checks a write's If-Match / If-None-Match and makes the write as one step; moto checks, then writes, so two
+# writers conditional on the same ETag could both succeed (a lost update): local AWS makes them one at a time.
+_CONDITIONAL_WRITES = threading.RLock()
+_UNLOCKED = contextlib.nullcontext()
+_CONDITIONS = ("If-Match", "If-None-Match", "x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match")
+
+
+def _conditional_write(method: str, headers: Any) -> bool:
+    return method in ("PUT", "POST", "DELETE") and any(name in headers for name in _CONDITIONS)
 _WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 
 
@@ -475,12 +485,13 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
                     answer[:], body_out = _dynamodb_answer(environ)
                     chunks.append(body_out)
                 else:
-                    result = self.server.app(environ, start_response)
-                    try:
-                        chunks.extend(result)
-                    finally:
-                        if hasattr(result, "close"):
-                            result.close()
+                    with _CONDITIONAL_WRITES if _conditional_write(self.command, self.headers) else _UNLOCKED:
+                        result = self.server.app(environ, start_response)
+                        try:
+                            chunks.extend(result)
+                        finally:
+                            if hasattr(result, "close"):
+                                result.close()
             except Exception as exc:  # noqa: BLE001 - answered as 500, as werkzeug does
                 self.server.log("error", f"Error on request: {type(exc).__name__}: {exc}")
                 answer[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
