@@ -164,9 +164,10 @@ class Chromium:
 
     def __enter__(self) -> Chromium:
         self._profile = tempfile.TemporaryDirectory(prefix="crisiscomms-chromium-")
+        # its own process group: the helpers it starts (zygote, crash handler, GPU and renderer processes) end with it
         self._process = subprocess.Popen([binary(), *FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                         text=True)
+                                         text=True, start_new_session=True)
         try:
             self._ws = _WebSocket(self._devtools_url(), self._timeout)
         except Exception:
@@ -209,10 +210,17 @@ class Chromium:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(timeout=10)
+            # a helper still writing into the profile made removing it fail now and then ("Directory not empty")
+            _end_group(self._process.pid)
             self._process = None
         if self._profile is not None:
             self._profile.cleanup()
             self._profile = None
+
+    @property
+    def profile_dir(self) -> str | None:
+        """The browser's own profile while it runs (removed when it closes)."""
+        return self._profile.name if self._profile is not None else None
 
     # --- the protocol ---------------------------------------------------------------------------
 
@@ -281,3 +289,20 @@ class Chromium:
 
 
 __all__ = ["Chromium", "ChromiumError", "PageVisit", "available", "binary"]
+
+
+def _end_group(group: int) -> None:
+    """SIGKILL whatever is left of the browser's process group, and wait until none of it is left."""
+    import signal
+    import time
+
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(100):    # a killed process is gone within milliseconds; at most a second in all
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)

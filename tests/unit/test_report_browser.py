@@ -75,3 +75,29 @@ def test_a_page_that_breaks_the_rules_is_caught(tmp_path: Path) -> None:
     with chromium.Chromium() as browser:
         visit = browser.open(page)
     assert len(visit.errors) == 2 and all("Content Security Policy" in e for e in visit.errors), visit.errors
+
+
+def test_closing_the_browser_ends_its_helpers_and_removes_its_profile(tmp_path: Path) -> None:
+    """Chromium's helpers (zygote, crash handler, renderers) outlived it and kept writing into its profile, whose
+    removal then failed now and then ("Directory not empty"); three browsers in a row leave nothing behind."""
+    import os
+
+    _browser_or_skip()
+    page = tmp_path / "empty.html"
+    page.write_text("<!doctype html><title>t</title>", encoding="utf-8")
+    for _ in range(3):
+        with chromium.Chromium() as browser:
+            browser.open(page)
+            profile = browser.profile_dir
+            assert profile is not None and os.path.isdir(profile)
+        assert not os.path.exists(profile)
+        running = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if profile.encode() in command and state != "Z":
+                running.append(pid)
+        assert running == [], f"processes of the closed browser still running: {running}"
