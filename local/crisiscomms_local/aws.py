@@ -186,6 +186,8 @@ def reset_process_caches() -> None:
 
 
 _WRITE_LOCK = threading.RLock()
+_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+
 # S3 checks a write's If-Match / If-None-Match and makes the write as one step; moto checks, then writes, so two
 # writers conditional on the same ETag could both succeed (a lost update): local AWS makes them one at a time.
 _CONDITIONAL_WRITES = threading.RLock()
@@ -195,7 +197,6 @@ _CONDITIONS = ("If-Match", "If-None-Match", "x-amz-copy-source-if-match", "x-amz
 
 def _conditional_write(method: str, headers: Any) -> bool:
     return method in ("PUT", "POST", "DELETE") and any(name in headers for name in _CONDITIONS)
-_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 
 
 def _isolate_dynamodb_writes() -> None:
