@@ -295,10 +295,13 @@ def test_two_concurrent_renewals_refresh_only_once(bsky: Bluesky) -> None:
 
     def refresh(credentials: dict[str, Any]) -> dict[str, Any]:
         contended.wait(5)  # hold the lease until the other run has found it taken
+        return sessions.renew(credentials)
+
+    def run(keeper: TokenKeeper) -> None:
         try:
-            return sessions.renew(credentials)
+            results.append(keeper.renew())
         finally:
-            done.set()
+            done.set()  # the refresh is written and the lease released: the waiting run may look again
 
     keepers = [TokenKeeper("bluesky", secrets=SourceSecrets(os.environ["SOURCE_SECRET_PREFIX"], clients=AwsClients(),
                                                             max_age=0),
@@ -306,7 +309,7 @@ def test_two_concurrent_renewals_refresh_only_once(bsky: Bluesky) -> None:
                            sleep=lambda s: (contended.set(), done.wait(5))) for i in range(2)]
     stale = [keeper.current()["accessJwt"] for keeper in keepers]
     results: list[dict[str, Any]] = []
-    threads = [threading.Thread(target=lambda k=keeper: results.append(k.renew())) for keeper in keepers]
+    threads = [threading.Thread(target=run, args=(keeper,)) for keeper in keepers]
     for thread in threads:
         thread.start()
     for thread in threads:
