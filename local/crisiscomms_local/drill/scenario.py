@@ -19,8 +19,16 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 OFFSET = re.compile(r"^\+(\d{2,3}):([0-5]\d)(?::([0-5]\d))?$")
 LISTENING_PLATFORMS = ("x", "weibo", "mastodon", "bluesky", "reddit", "wechat", "douyin")
 CHANNELS = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook", "douyin")
-DESK_ACTIONS = ("draft", "edit", "submit", "approve", "reject", "publish", "correct", "ack_alert", "expect_refused",
-                "close_alert", "template", "holding", "assign", "close", "reply_template", "reply", "approve_reply")
+# The keys each desk action takes beyond at/as/do (the format's, and the API's optional ones the desk passes on)
+ACTION_KEYS: dict[str, frozenset[str]] = {action: frozenset(keys) for action, keys in {
+    "draft": ("ref", "channels", "text"), "edit": ("ref", "text", "channels", "title"), "approve": ("ref", "version"),
+    "reject": ("ref", "reason"), "publish": ("ref",), "submit": ("ref",), "correct": ("ref", "corrects", "text", "channels", "kind"),
+    "ack_alert": ("topic",), "close_alert": ("topic", "cause", "lessons", "worked", "change"),
+    "template": ("ref", "kind", "text", "placeholders", "situation", "title"), "holding": ("ref", "template", "values", "channels"),
+    "assign": ("post", "to"), "close": ("post", "reason"), "reply_template": ("post", "template", "values", "ref", "language"),
+    "reply": ("post", "ref", "text", "language"), "approve_reply": ("ref",),
+}.items()}
+DESK_ACTIONS = (*ACTION_KEYS, "expect_refused")     # which names one of the others and the status it expects
 CHECKS = ("alert", "no_alert", "max_level", "sms", "deliveries", "no_duplicates", "stored_posts", "topic_posts",
           "replied_within", "reply_delivered", "no_unapproved_reply", "effect", "alert_closed", "report",
           "audit_chain_valid")
@@ -176,17 +184,6 @@ Fault = Annotated[
     ],
     Discriminator(_fault_kind),
 ]
-
-
-# The keys each desk action takes beyond at/as/do (the format's, and the API's optional ones the desk passes on)
-ACTION_KEYS: dict[str, frozenset[str]] = {action: frozenset(keys) for action, keys in {
-    "draft": ("ref", "channels", "text"), "edit": ("ref", "text", "channels", "title"), "approve": ("ref", "version"),
-    "reject": ("ref", "reason"), "publish": ("ref",), "submit": ("ref",), "correct": ("ref", "corrects", "text", "channels", "kind"),
-    "ack_alert": ("topic",), "close_alert": ("topic", "cause", "lessons", "worked", "change"),
-    "template": ("ref", "kind", "text", "placeholders", "situation", "title"), "holding": ("ref", "template", "values", "channels"),
-    "assign": ("post", "to"), "close": ("post", "reason"), "reply_template": ("post", "template", "values", "ref", "language"),
-    "reply": ("post", "ref", "text", "language"), "approve_reply": ("ref",),
-}.items()}
 
 
 class DeskAction(BaseModel):
