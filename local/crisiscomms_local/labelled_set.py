@@ -41,6 +41,11 @@ HELD_BATCHES = ("batch10", "batch11")    # labelled, not trained on (held.jsonl)
 TEST_SHARE = 0.38
 
 
+def later_batches() -> tuple[str, ...]:
+    """Every batch after the first, in order: those trained on, then the held ones."""
+    return (*LATER_BATCHES, *HELD_BATCHES)
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
@@ -99,7 +104,7 @@ def assemble(set_dir: Path = SET_DIR, earlier: Path = EARLIER_SET, test_share: f
             posts.append({"id": f"{lang}-{number:04d}", "lang": lang, "platform": d["platform"],
                           "entity": d["entity"], "styles": d.get("styles", []), "text": d["text"],
                           "split": "test" if d["text"] in test_texts else "dev"})
-    for batch in (*LATER_BATCHES, *HELD_BATCHES):
+    for batch in later_batches():
         posts += _later_batch(set_dir / "drafts" / batch, batch, entities, seen,
                               "held" if batch in HELD_BATCHES else "dev")
     write_jsonl(set_dir / "posts.jsonl", posts)
@@ -131,7 +136,7 @@ def _later_batch(folder: Path, batch: str, entities: dict[str, Any], seen: set[s
 # ---------------------------------------------------------------- agreement
 def batch_of(post_id: str) -> str:
     """Which batch a post came in: a later batch's name prefixes its ids."""
-    return next((b for b in (*LATER_BATCHES, *HELD_BATCHES) if post_id.startswith(f"{b}-")), "first")
+    return next((b for b in later_batches() if post_id.startswith(f"{b}-")), "first")
 
 
 def cohen_kappa(first: Sequence[Any], second: Sequence[Any]) -> float:
@@ -191,7 +196,7 @@ def agreement(set_dir: Path = SET_DIR) -> dict[str, Any]:
         if subset:
             report["kappa"][f"polarity:{lang}"] = round(
                 cohen_kappa([a[i]["polarity"] for i in subset], [b[i]["polarity"] for i in subset]), 3)
-    for batch in ("first", *LATER_BATCHES, *HELD_BATCHES):
+    for batch in ("first", *later_batches()):
         subset = [p["id"] for p in posts if batch_of(p["id"]) == batch]
         if subset:
             report.setdefault("kappa_by_batch", {})[batch] = {
