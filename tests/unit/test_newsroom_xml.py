@@ -12,6 +12,7 @@ from defusedxml import ElementTree
 
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.newsroom_site import FEED_INDEX_KEY, FEED_KEY, NewsroomAdapter, xml_text
+from crisiscomms.errors import PermanentPlatformError, TransientPlatformError
 from crisiscomms.models.delivery import DeliveryRequest
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)
@@ -83,8 +84,11 @@ def test_an_index_already_holding_forbidden_characters_is_written_out_cleanly(si
     assert [i.findtext("description") for i in feed.findall("./channel/item")] == ["clean", "badsummary"]
 
 
-@pytest.mark.parametrize("code", ["AccessDenied", "SlowDown", "InternalError", "403", "500"])
-def test_any_read_error_but_no_such_key_keeps_the_index(site, code: str) -> None:
+@pytest.mark.parametrize(("code", "raised"), [("AccessDenied", PermanentPlatformError), ("SlowDown", TransientPlatformError),
+                                             ("InternalError", TransientPlatformError), ("403", PermanentPlatformError),
+                                             ("500", TransientPlatformError)])
+def test_any_read_error_but_no_such_key_keeps_the_index(site, code: str, raised: type) -> None:
+    """...and reaches the Publisher as a platform error: retried alone when S3 may answer later."""
     adapter, s3, bucket = site
     first = _request(text="first", title="First")
     adapter.confirm(first, adapter.publish(first))
@@ -105,8 +109,9 @@ def test_any_read_error_but_no_such_key_keeps_the_index(site, code: str) -> None
     broken = NewsroomAdapter(bucket, clients=clients, base_url=BASE, site_title="Example Bank Newsroom",  # type: ignore[arg-type]
                              clock=lambda: NOW)
     second = _request(delivery_id="d-second", statement_id="st-second", text="second")
-    with pytest.raises(ClientError):
+    with pytest.raises(raised) as refused:
         broken.confirm(second, broken.publish(second))
+    assert type(refused.value) is raised and code in str(refused.value)
     assert (_body(s3, bucket, FEED_INDEX_KEY), _body(s3, bucket, FEED_KEY)) == before
 
 
@@ -115,3 +120,45 @@ def test_only_no_such_key_means_an_empty_index(site) -> None:
     request = _request(text="only", title="Only")
     adapter.confirm(request, adapter.publish(request))
     assert [i["guid"] for i in json.loads(_body(s3, bucket, FEED_INDEX_KEY))] == ["d-newsroom-en"]
+
+
+def _failing(site_parts: Any, operation: str, error: Exception) -> NewsroomAdapter:
+    """The adapter over an S3 client whose `operation` fails with `error` (the rest answer as local AWS does)."""
+    _, _, bucket = site_parts
+    real = AwsClients()("s3")
+
+    class Failing:
+        def __getattr__(self, name: str) -> Any:
+            if name == operation:
+                def fail(**_: Any) -> Any:
+                    raise error
+                return fail
+            return getattr(real, name)
+
+    return NewsroomAdapter(bucket, clients=lambda service: Failing(), base_url=BASE,  # type: ignore[arg-type]
+                           site_title="Example Bank Newsroom", clock=lambda: NOW)
+
+
+def test_no_answer_from_s3_is_transient_for_every_step_of_a_delivery(site) -> None:
+    """The writes are repeatable (same key, each delivery once in the feed), so the Publisher may simply retry."""
+    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
+    request = _request()
+    for operation, step in (("put_object", lambda a: a.publish(request)), ("put_object", lambda a: a.prepare(request)),
+                            ("head_object", lambda a: a.find(request)), ("get_object", lambda a: a.confirm(
+                                request, a._result("statements/st-0123456789abcdef.en.html")))):
+        for error in (ConnectionClosedError(endpoint_url="http://s3"), ReadTimeoutError(endpoint_url="http://s3")):
+            with pytest.raises(TransientPlatformError, match="did not answer"):
+                step(_failing(site, operation, error))
+
+
+def test_find_is_none_only_when_s3_says_the_page_is_not_there(site) -> None:
+    request = _request()
+    missing = ClientError({"Error": {"Code": "404", "Message": "Not Found"},
+                           "ResponseMetadata": {"HTTPStatusCode": 404}}, "HeadObject")
+    assert _failing(site, "head_object", missing).find(request) is None
+    for status, raised in ((503, TransientPlatformError), (403, PermanentPlatformError)):
+        error = ClientError({"Error": {"Code": str(status), "Message": ""}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                            "HeadObject")
+        with pytest.raises(raised):
+            _failing(site, "head_object", error).find(request)

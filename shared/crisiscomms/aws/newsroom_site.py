@@ -28,6 +28,12 @@ Everything written into a page or the feed is stripped of what XML 1.0 forbids (
 before it is escaped: one statement with a stray control character would otherwise leave the
 feed unreadable for as long as it is among the last FEED_ITEMS. Only NoSuchKey means the feed
 index is empty; any other failure to read it stops the write, so the feed is never reset.
+
+S3's failures reach the Publisher as the platform errors every channel raises (`_storage_errors`):
+a 5xx, throttling or no answer at all (after botocore's own bounded retries) is transient, so the
+delivery is retried alone; any other refusal (access denied, no such bucket) is permanent. No answer
+is transient rather than an unknown outcome because every write here is repeatable: the page's key
+is the statement and language, and the feed and the Q&A page list each delivery once.
 """
 from __future__ import annotations
 
@@ -35,7 +41,8 @@ import json
 import re
 import uuid
 from urllib.parse import urlsplit
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from email.utils import format_datetime
 from html import escape
@@ -51,6 +58,10 @@ FEED_INDEX_KEY = "feed-index.json"
 FEED_ITEMS = 50
 FEED_ATTEMPTS = 8
 _LOST_RACE = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+_ABSENT = ("NoSuchKey", "404", "NotFound")
+# S3's answers worth a bounded retry besides any 5xx (botocore's standard retry mode treats them so too).
+_TRANSIENT_CODES = ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeoutException",
+                    "Throttling", "ThrottlingException", "PriorRequestNotComplete")
 PREPARED_PREFIX = "prepared/"
 PAGE_TYPE = "text/html; charset=utf-8"
 PAGE_CACHE = "max-age=60"
@@ -70,6 +81,26 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 def xml_text(value: object) -> str:
     """`value` as text with every character XML 1.0 forbids removed; escape after this."""
     return _NOT_XML.sub("", str(value))
+
+
+@contextmanager
+def _storage_errors(action: str) -> Iterator[None]:
+    """S3's failures as the platform errors the Publisher retries or fails on (see the module's docstring)."""
+    from botocore.exceptions import ClientError, ConnectionError as NoConnection, HTTPClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "")
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) or (
+            int(code) if code.isdigit() else None)  # a HEAD's error has no body: its code is the status
+        message = f"the newsroom's storage refused to {action}: {code} {error.get('Message') or ''}".strip()
+        if (status or 0) >= 500 or code in _TRANSIENT_CODES:
+            raise TransientPlatformError(message, status=status, code=code) from exc
+        raise PermanentPlatformError(message, status=status, code=code) from exc
+    except (NoConnection, HTTPClientError) as exc:  # no answer, after botocore's own retries
+        raise TransientPlatformError(f"the newsroom's storage did not answer to {action}: {exc}") from exc
 
 
 def _html(value: object) -> str:
@@ -112,8 +143,9 @@ class NewsroomAdapter:
     def prepare(self, request: DeliveryRequest) -> PreparedItem:
         """The page, rendered and written at an unguessable key under `prepared/` that nothing links to."""
         key = f"{PREPARED_PREFIX}{request.statement_id}.{request.language}.{uuid.uuid4().hex}.html"
-        written = self._clients("s3").put_object(Bucket=self._bucket, Key=key, Body=self._page(request),
-                                                 ContentType=PAGE_TYPE, Metadata=self._metadata(request))
+        with _storage_errors("prepare the page"):
+            written = self._clients("s3").put_object(Bucket=self._bucket, Key=key, Body=self._page(request),
+                                                     ContentType=PAGE_TYPE, Metadata=self._metadata(request))
         return PreparedItem(channel="newsroom", data={"key": key, "etag": str(written.get("ETag", ""))})
 
     def discard(self, prepared: PreparedItem) -> None:
@@ -121,12 +153,17 @@ class NewsroomAdapter:
         key = prepared.data.get("key", "")
         if not key.startswith(PREPARED_PREFIX):
             return
-        self._clients("s3").put_object(Bucket=self._bucket, Key=key, Body=b"", ContentType=PAGE_TYPE,
-                                       Metadata={"discarded": "true"})
+        with _storage_errors("discard the prepared page"):
+            self._clients("s3").put_object(Bucket=self._bucket, Key=key, Body=b"", ContentType=PAGE_TYPE,
+                                           Metadata={"discarded": "true"})
 
     def publish(self, request: DeliveryRequest, prepared: PreparedItem | None = None) -> DeliveryResult:
         """Put the page at its public key: one copy of the prepared page, or one write of a fresh one.
         A Q&A entry goes onto the Q&A page and into its feed instead."""
+        with _storage_errors("publish the page"):
+            return self._publish(request, prepared)
+
+    def _publish(self, request: DeliveryRequest, prepared: PreparedItem | None) -> DeliveryResult:
         from botocore.exceptions import ClientError
 
         if request.kind == "qa":
@@ -152,10 +189,16 @@ class NewsroomAdapter:
 
     def confirm(self, request: DeliveryRequest, sent: DeliveryResult) -> DeliveryResult:
         """The page is out; list it in the feed (once, however often this runs)."""
-        self._add_to_feed(request, sent.url or f"{self._base}/{sent.platform_id}")
+        with _storage_errors("list the page in the feed"):
+            self._add_to_feed(request, sent.url or f"{self._base}/{sent.platform_id}")
         return DeliveryResult(platform_id=sent.platform_id, url=sent.url)
 
     def find(self, request: DeliveryRequest) -> DeliveryResult | None:
+        """The delivery's page (or Q&A slot) if it landed; None only when S3 says it is not there."""
+        with _storage_errors("look the page up"):
+            return self._find(request)
+
+    def _find(self, request: DeliveryRequest) -> DeliveryResult | None:
         from botocore.exceptions import ClientError
 
         if request.kind == "qa":
@@ -165,8 +208,10 @@ class NewsroomAdapter:
         key = self._page_key(request)
         try:
             head = self._clients("s3").head_object(Bucket=self._bucket, Key=key)
-        except ClientError:
-            return None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _ABSENT:
+                return None
+            raise
         if head.get("Metadata", {}).get("delivery-id") != request.delivery_id:
             return None
         return self._result(key)  # the feed may not have been written yet: confirm makes sure
@@ -181,7 +226,7 @@ class NewsroomAdapter:
         try:
             obj = self._clients("s3").get_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if exc.response.get("Error", {}).get("Code") in _ABSENT:
                 return empty, None
             raise
         return json.loads(obj["Body"].read()), str(obj["ETag"])
