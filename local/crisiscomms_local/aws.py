@@ -13,7 +13,9 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
@@ -197,6 +199,58 @@ _CONDITIONS = ("If-Match", "If-None-Match", "x-amz-copy-source-if-match", "x-amz
 
 def _conditional_write(method: str, headers: Any) -> bool:
     return method in ("PUT", "POST", "DELETE") and any(name in headers for name in _CONDITIONS)
+
+
+# A bucket's outage, for drills: S3 answering an error, or no answer at all, for a window of simulated time.
+@dataclass(frozen=True)
+class _BucketFault:
+    bucket: str
+    fault: Any  # crisiscomms_local.emulators.base.Fault: the window, kind and status, as the emulators take them
+    clock: Callable[[], datetime]
+
+
+_BUCKET_FAULTS: list[_BucketFault] = []
+_BUCKET_FAULTS_LOCK = threading.Lock()
+_S3_ERRORS = {500: ("InternalError", "We encountered an internal error. Please try again."),
+              503: ("SlowDown", "Please reduce your request rate."),
+              403: ("AccessDenied", "Access Denied"),
+              404: ("NoSuchBucket", "The specified bucket does not exist")}
+
+
+class _NoAnswer(Exception):
+    """The request gets no answer: the connection is dropped, as when S3 or the network fails mid-call."""
+
+
+def _bucket_fault(environ: dict[str, Any], method: str) -> Any:
+    """The fault (emulators.base.Fault) that applies to this S3 request now, if any.
+
+    A bucket is named in the path (path-style, as botocore addresses a loopback endpoint) or as the
+    first label of the host (virtual-hosted). A lost answer after the work (`timeout_after_send`)
+    applies to writes only, as in the platform emulators."""
+    if not _BUCKET_FAULTS:
+        return None
+    path = environ.get("PATH_INFO") or "/"
+    named = {path.lstrip("/").split("/", 1)[0], (environ.get("HTTP_HOST") or "").split(".", 1)[0]}
+    with _BUCKET_FAULTS_LOCK:
+        candidates = [f for f in _BUCKET_FAULTS if f.bucket in named]
+    for candidate in candidates:
+        fault = candidate.fault
+        if fault.applies(candidate.clock(), None) and (fault.kind != "timeout_after_send"
+                                                       or method in ("PUT", "POST", "DELETE")):
+            return fault
+    return None
+
+
+def _s3_error(fault: Any) -> tuple[int, str, list[tuple[str, str]], bytes]:
+    """S3's own error answer for a rate_limit (503 SlowDown, S3's throttling) or http_status fault."""
+    from http import HTTPStatus
+
+    status = 503 if fault.kind == "rate_limit" else int(fault.status)
+    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    code, message = _S3_ERRORS.get(status, (reason.replace(" ", ""), reason))
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+            f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>").encode()
+    return status, reason, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))], body
 
 
 def _isolate_dynamodb_writes() -> None:
@@ -454,14 +508,21 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
 
         def run_wsgi(self) -> None:
             length = self.headers.get("Content-Length")
-            if (self.headers.get("Transfer-Encoding") or self.headers.get("Expect")
+            expect = (self.headers.get("Expect") or "").strip().lower()
+            if (self.headers.get("Transfer-Encoding") or expect not in ("", "100-continue")
                     or (length is None and self.command in ("POST", "PUT", "PATCH"))):
                 _count_request(self.headers.get("X-Amz-Target") or self.command)
                 return super().run_wsgi()
+            if expect:  # botocore asks so for S3 bodies, and sends the body once told to go on
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             body = self.rfile.read(int(length)) if length else b""
             self.environ = environ = self.make_environ()
             environ["wsgi.input"] = io.BytesIO(body)
-            code, reason, headers, payload = self.answer(environ)
+            try:
+                code, reason, headers, payload = self.answer(environ)
+            except _NoAnswer:
+                self.close_connection = True  # nothing written: the client sees the connection closed
+                return
             self.send_response(code, reason)
             for name, value in headers:
                 self.send_header(name, value)
@@ -474,6 +535,11 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
             """moto's answer to one whole request: status, reason, headers (with Content-Length) and body."""
             target = self.headers.get("X-Amz-Target") or ""
             _count_request(target or self.command)
+            fault = None if target else _bucket_fault(environ, self.command)
+            if fault is not None and fault.kind in ("rate_limit", "http_status"):
+                return _s3_error(fault)
+            if fault is not None and fault.kind == "timeout":
+                raise _NoAnswer
             answer: list[Any] = []
             chunks: list[bytes] = []
 
@@ -498,6 +564,8 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
                 answer[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
                 chunks[:] = [b"Internal Server Error"]
                 self.close_connection = True
+            if fault is not None:  # timeout_after_send: the work is done, its answer lost
+                raise _NoAnswer
             status, headers = answer
             code, _, reason = status.partition(" ")
             payload = b"".join(chunks)
@@ -663,7 +731,12 @@ class _MotoServer:
         handler.close_connection = False
         environ = handler.make_environ()
         environ["wsgi.input"] = io.BytesIO(body)
-        code, _, answer_headers, payload = handler.answer(environ)
+        try:
+            code, _, answer_headers, payload = handler.answer(environ)
+        except _NoAnswer:
+            from botocore.exceptions import ConnectionClosedError
+
+            raise ConnectionClosedError(endpoint_url=request.url) from None  # what urllib3's dropped connection gives
         sent = [("Server", handler.version_string()), ("Date", email.utils.formatdate(usegmt=True)), *answer_headers]
         response = AWSResponse(request.url, code, sent, _WholeBody(payload if request.method != "HEAD" else b""))
         if not request.stream_output:
@@ -693,6 +766,7 @@ class LocalAwsServer:
         self._server: Any = None
         self.endpoint: str | None = None
         self._saved_env: dict[str, str | None] = {}
+        self._bucket_faults: list[_BucketFault] = []
 
     def start(self) -> "LocalAwsServer":
         share_service_models()
@@ -717,6 +791,10 @@ class LocalAwsServer:
         return self
 
     def stop(self) -> None:
+        with _BUCKET_FAULTS_LOCK:
+            for added in self._bucket_faults:
+                _BUCKET_FAULTS.remove(added)
+        self._bucket_faults.clear()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -732,6 +810,19 @@ class LocalAwsServer:
     def in_process(self) -> bool:
         """moto runs in this process (its state can be saved and put back), not at a given endpoint."""
         return self._server is not None
+
+    def fail_bucket(self, bucket: str, fault: Any, clock: Callable[[], datetime]) -> bool:
+        """Make S3 requests to `bucket` fail as `fault` (emulators.base.Fault) says while `clock` is in its
+        window: S3's error answer, or the connection dropped (`timeout`; `timeout_after_send` after the
+        write is made). False when the endpoint is not served by this process (nothing can be injected).
+        Undone by `stop`."""
+        if self.endpoint not in _LOCAL_SERVERS:
+            return False
+        added = _BucketFault(bucket=bucket, fault=fault, clock=clock)
+        with _BUCKET_FAULTS_LOCK:
+            _BUCKET_FAULTS.append(added)
+        self._bucket_faults.append(added)
+        return True
 
     def __enter__(self) -> "LocalAwsServer":
         return self.start()

@@ -63,6 +63,22 @@ class DeskWorld:
                 return list(getattr(em, attr))
         raise AttributeError(f"{type(em).__name__} exposes no list of what it published")
 
+    def newsroom_feed(self) -> list[str]:
+        """The newsroom feed's items as a reader gets them (title and summary each), read with feedparser."""
+        import feedparser
+        from botocore.exceptions import ClientError
+
+        from crisiscomms.aws.newsroom_site import FEED_KEY
+        from crisiscomms_local.aws import client
+
+        try:
+            body = client("s3").get_object(Bucket=self.stack.refs["NewsroomBucket"], Key=FEED_KEY)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return []  # nothing published there yet
+            raise
+        return [f"{entry.get('title', '')}\n{entry.get('summary', '')}" for entry in feedparser.parse(body).entries]
+
     def pump(self, *, rounds: int = 20, duplicate_next: bool = False) -> int:
         """Drain the delivery queue through the Publisher; returns how many messages were handled."""
         from crisiscomms_local.aws import client

@@ -490,3 +490,69 @@ def test_the_functions_commonest_updates_take_the_direct_way(monkeypatch: pytest
                                expression_attribute_values={":f0": {"M": {"at": {"S": "t"}}}})
     assert item.to_json()["Attributes"] == {"pk": {"S": "state#x"}, "seq": {"N": "1"}, "hash": {"S": "abc"},
                                             "lease_until": {"N": "9"}, "follow_up": {"M": {"at": {"S": "t"}}}}
+
+
+# --- a bucket's outage, for drills -------------------------------------------------------------------
+
+@pytest.mark.parametrize("direct", [True, False], ids=["in-process", "over-http"])
+def test_a_bucket_fault_fails_that_bucket_alone_inside_its_window_and_stop_undoes_it(
+        stack, local_aws, monkeypatch: pytest.MonkeyPatch, direct: bool) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from botocore.exceptions import ConnectionClosedError
+
+    from crisiscomms_local import aws
+    from crisiscomms_local.emulators import Fault
+
+    monkeypatch.setattr(aws, "_DIRECT_CALLS", direct)
+    s3, bucket, other = client("s3"), stack.refs["NewsroomBucket"], stack.refs["ReportBucket"]
+    start = datetime(2027, 3, 1, 9, 0, tzinfo=timezone.utc)
+    now = [start - timedelta(seconds=1)]
+    server = aws.LocalAwsServer().start()  # at the session's endpoint, as a drill's is under the tests
+    try:
+        assert server.fail_bucket(bucket, Fault(start=start, end=start + timedelta(minutes=1), kind="http_status",
+                                                status=503), lambda: now[0])
+        assert server.fail_bucket(bucket, Fault(start=start + timedelta(minutes=1), end=start + timedelta(minutes=2),
+                                                kind="timeout"), lambda: now[0])
+        assert server.fail_bucket(bucket, Fault(start=start + timedelta(minutes=2), end=start + timedelta(minutes=3),
+                                                kind="timeout_after_send"), lambda: now[0])
+        s3.put_object(Bucket=bucket, Key="before", Body=b"1")  # a second before the window: answered
+
+        now[0] = start
+        with pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket=bucket, Key="in-503", Body=b"1")
+        assert refused.value.response["Error"]["Code"] == "SlowDown"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        s3.put_object(Bucket=other, Key="elsewhere", Body=b"1")  # another bucket answers as ever
+
+        now[0] = start + timedelta(minutes=1)
+        with pytest.raises(ConnectionClosedError):
+            s3.get_object(Bucket=bucket, Key="before")  # no answer at all, reads too
+
+        now[0] = start + timedelta(minutes=2)
+        assert s3.get_object(Bucket=bucket, Key="before")["Body"].read() == b"1"  # reads keep their answer
+        with pytest.raises(ConnectionClosedError):
+            s3.put_object(Bucket=bucket, Key="lost-answer", Body=b"2")
+        now[0] = start + timedelta(minutes=3)
+        assert s3.get_object(Bucket=bucket, Key="lost-answer")["Body"].read() == b"2"  # the write was made
+        assert "in-503" not in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+        now[0] = start  # the 503 window again: until the server that added it stops
+    finally:
+        server.stop()
+    s3.put_object(Bucket=bucket, Key="after-stop", Body=b"1")
+    assert aws._BUCKET_FAULTS == []
+
+
+def test_a_bucket_fault_is_refused_where_local_aws_is_not_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from crisiscomms_local import aws
+    from crisiscomms_local.emulators import Fault
+
+    server = aws.LocalAwsServer()
+    server.endpoint = "http://127.0.0.1:9"  # an endpoint given in the environment, served elsewhere
+    start = datetime(2027, 3, 1, 9, 0, tzinfo=timezone.utc)
+    fault = Fault(start=start, end=start + timedelta(minutes=1), kind="http_status", status=503)
+    assert server.fail_bucket("newsroom", fault, lambda: start) is False
+    assert aws._BUCKET_FAULTS == []

@@ -728,12 +728,15 @@ def _post_text(post: Any) -> str:
 
 
 def _channel_duplicates(world: World) -> dict[str, int]:
-    """Per channel, how many posts repeat a text already posted there (a statement version twice)."""
+    """Per channel, how many posts repeat a text already posted there (a statement version twice).
+    The newsroom's pages are keyed by statement and language; its feed is where a repeat would show."""
     if world.desk_world is None:
         return {}
     extra = {}
-    for channel in world.desk_world.emulators:
-        texts = [_post_text(p) for p in world.desk_world.channel_posts(channel)]
+    shown = {channel: [_post_text(p) for p in world.desk_world.channel_posts(channel)]
+             for channel in world.desk_world.emulators}
+    shown["newsroom"] = world.desk_world.newsroom_feed()
+    for channel, texts in shown.items():
         if len(texts) != len(set(texts)):
             extra[channel] = len(texts) - len(set(texts))
     return extra

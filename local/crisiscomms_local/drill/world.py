@@ -366,10 +366,14 @@ def _weibo_comment(world: World, post: dict[str, Any]) -> str:
 def _channel_fault(world: World, fault: ChannelFault, start: datetime, end: datetime) -> bool:
     """A channel fault hits the channel's emulator and, where the drill listens to that platform, the
     reply API of the listening emulator its replies reach (every request of it where the emulator
-    cannot aim a fault at one endpoint: Mastodon, Douyin). False when nothing could take it."""
+    cannot aim a fault at one endpoint: Mastodon, Douyin); the newsroom's hits its bucket in local AWS.
+    False when nothing could take it."""
     from crisiscomms_local.drill.replies import REPLY_FAULT_TARGETS
 
     hit = False
+    if fault.channel == "newsroom":  # the bank's own site: its bucket in local AWS
+        hit = world.aws.fail_bucket(world.stack.refs["NewsroomBucket"], Fault(
+            start=start, end=end, kind=fault.kind, status=fault.status, retry_after=fault.retry_after), world.clock)
     if fault.channel in world.desk_world.emulators:
         world.desk_world.emulators[fault.channel].add_fault(Fault(
             start=start, end=end, kind=fault.kind, status=fault.status, retry_after=fault.retry_after))
