@@ -74,6 +74,7 @@ if TYPE_CHECKING:  # built by the wiring on first use of their routes, not impor
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_NESTING = 32  # arrays and objects inside each other; no request model comes near it
+AWS_UNAVAILABLE_RETRY_AFTER_SECONDS = 30  # an outage or throttling outlasts the SDK's own retries: not seconds
 DEV_IDENTITY_HEADER = "x-crisiscomms-dev-identity"
 StatementId = Annotated[str, Path(pattern=r"^st-[0-9a-f]{16}$")]
 ChannelName = Annotated[str, Path(pattern="^(" + "|".join(CHANNELS) + ")$")]
@@ -160,6 +161,19 @@ def _domain_error(exc: CrisisCommsError) -> Response:
     return _json(500, {"error": "internal error"})
 
 
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    """AWS not answering (an outage, throttling) is the caller's to retry, not an internal error.
+    Anything else is raised on, as before: the function fails and is seen as an error."""
+    from crisiscomms.aws.clients import aws_unavailable
+
+    if not aws_unavailable(exc):
+        raise exc
+    logger.warning("AWS did not answer; request refused", extra={"error": str(exc), "kind": type(exc).__name__})
+    return _json(503, {"error": "a service the desk relies on did not answer; read back what you did, then try again"},
+                 {"Retry-After": str(AWS_UNAVAILABLE_RETRY_AFTER_SECONDS)})
+
+
 @app.exception_handler(RequestValidationError)
 def _invalid_request(exc: RequestValidationError) -> Response:
     problems = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "reason": e["msg"]} for e in exc.errors()]
@@ -186,13 +200,14 @@ _STATUS_TEXT = {
     409: "The statement or alert is in the wrong state, the version is stale or capped, or it changed meanwhile",
     413: f"Request body over {MAX_BODY_BYTES} bytes",
     422: f"Invalid input (each field and reason, nesting deeper than {MAX_NESTING}) or a text too long for a channel",
-    503: "The audit log is busy: nothing was changed, try again after Retry-After seconds",
+    503: ("The audit log is busy (nothing was changed), or AWS did not answer (read back whether the action "
+          "happened): try again after Retry-After seconds"),
 }
 
 
 def _responses(success: int, *statuses: int) -> dict[int, Any]:
     out: dict[int, Any] = {success: {"description": "Successful Response"}}  # its schema: the route's return type
-    for status in sorted({400, 403, 413, 422, *statuses}):
+    for status in sorted({400, 403, 413, 422, 503, *statuses}):  # 503: any route when AWS does not answer
         out[status] = {"description": _STATUS_TEXT[status], "content": {"application/json": {"model": ErrorAnswer}}}
         if status == 503:
             out[status]["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "string", "pattern": "^[0-9]+$"}}}

@@ -179,3 +179,46 @@ def test_alerts_honour_limit(desk: DeskClient) -> None:
     assert status == 200 and [a["alert_id"] for a in body["alerts"]] == ["harbor-20261128-0904", "harbor-20261128-0903"]
     status, body = desk.call("GET", "/alerts", query="topic=harbor", as_="auditor:zhou")
     assert status == 200 and len(body["alerts"]) == 5
+
+
+# --- AWS not answering: a 503 the desk can retry, never an internal error -------------------------------
+
+@pytest.mark.parametrize("service", ["dynamodb", "sqs"])
+def test_aws_not_answering_is_a_503_with_retry_after_and_the_desk_works_again_after(desk: DeskClient, service: str,
+                                                                                    monkeypatch) -> None:
+    from crisiscomms_local.aws import reset_process_caches
+
+    sid = desk.draft(TEXT, ["newsroom"])["id"]
+    status, _ = desk.call("POST", f"/statements/{sid}/approve", {"version": 1}, as_="approver:wang")
+    assert status == 200
+    monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service.upper()}", "http://127.0.0.1:9")  # a closed port: no answer
+    reset_process_caches()
+    status, body = desk.call("POST", f"/statements/{sid}/publish", as_="approver:wang")  # writes, then queues
+    assert status == 503 and "did not answer" in body["error"], body
+    monkeypatch.delenv(f"AWS_ENDPOINT_URL_{service.upper()}")
+    reset_process_caches()
+    status, body = desk.call("POST", f"/statements/{sid}/publish", as_="approver:wang")
+    assert status == 202, body  # publishing again sends what the first call recorded but could not queue
+    desk.world.pump()
+    statement = desk.get(sid)
+    assert statement["state"] == "PUBLISHED" and {d["state"] for d in statement["deliveries"]} == {"SENT"}, statement
+
+
+def test_only_aws_not_answering_is_taken_for_unavailable() -> None:
+    from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ParamValidationError
+
+    from crisiscomms.aws.clients import aws_unavailable
+
+    def refused(status: int, code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutItem")
+
+    assert aws_unavailable(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    assert aws_unavailable(ConnectionClosedError(endpoint_url="http://127.0.0.1:9"))
+    assert aws_unavailable(refused(500, "InternalServerError")) and aws_unavailable(refused(503, "ServiceUnavailable"))
+    assert aws_unavailable(refused(400, "ProvisionedThroughputExceededException"))
+    assert aws_unavailable(refused(400, "ThrottlingException"))
+    assert not aws_unavailable(refused(400, "ConditionalCheckFailedException"))
+    assert not aws_unavailable(refused(400, "ValidationException"))
+    assert not aws_unavailable(refused(403, "AccessDeniedException"))
+    assert not aws_unavailable(ParamValidationError(report="bad"))
+    assert not aws_unavailable(KeyError("x"))

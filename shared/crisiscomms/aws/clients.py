@@ -110,6 +110,29 @@ def new_loader(data_path: str | None) -> Any:
     return ServiceModels(extra_search_paths=paths)
 
 
+# Answers that say AWS could not serve the call now (botocore's standard retry mode treats them so too).
+_UNAVAILABLE_CODES = frozenset({
+    "ServiceUnavailable", "InternalServerError", "InternalFailure", "InternalError", "ThrottlingException",
+    "Throttling", "RequestLimitExceeded", "ProvisionedThroughputExceededException", "SlowDown", "RequestTimeout",
+    "RequestTimeoutException", "PriorRequestNotComplete"})
+
+
+def aws_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is AWS not answering, or answering that it cannot serve the call now (a 5xx or
+    throttling, after botocore's own bounded retries), rather than refusing the call itself."""
+    import sys
+
+    exceptions = sys.modules.get("botocore.exceptions")
+    if exceptions is None:  # botocore never loaded: no AWS call was made
+        return False
+    if isinstance(exc, (exceptions.ConnectionError, exceptions.HTTPClientError)):
+        return True
+    if isinstance(exc, exceptions.ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in _UNAVAILABLE_CODES
+    return False
+
+
 def _trace_calls(client: Any) -> None:
     """One X-Ray subsegment per AWS call, from botocore's own events (no SDK patching)."""
     from crisiscomms.observability import tracer
