@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -125,11 +126,13 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
             if action.do not in SUPPORTED_DESK_ACTIONS:
                 continue  # reported as not run, and failing, in the report
             world.clock.set(max(now, scenario.at(action.at)))
+            _outages(world, world.clock(), timeline)
             outcome = world.desk.act(action.at, action.model_dump(by_alias=True, exclude_none=True))
             verdict = f"{outcome.status}" + (f" ({outcome.detail})" if outcome.detail else "")
             timeline.append(f"{action.at}  {outcome.who} {outcome.action} {outcome.ref or ''}: {verdict}")
             _pump(world, publisher_duplicates, timeline)
         world.clock.set(now)
+        _outages(world, now, timeline)
         deliveries = 1
         if pending_duplicates and pending_duplicates[0] <= now:
             pending_duplicates.pop(0)
@@ -138,16 +141,17 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
         for kind in world.source_kinds:
             event = {"source": kind, "scheduled_time": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
             for _ in range(deliveries):
-                result = invoke("poller", event)
-                for run in result["reports"]:
+                result = _scheduled(world, "poller", event, timeline)
+                for run in (result or {}).get("reports", []):
                     _tally(tallies[run["source"]], run, timeline, offset_of(scenario, now))
         if detect:
-            _sns_outage(world, now)
-            for topic in invoke("detector", {"job": "detect", "scheduled_time": event_time(now)})["topics"]:
+            detected = _scheduled(world, "detector", {"job": "detect", "scheduled_time": event_time(now)}, timeline)
+            for topic in (detected or {}).get("topics", []):
                 _track_level(world, topic, now, timeline)
             _track_sms(world, now, timeline)
         _pump(world, publisher_duplicates, timeline)
         _review(world, now, timeline)
+    world.end_outages()  # what is judged after the replay is read with every service answering
     return tallies, timeline, minutes + 1
 
 
@@ -155,7 +159,9 @@ def _review(world: World, now: datetime, timeline: list[str]) -> None:
     """The Reviewer's scheduled run: what was published is scheduled, what is due is measured."""
     if world.desk_world is None:
         return
-    result = invoke("reviewer", {"job": "review"})
+    result = _scheduled(world, "reviewer", {"job": "review"}, timeline)
+    if result is None:
+        return
     names = {sid: ref for ref, sid in world.desk.refs.items()} if world.desk is not None else {}
     for m in result.get("measured", []):
         name = f"statement {names.get(m['id'], m['id'])}" if m["subject"] == "statement" else f"reply wave {m['id']}"
@@ -166,19 +172,46 @@ def event_time(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _sns_outage(world: World, now: datetime) -> None:
-    """During an injected SNS outage, SNS calls go to a closed local port and fail as they would."""
-    import os
+OUTAGE_SERVICES = ("sns", "sqs", "dynamodb")
+_CLOSED_PORT = "http://127.0.0.1:9"
 
+
+def _down(world: World) -> set[str]:
+    return {service for service in OUTAGE_SERVICES if os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") == _CLOSED_PORT}
+
+
+def _outages(world: World, now: datetime, timeline: list[str]) -> None:
+    """During an injected outage, calls to that service go to a closed local port and fail as they would:
+    the functions', and the drill's own reading of queues (Lambda's poller of a queue cannot receive either)."""
     from crisiscomms_local.aws import reset_process_caches
 
-    down = any(start <= now < end for start, end in world.sns_outages)
-    if down != ("AWS_ENDPOINT_URL_SNS" in os.environ):
-        if down:
-            os.environ["AWS_ENDPOINT_URL_SNS"] = "http://127.0.0.1:9"
-        else:
-            os.environ.pop("AWS_ENDPOINT_URL_SNS")
-        reset_process_caches()
+    down = {service for start, end, service in world.outages if start <= now < end}
+    if down == _down(world):
+        return
+    for service in OUTAGE_SERVICES:
+        variable = f"AWS_ENDPOINT_URL_{service.upper()}"
+        if service in down and service not in _down(world):
+            os.environ[variable] = _CLOSED_PORT
+            timeline.append(f"{offset_of(world.scenario, now)}  {service} unavailable (injected)")
+        elif service not in down and service in _down(world):
+            os.environ.pop(variable)
+            timeline.append(f"{offset_of(world.scenario, now)}  {service} available again")
+    reset_process_caches()
+
+
+def _scheduled(world: World, function: str, event: dict[str, Any], timeline: list[str]) -> Any:
+    """A scheduled invocation. While an injected outage lasts, one that fails is a failed invocation (the
+    next minute's run takes over, as EventBridge's next one does); otherwise a failure ends the drill."""
+    try:
+        return invoke(function, event)
+    except Exception as exc:
+        down = _down(world)
+        if not down:
+            raise
+        timeline.append(f"{offset_of(world.scenario, world.clock())}  {function} failed while "
+                        f"{', '.join(sorted(down))} unavailable: {type(exc).__name__}")
+        world.failed_invocations[function] = world.failed_invocations.get(function, 0) + 1
+        return None
 
 
 def _track_level(world: World, result: dict[str, Any], now: datetime, timeline: list[str]) -> None:
@@ -194,9 +227,12 @@ def _track_level(world: World, result: dict[str, Any], now: datetime, timeline: 
 
 
 def _track_sms(world: World, now: datetime, timeline: list[str]) -> None:
-    """Every SMS the topics sent since the last tick, read back from the queue subscribed beside the phones."""
+    """Every SMS the topics sent since the last tick, read back from the queue subscribed beside the phones
+    (after an SQS outage, when the queue can be read again: the time is when the drill read it)."""
     from crisiscomms_local.aws import client
 
+    if "sqs" in _down(world):
+        return
     for ref, queue in world.sms_readback.items():
         while True:
             batch = client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
@@ -211,8 +247,8 @@ def _track_sms(world: World, now: datetime, timeline: list[str]) -> None:
 
 def _pump(world: World, publisher_duplicates: list[datetime], timeline: list[str]) -> None:
     """Drain the delivery queue; an injected duplicate applies to the first batch due after its time."""
-    if world.desk_world is None:
-        return
+    if world.desk_world is None or "sqs" in _down(world):
+        return  # Lambda's poller of the queue cannot receive while SQS is down either
     now = world.clock()
     duplicate = bool(publisher_duplicates and publisher_duplicates[0] <= now)
     if world.desk_world.pump(duplicate_next=duplicate) and duplicate:

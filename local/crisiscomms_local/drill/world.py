@@ -95,7 +95,8 @@ class World:
     restore_log_stream: Any = None
     desk_world: Any = None
     desk: Desk | None = None
-    sns_outages: list[tuple[datetime, datetime]] = field(default_factory=list)
+    outages: list[tuple[datetime, datetime, str]] = field(default_factory=list)  # (from, to, service): sns, sqs, dynamodb
+    failed_invocations: dict[str, int] = field(default_factory=dict)  # function -> scheduled runs failed in an outage
     levels: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
     sms: dict[str, list[str]] = field(default_factory=dict)
     sms_log: list[dict[str, Any]] = field(default_factory=list)
@@ -115,7 +116,16 @@ class World:
         log = AuditLog(refs["AuditTable"], refs["StateTable"], clients=AwsClients())
         return AlertRepository(refs["AlertsTable"], refs["StateTable"], log).for_topic(topic or "", limit=100)
 
+    def end_outages(self) -> None:
+        """Every injected service outage over (the functions' and the drill's clients answered again)."""
+        variables = [f"AWS_ENDPOINT_URL_{service.upper()}" for _, _, service in self.outages]
+        if any(v in os.environ for v in variables):
+            for variable in variables:
+                os.environ.pop(variable, None)
+            reset_process_caches()
+
     def close(self) -> None:
+        self.end_outages()
         if self.undo_sqs_clock is not None:
             self.undo_sqs_clock()
         if self.desk_world is not None:
@@ -273,8 +283,8 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
             world.duplicate_invocations.append(start)
         elif isinstance(fault, FunctionFault) and fault.function == "publisher":
             world.publisher_duplicates.append(start)
-        elif isinstance(fault, ServiceFault) and fault.service == "sns":
-            world.sns_outages.append((start, end))
+        elif isinstance(fault, ServiceFault):
+            world.outages.append((start, end, fault.service))
         elif isinstance(fault, ChannelFault) and _channel_fault(world, fault, start, end):
             pass
         else:

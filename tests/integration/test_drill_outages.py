@@ -1,0 +1,79 @@
+"""A service outage in a drill: DynamoDB or SQS down for minutes, the functions failing as they would, nothing lost."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from crisiscomms_local.drill.runner import _scheduled, main
+
+from .conftest import TEST_WAITS
+
+pytestmark = pytest.mark.integration
+
+TEXT = {"en": {"full": "Northgate Savings: all accounts are available.", "short": "Northgate Savings: accounts available."},
+        "zh": {"full": "北门储蓄：所有账户正常。", "short": "北门储蓄：账户正常。"}}
+SCENARIO = {
+    "name": "aws-outages",
+    "description": "DynamoDB and SQS each down for minutes while posts arrive and a statement goes out.",
+    "start": "2027-03-01T09:00:00+00:00",
+    "duration": "+00:15",
+    "topics": [{"id": "northgate", "names": ["Northgate Savings", "北门储蓄"]}],
+    "posts": [
+        {"burst": {"from": "+00:00", "to": "+00:12", "per_minute": 6, "platform": "x", "lang": "en",
+                   "texts": ["Northgate Savings app down again", "Is Northgate Savings OK?"], "followers": [10, 5000], "seed": 5}},
+        {"burst": {"from": "+00:01", "to": "+00:11", "per_minute": 3, "platform": "weibo", "lang": "zh",
+                   "texts": ["北门储蓄的应用又打不开了"], "followers": [10, 5000], "seed": 6}},
+    ],
+    "faults": [
+        {"from": "+00:03", "to": "+00:05", "service": "dynamodb", "kind": "unavailable"},
+        {"from": "+00:06", "to": "+00:07", "channel": "newsroom", "kind": "http_status", "status": 503},
+        {"from": "+00:07", "to": "+00:09", "service": "sqs", "kind": "unavailable"},
+    ],
+    "desk": [
+        {"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom", "x"], "text": TEXT},
+        {"at": "+00:02", "as": "approver:wang", "do": "approve", "ref": "s1"},
+        # while DynamoDB is down the desk is told to try again, and nothing changes
+        {"at": "+00:03:30", "as": "approver:wang", "do": "expect_refused", "action": "publish", "ref": "s1", "status": 503},
+        {"at": "+00:06", "as": "approver:wang", "do": "publish", "ref": "s1"},
+    ],
+    "expect": [{"check": "deliveries", "ref": "s1", "state": "SENT"}, {"check": "stored_posts", "min": 102, "max": 102},
+               {"check": "no_duplicates"}, {"check": "audit_chain_valid"}],
+}
+
+
+@pytest.mark.slow(seconds=8)
+def test_through_dynamodb_and_sqs_outages_nothing_is_missed_stored_twice_or_sent_twice(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "aws-outages.json"
+    path.write_text(json.dumps(SCENARIO, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "result.json"
+    assert main([str(path), "--json", str(out)], waits=TEST_WAITS) == 0, capsys.readouterr().out
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert "not run" not in " ".join(result["notes"])
+    timeline = result["timeline"]
+    assert any("dynamodb unavailable (injected)" in line for line in timeline)
+    assert sum("poller failed while dynamodb unavailable" in line for line in timeline) == 4  # x and weibo, 2 minutes
+    assert any(line.startswith("+00:09") and "sqs available again" in line for line in timeline)
+    assert result["figures"]["missed"] == 0 and result["figures"]["stored_posts"] == 102
+    [statement] = result["statements"]
+    newsroom = [d for d in statement["deliveries"] if d["channel"] == "newsroom"]
+    # failed at +00:06 (503), held in the queue through the SQS outage, sent once it could be received
+    assert all(d["state"] == "SENT" and d["attempts"] >= 2 for d in newsroom)
+    assert statement["publish_to_last_delivery_s"] >= 180
+
+
+def test_a_scheduled_run_that_fails_outside_an_outage_still_ends_the_drill(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime(2027, 3, 1, 9, 3, tzinfo=timezone.utc)
+    world = SimpleNamespace(scenario=SimpleNamespace(start=now), clock=lambda: now, failed_invocations={})
+    timeline: list[str] = []
+    for service in ("SNS", "SQS", "DYNAMODB"):
+        monkeypatch.delenv(f"AWS_ENDPOINT_URL_{service}", raising=False)
+    with pytest.raises(Exception):  # a function that cannot even be loaded: a drill's own failure, never hidden
+        _scheduled(world, "no-such-function", {}, timeline)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+    assert _scheduled(world, "no-such-function", {}, timeline) is None
+    assert world.failed_invocations == {"no-such-function": 1}
+    assert timeline and "failed while dynamodb unavailable" in timeline[0]
