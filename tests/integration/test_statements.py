@@ -159,6 +159,27 @@ def test_a_lost_answer_that_cannot_be_looked_up_is_flagged_for_a_person_then_ret
     assert statement["state"] == "PUBLISHED"
 
 
+def test_a_delivery_move_that_needs_a_field_unchanged_is_refused_once_another_copy_changed_it(desk: DeskClient) -> None:
+    """What keeps two copies of a message from both counting one look: the count read must still be there."""
+    from crisiscomms.aws.audit_log import AuditLog
+    from crisiscomms.aws.clients import AwsClients
+    from crisiscomms.aws.statement_store import StatementRepository
+
+    refs = desk.world.stack.refs
+    repo = StatementRepository(refs["StatementsTable"], AuditLog(refs["AuditTable"], refs["StateTable"], clients=AwsClients()))
+    sid = desk.draft(TEXT, ["mastodon"])["id"]
+    desk.approve_and_publish(sid)  # not pumped: the delivery waits PENDING
+    [delivery] = desk.get(sid)["deliveries"]
+
+    def count(seen: int | None, to: int) -> bool:
+        return repo.move_delivery(sid, delivery["key"], expect=("PENDING",), updates={"lookups": to},
+                                  unchanged={"lookups": seen})
+
+    assert count(None, 1) and not count(None, 1)  # absent, then no longer
+    assert count(1, 2) and not count(1, 2) and not count(3, 4)
+    assert desk.get(sid)["deliveries"][0]["lookups"] == 2
+
+
 def test_the_same_message_twice_and_publish_twice_post_once(desk: DeskClient) -> None:
     sid = desk.draft(TEXT, ALL)["id"]
     desk.approve_and_publish(sid)

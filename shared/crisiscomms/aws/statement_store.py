@@ -233,9 +233,13 @@ class StatementRepository:
             raise
 
     def move_delivery(self, statement_id: str, key: str, *, expect: tuple[str, ...], updates: dict[str, Any],
-                      entry: AuditEntry | None = None, remove: tuple[str, ...] = ()) -> bool:
-        """Move a delivery between states if it is still in one of `expect`; False when it was not."""
-        return self._move(statement_id, f"delivery#{key}", expect=expect, updates=updates, entry=entry, remove=remove)
+                      entry: AuditEntry | None = None, remove: tuple[str, ...] = (),
+                      unchanged: dict[str, Any] | None = None) -> bool:
+        """Move a delivery between states if it is still in one of `expect` (and each field of
+        `unchanged` still holds its value, None meaning absent: a counter two copies of a message
+        could both raise); False when it was not."""
+        return self._move(statement_id, f"delivery#{key}", expect=expect, updates=updates, entry=entry, remove=remove,
+                          unchanged=unchanged)
 
     def move_prepared(self, statement_id: str, key: str, *, expect: tuple[str, ...], updates: dict[str, Any],
                       entry: AuditEntry | None = None) -> bool:
@@ -243,7 +247,7 @@ class StatementRepository:
         return self._move(statement_id, f"prepared#{key}", expect=expect, updates=updates, entry=entry)
 
     def _move(self, statement_id: str, sk: str, *, expect: tuple[str, ...], updates: dict[str, Any],
-              entry: AuditEntry | None, remove: tuple[str, ...] = ()) -> bool:
+              entry: AuditEntry | None, remove: tuple[str, ...] = (), unchanged: dict[str, Any] | None = None) -> bool:
         from botocore.exceptions import ClientError
 
         names = {f"#f{i}": k for i, k in enumerate(updates)}
@@ -253,10 +257,18 @@ class StatementRepository:
         if remove:
             names.update({f"#r{i}": k for i, k in enumerate(remove)})
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        condition = "#state IN (" + ", ".join(f":e{i}" for i in range(len(expect))) + ")"
+        for i, (field, value) in enumerate((unchanged or {}).items()):
+            names[f"#u{i}"] = field
+            if value is None:
+                condition += f" AND attribute_not_exists(#u{i})"
+            else:
+                values[f":u{i}"] = to_value(value)
+                condition += f" AND #u{i} = :u{i}"
         update = {
             "TableName": self._table, "Key": _key(statement_id, sk),
             "UpdateExpression": expression,
-            "ConditionExpression": "#state IN (" + ", ".join(f":e{i}" for i in range(len(expect))) + ")",
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": {**names, "#state": "state"}, "ExpressionAttributeValues": values,
         }
         try:
