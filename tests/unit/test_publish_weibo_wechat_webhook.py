@@ -336,6 +336,39 @@ def test_wechat_lost_submit_answer_is_unknown_then_find_resolves_it(started, sim
     assert adapter.find(delivery("wechat", WECHAT_TEXT, title="另一份声明")) is None
 
 
+def test_wechat_publish_task_completes_on_its_own_once_its_time_has_come(started, sim_clock) -> None:
+    """As on WeChat, a submitted article goes out when its publish task is done, whether or not anyone
+    asks freepublish/get; until then the published list does not show it."""
+    wechat, adapter, _ = wechat_pair(started, sim_clock, timeout=LOST_ANSWER_TIMEOUT, publishing_seconds=45)
+    lost_answer(wechat, sim_clock(), target=SUBMIT_PATH)
+    with pytest.raises(DeliveryOutcomeUnknown):
+        adapter.publish(delivery("wechat", WECHAT_TEXT))
+    wechat.clear_faults()
+    assert adapter.find(delivery("wechat", WECHAT_TEXT)) is None and wechat.articles == []
+    sim_clock.advance(timedelta(seconds=44))
+    assert adapter.find(delivery("wechat", WECHAT_TEXT)) is None
+    sim_clock.advance(timedelta(seconds=1))
+    assert len(wechat.articles) == 1  # done without a request
+    found = adapter.find(delivery("wechat", WECHAT_TEXT))
+    assert found is not None and (found.platform_id, found.url) == (wechat.articles[0].article_id, wechat.articles[0].url)
+    assert GET_PATH not in [entry.path for entry in wechat.requests_log]
+
+
+def test_wechat_publish_task_polled_after_its_time_answers_its_outcome(started, sim_clock) -> None:
+    wechat, adapter, sleeps = wechat_pair(started, sim_clock, publishing_polls=3, publishing_seconds=30)
+    request = delivery("wechat", WECHAT_TEXT)
+    sent = adapter.publish(request)
+    sim_clock.advance(timedelta(seconds=30))
+    result = adapter.confirm(request, sent)
+    assert result is not None and result.platform_id == wechat.articles[0].article_id and sleeps == []
+    failing, failing_adapter, _ = wechat_pair(started, sim_clock, publishing_polls=3, publishing_seconds=30, final_status=4)
+    sent = failing_adapter.publish(request)
+    sim_clock.advance(timedelta(seconds=30))
+    with pytest.raises(PermanentPlatformError, match="platform review"):
+        failing_adapter.confirm(request, sent)
+    assert failing.articles == []
+
+
 def test_wechat_find_pages_through_the_published_list(started, sim_clock) -> None:
     wechat, adapter, _ = wechat_pair(started, sim_clock, publishing_polls=0)
     adapter.publish(delivery("wechat", WECHAT_TEXT))

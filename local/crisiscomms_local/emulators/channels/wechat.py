@@ -8,9 +8,10 @@ Lifecycle: ``draft/add`` stores articles and returns a ``media_id`` (``draft/del
 one again; `deleted_drafts` keeps what was deleted, for checks); ``freepublish/submit``
 turns a draft into a publish task; ``freepublish/get`` answers ``publish_status`` 1
 (publishing) for `publishing_polls` polls, then the task's outcome - 0 with ``article_id``
-and ``article_detail``, or `final_status` (2-6) when a failure is scripted. A task that
-needs no polls is published at submit. ``freepublish/batchget`` lists published articles,
-newest first.
+and ``article_detail``, or `final_status` (2-6) when a failure is scripted. Like WeChat's, a
+task also completes on its own, polled or not, once `publishing_seconds` (on the emulator's
+clock) have passed since the submit; whichever comes first counts. A task that needs no polls
+is published at submit. ``freepublish/batchget`` lists published articles, newest first.
 
 Every error is ``{"errcode": N, "errmsg": "..."}`` inside HTTP 200, as on WeChat. Like WeChat,
 a JSON body whose strings use ``\\uXXXX`` escapes is stored with the escapes as literal text.
@@ -80,8 +81,9 @@ class WeChatError(Exception):
 class PublishTask:
     publish_id: str
     media_id: str
-    polls_left: int
+    polls_left: int  # 0 once the task is done
     final_status: int
+    due: datetime  # when it completes unpolled
     article_id: str | None = None
     articles: list[dict[str, Any]] | None = None  # the draft as submitted
 
@@ -136,6 +138,7 @@ class WeChatEmulator(EmulatorServer):
         access_token: str = DEFAULT_ACCESS_TOKEN,
         thumb_media_ids: tuple[str, ...] = ("THUMB_MEDIA_ID",),
         publishing_polls: int = 1,
+        publishing_seconds: float = 30.0,
         final_status: int = 0,
         expired_tokens: tuple[str, ...] = (),
         timeout_delay: float = 2.0,
@@ -163,15 +166,23 @@ class WeChatEmulator(EmulatorServer):
         self._token_serial = 0
         self.thumb_media_ids = set(thumb_media_ids)
         self.publishing_polls = publishing_polls
+        self.publishing_seconds = publishing_seconds
         self.final_status = final_status
         self.expired_tokens = set(expired_tokens)
         self.drafts: dict[str, list[dict[str, Any]]] = {}
         self.deleted_drafts: dict[str, list[dict[str, Any]]] = {}
         self.tasks: dict[str, PublishTask] = {}
-        self.articles: list[PublishedArticle] = []
+        self._articles: list[PublishedArticle] = []
         self._scripted: list[WeChatError] = []
         self._counter = 0
         self.watched_article = self.add_article()  # the article the listening drill comments under
+
+    @property
+    def articles(self) -> list[PublishedArticle]:
+        """The free-published articles, oldest first, counting every publish task whose time has come."""
+        with self._lock:
+            self._complete_due()
+            return self._articles
 
     def fail_next(self, errcode: int, errmsg: str, *, times: int = 1) -> None:
         """Answer the next `times` requests with this errcode (e.g. -1 system busy)."""
@@ -254,6 +265,7 @@ class WeChatEmulator(EmulatorServer):
         }
         try:
             with self._lock:
+                self._complete_due()
                 if self._scripted:
                     raise self._scripted.pop(0)
                 route = routes.get(request.path)
@@ -314,7 +326,8 @@ class WeChatEmulator(EmulatorServer):
         if media_id not in self.drafts:
             raise WeChatError(40007, "invalid media_id")
         publish_id = str(2_247_483_000 + len(self.tasks) + 1)
-        task = PublishTask(publish_id, media_id, self.publishing_polls, self.final_status, articles=self.drafts[media_id])
+        task = PublishTask(publish_id, media_id, self.publishing_polls, self.final_status,
+                           due=self.clock() + timedelta(seconds=self.publishing_seconds), articles=self.drafts[media_id])
         self.tasks[publish_id] = task
         if task.polls_left == 0:
             self._finish(task)
@@ -332,7 +345,7 @@ class WeChatEmulator(EmulatorServer):
         if task.final_status != 0:
             failed = [1] if task.final_status in (2, 4) else []
             return {"publish_id": task.publish_id, "publish_status": task.final_status, "fail_idx": failed}
-        article = next(a for a in self.articles if a.article_id == task.article_id)
+        article = next(a for a in self._articles if a.article_id == task.article_id)
         return {
             "publish_id": task.publish_id,
             "publish_status": 0,
@@ -349,7 +362,7 @@ class WeChatEmulator(EmulatorServer):
         if not 1 <= count <= 20 or offset < 0:
             raise WeChatError(40097, "invalid args: count must be 1 to 20")
         no_content = bool(body.get("no_content"))
-        newest_first = list(reversed(self.articles))[offset: offset + count]
+        newest_first = list(reversed(self._articles))[offset: offset + count]
         items = []
         for article in newest_first:
             news = dict(article.news_item)
@@ -360,7 +373,7 @@ class WeChatEmulator(EmulatorServer):
                 "content": {"news_item": [news]},
                 "update_time": int(article.published_at.timestamp()),
             })
-        return {"total_count": len(self.articles), "item_count": len(items), "item": items}
+        return {"total_count": len(self._articles), "item_count": len(items), "item": items}
 
     def _mass_send(self, body: dict[str, Any]) -> dict[str, Any]:
         if not self.mass_send_allowed:
@@ -455,6 +468,14 @@ class WeChatEmulator(EmulatorServer):
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _complete_due(self) -> None:
+        """Finish every publish task whose time has come, as WeChat does without being asked."""
+        now = self.clock()
+        for task in self.tasks.values():
+            if task.polls_left > 0 and task.due <= now:
+                task.polls_left = 0
+                self._finish(task)
+
     def _finish(self, task: PublishTask) -> None:
         """The task's outcome: a published article, or a failure status with nothing published."""
         if task.final_status != 0:
@@ -467,7 +488,7 @@ class WeChatEmulator(EmulatorServer):
             "need_open_comment", "only_fans_can_comment",
         )}
         news.update({"url": url, "is_deleted": False, "thumb_url": "https://mmbiz.qpic.cn/thumb"})
-        self.articles.append(PublishedArticle(task.article_id, task.publish_id, url, news, self.clock()))
+        self._articles.append(PublishedArticle(task.article_id, task.publish_id, url, news, self.clock()))
 
     def _check_token(self, token: str | None) -> None:
         if not token:
