@@ -83,7 +83,9 @@ class ChannelAdapter(Protocol):
         or DeliveryOutcomeUnknown."""
 
     def find(self, request: DeliveryRequest) -> DeliveryResult | None:
-        """The post this delivery created, if the platform lets us look it up; None when it cannot tell."""
+        """The post this delivery created, if the platform lets us look it up; None when it cannot tell.
+        An adapter whose platform cannot be asked at all says so with a class attribute
+        `findable = False`, so a lost answer is not looked for again (see the Publisher)."""
 
 
 @runtime_checkable

@@ -3,9 +3,18 @@ a channel can hold before publishing.
 
 A delivery moves PENDING -> SENDING -> SENT, or to RETRYING (transient trouble, SQS brings the
 message back), FAILED (refused, or out of attempts) or UNKNOWN (the request may have gone out
-but no answer came back and the platform cannot be asked; a person decides). The move into
-SENDING is conditional, so two copies of a message cannot both post, and powertools
-idempotency keyed on the delivery (and its retry generation) answers a repeat from its record.
+but no answer came back and the platform does not show the post, or cannot be asked; a person
+decides). The move into SENDING is conditional, so two copies of a message cannot both post, and
+powertools idempotency keyed on the delivery (and its retry generation) answers a repeat from its
+record.
+
+A lost answer is never settled by posting again: the Publisher looks the post up. A post may show
+only later (WeChat lists an article once its publish task is done, minutes after the submit), so
+while it is not found, or the lookup fails for now, the delivery stays SENDING with its `lookups`
+counted (a conditional move: two copies of the message cannot both count one look) and the
+message comes back like a RETRYING one; after LOST_ANSWER_LOOKS looks it is UNKNOWN. A platform
+that cannot be asked (`findable = False`: Telegram, webhooks) or refuses the lookup makes it
+UNKNOWN at once.
 
 Each delivery carries the rendering the Desk checked against the approval when publishing; the
 Publisher checks its hash again and sends exactly that (older deliveries without it are
@@ -87,7 +96,13 @@ from crisiscomms.statements.render import Renderer, content_sha256
 from crisiscomms.statements.rules import TERMINAL_DELIVERY, TO_DISCARD, statement_state_after
 
 SYSTEM = "publisher"
-_AUDITED = ("state", "platform_id", "url", "error", "attempts")
+_AUDITED = ("state", "platform_id", "url", "error", "attempts", "lookups")
+# Looks for a post whose answer was lost, in all: one at once, then one each time the message comes
+# back (the delivery queue's visibility timeout, 180 s). WeChat lists an article only once its
+# publish task is done, seconds to minutes after the submit (WeChat gives no figure); three looks
+# over about six minutes give it that time, and a post that is really missing still reaches a
+# person within minutes. Each look is one receive of the message, of the queue's six.
+LOST_ANSWER_LOOKS = 3
 
 
 class DeliveryMessage(BaseModel):
@@ -180,11 +195,13 @@ class Publisher:
                           at=self._clock(), before={what: record["key"], "state": record["state"]},
                           after={what: record["key"], **after}, text_hash=record.get("text_hash"))
 
-    def _move(self, delivery: dict[str, Any], expect: tuple[str, ...], action: str, **updates: Any) -> bool:
+    def _move(self, delivery: dict[str, Any], expect: tuple[str, ...], action: str, *,
+              unchanged: dict[str, Any] | None = None, **updates: Any) -> bool:
         updates["updated_at"] = self._clock().isoformat()
         after = {k: v for k, v in updates.items() if k in _AUDITED}
+        condition = {"unchanged": unchanged} if unchanged is not None else {}
         return self._repo.move_delivery(delivery["statement_id"], delivery["key"], expect=expect, updates=updates,
-                                        entry=self._entry(delivery["statement_id"], action, delivery, after))
+                                        entry=self._entry(delivery["statement_id"], action, delivery, after), **condition)
 
     def _move_prepared(self, entry: dict[str, Any], expect: tuple[str, ...], action: str, **updates: Any) -> bool:
         updates["updated_at"] = self._clock().isoformat()
@@ -264,11 +281,13 @@ class Publisher:
 
     def _sent(self, delivery: dict[str, Any], result: DeliveryResult, expect: tuple[str, ...],
               resolved_by: str = "answer", *, adapter: ChannelAdapter, request: DeliveryRequest, ticket: _Ticket,
-              prepared: bool = False) -> dict[str, Any]:
+              prepared: bool = False, lookups: int | None = None) -> dict[str, Any]:
         updates: dict[str, Any] = {"state": "SENT", "platform_id": result.platform_id, "url": result.url,
                                    "sent_at": self._clock().isoformat(), "resolved_by": resolved_by}
         if prepared:
             updates["prepared_used"] = True
+        if lookups is not None:
+            updates["lookups"] = lookups
         pending = result.details.get("confirm") == CONFIRM_PENDING
         if pending:
             updates["confirm_pending"] = True
@@ -345,12 +364,62 @@ class Publisher:
 
     def _resolve_unknown(self, delivery: dict[str, Any], adapter: ChannelAdapter, request: DeliveryRequest | None,
                          *, expect: tuple[str, ...], ticket: _Ticket) -> dict[str, Any]:
-        found = self._find(delivery, adapter, request)
-        if found is not None and request is not None:
-            return self._sent(delivery, found, expect, resolved_by="lookup", adapter=adapter, request=request, ticket=ticket)
-        self._move(delivery, expect, "delivery_unknown", state="UNKNOWN", needs_person=True,
-                   error="the request may have been sent but no answer came back; check the channel, then retry or mark it")
+        """A delivery that may have gone out without an answer: SENT when the platform shows the post,
+        looked for again later while it does not (it may show late), UNKNOWN once the looks are used
+        up or the platform cannot be asked. Never published again."""
+        lost = "the request may have been sent but no answer came back"
+        if request is None or not getattr(adapter, "findable", True):
+            self._move(delivery, expect, "delivery_unknown", state="UNKNOWN", needs_person=True,
+                       error=f"{lost}; check the channel, then retry or mark it")
+            return self._settle(delivery["statement_id"], "UNKNOWN", ticket)
+        looks = int(delivery.get("lookups") or 0) + 1
+        try:
+            found, failure = adapter.find(request), None
+        except PermanentPlatformError as exc:
+            logger.warning("lookup refused", extra={"key": delivery["key"], "error": str(exc)})
+            self._move(delivery, expect, "delivery_unknown", state="UNKNOWN", needs_person=True, lookups=looks,
+                       error=f"{lost}, and {delivery['channel']} refused the lookup ({exc}); check the channel, "
+                             "then retry or mark it")
+            return self._settle(delivery["statement_id"], "UNKNOWN", ticket)
+        except PlatformError as exc:  # transient, rate limited, a token being renewed: a look that saw nothing
+            logger.warning("lookup failed", extra={"key": delivery["key"], "error": str(exc)})
+            found, failure = None, str(exc)
+        if found is not None:
+            return self._sent(delivery, found, expect, resolved_by="lookup", adapter=adapter, request=request,
+                              ticket=ticket, lookups=looks)
+        if looks < LOST_ANSWER_LOOKS:
+            return self._look_later(delivery, expect, looks, failure)
+        since = delivery.get("looking_since") or self._clock().isoformat()
+        span = _duration(self._clock() - datetime.fromisoformat(since))
+        if not self._move(delivery, expect, "delivery_unknown", unchanged={"lookups": delivery.get("lookups")},
+                          state="UNKNOWN", needs_person=True, lookups=looks,
+                          error=f"{lost}, and {delivery['channel']} did not show the post in {looks} looks over {span}"
+                                + (f" (the last lookup failed: {failure})" if failure else "")
+                                + "; check the channel, then retry or mark it"):
+            return self._changed_meanwhile(delivery)
         return self._settle(delivery["statement_id"], "UNKNOWN", ticket)
+
+    def _changed_meanwhile(self, delivery: dict[str, Any]) -> dict[str, Any]:
+        """Another copy of the message counted this look (or ended the delivery) first: it carries on."""
+        current = self._repo.delivery(delivery["statement_id"], delivery["key"]) or {}
+        return {"state": current.get("state", "MISSING"), "lookups": current.get("lookups")}
+
+    def _look_later(self, delivery: dict[str, Any], expect: tuple[str, ...], looks: int,
+                    failure: str | None) -> dict[str, Any]:
+        """Count a look that did not find the post and have the message back for the next one; the
+        delivery stays SENDING, with no outcome. A copy of the message that counted the same look
+        first leaves it to that copy."""
+        updates: dict[str, Any] = {"state": "SENDING", "lookups": looks,
+                                   "error": f"no answer came back and {delivery['channel']} does not show the post yet "
+                                            f"(look {looks} of {LOST_ANSWER_LOOKS}"
+                                            + (f"; the lookup failed: {failure}" if failure else "")
+                                            + "); it will be looked for again, never sent again"}
+        if looks == 1:
+            updates["looking_since"] = self._clock().isoformat()
+        if not self._move(delivery, expect, "delivery_looking", unchanged={"lookups": delivery.get("lookups")}, **updates):
+            return self._changed_meanwhile(delivery)
+        count("DeliveriesLookedForAgain")
+        raise RetryLater(f"{delivery['channel']} does not show the post yet (look {looks} of {LOST_ANSWER_LOOKS})")
 
     def _request(self, record: dict[str, Any]) -> DeliveryRequest | None:
         """What one delivery (or prepared entry) sends; None when it no longer hashes to the approved text."""
@@ -477,6 +546,11 @@ class Publisher:
         except PlatformError as exc:
             logger.warning("could not discard a prepared item nobody will use (it is not public)",
                            extra={"key": entry["key"], "error": str(exc)})
+
+
+def _duration(elapsed: timedelta) -> str:
+    seconds = max(0, round(elapsed.total_seconds()))
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
 
 def _mass_sent_article(delivery: dict[str, Any], result: DeliveryResult) -> str | None:

@@ -38,6 +38,7 @@ class TelegramAdapter:
     """Sends to `chat_id` (a channel `@username` or numeric id) as the bot `bot_token`."""
 
     channel: Channel = "telegram"
+    findable = False  # the Bot API cannot list a channel's messages: a lost answer goes to a person at once
 
     def __init__(
         self,

@@ -123,6 +123,7 @@ class WebhookAdapter:
     """POSTs each delivery to one partner endpoint, signed with that endpoint's secret."""
 
     channel: Channel = "webhook"
+    findable = False  # a receiver cannot be asked what it got: a lost answer goes to a person at once
 
     def __init__(
         self,
