@@ -349,3 +349,30 @@ def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> No
     assert not result.passed
     assert result.observed == ("weibo reply 901 to c1: no reply item records it; "
                                "weibo reply 902 to c2 (reply rp-00000000000000a2): a free reply that nobody approved")
+
+
+WECHAT_LOST_ANSWER = {
+    "name": "unseen-wechat-lost-answer",
+    "description": "WeChat loses the answer to the publish submit; its article is listed only once the publish task is done.",
+    "start": "2026-11-28T10:00:00+00:00",
+    "duration": "+00:10",
+    "desk": [
+        {"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["wechat", "newsroom", "mastodon"],
+         "text": {"zh": {"full": "港湾银行声明：所有账户正常，存款安全。", "short": "港湾银行：所有账户正常、存款安全。"},
+                  "en": {"full": "Harbor Bank statement: all accounts are available and every deposit is safe.",
+                         "short": "All Harbor Bank accounts are available and deposits are safe."}}},
+        {"at": "+00:02", "as": "approver:wang", "do": "approve", "ref": "s1"},
+        {"at": "+00:05", "as": "approver:wang", "do": "publish", "ref": "s1"},
+    ],
+    "faults": [{"at": "+00:05", "channel": "wechat", "kind": "timeout_after_send"}],
+    "expect": [{"check": "deliveries", "ref": "s1", "state": "SENT"}, {"check": "no_duplicates"},
+               {"check": "audit_chain_valid"}],
+}
+
+
+def test_a_lost_wechat_answer_ends_sent_once_a_later_look_finds_the_article(tmp_path: Path) -> None:
+    report = run_scenario(_write(tmp_path, WECHAT_LOST_ANSWER), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    [statement] = report.statements
+    wechat = next(d for d in statement["deliveries"] if d["channel"] == "wechat")
+    assert (wechat["state"], wechat["resolved_by"]) == ("SENT", "lookup")

@@ -159,6 +159,29 @@ def test_a_lost_answer_that_cannot_be_looked_up_is_flagged_for_a_person_then_ret
     assert statement["state"] == "PUBLISHED"
 
 
+SUBMITS = "/cgi-bin/freepublish/submit"
+LOOK_LATER = timedelta(minutes=3)  # the delivery queue's visibility timeout: when the message comes back
+
+
+def _audit(desk: DeskClient, sid: str) -> list[dict]:
+    status, body = desk.call("GET", "/audit/entries", as_="auditor:zhou", query=f"target=statement%23{sid}&limit=100")
+    assert status == 200, body
+    return body["entries"]
+
+
+def _wechat_answer_lost(desk: DeskClient) -> tuple[str, dict]:
+    """A statement on WeChat, its draft prepared at approval, whose publish submit loses its answer:
+    WeChat's publish task runs on, and the article is listed only once it is done."""
+    sid = _approved_and_prepared(desk, ["wechat", "newsroom"])["id"]
+    now = desk.clock()
+    desk.world.emulators["wechat"].add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="timeout_after_send"))
+    status, _ = desk.call("POST", f"/statements/{sid}/publish", as_="approver:wang")
+    assert status == 202
+    desk.world.pump()
+    statement = desk.get(sid)
+    return sid, next(d for d in statement["deliveries"] if d["channel"] == "wechat")
+
+
 def test_a_delivery_move_that_needs_a_field_unchanged_is_refused_once_another_copy_changed_it(desk: DeskClient) -> None:
     """What keeps two copies of a message from both counting one look: the count read must still be there."""
     from crisiscomms.aws.audit_log import AuditLog
@@ -178,6 +201,51 @@ def test_a_delivery_move_that_needs_a_field_unchanged_is_refused_once_another_co
     assert count(None, 1) and not count(None, 1)  # absent, then no longer
     assert count(1, 2) and not count(1, 2) and not count(3, 4)
     assert desk.get(sid)["deliveries"][0]["lookups"] == 2
+
+
+def test_a_lost_wechat_answer_is_looked_for_again_and_found_once_the_article_is_out(desk: DeskClient) -> None:
+    wechat = desk.world.emulators["wechat"]
+    sid, delivery = _wechat_answer_lost(desk)
+    assert (delivery["state"], delivery["lookups"], delivery.get("needs_person")) == ("SENDING", 1, None)
+    assert wechat.articles == [] and desk.get(sid)["state"] == "PUBLISHING"  # the publish task is still running
+    desk.clock.advance(LOOK_LATER)
+    desk.world.pump()
+    statement = desk.get(sid)
+    delivery = next(d for d in statement["deliveries"] if d["channel"] == "wechat")
+    assert (delivery["state"], delivery["resolved_by"], delivery["lookups"]) == ("SENT", "lookup", 2)
+    assert statement["state"] == "PUBLISHED"
+    [article] = wechat.articles
+    assert (delivery["platform_id"], delivery["url"]) == (article.article_id, article.url)
+    assert [r.path for r in wechat.requests_log].count(SUBMITS) == 1, "submitted once, never again"
+    assert sum(e["action"] == "delivery_looking" for e in _audit(desk, sid)) == 1
+
+
+def test_a_wechat_article_that_never_shows_goes_to_a_person_after_the_last_look_and_a_retry_looks_afresh(
+        desk: DeskClient) -> None:
+    wechat = desk.world.emulators["wechat"]
+    wechat.publishing_seconds = 24 * 3600  # a publish task that does not finish today
+    sid, delivery = _wechat_answer_lost(desk)
+    for _ in range(2):
+        desk.clock.advance(LOOK_LATER)
+        desk.world.pump()
+    statement = desk.get(sid)
+    delivery = next(d for d in statement["deliveries"] if d["channel"] == "wechat")
+    assert (delivery["state"], delivery["needs_person"], delivery["lookups"]) == ("UNKNOWN", True, 3)
+    assert "did not show the post in 3 looks over 6 min 0 s" in delivery["error"]
+    assert statement["state"] == "PARTIAL" and wechat.articles == []
+    assert [r.path for r in wechat.requests_log].count(SUBMITS) == 1
+    # The person sends it again, and that answer is lost too: the looks start again from the first.
+    now = desk.clock()
+    wechat.add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="timeout_after_send"))
+    wechat.publishing_seconds = 30
+    assert desk.call("POST", f"/statements/{sid}/deliveries/wechat/retry", as_="approver:wang")[0] == 202
+    desk.world.pump()
+    delivery = next(d for d in desk.get(sid)["deliveries"] if d["channel"] == "wechat")
+    assert (delivery["state"], delivery["lookups"]) == ("SENDING", 1)
+    desk.clock.advance(LOOK_LATER)
+    desk.world.pump()
+    delivery = next(d for d in desk.get(sid)["deliveries"] if d["channel"] == "wechat")
+    assert (delivery["state"], delivery["resolved_by"]) == ("SENT", "lookup")
 
 
 def test_the_same_message_twice_and_publish_twice_post_once(desk: DeskClient) -> None:
