@@ -513,8 +513,7 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
                     or (length is None and self.command in ("POST", "PUT", "PATCH"))):
                 _count_request(self.headers.get("X-Amz-Target") or self.command)
                 return super().run_wsgi()
-            if expect:  # botocore asks so for S3 bodies, and sends the body once told to go on
-                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            # 100-continue (botocore asks so for S3 bodies) was answered by http.server's parse_request
             body = self.rfile.read(int(length)) if length else b""
             self.environ = environ = self.make_environ()
             environ["wsgi.input"] = io.BytesIO(body)
