@@ -77,3 +77,36 @@ def test_a_scheduled_run_that_fails_outside_an_outage_still_ends_the_drill(monke
     assert _scheduled(world, "no-such-function", {}, timeline) is None
     assert world.failed_invocations == {"no-such-function": 1}
     assert timeline and "failed while dynamodb unavailable" in timeline[0]
+
+
+RISE = {
+    "name": "duplicate-schedules",
+    "description": "A bank-run burst while EventBridge delivers the Detector's and the Reviewer's events twice.",
+    "start": "2027-03-01T09:00:00+00:00",
+    "duration": "+00:14",
+    "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
+    "posts": [{"burst": {"from": "+00:04", "to": "+00:12", "per_minute": 30, "platform": "x", "lang": "en",
+                         "texts": ["Northgate Savings bank run, get your money out now",
+                                   "Can't withdraw from Northgate Savings, ATMs empty"], "followers": [10, 50000], "seed": 4}}],
+    "expect": [{"check": "no_duplicates"}],
+}
+
+
+@pytest.mark.slow(seconds=8)
+def test_a_detector_or_reviewer_event_delivered_twice_changes_no_level_and_sends_no_second_sms(tmp_path: Path) -> None:
+    """EventBridge delivers at least once: every minute's second delivery must be a no-op."""
+    from crisiscomms_local.drill.runner import run_scenario
+
+    def run(name: str, faults: list[dict]) -> dict:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({**RISE, "name": name, "faults": faults}), encoding="utf-8")
+        report = run_scenario(path, waits=TEST_WAITS)
+        assert all(c.passed for c in report.checks) and not report.notes[:-1], [c.line() for c in report.checks]
+        return {"levels": [line for line in report.timeline if ": level " in line],
+                "sms": [line for line in report.timeline if "SMS (" in line]}
+
+    once = run("once", [])
+    twice = run("twice", [{"at": f"+00:{m:02d}", "function": function, "kind": "duplicate_invocation"}
+                          for m in range(3, 14) for function in ("detector", "reviewer")])
+    assert len(once["sms"]) >= 1 and len(once["levels"]) >= 2, once  # the burst raised the level and paged
+    assert twice == once

@@ -28,6 +28,7 @@ from crisiscomms_local.drill.world import (
     ROOT,
     SUPPORTED_CHECKS,
     SUPPORTED_DESK_ACTIONS,
+    SCHEDULED_FUNCTIONS,
     FaultWaits,
     World,
     build_world,
@@ -112,7 +113,7 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
     scenario = world.scenario
     tallies: dict[str, SourceTally] = defaultdict(SourceTally)
     timeline: list[str] = []
-    pending_duplicates = sorted(world.duplicate_invocations)
+    pending_duplicates = {function: sorted(times) for function, times in world.duplicate_invocations.items()}
     publisher_duplicates = sorted(world.publisher_duplicates)
     actions = sorted(scenario.desk, key=lambda a: scenario.at(a.at))
     detect = bool(world.source_kinds) or any(c.check in ("alert", "no_alert", "max_level", "sms") for c in scenario.expect)
@@ -133,26 +134,35 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
             _pump(world, publisher_duplicates, timeline)
         world.clock.set(now)
         _outages(world, now, timeline)
-        deliveries = 1
-        if pending_duplicates and pending_duplicates[0] <= now:
-            pending_duplicates.pop(0)
-            deliveries = 2
-            timeline.append(f"{offset_of(scenario, now)}  poller event delivered twice (injected)")
+        deliveries = {function: _deliveries(pending_duplicates, function, now, timeline, offset_of(scenario, now))
+                      for function in SCHEDULED_FUNCTIONS}
         for kind in world.source_kinds:
             event = {"source": kind, "scheduled_time": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
-            for _ in range(deliveries):
+            for _ in range(deliveries["poller"]):
                 result = _scheduled(world, "poller", event, timeline)
                 for run in (result or {}).get("reports", []):
                     _tally(tallies[run["source"]], run, timeline, offset_of(scenario, now))
         if detect:
-            detected = _scheduled(world, "detector", {"job": "detect", "scheduled_time": event_time(now)}, timeline)
-            for topic in (detected or {}).get("topics", []):
-                _track_level(world, topic, now, timeline)
+            for _ in range(deliveries["detector"]):
+                detected = _scheduled(world, "detector", {"job": "detect", "scheduled_time": event_time(now)}, timeline)
+                for topic in (detected or {}).get("topics", []):
+                    _track_level(world, topic, now, timeline)
             _track_sms(world, now, timeline)
         _pump(world, publisher_duplicates, timeline)
-        _review(world, now, timeline)
+        for _ in range(deliveries["reviewer"]):
+            _review(world, now, timeline)
     world.end_outages()  # what is judged after the replay is read with every service answering
     return tallies, timeline, minutes + 1
+
+
+def _deliveries(pending: dict[str, list[datetime]], function: str, now: datetime, timeline: list[str], at: str) -> int:
+    """How often this minute's scheduled event reaches `function`: twice once an injected duplicate is due."""
+    due = pending.get(function)
+    if not due or due[0] > now:
+        return 1
+    due.pop(0)
+    timeline.append(f"{at}  {function} event delivered twice (injected)")
+    return 2
 
 
 def _review(world: World, now: datetime, timeline: list[str]) -> None:

@@ -52,6 +52,8 @@ class FaultWaits:
 
 
 DRILL_WAITS = FaultWaits()
+# Functions the drill invokes on their schedules; EventBridge delivers at least once, so any may run twice.
+SCHEDULED_FUNCTIONS = ("poller", "detector", "reviewer")
 
 
 def listened_platforms() -> set[str]:
@@ -89,7 +91,7 @@ class World:
     emulated: dict[str, Emulated] = field(default_factory=dict)
     not_replayed: dict[str, int] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
-    duplicate_invocations: list[datetime] = field(default_factory=list)
+    duplicate_invocations: dict[str, list[datetime]] = field(default_factory=dict)  # scheduled function -> when
     publisher_duplicates: list[datetime] = field(default_factory=list)
     source_kinds: list[str] = field(default_factory=list)
     restore_log_stream: Any = None
@@ -279,8 +281,8 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
             emulator = {"x": x, "news": news, **listening}[fault.platform]
             emulator.add_fault(Fault(start=start, end=end, kind=fault.kind, status=fault.status,
                                      retry_after=fault.retry_after, target=fault.feed))
-        elif isinstance(fault, FunctionFault) and fault.function == "poller":
-            world.duplicate_invocations.append(start)
+        elif isinstance(fault, FunctionFault) and fault.function in SCHEDULED_FUNCTIONS:
+            world.duplicate_invocations.setdefault(fault.function, []).append(start)
         elif isinstance(fault, FunctionFault) and fault.function == "publisher":
             world.publisher_duplicates.append(start)
         elif isinstance(fault, ServiceFault):
