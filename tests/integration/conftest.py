@@ -26,6 +26,20 @@ TOPICS = [
 ]
 
 
+def drill_passes(tmp_path: Any, scenario: dict[str, Any], capsys: Any) -> dict[str, Any]:
+    """Run `scenario` through the drill command with the tests' waits: it must pass and run every part of
+    the scenario (nothing reported as not run). Returns the JSON result."""
+    from crisiscomms_local.drill.runner import main
+
+    path = tmp_path / f"{scenario['name']}.json"
+    path.write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "result.json"
+    assert main([str(path), "--json", str(out)], waits=TEST_WAITS) == 0, capsys.readouterr().out
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert "not run" not in " ".join(result["notes"])
+    return result
+
+
 def stop_together(emulators: Any) -> None:
     """Stop emulators (each returns within milliseconds: crisiscomms_local.servers.shutdown_promptly);
     one never started, or already stopped, is left as it is."""

@@ -1,14 +1,11 @@
 """The bank's own site failing while statements go out: its deliveries are retried alone and land once."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from crisiscomms_local.drill.runner import main
-
-from .conftest import TEST_WAITS
+from .conftest import drill_passes
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +41,7 @@ SCENARIO = {
 
 @pytest.mark.slow(seconds=6)
 def test_newsroom_faults_are_retried_alone_and_every_page_lands_once_in_the_feed(tmp_path: Path, capsys) -> None:
-    path = tmp_path / "newsroom-faults.json"
-    path.write_text(json.dumps(SCENARIO, ensure_ascii=False), encoding="utf-8")
-    out = tmp_path / "result.json"
-    assert main([str(path), "--json", str(out)], waits=TEST_WAITS) == 0, capsys.readouterr().out
-    result = json.loads(out.read_text(encoding="utf-8"))
-    assert "not run" not in " ".join(result["notes"])
+    result = drill_passes(tmp_path, SCENARIO, capsys)
     deliveries = {(s["ref"], d["channel"], d["language"]): d for s in result["statements"] for d in s["deliveries"]}
     assert {key: d["state"] for key, d in deliveries.items()} == {
         (ref, channel, language): "SENT"

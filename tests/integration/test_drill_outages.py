@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from crisiscomms_local.drill.runner import _scheduled, main
+from crisiscomms_local.drill.runner import _scheduled
 
-from .conftest import TEST_WAITS
+from .conftest import TEST_WAITS, drill_passes
 
 pytestmark = pytest.mark.integration
 
@@ -47,12 +47,7 @@ SCENARIO = {
 
 @pytest.mark.slow(seconds=8)
 def test_through_dynamodb_and_sqs_outages_nothing_is_missed_stored_twice_or_sent_twice(tmp_path: Path, capsys) -> None:
-    path = tmp_path / "aws-outages.json"
-    path.write_text(json.dumps(SCENARIO, ensure_ascii=False), encoding="utf-8")
-    out = tmp_path / "result.json"
-    assert main([str(path), "--json", str(out)], waits=TEST_WAITS) == 0, capsys.readouterr().out
-    result = json.loads(out.read_text(encoding="utf-8"))
-    assert "not run" not in " ".join(result["notes"])
+    result = drill_passes(tmp_path, SCENARIO, capsys)
     timeline = result["timeline"]
     assert any("dynamodb unavailable (injected)" in line for line in timeline)
     assert sum("poller failed while dynamodb unavailable" in line for line in timeline) == 4  # x and weibo, 2 minutes

@@ -1,7 +1,6 @@
 """The Publisher's prepare / discard messages and what a delivery does with a prepared item and a confirmation."""
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -9,70 +8,17 @@ from typing import Any
 
 import pytest
 
-from crisiscomms.errors import Conflict, PermanentPlatformError, TransientPlatformError
+from crisiscomms.errors import PermanentPlatformError, TransientPlatformError
 from crisiscomms.models.delivery import DeliveryRequest, DeliveryResult, PreparedItem
 from crisiscomms.statements.publisher import DeliveryMessage, Publisher, RetryLater
 from crisiscomms.statements.render import ChannelsConfig, Renderer
+
+from tests.unit.fakes import StatementsInMemory
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
 SID = "st-0123456789abcdef"
 TEXT = {"zh": {"full": "服务已于15时恢复。\n客户资金安全。", "short": "服务已于15时恢复。"},
         "en": {"full": "Service restored at 15:00.", "short": "Service restored at 15:00."}}
-
-
-class _Statements:
-    """In memory, with the repository's conditional moves; `on_move` runs just before a prepared move is judged."""
-
-    def __init__(self, statement: dict[str, Any]) -> None:
-        self.statement = statement
-        self.entries: list[Any] = []
-        self.loads: list[str] = []
-        self.on_move: Callable[[], None] | None = None
-        self._lock = threading.Lock()
-
-    def load(self, statement_id: str) -> dict[str, Any]:
-        self.loads.append("load")
-        return copy.deepcopy(self.statement)
-
-    def load_states(self, statement_id: str) -> dict[str, Any]:
-        self.loads.append("states")
-        with self._lock:
-            return copy.deepcopy(self.statement)
-
-    def delivery(self, statement_id: str, key: str) -> dict[str, Any] | None:
-        return next((copy.deepcopy(d) for d in self.statement["deliveries"] if d["key"] == key), None)
-
-    def prepared(self, statement_id: str, key: str) -> dict[str, Any] | None:
-        return next((copy.deepcopy(p) for p in self.statement["prepared"] if p["key"] == key), None)
-
-    def _move(self, records: list[dict[str, Any]], key: str, expect: tuple[str, ...], updates: dict[str, Any],
-              entry: Any) -> bool:
-        with self._lock:
-            record = next(r for r in records if r["key"] == key)
-            if record["state"] not in expect:
-                return False
-            record.update(updates)
-            if entry is not None:
-                self.entries.append(entry)
-            return True
-
-    def move_delivery(self, statement_id: str, key: str, *, expect: tuple[str, ...], updates: dict[str, Any],
-                      entry: Any = None) -> bool:
-        return self._move(self.statement["deliveries"], key, expect, updates, entry)
-
-    def move_prepared(self, statement_id: str, key: str, *, expect: tuple[str, ...], updates: dict[str, Any],
-                      entry: Any = None) -> bool:
-        if self.on_move is not None:
-            self.on_move()
-        return self._move(self.statement["prepared"], key, expect, updates, entry)
-
-    def change(self, statement: dict[str, Any], updates: dict[str, Any], entry: Any, **kwargs: Any) -> None:
-        with self._lock:
-            if statement.get("revision") != self.statement.get("revision"):
-                raise Conflict("moved")
-            self.statement.update(updates)
-            self.statement["revision"] += 1
-            self.entries.append(entry)
 
 
 class _WeChat:
@@ -160,7 +106,7 @@ def _statement(*, delivered: bool = True, prepared_state: str = "READY", with_it
             "prepared": [prepared]}
 
 
-def _publisher(repo: _Statements, adapters: dict[str, Any], max_attempts: int = 3) -> Publisher:
+def _publisher(repo: StatementsInMemory, adapters: dict[str, Any], max_attempts: int = 3) -> Publisher:
     return Publisher(repo, adapter_for=adapters.__getitem__, renderer=_renderer(), clock=lambda: NOW,  # type: ignore[arg-type]
                      max_attempts=max_attempts)
 
@@ -170,18 +116,18 @@ def _message(channel: str, kind: str = "deliver") -> DeliveryMessage:
     return DeliveryMessage(statement_id=SID, key=f"v0001#{channel}#{lang}", delivery_id=f"d-{channel}", kind=kind)  # type: ignore[arg-type]
 
 
-def _prepared(repo: _Statements) -> dict[str, Any]:
+def _prepared(repo: StatementsInMemory) -> dict[str, Any]:
     return repo.statement["prepared"][0]
 
 
-def _delivery(repo: _Statements, channel: str) -> dict[str, Any]:
+def _delivery(repo: StatementsInMemory, channel: str) -> dict[str, Any]:
     return next(d for d in repo.statement["deliveries"] if d["channel"] == channel)
 
 
 # --- prepare ---------------------------------------------------------------------------------------
 
 def test_prepare_makes_the_item_from_the_approved_rendering_and_records_it_ready() -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state="PENDING"))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state="PENDING"))
     wechat = _WeChat()
     assert _publisher(repo, {"wechat": wechat}).handle(_message("wechat", "prepare")) == {"state": "READY"}
     assert _prepared(repo)["state"] == "READY" and _prepared(repo)["data"] == {"media_id": "media-1"}
@@ -193,7 +139,7 @@ def test_prepare_makes_the_item_from_the_approved_rendering_and_records_it_ready
 
 @pytest.mark.parametrize("state", ["READY", "DISCARDING", "SKIPPED", "USED", "DISCARDED"])
 def test_prepare_does_nothing_unless_the_entry_is_pending(state: str) -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state=state))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state=state))
     wechat = _WeChat()
     assert _publisher(repo, {"wechat": wechat}).handle(_message("wechat", "prepare")) == {"state": state}
     assert wechat.prepared == [] and repo.entries == []
@@ -201,7 +147,7 @@ def test_prepare_does_nothing_unless_the_entry_is_pending(state: str) -> None:
 
 @pytest.mark.parametrize("meanwhile", ["DISCARDING", "SKIPPED"])
 def test_an_item_made_while_the_entry_was_withdrawn_is_discarded_at_once(meanwhile: str) -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state="PENDING"))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state="PENDING"))
     wechat = _WeChat()
     wechat.during_prepare = lambda: _prepared(repo).update(state=meanwhile)  # an edit, or publishing, got there first
     assert _publisher(repo, {"wechat": wechat}).handle(_message("wechat", "prepare")) == {"state": "WITHDRAWN"}
@@ -210,7 +156,7 @@ def test_an_item_made_while_the_entry_was_withdrawn_is_discarded_at_once(meanwhi
 
 
 def test_a_prepare_that_fails_for_now_comes_back_then_gives_up() -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state="PENDING"))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state="PENDING"))
     wechat = _WeChat()
     wechat.prepare_error = TransientPlatformError("system busy")
     publisher = _publisher(repo, {"wechat": wechat}, max_attempts=2)
@@ -222,7 +168,7 @@ def test_a_prepare_that_fails_for_now_comes_back_then_gives_up() -> None:
 
 
 def test_a_refused_prepare_fails_and_publishing_will_do_the_whole_work() -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state="PENDING"))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state="PENDING"))
     wechat = _WeChat()
     wechat.prepare_error = PermanentPlatformError("WeChat errcode 45003: title size out of limit", code="45003")
     assert _publisher(repo, {"wechat": wechat}).handle(_message("wechat", "prepare")) == {"state": "FAILED"}
@@ -232,14 +178,14 @@ def test_a_refused_prepare_fails_and_publishing_will_do_the_whole_work() -> None
 def test_a_text_that_no_longer_renders_to_the_approved_hash_is_not_prepared() -> None:
     statement = _statement(delivered=False, prepared_state="PENDING")
     statement["versions"][0]["text"] = {**TEXT, "zh": {**TEXT["zh"], "full": "篡改的文本"}}
-    repo = _Statements(statement)
+    repo = StatementsInMemory(statement)
     wechat = _WeChat()
     assert _publisher(repo, {"wechat": wechat}).handle(_message("wechat", "prepare")) == {"state": "FAILED"}
     assert wechat.prepared == [] and "differs from the approved text" in _prepared(repo)["error"]
 
 
 def test_a_message_for_another_entry_is_ignored() -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state="PENDING"))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state="PENDING"))
     stale = DeliveryMessage(statement_id=SID, key="v0001#wechat#zh", delivery_id="d-other", kind="prepare")
     assert _publisher(repo, {"wechat": _WeChat()}).handle(stale) == {"state": "MISSING"}
 
@@ -248,7 +194,7 @@ def test_a_message_for_another_entry_is_ignored() -> None:
 
 @pytest.mark.parametrize("state", ["DISCARDING", "SKIPPED"])
 def test_discard_removes_the_item_and_records_it(state: str) -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state=state))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state=state))
     wechat = _WeChat()
     assert _publisher(repo, {"wechat": wechat}).handle(_message("wechat", "discard")) == {"state": "DISCARDED"}
     assert wechat.discarded == [PreparedItem(channel="wechat", data={"media_id": "media-0"})]
@@ -256,7 +202,7 @@ def test_discard_removes_the_item_and_records_it(state: str) -> None:
 
 
 def test_discarding_an_entry_that_holds_nothing_calls_no_platform() -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state="DISCARDING", with_item=False))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state="DISCARDING", with_item=False))
     wechat = _WeChat()
     assert _publisher(repo, {"wechat": wechat}).handle(_message("wechat", "discard")) == {"state": "DISCARDED"}
     assert wechat.discarded == []
@@ -264,14 +210,14 @@ def test_discarding_an_entry_that_holds_nothing_calls_no_platform() -> None:
 
 @pytest.mark.parametrize("state", ["READY", "USED", "PENDING", "DISCARDED"])
 def test_discard_leaves_entries_that_are_not_withdrawn(state: str) -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state=state))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state=state))
     wechat = _WeChat()
     assert _publisher(repo, {"wechat": wechat}).handle(_message("wechat", "discard")) == {"state": state}
     assert wechat.discarded == []
 
 
 def test_a_discard_that_keeps_failing_is_recorded_for_a_person() -> None:
-    repo = _Statements(_statement(delivered=False, prepared_state="DISCARDING"))
+    repo = StatementsInMemory(_statement(delivered=False, prepared_state="DISCARDING"))
     wechat = _WeChat()
     wechat.discard_error = TransientPlatformError("system busy")
     publisher = _publisher(repo, {"wechat": wechat}, max_attempts=2)
@@ -284,7 +230,7 @@ def test_a_discard_that_keeps_failing_is_recorded_for_a_person() -> None:
 # --- deliver with a prepared item, and the confirmation ---------------------------------------------
 
 def test_a_delivery_publishes_with_its_prepared_item_and_is_sent_on_acceptance_then_confirmed() -> None:
-    repo = _Statements(_statement())
+    repo = StatementsInMemory(_statement())
     wechat = _WeChat()
     result = _publisher(repo, {"wechat": wechat, "x": _X()}).deliver(_message("wechat"))
     [(request, prepared)] = wechat.published
@@ -302,7 +248,7 @@ def test_a_delivery_publishes_with_its_prepared_item_and_is_sent_on_acceptance_t
 def test_a_prepared_item_for_another_text_is_not_used() -> None:
     statement = _statement()
     next(d for d in statement["deliveries"] if d["channel"] == "wechat")["prepared"]["text_hash"] = "0" * 64
-    repo = _Statements(statement)
+    repo = StatementsInMemory(statement)
     wechat = _WeChat()
     _publisher(repo, {"wechat": wechat, "x": _X()}).deliver(_message("wechat"))
     assert wechat.published[0][1] is None and "prepared_used" not in _delivery(repo, "wechat")
@@ -311,14 +257,14 @@ def test_a_prepared_item_for_another_text_is_not_used() -> None:
 def test_a_rendering_that_does_not_hash_to_the_approved_text_is_refused() -> None:
     statement = _statement()
     next(d for d in statement["deliveries"] if d["channel"] == "x")["rendering"]["text"] = "Something else entirely"
-    repo = _Statements(statement)
+    repo = StatementsInMemory(statement)
     x = _X()
     assert _publisher(repo, {"wechat": _WeChat(), "x": x}).deliver(_message("x"))["state"] == "FAILED"
     assert x.sent == [] and "differs from the approved text" in _delivery(repo, "x")["error"]
 
 
 def test_not_confirmed_yet_comes_back_later_and_is_confirmed_then() -> None:
-    repo = _Statements(_statement())
+    repo = StatementsInMemory(_statement())
     wechat = _WeChat()
     wechat.confirmations = [None]
     publisher = _publisher(repo, {"wechat": wechat, "x": _X()})
@@ -331,7 +277,7 @@ def test_not_confirmed_yet_comes_back_later_and_is_confirmed_then() -> None:
 
 
 def test_never_confirmed_and_not_found_goes_to_a_person() -> None:
-    repo = _Statements(_statement())
+    repo = StatementsInMemory(_statement())
     wechat = _WeChat()
     wechat.confirmations = [None, TransientPlatformError("status unknown")]
     publisher = _publisher(repo, {"wechat": wechat, "x": _X()}, max_attempts=2)
@@ -344,7 +290,7 @@ def test_never_confirmed_and_not_found_goes_to_a_person() -> None:
 
 
 def test_a_post_that_failed_after_acceptance_fails_the_delivery() -> None:
-    repo = _Statements(_statement())
+    repo = StatementsInMemory(_statement())
     x, wechat = _X(), _WeChat()
     wechat.confirmations = [PermanentPlatformError("publish_status 4 (rejected by platform review)", code="publish_status_4")]
     publisher = _publisher(repo, {"wechat": wechat, "x": x})
@@ -358,7 +304,7 @@ def test_a_post_that_failed_after_acceptance_fails_the_delivery() -> None:
 
 def test_deliveries_of_one_statement_in_one_batch_settle_it_once() -> None:
     statement = _statement(with_item=False)
-    repo = _Statements(statement)
+    repo = StatementsInMemory(statement)
     gate = threading.Barrier(2)
     wechat = _WeChat()
     wechat.publish = lambda request, prepared=None: (gate.wait(timeout=5), _WeChat.publish(wechat, request, prepared))[1]  # type: ignore[method-assign]
@@ -376,7 +322,7 @@ def test_deliveries_of_one_statement_in_one_batch_settle_it_once() -> None:
 
 def test_a_delivery_that_ends_without_an_outcome_still_settles_for_the_others() -> None:
     statement = _statement(with_item=False)
-    repo = _Statements(statement)
+    repo = StatementsInMemory(statement)
     gate = threading.Barrier(2)
     wechat = _WeChat()
 

@@ -1,7 +1,6 @@
 """A lost answer is looked for again later, a bounded number of times, and never published again."""
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -10,7 +9,6 @@ from typing import Any
 import pytest
 
 from crisiscomms.errors import (
-    Conflict,
     DeliveryOutcomeUnknown,
     PermanentPlatformError,
     RateLimited,
@@ -21,53 +19,14 @@ from crisiscomms.models.delivery import DeliveryRequest, DeliveryResult
 from crisiscomms.statements.publisher import LOST_ANSWER_LOOKS, DeliveryMessage, Publisher, RetryLater
 from crisiscomms.statements.render import ChannelsConfig, Renderer
 
+from tests.unit.fakes import StatementsInMemory
+
 START = datetime(2026, 11, 29, 9, 0, tzinfo=timezone.utc)
 SID = "st-0123456789abcdef"
 TEXT = {"zh": {"full": "服务已于15时恢复。\n客户资金安全。", "short": "服务已于15时恢复。"},
         "en": {"full": "Service restored at 15:00.", "short": "Service restored at 15:00."}}
 VISIBILITY = timedelta(minutes=3)  # the delivery queue's visibility timeout: when a message comes back
 ARTICLE = DeliveryResult("article-1", "https://mp.weixin.qq.com/s/a1")
-
-
-class _Statements:
-    """In memory, with the repository's conditional moves (state, and fields that must be unchanged)."""
-
-    def __init__(self, statement: dict[str, Any]) -> None:
-        self.statement = statement
-        self.entries: list[Any] = []
-        self.loads = 0
-        self._lock = threading.Lock()
-
-    def load(self, statement_id: str) -> dict[str, Any]:
-        return copy.deepcopy(self.statement)
-
-    def load_states(self, statement_id: str) -> dict[str, Any]:
-        with self._lock:
-            self.loads += 1
-            return copy.deepcopy(self.statement)
-
-    def delivery(self, statement_id: str, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            return next((copy.deepcopy(d) for d in self.statement["deliveries"] if d["key"] == key), None)
-
-    def move_delivery(self, statement_id: str, key: str, *, expect: tuple[str, ...], updates: dict[str, Any],
-                      entry: Any = None, unchanged: dict[str, Any] | None = None) -> bool:
-        with self._lock:
-            record = next(d for d in self.statement["deliveries"] if d["key"] == key)
-            if record["state"] not in expect or any(record.get(k) != v for k, v in (unchanged or {}).items()):
-                return False
-            record.update(updates)
-            if entry is not None:
-                self.entries.append(entry)
-            return True
-
-    def change(self, statement: dict[str, Any], updates: dict[str, Any], entry: Any, **kwargs: Any) -> None:
-        with self._lock:
-            if statement.get("revision") != self.statement.get("revision"):
-                raise Conflict("moved")
-            self.statement.update(updates)
-            self.statement["revision"] += 1
-            self.entries.append(entry)
 
 
 class _Late:
@@ -149,8 +108,8 @@ def _statement(late: str = "wechat") -> dict[str, Any]:
             "versions": [{"version": 1, "text": TEXT}], "deliveries": deliveries}
 
 
-def _world(late: _Late, *, sent_x: bool = True, x: _X | None = None) -> tuple[_Statements, Publisher, _Clock]:
-    repo, clock = _Statements(_statement(late.channel)), _Clock()
+def _world(late: _Late, *, sent_x: bool = True, x: _X | None = None) -> tuple[StatementsInMemory, Publisher, _Clock]:
+    repo, clock = StatementsInMemory(_statement(late.channel)), _Clock()
     publisher = Publisher(repo, adapter_for={"x": x or _X(), late.channel: late}.__getitem__,  # type: ignore[arg-type]
                           renderer=_renderer(), clock=clock, max_attempts=3)
     if sent_x:
@@ -163,7 +122,7 @@ def _message(channel: str = "wechat") -> DeliveryMessage:
     return DeliveryMessage(statement_id=SID, key=f"v0001#{channel}#{lang}", delivery_id=f"d-{channel}")
 
 
-def _delivery(repo: _Statements, channel: str = "wechat") -> dict[str, Any]:
+def _delivery(repo: StatementsInMemory, channel: str = "wechat") -> dict[str, Any]:
     return next(d for d in repo.statement["deliveries"] if d["channel"] == channel)
 
 
@@ -339,4 +298,4 @@ def test_a_delivery_being_looked_for_has_no_outcome_and_settles_the_batch_when_i
     x_done.set()
     t.join(timeout=10)
     assert errors and (_delivery(repo)["state"], _delivery(repo)["lookups"]) == ("SENDING", 1)
-    assert repo.loads == 1 and repo.statement["state"] == "PUBLISHING"  # settled once, as still publishing
+    assert repo.loads == ["states"] and repo.statement["state"] == "PUBLISHING"  # settled once, as still publishing
