@@ -53,6 +53,10 @@ def test_through_dynamodb_and_sqs_outages_nothing_is_missed_stored_twice_or_sent
     assert sum("poller failed while dynamodb unavailable" in line for line in timeline) == 4  # x and weibo, 2 minutes
     assert any(line.startswith("+00:09") and "sqs available again" in line for line in timeline)
     assert result["figures"]["missed"] == 0 and result["figures"]["stored_posts"] == 102
+    # two minutes of DynamoDB down: each minute's two polls and its review failed; the Detector answers
+    # with each topic's evaluation failed instead of failing
+    assert result["figures"]["failed_invocations"] == {"poller": 4, "reviewer": 2}
+    assert any("detector: evaluating northgate failed" in line for line in timeline)
     [statement] = result["statements"]
     newsroom = [d for d in statement["deliveries"] if d["channel"] == "newsroom"]
     # failed at +00:06 (503), held in the queue through the SQS outage, sent once it could be received

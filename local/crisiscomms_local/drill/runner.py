@@ -186,7 +186,8 @@ OUTAGE_SERVICES = ("sns", "sqs", "dynamodb")
 _CLOSED_PORT = "http://127.0.0.1:9"
 
 
-def _down(world: World) -> set[str]:
+def _down() -> set[str]:
+    """The services an injected outage has down now (their endpoint is the closed port)."""
     return {service for service in OUTAGE_SERVICES if os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") == _CLOSED_PORT}
 
 
@@ -195,17 +196,15 @@ def _outages(world: World, now: datetime, timeline: list[str]) -> None:
     the functions', and the drill's own reading of queues (Lambda's poller of a queue cannot receive either)."""
     from crisiscomms_local.aws import reset_process_caches
 
-    down = {service for start, end, service in world.outages if start <= now < end}
-    if down == _down(world):
+    down, was = {service for start, end, service in world.outages if start <= now < end}, _down()
+    if down == was:
         return
-    for service in OUTAGE_SERVICES:
-        variable = f"AWS_ENDPOINT_URL_{service.upper()}"
-        if service in down and service not in _down(world):
-            os.environ[variable] = _CLOSED_PORT
-            timeline.append(f"{offset_of(world.scenario, now)}  {service} unavailable (injected)")
-        elif service not in down and service in _down(world):
-            os.environ.pop(variable)
-            timeline.append(f"{offset_of(world.scenario, now)}  {service} available again")
+    for service in sorted(down - was):
+        os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = _CLOSED_PORT
+        timeline.append(f"{offset_of(world.scenario, now)}  {service} unavailable (injected)")
+    for service in sorted(was - down):
+        os.environ.pop(f"AWS_ENDPOINT_URL_{service.upper()}")
+        timeline.append(f"{offset_of(world.scenario, now)}  {service} available again")
     reset_process_caches()
 
 
@@ -215,7 +214,7 @@ def _scheduled(world: World, function: str, event: dict[str, Any], timeline: lis
     try:
         return invoke(function, event)
     except Exception as exc:
-        down = _down(world)
+        down = _down()
         if not down:
             raise
         timeline.append(f"{offset_of(world.scenario, world.clock())}  {function} failed while "
@@ -241,7 +240,7 @@ def _track_sms(world: World, now: datetime, timeline: list[str]) -> None:
     (after an SQS outage, when the queue can be read again: the time is when the drill read it)."""
     from crisiscomms_local.aws import client
 
-    if "sqs" in _down(world):
+    if "sqs" in _down():
         return
     for ref, queue in world.sms_readback.items():
         while True:
@@ -257,7 +256,7 @@ def _track_sms(world: World, now: datetime, timeline: list[str]) -> None:
 
 def _pump(world: World, publisher_duplicates: list[datetime], timeline: list[str]) -> None:
     """Drain the delivery queue; an injected duplicate applies to the first batch due after its time."""
-    if world.desk_world is None or "sqs" in _down(world):
+    if world.desk_world is None or "sqs" in _down():
         return  # Lambda's poller of the queue cannot receive while SQS is down either
     now = world.clock()
     duplicate = bool(publisher_duplicates and publisher_duplicates[0] <= now)
@@ -370,6 +369,7 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
         "ingest_latency_max_s": max(latencies) if latencies else None,
         "real_seconds": round(real_seconds, 2),
         "simulated_minutes": ticks - 1,
+        "failed_invocations": dict(sorted(world.failed_invocations.items())),  # scheduled runs lost to an outage
     }
     statements = _statements(world)
     seen = _replies_seen(world)
