@@ -20,6 +20,11 @@ X_TOKEN = "test-x-token"
 # How long a timeout fault holds in these tests, in real time: clients give up after 0.25 s, emulators stall
 # 0.5 s (the drill command's are twice that, crisiscomms_local.drill.world.DRILL_WAITS; the code is the same).
 TEST_WAITS = FaultWaits(client=0.25, stall=0.5)
+# A statement of the drills' second bank, in both languages and both forms
+NORTHGATE_STATEMENT = {
+    "en": {"full": "Northgate Savings: all accounts are available.", "short": "Northgate Savings: accounts available."},
+    "zh": {"full": "北门储蓄：所有账户正常。", "short": "北门储蓄：账户正常。"}}
+NORTHGATE_TOPIC = {"id": "northgate", "names": ["Northgate Savings", "北门储蓄"]}
 TOPICS = [
     {"id": "harbor", "names": ["Harbor Bank", "港湾银行"], "exclude": ["Harbor Bank Arena"]},
     {"id": "northgate", "names": ["Northgate Savings"]},

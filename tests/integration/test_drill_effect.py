@@ -9,12 +9,10 @@ import pytest
 from crisiscomms_local.drill.runner import main
 
 from ..conftest import ROOT
-from .conftest import TEST_WAITS
+from .conftest import NORTHGATE_STATEMENT, TEST_WAITS
 
 pytestmark = pytest.mark.integration
 
-TEXT = {"en": {"full": "Northgate Savings: all accounts are available.", "short": "Northgate Savings: accounts available."},
-        "zh": {"full": "北门储蓄：所有账户正常。", "short": "北门储蓄：账户正常。"}}
 TOO_SHORT = {
     "name": "effect-too-short",
     "description": "A statement published four minutes before the drill ends cannot have a measured effect yet.",
@@ -23,7 +21,7 @@ TOO_SHORT = {
     "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
     "posts": [{"at": "+00:00:30", "platform": "x", "text": "Northgate Savings app down"}],
     "desk": [
-        {"at": "+00:00:10", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom", "x"], "text": TEXT},
+        {"at": "+00:00:10", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom", "x"], "text": NORTHGATE_STATEMENT},
         {"at": "+00:00:20", "as": "approver:wang", "do": "approve", "ref": "s1"},
         {"at": "+00:01", "as": "approver:wang", "do": "publish", "ref": "s1"},
     ],

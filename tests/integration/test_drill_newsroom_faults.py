@@ -5,12 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import drill_passes
+from .conftest import NORTHGATE_STATEMENT, NORTHGATE_TOPIC, drill_passes
 
 pytestmark = pytest.mark.integration
 
-TEXT = {"en": {"full": "Northgate Savings: all accounts are available.", "short": "Northgate Savings: accounts available."},
-        "zh": {"full": "北门储蓄：所有账户正常。", "short": "北门储蓄：账户正常。"}}
 CORRECTED = {"en": {"full": "Northgate Savings: all accounts are available; the app is back.",
                     "short": "Northgate Savings: app back."},
              "zh": {"full": "北门储蓄：所有账户正常，应用已恢复。", "short": "北门储蓄：应用已恢复。"}}
@@ -19,7 +17,7 @@ SCENARIO = {
     "description": "No answer from the site at approval, 503 at publish, a lost answer on the correction.",
     "start": "2027-03-01T09:00:00+00:00",
     "duration": "+00:20",
-    "topics": [{"id": "northgate", "names": ["Northgate Savings", "北门储蓄"]}],
+    "topics": [NORTHGATE_TOPIC],
     "posts": [{"at": "+00:00:30", "platform": "x", "text": "Northgate Savings app down"}],
     "faults": [
         {"from": "+00:02", "to": "+00:03", "channel": "newsroom", "kind": "timeout"},
@@ -27,7 +25,7 @@ SCENARIO = {
         {"at": "+00:12", "channel": "newsroom", "kind": "timeout_after_send"},
     ],
     "desk": [
-        {"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom", "x"], "text": TEXT},
+        {"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom", "x"], "text": NORTHGATE_STATEMENT},
         {"at": "+00:02", "as": "approver:wang", "do": "approve", "ref": "s1"},
         {"at": "+00:03", "as": "approver:wang", "do": "publish", "ref": "s1"},
         {"at": "+00:10", "as": "author:li", "do": "correct", "ref": "s2", "corrects": "s1", "text": CORRECTED},

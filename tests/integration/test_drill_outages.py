@@ -10,18 +10,16 @@ import pytest
 
 from crisiscomms_local.drill.runner import _scheduled
 
-from .conftest import TEST_WAITS, drill_passes
+from .conftest import NORTHGATE_STATEMENT, NORTHGATE_TOPIC, TEST_WAITS, drill_passes
 
 pytestmark = pytest.mark.integration
 
-TEXT = {"en": {"full": "Northgate Savings: all accounts are available.", "short": "Northgate Savings: accounts available."},
-        "zh": {"full": "北门储蓄：所有账户正常。", "short": "北门储蓄：账户正常。"}}
 SCENARIO = {
     "name": "aws-outages",
     "description": "DynamoDB and SQS each down for minutes while posts arrive and a statement goes out.",
     "start": "2027-03-01T09:00:00+00:00",
     "duration": "+00:15",
-    "topics": [{"id": "northgate", "names": ["Northgate Savings", "北门储蓄"]}],
+    "topics": [NORTHGATE_TOPIC],
     "posts": [
         {"burst": {"from": "+00:00", "to": "+00:12", "per_minute": 6, "platform": "x", "lang": "en",
                    "texts": ["Northgate Savings app down again", "Is Northgate Savings OK?"], "followers": [10, 5000], "seed": 5}},
@@ -34,7 +32,7 @@ SCENARIO = {
         {"from": "+00:07", "to": "+00:09", "service": "sqs", "kind": "unavailable"},
     ],
     "desk": [
-        {"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom", "x"], "text": TEXT},
+        {"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom", "x"], "text": NORTHGATE_STATEMENT},
         {"at": "+00:02", "as": "approver:wang", "do": "approve", "ref": "s1"},
         # while DynamoDB is down the desk is told to try again, and nothing changes
         {"at": "+00:03:30", "as": "approver:wang", "do": "expect_refused", "action": "publish", "ref": "s1", "status": 503},
