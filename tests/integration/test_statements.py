@@ -248,6 +248,32 @@ def test_a_wechat_article_that_never_shows_goes_to_a_person_after_the_last_look_
     assert (delivery["state"], delivery["resolved_by"]) == ("SENT", "lookup")
 
 
+def test_a_retry_after_an_article_never_confirmed_checks_afresh(desk: DeskClient) -> None:
+    """WeChat accepted the submit but its publish task never finished: after the last check the delivery
+    is UNKNOWN. A person's retry submits again, and its checks start from the first, not the last."""
+    wechat = desk.world.emulators["wechat"]
+    wechat.publishing_polls, wechat.publishing_seconds = 100, 24 * 3600  # "publishing" all day
+    statement = _published(desk, ["wechat", "newsroom"])
+    sid = statement["id"]
+    for _ in range(10):
+        delivery = next(d for d in desk.get(sid)["deliveries"] if d["channel"] == "wechat")
+        if delivery["state"] == "UNKNOWN":
+            break
+        desk.clock.advance(LOOK_LATER)
+        desk.world.pump()
+    assert delivery["state"] == "UNKNOWN" and "not confirmed after" in delivery["error"], delivery
+    wechat.publishing_seconds = 30  # this time the task finishes on its own, half a minute after the submit
+    assert desk.call("POST", f"/statements/{sid}/deliveries/wechat/retry", as_="approver:wang")[0] == 202
+    desk.world.pump()
+    delivery = next(d for d in desk.get(sid)["deliveries"] if d["channel"] == "wechat")
+    assert (delivery["state"], delivery["confirm_pending"]) == ("SENT", True), delivery  # waiting, not given up
+    assert [r.path for r in wechat.requests_log].count(SUBMITS) == 2
+    desk.clock.advance(LOOK_LATER)
+    desk.world.pump()
+    delivery = next(d for d in desk.get(sid)["deliveries"] if d["channel"] == "wechat")
+    assert (delivery["state"], delivery["confirm_pending"]) == ("SENT", False) and delivery["url"], delivery
+
+
 def test_the_same_message_twice_and_publish_twice_post_once(desk: DeskClient) -> None:
     sid = desk.draft(TEXT, ALL)["id"]
     desk.approve_and_publish(sid)

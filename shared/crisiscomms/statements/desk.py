@@ -286,8 +286,8 @@ class Desk:
         return self.get(who, statement_id, require=False)
 
     def retry(self, who: Identity, statement_id: str, channel: str, language: str | None = None) -> dict[str, Any]:
-        """Send one failed or unknown channel again, under the same delivery id, its attempts and
-        looks for a lost answer counted afresh."""
+        """Send one failed or unknown channel again, under the same delivery id, its attempts, looks
+        for a lost answer and checks of an accepted post counted afresh."""
         who.require(APPROVER)
         statement = self._load(statement_id)
         targets = [d for d in statement["deliveries"] if d["channel"] == channel
@@ -302,7 +302,8 @@ class Desk:
             moved = self._repo.move_delivery(statement_id, d["key"], expect=("FAILED", "UNKNOWN"),
                                              updates={"state": "RETRYING", "updated_at": self._clock().isoformat(),
                                                       "retry_requested_by": who.user, "generation": d["generation"],
-                                                      "attempts": 0, "lookups": 0, "needs_person": False},
+                                                      "attempts": 0, "lookups": 0, "confirm_checks": 0,
+                                                      "needs_person": False},
                                              entry=self._entry(who, APPROVER, "retry", statement_id,
                                                                before={"delivery": d["key"], "state": d["state"]},
                                                                after={"delivery": d["key"], "state": "RETRYING"}))
