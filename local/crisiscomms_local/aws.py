@@ -246,7 +246,10 @@ def _s3_error(fault: Any) -> tuple[int, str, list[tuple[str, str]], bytes]:
     from http import HTTPStatus
 
     status = 503 if fault.kind == "rate_limit" else int(fault.status)
-    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:  # a status with no name (e.g. 599)
+        reason = "Error"
     code, message = _S3_ERRORS.get(status, (reason.replace(" ", ""), reason))
     body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
             f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>").encode()
