@@ -128,9 +128,15 @@ def aws_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, (exceptions.ConnectionError, exceptions.HTTPClientError)):
         return True
     if isinstance(exc, exceptions.ClientError):
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return status >= 500 or exc.response.get("Error", {}).get("Code") in _UNAVAILABLE_CODES
+        return (answered_status(exc) or 0) >= 500 or exc.response.get("Error", {}).get("Code") in _UNAVAILABLE_CODES
     return False
+
+
+def answered_status(exc: Any) -> int | None:
+    """The HTTP status of a botocore ClientError; a HEAD's error has no body, so its code may be the status."""
+    code = str(exc.response.get("Error", {}).get("Code") or "")
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) or (
+        int(code) if code.isdigit() else None)
 
 
 def _trace_calls(client: Any) -> None:

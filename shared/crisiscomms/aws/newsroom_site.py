@@ -49,7 +49,7 @@ from html import escape
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
-from crisiscomms.aws.clients import AwsClients
+from crisiscomms.aws.clients import AwsClients, answered_status, aws_unavailable
 from crisiscomms.errors import PermanentPlatformError, TransientPlatformError
 from crisiscomms.models.delivery import CONFIRM_PENDING, DeliveryRequest, DeliveryResult, PreparedItem
 
@@ -59,9 +59,6 @@ FEED_ITEMS = 50
 FEED_ATTEMPTS = 8
 _LOST_RACE = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 _ABSENT = ("NoSuchKey", "404", "NotFound")
-# S3's answers worth a bounded retry besides any 5xx (botocore's standard retry mode treats them so too).
-_TRANSIENT_CODES = ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeoutException",
-                    "Throttling", "ThrottlingException", "PriorRequestNotComplete")
 PREPARED_PREFIX = "prepared/"
 PAGE_TYPE = "text/html; charset=utf-8"
 PAGE_CACHE = "max-age=60"
@@ -86,20 +83,20 @@ def xml_text(value: object) -> str:
 @contextmanager
 def _storage_errors(action: str) -> Iterator[None]:
     """S3's failures as the platform errors the Publisher retries or fails on (see the module's docstring)."""
-    from botocore.exceptions import ClientError, ConnectionError as NoConnection, HTTPClientError
+    from botocore.exceptions import ClientError
 
     try:
         yield
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "")
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) or (
-            int(code) if code.isdigit() else None)  # a HEAD's error has no body: its code is the status
+        code, status = str(error.get("Code") or ""), answered_status(exc)
         message = f"the newsroom's storage refused to {action}: {code} {error.get('Message') or ''}".strip()
-        if (status or 0) >= 500 or code in _TRANSIENT_CODES:
+        if aws_unavailable(exc):
             raise TransientPlatformError(message, status=status, code=code) from exc
         raise PermanentPlatformError(message, status=status, code=code) from exc
-    except (NoConnection, HTTPClientError) as exc:  # no answer, after botocore's own retries
+    except Exception as exc:
+        if not aws_unavailable(exc):  # no answer, after botocore's own retries
+            raise
         raise TransientPlatformError(f"the newsroom's storage did not answer to {action}: {exc}") from exc
 
 
