@@ -77,6 +77,80 @@ def test_a_refused_state_change_appends_nothing(stack) -> None:
     assert [r["seq"] for r in log.records()] == [1]
 
 
+def _marker(stack, n: int) -> dict:
+    """A change of its own: put marker n, refused when it is there already."""
+    return {"Put": {"TableName": stack.refs["StateTable"], "Item": to_item({"pk": f"marker#{n}"}),
+                    "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def _transactions(log: AuditLog) -> list[int]:
+    """Counts the log's TransactWriteItems calls (the items of each)."""
+    sizes: list[int] = []
+    log.clients("dynamodb").meta.events.register(
+        "before-parameter-build.dynamodb.TransactWriteItems", lambda params, **_: sizes.append(len(params["TransactItems"])))
+    return sizes
+
+
+def test_many_changes_chain_in_order_in_as_few_transactions_as_dynamodb_allows(stack) -> None:
+    log = _log(stack)
+    log.append(_entry(0))
+    sizes = _transactions(log)
+    written = log.append_each([(_entry(n), [_marker(stack, n)]) for n in range(1, 61)])
+    assert written == [True] * 60
+    assert sizes == [99, 23], "49 changes (an entry and a marker each) and the anchor, then the other 11"
+    records = list(log.records())
+    assert [r["seq"] for r in records] == list(range(1, 62))
+    assert [r["after"]["n"] for r in records] == list(range(61))
+    assert verify_chain(records, log.head()).ok
+    assert all(client("dynamodb").get_item(TableName=stack.refs["StateTable"], Key=to_item({"pk": f"marker#{n}"}))
+               .get("Item") for n in range(1, 61))
+
+
+def test_a_refused_change_among_many_is_left_out_and_the_rest_written(stack) -> None:
+    log = _log(stack)
+    for n in (2, 5):  # written by someone else already
+        client("dynamodb").put_item(TableName=stack.refs["StateTable"], Item=to_item({"pk": f"marker#{n}"}))
+    written = log.append_each([(_entry(n), [_marker(stack, n)]) for n in range(1, 7)])
+    assert written == [True, False, True, True, False, True]
+    records = list(log.records())
+    assert [r["after"]["n"] for r in records] == [1, 3, 4, 6], "no entry for a refused change"
+    assert [r["seq"] for r in records] == [1, 2, 3, 4] and verify_chain(records, log.head()).ok
+
+
+def test_batched_and_single_writers_at_once_never_fork_or_lose_an_entry(stack) -> None:
+    logs = [AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], clients=AwsClients()) for _ in range(3)]
+    errors: list[BaseException] = []
+    results: list[list[bool]] = []
+
+    def batched(log: AuditLog, name: str) -> None:
+        try:
+            for round_ in range(3):
+                results.append(log.append_each([(_entry(n, actor=name), []) for n in range(12)]))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def single(log: AuditLog) -> None:
+        try:
+            for n in range(10):
+                log.append(_entry(n, actor="single"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=batched, args=(logs[0], "batch0")),
+               threading.Thread(target=batched, args=(logs[1], "batch1")), threading.Thread(target=single, args=(logs[2],))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and all(all(r) for r in results)
+    records = list(_log(stack).records())
+    assert [r["seq"] for r in records] == list(range(1, 3 * 12 * 2 + 10 + 1))
+    for name in ("batch0", "batch1"):  # each batch's entries stay together and in order
+        mine = [r for r in records if r["actor"] == name]
+        assert [r["after"]["n"] for r in mine] == list(range(12)) * 3
+    assert verify_chain(records, _log(stack).head()).ok
+
+
 def test_tampering_is_reported_with_the_first_bad_entry(stack, capsys) -> None:
     log = _log(stack)
     for n in range(4):

@@ -416,6 +416,30 @@ def test_two_overlapping_runs_claim_each_conversation_once(detector: DetectorWor
     assert runs[1].topic("harbor", None, budget=50) == 0 and sent == [], "the second run finds nothing to send"
 
 
+def test_a_run_claims_its_overdue_conversations_together_and_leaves_out_one_claimed_elsewhere(
+        detector: DetectorWorld) -> None:
+    from crisiscomms.inbox.overdue import OverdueNotifier
+
+    repo = _repo(detector.stack)
+    seeded = _seed(repo, detector.clock, [("weibo", f"96{i:02d}", 100 + i, 61 + i) for i in range(60)])
+    elsewhere = seeded[7]
+    assert repo.mark_overdue_notified(elsewhere["post_key"], detector.clock())  # between this run's read and its claim
+    notifier = OverdueNotifier(repo, settings=InboxSettings(), send=lambda s, t: "m", clock=detector.clock)
+    due = notifier.due("harbor", None, limit=50)
+    due.insert(0, (elsewhere, detector.clock()))
+    operations = _Operations(repo._audit.clients("dynamodb"))  # the log writes the transactions
+    written = repo.claim_overdue_notices([(c["post_key"], AuditEntry(
+        actor="detector", role="system", action="inbox.overdue_claimed", target=f"conversation#{c['post_key']}",
+        at=detector.clock())) for c, _ in due], detector.clock())
+    assert written == [False] + [True] * 50
+    assert operations.seen["TransactWriteItems"] == 3, "49 claims a transaction, and one tried again without the refused"
+    assert operations.seen["UpdateItem"] == 0 and operations.seen["GetItem"] == 3, "the chain's head, read once a transaction"
+    assert _audit_actions(detector.stack, f"conversation#{elsewhere['post_key']}") == []
+    for conversation, _ in due[1:]:
+        assert repo.get(conversation["post_key"])["overdue_notified_at"] == iso_z(detector.clock())
+        assert _audit_actions(detector.stack, f"conversation#{conversation['post_key']}") == ["inbox.overdue_claimed"]
+
+
 def test_a_failed_desk_notice_gives_the_claims_back_and_the_next_run_sends_it(detector: DetectorWorld) -> None:
     from crisiscomms.inbox.overdue import OverdueNotifier
 

@@ -327,8 +327,11 @@ def test_the_detectors_overdue_check_is_within_its_policy() -> None:
     entry = AuditEntry(actor="detector", role="system", action="inbox.overdue_claimed", target="conversation#weibo#5031", at=at)
     assert repo.mark_overdue_notified("weibo#5031", at, entry=entry)
     assert repo.release_overdue_notified("weibo#5031", at, entry=entry)
+    assert repo.claim_overdue_notices([("weibo#5032", entry), ("weibo#5033", entry)], at) == [True, True]
+    assert repo.release_overdue_notices([("weibo#5032", entry)], at) == [True]
     assert client.inbox == [("dynamodb:Query", None, "by_due"), ("dynamodb:UpdateItem", "conv#weibo#5031", None),
-                            ("dynamodb:UpdateItem", "conv#weibo#5031", None)]
+                            ("dynamodb:UpdateItem", "conv#weibo#5031", None), ("dynamodb:UpdateItem", "conv#weibo#5032", None),
+                            ("dynamodb:UpdateItem", "conv#weibo#5033", None), ("dynamodb:UpdateItem", "conv#weibo#5032", None)]
     for action, pk, index in client.inbox:
         assert _inbox_allowed("DetectorFunctionRole", action, pk, index), (action, pk, index)
     assert all(_allowed("DetectorFunctionRole", a, pk) for a, pk in client.calls), client.calls

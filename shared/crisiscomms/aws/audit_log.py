@@ -27,6 +27,7 @@ from crisiscomms.aws.dynamo import from_item, to_item, to_value
 
 CHAIN = "audit"
 MAX_ATTEMPTS = 20
+TRANSACTION_ITEMS = 100  # DynamoDB's most items in one TransactWriteItems
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -101,6 +102,75 @@ class AuditLog:
             self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
         raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
 
+    def append_each(self, changes: list[tuple[AuditEntry, list[dict[str, Any]]]]) -> list[bool]:
+        """Many state changes, each with its own entry, in as few transactions as DynamoDB allows.
+
+        Why: a Detector run may claim dozens of conversations; one transaction each cost two requests a
+        claim. Entries are chained in the order given. A change whose own items fail their condition
+        (another writer got there first) is left out and the rest is tried again, so one refusal never
+        drops the others: True for each change written, False for each refused. Bounded like `append`.
+        """
+        written = [False] * len(changes)
+        start = 0
+        while start < len(changes):
+            end, items = start, 1  # the anchor
+            while end < len(changes) and items + 1 + len(changes[end][1]) <= TRANSACTION_ITEMS:
+                items += 1 + len(changes[end][1])
+                end += 1
+            if end == start:
+                raise ValueError("one change has more items than a transaction holds")
+            with self._queue:
+                for index in self._append_chunk(changes, list(range(start, end))):
+                    written[index] = True
+            start = end
+        return written
+
+    def _append_chunk(self, changes: list[tuple[AuditEntry, list[dict[str, Any]]]], pending: list[int]) -> list[int]:
+        """The indexes of `changes` written: `pending` in one transaction, less those whose own items were refused."""
+        from botocore.exceptions import ClientError
+
+        for attempt in range(MAX_ATTEMPTS):
+            if not pending:
+                return []
+            head = self._usable_head()
+            seq = int(head["seq"]) if head else 0
+            prev = head["hash"] if head else GENESIS
+            puts: list[dict[str, Any]] = []
+            own: list[dict[str, Any]] = []
+            owner: list[int] = []  # the change of each of `own`
+            for index in pending:
+                seq += 1
+                record = chain_record(changes[index][0], seq=seq, prev_hash=prev)
+                prev = record["hash"]
+                puts.append({"Put": {"TableName": self._table, "Item": to_item({"chain": self._chain, **record}),
+                                     "ConditionExpression": "attribute_not_exists(seq)"}})
+                own += changes[index][1]
+                owner += [index] * len(changes[index][1])
+            anchor_values = {":seq": to_value(seq), ":hash": to_value(prev)}
+            if head is not None:
+                anchor_values[":prev"] = to_value(int(head["seq"]))
+            anchor = {"Update": {"TableName": self._state, "Key": self._anchor_key,
+                                 "UpdateExpression": "SET seq = :seq, #h = :hash",
+                                 "ExpressionAttributeNames": {"#h": "hash"},
+                                 "ConditionExpression": "attribute_not_exists(pk)" if head is None else "seq = :prev",
+                                 "ExpressionAttributeValues": anchor_values}}
+            try:
+                self._clients("dynamodb").transact_write_items(TransactItems=[*puts, anchor, *own])
+                return pending
+            except ClientError as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                chained = len(puts) + 1
+                refused = {owner[k - chained] for k, r in enumerate(reasons)
+                           if k >= chained and r.get("Code") == "ConditionalCheckFailed"}
+                if refused:
+                    pending = [i for i in pending if i not in refused]
+                    continue
+                busy = any(r.get("Code") == "TransactionConflict" for r in reasons[chained:])  # tried again
+                if not (busy or _lost_the_race(exc, chained)):
+                    raise
+            self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+        raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
+
     def records(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """Every entry in sequence order (consistent reads, paged)."""
         return self._query("chain = :c", {":c": to_value(self._chain)}, page_size)
@@ -129,9 +199,10 @@ class AuditLog:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _lost_the_race(exc: Exception) -> bool:
-    """True when another writer took the position (our entry or anchor condition failed);
-    False when the caller's own items were refused, which is the caller's error to handle."""
+def _lost_the_race(exc: Exception, chained: int = 2) -> bool:
+    """True when another writer took the position (one of the first `chained` items, our entries and the
+    anchor, failed its condition); False when the caller's own items were refused, which is the caller's
+    error to handle."""
     response = getattr(exc, "response", {})
     code = response.get("Error", {}).get("Code")
     if code == "TransactionConflictException":
@@ -139,4 +210,4 @@ def _lost_the_race(exc: Exception) -> bool:
     if code != "TransactionCanceledException":
         return False
     reasons = response.get("CancellationReasons") or []
-    return any(r.get("Code") in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons[:2])
+    return any(r.get("Code") in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons[:chained])

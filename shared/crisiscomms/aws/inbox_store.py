@@ -233,21 +233,35 @@ class InboxRepository:
     def mark_overdue_notified(self, post_key: str, at: datetime, *, entry: AuditEntry | None = None) -> bool:
         """Claim the overdue notice of an open conversation; False when it was claimed already (by
         another run) or the conversation is no longer open. Claim first, send second: never twice."""
-        update = self._update(post_key, {"overdue_notified_at": iso_z(at)},
-                              condition="attribute_exists(pk) AND attribute_not_exists(overdue_notified_at)"
-                                        " AND #state IN (:open0, :open1)",
-                              values={":open0": OPEN_STATES[0], ":open1": OPEN_STATES[1]}, remove=("due_queue",))
+        update = self._claim_update(post_key, at)
         return self._chained(entry, update) if entry is not None else self._plain(update)
 
     def release_overdue_notified(self, post_key: str, claimed_at: datetime, *, entry: AuditEntry | None = None) -> bool:
         """Give a claim back when the notice could not be sent, so the next run sends it."""
-        key = to_item({"pk": conversation_pk(post_key), "sk": SK})
-        update = {"TableName": self._table, "Key": key,
-                  "UpdateExpression": "SET due_queue = #queue REMOVE overdue_notified_at",
-                  "ExpressionAttributeNames": {"#queue": "queue"},
-                  "ConditionExpression": "overdue_notified_at = :at",
-                  "ExpressionAttributeValues": {":at": to_value(iso_z(claimed_at))}}
+        update = self._release_update(post_key, claimed_at)
         return self._chained(entry, update) if entry is not None else self._plain(update)
+
+    def claim_overdue_notices(self, claims: list[tuple[str, AuditEntry]], at: datetime) -> list[bool]:
+        """`mark_overdue_notified` of many conversations (post key, its audit entry), in as few transactions
+        as DynamoDB allows; True for each claimed, False for each claimed already or no longer open."""
+        return self._chained_each([(entry, self._claim_update(key, at)) for key, entry in claims])
+
+    def release_overdue_notices(self, claims: list[tuple[str, AuditEntry]], claimed_at: datetime) -> list[bool]:
+        """`release_overdue_notified` of many conversations, in as few transactions as DynamoDB allows."""
+        return self._chained_each([(entry, self._release_update(key, claimed_at)) for key, entry in claims])
+
+    def _claim_update(self, post_key: str, at: datetime) -> dict[str, Any]:
+        return self._update(post_key, {"overdue_notified_at": iso_z(at)},
+                            condition="attribute_exists(pk) AND attribute_not_exists(overdue_notified_at)"
+                                      " AND #state IN (:open0, :open1)",
+                            values={":open0": OPEN_STATES[0], ":open1": OPEN_STATES[1]}, remove=("due_queue",))
+
+    def _release_update(self, post_key: str, claimed_at: datetime) -> dict[str, Any]:
+        return {"TableName": self._table, "Key": to_item({"pk": conversation_pk(post_key), "sk": SK}),
+                "UpdateExpression": "SET due_queue = #queue REMOVE overdue_notified_at",
+                "ExpressionAttributeNames": {"#queue": "queue"},
+                "ConditionExpression": "overdue_notified_at = :at",
+                "ExpressionAttributeValues": {":at": to_value(iso_z(claimed_at))}}
 
     # --- the Poller: a post read again with more engagement raises its conversation's priority --
 
@@ -326,6 +340,12 @@ class InboxRepository:
                 return False
             raise
         return True
+
+    def _chained_each(self, changes: list[tuple[AuditEntry, dict[str, Any]]]) -> list[bool]:
+        """Updates each with its audit entry, batched into transactions (AuditLog.append_each)."""
+        if self._audit is None:
+            raise RuntimeError("this InboxRepository was built without the audit log; it can only open conversations")
+        return self._audit.append_each([(entry, [{"Update": update}]) for entry, update in changes])
 
 
 class TopicLevels:

@@ -3,9 +3,10 @@
 Run each minute from the Detector's handler (wiring passes the topics' levels it just decided). For
 each topic and open state (NEW, ASSIGNED), one Query on by_time reads the conversations posted at
 least the shortest possible target ago and not yet notified (crisiscomms.aws.inbox_store.overdue);
-those whose due time has passed are claimed one by one (a conditional update with its audit entry:
-only one run can claim a conversation), then one message per topic lists every conversation claimed
-in this run. If SNS refuses it, the claims are given back (audited) and the next run tries again.
+those whose due time has passed are claimed together (each a conditional update with its own audit
+entry, as few transactions as DynamoDB allows: only one run can claim a conversation, and one claimed
+elsewhere is left out without holding up the rest), then one message per topic lists every conversation
+claimed in this run. If SNS refuses it, the claims are given back (audited) and the next run tries again.
 
 A topic at WARNING or above answers on the shorter target: a conversation opened at a lower level
 keeps its stored due_at, and is treated as due at `created_at + escalated_minutes` when that is
@@ -117,13 +118,14 @@ class OverdueNotifier:
     def topic(self, topic: str, level: str | None, *, budget: int) -> int:
         """Claim and notify one topic's overdue conversations; how many were notified."""
         now = self._clock()
-        claimed: list[tuple[dict[str, Any], datetime]] = []
-        for conversation, due in self.due(topic, level, limit=budget):
-            late = _minutes(now - due)
-            if self._repo.mark_overdue_notified(conversation["post_key"], now, entry=self._entry(
-                    "inbox.overdue_claimed", conversation["post_key"],
-                    {"due_at": iso_z(due), "minutes_late": late, "level": (level or "NORMAL").upper()})):
-                claimed.append((conversation, due))
+        due = self.due(topic, level, limit=budget)
+        if not due:
+            return 0
+        marked = self._repo.claim_overdue_notices([(conversation["post_key"], self._entry(
+            "inbox.overdue_claimed", conversation["post_key"],
+            {"due_at": iso_z(when), "minutes_late": _minutes(now - when), "level": (level or "NORMAL").upper()}))
+            for conversation, when in due], now)
+        claimed = [pair for pair, won in zip(due, marked) if won]
         if not claimed:
             return 0
         subject, text = overdue_message(topic, level, claimed, now, self._settings)
@@ -131,9 +133,9 @@ class OverdueNotifier:
             self._send(subject, text)
         except Exception as exc:  # SNS down: give every claim back, the next run sends them
             logger.warning("desk notice failed; will retry", extra={"topic": topic, "error": str(exc)})
-            for conversation, _ in claimed:
-                self._repo.release_overdue_notified(conversation["post_key"], now, entry=self._entry(
-                    "inbox.overdue_notice_failed", conversation["post_key"], {"error": str(exc)[:200]}))
+            self._repo.release_overdue_notices([(conversation["post_key"], self._entry(
+                "inbox.overdue_notice_failed", conversation["post_key"], {"error": str(exc)[:200]}))
+                for conversation, _ in claimed], now)
             return 0
         count("InboxOverdueNotified", len(claimed))
         return len(claimed)
