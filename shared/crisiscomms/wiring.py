@@ -481,17 +481,23 @@ class Container:
         )
 
     def _conversation_opener(self, s: PollerSettings, config: WatchConfig, posts: Any) -> Any:
-        """The Ingestor's `on_stored` (and `owes_step`, `on_due`): triage, and one conditional PutItem for a
-        post that opens a conversation (with the topic's level, read once a minute, for its due time), then
-        the post's `follow_up` for its re-reads."""
+        """The Ingestor's `on_stored` (and `owes_step`, `on_due`): triage, then for a page's posts that open a
+        conversation (with the topic's level, read once a minute, for its due time) the conversations and
+        the posts' `follow_up` for their re-reads, together; one at a time for a post whose step was owed."""
         from crisiscomms.aws.inbox_store import InboxRepository, TopicLevels
         from crisiscomms.inbox.opening import ConversationOpener
 
         inbox = self._once("inbox_opening", lambda: InboxRepository(s.inbox_table, clients=self.clients))
         levels = self._once("topic_levels", lambda: TopicLevels(s.state_table, clients=self.clients))
+
+        def open_many(pairs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> list[bool]:
+            return inbox.open_conversations([(conversation, None if follow_up is None else
+                                              posts.follow_up_update(conversation["post_key"], follow_up))
+                                             for conversation, follow_up in pairs])
+
         return ConversationOpener(inbox.open_conversation, settings=lambda: config.inbox, level_of=levels.level,
                                   clock=self.now, keep_follow_up=posts.set_follow_up, conversation=inbox.get,
-                                  reads_again=_read_again)
+                                  reads_again=_read_again, open_many=open_many)
 
     def _engagement_follow_up(self, s: PollerSettings, config: WatchConfig, posts: Any) -> Callable[[Any], int]:
         """The Ingestor's `on_seen_again`, new for each poll (one update per conversation per poll): a

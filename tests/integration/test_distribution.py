@@ -83,7 +83,8 @@ def test_places_stored_by_the_poller_come_back_by_region_and_hour_from_one_query
     news_reports = listening.poll("news")
     stored = x_report["stored"] + sum(r["stored"] for r in news_reports)
     assert (x_report["status"], x_report["stored"], stored) == ("ok", 7, 9), (x_report, news_reports)
-    assert writes.calls["TransactWriteItems"] == 2, "one transaction per page: X's and the feed's"
+    assert x_report["followed_up"] == 2
+    assert writes.calls["TransactWriteItems"] == 3, "one transaction per page, X's and the feed's, and X's two conversations"
 
     repo = PostRepository(PostTables(os.environ["POSTS_TABLE"], os.environ["TOPIC_POSTS_TABLE"],
                                      os.environ["AGGREGATES_TABLE"]), clients=AwsClients(), retention_days=1)
@@ -98,6 +99,7 @@ def test_places_stored_by_the_poller_come_back_by_region_and_hour_from_one_query
         items = {p["published_at"][:16] for p in posts} | {"hour" + p["published_at"][:13] for p in posts} \
             | {"arrivals" + p["ingested_at"][:16] for p, c in zip(posts, carried) if c}
         expected.append(2 * len(posts) + len(items))
+    expected.append(2)  # the conversations' Puts (X writes no follow-up)
     assert sorted(writes.transactions) == sorted(expected)
     [shenzhen] = [p for p in repo.platform_posts("x", "2026-11-28") if p["author"] == "gd0"]
     assert (shenzhen["country"], shenzhen["region"], shenzhen["location_country"]) == ("CN", "CN-GD", "CN")

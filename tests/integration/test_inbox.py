@@ -458,6 +458,41 @@ def test_a_failed_desk_notice_gives_the_claims_back_and_the_next_run_sends_it(de
         "inbox.overdue_claimed", "inbox.overdue_notice_failed", "inbox.overdue_claimed"]
 
 
+def test_a_pages_conversations_open_together_each_with_its_posts_follow_up_or_not_at_all(
+        stack: Stack, sim_clock: Any) -> None:
+    from crisiscomms.aws.post_store import FOLLOW_UP, INBOX_DUE, PostRepository, PostTables
+    from crisiscomms.inbox.growth import follow_up_of
+
+    posts = PostRepository(PostTables(stack.refs["PostsTable"], stack.refs["TopicPostsTable"], stack.refs["AggregatesTable"]),
+                           clients=AwsClients(), retention_days=1)
+    repo = InboxRepository(stack.refs["InboxTable"], clients=AwsClients(), sleep=lambda _: None)
+    items = _seed(_repo(stack), sim_clock, [("wechat", "7000", 100, 5)])  # opened already (a stopped run's)
+    items += [conversation_for(ScoredPost(post=Post(
+        platform="wechat", native_id=f"70{n:02d}", source_type="social", source_id="s", url=f"https://wechat.example/{n}",
+        author=f"author-{n}", followers=10, text="港湾银行转账失败", published_at=sim_clock(), to_bank=True),
+        topics=("harbor",), language="zh-Hans", sentiment=-0.6, sentiment_label="negative", crisis_terms=(),
+        crisis_categories=(), crisis_weight=0.0, is_crisis=False, risk=40, ingested_at=sim_clock()),
+        Triage(kind="complaint", opens=True, priority=300), level=None, now=sim_clock(), settings=InboxSettings())
+        for n in range(1, 61)]
+    for item in items[:-1]:  # stored posts owing their step; the last post is gone (expired)
+        client("dynamodb").put_item(TableName=stack.refs["PostsTable"],
+                                    Item=to_item({"post_key": item["post_key"], INBOX_DUE: "2026-11-28T09:00:00Z"}))
+    operations = _Operations(repo._clients("dynamodb"))
+    opened = repo.open_conversations([(item, posts.follow_up_update(item["post_key"], follow_up_of(item)))
+                                      for item in items])
+    assert opened == [False] + [True] * 60
+    assert operations.seen == {"TransactWriteItems": 4}, (
+        "50 pairs a transaction: tried again without the open one and then without the gone post's follow-up; then 11")
+    for item in items[1:]:
+        assert repo.get(item["post_key"])["state"] == "NEW"
+    for item in items[1:-1]:
+        stored = posts.known([item["post_key"]])[item["post_key"]]
+        assert INBOX_DUE not in stored and stored[FOLLOW_UP] == follow_up_of(item)
+    assert posts.known([items[0]["post_key"]])[items[0]["post_key"]] == {INBOX_DUE: "2026-11-28T09:00:00Z"}, \
+        "the opening left out leaves its post as it was: the step stays owed"
+    assert posts.known([items[-1]["post_key"]]) == {}
+
+
 def test_the_publisher_marks_an_open_conversation_replied_once(stack: Stack, sim_clock: Any) -> None:
     repo = _repo(stack)
     open_one, closed = _seed(repo, sim_clock, [("weibo", "9501", 100, 5), ("weibo", "9502", 100, 5)])

@@ -387,7 +387,8 @@ def test_an_unset_platform_token_fails_the_source_with_a_clear_message(listening
 
 def test_a_post_from_a_read_once_source_opens_its_conversation_without_a_follow_up_write(listening: Listening) -> None:
     """X's search never returns a stored post again, so its conversations get no follow-up record: a
-    rumour wave on X costs its conversation per post and its share of the page's transaction, nothing more."""
+    rumour wave on X costs its conversation's Put in the page's openings and its share of the page's
+    transaction, nothing more."""
     from crisiscomms.aws.dynamo import from_item, to_item
     from crisiscomms.wiring import container
     from crisiscomms_local.aws import client
@@ -399,7 +400,9 @@ def test_a_post_from_a_read_once_source_opens_its_conversation_without_a_follow_
     container().clients("dynamodb").meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     [report] = listening.poll("x")
     assert report["stored"] == 3 and report["followed_up"] == 3, report
-    assert calls.count("PutItem") == 3 and calls.count("UpdateItem") == 2, calls  # conversations; lease and release
+    # the posts' transaction, the topic's level, the three conversations together; the lease and its release
+    assert calls.count("TransactWriteItems") == 2 and calls.count("PutItem") == 0, calls
+    assert calls.count("UpdateItem") == 2, calls
     stored = [from_item(client("dynamodb").get_item(TableName=os.environ["POSTS_TABLE"], Key=to_item({"post_key": key}))["Item"])
               for key in (f"x#{native_id}" for native_id in ids)]
     assert stored and all("follow_up" not in post for post in stored)

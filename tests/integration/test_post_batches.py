@@ -233,7 +233,7 @@ def test_a_post_stored_by_another_writer_between_the_lookup_and_the_write_counts
 
     opened: list[str] = []
     ingestor = Ingestor(TopicMatcher([Topic(id="harbor", names=["Harbor Bank"])]), LexiconScorer(), Racing(),  # type: ignore[arg-type]
-                        lambda: STORED_AT, on_stored=lambda scored: opened.append(scored.post.key))
+                        lambda: STORED_AT, on_stored=lambda stored: opened.extend(s.post.key for s in stored) or len(stored))
     report = RunReport(source="x:x")
     ingestor.ingest(posts, report)
     assert (report.stored, report.duplicates) == (39, 1)
@@ -335,7 +335,7 @@ def test_the_ingestor_counts_and_logs_a_refused_post(stack, caplog) -> None:
                   published_at=STORED_AT) for n, text in enumerate(["Harbor Bank queue", "a long queue", "another queue"])]
     opened: list[str] = []
     ingestor = Ingestor(TopicMatcher(topics), LexiconScorer(), _repository(tables), lambda: STORED_AT,
-                        on_stored=lambda scored: opened.append(scored.post.key))
+                        on_stored=lambda stored: opened.extend(s.post.key for s in stored) or len(stored))
     report = RunReport(source="x:x")
     with caplog.at_level("ERROR"):
         ingestor.ingest(posts, report)

@@ -135,21 +135,16 @@ def json_document(document: dict[str, Any]) -> str:
 
 
 def _stopping(monkeypatch: Any, when: str) -> None:
-    """The Poller stops at its first conversation: before the PutItem, or after it and before the follow-up."""
-    real = InboxRepository.open_conversation
-    left = [1]
+    """The Poller stops at its page's conversations: before they are written, or after and before the cursor moves."""
+    real = InboxRepository.open_conversations
 
-    def open_conversation(self: InboxRepository, conversation: dict[str, Any]) -> bool:
-        if left and when == "before":
-            left.clear()
+    def open_conversations(self: InboxRepository, openings: list[Any]) -> list[bool]:
+        if when == "before":
             raise Killed
-        opened = real(self, conversation)
-        if left:
-            left.clear()
-            raise Killed
-        return opened
+        real(self, openings)
+        raise Killed
 
-    monkeypatch.setattr(InboxRepository, "open_conversation", open_conversation)
+    monkeypatch.setattr(InboxRepository, "open_conversations", open_conversations)
 
 
 def _poll(kind: str, clock: Any) -> dict[str, Any]:
@@ -177,19 +172,25 @@ def test_a_poll_stopped_before_its_inbox_steps_has_them_done_at_the_next_read_on
     _stopping(monkeypatch, when)
     with pytest.raises(Killed):
         _poll("weibo", clock)
-    assert all(INBOX_DUE in _post_item(key) for key in keys), "stored, each with its step owed"
-    assert len(_conversations()) == (1 if when == "after" else 0)
+    if when == "before":
+        assert all(INBOX_DUE in _post_item(key) for key in keys), "stored, each with its step owed"
+        assert _conversations() == []
+    else:  # a conversation and its post's follow-up are written together: nothing is left owed
+        assert all(INBOX_DUE not in _post_item(key) for key in keys) and len(_conversations()) == 3
     monkeypatch.undo()
 
     calls = _calls()
     report = _poll("weibo", clock)  # the cursor did not move: the same posts again
-    assert (report["status"], report["stored"], report["resumed"]) == ("ok", 0, 3), report
+    assert (report["status"], report["stored"], report["resumed"]) == ("ok", 0, 3 if when == "before" else 0), report
     conversations = _conversations()
     assert sorted(c["post_key"] for c in conversations) == sorted(keys), "one conversation per post, never two"
     for conversation in conversations:
         item = _post_item(conversation["post_key"])
         assert INBOX_DUE not in item and item[FOLLOW_UP]["kind"] == conversation["kind"], "followed up, owed no more"
-    assert calls["PutItem"] == 3 and calls["GetItem"] <= 1 + (when == "after"), calls  # + the topic's level
+    if when == "before":  # resumed one at a time
+        assert calls["PutItem"] == 3 and calls["GetItem"] <= 1, calls  # + the topic's level
+    else:
+        assert calls["PutItem"] == calls["TransactWriteItems"] == calls["GetItem"] == 0, calls
 
     calls.clear()
     report = _poll("weibo", clock)
@@ -205,11 +206,13 @@ def test_on_x_a_page_read_again_after_a_stop_opens_what_was_owed_and_writes_no_f
     _stopping(monkeypatch, "after")
     with pytest.raises(Killed):
         listening.poll("x")
+    assert len(_conversations()) == 3 and all(INBOX_DUE in _post_item(key) for key in keys), \
+        "opened, and the marks kept: nothing writes a follow-up on X"
     monkeypatch.undo()
     listening.tick()
     calls = _calls()
     [report] = listening.poll("x")  # since_id did not move: the same page
-    assert (report["status"], report["stored"], report["resumed"], report["followed_up"]) == ("ok", 0, 3, 2), report
+    assert (report["status"], report["stored"], report["resumed"], report["followed_up"]) == ("ok", 0, 3, 0), report
     assert sorted(c["post_key"] for c in _conversations()) == sorted(keys)
     assert all(FOLLOW_UP not in _post_item(key) and INBOX_DUE not in _post_item(key) for key in keys)
     assert calls["PutItem"] == 3 and calls["GetItem"] <= 1, calls  # no read of the conversation on X

@@ -184,7 +184,7 @@ def test_the_opener_keeps_the_follow_up_of_a_conversation_it_opened_only() -> No
     opener = ConversationOpener(lambda item: opened.append(item) or True, settings=lambda: DEFAULTS,
                                 level_of=lambda topic: None, clock=lambda: OPENED,
                                 keep_follow_up=lambda key, follow_up: kept.append((key, follow_up)))
-    assert opener(scored) is True
+    assert opener([scored]) == 1
     [item] = opened
     assert kept == [("weibo#5031", follow_up_of(item))]
     assert kept[0][1] == {"kind": item["kind"], "risk": item["risk"], "followers": 800, "created_at": item["created_at"],
@@ -192,7 +192,7 @@ def test_the_opener_keeps_the_follow_up_of_a_conversation_it_opened_only() -> No
                           "priority": item["priority"]}
     refused = ConversationOpener(lambda item: False, settings=lambda: DEFAULTS, level_of=lambda topic: None,
                                  clock=lambda: OPENED, keep_follow_up=lambda key, follow_up: kept.append((key, follow_up)))
-    assert refused(scored) is False and len(kept) == 1, "an already open conversation keeps the follow-up it has"
+    assert refused([scored]) == 0 and len(kept) == 1, "an already open conversation keeps the follow-up it has"
 
 
 # --- the Ingestor hands re-read posts over from the lookup it makes anyway --------------------------------

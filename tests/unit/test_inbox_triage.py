@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crisiscomms.errors import ConfigurationError
+from crisiscomms.inbox.growth import follow_up_of
 from crisiscomms.inbox.opening import ConversationOpener, conversation_for
 from crisiscomms.inbox.triage import (
     KINDS,
@@ -237,7 +238,7 @@ def test_a_qualifying_post_opens_a_conversation_with_its_kind_priority_and_due_t
                                 level_of=lambda topic: "WARNING", clock=lambda: POSTED + timedelta(minutes=1))
     post = scored("@HarborBank 你们的APP又崩了，转账一直失败", to_bank=True, followers=999, likes=9,
                   reply_ref={"status_id": "5030"})
-    assert opener(post) is True
+    assert opener([post]) == 1
     [item] = opened
     assert item["post_key"] == "weibo#5031" and item["id"] == "weibo:5031" and item["kind"] == "complaint"
     assert item["state"] == "NEW" and item["version"] == 1 and item["topic"] == "harbor"
@@ -254,14 +255,55 @@ def test_a_post_that_does_not_qualify_costs_nothing_and_a_failure_never_raises()
     calls: list[Any] = []
     opener = ConversationOpener(lambda item: calls.append(item) or True, settings=lambda: DEFAULTS,
                                 level_of=lambda topic: calls.append(topic), clock=lambda: POSTED)
-    assert opener(scored("港湾银行柜员态度太差了，排队两小时")) is False
+    assert opener([scored("港湾银行柜员态度太差了，排队两小时")]) == 0
     assert calls == []
 
     def broken(item: dict[str, Any]) -> bool:
         raise RuntimeError("throttled")
 
     failing = ConversationOpener(broken, settings=lambda: DEFAULTS, level_of=lambda topic: None, clock=lambda: POSTED)
-    assert failing(scored("听说港湾银行要倒闭了，赶紧去取钱")) is False
+    assert failing([scored("听说港湾银行要倒闭了，赶紧去取钱")]) == 0
+
+
+def _page(*texts: str) -> list[ScoredPost]:
+    """Posts of one page, each with an id of its own."""
+    page = []
+    for n, text in enumerate(texts):
+        one = scored(text, to_bank=text.startswith("@"))
+        page.append(one.model_copy(update={"post": one.post.model_copy(update={"native_id": f"60{n}"})}))
+    return page
+
+
+def test_a_pages_conversations_go_to_open_many_together_with_the_follow_ups_of_posts_read_again() -> None:
+    batches: list[list[tuple[dict[str, Any], Any]]] = []
+    singles: list[Any] = []
+    levels: list[str] = []
+
+    def level_of(topic: str) -> str | None:
+        levels.append(topic)
+        if len(levels) == 2:
+            raise ConnectionError("the level could not be read")  # this post's step stays owed; the others go on
+        return None
+
+    opener = ConversationOpener(lambda item: singles.append(item) or True, settings=lambda: DEFAULTS,
+                                level_of=level_of, clock=lambda: POSTED, reads_again=lambda key: key != "weibo#603",
+                                open_many=lambda pairs: batches.append(pairs) or [True, False, True][:len(pairs)])
+    page = _page("@HarborBank 转账一直失败，怎么回事？", "@HarborBank 转账失败", "港湾银行的新logo还挺好看",
+                 "@HarborBank 你们的APP又崩了，转账一直失败", "@HarborBank 听说你们要倒闭了？")
+    assert opener(page) == 2, "what open_many says it opened"
+    assert singles == [], "nothing one at a time"
+    [pairs] = batches
+    assert [item["post_key"] for item, _ in pairs] == ["weibo#600", "weibo#603", "weibo#604"]
+    for item, follow_up in pairs:
+        assert follow_up == (None if item["post_key"] == "weibo#603" else follow_up_of(item)), \
+            "no follow-up for a post its source never reads again"
+
+    def down(pairs: Any) -> list[bool]:
+        raise ConnectionError("DynamoDB unavailable")
+
+    failing = ConversationOpener(lambda item: True, settings=lambda: DEFAULTS, level_of=lambda topic: None,
+                                 clock=lambda: POSTED, open_many=down)
+    assert failing(page) == 0, "logged and counted, never raised: the posts are stored, their steps owed"
 
 
 # --- a conversation in a URL path -----------------------------------------------------------------------

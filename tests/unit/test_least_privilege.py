@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from crisiscomms.aws.audit_log import AuditLog
-from crisiscomms.aws.dynamo import from_item
+from crisiscomms.aws.dynamo import from_item, to_item
 from crisiscomms.aws.source_state import StateRepository
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms_local.template import load_template, resources_of_type, sam_transform
@@ -304,7 +304,11 @@ def test_the_poller_may_only_open_conversations_raise_their_priority_and_read_to
     assert repo.raise_priority("weibo#5031", engagement=900, priority=640, created_at="2026-11-28T09:00:00Z",
                                fields={"growth_per_minute": 30.0}) == "raised"
     TopicLevels("state", clients=lambda service: client).level("harbor")  # type: ignore[arg-type]
-    assert client.inbox == [("dynamodb:PutItem", "conv#weibo#5031", None), ("dynamodb:UpdateItem", "conv#weibo#5031", None)]
+    follow_up = {"TableName": "posts", "Key": to_item({"post_key": "weibo#5032"}), "UpdateExpression": "SET f = :f"}
+    assert repo.open_conversations([(_conversation("weibo#5032"), follow_up), (_conversation("weibo#5033"), None)]) == [
+        True, True]  # a page's conversations, in one transaction
+    assert client.inbox == [("dynamodb:PutItem", "conv#weibo#5031", None), ("dynamodb:UpdateItem", "conv#weibo#5031", None),
+                            ("dynamodb:PutItem", "conv#weibo#5032", None), ("dynamodb:PutItem", "conv#weibo#5033", None)]
     assert client.calls == [("dynamodb:GetItem", "detector#harbor")]
     for action, pk, index in client.inbox:
         assert _inbox_allowed("PollerFunctionRole", action, pk, index), (action, pk, index)

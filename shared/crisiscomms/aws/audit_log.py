@@ -129,9 +129,8 @@ class AuditLog:
         """The indexes of `changes` written: `pending` in one transaction, less those whose own items were refused."""
         from botocore.exceptions import ClientError
 
-        for attempt in range(MAX_ATTEMPTS):
-            if not pending:
-                return []
+        attempt = 0
+        while pending:
             head = self._usable_head()
             seq = int(head["seq"]) if head else 0
             prev = head["hash"] if head else GENESIS
@@ -162,14 +161,17 @@ class AuditLog:
                 chained = len(puts) + 1
                 refused = {owner[k - chained] for k, r in enumerate(reasons)
                            if k >= chained and r.get("Code") == "ConditionalCheckFailed"}
-                if refused:
+                if refused:  # each such retry has a change fewer: bounded
                     pending = [i for i in pending if i not in refused]
                     continue
                 busy = any(r.get("Code") == "TransactionConflict" for r in reasons[chained:])  # tried again
                 if not (busy or _lost_the_race(exc, chained)):
                     raise
+            attempt += 1
+            if attempt == MAX_ATTEMPTS:
+                raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
             self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
-        raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
+        return []
 
     def records(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """Every entry in sequence order (consistent reads, paged)."""

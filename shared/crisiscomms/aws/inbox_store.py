@@ -24,13 +24,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
 import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from crisiscomms.aws.audit_log import AuditLog
+from crisiscomms.aws.audit_log import TRANSACTION_ITEMS, AuditLog
+from crisiscomms.aws.post_store import CONFLICT_ATTEMPTS
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import from_item, to_item, to_value
 from crisiscomms.errors import Conflict, InvalidParameter
@@ -90,10 +92,12 @@ def _cancelled_on_our_item(exc: Any, first_own: int) -> bool:
 
 
 class InboxRepository:
-    def __init__(self, table: str, *, clients: AwsClients, audit: AuditLog | None = None) -> None:
+    def __init__(self, table: str, *, clients: AwsClients, audit: AuditLog | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._table = table
         self._clients = clients
         self._audit = audit
+        self._sleep = sleep
 
     # --- opening (the Poller: one conditional PutItem, nothing else) ------------------------------
 
@@ -101,18 +105,76 @@ class InboxRepository:
         """Store a new conversation; False (and nothing written) when the post already has one."""
         from botocore.exceptions import ClientError
 
-        queue = queue_key(conversation["topic"], conversation["state"])
-        item = {**conversation, "pk": conversation_pk(conversation["post_key"]), "sk": SK, "queue": queue}
-        if conversation["state"] in OPEN_STATES:
-            item["due_queue"] = queue
         try:
-            self._clients("dynamodb").put_item(TableName=self._table, Item=to_item(item),
-                                               ConditionExpression="attribute_not_exists(pk)")
+            self._clients("dynamodb").put_item(**self._opening_put(conversation))
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True
+
+    def open_conversations(self, openings: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> list[bool]:
+        """`open_conversation` of many, each with an Update of the caller's that goes with it or not at all (the
+        post's follow-up, `PostRepository.follow_up_update`), in as few transactions as DynamoDB allows.
+
+        A conversation the post has already is left out, its Update with it (False); an Update whose condition
+        fails is dropped and its conversation still opened. A conflict with another writer sends the
+        transaction again after a jittered pause, at most CONFLICT_ATTEMPTS times, then raises its error (the
+        transactions before it stay written)."""
+        opened = [False] * len(openings)
+        start = 0
+        while start < len(openings):
+            end, items = start, 0
+            while end < len(openings) and items + 1 + (openings[end][1] is not None) <= TRANSACTION_ITEMS:
+                items += 1 + (openings[end][1] is not None)
+                end += 1
+            for index in self._open_together(openings, list(range(start, end))):
+                opened[index] = True
+            start = end
+        return opened
+
+    def _open_together(self, openings: list[tuple[dict[str, Any], dict[str, Any] | None]],
+                       pending: list[int]) -> list[int]:
+        """One transaction of the `pending` openings, less those refused; the indexes opened."""
+        from botocore.exceptions import ClientError
+
+        dropped: set[int] = set()  # openings whose Update was refused: opened without it
+        conflicts = 0
+        while pending:
+            actions: list[dict[str, Any]] = []
+            owners: list[tuple[int, bool]] = []  # (opening, is its Put) of each action
+            for index in pending:
+                conversation, update = openings[index]
+                actions.append({"Put": self._opening_put(conversation)})
+                owners.append((index, True))
+                if update is not None and index not in dropped:
+                    actions.append({"Update": update})
+                    owners.append((index, False))
+            try:
+                self._clients("dynamodb").transact_write_items(TransactItems=actions)
+                return pending
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                failed = [owners[k] for k, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+                if failed:  # each such retry has an action fewer: bounded
+                    opened_already = {index for index, put in failed if put}
+                    pending = [i for i in pending if i not in opened_already]
+                    dropped |= {index for index, put in failed if not put}
+                    continue
+                conflicts += 1
+                if conflicts == CONFLICT_ATTEMPTS or not any(r.get("Code") == "TransactionConflict" for r in reasons):
+                    raise
+            self._sleep(random.uniform(0, 0.01 * 2 ** conflicts))
+        return []
+
+    def _opening_put(self, conversation: dict[str, Any]) -> dict[str, Any]:
+        queue = queue_key(conversation["topic"], conversation["state"])
+        item = {**conversation, "pk": conversation_pk(conversation["post_key"]), "sk": SK, "queue": queue}
+        if conversation["state"] in OPEN_STATES:
+            item["due_queue"] = queue
+        return {"TableName": self._table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}
 
     # --- reads ------------------------------------------------------------------------------------
 

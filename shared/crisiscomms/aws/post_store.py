@@ -376,6 +376,16 @@ class PostRepository:
         the inbox step is done. One UpdateItem. False when the post is no longer stored (it expired)."""
         from botocore.exceptions import ClientError
 
+        try:
+            self._clients("dynamodb").update_item(**self.follow_up_update(post_key, follow_up))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def follow_up_update(self, post_key: str, follow_up: dict[str, Any] | None) -> dict[str, Any]:
+        """The UpdateItem of `set_follow_up`, for a transaction of the caller's (conditional on the post being stored)."""
         update: dict[str, Any] = {"TableName": self._tables.posts, "Key": to_item({"post_key": post_key}),
                                   "ConditionExpression": "attribute_exists(post_key)",
                                   "ExpressionAttributeNames": {"#f": FOLLOW_UP, "#d": INBOX_DUE}}
@@ -384,13 +394,7 @@ class PostRepository:
         else:
             update["UpdateExpression"] = "SET #f = :f REMOVE #d"
             update["ExpressionAttributeValues"] = {":f": to_value(follow_up)}
-        try:
-            self._clients("dynamodb").update_item(**update)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return update
 
     def _transaction(self, scored: ScoredPost) -> list[dict[str, Any]]:
         """The transaction that stores this post alone (see `store_many`)."""

@@ -1,22 +1,24 @@
-"""Opening a conversation as a post is stored: triage, and one conditional PutItem when it qualifies.
+"""Opening a conversation as a post is stored: triage, and a conditional Put when it qualifies.
 
-The Ingestor calls `ConversationOpener` for every post it stored (never for a duplicate). Most posts do
-not qualify and cost nothing here; one that does costs one conditional PutItem on the InboxTable (a
-repeat of the same post changes nothing), and the first one of a topic in a minute also one GetItem of
-the topic's level (crisiscomms.aws.inbox_store.TopicLevels, kept 60 s), so the due time reflects a
-WARNING or CRISIS already declared. Once opened, the post keeps a small `follow_up` (one UpdateItem on
-the post) so that a re-read with grown engagement can raise the conversation's priority without
-reading anything else (crisiscomms.inbox.growth).
+The Ingestor calls `ConversationOpener` once a page with the posts it stored now (never a duplicate). Most
+posts do not qualify and cost nothing here. Those that do are opened together (`open_many`, wiring's
+InboxRepository.open_conversations): each a conditional Put on the InboxTable (a repeat of the same post
+changes nothing) and, for a source that reads its posts again, the Update keeping a small `follow_up` on the
+post, so that a re-read with grown engagement can raise the conversation's priority without reading
+anything else (crisiscomms.inbox.growth); a conversation and its post's Update go in the same transaction,
+up to 50 of them a transaction. The first post of a topic in a minute also costs one GetItem of the topic's
+level (crisiscomms.aws.inbox_store.TopicLevels, kept 60 s), so the due time reflects a WARNING or CRISIS
+already declared.
 
 A post that qualifies (`opens`) is stored with its step marked due (`inbox_due` on its item, in its own
 transaction), and writing its `follow_up` clears the mark. A run stopped after the transaction and before
-the step leaves the mark; the next read of the post hands it to `resume`, which runs the step again:
-the conditional PutItem never makes a second conversation, and one found open already (the run stopped
-between the PutItem and the follow-up) is read once (GetItem) for its follow-up. Either way the mark goes,
-with the follow-up written for a source that reads its posts again, alone (REMOVE) for one that does not.
-Where nothing reads a post again (X, feeds: `reads_again` false) the step writes no follow-up and leaves
-the mark, to spare a write per conversation; a page read again after a stopped run resumes each marked
-post of it once (a PutItem refused, an UpdateItem).
+the step leaves the mark; the next read of the post hands it to `resume`, which runs the step again, one
+post at a time: the conditional PutItem never makes a second conversation, and one found open already (the
+run stopped between the PutItem and the follow-up, where they are written apart) is read once (GetItem)
+for its follow-up. Either way the mark goes, with the follow-up written for a source that reads its posts
+again, alone (REMOVE) for one that does not. Where nothing reads a post again (X, feeds: `reads_again`
+false) the step writes no follow-up and leaves the mark, to spare a write per conversation; a page read
+again after a stopped run resumes each marked post of it once (a PutItem refused, an UpdateItem).
 """
 from __future__ import annotations
 
@@ -65,8 +67,13 @@ class ConversationOpener:
                  level_of: Callable[[str], str | None], clock: Callable[[], datetime],
                  keep_follow_up: Callable[[str, dict[str, Any] | None], Any] | None = None,
                  conversation: Callable[[str], dict[str, Any] | None] | None = None,
-                 reads_again: Callable[[str], bool] = lambda post_key: True) -> None:
+                 reads_again: Callable[[str], bool] = lambda post_key: True,
+                 open_many: Callable[[list[tuple[dict[str, Any], dict[str, Any] | None]]], list[bool]] | None = None,
+                 ) -> None:
         self._open = open_conversation
+        # (conversation, its post's follow-up or None) pairs -> opened each: both of a pair or neither, a page's
+        # pairs in as few transactions as DynamoDB allows (wiring: InboxRepository.open_conversations)
+        self._open_many = open_many
         self._settings = settings
         self._level_of = level_of
         self._clock = clock
@@ -85,10 +92,38 @@ class ConversationOpener:
         result = self._triaged[scored.post.key] = triage(TriageInput.of(scored))
         return result.opens
 
-    def __call__(self, scored: ScoredPost) -> bool:
-        """True when a conversation was opened; a failure is logged and counted, never raised (the post
-        is stored and the poll goes on; its mark stays for a later read)."""
-        return self._step(scored, due=False)
+    def __call__(self, stored: list[ScoredPost]) -> int:
+        """The step for the posts a page stored now: how many conversations it opened. A failure is logged
+        and counted, never raised (the posts are stored and the poll goes on; their marks stay for a later
+        read). With `open_many` the page's conversations and follow-ups are written together: for a page of
+        WeChat or Douyin comments, which all address the bank, one request for up to 50 posts instead of two
+        a post."""
+        if self._open_many is None:
+            return sum(self._step(scored, due=False) for scored in stored)
+        pairs: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        for scored in stored:
+            key = scored.post.key
+            kept = self._triaged.pop(key, None)
+            result = kept if kept is not None else triage(TriageInput.of(scored))
+            if not result.opens or not scored.topics:
+                continue
+            try:
+                item = conversation_for(scored, result, level=self._level_of(scored.topics[0]), now=self._clock(),
+                                        settings=self._settings())
+            except Exception as exc:  # as in _step: the post is stored, its mark stays
+                logger.exception("conversation not opened", extra={"post_key": key, "error": str(exc)})
+                count("ConversationsNotOpened")
+                continue
+            pairs.append((item, follow_up_of(item) if self._reads_again(key) else None))
+        if not pairs:
+            return 0
+        try:
+            opened = self._open_many(pairs)
+        except Exception as exc:
+            logger.exception("conversations not opened", extra={"posts": len(pairs), "error": str(exc)})
+            count("ConversationsNotOpened", len(pairs))
+            return 0
+        return sum(opened)
 
     def resume(self, scored: ScoredPost) -> bool:
         """The step again for a stored post whose mark says it is owed; True when it opened the conversation."""

@@ -130,9 +130,10 @@ READ_ONCE_PLATFORMS = frozenset({"x", "news"})
 class Ingestor:
     """Match topics, score, store: the same for every platform.
 
-    `on_stored` is called with each post stored now (never with a duplicate): wiring passes the inbox's
-    opener there, so listening does not depend on the inbox. It must not raise; it is called once the
-    transaction holding the post commits (a page's new posts are stored a few transactions at a time,
+    `on_stored` is called once a page with the related posts stored now (never with a duplicate), and
+    returns how many it followed up: wiring passes the inbox's opener there, so listening does not depend
+    on the inbox, and the opener writes the page's conversations together. It must not raise; it is
+    called once the transactions holding the page's new posts commit (a few posts a transaction,
     `PostRepository.store_many`) and before the page's cursor moves. A post about more topics than one
     transaction holds, or whose item DynamoDB refuses, is not stored: logged with its key and the reason,
     counted as `refused`, and the page goes on (its cursor moves).
@@ -154,7 +155,7 @@ class Ingestor:
     and which posts that do not meet them yet are worth reading again (`watch`, `escalate`)."""
 
     def __init__(self, matcher: TopicMatcher, scorer: Scorer, posts: PostRepository, clock: Callable[[], datetime], *,
-                 high_reach_followers: int = 10_000, on_stored: Callable[[ScoredPost], Any] | None = None,
+                 high_reach_followers: int = 10_000, on_stored: Callable[[list[ScoredPost]], int] | None = None,
                  on_seen_again: Callable[[list[tuple[Post, Mapping[str, Any]]]], int] | None = None,
                  owes_step: Callable[[ScoredPost], bool] | None = None,
                  on_due: Callable[[ScoredPost], Any] | None = None,
@@ -234,6 +235,7 @@ class Ingestor:
             batch = [s.model_copy(update={"inbox_due": True}) if s.related and self._owes_step(s) else s
                      for s in batch]
         refusals: dict[int, Refusal] = {}
+        stored: list[ScoredPost] = []  # related and stored now: the inbox step's, once the page is stored
 
         def settled(index: int, outcome: StoreOutcome) -> None:
             scored = batch[index]
@@ -243,9 +245,8 @@ class Ingestor:
                 if watch is not None and watchable(scored, now, self._early):
                     watch.append(Watched.of(scored))
                     report.watched += 1
-                # an unrelated post is kept for the record only: no conversation in the inbox
-                if scored.related and self._on_stored is not None and self._on_stored(scored):
-                    report.followed_up += 1
+                if scored.related:  # an unrelated post is kept for the record only: no conversation in the inbox
+                    stored.append(scored)
             elif outcome is StoreOutcome.REFUSED:
                 report.refused += 1
                 why = refusals.get(index)
@@ -262,6 +263,8 @@ class Ingestor:
 
         if batch:
             self._posts.store_many(batch, settled=settled, refusals=refusals)
+        if stored and self._on_stored is not None:
+            report.followed_up += self._on_stored(stored)
         if owed_now and self._on_due is not None:
             for scored in owed_now:  # after the page's new posts: owed steps never hold them back
                 report.resumed += 1
