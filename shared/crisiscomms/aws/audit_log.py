@@ -23,11 +23,10 @@ from typing import Any
 from crisiscomms.errors import AuditContention
 from crisiscomms.models.audit import GENESIS, AuditEntry, chain_record
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.dynamo import from_item, to_item, to_value
+from crisiscomms.aws.dynamo import TRANSACT_ACTIONS, from_item, packed, to_item, to_value
 
 CHAIN = "audit"
 MAX_ATTEMPTS = 20
-TRANSACTION_ITEMS = 100  # DynamoDB's most items in one TransactWriteItems
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -111,18 +110,10 @@ class AuditLog:
         drops the others: True for each change written, False for each refused. Bounded like `append`.
         """
         written = [False] * len(changes)
-        start = 0
-        while start < len(changes):
-            end, items = start, 1  # the anchor
-            while end < len(changes) and items + 1 + len(changes[end][1]) <= TRANSACTION_ITEMS:
-                items += 1 + len(changes[end][1])
-                end += 1
-            if end == start:
-                raise ValueError("one change has more items than a transaction holds")
+        for group in packed([1 + len(items) for _, items in changes], TRANSACT_ACTIONS - 1):  # and the anchor
             with self._queue:
-                for index in self._append_chunk(changes, list(range(start, end))):
+                for index in self._append_chunk(changes, group):
                     written[index] = True
-            start = end
         return written
 
     def _append_chunk(self, changes: list[tuple[AuditEntry, list[dict[str, Any]]]], pending: list[int]) -> list[int]:

@@ -7,10 +7,11 @@ no function needs otherwise (its clients are botocore's, `crisiscomms.aws.client
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
+TRANSACT_ACTIONS = 100  # DynamoDB's limit of actions per TransactWriteItems
 _DECIMAL = Context(prec=38)
 # DynamoDB's numbers: 38 significant digits, exponents -128 to 126; anything else is an error.
 DYNAMODB_CONTEXT = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
@@ -166,3 +167,20 @@ def query_all(dynamodb: Any, **kwargs: Any) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def packed(sizes: Sequence[int], room: int = TRANSACT_ACTIONS) -> Iterator[list[int]]:
+    """Consecutive indexes of `sizes` (the actions each change needs), in groups that fit `room` actions:
+    the fewest transactions for changes written in order."""
+    group: list[int] = []
+    used = 0
+    for index, size in enumerate(sizes):
+        if size > room:
+            raise ValueError(f"a change of {size} actions does not fit a transaction of {room}")
+        if used + size > room:
+            yield group
+            group, used = [], 0
+        group.append(index)
+        used += size
+    if group:
+        yield group

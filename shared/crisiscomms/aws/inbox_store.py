@@ -31,10 +31,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from crisiscomms.aws.audit_log import TRANSACTION_ITEMS, AuditLog
+from crisiscomms.aws.audit_log import AuditLog
 from crisiscomms.aws.post_store import CONFLICT_ATTEMPTS
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.dynamo import from_item, to_item, to_value
+from crisiscomms.aws.dynamo import from_item, packed, to_item, to_value
 from crisiscomms.errors import Conflict, InvalidParameter
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import OPEN_STATES, conversation_pk, priority_key, queue_key
@@ -122,15 +122,9 @@ class InboxRepository:
         transaction again after a jittered pause, at most CONFLICT_ATTEMPTS times, then raises its error (the
         transactions before it stay written)."""
         opened = [False] * len(openings)
-        start = 0
-        while start < len(openings):
-            end, items = start, 0
-            while end < len(openings) and items + 1 + (openings[end][1] is not None) <= TRANSACTION_ITEMS:
-                items += 1 + (openings[end][1] is not None)
-                end += 1
-            for index in self._open_together(openings, list(range(start, end))):
+        for group in packed([1 + (update is not None) for _, update in openings]):
+            for index in self._open_together(openings, group):
                 opened[index] = True
-            start = end
         return opened
 
     def _open_together(self, openings: list[tuple[dict[str, Any], dict[str, Any] | None]],

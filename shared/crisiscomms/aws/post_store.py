@@ -74,7 +74,7 @@ from enum import Enum
 from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.dynamo import DYNAMODB_CONTEXT, from_item, query_all, to_item, to_value
+from crisiscomms.aws.dynamo import DYNAMODB_CONTEXT, TRANSACT_ACTIONS, from_item, query_all, to_item, to_value
 from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES, UNKNOWN_PLACE, Post, ScoredPost, hour_key, minute_key
 
 LINK_TEXT_CHARS = 280
@@ -92,7 +92,6 @@ FOLLOW_UP = "follow_up"  # on a post item: what the inbox needs to follow the po
 INBOX_DUE = "inbox_due"  # on a post item: its inbox step is owed (the module docstring; cleared by `set_follow_up`)
 NARRATIVE_LINKS_READ = 1000  # the most topic links one narratives answer reads for its top posts
 NARRATIVE_PAGE = 200
-TRANSACT_ACTIONS = 100  # DynamoDB's limit of actions per TransactWriteItems
 TRANSACTION_BYTES = 2_000_000  # the Puts' JSON per transaction, well under DynamoDB's 4 MB a transaction
 UPDATE_ATTRIBUTES = 200  # per Update: keeps its expression under DynamoDB's 4 KB an expression
 CLAIM_PREFIX = "mastodon-uri#"  # a Mastodon status's claim item in the posts table (`claim_key`)
