@@ -12,6 +12,7 @@ from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Under
 from typing import Any
 
 TRANSACT_ACTIONS = 100  # DynamoDB's limit of actions per TransactWriteItems
+CONFLICT_ATTEMPTS = 5  # a transaction cancelled by another writer's is sent again at most this often in all
 _DECIMAL = Context(prec=38)
 # DynamoDB's numbers: 38 significant digits, exponents -128 to 126; anything else is an error.
 DYNAMODB_CONTEXT = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])

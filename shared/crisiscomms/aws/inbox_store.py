@@ -32,9 +32,8 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from crisiscomms.aws.audit_log import AuditLog
-from crisiscomms.aws.post_store import CONFLICT_ATTEMPTS
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.dynamo import from_item, packed, to_item, to_value
+from crisiscomms.aws.dynamo import CONFLICT_ATTEMPTS, from_item, packed, to_item, to_value
 from crisiscomms.errors import Conflict, InvalidParameter
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import OPEN_STATES, conversation_pk, priority_key, queue_key
@@ -99,7 +98,7 @@ class InboxRepository:
         self._audit = audit
         self._sleep = sleep
 
-    # --- opening (the Poller: one conditional PutItem, nothing else) ------------------------------
+    # --- opening (the Poller: conditional Puts, a page's together) --------------------------------
 
     def open_conversation(self, conversation: dict[str, Any]) -> bool:
         """Store a new conversation; False (and nothing written) when the post already has one."""

@@ -74,7 +74,8 @@ from enum import Enum
 from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.dynamo import DYNAMODB_CONTEXT, TRANSACT_ACTIONS, from_item, query_all, to_item, to_value
+from crisiscomms.aws.dynamo import (CONFLICT_ATTEMPTS, DYNAMODB_CONTEXT, TRANSACT_ACTIONS, from_item, query_all, to_item,
+                                    to_value)
 from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES, UNKNOWN_PLACE, Post, ScoredPost, hour_key, minute_key
 
 LINK_TEXT_CHARS = 280
@@ -97,7 +98,6 @@ UPDATE_ATTRIBUTES = 200  # per Update: keeps its expression under DynamoDB's 4 K
 CLAIM_PREFIX = "mastodon-uri#"  # a Mastodon status's claim item in the posts table (`claim_key`)
 # the post, its claim (Mastodon), and per topic its link, minute, hour and arrivals items: 2 + 4 x 24 = 98 actions
 MAX_TOPICS_PER_POST = (TRANSACT_ACTIONS - 2) // 4
-CONFLICT_ATTEMPTS = 5
 CONFLICT_BASE_DELAY = 0.025  # seconds; full jitter, doubling
 # Cancellation reasons that say nothing against the values sent: none, a condition, or a wait (DynamoDB's
 # documented codes); any other code refuses its action (ValidationError: an item too large, a bad value).
