@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crisiscomms.models import Post
 from crisiscomms.listening.topics import TopicMatcher
@@ -51,3 +53,20 @@ def test_posts_by_a_watched_account_belong_to_its_topic() -> None:
 
 def test_news_title_counts() -> None:
     assert MATCHER.match(_post("Shares fell 8%.", title="Northgate Savings shares slide")) == ("northgate",)
+
+
+_TERMS = ["Harbor Bank", "HSBC", "平安", "平安银行", "招商局", "Chase", "c", "#港湾银行挤兑", "@HarborBank"]
+
+
+@given(st.lists(st.sampled_from(_TERMS), min_size=1, max_size=4),
+       st.lists(st.sampled_from(_TERMS + ["", " ", "的", "x", "_", "-", "bank", "Harbor", "银行", "#", "@", "\u3000"]),
+                max_size=8))
+def test_a_term_search_skipping_texts_without_its_terms_answers_as_the_plain_regular_expression(
+        terms: list[str], pieces: list[str]) -> None:
+    from crisiscomms.listening.topics import _pattern, normalise
+
+    for prefix in ("", "#"):
+        found = _pattern(terms, prefix)
+        assert found is not None
+        text = normalise("".join(pieces))
+        assert found.search(text) == (found.regex.search(text) is not None), (terms, prefix, text)

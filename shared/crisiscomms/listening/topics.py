@@ -30,26 +30,49 @@ def normalise(text: str) -> str:
     return to_simplified(fold_text(text))
 
 
-def _pattern(terms: list[str], prefix: str = "") -> re.Pattern[str] | None:
+class _Terms:
+    """Terms found in a normalised text, Latin-edged ones as whole words (`regex`).
+
+    Why: a post is checked against every watched topic's names, hashtags, accounts, ambiguous names and
+    exclusions, about 40 regular-expression searches a post for 21 topics, most finding nothing. A term is
+    only found where its text is, so each search runs only when one of its terms is a substring of the
+    text (a C substring test), with the same answer."""
+
+    __slots__ = ("literals", "regex")
+
+    def __init__(self, literals: tuple[str, ...], regex: re.Pattern[str]) -> None:
+        self.literals = literals
+        self.regex = regex
+
+    def search(self, text: str) -> bool:
+        for literal in self.literals:
+            if literal in text:
+                return self.regex.search(text) is not None
+        return False
+
+
+def _pattern(terms: list[str], prefix: str = "") -> _Terms | None:
     parts = []
+    literals = []
     for term in terms:
-        norm = re.escape(prefix + normalise(term))
+        folded = normalise(term)
+        literals.append(prefix + folded)
         # Whole words for Latin-edged terms; CJK has no spaces, so a substring is the word.
-        left = f"(?<!{_LATIN_EDGE})" if _LATIN.match(normalise(term)[:1]) or prefix else ""
-        right = f"(?!{_LATIN_EDGE})" if _LATIN.match(normalise(term)[-1:]) else ""
-        parts.append(f"{left}{norm}{right}")
-    return re.compile("|".join(parts)) if parts else None
+        left = f"(?<!{_LATIN_EDGE})" if _LATIN.match(folded[:1]) or prefix else ""
+        right = f"(?!{_LATIN_EDGE})" if _LATIN.match(folded[-1:]) else ""
+        parts.append(f"{left}{re.escape(prefix + folded)}{right}")
+    return _Terms(tuple(dict.fromkeys(literals)), re.compile("|".join(parts))) if parts else None
 
 
 @dataclass(frozen=True)
 class _CompiledTopic:
     id: str
-    include: re.Pattern[str] | None
-    hashtags: re.Pattern[str] | None
-    mentions: re.Pattern[str] | None
+    include: _Terms | None
+    hashtags: _Terms | None
+    mentions: _Terms | None
     accounts: frozenset[str]
-    exclude: re.Pattern[str] | None
-    ambiguous: re.Pattern[str] | None
+    exclude: _Terms | None
+    ambiguous: _Terms | None
     judge: AmbiguousNames | None
 
 
