@@ -70,3 +70,12 @@ def test_a_term_search_skipping_texts_without_its_terms_answers_as_the_plain_reg
         assert found is not None
         text = normalise("".join(pieces))
         assert found.search(text) == (found.regex.search(text) is not None), (terms, prefix, text)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_text_is_folded_as_every_other_text(text: str) -> None:
+    from crisiscomms.listening.topics import normalise
+    from crisiscomms.scoring import normalise as fold_text
+    from crisiscomms.scoring import to_simplified
+
+    assert normalise(text) == to_simplified(fold_text(text))

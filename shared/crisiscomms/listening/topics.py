@@ -26,7 +26,11 @@ _LATIN_EDGE = f"[{WORD_CLASS}_]"
 
 
 def normalise(text: str) -> str:
-    """The scorer's folding (width, case, quotes) plus Traditional to Simplified."""
+    """The scorer's folding (width, case, quotes) plus Traditional to Simplified. ASCII text only changes
+    case (NFKC, the quotes and the Traditional table leave it alone; ASCII's case-fold is lower()): the
+    English half of a page is folded in a fifth of the time."""
+    if text.isascii():
+        return text.lower()
     return to_simplified(fold_text(text))
 
 
