@@ -67,6 +67,30 @@ def test_concurrent_writers_never_fork_or_lose_an_entry(stack) -> None:
     assert verify_chain(records, log.head()).ok
 
 
+def test_a_burst_of_appends_chains_to_the_head_it_wrote_and_another_writers_entry_is_never_forked(stack) -> None:
+    now = [0.0]
+    log = AuditLog(stack.refs["AuditTable"], stack.refs["StateTable"], clients=AwsClients(), sleep=lambda s: None,
+                   monotonic=lambda: now[0])
+    reads: list[str] = []
+    log.clients("dynamodb").meta.events.register("before-call.dynamodb", lambda model, **_: reads.append(model.name))
+    for n in range(3):
+        log.append(_entry(n))
+    assert reads == ["GetItem", "TransactWriteItems", "TransactWriteItems", "TransactWriteItems"], \
+        "the anchor read once; each later append chains to the head the log wrote"
+    _log(stack).append(_entry(3, actor="another-function"))  # the anchor moves under the first log
+    reads.clear()
+    log.append(_entry(4))
+    assert reads == ["TransactWriteItems", "GetItem", "TransactWriteItems"], "refused on the anchor, read, written"
+    now[0] += 1.5  # the head it wrote is not relied on for long
+    reads.clear()
+    log.append(_entry(5))
+    assert reads == ["GetItem", "TransactWriteItems"]
+    records = list(log.records())
+    assert [r["seq"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r["actor"] for r in records] == ["li", "li", "li", "another-function", "li", "li"]
+    assert verify_chain(records, log.head()).ok
+
+
 def test_a_refused_state_change_appends_nothing(stack) -> None:
     log = _log(stack)
     log.append(_entry(1))

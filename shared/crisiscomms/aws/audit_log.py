@@ -27,6 +27,7 @@ from crisiscomms.aws.dynamo import TRANSACT_ACTIONS, from_item, packed, to_item,
 
 CHAIN = "audit"
 MAX_ATTEMPTS = 20
+WRITTEN_HEAD_SECONDS = 1.0  # how long the head this log wrote is chained to without reading the anchor
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -36,7 +37,7 @@ class AuditChainUnavailable(AuditContention):
 
 class AuditLog:
     def __init__(self, audit_table: str, state_table: str, *, clients: AwsClients, chain: str = CHAIN,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.clients = clients
         self._clients = clients
         self._table = audit_table
@@ -46,6 +47,11 @@ class AuditLog:
         # Writers of one process take turns at the chain's head instead of racing for it: every
         # repository of a function shares this log (the composition root builds one per table).
         self._queue = threading.Lock()
+        # The head this log last wrote, and when: the next append of a burst (a Publisher batch's moves)
+        # chains to it without reading the anchor first. The anchor's condition still decides: if another
+        # writer moved it meanwhile, the transaction is refused, the anchor is read and the append tried again.
+        self._written: tuple[dict[str, Any], float] | None = None
+        self._monotonic = monotonic
 
     @property
     def _anchor_key(self) -> dict[str, Any]:
@@ -66,6 +72,17 @@ class AuditLog:
                                         f"(seq {seq!r}, hash {value!r}); no entry can be chained to it")
         return head
 
+    def _head_to_chain(self, attempt: int) -> dict[str, Any] | None:
+        """The head to chain the next entry to: the one this log wrote within WRITTEN_HEAD_SECONDS on a first
+        attempt, else the anchor as read now."""
+        if attempt == 0 and self._written is not None and self._monotonic() - self._written[1] < WRITTEN_HEAD_SECONDS:
+            return self._written[0]
+        self._written = None
+        return self._usable_head()
+
+    def _wrote(self, seq: int, value: str) -> None:
+        self._written = ({"seq": seq, "hash": value}, self._monotonic())
+
     def append(self, entry: AuditEntry, *, with_items: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
         """Append one entry, in the same transaction as `with_items()` (the state change it records)."""
         with self._queue:
@@ -75,7 +92,7 @@ class AuditLog:
         from botocore.exceptions import ClientError
 
         for attempt in range(MAX_ATTEMPTS):
-            head = self._usable_head()
+            head = self._head_to_chain(attempt)
             seq = int(head["seq"]) + 1 if head else 1
             record = chain_record(entry, seq=seq, prev_hash=head["hash"] if head else GENESIS)
             anchor_condition = "attribute_not_exists(pk)" if head is None else "seq = :prev"
@@ -94,11 +111,14 @@ class AuditLog:
             ]
             try:
                 self._clients("dynamodb").transact_write_items(TransactItems=items)
+                self._wrote(seq, record["hash"])
                 return record
             except ClientError as exc:
                 if not _lost_the_race(exc):
                     raise
-            self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+            if attempt or self._written is None:  # (a head of our own that was stale: read it at once)
+                self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+            self._written = None
         raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
 
     def append_each(self, changes: list[tuple[AuditEntry, list[dict[str, Any]]]]) -> list[bool]:
@@ -122,7 +142,7 @@ class AuditLog:
 
         attempt = 0
         while pending:
-            head = self._usable_head()
+            head = self._head_to_chain(attempt)
             seq = int(head["seq"]) if head else 0
             prev = head["hash"] if head else GENESIS
             puts: list[dict[str, Any]] = []
@@ -146,6 +166,7 @@ class AuditLog:
                                  "ExpressionAttributeValues": anchor_values}}
             try:
                 self._clients("dynamodb").transact_write_items(TransactItems=[*puts, anchor, *own])
+                self._wrote(seq, prev)
                 return pending
             except ClientError as exc:
                 reasons = exc.response.get("CancellationReasons") or []
@@ -158,10 +179,13 @@ class AuditLog:
                 busy = any(r.get("Code") == "TransactionConflict" for r in reasons[chained:])  # tried again
                 if not (busy or _lost_the_race(exc, chained)):
                     raise
+            stale_own_head = attempt == 0 and self._written is not None
+            self._written = None
             attempt += 1
             if attempt == MAX_ATTEMPTS:
                 raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
-            self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+            if not stale_own_head:
+                self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
         return []
 
     def records(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
