@@ -83,6 +83,13 @@ class AuditLog:
     def _wrote(self, seq: int, value: str) -> None:
         self._written = ({"seq": seq, "hash": value}, self._monotonic())
 
+    def _lost_race(self, attempt: int) -> None:
+        """Another writer moved the anchor: a pause before reading it, except after chaining to a head of our
+        own (the first attempt of a burst), which is read again at once."""
+        if attempt or self._written is None:
+            self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+        self._written = None
+
     def append(self, entry: AuditEntry, *, with_items: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
         """Append one entry, in the same transaction as `with_items()` (the state change it records)."""
         with self._queue:
@@ -116,9 +123,7 @@ class AuditLog:
             except ClientError as exc:
                 if not _lost_the_race(exc):
                     raise
-            if attempt or self._written is None:  # (a head of our own that was stale: read it at once)
-                self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
-            self._written = None
+            self._lost_race(attempt)
         raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
 
     def append_each(self, changes: list[tuple[AuditEntry, list[dict[str, Any]]]]) -> list[bool]:
@@ -179,13 +184,10 @@ class AuditLog:
                 busy = any(r.get("Code") == "TransactionConflict" for r in reasons[chained:])  # tried again
                 if not (busy or _lost_the_race(exc, chained)):
                     raise
-            stale_own_head = attempt == 0 and self._written is not None
-            self._written = None
-            attempt += 1
-            if attempt == MAX_ATTEMPTS:
+            if attempt + 1 == MAX_ATTEMPTS:
                 raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
-            if not stale_own_head:
-                self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+            self._lost_race(attempt)
+            attempt += 1
         return []
 
     def records(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:

@@ -386,10 +386,8 @@ class InboxRepository:
         """The update and its audit entry in one transaction; False when the update's condition failed."""
         from botocore.exceptions import ClientError
 
-        if self._audit is None:
-            raise RuntimeError("this InboxRepository was built without the audit log; it can only open conversations")
         try:
-            self._audit.append(entry, with_items=lambda: [{"Update": update}])
+            self._audited().append(entry, with_items=lambda: [{"Update": update}])
         except ClientError as exc:
             if _cancelled_on_our_item(exc, 2):
                 return False
@@ -398,9 +396,12 @@ class InboxRepository:
 
     def _chained_each(self, changes: list[tuple[AuditEntry, dict[str, Any]]]) -> list[bool]:
         """Updates each with its audit entry, batched into transactions (AuditLog.append_each)."""
+        return self._audited().append_each([(entry, [{"Update": update}]) for entry, update in changes])
+
+    def _audited(self) -> AuditLog:
         if self._audit is None:
             raise RuntimeError("this InboxRepository was built without the audit log; it can only open conversations")
-        return self._audit.append_each([(entry, [{"Update": update}]) for entry, update in changes])
+        return self._audit
 
 
 class TopicLevels:

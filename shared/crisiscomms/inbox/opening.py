@@ -72,8 +72,9 @@ class ConversationOpener:
                  ) -> None:
         self._open = open_conversation
         # (conversation, its post's follow-up or None) pairs -> opened each: both of a pair or neither, a page's
-        # pairs in as few transactions as DynamoDB allows (wiring: InboxRepository.open_conversations)
-        self._open_many = open_many
+        # pairs in as few transactions as DynamoDB allows (wiring: InboxRepository.open_conversations);
+        # without it, one conversation and then its follow-up at a time
+        self._open_many = open_many or self._one_at_a_time
         self._settings = settings
         self._level_of = level_of
         self._clock = clock
@@ -98,8 +99,6 @@ class ConversationOpener:
         read). With `open_many` the page's conversations and follow-ups are written together: for a page of
         WeChat or Douyin comments, which all address the bank, one request for up to 50 posts instead of two
         a post."""
-        if self._open_many is None:
-            return sum(self._step(scored, due=False) for scored in stored)
         pairs: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
         for scored in stored:
             key = scored.post.key
@@ -110,7 +109,7 @@ class ConversationOpener:
             try:
                 item = conversation_for(scored, result, level=self._level_of(scored.topics[0]), now=self._clock(),
                                         settings=self._settings())
-            except Exception as exc:  # as in _step: the post is stored, its mark stays
+            except Exception as exc:  # the post is stored; its mark stays for a later read
                 logger.exception("conversation not opened", extra={"post_key": key, "error": str(exc)})
                 count("ConversationsNotOpened")
                 continue
@@ -125,36 +124,38 @@ class ConversationOpener:
             return 0
         return sum(opened)
 
-    def resume(self, scored: ScoredPost) -> bool:
-        """The step again for a stored post whose mark says it is owed; True when it opened the conversation."""
-        return self._step(scored, due=True)
+    def _one_at_a_time(self, pairs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> list[bool]:
+        """`open_many` for a caller without a batch writer: each conversation, then its follow-up apart."""
+        opened = []
+        for item, follow_up in pairs:
+            done = self._open(item)
+            if done and follow_up is not None:
+                self._keep(item["post_key"], follow_up)
+            opened.append(done)
+        return opened
 
-    def _step(self, scored: ScoredPost, *, due: bool) -> bool:
+    def resume(self, scored: ScoredPost) -> bool:
+        """The step again for a stored post whose mark says it is owed, as the post reads now; True when it
+        opened the conversation. Either way the mark goes (with the follow-up of a conversation still open)."""
         key = scored.post.key
-        kept = self._triaged.pop(key, None)
-        result = kept if kept is not None and not due else triage(TriageInput.of(scored))
-        if not result.opens or not scored.topics:
-            if due:  # nothing to open as it reads now: the mark goes
-                self._keep(key, None)
+        self._triaged.pop(key, None)
+        result = triage(TriageInput.of(scored))
+        if not result.opens or not scored.topics:  # nothing to open as it reads now: the mark goes
+            self._keep(key, None)
             return False
         try:
-            topic = scored.topics[0]
-            item = conversation_for(scored, result, level=self._level_of(topic), now=self._clock(),
+            item = conversation_for(scored, result, level=self._level_of(scored.topics[0]), now=self._clock(),
                                     settings=self._settings())
             opened = self._open(item)
             current: dict[str, Any] | None = item
-            if not opened and due:  # opened by the stopped run: its follow-up from the conversation as it is
+            if not opened:  # opened by the stopped run: its follow-up from the conversation as it is
                 current = self._conversation(key) if self._conversation is not None and self._reads_again(key) else None
         except Exception as exc:  # the post is stored; losing its conversation must not lose the page
             logger.exception("conversation not opened", extra={"post_key": key, "error": str(exc)})
             count("ConversationsNotOpened")
             return False
-        if due:
-            still_open = current is not None and (opened or current.get("state") in OPEN_STATES)
-            self._keep(key, follow_up_of(current) if current is not None and still_open and self._reads_again(key)
-                       else None)
-        elif opened and self._reads_again(key):
-            self._keep(key, follow_up_of(item))
+        still_open = current is not None and (opened or current.get("state") in OPEN_STATES)
+        self._keep(key, follow_up_of(current) if current is not None and still_open and self._reads_again(key) else None)
         return opened  # counted per run by the poll, not per post (a metric per post would flush mid-run)
 
     def _keep(self, post_key: str, follow_up: dict[str, Any] | None) -> None:
