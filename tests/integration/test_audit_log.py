@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -173,6 +174,139 @@ def test_batched_and_single_writers_at_once_never_fork_or_lose_an_entry(stack) -
         mine = [r for r in records if r["actor"] == name]
         assert [r["after"]["n"] for r in mine] == list(range(12)) * 3
     assert verify_chain(records, _log(stack).head()).ok
+
+
+def _held_first_transaction(log: AuditLog, seconds: float = 0.3) -> list[list[str]]:
+    """The log's first TransactWriteItems answers after `seconds` (a slow head: others queue behind it);
+    returns the sk or pk of the state items of each transaction, as sent."""
+    sent: list[list[str]] = []
+
+    def before(params: dict, **_: object) -> None:
+        sent.append([next(iter(item.values()))["Key"]["pk"]["S"] if "Key" in next(iter(item.values()))
+                     else next(iter(item.values()))["Item"].get("pk", {}).get("S", "entry")
+                     for item in params["TransactItems"]])
+        if len(sent) == 1:
+            time.sleep(seconds)
+
+    log.clients("dynamodb").meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", before)
+    return sent
+
+
+def _appending_at_once(log: AuditLog, calls: list) -> list:
+    """Each of `calls` (an entry and its items) appended from its own thread, the first one first:
+    the record or the exception each got, in the order of `calls`."""
+    outcomes: list = [None] * len(calls)
+
+    def append(index: int) -> None:
+        entry, items = calls[index]
+        try:
+            outcomes[index] = log.append(entry, with_items=(lambda: items) if items else None)
+        except BaseException as exc:  # the outcome under test
+            outcomes[index] = exc
+
+    first = threading.Thread(target=append, args=(0,))
+    first.start()
+    time.sleep(0.1)  # the first holds the head (its transaction answers slowly); the others arrive meanwhile
+    others = [threading.Thread(target=append, args=(i,)) for i in range(1, len(calls))]
+    for t in others:
+        t.start()
+    for t in [first, *others]:
+        t.join()
+    return outcomes
+
+
+def _moved(stack, n: int) -> dict:
+    """A move of an item of its own (as a delivery's or a conversation's): marker n set, refused when it is set."""
+    return {"Update": {"TableName": stack.refs["StateTable"], "Key": to_item({"pk": f"marker#{n}"}),
+                       "UpdateExpression": "SET moved = :yes", "ConditionExpression": "attribute_not_exists(moved)",
+                       "ExpressionAttributeValues": {":yes": to_value(True)}}}
+
+
+def test_appends_waiting_for_the_head_are_written_together_each_with_its_own_record(stack) -> None:
+    log = _log(stack)
+    sent = _held_first_transaction(log)
+    outcomes = _appending_at_once(log, [(_entry(n), [_moved(stack, n)]) for n in range(8)])
+    assert len(sent) == 2, "the first alone, the seven that waited for it in one transaction"
+    assert len(sent[1]) == 7 * 2 + 1, "seven entries, the anchor, seven markers"
+    assert all(isinstance(o, dict) for o in outcomes), outcomes
+    records = list(log.records())
+    assert sorted(o["seq"] for o in outcomes) == [r["seq"] for r in records] == list(range(1, 9))
+    assert {o["seq"]: o["hash"] for o in outcomes} == {r["seq"]: r["hash"] for r in records}
+    assert sorted(r["after"]["n"] for r in records) == list(range(8))
+    assert verify_chain(records, log.head()).ok
+    assert all(client("dynamodb").get_item(TableName=stack.refs["StateTable"], Key=to_item({"pk": f"marker#{n}"}))
+               .get("Item", {}).get("moved") for n in range(8))
+
+
+def test_a_refused_append_among_those_written_together_gets_its_own_refusal_and_no_entry(stack) -> None:
+    client("dynamodb").put_item(TableName=stack.refs["StateTable"], Item=to_item({"pk": "marker#3", "moved": True}))
+    log = _log(stack)
+    sent = _held_first_transaction(log)
+    outcomes = _appending_at_once(log, [(_entry(n), [_moved(stack, n)]) for n in range(6)])
+    assert len(sent) == 3, "the first alone, then the five that waited, then the four not refused"
+    refused = outcomes[3]
+    assert isinstance(refused, ClientError), outcomes
+    assert refused.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = [r["Code"] for r in refused.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"], "its own item's reason where a lone append has it"
+    assert all(isinstance(o, dict) for i, o in enumerate(outcomes) if i != 3), outcomes
+    records = list(log.records())
+    assert sorted(r["after"]["n"] for r in records) == [0, 1, 2, 4, 5] and verify_chain(records, log.head()).ok
+
+
+def test_appends_touching_one_item_are_not_joined_and_each_condition_decides(stack) -> None:
+    """Two moves of one item: DynamoDB refuses a transaction naming an item twice, so they go one after the other."""
+    client("dynamodb").put_item(TableName=stack.refs["StateTable"], Item=to_item({"pk": "counter", "n": 0}))
+    log = _log(stack)
+    sent = _held_first_transaction(log)
+
+    def bump(expected: int) -> list[dict]:
+        return [{"Update": {"TableName": stack.refs["StateTable"], "Key": to_item({"pk": "counter"}),
+                            "UpdateExpression": "SET n = :next", "ConditionExpression": "n = :n",
+                            "ExpressionAttributeValues": {":n": to_value(expected), ":next": to_value(expected + 1)}}}]
+
+    calls = [(_entry(0), [_moved(stack, 0)]), (_entry(1), bump(0)), (_entry(2), bump(1)), (_entry(3), [_moved(stack, 3)])]
+    outcomes = _appending_at_once(log, calls)
+    assert all(isinstance(o, dict) for o in outcomes[:2] + outcomes[3:]), outcomes
+    counter = client("dynamodb").get_item(TableName=stack.refs["StateTable"], Key=to_item({"pk": "counter"}))["Item"]
+    # the second bump is written after the first whichever arrives first, or refused when it came before it
+    assert counter["n"]["N"] == ("2" if isinstance(outcomes[2], dict) else "1")
+    assert all(s.count("counter") <= 1 for s in sent), sent
+    records = list(log.records())
+    assert len(records) == sum(isinstance(o, dict) for o in outcomes) and verify_chain(records, log.head()).ok
+
+
+def test_a_transaction_refused_as_a_whole_is_tried_append_by_append_so_only_the_bad_one_fails(stack) -> None:
+    log = _log(stack)
+    _held_first_transaction(log)
+    malformed = {"Update": {"TableName": stack.refs["StateTable"], "Key": to_item({"pk": "bad"}),
+                            "UpdateExpression": "SET n = :missing"}}  # a value never given: refused
+    sent = _held_first_transaction(log)
+    outcomes = _appending_at_once(log, [(_entry(0), []), (_entry(1), [_moved(stack, 1)]), (_entry(2), [malformed]),
+                                        (_entry(3), [_moved(stack, 3)])])
+    assert isinstance(outcomes[2], ClientError), outcomes
+    assert [len(items) for items in sent] == [2, 7, 3, 3, 3], "alone; the three together, refused; then each alone"
+    assert all(isinstance(o, dict) for i, o in enumerate(outcomes) if i != 2), outcomes
+    records = list(log.records())
+    assert sorted(r["after"]["n"] for r in records) == [0, 1, 3] and verify_chain(records, log.head()).ok
+
+
+def test_a_joined_transaction_whose_answer_is_lost_tells_every_append_it_carried(stack) -> None:
+    """A timeout leaves the outcome unknown for each append of the transaction: each gets it, as it would alone."""
+    from botocore.exceptions import ReadTimeoutError
+
+    log = _log(stack)
+    sent = _held_first_transaction(log)
+
+    def lost(**_: object) -> None:
+        if len(sent) == 2:
+            raise ReadTimeoutError(endpoint_url="http://127.0.0.1")
+
+    log.clients("dynamodb").meta.events.register("before-send.dynamodb.TransactWriteItems", lost)
+    outcomes = _appending_at_once(log, [(_entry(n), [_moved(stack, n)]) for n in range(4)])
+    assert isinstance(outcomes[0], dict)
+    assert all(isinstance(o, ReadTimeoutError) for o in outcomes[1:]), outcomes
+    assert len(sent) == 2, "not tried again in the log: the callers decide (their messages are retried)"
 
 
 def test_tampering_is_reported_with_the_first_bad_entry(stack, capsys) -> None:

@@ -3,7 +3,8 @@
 An append is one transaction: put the entry (conditional on its sequence number being new)
 and move the anchor from the previous head to it (conditional on the anchor still being
 there). Two concurrent writers cannot both win the same position; the loser re-reads the
-head and tries the next one, a bounded number of times. No function's IAM policy allows
+head and tries the next one, a bounded number of times. Within one process, appends waiting for
+the head are written together (`AuditLog.append`). No function's IAM policy allows
 updating or deleting an entry; only the anchor item, in the state table, moves.
 
 The anchor is the writers' concurrency mechanism, not evidence: verification trusts the signed
@@ -47,6 +48,9 @@ class AuditLog:
         # Writers of one process take turns at the chain's head instead of racing for it: every
         # repository of a function shares this log (the composition root builds one per table).
         self._queue = threading.Lock()
+        # Appends waiting for their turn: whoever takes the head next writes them all (`append`).
+        self._waiting: list[_Waiting] = []
+        self._joining = threading.Lock()
         # The head this log last wrote, and when: the next append of a burst (a Publisher batch's moves)
         # chains to it without reading the anchor first. The anchor's condition still decides: if another
         # writer moved it meanwhile, the transaction is refused, the anchor is read and the append tried again.
@@ -91,9 +95,66 @@ class AuditLog:
         self._written = None
 
     def append(self, entry: AuditEntry, *, with_items: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
-        """Append one entry, in the same transaction as `with_items()` (the state change it records)."""
+        """Append one entry, in the same transaction as `with_items()` (the state change it records).
+
+        Appends of one process that wait for the head join (group commit): whoever takes it writes every
+        append waiting, each with its own entry and items, in as few transactions as DynamoDB allows. Why:
+        a Publisher batch moves its deliveries at once, and eight turns at the head, one transaction
+        each, held the last delivery back by all the others. Each append still gets its own answer: its
+        record, or the error it would have met alone (a refused change raises its ClientError with the
+        reasons where a lone append has them, and is left out of the others' transaction).
+        """
+        waiting = _Waiting(entry, with_items)
+        with self._joining:
+            self._waiting.append(waiting)
         with self._queue:
-            return self._append(entry, with_items=with_items)
+            if not waiting.settled:
+                with self._joining:
+                    group, self._waiting = self._waiting, []
+                self._write_group(group)
+        return waiting.outcome()
+
+    def _write_group(self, group: list[_Waiting]) -> None:
+        """Every waiting append of `group` settled: written, or given the error it met."""
+        for waiting in group:
+            try:
+                waiting.items = waiting.with_items() if waiting.with_items else []
+            except Exception as exc:  # the caller's own mistake, its own answer
+                waiting.fail(exc)
+        ready = [w for w in group if not w.settled]
+        while ready:
+            together = _joinable(ready, TRANSACT_ACTIONS - 1)  # and the anchor
+            ready = ready[len(together):]
+            if len(together) == 1:
+                self._write_alone(together[0])
+            else:
+                self._write_together(together)
+
+    def _write_alone(self, waiting: _Waiting) -> None:
+        try:
+            waiting.succeed(self._append(waiting.entry, with_items=lambda: waiting.items))
+        except Exception as exc:
+            waiting.fail(exc)
+
+    def _write_together(self, together: list[_Waiting]) -> None:
+        from botocore.exceptions import ClientError
+
+        refusals: dict[int, ClientError] = {}
+        try:
+            records = self._append_chunk([(w.entry, w.items) for w in together], list(range(len(together))), refusals)
+        except ClientError:
+            for waiting in together:  # refused as a whole (too large, one item twice...): each alone says why
+                self._write_alone(waiting)
+            return
+        except Exception as exc:  # contention, or an unknown outcome (a timeout): each append is told, as alone
+            for waiting in together:
+                waiting.fail(exc)
+            return
+        for index, waiting in enumerate(together):
+            if index in records:
+                waiting.succeed(records[index])
+            else:
+                waiting.fail(refusals[index])
 
     def _append(self, entry: AuditEntry, *, with_items: Callable[[], list[dict[str, Any]]] | None) -> dict[str, Any]:
         from botocore.exceptions import ClientError
@@ -141,8 +202,10 @@ class AuditLog:
                     written[index] = True
         return written
 
-    def _append_chunk(self, changes: list[tuple[AuditEntry, list[dict[str, Any]]]], pending: list[int]) -> list[int]:
-        """The indexes of `changes` written: `pending` in one transaction, less those whose own items were refused."""
+    def _append_chunk(self, changes: list[tuple[AuditEntry, list[dict[str, Any]]]], pending: list[int],
+                      refusals: dict[int, Any] | None = None) -> dict[int, dict[str, Any]]:
+        """The record of each of `changes` written: `pending` in one transaction, less those whose own items
+        were refused (each refusal, as a lone append would have met it, put in `refusals` when given)."""
         from botocore.exceptions import ClientError
 
         attempt = 0
@@ -153,9 +216,10 @@ class AuditLog:
             puts: list[dict[str, Any]] = []
             own: list[dict[str, Any]] = []
             owner: list[int] = []  # the change of each of `own`
+            records: dict[int, dict[str, Any]] = {}
             for index in pending:
                 seq += 1
-                record = chain_record(changes[index][0], seq=seq, prev_hash=prev)
+                record = records[index] = chain_record(changes[index][0], seq=seq, prev_hash=prev)
                 prev = record["hash"]
                 puts.append({"Put": {"TableName": self._table, "Item": to_item({"chain": self._chain, **record}),
                                      "ConditionExpression": "attribute_not_exists(seq)"}})
@@ -172,13 +236,17 @@ class AuditLog:
             try:
                 self._clients("dynamodb").transact_write_items(TransactItems=[*puts, anchor, *own])
                 self._wrote(seq, prev)
-                return pending
+                return records
             except ClientError as exc:
                 reasons = exc.response.get("CancellationReasons") or []
                 chained = len(puts) + 1
                 refused = {owner[k - chained] for k, r in enumerate(reasons)
                            if k >= chained and r.get("Code") == "ConditionalCheckFailed"}
                 if refused:  # each such retry has a change fewer: bounded
+                    if refusals is not None:
+                        for index in refused:
+                            refusals[index] = _as_if_alone(exc, [r for k, r in enumerate(reasons[chained:])
+                                                                 if owner[k] == index])
                     pending = [i for i in pending if i not in refused]
                     continue
                 busy = any(r.get("Code") == "TransactionConflict" for r in reasons[chained:])  # tried again
@@ -188,7 +256,7 @@ class AuditLog:
                 raise AuditContention(f"could not append to the audit chain after {MAX_ATTEMPTS} attempts")
             self._lost_race(attempt)
             attempt += 1
-        return []
+        return {}
 
     def records(self, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """Every entry in sequence order (consistent reads, paged)."""
@@ -216,6 +284,73 @@ class AuditLog:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class _Waiting:
+    """One append waiting for the chain's head, and its answer once written or refused."""
+
+    __slots__ = ("entry", "with_items", "items", "settled", "record", "error")
+
+    def __init__(self, entry: AuditEntry, with_items: Callable[[], list[dict[str, Any]]] | None) -> None:
+        self.entry = entry
+        self.with_items = with_items
+        self.items: list[dict[str, Any]] = []
+        self.settled = False
+        self.record: dict[str, Any] = {}
+        self.error: BaseException | None = None
+
+    def succeed(self, record: dict[str, Any]) -> None:
+        self.record, self.settled = record, True
+
+    def fail(self, error: BaseException) -> None:
+        self.error, self.settled = error, True
+
+    def outcome(self) -> dict[str, Any]:
+        if self.error is not None:
+            raise self.error
+        return self.record
+
+
+def _joinable(ready: list[_Waiting], room: int) -> list[_Waiting]:
+    """The first appends of `ready` that fit one transaction with `room` actions and touch no item twice.
+
+    An item is known by its table and key; a Put's key is not known here (tables name their keys
+    differently), so a Put's table is taken whole: DynamoDB refuses a transaction naming one item twice.
+    """
+    taken: list[_Waiting] = []
+    keys: set[tuple[str, str]] = set()
+    put_tables: set[str] = set()
+    tables: set[str] = set()
+    for waiting in ready:
+        mine = [_identity(item) for item in waiting.items]
+        size = 1 + len(mine)
+        if taken and (size > room or any(table in put_tables or (table in tables if key is None else (table, key) in keys)
+                                         for table, key in mine)):
+            break
+        room -= size
+        taken.append(waiting)
+        for table, key in mine:
+            tables.add(table)
+            if key is None:
+                put_tables.add(table)
+            else:
+                keys.add((table, key))
+    return taken
+
+
+def _identity(item: dict[str, Any]) -> tuple[str, str | None]:
+    """(table, key) of a transaction item; the key is None for a Put."""
+    (action, body), = item.items()
+    key = body.get("Key")
+    return body.get("TableName", ""), None if action == "Put" or key is None else repr(sorted(key.items()))
+
+
+def _as_if_alone(exc: Any, own_reasons: list[dict[str, Any]]) -> Any:
+    """The error a lone append of a refused change meets: its own items' reasons after the entry's and the anchor's."""
+    from botocore.exceptions import ClientError
+
+    response = {**exc.response, "CancellationReasons": [{"Code": "None"}, {"Code": "None"}, *own_reasons]}
+    return ClientError(response, exc.operation_name)
 
 
 def _lost_the_race(exc: Exception, chained: int = 2) -> bool:
