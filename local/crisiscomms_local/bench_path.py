@@ -6,7 +6,7 @@ Texts are the labelled set's (tests/data/reputation/posts.jsonl, three languages
 styles), watched as the set's entities (tests/data/reputation/entities.json: 21 banks, their
 ambiguous names included), each post run through what the Ingestor does to it before storing:
 `TopicMatcher.relate`, `score_text` and `narrative_group`. One core, no I/O timed; goal >= 5,000
-posts/s. Scoring alone is timed on the same texts so the share of each step shows.
+posts/s, the best of three passes. Scoring alone is timed on the same texts so the share of each step shows.
 """
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def _posts(n: int) -> list[Any]:
             for i in range(n)]
 
 
-def bench_path(n: int = 20_000) -> dict[str, float]:
+def bench_path(n: int = 20_000, rounds: int = 3) -> dict[str, float]:
+    """The best of `rounds` passes of the path and of scoring alone, alternating pass by pass (as
+    bench.bench_scoring and timeit: on a shared machine a pass is only ever slowed)."""
     from crisiscomms.listening.topics import TopicMatcher
     from crisiscomms.scoring import score_text
     from crisiscomms.scoring.narratives import narrative_group
@@ -52,27 +54,33 @@ def bench_path(n: int = 20_000) -> dict[str, float]:
         narrative_group(score_text(post.full_text))
         matcher.relate(post)
 
-    started = time.process_time()
-    related = 0
-    for post in posts:
-        found = matcher.relate(post)
-        score = score_text(post.full_text, followers=post.followers, likes=post.likes, reposts=post.reposts)
-        narrative_group(score)
-        related += bool(found.related)
-    path_s = time.process_time() - started
+    path_s = scoring_s = float("inf")
+    passes: list[float] = []
+    for _ in range(rounds):
+        started = time.process_time()
+        related = 0
+        for post in posts:
+            found = matcher.relate(post)
+            score = score_text(post.full_text, followers=post.followers, likes=post.likes, reposts=post.reposts)
+            narrative_group(score)
+            related += bool(found.related)
+        passes.append(time.process_time() - started)
+        path_s = min(path_s, passes[-1])
 
-    started = time.process_time()
-    for post in posts:
-        score_text(post.full_text, followers=post.followers, likes=post.likes, reposts=post.reposts)
-    scoring_s = time.process_time() - started
-    return {"posts": n, "topics": len(topics), "related": related,
-            "path_posts_per_s": n / path_s, "scoring_posts_per_s": n / scoring_s,
+        started = time.process_time()
+        for post in posts:
+            score_text(post.full_text, followers=post.followers, likes=post.likes, reposts=post.reposts)
+        scoring_s = min(scoring_s, time.process_time() - started)
+    return {"posts": n, "topics": len(topics), "related": related, "rounds": rounds,
+            "path_posts_per_s": n / path_s, "slowest_pass_posts_per_s": n / max(passes),
+            "scoring_posts_per_s": n / scoring_s,
             "scoring_share": scoring_s / path_s, "ratio_to_goal": n / path_s / GOAL_POSTS_PER_S}
 
 
 def render(b: dict[str, float]) -> str:
     return (f"  whole path (relate + score + narrative), {b['posts']:,} posts, {b['topics']} topics:"
-            f" {b['path_posts_per_s']:,.0f} posts/s = {b['ratio_to_goal']:.2f} x the goal of {GOAL_POSTS_PER_S:,}\n"
+            f" {b['path_posts_per_s']:,.0f} posts/s = {b['ratio_to_goal']:.2f} x the goal of {GOAL_POSTS_PER_S:,}"
+            f" (best of {b['rounds']} passes; the slowest {b['slowest_pass_posts_per_s']:,.0f})\n"
             f"  scoring alone: {b['scoring_posts_per_s']:,.0f} posts/s ({b['scoring_share']:.0%} of the path's time)")
 
 
