@@ -79,3 +79,35 @@ def test_ascii_text_is_folded_as_every_other_text(text: str) -> None:
     from crisiscomms.scoring import to_simplified
 
     assert normalise(text) == to_simplified(fold_text(text))
+
+
+_LITERALS = ["平安", "平安银行", "安", "银行", "harbor bank", "harbor", "bank", "#harborbank", "@harborbank", "ally",
+             "ally bank", "招商局", "招商", "a", "港湾银行"]
+
+
+@given(st.dictionaries(st.sampled_from(_LITERALS), st.frozensets(st.integers(0, 5), min_size=1), min_size=1),
+       st.lists(st.sampled_from(_LITERALS + ["", " ", "的", "x", "#", "@", "行", "é"]), max_size=8))
+def test_the_topics_a_text_may_be_about_are_those_with_a_term_text_in_it(
+        topics_of: dict[str, frozenset[int]], pieces: list[str]) -> None:
+    """The pre-pass skipping longer terms whose shorter term is absent, and Chinese terms in ASCII texts,
+    finds exactly the topics with one of their texts in the text."""
+    from crisiscomms.listening.topics import _Presence
+
+    text = "".join(pieces)
+    expected = {index for literal, indexes in topics_of.items() if literal in text for index in indexes}
+    assert _Presence(topics_of).topics(text) == expected, (topics_of, text)
+
+
+def test_a_topic_is_found_through_any_of_its_term_lists_or_its_account_among_many_topics() -> None:
+    """Every way into a topic still works when other topics share or contain its terms."""
+    topics = [Topic(id="pingan", names=["平安银行"], ambiguous=["平安"]),
+              Topic(id="harbor", names=["Harbor Bank"], hashtags=["#HarborBank"], accounts=["@HarborBank"]),
+              Topic(id="harbor-arena", names=["Harbor Bank Arena"]),
+              Topic(id="bank", names=["Bank Watch"], keywords=["bank run"], exclude=["river bank"])]
+    matcher = TopicMatcher(topics)
+    assert matcher.match(_post("平安银行挤兑了吗")) == ("pingan",)
+    assert matcher.match(_post("concert at Harbor Bank Arena")) == ("harbor", "harbor-arena")
+    assert matcher.match(_post("#HarborBank trending")) == ("harbor",)
+    assert matcher.match(_post("all fine", author="HarborBank")) == ("harbor",)
+    assert matcher.match(_post("a bank run by the river bank")) == ()
+    assert matcher.match(_post("a bank run at Harbor Bank")) == ("harbor", "bank")
