@@ -309,6 +309,43 @@ def test_a_joined_transaction_whose_answer_is_lost_tells_every_append_it_carried
     assert len(sent) == 2, "not tried again in the log: the callers decide (their messages are retried)"
 
 
+class _Stop(BaseException):
+    """Not an error an append answers with: the writer's thread is stopping (as on KeyboardInterrupt)."""
+
+
+def test_appends_a_stopped_writer_took_are_written_by_their_own_callers_never_reported_written(stack) -> None:
+    log = _log(stack)
+    _held_first_transaction(log)
+
+    def stopping() -> list[dict]:
+        raise _Stop
+
+    calls: list = [(_entry(n), [_moved(stack, n)]) for n in range(6)]
+    outcomes: list = [None] * len(calls)
+
+    def append(index: int) -> None:
+        entry, items = calls[index]
+        try:
+            outcomes[index] = log.append(entry, with_items=stopping if index == 3 else (lambda: items))
+        except BaseException as exc:  # the outcome under test
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(len(calls))]
+    threads[0].start()
+    time.sleep(0.1)
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join()
+    assert isinstance(outcomes[3], _Stop)
+    written = {o["seq"]: o["hash"] for o in outcomes if isinstance(o, dict)}
+    records = list(log.records())
+    assert written == {r["seq"]: r["hash"] for r in records}, "every append told it was written is in the chain"
+    assert all(isinstance(o, (dict, _Stop)) for o in outcomes), outcomes
+    assert len(records) >= len(calls) - 2, "at most the stopped writer's own and the stopping one are missing"
+    assert verify_chain(records, log.head()).ok
+
+
 def test_tampering_is_reported_with_the_first_bad_entry(stack, capsys) -> None:
     log = _log(stack)
     for n in range(4):

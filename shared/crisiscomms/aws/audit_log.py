@@ -111,6 +111,8 @@ class AuditLog:
             if not waiting.settled:
                 with self._joining:
                     group, self._waiting = self._waiting, []
+                if waiting not in group:  # taken by a writer stopped before it settled it (a BaseException)
+                    group.insert(0, waiting)
                 self._write_group(group)
         return waiting.outcome()
 
@@ -308,6 +310,8 @@ class _Waiting:
     def outcome(self) -> dict[str, Any]:
         if self.error is not None:
             raise self.error
+        if not self.settled:
+            raise RuntimeError("an audit append was neither written nor refused")
         return self.record
 
 
