@@ -197,6 +197,13 @@ QUERIES = [  # (key condition, values, index, forward, limit)
     ("#q = :q", {":q": {"S": "harbor#NEW"}}, "by_time", True, 9),
     ("#q = :q AND created_at <= :t", {":q": {"S": "harbor#ASSIGNED"}, ":t": {"S": "2026-11-28T09:30:00Z"}},
      "by_time", False, 5),
+    ("pk = :h AND sk BETWEEN :a AND :b", {":h": {"S": "conv#2"}, ":a": {"S": "0020"}, ":b": {"S": "0080"}}, None, True, 3),
+    ("pk = :h AND begins_with(sk, :p)", {":h": {"S": "conv#5"}, ":p": {"S": "00"}}, None, False, 100),
+    ("#q = :q AND created_at BETWEEN :a AND :b", {":q": {"S": "harbor#NEW"}, ":a": {"S": "2026-11-28T09:10:00Z"},
+                                                   ":b": {"S": "2026-11-28T09:40:00Z"}}, "by_time", True, 4),
+    ("#q = :q AND begins_with(created_at, :p)", {":q": {"S": "harbor#ASSIGNED"}, ":p": {"S": "2026-11-28T09:1"}},
+     "by_time", False, 100),
+    ("#q = :q", {":q": {"S": "harbor#NOBODY"}}, "by_time", True, 10),
 ]
 
 
