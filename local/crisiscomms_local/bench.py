@@ -133,7 +133,8 @@ def main() -> int:
     print("\nThe per-post path: relatedness, scoring, narrative (labelled set's texts and banks, one core)")
     pp = bench_path()
     print(render_path(pp))
-    rows.append((f"per-post path (relate to {pp['topics']} topics, score, narrative), labelled set's texts, one core",
+    rows.append((f"per-post path (relate to {pp['topics']} topics, score, narrative), labelled set's texts, one core,"
+                 f" best of {pp['rounds']} passes",
                  f"{pp['path_posts_per_s']:,.0f} posts/s", f"goal >= {GOAL_POSTS_PER_S:,} posts/s",
                  f"{pp['ratio_to_goal']:.2f} x goal"))
 
