@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Mapping
 
 from crisiscomms.listening.relatedness import AmbiguousNames
 from crisiscomms.models import Post
@@ -82,8 +83,7 @@ class _Presence:
     def __init__(self, topics_of: dict[str, frozenset[int]]) -> None:
         literals = sorted(topics_of, key=len)
         # each literal under the longest shorter literal it holds (absent that one, absent it)
-        parent = {lit: max((o for o in literals[:n] if len(o) < len(lit) and o in lit), key=len, default=None)
-                  for n, lit in enumerate(literals)}
+        parent = {lit: _longest_inside(lit, topics_of) for lit in literals}
         inside: dict[str, list[str]] = {}
         for lit in literals:
             if parent[lit] is not None:
@@ -105,6 +105,16 @@ class _Presence:
             if under:
                 pending += [longer for longer in under if longer in text]
         return found
+
+
+def _longest_inside(text: str, known: Mapping[str, object]) -> str | None:
+    """The longest of `known` that is a shorter part of `text` (its parts looked up, longest first: a
+    watch of many banks is compiled in time linear in its terms)."""
+    for length in range(len(text) - 1, 0, -1):
+        for start in range(len(text) - length + 1):
+            if text[start:start + length] in known:
+                return text[start:start + length]
+    return None
 
 
 @dataclass(frozen=True)
