@@ -14,7 +14,6 @@ never a KeyError; the Digest function raises the alarm for the operators to repa
 """
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Any
 from crisiscomms.errors import AuditContention
 from crisiscomms.models.audit import GENESIS, AuditEntry, chain_record
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.dynamo import TRANSACT_ACTIONS, from_item, packed, to_item, to_value
+from crisiscomms.aws.dynamo import TRANSACT_ACTIONS, from_item, jittered, packed, to_item, to_value
 
 CHAIN = "audit"
 MAX_ATTEMPTS = 20
@@ -91,7 +90,7 @@ class AuditLog:
         """Another writer moved the anchor: a pause before reading it, except after chaining to a head of our
         own (the first attempt of a burst), which is read again at once."""
         if attempt or self._written is None:
-            self._sleep(random.uniform(0, 0.01 * 2 ** min(attempt, 6)))
+            self._sleep(jittered(attempt))
         self._written = None
 
     def append(self, entry: AuditEntry, *, with_items: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ no function needs otherwise (its clients are botocore's, `crisiscomms.aws.client
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any
@@ -185,3 +186,9 @@ def packed(sizes: Sequence[int], room: int = TRANSACT_ACTIONS) -> Iterator[list[
         used += size
     if group:
         yield group
+
+
+def jittered(attempt: int, base: float = 0.01) -> float:
+    """Seconds to pause before sending again a write another writer beat: full jitter, doubling with each
+    attempt (at most 2**6 times `base`), so writers that collided do not collide again in step."""
+    return random.uniform(0, base * 2 ** min(attempt, 6))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import random
 import re
 import time
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from typing import Any, Literal
 
 from crisiscomms.aws.audit_log import AuditLog
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.dynamo import CONFLICT_ATTEMPTS, from_item, packed, to_item, to_value
+from crisiscomms.aws.dynamo import CONFLICT_ATTEMPTS, from_item, jittered, packed, to_item, to_value
 from crisiscomms.errors import Conflict, InvalidParameter
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import OPEN_STATES, conversation_pk, priority_key, queue_key
@@ -159,7 +158,7 @@ class InboxRepository:
                 conflicts += 1
                 if conflicts == CONFLICT_ATTEMPTS or not any(r.get("Code") == "TransactionConflict" for r in reasons):
                     raise
-            self._sleep(random.uniform(0, 0.01 * 2 ** conflicts))
+            self._sleep(jittered(conflicts))
         return []
 
     def _opening_put(self, conversation: dict[str, Any]) -> dict[str, Any]:

@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 import time
 from collections.abc import Callable
@@ -74,8 +73,8 @@ from enum import Enum
 from typing import Any
 
 from crisiscomms.aws.clients import AwsClients
-from crisiscomms.aws.dynamo import (CONFLICT_ATTEMPTS, DYNAMODB_CONTEXT, TRANSACT_ACTIONS, from_item, query_all, to_item,
-                                    to_value)
+from crisiscomms.aws.dynamo import (CONFLICT_ATTEMPTS, DYNAMODB_CONTEXT, TRANSACT_ACTIONS, from_item, jittered, query_all,
+                                    to_item, to_value)
 from crisiscomms.models.posts import CARRIED_LATENESS_MINUTES, UNKNOWN_PLACE, Post, ScoredPost, hour_key, minute_key
 
 LINK_TEXT_CHARS = 280
@@ -264,7 +263,7 @@ class PostRepository:
                     return
                 if "TransactionConflict" in codes and conflicts + 1 < CONFLICT_ATTEMPTS:
                     conflicts += 1  # all or nothing: nothing of it was written, so sending it again is safe
-                    self._sleep(random.uniform(0, CONFLICT_BASE_DELAY * 2 ** conflicts))
+                    self._sleep(jittered(conflicts, CONFLICT_BASE_DELAY))
                     continue
                 raise
             for member in members:
@@ -339,7 +338,7 @@ class PostRepository:
                     return False  # only the post's action has a condition
                 if "TransactionConflict" not in codes or conflicts + 1 == CONFLICT_ATTEMPTS:
                     raise
-                self._sleep(random.uniform(0, CONFLICT_BASE_DELAY * 2 ** (conflicts + 1)))
+                self._sleep(jittered(conflicts + 1, CONFLICT_BASE_DELAY))
         raise AssertionError("unreachable")
 
     def known(self, post_keys: list[str]) -> dict[str, dict[str, Any]]:

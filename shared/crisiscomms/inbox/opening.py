@@ -107,8 +107,7 @@ class ConversationOpener:
             if not result.opens or not scored.topics:
                 continue
             try:
-                item = conversation_for(scored, result, level=self._level_of(scored.topics[0]), now=self._clock(),
-                                        settings=self._settings())
+                item = self._new_conversation(scored, result)
             except Exception as exc:  # the post is stored; its mark stays for a later read
                 logger.exception("conversation not opened", extra={"post_key": key, "error": str(exc)})
                 count("ConversationsNotOpened")
@@ -123,6 +122,11 @@ class ConversationOpener:
             count("ConversationsNotOpened", len(pairs))
             return 0
         return sum(opened)
+
+    def _new_conversation(self, scored: ScoredPost, result: Triage) -> dict[str, Any]:
+        """The conversation `scored` opens, due by its first topic's level now."""
+        return conversation_for(scored, result, level=self._level_of(scored.topics[0]), now=self._clock(),
+                                settings=self._settings())
 
     def _one_at_a_time(self, pairs: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> list[bool]:
         """`open_many` for a caller without a batch writer: each conversation, then its follow-up apart."""
@@ -144,8 +148,7 @@ class ConversationOpener:
             self._keep(key, None)
             return False
         try:
-            item = conversation_for(scored, result, level=self._level_of(scored.topics[0]), now=self._clock(),
-                                    settings=self._settings())
+            item = self._new_conversation(scored, result)
             opened = self._open(item)
             current: dict[str, Any] | None = item
             if not opened:  # opened by the stopped run: its follow-up from the conversation as it is
