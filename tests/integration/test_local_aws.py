@@ -233,10 +233,100 @@ def test_a_query_reads_its_partition_and_pages_as_moto_does(local_aws, monkeypat
     assert len(ours[3]) > 1 and sum(map(len, ours[3])) == 48, "the index query pages through every NEW item"
     assert [int(i["n"]["N"]) for i in ours[0][0]] == sorted((n for n in range(3, 120, 7)), key=lambda n: (n * 37) % 101)
     replaced = [(cls, method, original) for (cls, method), original in MOTO_OWN.items() if cls is Table]
-    assert {method for _, method, _ in replaced} == {"all_items", "query", "sorted_items"}
+    assert {method for _, method, _ in replaced} == {"all_items", "query", "sorted_items", "scan"}
     for cls, method, original in replaced:
         monkeypatch.setattr(cls, method, original)
     assert [_pages(table, *query) for query in QUERIES] == ours
+
+
+def _keyed_by_hash_only() -> str:
+    """A table with a hash key only, numbers for keys, and items of every size up to ~30 KB."""
+    name = f"s{uuid.uuid4().hex[:8]}"
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}])
+    for n in range(90):
+        item = {"id": {"N": str((n * 53) % 97 - 40)}, "body": {"S": "x" * (n * 331 % 30_000)},
+                "tags": {"M": {"a": {"L": [{"N": str(n)}, {"S": "t"}]}}}}
+        if n % 3:
+            item["even"] = {"BOOL": n % 2 == 0}
+        dynamodb.put_item(TableName=name, Item=item)
+    return name
+
+
+SCANS = [  # (table maker's index, extra request parameters)
+    (0, {}),
+    (0, {"Limit": 7}),
+    (0, {"ProjectionExpression": "n, created_at", "Limit": 11}),
+    (0, {"ProjectionExpression": "#q, sk", "ExpressionAttributeNames": {"#q": "queue"}}),
+    (0, {"FilterExpression": "n > :n", "ExpressionAttributeValues": {":n": {"N": "60"}}, "Limit": 13}),
+    (0, {"FilterExpression": "attribute_exists(#q)", "ProjectionExpression": "pk, #q",
+         "ExpressionAttributeNames": {"#q": "queue"}, "Limit": 9}),
+    (0, {"ScanFilter": {"n": {"AttributeValueList": [{"N": "50"}], "ComparisonOperator": "LT"}}, "Limit": 10}),
+    (0, {"Segment": 1, "TotalSegments": 3, "Limit": 6}),
+    (0, {"IndexName": "by_time", "Limit": 8}),
+    (1, {}),
+    (1, {"ProjectionExpression": "id, even", "Limit": 17}),
+    (1, {"ProjectionExpression": "tags.a[0], id"}),
+    (1, {"FilterExpression": "even = :t", "ExpressionAttributeValues": {":t": {"BOOL": True}}}),
+]
+
+
+def _scan_pages(table: str, extra: dict) -> list[list[dict]]:
+    request = {"TableName": table, **extra}
+    pages = []
+    for _ in range(200):  # bounded: a scan that goes back to earlier items fails instead of running forever
+        page = client("dynamodb").scan(**request)
+        pages.append((page["Items"], page["Count"], page["ScannedCount"], page.get("LastEvaluatedKey")))
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    raise AssertionError(f"{table}: no last page after 200 pages")
+
+
+def _scan_while_the_table_changes() -> list:
+    """Pages of a scan of a new hash-keyed table, with items added, replaced and removed between the pages."""
+    table = _keyed_by_hash_only()
+    dynamodb = client("dynamodb")
+    request = {"TableName": table, "Limit": 20, "ProjectionExpression": "id, body"}
+    pages = []
+    for turn in range(40):
+        page = dynamodb.scan(**request)
+        pages.append((page["Items"], page.get("LastEvaluatedKey")))
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if turn == 0:
+            for n in (-100, 1000, 31):  # before the page, after it, and in the middle
+                dynamodb.put_item(TableName=table, Item={"id": {"N": str(n)}, "body": {"S": f"new {n}"}})
+            dynamodb.delete_item(TableName=table, Key={"id": {"N": "45"}})
+        if turn == 1:  # as many items as before, not the same ones
+            dynamodb.put_item(TableName=table, Item={"id": {"N": "50"}, "body": {"S": "replaced"}})
+            dynamodb.delete_item(TableName=table, Key={"id": {"N": "52"}})
+            dynamodb.put_item(TableName=table, Item={"id": {"N": "52.5"}, "body": {"S": "new 52.5"}})
+    raise AssertionError("no last page after 40 pages")
+
+
+def test_a_scan_resumes_where_it_stopped_and_pages_as_moto_does(local_aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local AWS's Scan shortcut (start key by bisection, only the projection copied) answers page by
+    page, counts and start keys included, exactly as moto's own code does: with and without a range key,
+    number keys, limits, the 1 MB page, projections, filters, segments and an index."""
+    from moto.dynamodb.models.table import Table
+
+    from crisiscomms_local.moto_transactions import MOTO_OWN
+
+    tables = [_inbox_like_table(), _keyed_by_hash_only()]
+    ours = [_scan_pages(tables[which], extra) for which, extra in SCANS]
+    assert len(ours[1]) == 18 and sum(len(items) for items, *_ in ours[1]) == 120, "seven a page, every item once"
+    assert len(ours[9]) > 1, "the large items fill more than one 1 MB page"
+    assert ours[2][0][0][0].keys() <= {"n", "created_at"}
+    changing = _scan_while_the_table_changes()
+    seen = [item["body"]["S"] for items, _ in changing for item in items]
+    assert {"new 1000", "new 31", "replaced", "new 52.5"} <= set(seen) and "new -100" not in seen
+    monkeypatch.setattr(Table, "scan", MOTO_OWN[(Table, "scan")])
+    assert [_scan_pages(tables[which], extra) for which, extra in SCANS] == ours
+    assert _scan_while_the_table_changes() == changing
 
 
 # --- one provisioned stack per worker, put back before every test ------------------------------------
