@@ -308,14 +308,21 @@ def _plain_value(raw: Any, depth: int = 0) -> bool:
     return True
 
 
+def _fits_key(raw: dict[str, Any], kind: str) -> bool:
+    """A value DynamoDB accepts for a key attribute of this declared type: that type, and not empty."""
+    (value_kind, value), = raw.items()
+    return value_kind == kind and (kind == "N" or (isinstance(value, str) and value != ""))
+
+
 def _plain_updates_applied_directly() -> None:
     """UpdateItem with only `SET name = :value` and `REMOVE name` actions on top-level attributes, applied directly.
 
     moto deep-copies the item, parses the expression, deep-copies its tree and walks it through ten
     validators and an executor for every update; for the updates the functions make most (a state's
     head and lease, a post's follow-up, a conversation's fields) that was most of what local DynamoDB
-    spent on them. When every action names a distinct attribute that is neither a key nor declared in
-    the table's attribute definitions (so no key or type rule applies), every placeholder is defined,
+    spent on them. When every action names a distinct attribute that is not one of the table's keys, an
+    index's key is only removed or set to a non-empty value of its declared type (the one rule DynamoDB
+    has for it: the conversation queues and overdue claims), every placeholder is defined,
     no plain name is a reserved word, every value is of a plain type (no sets) and the table has no
     stream, the update has one meaning: moto's own condition is evaluated on the item as moto does
     (ConditionalCheckFailed, with ALL_OLD when asked), then each action is applied in order to the
@@ -382,9 +389,15 @@ def _plain_update(backend: Any, table_name: str, key: dict[str, Any], expression
         if placeholder is not None and (placeholder not in values or not _plain_value(values[placeholder])):
             return None
         targets.append(name)
-    declared = {d["AttributeName"] for d in table.attr} | set(table.attribute_keys)
-    if len(set(targets)) != len(targets) or declared & set(targets) or not all(isinstance(t, str) for t in targets):
+    if len(set(targets)) != len(targets) or not all(isinstance(t, str) for t in targets) or set(targets) & set(
+            table.table_key_attrs):
         return None
+    declared = {d["AttributeName"]: d["AttributeType"] for d in table.attr}
+    for (verb, _, placeholder), attribute in zip(actions, targets):
+        # an index's key: removed freely; set only to a value of its declared type that DynamoDB accepts in a key
+        kind = declared.get(attribute)
+        if kind is not None and verb == "SET" and not _fits_key(values[placeholder], kind):
+            return None
     if set(key) != {table.hash_key_attr} | ({table.range_key_attr} if table.range_key_attr else set()):
         return None
     hash_value = DynamoType(key[table.hash_key_attr])

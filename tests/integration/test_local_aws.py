@@ -503,8 +503,9 @@ def _outcome(call):
     return ("updated", item.to_json())
 
 
-# Mostly plain attributes; "name" is a reserved word, pk the key, queue declared (an index's key): those go to moto.
-_ATTRIBUTES = ["a", "b", "c", "lease_owner", "seq"] * 6 + ["name", "pk", "queue"]
+# Mostly plain attributes; "name" is a reserved word and pk the key: those go to moto. queue is an index's key,
+# removed directly and set directly only to a non-empty string (its declared type).
+_ATTRIBUTES = ["a", "b", "c", "lease_owner", "seq"] * 6 + ["name", "pk"] + ["queue"] * 4
 _VALUES = [{"S": "x"}, {"S": ""}, {"N": "7"}, {"N": "-0.50"}, {"BOOL": True}, {"NULL": True}, {"B": "AAE="},
            {"M": {"k": {"S": "v"}, "n": {"L": [{"N": "1"}, {"S": "two"}]}}}, {"L": []}, {"S": "y" * 300_000}] * 3 + [
            {"SS": ["s"]}]
@@ -587,6 +588,17 @@ def test_the_functions_commonest_updates_take_the_direct_way(monkeypatch: pytest
                                expression_attribute_values={":f0": {"M": {"at": {"S": "t"}}}})
     assert item.to_json()["Attributes"] == {"pk": {"S": "state#x"}, "seq": {"N": "1"}, "hash": {"S": "abc"},
                                             "lease_until": {"N": "9"}, "follow_up": {"M": {"at": {"S": "t"}}}}
+    # a desk move files the conversation under another queue (an index's key); an overdue claim takes it out
+    conversation = {"pk": {"S": "conv#x"}}
+    backend.update_item("mine", conversation, update_expression="SET #f0 = :f0, #f1 = :f1",
+                        expression_attribute_names={"#f0": "queue", "#f1": "state"},
+                        expression_attribute_values={":f0": {"S": "harbor#ASSIGNED"}, ":f1": {"S": "ASSIGNED"}})
+    item = backend.update_item("mine", conversation, update_expression="SET #f0 = :f0 REMOVE #r0",
+                               expression_attribute_names={"#f0": "overdue_notified_at", "#r0": "queue", "#s": "state"},
+                               expression_attribute_values={":f0": {"S": "t"}, ":open": {"S": "ASSIGNED"}},
+                               condition_expression="attribute_exists(pk) AND #s = :open")
+    assert item.to_json()["Attributes"] == {"pk": {"S": "conv#x"}, "state": {"S": "ASSIGNED"},
+                                            "overdue_notified_at": {"S": "t"}}
 
 
 # --- a bucket's outage, for drills -------------------------------------------------------------------
