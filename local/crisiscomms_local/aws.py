@@ -599,7 +599,8 @@ def answer_in_process(enabled: bool = True) -> None:
     """While enabled, botocore calls to a local AWS server of this process are answered in the calling thread.
 
     For tests: every call still goes through botocore's whole client side (parameters validated and
-    serialised, the request signed, the answer parsed, retries) and through the server's own request
+    serialised, the request signed (a DynamoDB call with its scope only), the answer parsed, retries) and
+    through the server's own request
     handling (`_MotoServer.answer_directly`), without the socket, HTTP framing and thread switch in
     between. Anything else (another endpoint, a closed port standing in for an outage, raw HTTP to the
     server) goes over HTTP as before.
@@ -608,6 +609,7 @@ def answer_in_process(enabled: bool = True) -> None:
     _DIRECT_CALLS = enabled
     if enabled:
         _install_direct_send()
+        _dynamodb_calls_answered_here_carry_their_scope_only()
         _user_agent_parts_cleaned_once()
 
 
@@ -642,6 +644,50 @@ def _user_agent_parts_cleaned_once() -> None:
     part.to_string = to_string  # type: ignore[method-assign]
 
 
+def _answered_here(url: str) -> "_MotoServer | None":
+    """The local AWS server of this process that answers a call to `url` in the calling thread, if any."""
+    if _DIRECT_CALLS and _LOCAL_SERVERS:
+        for endpoint, local in list(_LOCAL_SERVERS.items()):
+            if url.startswith(endpoint) and url[len(endpoint):len(endpoint) + 1] in ("/", "?", ""):
+                return local
+    return None
+
+
+def _dynamodb_calls_answered_here_carry_their_scope_only() -> None:
+    """A DynamoDB call answered in this process carries its credential scope, not a computed signature.
+
+    moto checks no signature: it reads the region and the access key from the credential scope of the
+    Authorization header. Computing SigV4 (the canonical request, a hash of the body, four HMACs) was
+    about an eighth of an in-process DynamoDB call. The headers are the ones botocore sets (X-Amz-Date,
+    the session token, Authorization with the same scope); only the signature is a placeholder. Every
+    other call (over HTTP, another service, another endpoint) is signed by botocore as always.
+    """
+    import botocore.auth
+    from botocore.exceptions import NoCredentialsError
+
+    add_auth = botocore.auth.SigV4Auth.add_auth
+    if getattr(add_auth, "_crisiscomms_scoped", False):
+        return
+
+    def scoped(self: Any, request: Any) -> Any:
+        if (type(self) is not botocore.auth.SigV4Auth or self._service_name != "dynamodb"
+                or _answered_here(request.url) is None):
+            return add_auth(self, request)
+        if self.credentials is None:
+            raise NoCredentialsError()
+        request.context["timestamp"] = botocore.auth.get_current_datetime().strftime(botocore.auth.SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        request.headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.scope(request)}, "
+                                            f"SignedHeaders=host;x-amz-date, Signature={UNCOMPUTED_SIGNATURE}")
+        return None
+
+    scoped._crisiscomms_scoped = True  # type: ignore[attr-defined]
+    botocore.auth.SigV4Auth.add_auth = scoped  # type: ignore[method-assign]
+
+
+UNCOMPUTED_SIGNATURE = "0" * 64
+
+
 def _install_direct_send() -> None:
     import botocore.endpoint
 
@@ -650,11 +696,9 @@ def _install_direct_send() -> None:
         return
 
     def _send(self: Any, request: Any) -> Any:
-        if _DIRECT_CALLS and _LOCAL_SERVERS:
-            url = request.url
-            for endpoint, local in list(_LOCAL_SERVERS.items()):
-                if url.startswith(endpoint) and url[len(endpoint):len(endpoint) + 1] in ("/", "?", ""):
-                    return local.answer_directly(request)
+        local = _answered_here(request.url)
+        if local is not None:
+            return local.answer_directly(request)
         return send(self, request)
 
     _send._crisiscomms_direct = True  # type: ignore[attr-defined]

@@ -475,6 +475,38 @@ def test_calls_answered_in_the_calling_thread_are_answered_as_over_http(stack, _
     assert directly == over_http
 
 
+def test_only_dynamodb_calls_answered_in_process_skip_computing_their_signature(stack, monkeypatch) -> None:
+    """In-process DynamoDB calls carry botocore's headers and scope with a placeholder signature (moto reads the
+    region and key from the scope: the table is found in the stack's region); any other call is signed."""
+    import re
+
+    import botocore.httpsession
+
+    from crisiscomms_local import aws
+
+    seen: list[tuple[str, str | bytes]] = []
+    direct = aws._MotoServer.answer_directly
+    monkeypatch.setattr(aws._MotoServer, "answer_directly",
+                        lambda self, r: seen.append(("in-process", r.headers["Authorization"])) or direct(self, r))
+    http_send = botocore.httpsession.URLLib3Session.send
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send",
+                        lambda self, r: seen.append(("over-http", r.headers["Authorization"])) or http_send(self, r))
+    table = stack.refs["StateTable"]
+    region = client("dynamodb").meta.region_name
+
+    client("dynamodb").put_item(TableName=table, Item={"pk": {"S": "signed#1"}})
+    client("sqs").get_queue_attributes(QueueUrl=stack.refs["DeliveryQueue"], AttributeNames=["QueueArn"])
+    monkeypatch.setattr(aws, "_DIRECT_CALLS", False)
+    assert client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "signed#1"}})["Item"]
+    scope = re.compile(rf"AWS4-HMAC-SHA256 Credential=\w+/\d{{8}}/{region}/(\w+)/aws4_request, "
+                       r"SignedHeaders=[\w;-]+, Signature=([0-9a-f]{64})")
+    found = [(how, scope.fullmatch(auth if isinstance(auth, str) else auth.decode()).groups()) for how, auth in seen]
+    assert found[0] == ("in-process", ("dynamodb", aws.UNCOMPUTED_SIGNATURE))
+    assert found[1][0] == "in-process" and found[1][1][0] == "sqs" and found[1][1][1] != aws.UNCOMPUTED_SIGNATURE
+    assert found[2][0] == "over-http" and found[2][1][0] == "dynamodb" and found[2][1][1] != aws.UNCOMPUTED_SIGNATURE
+    assert len(found) == 3
+
+
 # --- UpdateItem of plain SET/REMOVE actions, applied directly, answers as moto does -----------------------
 
 def _update_tables():
