@@ -756,7 +756,7 @@ def _scans_resume_where_they_stopped() -> None:
                 results.append(item.project(projection_expression) if picked else copy.deepcopy(item))
                 result_size += size
             scanned_count += 1
-        if filter_expression is not None:
+        if filtered:
             results = [item for item in results if filter_expression.expr(item)]
         if projection_expression and not picked:
             results = [r.project(projection_expression) for r in results]
@@ -779,12 +779,11 @@ def _index_results_sorted_by_plain_values() -> None:
 
     if getattr(Table, "_crisiscomms_sorted", False):
         return
-    plain = _plain
 
     def sorted_items(self: Any, hash_key_attrs: list[str], range_key_attrs: list[str | None],
                      items: list[Any]) -> list[Any]:
         attrs = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
-        items.sort(key=lambda item: tuple(plain(item.attrs[name]) for name in attrs))
+        items.sort(key=lambda item: tuple(_plain(item.attrs[name]) for name in attrs))
         return items
 
     MOTO_OWN[(Table, "sorted_items")] = Table.sorted_items

@@ -12,8 +12,8 @@ unrelated to that topic (`relate`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from crisiscomms.listening.relatedness import AmbiguousNames
 from crisiscomms.models import Post
