@@ -17,8 +17,9 @@ the transaction itself, `install` puts in the shortcuts the scale benchmark (20,
 `crisiscomms_local.bench_scale`) showed were worth it, each giving moto's own answer: the minute
 aggregate's `ADD`/`SET` update applied directly (`_simple_update`), each condition and update
 expression parsed once per text, an item's size checked once when it is built, a projection of
-top-level attributes picked rather than converted, sizes measured in one walk over the values, and a
-Scan's page started by bisection on the table's keys, copying only what it answers.
+top-level attributes picked rather than converted, sizes measured in one walk over the values, a
+Scan's page started by bisection on the table's keys, copying only what it answers, and a Query's
+page started by bisection on its partition, measuring only the items it answers.
 tests/unit/test_bench_scale_moto.py holds each against moto's own path.
 """
 from __future__ import annotations
@@ -266,6 +267,7 @@ def install() -> None:
     _conditions_parsed_once()
     _top_level_projection()
     _queries_read_their_partition()
+    _queries_start_where_they_stopped()
     _index_results_sorted_by_plain_values()
     _scans_resume_where_they_stopped()
     _items_not_tracked()
@@ -765,6 +767,140 @@ def _scans_resume_where_they_stopped() -> None:
     MOTO_OWN[(Table, "scan")] = scan
     Table.scan = scan_table  # type: ignore[method-assign]
     Table._crisiscomms_scans = True  # type: ignore[attr-defined]
+
+
+def _queries_start_where_they_stopped() -> None:
+    """A Query's page starts just after its start key and measures only the items it can answer.
+
+    moto answers each page of a Query by sorting every match of the key condition's partition, walking
+    from the first to the start key through typed comparisons, and measuring each item it passes on
+    the way to the page's end, matching or not: paging through a queue of P conversations costs P²,
+    and in the weibo-rumour drill the desk's overdue check (a Query of the open queue, a page at a
+    time) was an eighth of the drill. Here the partition is sorted once a page by its keys' plain
+    values (moto's order: one type per key attribute), the page starts by bisection, and an item is
+    measured when it is answered. An item that does not match is measured only where moto's rule
+    could end the page on it (an answer within an item's largest size of the 1 MB page), so the
+    page, its counts and its start key are moto's own. Queries with more than one attribute in a key
+    condition, QueryFilter, a missing index, a consistent read of a global index or a start key
+    without every sort key take moto's way.
+    """
+    from bisect import bisect_left, bisect_right
+    from operator import itemgetter
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, GlobalSecondaryIndex, Table
+
+    if getattr(Table, "_crisiscomms_queries", False):
+        return
+    query = Table.query
+    largest_item = 405_000  # moto refuses to store a larger item (LimitedSizeDict, ItemSizeTooLarge)
+
+    def index_partition(table: Any, index: Any, hash_conditions: list[tuple[str, Any]],
+                        range_keys: list[str]) -> list[Any]:
+        wanted = [(name, value.type, _plain(value)) for name, value in hash_conditions]
+        found = []
+        for by_range in table.items.values():
+            for item in (by_range.values() if table.range_key_attr else (by_range,)):
+                attrs = item.attrs
+                for name, kind, plain in wanted:
+                    value = attrs.get(name)
+                    if value is None or value.type != kind or _plain(value) != plain:
+                        break
+                else:
+                    if all(attrs.get(name) is not None for name in range_keys):
+                        found.append(item)
+        return found
+
+    def query_page(self: Any, hash_key: Any, range_comparison: str | None, range_objs: list[Any], limit: int,
+                   exclusive_start_key: dict[str, Any] | None, scan_index_forward: bool,
+                   projection_expressions: list[list[str]] | None, index_name: str | None = None,
+                   consistent_read: bool = False, filter_expression: Any = None,
+                   hash_key_conditions: list[tuple[str, Any]] | None = None,
+                   range_key_conditions: list[tuple[str, str, list[Any]]] | None = None, **filter_kwargs: Any) -> Any:
+        def moto_way() -> Any:
+            return query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+                         projection_expressions, index_name, consistent_read, filter_expression,
+                         hash_key_conditions=hash_key_conditions, range_key_conditions=range_key_conditions,
+                         **filter_kwargs)
+
+        if filter_kwargs or len(hash_key_conditions or ()) > 1 or len(range_key_conditions or ()) > 1:
+            return moto_way()
+        range_attr = range_key_conditions[0][0] if range_key_conditions else None
+        if index_name:
+            index = {i.name: i for i in self.all_indexes()}.get(index_name)
+            if index is None or not hash_key_conditions or (consistent_read and index in self.global_indexes):
+                return moto_way()
+            hash_names = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+            range_names = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+            if len(hash_names) != 1 or len(range_names) > 1 or (range_comparison and not range_names):
+                return moto_way()
+            if range_names:
+                range_attrs: list[str | None] = [range_names[0], self.range_key_attr]
+                range_attr = range_attr or range_names[0]
+            elif isinstance(index, GlobalSecondaryIndex) and self.range_key_attr:
+                range_attrs = [self.range_key_attr, self.range_key_attr]
+            else:
+                range_attrs = [self.hash_key_attr, self.range_key_attr]
+            sort_names = self._generate_attr_to_sort_by([hash_names[0], self.hash_key_attr], range_attrs)
+            candidates = index_partition(self, index, hash_key_conditions, range_names)
+        else:
+            if hash_key is None:
+                return moto_way()
+            found = self.items.get(hash_key)
+            candidates = [] if found is None else list(found.values()) if self.range_key_attr else [found]
+            candidates = [item for item in candidates if item.hash_key == hash_key]
+            sort_names = [name for name in (self.hash_key_attr, self.range_key_attr) if name]
+        if exclusive_start_key is not None and any(exclusive_start_key.get(name) is None for name in sort_names):
+            return moto_way()
+        ordered = sorted(((tuple(_plain(item.attrs[name]) for name in sort_names), item) for item in candidates),
+                         key=itemgetter(0))
+        start = 0
+        if exclusive_start_key is not None:
+            after = tuple(_plain(DynamoType(exclusive_start_key[name])) for name in sort_names)
+            start = bisect_right(ordered, after, key=itemgetter(0)) if scan_index_forward else \
+                len(ordered) - bisect_left(ordered, after, key=itemgetter(0))
+        items = [item for _, item in ordered]
+        if not scan_index_forward:
+            items.reverse()
+
+        def matches(item: Any) -> bool:
+            if not range_comparison:
+                return True
+            value = item.attrs.get(range_attr) if range_attr else None
+            if value is not None:
+                return value.compare(range_comparison, range_objs)
+            return not index_name and item.range_key.compare(range_comparison, range_objs)
+
+        results: list[Any] = []
+        result_size = 0
+        last_evaluated_key = None
+        for item in items[start:]:
+            if len(results) == limit:
+                last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
+                break
+            if matches(item):
+                size = item.size()
+                if result_size + size > RESULT_SIZE_LIMIT:
+                    last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
+                    break
+                results.append(item)
+                result_size += size
+            elif result_size + largest_item > RESULT_SIZE_LIMIT and result_size + item.size() > RESULT_SIZE_LIMIT:
+                last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
+                break  # moto measures what it passes and ends the page on an item it does not answer
+        scanned_count = len(results)
+        results = copy.deepcopy(results)
+        if index_name:
+            results = [index.project(r) for r in results]
+        if filter_expression is not None:
+            results = [item for item in results if filter_expression.expr(item)]
+        if projection_expressions:
+            results = [r.project(projection_expressions) for r in results]
+        return results, scanned_count, last_evaluated_key
+
+    MOTO_OWN.setdefault((Table, "query"), query)
+    Table.query = query_page  # type: ignore[method-assign]
+    Table._crisiscomms_queries = True  # type: ignore[attr-defined]
 
 
 def _index_results_sorted_by_plain_values() -> None:

@@ -239,6 +239,123 @@ def test_a_query_reads_its_partition_and_pages_as_moto_does(local_aws, monkeypat
     assert [_pages(table, *query) for query in QUERIES] == ours
 
 
+def _large_items_table() -> str:
+    """One partition of items from 40 KB to 80 KB (a 1 MB page holds a dozen or so) with number sort keys,
+    a global index without a range key projecting keys only, and a local index projecting one more."""
+    name = f"l{uuid.uuid4().hex[:8]}"
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "n", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "n", "AttributeType": "N"},
+                              {"AttributeName": "group", "AttributeType": "S"},
+                              {"AttributeName": "label", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by_group", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                                 "KeySchema": [{"AttributeName": "group", "KeyType": "HASH"}]}],
+        LocalSecondaryIndexes=[{"IndexName": "by_label",
+                                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["size"]},
+                                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                              {"AttributeName": "label", "KeyType": "RANGE"}]}])
+    for i in range(40):
+        item = {"pk": {"S": "big" if i % 8 else "other"}, "n": {"N": str((i * 7) % 40 * 1.5 - 9)},
+                "body": {"S": "x" * (40_000 + (i * 997) % 40_000)}, "size": {"N": str(i)},
+                "label": {"S": f"{'ab'[i % 2]}{(i * 11) % 40:02d}"}}
+        if i % 5:
+            item["group"] = {"S": f"g{i % 3}"}
+        dynamodb.put_item(TableName=name, Item=item)
+    for n in range(1, 15):  # eleven fill a page to 990 KB: moto ends it on the twelfth, which n <= 11 does not take
+        dynamodb.put_item(TableName=name, Item={"pk": {"S": "edge"}, "n": {"N": str(n)}, "body": {"S": "y" * 90_000},
+                                                "label": {"S": f"c{n:02d}"}})
+    return name
+
+
+MORE_QUERIES = [  # every key condition of the large-items table, with what moto does to a page
+    {"KeyConditionExpression": "pk = :h AND n <= :x", "ExpressionAttributeValues": {":h": {"S": "big"}, ":x": {"N": "30"}}},
+    {"KeyConditionExpression": "pk = :h AND n <= :x", "ExpressionAttributeValues": {":h": {"S": "big"}, ":x": {"N": "13.5"}},
+     "ProjectionExpression": "n, label"},
+    {"KeyConditionExpression": "pk = :h AND n <= :x", "ExpressionAttributeValues": {":h": {"S": "edge"}, ":x": {"N": "11"}}},
+    {"KeyConditionExpression": "pk = :h AND n >= :x", "ExpressionAttributeValues": {":h": {"S": "big"}, ":x": {"N": "0"}},
+     "ScanIndexForward": False, "Limit": 6, "ProjectionExpression": "n"},
+    {"KeyConditionExpression": "pk = :h", "ExpressionAttributeValues": {":h": {"S": "big"}, ":m": {"N": "20"}},
+     "FilterExpression": "#s > :m", "ExpressionAttributeNames": {"#s": "size"}, "ProjectionExpression": "n, #s",
+     "Limit": 7},
+    {"KeyConditionExpression": "#g = :g", "ExpressionAttributeValues": {":g": {"S": "g1"}},
+     "ExpressionAttributeNames": {"#g": "group"}, "IndexName": "by_group", "Limit": 4},
+    {"KeyConditionExpression": "#g = :g", "ExpressionAttributeValues": {":g": {"S": "g2"}},
+     "ExpressionAttributeNames": {"#g": "group"}, "IndexName": "by_group", "ScanIndexForward": False},
+    {"KeyConditionExpression": "pk = :h AND begins_with(label, :p)", "ExpressionAttributeValues": {
+        ":h": {"S": "big"}, ":p": {"S": "b"}}, "IndexName": "by_label", "ScanIndexForward": False, "Limit": 5},
+    {"KeyConditionExpression": "pk = :h AND label BETWEEN :a AND :b", "ExpressionAttributeValues": {
+        ":h": {"S": "big"}, ":a": {"S": "a10"}, ":b": {"S": "b20"}}, "IndexName": "by_label"},
+    {"KeyConditionExpression": "pk = :h AND n < :x", "ExpressionAttributeValues": {":h": {"S": "big"}, ":x": {"N": "-100"}}},
+]
+
+
+def _query_pages(request: dict) -> list:
+    request = dict(request)
+    pages = []
+    for _ in range(100):  # bounded: a query that goes back to earlier items fails instead of running forever
+        page = client("dynamodb").query(**request)
+        pages.append((page["Items"], page["Count"], page["ScannedCount"], page.get("LastEvaluatedKey")))
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    raise AssertionError(f"{request}: no last page after 100 pages")
+
+
+def _query_while_the_queue_changes() -> list:
+    """Pages of an index query of a new inbox-like table, with items added, moved and removed between pages."""
+    table = _inbox_like_table()
+    dynamodb = client("dynamodb")
+    request = {"TableName": table, "IndexName": "by_time", "KeyConditionExpression": "#q = :q AND created_at <= :t",
+               "ExpressionAttributeNames": {"#q": "queue"}, "Limit": 6, "ProjectionExpression": "pk, sk, n",
+               "ExpressionAttributeValues": {":q": {"S": "harbor#NEW"}, ":t": {"S": "2026-11-28T09:45:00Z"}}}
+    pages = []
+    for turn in range(40):
+        page = dynamodb.query(**request)
+        pages.append((page["Items"], page.get("LastEvaluatedKey")))
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if turn == 0:  # before the page, inside it, after the condition's end, and one moved out of the queue
+            for n, at in ((500, "09:00"), (501, "09:20"), (502, "09:50")):
+                dynamodb.put_item(TableName=table, Item={"pk": {"S": "conv#new"}, "sk": {"S": f"{n}"}, "n": {"N": str(n)},
+                                                         "queue": {"S": "harbor#NEW"},
+                                                         "created_at": {"S": f"2026-11-28T{at}:00Z"}})
+            dynamodb.update_item(TableName=table, Key={"pk": {"S": "conv#1"}, "sk": {"S": "0037"}},
+                                 UpdateExpression="REMOVE #q", ExpressionAttributeNames={"#q": "queue"})
+        if turn == 1:
+            dynamodb.delete_item(TableName=table, Key={"pk": {"S": "conv#new"}, "sk": {"S": "501"}})
+    raise AssertionError("no last page after 40 pages")
+
+
+def test_a_query_starts_where_it_stopped_and_pages_as_moto_does(local_aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local AWS's Query shortcut (the partition sorted by plain values, the page started by bisection, an
+    item measured when answered) answers page by page, counts and start keys included, exactly as moto's
+    own code does: number sort keys, the 1 MB page (also ended on an item the condition does not take,
+    as moto ends it), projections, filters, a global index without a range key, a local index, and a
+    queue that changes between pages."""
+    from moto.dynamodb.models.table import Table
+
+    from crisiscomms_local.moto_transactions import MOTO_OWN
+
+    table = _large_items_table()
+    ours = [_query_pages({"TableName": table, **request}) for request in MORE_QUERIES]
+    assert [len(items) for items, *_ in ours[0]] == [16, 7], "the large items fill more than one 1 MB page"
+    assert [(len(items), start) for items, _, _, start in ours[2]] == [(11, {"pk": {"S": "edge"}, "n": {"N": "11"}}),
+                                                                       (0, None)], "moto ends the page on the twelfth"
+    assert [len(items) for items, *_ in ours[3]] == [6, 6, 6, 6, 6, 0] and ours[-1] == [([], 0, 0, None)]
+    assert [(len(items), count, scanned) for items, count, scanned, _ in ours[4]][0] == (3, 3, 7), "filtered after"
+    changing = _query_while_the_queue_changes()
+    seen = [int(item["n"]["N"]) for items, _ in changing for item in items]
+    assert 500 not in seen and 502 not in seen and len(seen) == len(set(seen))
+    for cls, method, original in [(cls, method, original) for (cls, method), original in MOTO_OWN.items()
+                                  if cls is Table]:
+        monkeypatch.setattr(cls, method, original)
+    assert [_query_pages({"TableName": table, **request}) for request in MORE_QUERIES] == ours
+    assert _query_while_the_queue_changes() == changing
+
+
 def _keyed_by_hash_only() -> str:
     """A table with a hash key only, numbers for keys, and items of every size up to ~30 KB."""
     name = f"s{uuid.uuid4().hex[:8]}"
