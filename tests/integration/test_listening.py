@@ -11,6 +11,7 @@ from crisiscomms.aws.clients import AwsClients
 
 from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.aws.source_state import StateRepository
+from crisiscomms_local.aws import request_counts
 from crisiscomms_local.emulators import Fault
 
 from .conftest import Listening
@@ -281,8 +282,11 @@ def test_feeds_conditional_get_and_guid_dedupe(listening: Listening) -> None:
     listening.news.add_item("daily", title="Harbor Bank says ATMs restored", summary="All accounts available.",
                             published_at=listening.clock() - timedelta(seconds=10))
     listening.tick()
+    before = request_counts().get("DynamoDB_20120810.UpdateItem", 0)
     daily, _ = listening.poll("news")
     assert (daily["stored"], daily["duplicates"], daily["fetched"]) == (1, 0, 3), "seen items are not written again"
+    assert request_counts()["DynamoDB_20120810.UpdateItem"] - before == 4, \
+        "each feed's run writes its state twice: the lease, then its place in the write giving the lease back"
     titles = sorted(p["title"] for p in _stored("news"))
     assert titles == ["Harbor Bank says ATMs restored", "Harbor Bank shares slide"]
 

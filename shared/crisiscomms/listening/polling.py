@@ -586,9 +586,8 @@ class Listener:
         report.fetched += len(fetched.posts) - len(fresh)
         self._ingestor.ingest(fresh, report, region=feed.region)
         seen = [p.native_id for p in fresh] + seen
-        self._state.save(pk, owner=self._run_id, set_fields={
-            "etag": fetched.etag, "last_modified": fetched.last_modified, "seen": seen[:SEEN_GUIDS_KEPT],
-        })
+        # Stored first, then the feed's place, in the write that also gives the lease back (`_run`).
+        updates.update({"etag": fetched.etag, "last_modified": fetched.last_modified, "seen": seen[:SEEN_GUIDS_KEPT]})
 
 
 def poll(listener: Listener, request: ScheduledPoll) -> dict[str, Any]:
