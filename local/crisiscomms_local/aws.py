@@ -187,7 +187,7 @@ def reset_process_caches() -> None:
         pass
 
 
-_WRITE_LOCK = threading.RLock()
+_WRITE_LOCK = threading.RLock()  # every local DynamoDB request, and writes however they come (see _dynamodb_answer)
 _WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 
 # S3 checks a write's If-Match / If-None-Match and makes the write as one step; moto checks, then writes, so two
@@ -452,6 +452,12 @@ def _dynamodb_answer(environ: dict[str, Any]) -> tuple[list[Any], bytes]:
     through a Flask app (request context, URL map, CORS hook, response object) whose only view
     for DynamoDB calls `DynamoHandler.dispatch(request, raw_url, headers)`. Here that call is made
     directly with the same request class; its status, headers and body are the answer.
+
+    DynamoDB reads and writes an item whole. moto answers a read with the stored item itself, turned
+    into JSON after its backend returns, and applies an update to that same item in place, so a read
+    answered while another thread's update adds an attribute failed ("dictionary changed size during
+    iteration", a 500) or mixed two versions. Each DynamoDB request is answered under the lock that
+    serialises writes: moto's work is Python under one interpreter lock, so nothing ran in parallel anyway.
     """
     from http import HTTPStatus
 
@@ -461,7 +467,8 @@ def _dynamodb_answer(environ: dict[str, Any]) -> tuple[list[Any], bytes]:
 
     request = BackendRequest(environ)
     recorder._record_request(request)
-    status, headers, content = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+    with _WRITE_LOCK:  # answered whole: moto reads and answers the stored items themselves (see below)
+        status, headers, content = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
     code = int(status)
     try:
         reason = HTTPStatus(code).phrase.upper()

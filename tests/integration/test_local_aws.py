@@ -77,6 +77,63 @@ def test_concurrent_transactions_never_lose_a_write(stack) -> None:
     assert all(_state(stack, f"post-{t}-{i}") for t in range(threads) for i in range(per_thread))
 
 
+def test_a_dynamodb_read_never_meets_a_write_half_way(stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB reads and writes an item whole; moto answers a GetItem by converting the stored item itself
+    while another request's update may add attributes to it ("dictionary changed size during
+    iteration", answered as a 500 and retried by botocore). A pause in each value's conversion lets the
+    writer in at every step: with retries off, not one read may fail and each sees a whole item."""
+    import time
+
+    from botocore.config import Config
+    from moto.dynamodb.models import utilities
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from crisiscomms.aws.clients import _session
+
+    convert = utilities.dynamo_to_dict  # how moto turns an answer's values to JSON, one call per value
+
+    def paused(value: Any) -> Any:
+        if isinstance(value, DynamoType):
+            time.sleep(0.0001)
+        return convert(value)
+
+    monkeypatch.setattr(utilities, "dynamo_to_dict", paused)
+    table, key = stack.refs["StateTable"], {"pk": {"S": "race#item"}}
+    writer = client("dynamodb")
+    reader = _session().create_client("dynamodb", endpoint_url=writer.meta.endpoint_url,
+                                      region_name=writer.meta.region_name,
+                                      config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    writer.put_item(TableName=table, Item={**key, "n0": {"N": "0"}})
+    failures: list[str] = []
+    sizes: list[int] = []
+    written = threading.Event()
+
+    def write() -> None:
+        for n in range(1, 50):
+            writer.update_item(TableName=table, Key=key, UpdateExpression=f"SET n{n} = :n",
+                               ExpressionAttributeValues={":n": {"N": str(n)}})
+        written.set()
+
+    def read() -> None:
+        while not written.is_set():
+            try:
+                item = reader.get_item(TableName=table, Key=key)["Item"]
+            except Exception as exc:  # noqa: BLE001 - whatever the client makes of a failed answer
+                failures.append(f"{type(exc).__name__}: {exc}")
+                continue
+            sizes.append(len(item) - 1)
+            if not all(f"n{n}" in item for n in range(len(item) - 1)):
+                failures.append(f"not a version the item ever had: {sorted(item)}")
+
+    threads = [threading.Thread(target=read), threading.Thread(target=read), threading.Thread(target=write)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(set(sizes)) > 5, "the reads overlapped the writes"
+
+
 def test_concurrent_conditional_s3_writes_never_lose_an_update(stack, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each writer adds its mark to one object, conditional on the ETag it read (as the newsroom's indexes are
     written): S3 lets one writer of an ETag through, so no mark may be lost, however the threads interleave.
