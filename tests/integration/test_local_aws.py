@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import uuid
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -348,32 +349,38 @@ MORE_QUERIES = [  # every key condition of the large-items table, with what moto
 ]
 
 
-def _query_pages(request: dict) -> list:
+def _every_page(operation: str, request: dict) -> list:
+    """Each page of a Query or Scan: its items, counts and start key."""
     request = dict(request)
     pages = []
-    for _ in range(100):  # bounded: a query that goes back to earlier items fails instead of running forever
-        page = client("dynamodb").query(**request)
+    for _ in range(200):  # bounded: a read that goes back to earlier items fails instead of running forever
+        page = getattr(client("dynamodb"), operation)(**request)
         pages.append((page["Items"], page["Count"], page["ScannedCount"], page.get("LastEvaluatedKey")))
         if "LastEvaluatedKey" not in page:
             return pages
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    raise AssertionError(f"{request}: no last page after 100 pages")
+    raise AssertionError(f"{operation} {request['TableName']}: no last page after 200 pages")
+
+
+def _pages_while_the_table_changes(operation: str, request: dict, change: Any) -> list:
+    """Pages of a Query or Scan (items and start key), with `change(turn)` made to the table after each page."""
+    pages = []
+    for turn in range(40):
+        page = getattr(client("dynamodb"), operation)(**request)
+        pages.append((page["Items"], page.get("LastEvaluatedKey")))
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        change(turn)
+    raise AssertionError(f"{operation}: no last page after 40 pages")
 
 
 def _query_while_the_queue_changes() -> list:
     """Pages of an index query of a new inbox-like table, with items added, moved and removed between pages."""
     table = _inbox_like_table()
     dynamodb = client("dynamodb")
-    request = {"TableName": table, "IndexName": "by_time", "KeyConditionExpression": "#q = :q AND created_at <= :t",
-               "ExpressionAttributeNames": {"#q": "queue"}, "Limit": 6, "ProjectionExpression": "pk, sk, n",
-               "ExpressionAttributeValues": {":q": {"S": "harbor#NEW"}, ":t": {"S": "2026-11-28T09:45:00Z"}}}
-    pages = []
-    for turn in range(40):
-        page = dynamodb.query(**request)
-        pages.append((page["Items"], page.get("LastEvaluatedKey")))
-        if "LastEvaluatedKey" not in page:
-            return pages
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def change(turn: int) -> None:
         if turn == 0:  # before the page, inside it, after the condition's end, and one moved out of the queue
             for n, at in ((500, "09:00"), (501, "09:20"), (502, "09:50")):
                 dynamodb.put_item(TableName=table, Item={"pk": {"S": "conv#new"}, "sk": {"S": f"{n}"}, "n": {"N": str(n)},
@@ -383,7 +390,11 @@ def _query_while_the_queue_changes() -> list:
                                  UpdateExpression="REMOVE #q", ExpressionAttributeNames={"#q": "queue"})
         if turn == 1:
             dynamodb.delete_item(TableName=table, Key={"pk": {"S": "conv#new"}, "sk": {"S": "501"}})
-    raise AssertionError("no last page after 40 pages")
+
+    return _pages_while_the_table_changes("query", {
+        "TableName": table, "IndexName": "by_time", "KeyConditionExpression": "#q = :q AND created_at <= :t",
+        "ExpressionAttributeNames": {"#q": "queue"}, "Limit": 6, "ProjectionExpression": "pk, sk, n",
+        "ExpressionAttributeValues": {":q": {"S": "harbor#NEW"}, ":t": {"S": "2026-11-28T09:45:00Z"}}}, change)
 
 
 def test_a_query_starts_where_it_stopped_and_pages_as_moto_does(local_aws, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -397,7 +408,7 @@ def test_a_query_starts_where_it_stopped_and_pages_as_moto_does(local_aws, monke
     from crisiscomms_local.moto_transactions import MOTO_OWN
 
     table = _large_items_table()
-    ours = [_query_pages({"TableName": table, **request}) for request in MORE_QUERIES]
+    ours = [_every_page("query", {"TableName": table, **request}) for request in MORE_QUERIES]
     assert [len(items) for items, *_ in ours[0]] == [16, 7], "the large items fill more than one 1 MB page"
     assert [(len(items), start) for items, _, _, start in ours[2]] == [(11, {"pk": {"S": "edge"}, "n": {"N": "11"}}),
                                                                        (0, None)], "moto ends the page on the twelfth"
@@ -409,7 +420,7 @@ def test_a_query_starts_where_it_stopped_and_pages_as_moto_does(local_aws, monke
     for cls, method, original in [(cls, method, original) for (cls, method), original in MOTO_OWN.items()
                                   if cls is Table]:
         monkeypatch.setattr(cls, method, original)
-    assert [_query_pages({"TableName": table, **request}) for request in MORE_QUERIES] == ours
+    assert [_every_page("query", {"TableName": table, **request}) for request in MORE_QUERIES] == ours
     assert _query_while_the_queue_changes() == changing
 
 
@@ -447,30 +458,16 @@ SCANS = [  # (table maker's index, extra request parameters)
 ]
 
 
-def _scan_pages(table: str, extra: dict) -> list[list[dict]]:
-    request = {"TableName": table, **extra}
-    pages = []
-    for _ in range(200):  # bounded: a scan that goes back to earlier items fails instead of running forever
-        page = client("dynamodb").scan(**request)
-        pages.append((page["Items"], page["Count"], page["ScannedCount"], page.get("LastEvaluatedKey")))
-        if "LastEvaluatedKey" not in page:
-            return pages
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    raise AssertionError(f"{table}: no last page after 200 pages")
+def _scan_pages(table: str, extra: dict) -> list:
+    return _every_page("scan", {"TableName": table, **extra})
 
 
 def _scan_while_the_table_changes() -> list:
     """Pages of a scan of a new hash-keyed table, with items added, replaced and removed between the pages."""
     table = _keyed_by_hash_only()
     dynamodb = client("dynamodb")
-    request = {"TableName": table, "Limit": 20, "ProjectionExpression": "id, body"}
-    pages = []
-    for turn in range(40):
-        page = dynamodb.scan(**request)
-        pages.append((page["Items"], page.get("LastEvaluatedKey")))
-        if "LastEvaluatedKey" not in page:
-            return pages
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def change(turn: int) -> None:
         if turn == 0:
             for n in (-100, 1000, 31):  # before the page, after it, and in the middle
                 dynamodb.put_item(TableName=table, Item={"id": {"N": str(n)}, "body": {"S": f"new {n}"}})
@@ -479,7 +476,9 @@ def _scan_while_the_table_changes() -> list:
             dynamodb.put_item(TableName=table, Item={"id": {"N": "50"}, "body": {"S": "replaced"}})
             dynamodb.delete_item(TableName=table, Key={"id": {"N": "52"}})
             dynamodb.put_item(TableName=table, Item={"id": {"N": "52.5"}, "body": {"S": "new 52.5"}})
-    raise AssertionError("no last page after 40 pages")
+
+    return _pages_while_the_table_changes("scan", {"TableName": table, "Limit": 20, "ProjectionExpression": "id, body"},
+                                          change)
 
 
 def test_a_scan_resumes_where_it_stopped_and_pages_as_moto_does(local_aws, monkeypatch: pytest.MonkeyPatch) -> None:
