@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +15,15 @@ PACKAGE = ROOT / "shared" / "crisiscomms"
 CAPABILITIES = ("listening", "scoring", "detection", "statements", "audit", "aws", "adapters", "models")
 
 
-def _modules() -> list[tuple[str, Path, ast.Module]]:
+@functools.lru_cache(maxsize=1)
+def _modules() -> tuple[tuple[str, Path, ast.Module], ...]:
+    """Every module of the package, parsed once for all the tests here (none changes a tree)."""
     out = []
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).with_suffix("").as_posix()
         name = "crisiscomms." + relative.replace("/", ".").removesuffix(".__init__")
         out.append((name, path, ast.parse(path.read_text(encoding="utf-8"))))
-    return out
+    return tuple(out)
 
 
 def test_the_import_linter_contracts_hold() -> None:
