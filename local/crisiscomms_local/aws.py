@@ -467,7 +467,7 @@ def _dynamodb_answer(environ: dict[str, Any]) -> tuple[list[Any], bytes]:
 
     request = BackendRequest(environ)
     recorder._record_request(request)
-    with _WRITE_LOCK:  # answered whole: moto reads and answers the stored items themselves (see below)
+    with _WRITE_LOCK:  # answered whole: moto answers with the stored items themselves (above)
         status, headers, content = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
     code = int(status)
     try:

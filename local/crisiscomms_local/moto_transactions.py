@@ -795,8 +795,8 @@ def _queries_start_where_they_stopped() -> None:
     query = Table.query
     largest_item = 405_000  # moto refuses to store a larger item (LimitedSizeDict, ItemSizeTooLarge)
 
-    def index_partition(table: Any, index: Any, hash_conditions: list[tuple[str, Any]],
-                        range_keys: list[str]) -> list[Any]:
+    def index_partition(table: Any, hash_conditions: list[tuple[str, Any]], range_keys: list[str]) -> list[Any]:
+        """The items an index's partition holds: the hash key's value, and every range key of the index present."""
         wanted = [(name, value.type, _plain(value)) for name, value in hash_conditions]
         found = []
         for by_range in table.items.values():
@@ -842,7 +842,7 @@ def _queries_start_where_they_stopped() -> None:
             else:
                 range_attrs = [self.hash_key_attr, self.range_key_attr]
             sort_names = self._generate_attr_to_sort_by([hash_names[0], self.hash_key_attr], range_attrs)
-            candidates = index_partition(self, index, hash_key_conditions, range_names)
+            candidates = index_partition(self, hash_key_conditions, range_names)
         else:
             if hash_key is None:
                 return moto_way()
