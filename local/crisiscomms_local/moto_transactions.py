@@ -31,6 +31,7 @@ from typing import Any
 MOTO_VERSION = "5.2.5"
 MOTO_OWN: dict[tuple[type, str], Any] = {}  # (class, method) -> moto's own, where a shortcut replaced it (for tests)
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
+LARGEST_ITEM = 405_000  # bytes: moto refuses to store a larger item (its LimitedSizeDict, ItemSizeTooLarge)
 
 
 def _key_of(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
@@ -514,7 +515,7 @@ def _item_size_checked_once() -> None:
         self.hash_key = hash_key
         self.range_key = range_key
         converted = {key: DynamoType(value) for key, value in attrs.items()}
-        if sum(bytesize(key) + value.size() for key, value in converted.items()) > 405000:
+        if sum(bytesize(key) + value.size() for key, value in converted.items()) > LARGEST_ITEM:
             raise ItemSizeTooLarge
         self.attrs = LimitedSizeDict()
         dict.update(self.attrs, converted)
@@ -627,14 +628,7 @@ def _queries_read_their_partition() -> None:
         partition = getattr(asked, "partition", None)
         if partition is None:
             return all_items(self)
-        if partition is _EVERY_ITEM:
-            if self.range_key_attr:
-                return [item for by_range in self.items.values() for item in by_range.values()]
-            return list(self.items.values())
-        found = self.items.get(partition)
-        if found is None:
-            return []
-        return list(found.values()) if self.range_key_attr else [found]
+        return _every_item(self) if partition is _EVERY_ITEM else _partition(self, partition)
 
     def query_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
@@ -653,6 +647,21 @@ def _queries_read_their_partition() -> None:
 
 
 _EVERY_ITEM = object()
+
+
+def _every_item(table: Any) -> list[Any]:
+    """Every item of a moto table, unsorted (moto keeps a dict of range keys per hash key when there is a range key)."""
+    if table.range_key_attr:
+        return [item for by_range in table.items.values() for item in by_range.values()]
+    return list(table.items.values())
+
+
+def _partition(table: Any, hash_key: Any) -> list[Any]:
+    """The items of a moto table stored under one hash key, unsorted."""
+    found = table.items.get(hash_key)
+    if found is None:
+        return []
+    return list(found.values()) if table.range_key_attr else [found]
 
 
 def _plain(value: Any) -> Any:
@@ -723,8 +732,8 @@ def _scans_resume_where_they_stopped() -> None:
             after = tuple(_plain(DynamoType(exclusive_start_key[name])) for name in keys)
         if self.range_key_attr:
             read_hash, read_range = key_reader(self, self.hash_key_attr), key_reader(self, self.range_key_attr)
-            ordered = sorted(((read_hash(item.hash_key), read_range(item.range_key), item)
-                              for by_range in self.items.values() for item in by_range.values()), key=itemgetter(0, 1))
+            ordered = sorted(((read_hash(item.hash_key), read_range(item.range_key), item) for item in _every_item(self)),
+                             key=itemgetter(0, 1))
             start = 0 if after is None else bisect_right(ordered, after, key=itemgetter(0, 1))
             page = (entry[-1] for entry in ordered[start:])
         else:
@@ -793,22 +802,20 @@ def _queries_start_where_they_stopped() -> None:
     if getattr(Table, "_crisiscomms_queries", False):
         return
     query = Table.query
-    largest_item = 405_000  # moto refuses to store a larger item (LimitedSizeDict, ItemSizeTooLarge)
 
     def index_partition(table: Any, hash_conditions: list[tuple[str, Any]], range_keys: list[str]) -> list[Any]:
         """The items an index's partition holds: the hash key's value, and every range key of the index present."""
         wanted = [(name, value.type, _plain(value)) for name, value in hash_conditions]
         found = []
-        for by_range in table.items.values():
-            for item in (by_range.values() if table.range_key_attr else (by_range,)):
-                attrs = item.attrs
-                for name, kind, plain in wanted:
-                    value = attrs.get(name)
-                    if value is None or value.type != kind or _plain(value) != plain:
-                        break
-                else:
-                    if all(attrs.get(name) is not None for name in range_keys):
-                        found.append(item)
+        for item in _every_item(table):
+            attrs = item.attrs
+            for name, kind, plain in wanted:
+                value = attrs.get(name)
+                if value is None or value.type != kind or _plain(value) != plain:
+                    break
+            else:
+                if all(attrs.get(name) is not None for name in range_keys):
+                    found.append(item)
         return found
 
     def query_page(self: Any, hash_key: Any, range_comparison: str | None, range_objs: list[Any], limit: int,
@@ -846,9 +853,7 @@ def _queries_start_where_they_stopped() -> None:
         else:
             if hash_key is None:
                 return moto_way()
-            found = self.items.get(hash_key)
-            candidates = [] if found is None else list(found.values()) if self.range_key_attr else [found]
-            candidates = [item for item in candidates if item.hash_key == hash_key]
+            candidates = _partition(self, hash_key)  # moto files each item under its own hash key
             sort_names = [name for name in (self.hash_key_attr, self.range_key_attr) if name]
         if exclusive_start_key is not None and any(exclusive_start_key.get(name) is None for name in sort_names):
             return moto_way()
@@ -885,7 +890,7 @@ def _queries_start_where_they_stopped() -> None:
                     break
                 results.append(item)
                 result_size += size
-            elif result_size + largest_item > RESULT_SIZE_LIMIT and result_size + item.size() > RESULT_SIZE_LIMIT:
+            elif result_size + LARGEST_ITEM > RESULT_SIZE_LIMIT and result_size + item.size() > RESULT_SIZE_LIMIT:
                 last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
                 break  # moto measures what it passes and ends the page on an item it does not answer
         scanned_count = len(results)
