@@ -1,7 +1,9 @@
 """Statements end to end: the API handler, the Publisher and every channel emulator on local AWS."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -498,3 +500,84 @@ def test_a_preparation_still_queued_when_publishing_starts_is_passed_over(desk: 
     assert len(wechat.articles) == 1 and wechat.deleted_drafts == {}
     assert {p["state"] for p in statement["prepared"]} == {"DISCARDED"}
     assert len(desk.world.channel_posts("newsroom")) == 2
+
+
+def _delivery_reads() -> list[str]:
+    """The sort keys of the Publisher's GetItems of delivery records from now on."""
+    from crisiscomms.wiring import container
+
+    reads: list[str] = []
+
+    def read(params: dict, **_: Any) -> None:
+        sk = params["Key"].get("sk", {}).get("S", "")
+        if sk.startswith("delivery#"):
+            reads.append(sk)
+
+    container().clients("dynamodb").meta.events.register("before-parameter-build.dynamodb.GetItem", read)
+    return reads
+
+
+def _requeued(desk: DeskClient, change: Any) -> list[dict]:
+    """Take every message off the delivery queue and send it back as `change(body)` made it; the bodies sent."""
+    from crisiscomms_local.aws import client
+
+    sqs, url = client("sqs"), desk.world.stack.refs["DeliveryQueue"]
+    bodies = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+        for m in batch:
+            body = json.loads(m["Body"])
+            change(body)
+            bodies.append(body)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    for body in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    return bodies
+
+
+def test_a_first_delivery_is_sent_as_queued_without_reading_its_record(desk: DeskClient) -> None:
+    reads = _delivery_reads()
+    sid = desk.draft(TEXT, ALL)["id"]
+    desk.approve_and_publish(sid)
+    bodies = [b for b in _requeued(desk, lambda body: None) if "kind" not in b]  # not the prepare and discard messages
+    assert bodies and all(b["queued"]["key"] == b["key"] and b["queued"]["rendering"]["text"] for b in bodies)
+    desk.world.pump()
+    statement = desk.get(sid)
+    assert statement["state"] == "PUBLISHED" and {d["state"] for d in statement["deliveries"]} == {"SENT"}
+    assert all("queued_sha256" not in d for d in statement["deliveries"])  # the Publisher's, not the desk's
+    assert reads == []  # each delivery moved to SENDING on the record's digest of what was queued
+    for channel in ALL:
+        assert len(desk.world.channel_posts(channel)) == (2 if channel == "newsroom" else 1), channel
+    status, verify = desk.call("GET", "/audit/verify", as_="auditor:zhou")
+    assert status == 200 and verify["ok"]
+    status, entries = desk.call("GET", "/audit/entries", as_="auditor:zhou", query=f"target=statement%23{sid}&limit=100")
+    assert status == 200, entries
+    sending = [e for e in entries["entries"] if e["action"] == "delivery_sending"]
+    assert len(sending) == len(bodies) and all(e["before"]["state"] == "PENDING" and e["after"]["attempts"] == 1
+                                                for e in sending)
+
+
+def test_a_queued_delivery_that_differs_from_its_record_sends_the_record(desk: DeskClient) -> None:
+    from crisiscomms.statements.render import content_sha256
+
+    reads = _delivery_reads()
+    long_en = {**TEXT["en"], "full": "Harbor Bank statement. " + "All accounts are available. " * 600}
+    sid = desk.draft({**TEXT, "en": long_en}, ["telegram", "newsroom", "x"])["id"]
+    desk.approve_and_publish(sid)
+    forged = "Harbor Bank has failed; withdraw everything now."
+
+    def forge(body: dict) -> None:
+        if body["key"].endswith("#telegram#zh"):
+            # A text that hashes to the hash it claims: only the record's digest of what was queued tells.
+            body["queued"]["rendering"] = {"text": forged}
+            body["queued"]["text_hash"] = content_sha256(forged, None, None)
+
+    bodies = [b for b in _requeued(desk, forge) if "kind" not in b]
+    carried = {b["key"].split("#", 1)[1]: "queued" in b for b in bodies}
+    assert carried == {"telegram#zh": True, "x#en": True,
+                       "newsroom#zh": True, "newsroom#en": False}  # too large to carry: read as before
+    desk.world.pump()
+    statement = desk.get(sid)
+    assert statement["state"] == "PUBLISHED", statement["deliveries"]
+    [telegram_zh] = [m for m in desk.world.emulators["telegram"].posts if m.text.startswith("港湾银行")]
+    assert forged not in telegram_zh.text and telegram_zh.text.startswith(TEXT["zh"]["short"])
+    assert sorted(k.split("#", 2)[2] for k in reads) == ["newsroom#en", "telegram#zh"]

@@ -12,6 +12,7 @@ hands each delivery its prepared item if it is ready, and never waits for one th
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -34,6 +35,7 @@ from crisiscomms.statements.qa import (
 )
 from crisiscomms.statements.render import Renderer
 from crisiscomms.statements.rules import (
+    MAX_QUEUED_CHARS,
     PREPARED_CHANNELS,
     WITHDRAWABLE_PREPARED,
     ApproveRequest,
@@ -44,6 +46,8 @@ from crisiscomms.statements.rules import (
     StatementText,
     check_can_approve,
     check_can_edit,
+    queued_delivery,
+    queued_sha256,
 )
 
 READERS = (AUTHOR, APPROVER, AUDITOR)
@@ -266,6 +270,7 @@ class Desk:
                 taken[dkey] = {"state": "USED", "updated_at": now}
             elif entry and entry["state"] in WITHDRAWABLE_PREPARED:
                 skipped[dkey] = {"state": "SKIPPED", "updated_at": now}  # publishing does not wait for it
+            delivery["queued_sha256"] = queued_sha256(queued_delivery(delivery))
             deliveries.append(delivery)
         after: dict[str, Any] = {"state": "PUBLISHING", "deliveries": [d["key"] for d in deliveries]}
         if taken:
@@ -451,6 +456,10 @@ def _message(statement_id: str, delivery: dict[str, Any], *, kind: str = "delive
                "generation": int(delivery.get("generation", 0))}
     if kind != "deliver":
         message["kind"] = kind
+    elif delivery["state"] == "PENDING" and delivery.get("queued_sha256"):
+        queued = queued_delivery(delivery)
+        if queued_sha256(queued) == delivery["queued_sha256"] and len(json.dumps(queued)) <= MAX_QUEUED_CHARS:
+            message["queued"] = queued  # its first attempt needs no read (crisiscomms.statements.rules)
     return message
 
 
@@ -481,7 +490,8 @@ def _text_hash(text: dict[str, Any]) -> str:
 
 
 _HIDDEN = {"pk", "sk", "list_pk"}
-_HIDDEN_IN_DELIVERIES = _HIDDEN | {"rendering", "prepared"}  # the text is in the version, the item in `prepared`
+# The text is in the version, the item in `prepared`; the digest of what was queued is the Publisher's.
+_HIDDEN_IN_DELIVERIES = _HIDDEN | {"rendering", "prepared", "queued_sha256"}
 
 
 def _version_public(version: dict[str, Any], *, with_text: bool) -> dict[str, Any]:

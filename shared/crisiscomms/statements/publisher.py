@@ -16,6 +16,12 @@ message comes back like a RETRYING one; after LOST_ANSWER_LOOKS looks it is UNKN
 that cannot be asked (`findable = False`: Telegram, webhooks) or refuses the lookup makes it
 UNKNOWN at once.
 
+A first attempt takes the delivery from its message (the Desk queues a PENDING delivery with the
+record as written, `queued`) and moves it to SENDING on condition that the record is still PENDING
+and keeps the digest of exactly that: one DynamoDB call fewer before the platform's. Anything else
+(a retry, a copy of the message that comes second, a message that differs from its record) reads
+the record as below.
+
 Each delivery carries the rendering the Desk checked against the approval when publishing; the
 Publisher checks its hash again and sends exactly that (older deliveries without it are
 rendered from their version, as before). When the channel prepared something at approval (a
@@ -93,7 +99,7 @@ from crisiscomms.errors import (
 )
 from crisiscomms.observability import count, logger
 from crisiscomms.statements.render import Renderer, content_sha256
-from crisiscomms.statements.rules import TERMINAL_DELIVERY, TO_DISCARD, statement_state_after
+from crisiscomms.statements.rules import TERMINAL_DELIVERY, TO_DISCARD, queued_sha256, statement_state_after
 
 SYSTEM = "publisher"
 _AUDITED = ("state", "platform_id", "url", "error", "attempts", "lookups")
@@ -113,6 +119,9 @@ class DeliveryMessage(BaseModel):
     delivery_id: str
     generation: int = 0
     kind: Literal["deliver", "prepare", "discard"] = "deliver"
+    # The PENDING delivery as queued (crisiscomms.statements.rules.queued_delivery): trusted only as far
+    # as the record's digest of it agrees, checked by the conditional move to SENDING.
+    queued: dict[str, Any] | None = None
 
 
 class RetryLater(Exception):
@@ -229,6 +238,10 @@ class Publisher:
                     logger.warning("settling the statement failed", extra={"statement_id": statement_id, "error": str(exc)})
 
     def _deliver(self, message: DeliveryMessage, ticket: _Ticket) -> dict[str, Any]:
+        if message.queued is not None and message.generation == 0:
+            sent = self._first_attempt_as_queued(message, ticket)
+            if sent is not None:
+                return sent
         delivery = self._repo.delivery(message.statement_id, message.key)
         if delivery is None or delivery["delivery_id"] != message.delivery_id:
             logger.error("delivery not found", extra={"statement_id": message.statement_id, "key": message.key})
@@ -256,11 +269,39 @@ class Publisher:
         attempts = int(delivery.get("attempts", 0)) + 1
         if not self._move(delivery, ("PENDING", "RETRYING"), "delivery_sending", state="SENDING", attempts=attempts):
             return {"state": "BUSY"}
-        delivery = {**delivery, "state": "SENDING", "attempts": attempts}
+        return self._send({**delivery, "state": "SENDING", "attempts": attempts}, adapter, request, refused, ticket)
+
+    def _first_attempt_as_queued(self, message: DeliveryMessage, ticket: _Ticket) -> dict[str, Any] | None:
+        """Move the delivery the message carries to SENDING and send it, without reading it first;
+        None when the record is not PENDING with the digest of exactly what the message carries (a
+        copy of the message got there first, a retry, anything else): then it is read as usual."""
+        queued = message.queued or {}
+        delivery = {**queued, "state": "PENDING", "attempts": 0}
+        if (queued.get("statement_id"), queued.get("key"), queued.get("delivery_id")) != (
+                message.statement_id, message.key, message.delivery_id):
+            return None
+        try:
+            adapter = self._adapter_for(delivery["channel"])
+            try:
+                request, refused = self._request(delivery), None
+            except ChannelCheckFailed as exc:
+                request, refused = None, str(exc)
+        except (KeyError, TypeError, ValueError):
+            return None  # not a delivery as the Desk queues it: the record decides
+        if not self._move(delivery, ("PENDING",), "delivery_sending", unchanged={"queued_sha256": queued_sha256(queued)},
+                          state="SENDING", attempts=1):
+            return None
+        count("DeliveriesSentAsQueued")
+        return self._send({**delivery, "state": "SENDING", "attempts": 1}, adapter, request, refused, ticket)
+
+    def _send(self, delivery: dict[str, Any], adapter: ChannelAdapter, request: DeliveryRequest | None,
+              refused: str | None, ticket: _Ticket) -> dict[str, Any]:
+        """Publish a delivery just moved to SENDING (or fail it when its text no longer checks) and record the outcome."""
+        attempts, statement_id = delivery["attempts"], delivery["statement_id"]
         if request is None:
             self._move(delivery, ("SENDING",), "delivery_failed", state="FAILED",
                        error=refused or "the text rendered now differs from the approved text")
-            return self._settle(message.statement_id, "FAILED", ticket)
+            return self._settle(statement_id, "FAILED", ticket)
         prepared = _prepared_item(delivery) if isinstance(adapter, PreparingAdapter) else None
         try:
             result = adapter.publish(request, prepared=prepared) if prepared else adapter.publish(request)
@@ -269,13 +310,13 @@ class Publisher:
         except (RateLimited, TransientPlatformError) as exc:
             if attempts >= self._max_attempts:
                 self._move(delivery, ("SENDING",), "delivery_failed", state="FAILED", error=f"{exc} (after {attempts} attempts)")
-                return self._settle(message.statement_id, "FAILED", ticket)
+                return self._settle(statement_id, "FAILED", ticket)
             self._move(delivery, ("SENDING",), "delivery_retrying", state="RETRYING", error=str(exc))
             count("DeliveriesRetrying")
             raise RetryLater(str(exc)) from exc
         except PermanentPlatformError as exc:
             self._move(delivery, ("SENDING",), "delivery_failed", state="FAILED", error=str(exc))
-            return self._settle(message.statement_id, "FAILED", ticket)
+            return self._settle(statement_id, "FAILED", ticket)
         return self._sent(delivery, result, ("SENDING",), adapter=adapter, request=request, ticket=ticket,
                           prepared=prepared is not None)
 

@@ -181,3 +181,27 @@ def check_can_approve(statement: dict, version: int, approver: Identity) -> None
         raise Conflict(f"version {version} is not the current version ({statement['current_version']}); read it again")
     if approver.user == statement["version_author"]:
         raise Forbidden("the approver must not be the author of the version (two-person rule)")
+
+
+# A PENDING delivery's message carries the delivery as the Desk wrote it, so that its first attempt
+# moves it to SENDING without reading it first; the record keeps the digest of what was queued and
+# the move is conditional on it (and on PENDING), so the Publisher sends the record's contents or,
+# when anything differs, reads the record as before. Larger renderings are not carried: ten
+# messages of a batch stay within SQS's 256 KiB.
+QUEUED_FIELDS = ("statement_id", "key", "delivery_id", "version", "channel", "language", "text_hash", "reply_to",
+                 "kind", "revision", "rendering", "prepared")
+MAX_QUEUED_CHARS = 16_000
+
+
+def queued_delivery(delivery: dict) -> dict:
+    """What a message carries of a PENDING delivery (absent fields are not stored, so not carried)."""
+    return {f: delivery[f] for f in QUEUED_FIELDS if delivery.get(f) is not None}
+
+
+def queued_sha256(queued: dict) -> str:
+    """The digest the delivery record keeps of `queued_delivery(record)`, as it stood when queued."""
+    import hashlib
+    import json
+
+    canonical = json.dumps(queued, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
