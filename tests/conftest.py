@@ -130,6 +130,17 @@ def pytest_configure(config: pytest.Config) -> None:
     # botocore's calls to local AWS are answered in the calling thread, by the server's own request
     # handling, without the socket in between (crisiscomms_local.aws.answer_in_process).
     answer_in_process()
+    _aws_requests_checked_against_the_model()
+
+
+def _aws_requests_checked_against_the_model() -> None:
+    """The functions' clients skip botocore's check of each request against the service model (AWS
+    checks it on arrival; crisiscomms.aws.clients.CLIENT_CONFIG). The tests turn it back on, so every
+    request the code makes is checked here: a misspelt parameter, which the serialiser would drop
+    without a word, fails its test instead."""
+    from crisiscomms.aws import clients
+
+    clients.CLIENT_CONFIG["parameter_validation"] = True
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -155,3 +155,22 @@ def test_a_binary_or_empty_secret_is_refused() -> None:
     for answer in ({"SecretBinary": b"x"}, {"SecretString": "  "}):
         with pytest.raises(ConfigurationError, match="secret 's' is empty"):
             Parameters(_Answers(secret=answer)).secret("s", max_age=0)  # type: ignore[arg-type]
+
+
+def test_the_functions_skip_botocore_s_request_check_and_the_test_suite_keeps_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    from botocore.exceptions import ParamValidationError
+
+    from crisiscomms.aws.clients import AwsClients
+
+    # A function's process, as Lambda starts it: the check is off.
+    shown = subprocess.run([sys.executable, "-c", "from crisiscomms.aws.clients import botocore_config; "
+                            "print(botocore_config().parameter_validation)"], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"
+    # This suite's processes: on (tests/conftest.py), so a misspelt parameter fails before anything is sent.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    dynamodb = AwsClients()("dynamodb")
+    with pytest.raises(ParamValidationError, match="ConsistantRead"):
+        dynamodb.get_item(TableName="posts", Key={"pk": {"S": "p"}}, ConsistantRead=True)

@@ -21,6 +21,12 @@ CLIENT_CONFIG = {
     "connect_timeout": 2,
     "read_timeout": 5,
     "retries": {"max_attempts": 3, "mode": "standard"},
+    # botocore checks every request against the service model before sending it; AWS checks it again
+    # on arrival. The data-access layer builds its requests from typed helpers, and the test suite
+    # runs every one of them with the check on (tests/conftest.py), so the functions skip it: it was
+    # the largest single cost of a DynamoDB call in botocore (the Poller's batched writes carry
+    # hundreds of attribute values a request).
+    "parameter_validation": False,
 }
 
 
