@@ -78,6 +78,21 @@ def test_typed_values_are_read_as_boto3_reads_them(typed: dict[str, Any]) -> Non
     assert _comparable(ours[1]) == _comparable(theirs[1]) if ours[0] == "value" else ours == theirs
 
 
+_EDGES = st.sampled_from([10**38 - 1, 10**38, -(10**38 - 1), -(10**38), 0, -7, True, 1.5, "", " s\t", "港湾"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), _values | _EDGES, max_size=6))
+def test_items_are_typed_as_boto3_types_their_values(values: dict[str, Any]) -> None:
+    def theirs(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: TypeSerializer().serialize(dynamo._plain(v)) for k, v in d.items() if v is not None}
+
+    ours, expected = _outcome(dynamo.to_item, values), _outcome(theirs, values)
+    assert ours[0] == expected[0]
+    if ours[0] == "value" and not any(isinstance(v, (set, frozenset)) for v in values.values()):
+        assert ours[1] == expected[1]
+
+
 def test_items_keep_their_python_shape() -> None:
     item = dynamo.to_item({"pk": "a", "score": 0.1234567, "n": 3, "gone": None, "tags": {"x"}, "blob": b"\x00"})
     assert "gone" not in item and item["score"] == {"N": "0.123457"}

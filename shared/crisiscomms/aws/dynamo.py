@@ -77,8 +77,17 @@ def _binary(value: Any) -> Any:
     return value.value if isinstance(value, Binary) else value
 
 
+# Integers DynamoDB holds exactly (38 digits), written as str() writes them: the usual number, without a Decimal.
+_EXACT_INT = 10 ** 38
+
+
 def serialize(value: Any) -> dict[str, Any]:
     """One Python value as a typed DynamoDB value (boto3's `TypeSerializer().serialize`)."""
+    kind = type(value)  # the two types of most values first (a post's item is mostly strings and counts)
+    if kind is str:
+        return {"S": value}
+    if kind is int and -_EXACT_INT < value < _EXACT_INT:
+        return {"N": str(value)}
     if value is None:
         return {"NULL": True}
     if isinstance(value, bool):
@@ -128,6 +137,9 @@ def deserialize(value: dict[str, Any]) -> Any:
 
 
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int:
+        return value
     if isinstance(value, float):
         return _DECIMAL.create_decimal_from_float(value).quantize(Decimal("0.000001"))
     if isinstance(value, dict):
@@ -139,7 +151,16 @@ def _plain(value: Any) -> Any:
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
     """A typed DynamoDB item; None values are left out rather than stored as NULL."""
-    return {k: serialize(_plain(v)) for k, v in values.items() if v is not None}
+    item = {}
+    for k, v in values.items():
+        kind = type(v)  # serialize's two first cases, written here: a stored post is mostly these
+        if kind is str:
+            item[k] = {"S": v}
+        elif kind is int and -_EXACT_INT < v < _EXACT_INT:
+            item[k] = {"N": str(v)}
+        elif v is not None:
+            item[k] = serialize(_plain(v))
+    return item
 
 
 def to_value(value: Any) -> dict[str, Any]:
