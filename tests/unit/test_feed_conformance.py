@@ -392,6 +392,31 @@ def test_markup_becomes_clean_deterministic_text() -> None:
     assert first[1].text == "示例银行股价 下跌"  # inline tags leave no space inside Chinese text
 
 
+# Markup a sanitiser exists for: what a post keeps of it is the text feedparser's sanitised reading shows.
+HOSTILE_MARKUP = [
+    "<script>alert(1)</script>Bank <b>news</b>", "<style>p { color: red }</style>text", "<applet code=x>applet</applet>after",
+    "<object data=x>object text</object>", "<embed src=x>embedded", "<iframe src=x>frame text</iframe>",
+    "<svg><title>svg title</title><text>svg text</text></svg> after", "<math><mi>x</mi></math>math",
+    "<!-- a comment -->visible", "<![CDATA[cdata]]>text", "<p>unclosed <b>bold <i>italic", "<a href='javascript:x()'>link</a>",
+    "<img alt='alt text' src=x>image", "<noscript>no script</noscript>", "<textarea>area</textarea>", "<template>tpl</template>",
+    "<div onclick='x()'>clicked</div>", "&lt;not a tag&gt; &amp;amp; &nbsp;space", "<form><input value=v>form</form>",
+    "<blink>blink</blink><marquee>marquee</marquee>", "<xmp><b>xmp</b></xmp>", "<title>inner title</title>body",
+    "text<script>alert(1)", "<SCRIPT type=x>a</SCRIPT >b<Style>c</style>d", "<script>a</script>b<script>c</script>d",
+    "<scripts>kept</scripts>", "<p>one</p><p>two</p><br>three",
+]
+
+
+@pytest.mark.parametrize("markup", HOSTILE_MARKUP)
+def test_hostile_markup_keeps_the_text_feedparsers_sanitised_reading_shows(markup: str) -> None:
+    escaped = markup.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    rss = (f'<rss version="2.0"><channel><title>f</title><item><guid>g1</guid><title>t</title>'
+           f"<description>{escaped}</description><pubDate>Sat, 28 Nov 2026 09:00:00 +0000</pubDate></item>"
+           "</channel></rss>").encode()
+    [post], _ = parse_feed(rss, feed_name="f", audience=1, language="en")
+    sanitised = feedparser.parse(io.BytesIO(rss)).entries[0]
+    assert "".join(post.text.split()) == _visible(sanitised.summary, sanitised.summary_detail.type)
+
+
 @pytest.fixture
 def network_attempts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
     """Every connection or URL opened while the test runs, each refused."""
