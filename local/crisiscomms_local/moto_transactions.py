@@ -582,7 +582,9 @@ def _top_level_projection() -> None:
 
     moto projects an item by turning the whole of it into plain Python once per projected path
     and back into DynamoDB's types; for names of top-level attributes only, the answer is those
-    attributes, copied. Nested paths (a.b, a[0]) take moto's way.
+    attributes themselves, as moto answers a read without a projection with the stored item itself:
+    the answer is JSON before the request lets go of the lock every DynamoDB request is answered
+    under (`crisiscomms_local.aws._dynamodb_answer`). Nested paths (a.b, a[0]) take moto's way.
     """
     from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
 
@@ -597,8 +599,8 @@ def _top_level_projection() -> None:
         picked.hash_key = self.hash_key
         picked.range_key = self.range_key
         picked.attrs = LimitedSizeDict()
-        dict.update(picked.attrs, {path[0]: copy.deepcopy(self.attrs[path[0]])
-                                   for path in projection_expressions if path[0] in self.attrs})
+        attrs = self.attrs
+        dict.update(picked.attrs, {path[0]: attrs[path[0]] for path in projection_expressions if path[0] in attrs})
         return picked
 
     Item.project = project_top_level  # type: ignore[method-assign]
