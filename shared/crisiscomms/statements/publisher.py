@@ -250,19 +250,11 @@ class Publisher:
             # Sent, but an earlier confirmation could not finish: confirm now, settling nobody's wait on it.
             if ticket.leave(outcome_written=False):
                 self._settle(message.statement_id, None)
-            adapter = self._adapter_for(delivery["channel"])
-            try:
-                request = self._request(delivery)
-            except ChannelCheckFailed:
-                request = None
-            return self._confirm(delivery, adapter, request)
+            return self._confirm(delivery, self._adapter_for(delivery["channel"]), self._checked_request(delivery)[0])
         if delivery["state"] in TERMINAL_DELIVERY:
             return {"state": delivery["state"]}
         adapter = self._adapter_for(delivery["channel"])
-        try:
-            request, refused = self._request(delivery), None
-        except ChannelCheckFailed as exc:
-            request, refused = None, str(exc)
+        request, refused = self._checked_request(delivery)
         if delivery["state"] == "SENDING":
             # An earlier attempt died between sending and recording: never post blindly again.
             return self._resolve_unknown(delivery, adapter, request, expect=("SENDING",), ticket=ticket)
@@ -282,10 +274,7 @@ class Publisher:
             return None
         try:
             adapter = self._adapter_for(delivery["channel"])
-            try:
-                request, refused = self._request(delivery), None
-            except ChannelCheckFailed as exc:
-                request, refused = None, str(exc)
+            request, refused = self._checked_request(delivery)
         except (KeyError, TypeError, ValueError):
             return None  # not a delivery as the Desk queues it: the record decides
         if not self._move(delivery, ("PENDING",), "delivery_sending", unchanged={"queued_sha256": queued_sha256(queued)},
@@ -462,6 +451,13 @@ class Publisher:
         count("DeliveriesLookedForAgain")
         raise RetryLater(f"{delivery['channel']} does not show the post yet (look {looks} of {LOST_ANSWER_LOOKS})")
 
+    def _checked_request(self, record: dict[str, Any]) -> tuple[DeliveryRequest | None, str | None]:
+        """`_request`, and why the channel refuses the text when its check fails (None otherwise)."""
+        try:
+            return self._request(record), None
+        except ChannelCheckFailed as exc:
+            return None, str(exc)
+
     def _request(self, record: dict[str, Any]) -> DeliveryRequest | None:
         """What one delivery (or prepared entry) sends; None when it no longer hashes to the approved text."""
         rendering = record.get("rendering")
@@ -523,10 +519,7 @@ class Publisher:
             self._move_prepared(entry, ("PENDING",), "prepare_failed", state="FAILED",
                                 error=f"{entry['channel']} has nothing to prepare")
             return {"state": "FAILED"}
-        try:
-            request, refused = self._request(entry), None
-        except ChannelCheckFailed as exc:
-            request, refused = None, str(exc)
+        request, refused = self._checked_request(entry)
         if request is None:
             self._move_prepared(entry, ("PENDING",), "prepare_failed", state="FAILED",
                                 error=refused or "the text rendered now differs from the approved text")

@@ -5,6 +5,8 @@ records, so the API handler, the publisher and the drill all apply the same ones
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import unicodedata
 from typing import Annotated, Literal
 
@@ -200,8 +202,5 @@ def queued_delivery(delivery: dict) -> dict:
 
 def queued_sha256(queued: dict) -> str:
     """The digest the delivery record keeps of `queued_delivery(record)`, as it stood when queued."""
-    import hashlib
-    import json
-
     canonical = json.dumps(queued, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
