@@ -56,8 +56,10 @@ import math
 import re
 import unicodedata
 from bisect import insort
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -586,19 +588,20 @@ class WeiboEmulator(EmulatorServer):
         page = _int_param(request, "page") or 1
         now = as_utc(self.clock(), "clock()")
         words = [_fold(w) for w in query.split()]
-        found: list[tuple[int, dict[str, Any]]] = []
+        # (id, the status's JSON when it is answered): only a page's statuses are written out
+        found: list[tuple[int, Callable[[], dict[str, Any]]]] = []
         for item in self._items["search"]:
             if item.raw is None and not all(w in self._folded(item) for w in words):
                 continue
-            found.append((item.id, item.raw if item.raw is not None else self._status_json(item)))
+            found.append((item.id, partial(self._status_json, item)))
         own = [p for p in self.posts if all(w in _fold(p.text) for w in words)]
-        found += [(p.id, p.as_json(self.uid, self.screen_name)) for p in own]
+        found += [(p.id, partial(p.as_json, self.uid, self.screen_name)) for p in own]
         created = {p.id: as_utc(p.created_at) for p in own} | {i.id: i.created_at for i in self._items["search"]}
         in_window = [(i, body) for i, body in found
                      if created[i] <= now and (start is None or int(created[i].timestamp()) >= start)
                      and (end is None or int(created[i].timestamp()) <= end)]
         newest_first = sorted(in_window, key=lambda pair: created[pair[0]], reverse=True)
-        chunk = newest_first[(page - 1) * count: page * count]
+        chunk = [(i, write()) for i, write in newest_first[(page - 1) * count: page * count]]
         return _json_response(200, {"statuses": [body for _, body in chunk], "total_number": len(newest_first)})
 
     def _folded(self, item: ListenedItem) -> str:
