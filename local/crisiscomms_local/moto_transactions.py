@@ -896,11 +896,11 @@ def _queries_start_where_they_stopped() -> None:
                 last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
                 break  # moto measures what it passes and ends the page on an item it does not answer
         scanned_count = len(results)
-        results = copy.deepcopy(results)
         if index_name:
             results = [index.project(r) for r in results]
-        if filter_expression is not None:
+        if filter_expression is not None:  # (a filter only reads: the items it drops need no copy)
             results = [item for item in results if filter_expression.expr(item)]
+        results = copy.deepcopy(results)
         if projection_expressions:
             results = [r.project(projection_expressions) for r in results]
         return results, scanned_count, last_evaluated_key
