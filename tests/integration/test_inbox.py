@@ -154,7 +154,8 @@ def test_a_post_stored_while_the_topic_is_at_warning_is_due_at_the_shorter_targe
 
 # --- the desk's queue and moves, through the real API handler ---------------------------------------------
 
-def _seed(repo: InboxRepository, clock: Any, specs: list[tuple[str, str, int, int]]) -> list[dict[str, Any]]:
+def _seed(repo: InboxRepository, clock: Any, specs: list[tuple[str, str, int, int]],
+          settings: InboxSettings | None = None) -> list[dict[str, Any]]:
     """Conversations (platform, native id, priority, minutes ago) as the Poller opens them."""
     out = []
     for platform, native_id, priority, minutes_ago in specs:
@@ -165,7 +166,7 @@ def _seed(repo: InboxRepository, clock: Any, specs: list[tuple[str, str, int, in
                             crisis_terms=(), crisis_categories=(), crisis_weight=0.0, is_crisis=False, risk=40,
                             ingested_at=clock())
         item = conversation_for(scored, Triage(kind="complaint", opens=True, priority=priority), level=None, now=clock(),
-                                settings=InboxSettings())
+                                settings=settings or InboxSettings())
         assert repo.open_conversation(item)
         out.append(item)
     return out
@@ -401,6 +402,26 @@ def test_when_the_topic_rises_to_warning_open_conversations_are_overdue_at_the_s
     assert all("/inbox/" not in m["Message"] and not m.get("Subject") for m in oncall), oncall
 
 
+def test_below_warning_the_check_reads_only_what_is_past_its_stored_due_time(detector: DetectorWorld) -> None:
+    """30 complaints within their 60 minutes and one past them: below WARNING the check reads that one
+    conversation; at WARNING the 15-minute target makes the 26 posted 15 minutes ago or more due, and it
+    reads those."""
+    from crisiscomms.inbox.overdue import OverdueNotifier
+
+    clients = AwsClients()
+    repo = InboxRepository(detector.stack.refs["InboxTable"], clients=clients)
+    _seed(repo, detector.clock, [("weibo", f"92{i:02d}", 100, 10 + 1.5 * i) for i in range(30)] + [("weibo", "9299", 100, 75)])
+    read: list[int] = []
+    clients("dynamodb").meta.events.register(
+        "after-call.dynamodb.Query", lambda parsed, **_: read.append(parsed["ScannedCount"]))
+    check = OverdueNotifier(repo, settings=InboxSettings(), send=lambda s, t: "m", clock=detector.clock)
+    assert [c["post_key"] for c, _ in check.due("harbor", None, limit=50)] == ["weibo#9299"]
+    assert sum(read) == 1, read
+    read.clear()
+    assert len(check.due("harbor", "WARNING", limit=50)) == 1 + 26
+    assert sum(read) == 1 + 26, read
+
+
 def test_two_overlapping_runs_claim_each_conversation_once(detector: DetectorWorld) -> None:
     from crisiscomms.inbox.overdue import OverdueNotifier
 
@@ -536,19 +557,34 @@ def test_conversations_already_notified_or_closed_are_not_read_by_the_overdue_ch
 
     read: list[int] = []
     clients("dynamodb").meta.events.register("after-call.dynamodb.Query", lambda parsed, **_: read.append(parsed["Count"]))
-    assert [c["post_key"] for c in repo.overdue("harbor", "NEW", before)] == [keys[1]]
-    assert [c["post_key"] for c in repo.overdue("harbor", "ASSIGNED", before)] == [keys[3]]
-    assert read == [1, 1], "only what may still be due is read, nothing already handled"
+    assert [c["post_key"] for c in repo.past_due("harbor", "NEW", iso_z(at))] == [keys[1]]
+    assert [c["post_key"] for c in repo.past_due("harbor", "ASSIGNED", iso_z(at))] == [keys[3]]
+    assert [c["post_key"] for c in repo.posted_before("harbor", "NEW", before)] == [keys[1]]
+    assert read == [1, 1, 1], "only what may still be due is read, nothing already handled"
     assert {"pk", "sk", "queue", "priority_key", "due_queue"}.isdisjoint(public(repo.get(keys[3])))
 
 
-def test_the_overdue_query_is_bounded_by_time_and_reads_no_conversation_too_young(stack: Stack, sim_clock: Any) -> None:
+def test_the_overdue_queries_read_only_due_conversations_however_many_wait_within_their_target(
+        stack: Stack, sim_clock: Any) -> None:
+    """Complaints have 60 minutes: of 40 open ones posted 1 to 61 minutes ago, one is past its stored
+    due time, and that one is all the check reads below WARNING. At WARNING and above the 15-minute
+    target makes those posted 15 minutes ago or more due, and those are all it reads."""
     clients = AwsClients()
     repo = InboxRepository(stack.refs["InboxTable"], clients=clients)
-    _seed(repo, sim_clock, [("weibo", f"96{i:02d}", 100, minutes) for i, minutes in enumerate((1, 5, 14, 16, 61))])
+    ages = [1, 5, 14, 61, *range(16, 52)]
+    _seed(repo, sim_clock, [("weibo", f"96{i:02d}", 100, minutes) for i, minutes in enumerate(ages)])
+    _seed(repo, sim_clock, [("weibo", "9700", 100, 12)], settings=InboxSettings(targets={"complaint": 10}))
     ops = _Operations(clients("dynamodb"))
+    read: list[int] = []
+    clients("dynamodb").meta.events.register("after-call.dynamodb.Query", lambda parsed, **_: read.append(parsed["ScannedCount"]))
+    now = iso_z(sim_clock())
+    assert [c["post_key"] for c in repo.past_due("harbor", "NEW", now)] == ["weibo#9700", "weibo#9603"], \
+        "most overdue first: a 10-minute target 12 minutes ago, a 60-minute one 61 minutes ago"
+    assert read == [2], "the 39 conversations still within their target are not read"
+    read.clear()
     before = iso_z(sim_clock() - timedelta(minutes=15))
-    found = repo.overdue("harbor", "NEW", before)
-    assert [c["post_key"] for c in found] == ["weibo#9604", "weibo#9603"], "oldest first, none younger than 15 min"
-    assert [c["post_key"] for c in repo.overdue("harbor", "NEW", before, due_by=iso_z(sim_clock()))] == ["weibo#9604"]
+    assert [c["post_key"] for c in repo.posted_before("harbor", "NEW", before)] == [
+        "weibo#9603", *[f"weibo#96{i:02d}" for i in range(39, 3, -1)]], "oldest first"
+    assert read == [37], "none posted less than 15 minutes ago is read"
+    assert len(repo.posted_before("harbor", "NEW", before, limit=5)) == 5
     assert set(ops.seen) == {"Query"}

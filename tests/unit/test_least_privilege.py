@@ -326,14 +326,16 @@ def test_the_poller_may_only_open_conversations_raise_their_priority_and_read_to
 def test_the_detectors_overdue_check_is_within_its_policy() -> None:
     client = _InboxRecorder()
     repo = _inbox_repository(client, audited=True)
-    repo.overdue("harbor", "NEW", "2026-11-28T09:30:00Z", due_by="2026-11-28T10:00:00Z")
+    repo.past_due("harbor", "NEW", "2026-11-28T10:00:00Z")
+    repo.posted_before("harbor", "NEW", "2026-11-28T09:45:00Z")
     at = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
     entry = AuditEntry(actor="detector", role="system", action="inbox.overdue_claimed", target="conversation#weibo#5031", at=at)
     assert repo.mark_overdue_notified("weibo#5031", at, entry=entry)
     assert repo.release_overdue_notified("weibo#5031", at, entry=entry)
     assert repo.claim_overdue_notices([("weibo#5032", entry), ("weibo#5033", entry)], at) == [True, True]
     assert repo.release_overdue_notices([("weibo#5032", entry)], at) == [True]
-    assert client.inbox == [("dynamodb:Query", None, "by_due"), ("dynamodb:UpdateItem", "conv#weibo#5031", None),
+    assert client.inbox == [("dynamodb:Query", None, "by_due_at"), ("dynamodb:Query", None, "by_due"),
+                            ("dynamodb:UpdateItem", "conv#weibo#5031", None),
                             ("dynamodb:UpdateItem", "conv#weibo#5031", None), ("dynamodb:UpdateItem", "conv#weibo#5032", None),
                             ("dynamodb:UpdateItem", "conv#weibo#5033", None), ("dynamodb:UpdateItem", "conv#weibo#5032", None)]
     for action, pk, index in client.inbox:

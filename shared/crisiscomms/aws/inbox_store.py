@@ -4,9 +4,11 @@
     GSI by_priority: queue = "<topic>#<state>", priority_key = "<999 - priority>#<created_at>"
                      a queue, highest priority first, then oldest first
     GSI by_time:     queue, created_at  a queue, oldest first
-    GSI by_due:      due_queue, created_at  the same, only open conversations not yet notified as
-                     overdue (sparse: due_queue is removed by the notice and by leaving the open
-                     states), so the overdue check reads what may be due and nothing already handled
+    GSI by_due_at:   due_queue, due_at      only open conversations not yet notified as overdue (sparse:
+                     due_queue is removed by the notice and by leaving the open states), by stored
+                     due time: the overdue check reads what is past it and nothing else
+    GSI by_due:      due_queue, created_at  the same set by time posted: at WARNING and above a
+                     conversation posted the shorter target ago is due whatever its stored due_at
 
 Opening is one conditional PutItem (attribute_not_exists: one post, one conversation), written by the
 Poller as a post is stored; it is no desk action and is not chained (the item carries opened_at). Every
@@ -15,7 +17,7 @@ state, and a desk action on its version too, and goes into the audit chain in th
 way crisiscomms.aws.statement_store writes statements. The Poller's other write, `raise_priority` (a
 re-read post's grown engagement), is like opening a system fact, not chained: one UpdateItem conditional
 on the conversation being open and the priority not falling. Lists and the overdue check are Queries on the
-two indexes; nothing here scans.
+indexes; nothing here scans.
 
 List cursors are opaque: base64url of [order, sort value, post key], validated before use.
 """
@@ -190,21 +192,25 @@ class InboxRepository:
         nxt = page.get("LastEvaluatedKey")
         return [from_item(i) for i in page["Items"]], encode_cursor(order, nxt) if nxt else None
 
-    def overdue(self, topic: str, state: str, before: str, *, due_by: str | None = None,
-                limit: int = 100) -> list[dict[str, Any]]:
-        """Conversations of a topic in one (open) state posted at or before `before` (ISO Z) and not yet
-        notified, oldest first; with `due_by`, only those whose stored due_at is at or before it.
+    def past_due(self, topic: str, state: str, due_by: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Conversations of a topic in one (open) state, not yet notified, whose stored due_at is at or before
+        `due_by` (ISO Z), most overdue first: a Query on the sparse by_due_at index bounded by it, so every
+        conversation read is due and one still within its target costs nothing however long it waits (a
+        day for praise); one already notified is not in the index at all (a notice removes its due_queue)."""
+        return self._due_query("by_due_at", "due_at", queue_key(topic, state), due_by, limit)
 
-        A Query on the sparse by_due index bounded by created_at: a conversation posted less than the
-        shortest target ago cannot be overdue, so the read stops there, and one already notified is
-        not in the index at all (a notice removes its due_queue), so handled ones cost nothing."""
-        values = {":q": to_value(queue_key(topic, state)), ":before": to_value(before)}
-        kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": "by_due",
-                                  "KeyConditionExpression": "due_queue = :q AND created_at <= :before",
-                                  "ExpressionAttributeValues": values, "Limit": max(limit, 25)}
-        if due_by is not None:
-            kwargs["FilterExpression"] = "due_at <= :due"
-            values[":due"] = to_value(due_by)
+    def posted_before(self, topic: str, state: str, before: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Conversations of a topic in one (open) state, not yet notified, posted at or before `before` (ISO Z),
+        oldest first: a Query on the sparse by_due index. At WARNING and above a conversation is due once the
+        shorter target has passed since it was posted, whatever its stored due_at says."""
+        return self._due_query("by_due", "created_at", queue_key(topic, state), before, limit)
+
+    def _due_query(self, index: str, bound: str, queue: str, until: str, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` conversations of `queue` on the sparse `index` whose range key `bound` is at or before `until`."""
+        kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": index,
+                                  "KeyConditionExpression": f"due_queue = :q AND {bound} <= :until",
+                                  "ExpressionAttributeValues": {":q": to_value(queue), ":until": to_value(until)},
+                                  "Limit": max(limit, 25)}
         found: list[dict[str, Any]] = []
         while len(found) < limit:
             page = self._clients("dynamodb").query(**kwargs)

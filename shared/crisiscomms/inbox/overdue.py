@@ -1,12 +1,14 @@
 """Conversations past their reply-time target notify the desk once, on the desk's own SNS topic.
 
 Run each minute from the Detector's handler (wiring passes the topics' levels it just decided). For
-each topic and open state (NEW, ASSIGNED), one Query on by_time reads the conversations posted at
-least the shortest possible target ago and not yet notified (crisiscomms.aws.inbox_store.overdue);
-those whose due time has passed are claimed together (each a conditional update with its own audit
-entry, as few transactions as DynamoDB allows: only one run can claim a conversation, and one claimed
-elsewhere is left out without holding up the rest), then one message per topic lists every conversation
-claimed in this run. If SNS refuses it, the claims are given back (audited) and the next run tries again.
+each topic and open state (NEW, ASSIGNED), one Query reads the conversations not yet notified that may
+be due: below WARNING those whose stored due time has passed (the sparse by_due_at index: every one
+read is due, so a long queue still within its targets costs no reads); at WARNING and above those
+posted at least the shortest possible target ago (by_due), due at that level (crisiscomms.aws.inbox_store).
+They are claimed together (each a conditional update with its own audit entry, as few transactions as
+DynamoDB allows: only one run can claim a conversation, and one claimed elsewhere is left out without
+holding up the rest), then one message per topic lists every conversation claimed in this run. If SNS
+refuses it, the claims are given back (audited) and the next run tries again.
 
 A topic at WARNING or above answers on the shorter target: a conversation opened at a lower level
 keeps its stored due_at, and is treated as due at `created_at + escalated_minutes` when that is
@@ -104,9 +106,9 @@ class OverdueNotifier:
         before = iso_z(now - timedelta(minutes=shortest_target(self._settings)))
         found: list[tuple[dict[str, Any], datetime]] = []
         for state in OPEN_STATES:
-            # At WARNING+ the stored due_at may be later than the shorter target: filtered here, not in the query.
-            candidates = self._repo.overdue(topic, state, before, due_by=None if escalates(level) else iso_z(now),
-                                            limit=limit)
+            # Below WARNING the stored due time decides; at WARNING+ the shorter target since posting may come first.
+            candidates = (self._repo.posted_before(topic, state, before, limit=limit) if escalates(level)
+                          else self._repo.past_due(topic, state, iso_z(now), limit=limit))
             for conversation in candidates:
                 due = effective_due(_parse(conversation["created_at"]), _parse(conversation["due_at"]), level,
                                     self._settings)
