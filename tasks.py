@@ -4,7 +4,8 @@
 Every task first makes sure `.venv` holds exactly the versions pinned in pyproject.toml
 (re-installing only when pyproject.toml changed), then runs inside it.
 
-    python3 tasks.py drill [SCENARIO.json] [--json OUT.json]   the crisis drill on local AWS
+    python3 tasks.py drill [SCENARIO.json] [--json OUT.json] [--jobs N]
+                                                               the crisis drill on local AWS
     python3 tasks.py test [PYTEST ARGS]                        the whole test suite
     python3 tasks.py bench                                     benchmarks (figures and ratios)
     python3 tasks.py evaluate                                  scoring accuracy against VADER

@@ -115,6 +115,35 @@ def test_a_failed_expectation_fails_the_drill_with_the_observed_value(tmp_path: 
     assert result["ok"] is False and result["checks"][0]["observed"] == "64 posts stored"
 
 
+def test_drills_run_at_once_each_with_its_own_local_aws_and_report_in_their_order(
+        tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--jobs 2: each drill in a process of its own, which starts its own local AWS (the session's is not
+    named to them). The longer first drill ends last, yet its report is printed and listed first; its
+    failed expectation fails the command, and the short one passes beside it with its own stored posts."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    first = dict(UNSEEN, name="unseen-first", expect=[{"check": "stored_posts", "min": 1000}])
+    second = dict(UNSEEN, name="unseen-second", duration="+00:03", posts=UNSEEN["posts"][:1], news=[], faults=[],
+                  expect=[{"check": "stored_posts", "min": 1, "max": 1}, {"check": "no_duplicates"}])
+    out_json = tmp_path / "result.json"
+    paths = [str(_write(tmp_path, first)), str(_write(tmp_path, second))]
+    assert main([*paths, "--jobs", "2", "--json", str(out_json)], waits=TEST_WAITS) == 1
+    printed = capsys.readouterr().out
+    assert printed.index("Drill unseen-first") < printed.index("Drill unseen-second")
+    assert "FAIL  stored_posts min=1000: 64 posts stored" in printed
+    results = json.loads(out_json.read_text(encoding="utf-8"))
+    assert [(r["name"], r["ok"]) for r in results] == [("unseen-first", False), ("unseen-second", True)]
+    assert results[1]["checks"][0]["observed"] == "1 posts stored", "nothing of the other drill's local AWS"
+
+
+def test_drills_sharing_one_named_local_aws_are_not_run_at_once(
+        tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # one local AWS named for every drill
+    path = str(_write(tmp_path, dict(UNSEEN, name="unseen-shared")))
+    with pytest.raises(SystemExit) as refused:
+        main([path, path, "--jobs", "2"], waits=TEST_WAITS)
+    assert refused.value.code == 2 and "AWS_ENDPOINT_URL" in capsys.readouterr().err
+
+
 def test_unsupported_faults_are_reported_and_a_missed_alert_fails(tmp_path: Path, capsys) -> None:
     scenario = dict(UNSEEN, name="unseen-desk", duration="+00:03",
                     faults=[{"at": "+00:01", "function": "digest", "kind": "duplicate_invocation"}],

@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -965,20 +966,49 @@ def main(argv: list[str], *, waits: FaultWaits = DRILL_WAITS) -> int:
     parser = argparse.ArgumentParser(prog="drill", description="Replay crisis scenarios on local AWS.")
     parser.add_argument("scenarios", nargs="*", type=Path, help="scenario files (default: events/drills/*.json)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--jobs", type=int, help="drills run at once, each in a process with its own local AWS "
+                        "(default: one per CPU, at most one per scenario; 1 when AWS_ENDPOINT_URL names one local AWS)")
     args = parser.parse_args(argv)
     paths = args.scenarios or sorted(DRILLS.glob("*.json"))
+    shared_endpoint = bool(os.environ.get("AWS_ENDPOINT_URL"))
+    if args.jobs is not None and (args.jobs < 1 or args.jobs > 1 and shared_endpoint):
+        parser.error("--jobs must be 1 or more, and 1 when AWS_ENDPOINT_URL is set (the drills would share one local AWS)")
+    try:
+        scenarios = [load_scenario(path) for path in paths]  # every file checked before any drill runs
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    jobs = args.jobs or (1 if shared_endpoint else min(os.cpu_count() or 1, len(paths)))
+    outcomes = (_in_processes(paths, scenarios, waits, jobs) if jobs > 1 and len(paths) > 1
+                else (_outcome(path, scenario.start, waits) for path, scenario in zip(paths, scenarios)))
     results, failed = [], False
-    for path in paths:
-        try:
-            scenario = load_scenario(path)
-        except ScenarioError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        report = run_scenario(path, waits=waits)
-        print(render(report, scenario.start), end="\n\n", flush=True)
-        results.append(as_json(report))
-        failed |= not report.ok
+    for text, result, ok in outcomes:
+        print(text, end="\n\n", flush=True)
+        results.append(result)
+        failed |= not ok
     if args.json:
         args.json.write_text(json.dumps(results if len(results) != 1 else results[0], indent=2, ensure_ascii=False,
                                         default=str), encoding="utf-8")
     return 1 if failed else 0
+
+
+def _outcome(path: Path, start: datetime, waits: FaultWaits) -> tuple[str, dict[str, Any], bool]:
+    """One drill: its printed report, its JSON result and whether it passed."""
+    report = run_scenario(path, waits=waits)
+    return render(report, start), as_json(report), report.ok
+
+
+def _in_processes(paths: list[Path], scenarios: list[Any], waits: FaultWaits,
+                  jobs: int) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """The drills `jobs` at a time, each in a new process (its own local AWS, emulators and simulated clock:
+    nothing is shared), the longest simulated first so that no long one starts last; the outcomes in the
+    scenarios' order, each as soon as it and those before it are done."""
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures: dict[int, Future[tuple[str, dict[str, Any], bool]]] = {}
+        for i in sorted(range(len(paths)), key=lambda i: scenarios[i].length, reverse=True):
+            futures[i] = pool.submit(_outcome, paths[i], scenarios[i].start, waits)
+        for i in range(len(paths)):
+            yield futures[i].result()
