@@ -23,7 +23,7 @@ from typing import Any
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.listening.polling import COUNTERS, RunCounts
-from crisiscomms_local.drill.scenario import Check, ScenarioError, load_scenario
+from crisiscomms_local.drill.scenario import Check, Scenario, ScenarioError, load_scenario
 from crisiscomms_local.drill.world import (
     DRILL_WAITS,
     ROOT,
@@ -998,7 +998,7 @@ def _outcome(path: Path, start: datetime, waits: FaultWaits) -> tuple[str, dict[
     return render(report, start), as_json(report), report.ok
 
 
-def _in_processes(paths: list[Path], scenarios: list[Any], waits: FaultWaits,
+def _in_processes(paths: list[Path], scenarios: list[Scenario], waits: FaultWaits,
                   jobs: int) -> Iterator[tuple[str, dict[str, Any], bool]]:
     """The drills `jobs` at a time, each in a new process (its own local AWS, emulators and simulated clock:
     nothing is shared), the longest simulated first so that no long one starts last; the outcomes in the

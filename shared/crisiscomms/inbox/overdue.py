@@ -103,13 +103,14 @@ class OverdueNotifier:
     def due(self, topic: str, level: str | None, *, limit: int) -> list[tuple[dict[str, Any], datetime]]:
         """The topic's open conversations past their target now and not yet notified, most urgent first."""
         now = self._clock()
-        before = iso_z(now - timedelta(minutes=shortest_target(self._settings)))
+        # Below WARNING the stored due time decides; at WARNING+ the shorter target since posting may come first.
+        if escalates(level):
+            read, until = self._repo.posted_before, iso_z(now - timedelta(minutes=shortest_target(self._settings)))
+        else:
+            read, until = self._repo.past_due, iso_z(now)
         found: list[tuple[dict[str, Any], datetime]] = []
         for state in OPEN_STATES:
-            # Below WARNING the stored due time decides; at WARNING+ the shorter target since posting may come first.
-            candidates = (self._repo.posted_before(topic, state, before, limit=limit) if escalates(level)
-                          else self._repo.past_due(topic, state, iso_z(now), limit=limit))
-            for conversation in candidates:
+            for conversation in read(topic, state, until, limit=limit):
                 due = effective_due(_parse(conversation["created_at"]), _parse(conversation["due_at"]), level,
                                     self._settings)
                 if due <= now:

@@ -601,8 +601,8 @@ class WeiboEmulator(EmulatorServer):
                      if created[i] <= now and (start is None or int(created[i].timestamp()) >= start)
                      and (end is None or int(created[i].timestamp()) <= end)]
         newest_first = sorted(in_window, key=lambda pair: created[pair[0]], reverse=True)
-        chunk = [(i, write()) for i, write in newest_first[(page - 1) * count: page * count]]
-        return _json_response(200, {"statuses": [body for _, body in chunk], "total_number": len(newest_first)})
+        statuses = [write() for _, write in newest_first[(page - 1) * count: page * count]]
+        return _json_response(200, {"statuses": statuses, "total_number": len(newest_first)})
 
     def _folded(self, item: ListenedItem) -> str:
         folded = self._fold_cache.get(item.id)
