@@ -229,9 +229,38 @@ def test_a_placeholder_rule_must_compile_and_bound_the_length() -> None:
         PlaceholderRule.model_validate({"pattern": "[0-9]+", "max": 0})
     with pytest.raises(ValidationError):
         PlaceholderRule.model_validate({"pattern": "[0-9]+", "max": "5"})  # strict: no strings for numbers
-    with pytest.raises(ValidationError):  # only the five typed placeholders
-        TemplateDraftRequest.model_validate({"kind": "reply", "situation": "rumour_denial", "title": "t",
-                                             "text": {"en": "{account}"}, "placeholders": {"account": {"pattern": ".", "max": 1}}})
+
+
+def _draft_request(text: str, placeholders: dict[str, Any]) -> TemplateDraftRequest:
+    return TemplateDraftRequest.model_validate({"kind": "reply", "situation": "rumour_denial", "title": "t",
+                                                "text": {"en": text}, "placeholders": placeholders})
+
+
+def test_a_desk_names_its_own_placeholders_and_their_rules_type_them() -> None:
+    world = World()
+    rules = {"case": {"pattern": "[0-9]{4,8}", "max": 8}, "product_2": {"pattern": "[A-Za-z ]+", "max": 20}}
+    drafted = world.library.draft(AUTHOR, _draft_request("About {product_2}: DM us case {case}.", rules))
+    world.library.approve(APPROVER, drafted["id"], TemplateApproveRequest(version=1))
+    template = world.library.approved(drafted["id"], kind="reply")
+    assert template.fill({"case": "12345", "product_2": "Savings"}, "en") == "About Savings: DM us case 12345."
+    with pytest.raises(InvalidInput) as caught:
+        check_values(rules, ["case"], {"case": "12a45"})
+    assert caught.value.details[0]["field"] == "values.case"
+
+
+@pytest.mark.parametrize("name", ["1case", "case-no", "case no", "案件", "c" * 33, ""])
+def test_a_placeholder_name_a_text_cannot_hold_is_refused_naming_it(name: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _draft_request("{case}", {name: {"pattern": ".", "max": 1}})
+    assert any(e["loc"][:2] == ("placeholders", name) for e in caught.value.errors())
+
+
+def test_a_template_declares_at_most_ten_placeholders() -> None:
+    names = [f"p{i}" for i in range(11)]
+    text = " ".join("{" + n + "}" for n in names)
+    with pytest.raises(ValidationError, match="at most 10"):
+        _draft_request(text, {n: {"pattern": ".", "max": 1} for n in names})
+    assert _draft_request(text, {n: {"pattern": ".", "max": 1} for n in names[:10]}) is not None
 
 
 def test_a_draft_whose_text_and_placeholders_disagree_is_refused_naming_the_field() -> None:

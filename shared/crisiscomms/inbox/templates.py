@@ -5,7 +5,8 @@ A template is written once, approved like a statement and then filled in many ti
     kind "reply"    text {"zh": "...", "en": "..."}                  one reply under a person's post
     kind "holding"  text {"zh": {"full", "short"}, "en": {...}}      a holding statement's wording
 
-Its text holds typed placeholders written `{name}` (handle, branch, time, hotline, reference); each
+Its text holds typed placeholders written `{name}` (a name of letters, digits and underscores, such
+as handle, branch, time, hotline, reference, case or date; at most ten a template); each
 placeholder the text uses is declared with a rule, a Python regular expression every value must
 match in full (`re.fullmatch`) and a maximum length in characters. Any other brace in the text is
 refused, so filling is a plain substitution and a value can never inject template syntax.
@@ -41,8 +42,10 @@ from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import QA_ENTRY_PATTERN, Situation, TemplateKind
 
-PLACEHOLDER_NAMES = ("handle", "branch", "time", "hotline", "reference")
-PlaceholderName = Literal["handle", "branch", "time", "hotline", "reference"]
+MAX_PLACEHOLDERS = 10
+PLACEHOLDER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"     # what `{name}` in a text can hold
+# The rule, not the name, types a value: a desk names what its wording needs ({case}, {date}, {product}).
+PlaceholderName = Annotated[str, Field(pattern=PLACEHOLDER_NAME_PATTERN)]
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 TemplateState = Literal["DRAFT", "APPROVED", "REJECTED"]
@@ -164,7 +167,7 @@ class HoldingTemplateText(BaseModel):
         return {lang: t.model_dump() for lang, t in (("zh", self.zh), ("en", self.en)) if t is not None}
 
 
-Placeholders = Annotated[dict[PlaceholderName, PlaceholderRule], Field(max_length=len(PLACEHOLDER_NAMES))]
+Placeholders = Annotated[dict[PlaceholderName, PlaceholderRule], Field(max_length=MAX_PLACEHOLDERS)]
 Title = Annotated[str, Field(min_length=1, max_length=80), VisibleText]
 
 
@@ -251,9 +254,7 @@ def template_problems(kind: str, text: Mapping[str, Any], placeholders: Mapping[
         used.update(names)
         for name in dict.fromkeys(names):
             if name not in placeholders:
-                known = "; declare it in placeholders" if name in PLACEHOLDER_NAMES else \
-                    f"; placeholders are {', '.join(PLACEHOLDER_NAMES)}"
-                problems.append({"field": field, "reason": f"unknown placeholder {{{name}}}{known}"})
+                problems.append({"field": field, "reason": f"unknown placeholder {{{name}}}; declare it in placeholders"})
         rest = _PLACEHOLDER.sub("", string)
         if "{" in rest or "}" in rest:
             problems.append({"field": field, "reason": "a brace that is not a placeholder: write placeholders as {name} "
