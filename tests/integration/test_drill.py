@@ -358,6 +358,25 @@ def test_a_holding_statement_from_an_approved_template_is_published(tmp_path: Pa
     assert [s["ref"] for s in report.statements] == ["s1"] and report.statements[0]["state"] == "PUBLISHED"
 
 
+def test_a_refused_desk_action_names_the_field_and_the_actions_it_leaves_without_their_ref(tmp_path: Path) -> None:
+    """A scenario's author reads which key to change, and that what failed after it failed for want of it."""
+    scenario = {
+        "name": "unseen-bad-template", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:03",
+        "desk": [
+            {"at": "+00:00", "as": "author:amy", "do": "template", "ref": "t1", "kind": "reply", "text": {"en": "Case {case}"},
+             "placeholders": {"case": {"pattern": "([0-9]", "max": 8}}},
+            {"at": "+00:01", "as": "approver:ben", "do": "approve", "ref": "t1"},
+        ],
+        "expect": [],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    failed = [c.line() for c in report.checks if not c.passed]
+    assert not report.ok and len(failed) == 2, failed
+    assert "answered 422: invalid request (placeholders.case.pattern: " in failed[0]
+    assert "not a Python regular expression" in failed[0]
+    assert failed[1].endswith("[ref 't1': not created or not stored before this action]"), failed[1]
+
+
 def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:
     """What the platform shows is set against the reply items: a reply sent outside the desk, or one
     whose item was never approved, fails the check by name."""

@@ -28,6 +28,23 @@ NO_POST = "x:0"
 DEFAULT_SITUATION = {"reply": "looking_into_it", "holding": "looking_into_it"}
 
 
+def refusal_text(body: Any) -> str:
+    """The API's error with each field it names and why (a 422 lists them), so a scenario's author
+    sees which key of the action to change."""
+    if not isinstance(body, dict):
+        return ""
+    text = str(body.get("error") or "")
+    problems = []
+    for p in body.get("details") or ():
+        if not isinstance(p, dict):
+            continue
+        where = p.get("field") or "/".join(str(p[k]) for k in ("channel", "language") if p.get(k))
+        why = str(p.get("reason") or p.get("message") or "")
+        if why and why not in text:        # (a channel's one problem is often the error itself)
+            problems.append(f"{where}: {why}" if where else why)
+    return f"{text} ({'; '.join(problems)})" if problems else text
+
+
 @dataclass
 class DeskOutcome:
     at: str
@@ -174,12 +191,28 @@ class Desk:
                 self.templates[spec["ref"]] = body["id"]
             elif do in ("reply", "reply_template"):
                 self.replies[spec["ref"]] = body["id"]
-        detail = "" if ok else (body or {}).get("error", "")
+        detail = "" if ok else refusal_text(body) + self._unknown_names(do, spec)
         if ok and do in ("reply", "reply_template"):
             detail = f"reply {body['id']} {body.get('state')}"
         outcome = DeskOutcome(at, who, do, spec.get("ref") or spec.get("post"), status, ok, detail)
         self.outcomes.append(outcome)
         return outcome
+
+    def _unknown_names(self, action: str, spec: dict[str, Any]) -> str:
+        """Why a failed action may have failed before the API saw it: a ref, template or post it names
+        that no earlier action created (that action's own failure is listed first)."""
+        creates = action in ("draft", "correct", "holding", "template", "reply", "reply_template")
+        missing = []
+        ref = spec.get("ref")
+        if ref and not creates and ref not in self.refs and ref not in self.templates and ref not in self.replies:
+            missing.append(f"ref {ref!r}")
+        if spec.get("corrects") and spec["corrects"] not in self.refs:
+            missing.append(f"statement ref {spec['corrects']!r}")
+        if spec.get("template") and spec["template"] not in self.templates:
+            missing.append(f"template ref {spec['template']!r}")
+        if spec.get("post") and spec["post"] not in self.post_ids:
+            missing.append(f"post {spec['post']!r}")
+        return f" [{', '.join(missing)}: not created or not stored before this action]" if missing else ""
 
     def _snapshot(self, action: str, spec: dict[str, Any]) -> Any:
         """What a refused action must leave as it was: the statement, template or reply its ref names,
@@ -211,7 +244,7 @@ class Desk:
         after = self._snapshot(action, spec)
         unchanged = before == after
         ok = status == wanted and unchanged
-        detail = (body or {}).get("error", "") if status == wanted else f"answered {status}, expected {wanted}"
+        detail = refusal_text(body) if status == wanted else f"answered {status}, expected {wanted}"
         if status == wanted and not unchanged:
             detail = "refused, but something changed"
         outcome = DeskOutcome(at, who, f"expect_refused {action}", spec.get("ref") or spec.get("post"), status, ok, detail)
