@@ -377,6 +377,27 @@ def test_a_refused_desk_action_names_the_field_and_the_actions_it_leaves_without
     assert failed[1].endswith("[ref 't1': not created or not stored before this action]"), failed[1]
 
 
+def test_acknowledging_an_alert_is_refused_for_its_own_reason(tmp_path: Path) -> None:
+    """An author may not even list alerts: the refusal says so; on-call with nothing open hears that instead."""
+    scenario = {
+        "name": "unseen-ack", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:02",
+        "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
+        "desk": [
+            {"at": "+00:00", "as": "author:amy", "do": "expect_refused", "action": "ack_alert", "topic": "northgate",
+             "status": 403},
+            {"at": "+00:01", "as": "oncall:sam", "do": "ack_alert", "topic": "northgate"},
+        ],
+        "expect": [],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    lines = [c.line() for c in report.checks]
+    assert lines == [
+        "PASS  expect_refused action=ack_alert ref=northgate status=403 as=author:amy at=+00:00:"
+        " amy needs one of the groups oncall, auditor",
+        "FAIL  desk_action at=+00:01 action=ack_alert ref=northgate: answered 404: no open alert for topic 'northgate'",
+    ], lines
+
+
 def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:
     """What the platform shows is set against the reply items: a reply sent outside the desk, or one
     whose item was never approved, fails the check by name."""

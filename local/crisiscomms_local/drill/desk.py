@@ -28,6 +28,11 @@ NO_POST = "x:0"
 DEFAULT_SITUATION = {"reply": "looking_into_it", "holding": "looking_into_it"}
 
 
+def _subject(spec: dict[str, Any]) -> str | None:
+    """What an action is about, as the scenario names it: its ref, post or topic."""
+    return spec.get("ref") or spec.get("post") or spec.get("topic")
+
+
 def refusal_text(body: Any) -> str:
     """The API's error with each field it names and why (a 422 lists them), so a scenario's author
     sees which key of the action to change."""
@@ -128,9 +133,11 @@ class Desk:
             return self._call(who, "POST", f"/statements/{sid}/submit")
         if action == "ack_alert":
             status, listing = self._call(who, "GET", f"/alerts?topic={spec.get('topic', '')}")
-            open_alerts = [a for a in (listing or {}).get("alerts", []) if a.get("status") == "TRIGGERED"] if status == 200 else []
+            if status != 200:       # (the caller may not even list alerts: its refusal is the answer)
+                return status, listing
+            open_alerts = [a for a in (listing or {}).get("alerts", []) if a.get("status") == "TRIGGERED"]
             if not open_alerts:
-                return (status if status != 200 else 404), {"error": f"no open alert for topic {spec.get('topic')!r}"}
+                return 404, {"error": f"no open alert for topic {spec.get('topic')!r}"}
             return self._call(who, "POST", f"/alerts/{open_alerts[0]['alert_id']}/ack")
         if action == "close_alert":
             # The newest alert of the topic nobody closed yet, found by the drill's reader (an approver may
@@ -194,7 +201,7 @@ class Desk:
         detail = "" if ok else refusal_text(body) + self._unknown_names(do, spec)
         if ok and do in ("reply", "reply_template"):
             detail = f"reply {body['id']} {body.get('state')}"
-        outcome = DeskOutcome(at, who, do, spec.get("ref") or spec.get("post"), status, ok, detail)
+        outcome = DeskOutcome(at, who, do, _subject(spec), status, ok, detail)
         self.outcomes.append(outcome)
         return outcome
 
@@ -247,8 +254,8 @@ class Desk:
         detail = refusal_text(body) if status == wanted else f"answered {status}, expected {wanted}"
         if status == wanted and not unchanged:
             detail = "refused, but something changed"
-        outcome = DeskOutcome(at, who, f"expect_refused {action}", spec.get("ref") or spec.get("post"), status, ok, detail)
+        outcome = DeskOutcome(at, who, f"expect_refused {action}", _subject(spec), status, ok, detail)
         self.outcomes.append(outcome)
-        self.refusals.append({"at": at, "as": who, "action": action, "ref": spec.get("ref") or spec.get("post"),
+        self.refusals.append({"at": at, "as": who, "action": action, "ref": _subject(spec),
                               "status": wanted, "observed": status, "unchanged": unchanged, "passed": ok, "detail": detail})
         return outcome
