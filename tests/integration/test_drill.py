@@ -398,6 +398,25 @@ def test_acknowledging_an_alert_is_refused_for_its_own_reason(tmp_path: Path) ->
     ], lines
 
 
+def test_a_fast_rising_reddit_post_in_a_large_subreddit_warns_before_volume(tmp_path: Path) -> None:
+    """A Reddit post's audience is its subreddit's: the scenario's `followers` reaches the early warning there too."""
+    rumour = "BREAKING: {} is insolvent. Regulators were told last night. Get your money out while you still can."
+    scenario = {
+        "name": "unseen-reddit-reach", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:08",
+        "topics": [{"id": "harbor", "names": ["Harbor Bank"]}, {"id": "northgate", "names": ["Northgate Savings"]}],
+        "posts": [
+            {"at": "+00:01", "platform": "reddit", "author": "a1", "followers": 2_000_000, "likes": 3000, "replies": 400,
+             "text": rumour.format("Harbor Bank")},
+            {"at": "+00:01", "platform": "reddit", "author": "a2", "followers": 5_000, "likes": 3000, "replies": 400,
+             "text": rumour.format("Northgate Savings")},
+        ],
+        "expect": [{"check": "alert", "topic": "harbor", "level": "WARNING", "by": "+00:06"},
+                   {"check": "max_level", "topic": "northgate", "level": "WATCH"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+
+
 def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:
     """What the platform shows is set against the reply items: a reply sent outside the desk, or one
     whose item was never approved, fails the check by name."""

@@ -59,6 +59,13 @@ def _listing(children: list[Any], after: str | None = None) -> dict[str, Any]:
 
 # --- parsing -------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("subscribers", [None, "19000000", -5, True, 1.5e7])
+def test_a_subreddit_without_a_count_gives_its_posts_no_audience(subscribers: Any) -> None:
+    child = _child(subreddit_subscribers=subscribers)
+    posts, malformed, _ = parse_listing(_listing([child]), source_id="r", bank=BANK)
+    assert malformed == [] and posts[0].followers == 0
+
+
 def test_submission_becomes_a_post_with_title_self_text_and_counts() -> None:
     posts, malformed, after = parse_listing(_listing([SUBMISSION], after="t3_1h5k2q9"), source_id="r", bank=BANK)
     assert malformed == [] and after == "t3_1h5k2q9"
@@ -67,7 +74,7 @@ def test_submission_becomes_a_post_with_title_self_text_and_counts() -> None:
     assert post.title == "Harbor Bank app down?" and post.text == "Card declined twice & app shows <error>."
     assert post.url == "https://www.reddit.com/r/personalfinance/comments/1h5k2q9/harbor_bank_app_down/"
     assert (post.author, post.author_id) == ("worried_saver", "t2_4x7h2")
-    assert post.followers == 0, "Reddit gives no follower count with a post"
+    assert post.followers == 19_000_000, "a post's audience is its subreddit's subscribers"
     assert (post.likes, post.reposts, post.replies, post.quotes) == (57, 2, 23, 0)
     assert post.published_at == datetime(2025, 11, 28, 9, 0, 5, tzinfo=timezone.utc)
     assert post.published_at.tzinfo is not None and post.lang_hint is None and post.location is None

@@ -66,6 +66,7 @@ class Submission:
     num_comments: int
     num_crossposts: int
     raw: dict[str, Any] | None = None  # a child served as it is: a malformed item on demand
+    subreddit_subscribers: int = 0
     deleted: bool = False
 
     @property
@@ -130,8 +131,9 @@ class RedditEmulator(EmulatorServer):
         """A submission; returns its fullname (t3_<id>), the native_id the adapter stores.
 
         Without `title` the text is the title (a link post's, no self text). `to_bank` names the
-        bank's account as u/<bank_username> in the self text. Reddit shows no follower count,
-        language or location: those are ignored. `indexed_at` (default `created_at`) is when search
+        bank's account as u/<bank_username> in the self text. Reddit shows no author's follower count,
+        language or location: `followers` is the subreddit's subscribers (the post's audience, as a
+        listing gives it), language and location are ignored. `indexed_at` (default `created_at`) is when search
         starts finding it."""
         created = as_utc(created_at, "created_at")
         selftext = text if title is not None else ""
@@ -141,7 +143,7 @@ class RedditEmulator(EmulatorServer):
             post = Submission(id=self._new_id(), title=title if title is not None else text, selftext=selftext,
                               author=author, subreddit=subreddit, created_at=created,
                               indexed_at=as_utc(indexed_at, "indexed_at") if indexed_at else created, score=likes,
-                              num_comments=replies, num_crossposts=reposts)
+                              num_comments=replies, num_crossposts=reposts, subreddit_subscribers=max(0, followers))
             self._posts.append(post)
         return post.name
 
@@ -300,7 +302,7 @@ class RedditEmulator(EmulatorServer):
             "num_comments": post.num_comments, "num_crossposts": post.num_crossposts, "permalink": permalink,
             "url": f"https://www.reddit.com{permalink}", "id": post.id, "author": post.author, "over_18": False,
             "is_self": bool(post.selftext), "domain": f"self.{post.subreddit}", "stickied": False, "locked": False,
-            "spoiler": False, "subreddit_id": "t5_2qh3l", "subreddit_subscribers": 0, "link_flair_text": None,
+            "spoiler": False, "subreddit_id": "t5_2qh3l", "subreddit_subscribers": post.subreddit_subscribers, "link_flair_text": None,
         }}
 
     def _token(self, request: Request, now: datetime) -> Response:

@@ -17,7 +17,10 @@ listing's own `before` is null unless a `count` is sent, so it cannot say whethe
 post read and skips the fullnames it already stored (the `seen` list in the cursor). An `after`
 anchor that vanishes mid-walk gives an empty page; the walk then restarts once from the top.
 
-Reddit gives no follower count with a post (followers is 0), no language and no location.
+Reddit gives no follower count for a post's author, no language and no location. A post's audience is
+its subreddit's (`subreddit_subscribers`, in every t3): that is its `followers`, the reach that risk,
+high-reach negative posts and the early warning read (a fast-rising post in a large subreddit is the
+moment to know, as one from a large account is elsewhere).
 
 Rate limits: 100 queries a minute per OAuth client, averaged over 10 minutes; every answer carries
 `X-Ratelimit-Used`, `X-Ratelimit-Remaining` (a decimal) and `X-Ratelimit-Reset` (seconds until the
@@ -77,6 +80,11 @@ class BankOnReddit:
         return bool(self._mention and (self._mention.search(title) or self._mention.search(text)))
 
 
+def _audience(subscribers: Any) -> int:
+    """The subreddit's subscribers as a post's reach; 0 when Reddit leaves it out or sends no count."""
+    return subscribers if type(subscribers) is int and subscribers > 0 else 0
+
+
 def submission_to_post(data: Mapping[str, Any], *, source_id: str, bank: BankOnReddit) -> Post:
     """One t3 (link or self post) as a Post."""
     name = str(data["name"])
@@ -97,7 +105,7 @@ def submission_to_post(data: Mapping[str, Any], *, source_id: str, bank: BankOnR
         url=f"{WEB_HOST}{permalink}" if permalink.startswith("/") else str(data.get("url") or ""),
         author=str(data.get("author") or "[deleted]"),
         author_id=str(data["author_fullname"]) if data.get("author_fullname") else None,
-        followers=0,  # Reddit gives no follower count with a post
+        followers=_audience(data.get("subreddit_subscribers")),
         title=title,
         text=text,
         lang_hint=None,
