@@ -99,6 +99,9 @@ class ApiServices:
     exports: Callable[[], ExportDesk] | None = None  # the auditor's exports: request one, follow it, fetch its files
     reports: Callable[[], ReportDesk] | None = None  # post-crisis reports: ask for one, follow it, fetch its files
     narratives: Callable[[], TopicNarratives] | None = None  # a topic's crisis narratives over a time range
+    # (request, answer, context) -> (response, replayed): a POST or PUT carrying an Idempotency-Key answered
+    # once per user, path and key; a repeat of the same request gets the first answer (wiring: powertools)
+    idempotent: Callable[[dict[str, Any], Callable[[], dict[str, Any]], Any], tuple[dict[str, Any], bool]] | None = None
 
 
 def _services() -> ApiServices:
@@ -254,6 +257,14 @@ def nesting_deeper_than(body: str, limit: int) -> bool:
     return False
 
 
+# A client that did not hear an answer (a timeout, a dropped connection) sends the same POST or PUT again
+# with the same key: the first answer comes back and nothing is drafted, approved or published twice.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENT_REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+IDEMPOTENT_METHODS = frozenset({"POST", "PUT"})
+
+
 def _refusal(status: int, body: dict[str, Any]) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "application/json"},
             "body": json.dumps(body, ensure_ascii=False), "isBase64Encoded": False}
@@ -275,7 +286,45 @@ def handle(event: dict[str, Any], context: Any, services: ApiServices) -> dict[s
         except Forbidden as exc:
             return _refusal(403, {"error": str(exc)})
     app.append_context(services=services)
-    return app.resolve(event, context)
+    key = _idempotency_key(event)
+    if key is None or services.idempotent is None:
+        return app.resolve(event, context)
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        return _refusal(400, {"error": f"invalid {IDEMPOTENCY_HEADER}", "details": [
+            {"field": IDEMPOTENCY_HEADER, "reason": "1-64 characters: letters, digits, '_', '.', ':' or '-'"}]})
+    try:
+        who = _identity_of(APIGatewayProxyEvent(event), services)
+    except Forbidden:
+        return app.resolve(event, context)      # (refused there, as without the key)
+    request = {"user": who.user, "method": str(event.get("httpMethod")).upper(), "path": str(event.get("path")),
+               "key": key, "body": body}
+    try:
+        response, replayed = services.idempotent(request, lambda: app.resolve(event, context), context)
+    except RequestRefused as exc:
+        return _refusal(exc.status, {"error": str(exc), **({"details": exc.details} if exc.details else {})})
+    except Exception as exc:
+        from crisiscomms.aws.clients import aws_unavailable
+
+        if not aws_unavailable(exc):
+            raise
+        logger.warning("AWS did not answer; request refused", extra={"error": str(exc), "kind": type(exc).__name__})
+        return _refusal(503, {"error": "a service the desk relies on did not answer; nothing was done, try again"
+                                       f" with the same {IDEMPOTENCY_HEADER}"})
+    if replayed:
+        headers = response.get("multiValueHeaders")
+        response = {**response, "multiValueHeaders": {**(headers or {}), IDEMPOTENT_REPLAYED_HEADER: ["true"]}}
+    return response
+
+
+def _idempotency_key(event: dict[str, Any]) -> str | None:
+    """The request's Idempotency-Key (any letter case), on the methods that change something."""
+    if str(event.get("httpMethod") or "").upper() not in IDEMPOTENT_METHODS:
+        return None
+    wanted = IDEMPOTENCY_HEADER.lower()
+    for name, value in (event.get("headers") or {}).items():
+        if str(name).lower() == wanted and value is not None:
+            return str(value)
+    return None
 
 
 # --- routes -------------------------------------------------------------------------------------

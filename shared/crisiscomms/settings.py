@@ -77,6 +77,8 @@ class ApiSettings(_FromEnvironment):
     config_max_age_seconds: int = Field(default=300, alias="CONFIG_MAX_AGE_SECONDS", ge=0)
     dev_identity_header: Literal["enabled", "disabled"] = Field(default="disabled", alias=DEV_IDENTITY_SWITCH)
     inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=3,
+                                   description="the first answer to a request sent with an Idempotency-Key (items api#*)")
     watch_config_parameter: str = Field(alias="WATCH_CONFIG_PARAMETER", min_length=1,
                                         description="read: inbox.approve_every_reply_at_crisis")
     lesson_retention_days: int = Field(default=0, alias="LESSON_RETENTION_DAYS", ge=0,

@@ -593,7 +593,57 @@ class Container:
             dev_identity_header=s.dev_identity_header == "enabled", distribution=self._distribution,
             inbox=self._inbox_desk, replies=self._replies, lessons=self._lesson_book, effects=self._effect_desk,
             auditor=self._auditor_queries, exports=self._export_desk, reports=self._report_desk,
-            narratives=self._narratives))
+            narratives=self._narratives, idempotent=self._idempotent_request))
+
+    def _idempotent_request(self, request: dict[str, Any], answer: Callable[[], dict[str, Any]],
+                            context: Any) -> tuple[dict[str, Any], bool]:
+        """The API's answer to a request carrying an Idempotency-Key, once per (user, method, path, key) for a
+        day; the same key with another body is refused, and so is a repeat while the first is still running.
+        A 5xx answer is not kept: the client's retry runs again."""
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyPersistenceLayerError,
+            IdempotencyValidationError,
+        )
+
+        from crisiscomms.errors import Conflict, InvalidInput
+
+        once, config = self._once("api_idempotency", self._build_idempotent_request)
+        config.register_lambda_context(context)
+        ran: list[bool] = []
+        try:
+            return once(request=request, answer=answer, ran=ran), not ran
+        except _NotKept as kept:
+            return kept.response, False
+        except IdempotencyValidationError as exc:
+            raise InvalidInput("this Idempotency-Key was sent with another request", details=[
+                {"field": "Idempotency-Key", "reason": "already used for a different body on this path; use a new key"}]) from exc
+        except IdempotencyAlreadyInProgressError as exc:
+            raise Conflict("a request with this Idempotency-Key is still being answered; send it again shortly") from exc
+        except IdempotencyPersistenceLayerError as exc:
+            raise (exc.__cause__ or exc) from exc    # (AWS not answering is the caller's to retry: 503)
+
+    def _build_idempotent_request(self) -> tuple[Callable[..., dict[str, Any]], Any]:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        s = self._settings(ApiSettings)
+        store = DynamoDBPersistenceLayer(table_name=s.idempotency_table, boto3_client=self.clients("dynamodb"))
+        config = IdempotencyConfig(event_key_jmespath="[user, method, path, key]", payload_validation_jmespath="body",
+                                   expires_after_seconds=24 * 3600)
+
+        @idempotent_function(data_keyword_argument="request", config=config, persistence_store=store, key_prefix="api")
+        def once(request: dict[str, Any], answer: Callable[[], dict[str, Any]], ran: list[bool]) -> dict[str, Any]:
+            ran.append(True)
+            response = answer()
+            if int(response.get("statusCode") or 500) >= 500:
+                raise _NotKept(response)
+            return response
+
+        return once, config
 
     def _inbox_desk(self) -> Any:
         """The /inbox routes' use cases: queue reads and conditional, audited moves."""
@@ -1177,6 +1227,14 @@ class Container:
             return deliver_reply
 
         return self._once("idempotent_deliver_reply", build)
+
+
+class _NotKept(Exception):
+    """An API answer the idempotency record must not keep (a 5xx): the record is deleted, the answer returned."""
+
+    def __init__(self, response: dict[str, Any]) -> None:
+        super().__init__(response.get("statusCode"))
+        self.response = response
 
 
 def _message_kind(body: str) -> str | None:

@@ -955,3 +955,14 @@ def test_arrivals_items_are_written_only_in_the_pollers_transaction_and_only_rea
     assert all(_role_allows("DetectorFunctionRole", *call) for call in client.calls)
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"):
         assert not _role_allows("DetectorFunctionRole", action, "AggregatesTable", "harbor"), action
+
+
+def test_the_desk_api_keeps_its_idempotent_answers_under_its_own_prefix_and_nothing_else() -> None:
+    """The idempotency table is shared with the Publisher, whose records stop a delivery going out twice:
+    the desk API reads and writes only `api#` items there (the prefix its requests are kept under)."""
+    api = [s for role, s in _role_statements() if role == "DeskApiFunctionRole" and "IdempotencyTable" in json.dumps(s)]
+    assert api, "the desk API keeps first answers in the idempotency table"
+    for statement in api:
+        assert _leading_keys(statement) == {"api#*"}, statement
+        assert set(_listed(statement["Action"])) <= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                                     "dynamodb:DeleteItem"}
