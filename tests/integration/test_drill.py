@@ -417,6 +417,28 @@ def test_a_fast_rising_reddit_post_in_a_large_subreddit_warns_before_volume(tmp_
     assert report.ok, [c.line() for c in report.checks]
 
 
+def test_desk_requests_delivered_twice_draft_approve_and_publish_once(tmp_path: Path) -> None:
+    """`"function": "api"`: the next change request reaches the API twice; the desk's Idempotency-Key makes it one."""
+    text = {"en": {"full": "Northgate Savings: all accounts are available.", "short": "All accounts are available."}}
+    scenario = {
+        "name": "unseen-api-twice", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:04",
+        "faults": [{"at": "+00:00", "function": "api", "kind": "duplicate_invocation"},
+                   {"at": "+00:02", "function": "api", "kind": "duplicate_invocation"}],
+        "desk": [
+            {"at": "+00:00", "as": "author:amy", "do": "draft", "ref": "s1", "channels": ["newsroom", "mastodon"],
+             "text": text},
+            {"at": "+00:01", "as": "approver:ben", "do": "approve", "ref": "s1"},
+            {"at": "+00:02", "as": "approver:ben", "do": "publish", "ref": "s1"},
+        ],
+        "expect": [{"check": "deliveries", "ref": "s1", "state": "SENT"}, {"check": "no_duplicates"},
+                   {"check": "audit_chain_valid"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    assert [s["ref"] for s in report.statements] == ["s1"], report.statements
+    assert sum("delivered twice (injected)" in line for line in report.timeline) == 2, report.timeline
+
+
 def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:
     """What the platform shows is set against the reply items: a reply sent outside the desk, or one
     whose item was never approved, fails the check by name."""

@@ -9,6 +9,8 @@ the world recorded for it (`crisiscomms.models.inbox.conversation_id`).
 from __future__ import annotations
 
 import json
+import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,11 +73,20 @@ class Desk:
     post_ids: dict[str, str] = field(default_factory=dict)  # a scenario post's id -> its stored post key
     outcomes: list[DeskOutcome] = field(default_factory=list)
     refusals: list[dict[str, Any]] = field(default_factory=list)
+    deliver_next_twice: bool = False  # the next change request reaches the API twice (a `function: api` fault)
 
     def _call(self, who: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request, as a careful client sends it: a change carries an Idempotency-Key of its own, so the
+        same request delivered twice (an injected duplicate: `deliver_next_twice`) is answered once."""
         role, user = who.split(":", 1)
         path, _, query = path.partition("?")
-        result = invoke("api", rest_event(method, path, body=body, user=user, groups=GROUPS[role], query=query))
+        changes = method.upper() in ("POST", "PUT")
+        headers = {"Idempotency-Key": f"drill-{uuid.uuid4().hex}"} if changes else None
+        event = rest_event(method, path, body=body, user=user, groups=GROUPS[role], query=query, headers=headers)
+        if changes and self.deliver_next_twice:
+            self.deliver_next_twice = False
+            invoke("api", event)
+        result = invoke("api", event)
         return result["statusCode"], json.loads(result["body"]) if result.get("body") else None
 
     def _read(self, path: str) -> Any:
@@ -93,6 +104,24 @@ class Desk:
         """Every measurement of the topic's statements and reply waves published in [start, end)."""
         found = self._read(f"/topics/{topic}/effects?from={start}&to={end}")
         return list((found or {}).get("effects") or [])
+
+    def made_twice(self) -> list[str]:
+        """What the API holds more of than the desk's actions made: statements (drafts, corrections, holding
+        statements) and templates, counted against the actions the API accepted."""
+        made = Counter({"draft": 0, "template": 0})
+        for outcome in self.outcomes:
+            if outcome.ok and outcome.action in ("draft", "correct", "holding", "template"):
+                made["template" if outcome.action == "template" else "draft"] += 1
+        statements, cursor = 0, ""
+        while True:
+            page = self._read("/statements?limit=100" + (f"&next={cursor}" if cursor else "")) or {}
+            statements += len(page.get("statements") or [])
+            cursor = page.get("next") or ""
+            if not cursor:
+                break
+        templates = len((self._read("/templates") or {}).get("templates") or [])
+        return ([f"{statements - made['draft']} statement(s) more than the desk drafted"] if statements > made["draft"] else []) \
+            + ([f"{templates - made['template']} template(s) more than the desk drafted"] if templates > made["template"] else [])
 
     def template(self, ref: str) -> dict[str, Any] | None:
         return self._read(f"/templates/{self.templates[ref]}") if ref in self.templates else None

@@ -116,6 +116,7 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
     timeline: list[str] = []
     pending_duplicates = {function: sorted(times) for function, times in world.duplicate_invocations.items()}
     publisher_duplicates = sorted(world.publisher_duplicates)
+    api_duplicates = sorted(world.api_duplicates)
     actions = sorted(scenario.desk, key=lambda a: scenario.at(a.at))
     detect = bool(world.source_kinds) or any(c.check in ("alert", "no_alert", "max_level", "sms") for c in scenario.expect)
     minutes = int(scenario.length.total_seconds() // 60)
@@ -129,6 +130,10 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
                 continue  # reported as not run, and failing, in the report
             world.clock.set(max(now, scenario.at(action.at)))
             _outages(world, world.clock(), timeline)
+            if api_duplicates and api_duplicates[0] <= world.clock():
+                api_duplicates.pop(0)
+                world.desk.deliver_next_twice = True
+                timeline.append(f"{action.at}  api: the next change request delivered twice (injected)")
             outcome = world.desk.act(action.at, action.model_dump(by_alias=True, exclude_none=True))
             verdict = f"{outcome.status}" + (f" ({outcome.detail})" if outcome.detail else "")
             timeline.append(f"{action.at}  {outcome.who} {outcome.action} {outcome.ref or ''}: {verdict}")
@@ -638,6 +643,8 @@ def _judge(check: Check, figures: dict[str, Any], world: World, statements: list
             problems.append(f"{figures['stored_posts'] - figures['distinct_stored_keys']} posts stored twice")
         if figures["stored_not_emulated"]:
             problems.append(f"{figures['stored_not_emulated']} stored posts that no platform published")
+        if world.desk is not None:
+            problems += world.desk.made_twice()
         for channel, count in _channel_duplicates(world).items():
             problems.append(f"{channel} shows the same statement text {count} extra time(s)")
         for (post_key, _), count in Counter((d.post_key, " ".join(d.text.split()))

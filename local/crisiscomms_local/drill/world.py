@@ -93,6 +93,7 @@ class World:
     unsupported: list[str] = field(default_factory=list)
     duplicate_invocations: dict[str, list[datetime]] = field(default_factory=dict)  # scheduled function -> when
     publisher_duplicates: list[datetime] = field(default_factory=list)
+    api_duplicates: list[datetime] = field(default_factory=list)  # the next desk change request after each: sent twice
     source_kinds: list[str] = field(default_factory=list)
     restore_log_stream: Any = None
     desk_world: Any = None
@@ -285,6 +286,8 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
             world.duplicate_invocations.setdefault(fault.function, []).append(start)
         elif isinstance(fault, FunctionFault) and fault.function == "publisher":
             world.publisher_duplicates.append(start)
+        elif isinstance(fault, FunctionFault) and fault.function == "api":
+            world.api_duplicates.append(start)
         elif isinstance(fault, ServiceFault):
             world.outages.append((start, end, fault.service))
         elif isinstance(fault, ChannelFault) and _channel_fault(world, fault, start, end):
