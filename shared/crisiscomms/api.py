@@ -225,6 +225,8 @@ def _route(method: str, rule: str, roles: tuple[str, ...], *, errors: tuple[int,
     read) and every error status it can answer in the OpenAPI document."""
     _ROLES.append((method.upper(), re.compile("^" + re.sub(r"<\w+>", "[^/]+", rule) + "$"), roles))
     success = kwargs.get("status_code", 200)
+    if method.upper() in IDEMPOTENT_METHODS:    # 409: a repeat of an Idempotency-Key still being answered
+        errors = (*errors, 409)
     return getattr(app, method.lower())(rule, responses=_responses(success, *errors), **kwargs)
 
 
@@ -963,7 +965,18 @@ def approve_reply(reply_id: ReplyId) -> dict:
 
 
 def openapi_document() -> dict[str, Any]:
-    return json.loads(app.get_openapi_json_schema(title="crisiscomms desk API", version="1.0.0"))
+    """The resolver's document, with the Idempotency-Key header `handle` reads on every POST and PUT."""
+    document = json.loads(app.get_openapi_json_schema(title="crisiscomms desk API", version="1.0.0"))
+    for operations in document.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method.upper() in IDEMPOTENT_METHODS:
+                operation.setdefault("parameters", []).append({
+                    "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+                    "description": "the caller's key for this request: sent again with the same key and body, the "
+                                   "first answer comes back (header Idempotent-Replayed: true) and nothing is done "
+                                   "twice; kept per user, method and path for 24 hours",
+                    "schema": {"type": "string", "pattern": "^" + IDEMPOTENCY_KEY.pattern + "$"}})
+    return document
 
 
 __all__ = ["ApiServices", "app", "handle", "openapi_document"]

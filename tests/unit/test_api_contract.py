@@ -50,3 +50,19 @@ def test_the_development_header_is_ignored_unless_switched_on() -> None:
     event = rest_event("GET", "/statements", dev_header="mallory:comms-approver")
     result = handle(event, None, services)
     assert result["statusCode"] == 403
+
+
+def test_every_change_documents_the_idempotency_key_it_may_carry_and_only_changes_do() -> None:
+    import re
+
+    document = json.loads(generated())
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            keys = [p for p in operation.get("parameters", []) if p["name"] == "Idempotency-Key"]
+            if method in ("post", "put"):
+                assert len(keys) == 1 and keys[0]["in"] == "header" and not keys[0]["required"], (method, path)
+                assert "409" in operation["responses"], (method, path)     # a repeat still being answered
+                pattern = re.compile(keys[0]["schema"]["pattern"])
+                assert pattern.fullmatch("draft-7f3a") and not pattern.fullmatch("x" * 65), (method, path)
+            else:
+                assert keys == [], (method, path)
