@@ -669,13 +669,33 @@ class Container:
 
     def _auditor_queries(self) -> Any:
         from crisiscomms.auditing.queries import AuditorQueries
+
+        s = self._settings(ApiSettings)
+        return AuditorQueries(self._record_reader(), self.series_reader(s.topic_posts_table, s.aggregates_table),
+                              clock=self.now)
+
+    def _record_reader(self) -> Any:
+        """The stored records by key and index (crisiscomms.aws.record_reader), for the auditor and the desk."""
         from crisiscomms.aws.record_reader import RecordReader, RecordTables
 
         s = self._settings(ApiSettings)
-        records = self._once("auditor_records", lambda: RecordReader(RecordTables(
+        return self._once("auditor_records", lambda: RecordReader(RecordTables(
             posts=s.posts_table, topic_posts=s.topic_posts_table, alerts=s.alerts_table,
             statements=s.statements_table, audit=s.audit_table), clients=self.clients))
-        return AuditorQueries(records, self.series_reader(s.topic_posts_table, s.aggregates_table), clock=self.now)
+
+    def _desk_opening(self, post_key: str) -> dict[str, Any] | None:
+        """The conversation a stored post opens when a person answers it (crisiscomms.inbox.opening.desk_opening):
+        the post read by key, its first topic's level and the watch configuration's reply-time targets."""
+        from crisiscomms.inbox.opening import desk_opening
+        from crisiscomms.watch.inbox import InboxSettings
+
+        s = self._settings(ApiSettings)
+        item = self._record_reader().post(post_key)
+        if item is None:
+            return None
+        inbox = getattr(self._watch_config(s.watch_config_parameter, s.config_max_age_seconds), "inbox", None)
+        level = self._alert_repository(s).topic_level(str(item["topics"][0])) if item.get("topics") else None
+        return desk_opening(item, level=level, now=self.now(), settings=inbox or InboxSettings())
 
     def _export_jobs(self, state_table: str, audit_table: str) -> Any:
         from crisiscomms.aws.export_store import ExportJobRepository
@@ -884,7 +904,8 @@ class Container:
                          enqueue=lambda messages: enqueue(self.clients("sqs"), s.delivery_queue_url, messages),
                          topic_level=self._alert_repository(s).topic_level,
                          approve_every_reply_at_crisis=self._approve_every_reply_at_crisis, counters=counters,
-                         qa_link=lambda entry, situation, language: self._desk().qa_link(entry, situation, language))
+                         qa_link=lambda entry, situation, language: self._desk().qa_link(entry, situation, language),
+                         opening_for=self._desk_opening)
 
     def _alert_desk(self) -> Any:
         from crisiscomms.detection.alerts import AlertDesk

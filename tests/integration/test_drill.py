@@ -439,6 +439,25 @@ def test_desk_requests_delivered_twice_draft_approve_and_publish_once(tmp_path: 
     assert sum("delivered twice (injected)" in line for line in report.timeline) == 2, report.timeline
 
 
+def test_a_complaint_that_does_not_address_the_bank_is_answered_where_it_was_said(tmp_path: Path) -> None:
+    """Triage leaves it out of the inbox; the person who answers it opens its conversation, and the reply goes."""
+    scenario = {
+        "name": "unseen-answer-anyone", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:06",
+        "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
+        "posts": [{"at": "+00:01", "platform": "mastodon", "id": "m1", "author": "lee", "lang": "en",
+                   "text": "Northgate Savings froze my card for no reason"}],
+        "desk": [
+            {"at": "+00:03", "as": "author:amy", "do": "reply", "post": "m1", "ref": "r1",
+             "text": "Sorry! Please send us a direct message so we can look into your card."},
+            {"at": "+00:04", "as": "approver:ben", "do": "approve_reply", "ref": "r1"},
+        ],
+        "expect": [{"check": "reply_delivered", "post": "m1"}, {"check": "no_unapproved_reply"},
+                   {"check": "replied_within", "post": "m1", "minutes": 4}, {"check": "audit_chain_valid"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+
+
 def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:
     """What the platform shows is set against the reply items: a reply sent outside the desk, or one
     whose item was never approved, fails the check by name."""

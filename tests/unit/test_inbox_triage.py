@@ -321,3 +321,36 @@ def test_every_post_key_has_one_url_safe_path_id_that_leads_back_to_it(platform:
                                      "bluesky:~YQ=", "x:" + "1" * 300])
 def test_what_is_not_a_path_id(path_id: str) -> None:
     assert post_key_of(path_id) is None
+
+
+def _stored_item(post: ScoredPost) -> dict[str, Any]:
+    """The post as the post store writes it (crisiscomms.aws.post_store), read back as DynamoDB gives it."""
+    from crisiscomms.aws.dynamo import from_item
+    from crisiscomms.aws.post_store import PostRepository, PostTables
+
+    repo = PostRepository(PostTables("posts", "topic_posts", "aggregates"), clients=lambda s: None,  # type: ignore[arg-type]
+                          retention_days=30)
+    put = next(w["Put"] for w in repo._transaction(post) if w.get("Put", {}).get("TableName") == "posts")
+    return from_item(put["Item"])
+
+
+def test_a_stored_post_the_desk_answers_opens_the_conversation_its_storing_would_have() -> None:
+    from crisiscomms.inbox.opening import desk_opening
+
+    post = scored("Harbor Bank charged me a fee twice this month, so annoying", followers=40,
+                  reply_ref={"status_id": "4990000000000000"})
+    assert not triage(TriageInput.of(post)).opens, "a complaint that does not address the bank: triage leaves it out"
+    now = POSTED + timedelta(minutes=5)
+    opened = desk_opening(_stored_item(post), level="WARNING", now=now, settings=DEFAULTS)
+    assert opened == conversation_for(post, triage(TriageInput.of(post)), level="WARNING", now=now, settings=DEFAULTS)
+    assert opened["kind"] == "complaint" and opened["target_minutes"] == DEFAULTS.escalated_minutes
+    assert opened["reply_ref"] == {"status_id": "4990000000000000"}
+
+
+def test_no_answer_is_opened_for_a_news_article_or_a_post_about_no_topic() -> None:
+    from crisiscomms.inbox.opening import desk_opening
+
+    assert desk_opening(_stored_item(scored("Harbor Bank fined", news=True)), level=None, now=POSTED, settings=DEFAULTS) is None
+    assert desk_opening(_stored_item(scored("Harbor Bank fee", topics=())), level=None, now=POSTED, settings=DEFAULTS) is None
+    unrelated = {**_stored_item(scored("Harbor Bank fee")), "related": False}
+    assert desk_opening(unrelated, level=None, now=POSTED, settings=DEFAULTS) is None

@@ -411,8 +411,10 @@ def test_the_reply_library_and_replies_are_within_the_desk_apis_policy() -> None
     repo.reply("rp-1")
     repo.replies_for("weibo#5031")
     repo.conversation("weibo#5031")
+    assert repo.open_conversation(_conversation("weibo#5031"), entry)     # a post triage left out, answered by a person
     AlertRepository("alerts", "state", audit).topic_level("harbor")
     assert {pk for _, pk, _ in client.inbox if pk} == {"tmpl#tp-1", "reply#rp-1", "conv#weibo#5031"}
+    assert ("dynamodb:PutItem", "conv#weibo#5031", None) in client.inbox
     assert {i for a, _, i in client.inbox if a == "dynamodb:Query" and i} == {"by_time"}
     for action, pk, index in client.inbox:
         assert _inbox_allowed("DeskApiFunctionRole", action, pk, index), (action, pk, index)
@@ -420,7 +422,7 @@ def test_the_reply_library_and_replies_are_within_the_desk_apis_policy() -> None
     assert all(_allowed("DeskApiFunctionRole", a, pk) for a, pk in client.calls), client.calls
     assert not _allowed("DeskApiFunctionRole", "dynamodb:PutItem", "detector#harbor")
     assert not _allowed("DeskApiFunctionRole", "dynamodb:UpdateItem", "detector#harbor")
-    assert not _inbox_allowed("DeskApiFunctionRole", "dynamodb:PutItem", "conv#weibo#5031")
+    assert not _inbox_allowed("DeskApiFunctionRole", "dynamodb:DeleteItem", "conv#weibo#5031")
     for pk in ("tmpl#tp-1", "reply#rp-1"):
         assert not _inbox_allowed("DeskApiFunctionRole", "dynamodb:DeleteItem", pk)
         for role in ("PollerFunctionRole", "DetectorFunctionRole", "DigestFunctionRole"):

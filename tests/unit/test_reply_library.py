@@ -97,6 +97,14 @@ class Repo:
     def reply(self, reply_id: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.items.get((f"reply#{reply_id}", "#")))
 
+    def open_conversation(self, conversation: dict[str, Any], entry: Any) -> bool:
+        key = (f"conv#{conversation['post_key']}", "#")
+        if key in self.items:
+            return False
+        self.items[key] = {**copy.deepcopy(conversation), "pk": key[0], "sk": "#"}
+        self.entries.append(entry)
+        return True
+
     def replies_for(self, post_key: str) -> list[dict[str, Any]]:
         return [copy.deepcopy(v) for (pk, _), v in self.items.items() if pk.startswith("reply#") and v["post_key"] == post_key]
 
@@ -455,6 +463,33 @@ def test_a_reply_to_a_closed_conversation_or_unknown_post_is_refused() -> None:
         _reply(world, {"text": "Hello"}, post_key="weibo#1")
     with pytest.raises(NotFound):
         _reply(world, {"text": "Hello"}, post_key="weibo#2")
+
+
+def test_a_post_triage_left_out_is_opened_by_the_person_answering_it_and_audited_as_theirs() -> None:
+    world = World()
+    asked: list[str] = []
+
+    def opening_for(post_key: str) -> dict[str, Any] | None:
+        asked.append(post_key)
+        if post_key == "news#wire#1":
+            return None         # a news article: no answer reaches it there
+        return {"post_key": post_key, "platform": "mastodon", "native_id": "1101", "author": "lee", "topic": "harbor",
+                "topics": ["harbor"], "state": "NEW", "kind": "complaint", "priority": 340, "language": "en",
+                "reply_ref": None, "version": 1}
+
+    world.desk._opening_for = opening_for
+    reply = _reply(world, {"text": "Sorry! Please DM us so we can look into your card."}, post_key="mastodon#1101")
+    assert reply["state"] == "AWAITING_APPROVAL" and reply["platform"] == "mastodon"
+    opened, drafted = world.repo.entries
+    assert (opened.action, opened.actor, opened.target) == ("inbox.opened_to_answer", "li", "conversation#mastodon#1101")
+    assert opened.after == {"kind": "complaint", "priority": 340, "topic": "harbor", "platform": "mastodon"}
+    assert drafted.action == "reply_draft"
+    _reply(world, {"text": "And one more thing."}, post_key="mastodon#1101")     # it has a conversation now
+    _reply(world, {"text": "Hello"})                                              # one the Poller opened
+    assert asked == ["mastodon#1101"] and [e.action for e in world.repo.entries].count("inbox.opened_to_answer") == 1
+    with pytest.raises(NotFound):
+        _reply(world, {"text": "Hello"}, post_key="news#wire#1")
+    assert len(world.repo.entries) == 4, "nothing written for a post no answer reaches"
 
 
 @pytest.mark.parametrize("body", [

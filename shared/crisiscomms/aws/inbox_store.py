@@ -78,6 +78,16 @@ def decode_cursor(cursor: str, order: Order, queue: str) -> dict[str, Any]:
     return to_item({"pk": conversation_pk(post_key), "sk": SK, "queue": queue, _INDEX[order][1]: sort_value})
 
 
+def opening_put(table: str, conversation: dict[str, Any]) -> dict[str, Any]:
+    """The conditional Put that opens a conversation (nothing when the post has one): in its state's queue,
+    and in the due queues while it is open."""
+    queue = queue_key(conversation["topic"], conversation["state"])
+    item = {**conversation, "pk": conversation_pk(conversation["post_key"]), "sk": SK, "queue": queue}
+    if conversation["state"] in OPEN_STATES:
+        item["due_queue"] = queue
+    return {"TableName": table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}
+
+
 def _cancelled_on_our_item(exc: Any, first_own: int) -> bool:
     """A write whose own item failed its condition, or lost a race with another transaction on it
     (in a transaction, the items from `first_own` on: after the audit entry and the anchor)."""
@@ -164,11 +174,7 @@ class InboxRepository:
         return []
 
     def _opening_put(self, conversation: dict[str, Any]) -> dict[str, Any]:
-        queue = queue_key(conversation["topic"], conversation["state"])
-        item = {**conversation, "pk": conversation_pk(conversation["post_key"]), "sk": SK, "queue": queue}
-        if conversation["state"] in OPEN_STATES:
-            item["due_queue"] = queue
-        return {"TableName": self._table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}
+        return opening_put(self._table, conversation)
 
     # --- reads ------------------------------------------------------------------------------------
 

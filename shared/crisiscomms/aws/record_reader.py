@@ -316,6 +316,11 @@ class RecordReader:
         links, nxt = plan.page(self._dynamodb(), limit, cursor)
         return Page(self._posts_for(links), nxt)
 
+    def post(self, post_key: str) -> dict[str, Any] | None:
+        """One stored post by its key, or None."""
+        found = self._posts_for([{"post_key": post_key}])[0]
+        return None if found.get("post_missing") else found
+
     def _posts_for(self, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The stored posts of these links, in the links' order: one BatchGetItem (100 keys at most)."""
         if not links:

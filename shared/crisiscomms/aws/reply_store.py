@@ -75,10 +75,25 @@ class ReplyRepository:
                           ExpressionAttributeValues={":q": to_value(queue)})
         return [from_item(i) for i in items]
 
-    # --- conversations (read only) ----------------------------------------------------------------
+    # --- conversations: read, and opened when the desk answers a post triage left out ------------
 
     def conversation(self, post_key: str) -> dict[str, Any] | None:
         return self._get(conversation_pk(post_key))
+
+    def open_conversation(self, conversation: dict[str, Any], entry: AuditEntry) -> bool:
+        """Open a conversation the desk asked for, with its audit entry; False (nothing written) when the
+        post has one already (opened meanwhile by the Poller or another person)."""
+        from botocore.exceptions import ClientError
+
+        from crisiscomms.aws.inbox_store import opening_put
+
+        try:
+            self._append(entry, lambda: [{"Put": opening_put(self._table, conversation)}])
+        except ClientError as exc:
+            if _cancelled_by_condition(exc):
+                return False
+            raise
+        return True
 
     # --- templates --------------------------------------------------------------------------------
 

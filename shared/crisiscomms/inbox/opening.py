@@ -59,6 +59,27 @@ def conversation_for(scored: ScoredPost, result: Triage, *, level: str | None, n
     }
 
 
+
+def desk_opening(item: dict[str, Any], *, level: str | None, now: datetime,
+                 settings: InboxSettings) -> dict[str, Any] | None:
+    """The conversation a stored post opens when a person of the desk answers it although triage did not
+    open one (a complaint that does not address the bank: the desk chose to answer it where it was said);
+    None for a post no answer can reach there (a news article) or about no watched topic."""
+    if item.get("source_type") == "news" or not item.get("topics") or item.get("related") is False:
+        return None
+    from crisiscomms.models import Post
+
+    post = Post.model_validate({name: item[name] for name in Post.model_fields if name in item})
+    scored = ScoredPost(
+        post=post, topics=tuple(item["topics"]), language=str(item.get("language") or "other"),
+        sentiment=float(item.get("sentiment") or 0), sentiment_label=str(item.get("sentiment_label") or "neutral"),
+        crisis_terms=tuple(item.get("crisis_terms") or ()), crisis_categories=tuple(item.get("crisis_categories") or ()),
+        crisis_weight=float(item.get("crisis_weight") or 0), is_crisis=bool(item.get("is_crisis")),
+        risk=int(item.get("risk") or 0), ingested_at=datetime.fromisoformat(str(item["ingested_at"]).replace("Z", "+00:00")),
+        tone=float(item.get("tone") or 0), tone_label=str(item.get("tone_label") or "neutral"))
+    result = triage(TriageInput.of_stored(item))
+    return conversation_for(scored, result, level=level, now=now, settings=settings)
+
 class ConversationOpener:
     """`on_stored` for the Ingestor: opens a conversation for a stored post that qualifies; `opens` and
     `resume` are its `owes_step` and `on_due` (the module docstring)."""

@@ -264,8 +264,12 @@ class ReplyDesk:
     def __init__(self, repo: ReplyRepository, templates: TemplateLibrary, *, clock: Callable[[], datetime],
                  enqueue: Callable[[list[dict[str, Any]]], list[str]], topic_level: Callable[[str], str | None],
                  approve_every_reply_at_crisis: Callable[[], bool], counters: Counters,
-                 qa_link: Callable[[str | None, str | None, str], Mapping[str, str] | None] | None = None) -> None:
+                 qa_link: Callable[[str | None, str | None, str], Mapping[str, str] | None] | None = None,
+                 opening_for: Callable[[str], dict[str, Any] | None] | None = None) -> None:
         self._repo = repo
+        # post key -> the conversation a stored post would open for the desk (crisiscomms.inbox.opening.desk_opening),
+        # None when no answer can reach it: a person answers a post triage did not put in the inbox
+        self._opening_for = opening_for
         self.templates = templates
         self._clock = clock
         self._enqueue = enqueue
@@ -283,6 +287,22 @@ class ReplyDesk:
 
     def _conversation(self, post_key: str) -> dict[str, Any]:
         conversation = self._repo.conversation(post_key)
+        if conversation is None:
+            raise NotFound(f"no conversation {conversation_id(post_key)!r}")
+        return conversation
+
+    def _conversation_to_answer(self, who: Identity, post_key: str) -> dict[str, Any]:
+        """The post's conversation; for a stored post triage left out of the inbox (a complaint that does not
+        address the bank), the one the desk opens now by answering it, audited as the person's act."""
+        conversation = self._repo.conversation(post_key)
+        if conversation is None and self._opening_for is not None:
+            opening = self._opening_for(post_key)
+            if opening is not None:
+                self._repo.open_conversation(opening, AuditEntry(
+                    actor=who.user, role=AUTHOR, action="inbox.opened_to_answer", target=f"conversation#{post_key}",
+                    at=self._clock(), after={"kind": opening["kind"], "priority": opening["priority"],
+                                             "topic": opening["topic"], "platform": opening["platform"]}))
+                conversation = self._repo.conversation(post_key)    # (opened now, or meanwhile by another writer)
         if conversation is None:
             raise NotFound(f"no conversation {conversation_id(post_key)!r}")
         return conversation
@@ -363,7 +383,7 @@ class ReplyDesk:
 
     def create(self, who: Identity, post_key: str, request: ReplyRequest) -> dict[str, Any]:
         who.require(AUTHOR)
-        conversation = self._conversation(post_key)
+        conversation = self._conversation_to_answer(who, post_key)
         if conversation.get("state") in CLOSED_CONVERSATION:
             raise Conflict(f"the conversation is {conversation['state']}; it takes no more replies")
         platform = str(conversation["platform"])
