@@ -653,7 +653,14 @@ class Container:
         s = self._settings(ApiSettings)
         repo = self._once("inbox", lambda: InboxRepository(s.inbox_table, clients=self.clients,
                                                            audit=self._audit_log(s.audit_table, s.state_table)))
-        return InboxDesk(repo, clock=self.now)
+        return InboxDesk(repo, clock=self.now, open_for=self._open_for_person)
+
+    def _open_for_person(self, who: Any, post_key: str) -> None:
+        """crisiscomms.inbox.opening.open_for_person: the stored post read by key, one conditional Put with its entry."""
+        from crisiscomms.inbox.opening import open_for_person
+
+        open_for_person(who, post_key, opening_for=self._desk_opening,
+                        open_conversation=self._reply_repository().open_conversation, clock=self.now)
 
     # --- the auditor's reads and exports (crisiscomms.auditing) --------------------------------------
 
@@ -905,7 +912,7 @@ class Container:
                          topic_level=self._alert_repository(s).topic_level,
                          approve_every_reply_at_crisis=self._approve_every_reply_at_crisis, counters=counters,
                          qa_link=lambda entry, situation, language: self._desk().qa_link(entry, situation, language),
-                         opening_for=self._desk_opening)
+                         open_for=self._open_for_person)
 
     def _alert_desk(self) -> Any:
         from crisiscomms.detection.alerts import AlertDesk

@@ -440,22 +440,27 @@ def test_desk_requests_delivered_twice_draft_approve_and_publish_once(tmp_path: 
 
 
 def test_a_complaint_that_does_not_address_the_bank_is_answered_where_it_was_said(tmp_path: Path) -> None:
-    """Triage leaves it out of the inbox; the person who answers it opens its conversation, and the reply goes."""
+    """Triage leaves it out of the inbox; the person who answers it (or assigns, closes it) opens its conversation."""
     scenario = {
         "name": "unseen-answer-anyone", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:06",
         "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
         "posts": [{"at": "+00:01", "platform": "mastodon", "id": "m1", "author": "lee", "lang": "en",
-                   "text": "Northgate Savings froze my card for no reason"}],
+                   "text": "Northgate Savings froze my card for no reason"},
+                  {"at": "+00:01", "platform": "bluesky", "id": "b1", "author": "kim.bsky.social", "lang": "en",
+                   "text": "Northgate Savings charged me a fee twice this month, so annoying"}],
         "desk": [
             {"at": "+00:03", "as": "author:amy", "do": "reply", "post": "m1", "ref": "r1",
              "text": "Sorry! Please send us a direct message so we can look into your card."},
+            {"at": "+00:03", "as": "author:amy", "do": "assign", "post": "b1", "to": "amy"},
             {"at": "+00:04", "as": "approver:ben", "do": "approve_reply", "ref": "r1"},
+            {"at": "+00:04", "as": "author:amy", "do": "close", "post": "b1", "reason": "refunded by phone"},
         ],
         "expect": [{"check": "reply_delivered", "post": "m1"}, {"check": "no_unapproved_reply"},
                    {"check": "replied_within", "post": "m1", "minutes": 4}, {"check": "audit_chain_valid"}],
     }
     report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
     assert report.ok, [c.line() for c in report.checks]
+    assert any("author:amy close b1: 200" in line for line in report.timeline), report.timeline
 
 
 def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:

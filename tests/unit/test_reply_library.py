@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from crisiscomms.errors import ChannelCheckFailed, Conflict, Forbidden, InvalidInput, NotFound
 from crisiscomms.identity import Identity
+from crisiscomms.inbox.opening import open_for_person
 from crisiscomms.inbox.replies import REPLY_LIMITS, ReplyDesk, ReplyRequest, length_problems, reply_text_hash
 from crisiscomms.inbox.templates import (
     ApprovedTemplate,
@@ -477,16 +478,17 @@ def test_a_post_triage_left_out_is_opened_by_the_person_answering_it_and_audited
                 "topics": ["harbor"], "state": "NEW", "kind": "complaint", "priority": 340, "language": "en",
                 "reply_ref": None, "version": 1}
 
-    world.desk._opening_for = opening_for
+    world.desk._open_for = lambda who, post_key: open_for_person(
+        who, post_key, opening_for=opening_for, open_conversation=world.repo.open_conversation, clock=lambda: NOW)
     reply = _reply(world, {"text": "Sorry! Please DM us so we can look into your card."}, post_key="mastodon#1101")
     assert reply["state"] == "AWAITING_APPROVAL" and reply["platform"] == "mastodon"
     opened, drafted = world.repo.entries
-    assert (opened.action, opened.actor, opened.target) == ("inbox.opened_to_answer", "li", "conversation#mastodon#1101")
+    assert (opened.action, opened.actor, opened.target) == ("inbox.opened_by_person", "li", "conversation#mastodon#1101")
     assert opened.after == {"kind": "complaint", "priority": 340, "topic": "harbor", "platform": "mastodon"}
     assert drafted.action == "reply_draft"
     _reply(world, {"text": "And one more thing."}, post_key="mastodon#1101")     # it has a conversation now
     _reply(world, {"text": "Hello"})                                              # one the Poller opened
-    assert asked == ["mastodon#1101"] and [e.action for e in world.repo.entries].count("inbox.opened_to_answer") == 1
+    assert asked == ["mastodon#1101"] and [e.action for e in world.repo.entries].count("inbox.opened_by_person") == 1
     with pytest.raises(NotFound):
         _reply(world, {"text": "Hello"}, post_key="news#wire#1")
     assert len(world.repo.entries) == 4, "nothing written for a post no answer reaches"

@@ -66,9 +66,13 @@ def public(conversation: dict[str, Any]) -> dict[str, Any]:
 
 
 class InboxDesk:
-    def __init__(self, repo: InboxRepository, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, repo: InboxRepository, *, clock: Callable[[], datetime],
+                 open_for: Callable[[Identity, str], None] | None = None) -> None:
         self._repo = repo
         self._clock = clock
+        # (person, post key): open the conversation of a post triage left out, as that person takes it on
+        # (crisiscomms.inbox.opening.open_for_person)
+        self._open_for = open_for
 
     def list(self, who: Identity, *, topic: str, state: str, order: Order, limit: int,
              cursor: str | None) -> dict[str, Any]:
@@ -82,7 +86,7 @@ class InboxDesk:
 
     def assign(self, who: Identity, post_key: str, request: AssignRequest) -> dict[str, Any]:
         who.require(*HANDLERS)
-        current = self._open(post_key, request.version)
+        current = self._open(who, post_key, request.version)
         moved = self._repo.assign(current, to=request.to, by=who.user, version=int(current["version"]),
                                   at=self._clock(), role=AUTHOR)
         count("ConversationsAssigned")
@@ -90,7 +94,7 @@ class InboxDesk:
 
     def close(self, who: Identity, post_key: str, request: ReasonRequest) -> dict[str, Any]:
         who.require(*HANDLERS)
-        current = self._open(post_key, request.version)
+        current = self._open(who, post_key, request.version)
         moved = self._repo.close(current, reason=request.reason, by=who.user, version=int(current["version"]),
                                  at=self._clock(), role=AUTHOR)
         count("ConversationsClosed")
@@ -98,7 +102,7 @@ class InboxDesk:
 
     def ignore(self, who: Identity, post_key: str, request: ReasonRequest) -> dict[str, Any]:
         who.require(*HANDLERS)
-        current = self._open(post_key, request.version)
+        current = self._open(who, post_key, request.version)
         moved = self._repo.ignore(current, reason=request.reason, by=who.user, version=int(current["version"]),
                                   at=self._clock(), role=AUTHOR)
         count("ConversationsIgnored")
@@ -110,8 +114,15 @@ class InboxDesk:
             raise NotFound(f"no conversation for post {post_key!r}")
         return found
 
-    def _open(self, post_key: str, version: int | None) -> dict[str, Any]:
-        current = self._load(post_key)
+    def _open(self, who: Identity, post_key: str, version: int | None) -> dict[str, Any]:
+        """The post's open conversation at `version` (when given); a post triage left out of the inbox gets
+        its conversation now, as this person takes it on."""
+        current = self._repo.get(post_key)
+        if current is None and self._open_for is not None:
+            self._open_for(who, post_key)
+            current = self._repo.get(post_key)      # (opened now, or meanwhile by another writer)
+        if current is None:
+            raise NotFound(f"no conversation for post {post_key!r}")
         if current["state"] not in OPEN_STATES:
             raise Conflict(f"the conversation is {current['state']}; only a NEW or ASSIGNED one can be assigned, closed"
                            " or ignored")

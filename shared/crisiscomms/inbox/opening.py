@@ -29,8 +29,10 @@ from typing import Any
 from crisiscomms.aws.inbox_store import iso_z
 from crisiscomms.inbox.growth import follow_up_of
 from crisiscomms.inbox.targets import due_at, target_minutes
+from crisiscomms.identity import AUTHOR, Identity
 from crisiscomms.inbox.triage import Triage, TriageInput, triage
 from crisiscomms.models import ScoredPost
+from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import OPEN_STATES, conversation_id, priority_key
 from crisiscomms.observability import count, logger
 from crisiscomms.watch.inbox import InboxSettings
@@ -58,6 +60,20 @@ def conversation_for(scored: ScoredPost, result: Triage, *, level: str | None, n
         "version": 1,
     }
 
+
+
+def open_for_person(who: Identity, post_key: str, *, opening_for: Callable[[str], dict[str, Any] | None],
+                    open_conversation: Callable[[dict[str, Any], AuditEntry], bool], clock: Callable[[], datetime]) -> None:
+    """Open the conversation of a post triage left out of the inbox because a person of the desk acts on it
+    (answers, assigns, closes or ignores it), audited as theirs; nothing for a post no answer can reach.
+    `opening_for`: post key -> its `desk_opening`; `open_conversation`: the conditional Put with its entry
+    (a conversation opened meanwhile by the Poller or another person is left as it is)."""
+    opening = opening_for(post_key)
+    if opening is not None:
+        open_conversation(opening, AuditEntry(
+            actor=who.user, role=AUTHOR, action="inbox.opened_by_person", target=f"conversation#{post_key}", at=clock(),
+            after={"kind": opening["kind"], "priority": opening["priority"], "topic": opening["topic"],
+                   "platform": opening["platform"]}))
 
 
 def desk_opening(item: dict[str, Any], *, level: str | None, now: datetime,

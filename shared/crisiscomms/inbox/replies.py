@@ -265,11 +265,11 @@ class ReplyDesk:
                  enqueue: Callable[[list[dict[str, Any]]], list[str]], topic_level: Callable[[str], str | None],
                  approve_every_reply_at_crisis: Callable[[], bool], counters: Counters,
                  qa_link: Callable[[str | None, str | None, str], Mapping[str, str] | None] | None = None,
-                 opening_for: Callable[[str], dict[str, Any] | None] | None = None) -> None:
+                 open_for: Callable[[Identity, str], None] | None = None) -> None:
         self._repo = repo
-        # post key -> the conversation a stored post would open for the desk (crisiscomms.inbox.opening.desk_opening),
-        # None when no answer can reach it: a person answers a post triage did not put in the inbox
-        self._opening_for = opening_for
+        # (person, post key): open the conversation of a post triage left out, as that person answers it
+        # (crisiscomms.inbox.opening.open_for_person)
+        self._open_for = open_for
         self.templates = templates
         self._clock = clock
         self._enqueue = enqueue
@@ -293,16 +293,11 @@ class ReplyDesk:
 
     def _conversation_to_answer(self, who: Identity, post_key: str) -> dict[str, Any]:
         """The post's conversation; for a stored post triage left out of the inbox (a complaint that does not
-        address the bank), the one the desk opens now by answering it, audited as the person's act."""
+        address the bank), the one this person opens now by answering it."""
         conversation = self._repo.conversation(post_key)
-        if conversation is None and self._opening_for is not None:
-            opening = self._opening_for(post_key)
-            if opening is not None:
-                self._repo.open_conversation(opening, AuditEntry(
-                    actor=who.user, role=AUTHOR, action="inbox.opened_to_answer", target=f"conversation#{post_key}",
-                    at=self._clock(), after={"kind": opening["kind"], "priority": opening["priority"],
-                                             "topic": opening["topic"], "platform": opening["platform"]}))
-                conversation = self._repo.conversation(post_key)    # (opened now, or meanwhile by another writer)
+        if conversation is None and self._open_for is not None:
+            self._open_for(who, post_key)
+            conversation = self._repo.conversation(post_key)    # (opened now, or meanwhile by another writer)
         if conversation is None:
             raise NotFound(f"no conversation {conversation_id(post_key)!r}")
         return conversation
