@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from crisiscomms.aws.inbox_store import InboxRepository, Order
 from crisiscomms.errors import Conflict, NotFound
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
+from crisiscomms.inbox.conversations import conversation_of
 from crisiscomms.models.inbox import OPEN_STATES
 from crisiscomms.observability import count
 
@@ -117,12 +118,7 @@ class InboxDesk:
     def _open(self, who: Identity, post_key: str, version: int | None) -> dict[str, Any]:
         """The post's open conversation at `version` (when given); a post triage left out of the inbox gets
         its conversation now, as this person takes it on."""
-        current = self._repo.get(post_key)
-        if current is None and self._open_for is not None:
-            self._open_for(who, post_key)
-            current = self._repo.get(post_key)      # (opened now, or meanwhile by another writer)
-        if current is None:
-            raise NotFound(f"no conversation for post {post_key!r}")
+        current = conversation_of(who, post_key, self._repo.get, self._open_for)
         if current["state"] not in OPEN_STATES:
             raise Conflict(f"the conversation is {current['state']}; only a NEW or ASSIGNED one can be assigned, closed"
                            " or ignored")

@@ -59,6 +59,7 @@ from crisiscomms.inbox.templates import (
     TemplateLibrary,
     VisibleText,
 )
+from crisiscomms.inbox.conversations import conversation_of
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import QA_ENTRY_PATTERN, ReplyTarget, conversation_id, conversation_pk
 from crisiscomms.observability import count, logger
@@ -294,13 +295,7 @@ class ReplyDesk:
     def _conversation_to_answer(self, who: Identity, post_key: str) -> dict[str, Any]:
         """The post's conversation; for a stored post triage left out of the inbox (a complaint that does not
         address the bank), the one this person opens now by answering it."""
-        conversation = self._repo.conversation(post_key)
-        if conversation is None and self._open_for is not None:
-            self._open_for(who, post_key)
-            conversation = self._repo.conversation(post_key)    # (opened now, or meanwhile by another writer)
-        if conversation is None:
-            raise NotFound(f"no conversation {conversation_id(post_key)!r}")
-        return conversation
+        return conversation_of(who, post_key, self._repo.conversation, self._open_for)
 
     def _load(self, reply_id: str) -> dict[str, Any]:
         reply = self._repo.reply(reply_id)
