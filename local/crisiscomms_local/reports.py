@@ -47,11 +47,12 @@ def status(report_id: str, *, as_: str = ASKED_BY) -> dict[str, Any]:
     return answer  # type: ignore[no-any-return]
 
 
-def run_queue(stack: Stack, *, rounds: int = 10) -> list[dict[str, Any]]:
+def run_queue(stack: Stack, *, rounds: int = 10, first_twice: bool = False) -> list[dict[str, Any]]:
     """Hand each message of the report queue to the Reporter (batches of one, as the template's event
     source) and delete those it handled, as the Lambda SQS integration does; returns each batch's answer.
-    A failed message is made visible again at once, standing in for its visibility timeout."""
-    return drain(stack, "ReportQueue", "reporter", timeout_seconds=120, rounds=rounds)
+    A failed message is made visible again at once, standing in for its visibility timeout. `first_twice`:
+    the first is delivered twice (a drill's `duplicate_invocation` of the Reporter)."""
+    return drain(stack, "ReportQueue", "reporter", timeout_seconds=120, rounds=rounds, first_twice=first_twice)
 
 
 def download(answer: dict[str, Any], into: Path) -> dict[str, Path]:

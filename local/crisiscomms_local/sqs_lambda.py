@@ -28,7 +28,9 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
             "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "eu-west-1"}
 
 
-def drain(stack: Stack, queue: str, function_dir: str, *, timeout_seconds: float, rounds: int = 10) -> list[dict[str, Any]]:
+def drain(stack: Stack, queue: str, function_dir: str, *, timeout_seconds: float, rounds: int = 10,
+          first_twice: bool = False) -> list[dict[str, Any]]:
+    """`first_twice`: the first message is handed over twice (SQS delivers at least once), as one drill fault."""
     url, arn = stack.refs[queue], stack.arns[queue]
     answers = []
     for _ in range(rounds):
@@ -38,6 +40,9 @@ def drain(stack: Stack, queue: str, function_dir: str, *, timeout_seconds: float
             break
         [message] = messages
         try:
+            if first_twice:
+                first_twice = False
+                answers.append(invoke(function_dir, {"Records": [sqs_record(message, arn)]}, timeout_seconds=timeout_seconds))
             answer = invoke(function_dir, {"Records": [sqs_record(message, arn)]}, timeout_seconds=timeout_seconds)
         except BatchProcessingError:  # every record of the batch failed: Lambda hands the batch back
             answer = {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}

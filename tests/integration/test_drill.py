@@ -463,6 +463,21 @@ def test_a_complaint_that_does_not_address_the_bank_is_answered_where_it_was_sai
     assert any("author:amy close b1: 200" in line for line in report.timeline), report.timeline
 
 
+def test_a_report_request_delivered_twice_to_the_reporter_writes_one_report(tmp_path: Path) -> None:
+    scenario = {
+        "name": "unseen-reporter-twice", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:05",
+        "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
+        "posts": [{"burst": {"from": "+00:00", "to": "+00:04", "per_minute": 5, "platform": "x",
+                             "texts": ["Northgate Savings app is down again"]}}],
+        "faults": [{"at": "+00:01", "function": "reporter", "kind": "duplicate_invocation"}],
+        "expect": [{"check": "report", "topic": "northgate"}, {"check": "audit_chain_valid"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    assert "report of northgate: its queue message delivered twice to the Reporter (injected)" in report.notes
+    assert [r["topic"] for r in report.post_crisis_reports] == ["northgate"]
+
+
 def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:
     """What the platform shows is set against the reply items: a reply sent outside the desk, or one
     whose item was never approved, fails the check by name."""

@@ -390,7 +390,7 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
                 checks.append(CheckResult({"check": "desk_action", "at": outcome.at, "action": outcome.action,
                                            "ref": outcome.ref}, False, f"answered {outcome.status}: {outcome.detail}"))
     notes = [f"not replayed: {n} {platform} posts (no listener for {platform} in this version)"
-             for platform, n in sorted(world.not_replayed.items())]
+             for platform, n in sorted(world.not_replayed.items())] + world.report_notes
     for item in world.unsupported:
         notes.append(f"not run: {item}")
         checks.append(CheckResult({"check": "scenario_runs_fully"}, False, f"{item} is not available in this version"))
@@ -716,7 +716,11 @@ def _judge_report(check: Check, spec: dict[str, Any], world: World) -> CheckResu
     started = time.monotonic()
     try:
         asked = reports.ask(topic, scenario.start, end)
-        reports.run_queue(world.stack)
+        twice = world.reporter_duplicates > 0
+        world.reporter_duplicates -= twice
+        reports.run_queue(world.stack, first_twice=twice)
+        if twice:
+            world.report_notes.append(f"report of {topic}: its queue message delivered twice to the Reporter (injected)")
         answer = reports.status(asked["id"])
     except RuntimeError as exc:
         return CheckResult(spec, False, str(exc))

@@ -94,6 +94,8 @@ class World:
     duplicate_invocations: dict[str, list[datetime]] = field(default_factory=dict)  # scheduled function -> when
     publisher_duplicates: list[datetime] = field(default_factory=list)
     api_duplicates: list[datetime] = field(default_factory=list)  # the next desk change request after each: sent twice
+    reporter_duplicates: int = 0  # the next report requests' queue messages delivered twice
+    report_notes: list[str] = field(default_factory=list)  # what the `report` checks injected, for the notes
     source_kinds: list[str] = field(default_factory=list)
     restore_log_stream: Any = None
     desk_world: Any = None
@@ -288,6 +290,9 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
             world.publisher_duplicates.append(start)
         elif isinstance(fault, FunctionFault) and fault.function == "api":
             world.api_duplicates.append(start)
+        elif isinstance(fault, FunctionFault) and fault.function == "reporter" and any(
+                check.check == "report" for check in scenario.expect):
+            world.reporter_duplicates += 1  # the report asked for at the end is the Reporter's next event
         elif isinstance(fault, ServiceFault):
             world.outages.append((start, end, fault.service))
         elif isinstance(fault, ChannelFault) and _channel_fault(world, fault, start, end):
