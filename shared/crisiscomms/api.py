@@ -53,6 +53,7 @@ from crisiscomms.models.effect import EffectRecord, Stage
 from crisiscomms.models.export import EXPORT_ID_PATTERN, ExportRequest
 from crisiscomms.models.posts import Platform
 from crisiscomms.models.series import TopicSeries
+from crisiscomms.models.topics import TOPIC_ID_PATTERN
 from crisiscomms.models.inbox import CONVERSATION_ID_PATTERN, post_key_of
 from crisiscomms.observability import logger
 from crisiscomms.review.effect import EFFECT_READERS, EffectDesk
@@ -444,7 +445,7 @@ def acknowledge_alert(alert_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,63}-\
 
 
 @_route("get", "/alerts", (ONCALL, AUDITOR), summary="A topic's alerts, newest first", tags=["alerts"])
-def list_alerts(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
+def list_alerts(topic: Annotated[str, Query(pattern=TOPIC_ID_PATTERN)],
                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict:
     return _services().alerts().list(identity(), topic, limit)
 
@@ -479,7 +480,7 @@ class LessonsAnswer(BaseModel):
 
 @_route("get", "/lessons", LESSON_READERS, summary="A topic's lessons: the conclusions of its alerts closed by people",
         tags=["alerts"])
-def list_lessons(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
+def list_lessons(topic: Annotated[str, Query(pattern=TOPIC_ID_PATTERN)],
                  from_: Annotated[str | None, Query(alias="from", description="RFC 3339; default: 90 days before to")] = None,
                  to: Annotated[str | None, Query(description="RFC 3339; default: now")] = None) -> LessonsAnswer:
     start = instant("from", from_) if from_ is not None else None
@@ -525,7 +526,7 @@ def verify_audit() -> AuditVerificationAnswer:
 # to see where an alert is coming from, authors and approvers to choose the language, channels and
 # hour of a statement, auditors to check a response against what was happening.
 FIGURE_READERS = (ONCALL, AUTHOR, APPROVER, AUDITOR)
-TopicId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+TopicId = Annotated[str, Path(pattern=TOPIC_ID_PATTERN)]
 
 
 class RegionFigures(BaseModel):
@@ -730,7 +731,7 @@ def audit_platform_posts(platform: PlatformName, from_: AuditFrom = None, to: Au
 @_route("get", "/audit/alerts", (AUDITOR,), summary="Alerts triggered in [from, to) across every topic (or one), oldest first",
         tags=["audit"])
 def audit_alerts(from_: AuditFrom = None, to: AuditTo = None,
-                 topic: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
+                 topic: Annotated[str | None, Query(pattern=TOPIC_ID_PATTERN)] = None,
                  limit: AuditLimit = 50, cursor: AuditCursor = None) -> dict:
     return auditor().alerts(identity(), start=from_, end=to, topic=topic, limit=limit, cursor=cursor)
 
@@ -866,7 +867,7 @@ def inbox() -> InboxDesk:
 
 @_route("get", "/inbox", INBOX_READERS, summary="A topic's conversations in one state, by priority or by time",
         tags=["inbox"])
-def list_inbox(topic: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
+def list_inbox(topic: Annotated[str, Query(pattern=TOPIC_ID_PATTERN)],
                state: Annotated[str, Query(pattern=r"^(NEW|ASSIGNED|REPLIED|CLOSED|IGNORED)$")] = "NEW",
                order: Annotated[str, Query(pattern=r"^(priority|time)$",
                                            description="priority: highest first, then oldest; time: oldest first")] = "priority",

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
+from crisiscomms.models.topics import TOPIC_ID_PATTERN
+
 OFFSET = re.compile(r"^\+(\d{2,3}):([0-5]\d)(?::([0-5]\d))?$")
 LISTENING_PLATFORMS = ("x", "weibo", "mastodon", "bluesky", "reddit", "wechat", "douyin")
 CHANNELS = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook", "douyin")
@@ -55,7 +57,7 @@ class _Strict(BaseModel):
 Offset = Annotated[str, Field(pattern=OFFSET.pattern)]
 
 
-TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")     # the watch configuration's ids (topics, sources)
+TOPIC_ID = re.compile(TOPIC_ID_PATTERN)     # the watch configuration's ids (topics, sources)
 
 
 def config_id(given: str, kind: str = "topic") -> str:

@@ -36,12 +36,13 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crisiscomms.models.topics import TOPIC_ID_PATTERN
+
 RecordKind = Literal["posts", "alerts", "statements", "audit", "conversations", "replies", "templates",
                      "minute_figures", "hour_figures", "effects", "reports", "lessons"]
 RECORD_KINDS: tuple[RecordKind, ...] = get_args(RecordKind)
 TOPIC_KINDS: tuple[RecordKind, ...] = ("conversations", "minute_figures", "hour_figures")  # read per topic
 FIGURE_KINDS: tuple[RecordKind, ...] = ("minute_figures", "hour_figures")
-TOPIC_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MAX_TOPICS = 100
 MAX_EXPORT_SPAN = timedelta(days=366)
 MANIFEST_VERSION = 1
@@ -87,7 +88,7 @@ class ExportRequest(BaseModel):
         if topics is None:
             return None
         for topic in topics:
-            if not re.fullmatch(TOPIC_PATTERN, topic):
+            if not re.fullmatch(TOPIC_ID_PATTERN, topic):
                 raise ValueError(f"{topic[:80]!r} is not a topic id (lower-case letters, digits and hyphens)")
         if len(set(topics)) != len(topics):
             raise ValueError("each topic at most once")

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from crisiscomms.errors import Conflict, Forbidden
 from crisiscomms.identity import Identity
 from crisiscomms.models.delivery import CHANNELS, Channel
+from crisiscomms.models.topics import TOPIC_ID_PATTERN
 
 StatementState = Literal["DRAFT", "SUBMITTED", "APPROVED", "REJECTED", "PUBLISHING", "PUBLISHED", "PARTIAL"]
 EDITABLE: frozenset[str] = frozenset({"DRAFT", "SUBMITTED", "APPROVED", "REJECTED"})
@@ -91,7 +92,7 @@ class StatementText(BaseModel):
         return {lang: t.model_dump() for lang, t in (("zh", self.zh), ("en", self.en)) if t is not None}
 
 
-TopicIds = Annotated[list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]], Field(min_length=1, max_length=20)]
+TopicIds = Annotated[list[Annotated[str, Field(pattern=TOPIC_ID_PATTERN)]], Field(min_length=1, max_length=20)]
 
 
 def _each_once(values: list[str] | None, what: str) -> list[str] | None:

@@ -5,7 +5,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+from crisiscomms.models.topics import TOPIC_ID_PATTERN
+
+Slug = Annotated[str, Field(pattern=TOPIC_ID_PATTERN)]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
 
 
