@@ -36,7 +36,8 @@ def test_an_effect_not_yet_measured_fails_the_check_with_when_it_is_due(tmp_path
     out = tmp_path / "result.json"
     assert main([str(path), "--json", str(out)], waits=TEST_WAITS) == 1
     printed = capsys.readouterr().out
-    assert "FAIL  effect ref=s1 recommendation=keep_cadence: not measured; due at 2027-03-01T09:33:00Z" in printed
+    assert ("FAIL  effect ref=s1 recommendation=keep_cadence: not measured; due at +00:33 (2027-03-01T09:33:00Z), after"
+            " the drill's end at +00:05: the after-window is measured when it closes and its posts have settled") in printed
     assert "FAIL  effect ref=s9 recommendation=revise: no statement 's9' was drafted" in printed
     result = json.loads(out.read_text(encoding="utf-8"))
     [statement] = result["statements"]

@@ -506,8 +506,13 @@ def _judge_effect(check: Check, spec: dict[str, Any], statements: list[dict[str,
     first = next((e for e in statement["effects"] if e["stage"] == "after"), None)
     if first is None:
         due = statement.get("next_measurement")
-        return CheckResult(spec, False, "not measured" + (f"; due at {due['due_at']}" if due else
-                                                          " (was it published, and long enough before the end?)"))
+        if not due:
+            return CheckResult(spec, False, "not measured (was it published, and long enough before the end?)")
+        scenario = world.scenario
+        at = datetime.fromisoformat(str(due["due_at"]).replace("Z", "+00:00"))
+        return CheckResult(spec, False, f"not measured; due at {offset_of(scenario, at)} ({due['due_at']}), after the"
+                                        f" drill's end at {offset_of(scenario, scenario.start + scenario.length)}:"
+                                        " the after-window is measured when it closes and its posts have settled")
     found = first["recommendation"]
     later = next((e for e in statement["effects"] if e["stage"] == "plus2h"), None)
     observed = (f"{found['code']} at {offset_of(world.scenario, datetime.fromisoformat(first['measured_at']))}"
