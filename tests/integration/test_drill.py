@@ -478,6 +478,20 @@ def test_a_report_request_delivered_twice_to_the_reporter_writes_one_report(tmp_
     assert [r["topic"] for r in report.post_crisis_reports] == ["northgate"]
 
 
+def test_posts_dated_after_the_drills_end_are_named_as_never_read(tmp_path: Path) -> None:
+    scenario = {
+        "name": "unseen-after-end", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:02",
+        "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
+        "posts": [{"at": "+00:02", "platform": "x", "author": "a", "text": "Northgate Savings at the end"},
+                  {"at": "+00:02:30", "platform": "x", "author": "b", "text": "Northgate Savings just after"}],
+        "news": [{"at": "+01:00", "feed": "wire", "title": "Northgate Savings in an hour"}],
+        "expect": [{"check": "stored_posts", "min": 1, "max": 1}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    assert "not read: 2 posts or articles dated after the drill's end (+00:02)" in report.notes, report.notes
+
+
 def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:
     """What the platform shows is set against the reply items: a reply sent outside the desk, or one
     whose item was never approved, fails the check by name."""

@@ -391,6 +391,9 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
                                            "ref": outcome.ref}, False, f"answered {outcome.status}: {outcome.detail}"))
     notes = [f"not replayed: {n} {platform} posts (no listener for {platform} in this version)"
              for platform, n in sorted(world.not_replayed.items())] + world.report_notes
+    if world.after_end:
+        notes.append(f"not read: {world.after_end} posts or articles dated after the drill's end"
+                     f" ({offset_of(scenario, scenario.start + scenario.length)})")
     for item in world.unsupported:
         notes.append(f"not run: {item}")
         checks.append(CheckResult({"check": "scenario_runs_fully"}, False, f"{item} is not available in this version"))

@@ -90,6 +90,7 @@ class World:
     post_ids: dict[str, str] = field(default_factory=dict)  # a scenario post's `id` -> the stored post key
     emulated: dict[str, Emulated] = field(default_factory=dict)
     not_replayed: dict[str, int] = field(default_factory=dict)
+    after_end: int = 0  # posts and articles the file dates after the drill's last minute: never read
     unsupported: list[str] = field(default_factory=list)
     duplicate_invocations: dict[str, list[datetime]] = field(default_factory=dict)  # scheduled function -> when
     publisher_duplicates: list[datetime] = field(default_factory=list)
@@ -235,6 +236,9 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
         world.undo_sqs_clock = sqs_follows_clock(clock)
     _note_unsupported(world)
 
+    last_minute = scenario.start + scenario.length
+    world.after_end = sum(1 for post in posts if post["created_at"] > last_minute) + sum(
+        1 for item in scenario.news if scenario.at(item.at) > last_minute)
     for post in posts:
         platform = post["platform"]
         if platform == "x":
