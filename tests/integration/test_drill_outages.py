@@ -107,3 +107,34 @@ def test_a_detector_or_reviewer_event_delivered_twice_changes_no_level_and_sends
                           for m in range(3, 14) for function in ("detector", "reviewer")])
     assert len(once["sms"]) >= 1 and len(once["levels"]) >= 2, once  # the burst raised the level and paged
     assert twice == once
+
+
+def test_a_desk_action_answered_503_in_an_outage_is_sent_again_after_it_and_done_once(tmp_path: Path) -> None:
+    """What the desk is told (503: try again) it does once AWS answers, with the same Idempotency-Key; an
+    outage that outlasts the drill leaves the action failed, with why."""
+    from crisiscomms_local.drill.runner import run_scenario
+
+    scenario = {
+        "name": "desk-in-outage", "start": "2027-03-01T09:00:00+00:00", "duration": "+00:06",
+        "topics": [NORTHGATE_TOPIC],
+        "faults": [{"from": "+00:02", "to": "+00:04", "service": "dynamodb", "kind": "unavailable"},
+                   {"from": "+00:05", "to": "+00:08", "service": "dynamodb", "kind": "unavailable"}],
+        "desk": [
+            {"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom", "x"], "text": NORTHGATE_STATEMENT},
+            {"at": "+00:01:30", "as": "approver:wang", "do": "approve", "ref": "s1"},
+            {"at": "+00:02:30", "as": "approver:wang", "do": "publish", "ref": "s1"},
+            {"at": "+00:05:30", "as": "author:li", "do": "draft", "ref": "s2", "channels": ["newsroom"], "text": NORTHGATE_STATEMENT},
+        ],
+        "expect": [{"check": "deliveries", "ref": "s1", "state": "SENT"}, {"check": "no_duplicates"},
+                   {"check": "audit_chain_valid"}],
+    }
+    path = tmp_path / "desk-in-outage.json"
+    path.write_text(json.dumps(scenario), encoding="utf-8")
+    report = run_scenario(path, waits=TEST_WAITS)
+    failed = [c.line() for c in report.checks if not c.passed]
+    assert failed == ["FAIL  desk_action at=+00:05:30 action=draft ref=s2: answered 503: AWS did not answer again"
+                      " before the drill's end"], failed
+    assert any(line.startswith("+00:04") and "approver:wang publish s1 sent again after the outage (from +00:02:30): 202"
+               in line for line in report.timeline), report.timeline
+    [statement] = report.statements
+    assert statement["state"] == "PUBLISHED"

@@ -30,7 +30,7 @@ NO_POST = "x:0"
 DEFAULT_SITUATION = {"reply": "looking_into_it", "holding": "looking_into_it"}
 
 
-def _subject(spec: dict[str, Any]) -> str | None:
+def subject_of(spec: dict[str, Any]) -> str | None:
     """What an action is about, as the scenario names it: its ref, post or topic."""
     return spec.get("ref") or spec.get("post") or spec.get("topic")
 
@@ -61,6 +61,7 @@ class DeskOutcome:
     status: int
     ok: bool
     detail: str = ""
+    key: str = ""  # the Idempotency-Key its change request carried: a retry of the action sends the same
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Desk:
     outcomes: list[DeskOutcome] = field(default_factory=list)
     refusals: list[dict[str, Any]] = field(default_factory=list)
     deliver_next_twice: bool = False  # the next change request reaches the API twice (a `function: api` fault)
+    action_key: str = ""  # the Idempotency-Key of the action being run (`act`)
 
     def _call(self, who: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One request, as a careful client sends it: a change carries an Idempotency-Key of its own, so the
@@ -81,7 +83,7 @@ class Desk:
         role, user = who.split(":", 1)
         path, _, query = path.partition("?")
         changes = method.upper() in ("POST", "PUT")
-        headers = {"Idempotency-Key": f"drill-{uuid.uuid4().hex}"} if changes else None
+        headers = {"Idempotency-Key": self.action_key or f"drill-{uuid.uuid4().hex}"} if changes else None
         event = rest_event(method, path, body=body, user=user, groups=GROUPS[role], query=query, headers=headers)
         if changes and self.deliver_next_twice:
             self.deliver_next_twice = False
@@ -213,12 +215,17 @@ class Desk:
             return self._call(who, "POST", f"/replies/{self.replies.get(spec.get('ref') or '', NO_REPLY)}/approve")
         raise ValueError(f"desk action {action!r} is not available in this version")
 
-    def act(self, at: str, action: dict[str, Any]) -> DeskOutcome:
+    def act(self, at: str, action: dict[str, Any], *, key: str = "") -> DeskOutcome:
+        """Run one desk action; `key`: the Idempotency-Key of an earlier attempt of it, sent again (a retry)."""
         who, do = action["as"], action["do"]
         spec = {k: v for k, v in action.items() if k not in ("at", "as", "do")}
         if do == "expect_refused":
             return self._expect_refused(at, who, spec)
-        status, body = self._request(who, do, spec)
+        self.action_key = key or f"drill-{uuid.uuid4().hex}"
+        try:
+            status, body = self._request(who, do, spec)
+        finally:
+            key, self.action_key = self.action_key, ""
         ok = status == SUCCESS.get(do, 200)
         if ok and spec.get("ref"):
             if do in ("draft", "correct", "holding"):
@@ -230,7 +237,7 @@ class Desk:
         detail = "" if ok else refusal_text(body) + self._unknown_names(do, spec)
         if ok and do in ("reply", "reply_template"):
             detail = f"reply {body['id']} {body.get('state')}"
-        outcome = DeskOutcome(at, who, do, _subject(spec), status, ok, detail)
+        outcome = DeskOutcome(at, who, do, subject_of(spec), status, ok, detail, key)
         self.outcomes.append(outcome)
         return outcome
 
@@ -283,8 +290,8 @@ class Desk:
         detail = refusal_text(body) if status == wanted else f"answered {status}, expected {wanted}"
         if status == wanted and not unchanged:
             detail = "refused, but something changed"
-        outcome = DeskOutcome(at, who, f"expect_refused {action}", _subject(spec), status, ok, detail)
+        outcome = DeskOutcome(at, who, f"expect_refused {action}", subject_of(spec), status, ok, detail)
         self.outcomes.append(outcome)
-        self.refusals.append({"at": at, "as": who, "action": action, "ref": _subject(spec),
+        self.refusals.append({"at": at, "as": who, "action": action, "ref": subject_of(spec),
                               "status": wanted, "observed": status, "unchanged": unchanged, "passed": ok, "detail": detail})
         return outcome

@@ -23,6 +23,7 @@ from typing import Any
 from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.post_store import PostRepository, PostTables
 from crisiscomms.listening.polling import COUNTERS, RunCounts
+from crisiscomms_local.drill.desk import DeskOutcome, subject_of
 from crisiscomms_local.drill.scenario import Check, Scenario, ScenarioError, load_scenario
 from crisiscomms_local.drill.world import (
     DRILL_WAITS,
@@ -118,6 +119,7 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
     publisher_duplicates = sorted(world.publisher_duplicates)
     api_duplicates = sorted(world.api_duplicates)
     actions = sorted(scenario.desk, key=lambda a: scenario.at(a.at))
+    held: list[tuple[Any, str]] = []  # desk actions answered 503 during an outage, with their Idempotency-Key
     detect = bool(world.source_kinds) or any(c.check in ("alert", "no_alert", "max_level", "sms") for c in scenario.expect)
     minutes = int(scenario.length.total_seconds() // 60)
     for minute in range(minutes + 1):
@@ -137,9 +139,21 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
             outcome = world.desk.act(action.at, action.model_dump(by_alias=True, exclude_none=True))
             verdict = f"{outcome.status}" + (f" ({outcome.detail})" if outcome.detail else "")
             timeline.append(f"{action.at}  {outcome.who} {outcome.action} {outcome.ref or ''}: {verdict}")
+            if _hold_for_the_outage(world, outcome):
+                held.append((action, outcome.key))
+                timeline.append(f"{action.at}  {outcome.who} {outcome.action}: held, to be sent again with the same"
+                                f" Idempotency-Key once {', '.join(sorted(_down()))} answers")
             _pump(world, publisher_duplicates, timeline)
         world.clock.set(now)
         _outages(world, now, timeline)
+        if held and not _down():
+            for action, key in held:     # a careful desk sends what it was told to retry, once AWS answers
+                outcome = world.desk.act(action.at, action.model_dump(by_alias=True, exclude_none=True), key=key)
+                verdict = f"{outcome.status}" + (f" ({outcome.detail})" if outcome.detail else "")
+                timeline.append(f"{offset_of(scenario, now)}  {outcome.who} {outcome.action} {outcome.ref or ''}"
+                                f" sent again after the outage (from {action.at}): {verdict}")
+            held.clear()
+            _pump(world, publisher_duplicates, timeline)
         deliveries = {function: _deliveries(pending_duplicates, function, now, timeline, offset_of(scenario, now))
                       for function in SCHEDULED_FUNCTIONS}
         for kind in world.source_kinds:
@@ -157,8 +171,21 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
         _pump(world, publisher_duplicates, timeline)
         for _ in range(deliveries["reviewer"]):
             _review(world, now, timeline)
+    for action, key in held:    # an outage that lasted to the end: the action never went through
+        spec = action.model_dump(by_alias=True, exclude_none=True)
+        world.desk.outcomes.append(DeskOutcome(action.at, spec["as"], spec["do"], subject_of(spec), 503, False,
+                                               "AWS did not answer again before the drill's end", key))
     world.end_outages()  # what is judged after the replay is read with every service answering
     return tallies, timeline, minutes + 1
+
+
+def _hold_for_the_outage(world: World, outcome: Any) -> bool:
+    """An action the API answered 503 while an injected outage lasts is held and sent again when it ends (its
+    503 is what the desk was told: try again), not failed; its attempt leaves the outcomes."""
+    if outcome.status != 503 or not _down() or outcome.action.startswith("expect_refused"):
+        return False
+    world.desk.outcomes.remove(outcome)
+    return True
 
 
 def _deliveries(pending: dict[str, list[datetime]], function: str, now: datetime, timeline: list[str], at: str) -> int:
