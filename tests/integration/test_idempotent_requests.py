@@ -106,3 +106,17 @@ def test_an_answer_aws_could_not_give_is_not_kept_and_the_retry_drafts(desk: Des
         reset_process_caches()
     status, body, result = _send("POST", f"/statements/{sid}/publish", key="pub-1", user="wang", groups=("comms-approver",))
     assert status == 202 and not _replayed(result), body
+
+
+def test_the_largest_draft_the_api_takes_is_kept_and_replayed(desk: DeskClient) -> None:
+    """Its answer (the text and every channel's rendering) must fit one idempotency record (DynamoDB: 400 KB)."""
+    zh = "港湾银行声明：所有账户正常，资金安全。" * 1000          # 20,000 characters, 60 KB in UTF-8
+    text = {"zh": {"full": zh[:20_000], "short": zh[:140]}, "en": {"full": ("All accounts are available. " * 800)[:6_000],
+                                                                   "short": "All accounts are available."}}
+    channels = ["newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook"]
+    draft = {"channels": channels, "text": text}
+    assert len(json.dumps(draft, ensure_ascii=False).encode()) < 64 * 1024
+    first = _send("POST", "/statements", draft, key="big-1")
+    again = _send("POST", "/statements", draft, key="big-1")
+    assert len(first[2]["body"].encode()) < 200_000     # about 120 KB: the record has room to spare
+    assert first[0] == again[0] == 201 and first[1] == again[1] and _replayed(again[2]), first[1]
