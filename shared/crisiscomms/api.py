@@ -143,14 +143,23 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
                     body=json.dumps(body, ensure_ascii=False), headers=headers)
 
 
+def _refused_body(exc: RequestRefused) -> dict[str, Any]:
+    return {"error": str(exc), **({"details": exc.details} if exc.details else {})}
+
+
+# AWS not answering: the caller's to retry, with this body and these headers on every route
+AWS_UNAVAILABLE_BODY = {"error": "a service the desk relies on did not answer; read back what you did, then try again"}
+
+
+def _aws_unavailable_headers() -> dict[str, str]:
+    return {"Retry-After": str(AWS_UNAVAILABLE_RETRY_AFTER_SECONDS)}
+
+
 @app.exception_handler(CrisisCommsError)
 def _domain_error(exc: CrisisCommsError) -> Response:
     """The one mapping from the error tree to HTTP."""
     if isinstance(exc, RequestRefused):
-        body: dict[str, Any] = {"error": str(exc)}
-        if exc.details:
-            body["details"] = exc.details
-        return _json(exc.status, body)
+        return _json(exc.status, _refused_body(exc))
     if isinstance(exc, AuditContention):
         logger.warning("audit chain busy; request refused", extra={"error": str(exc)})
         return _json(503, {"error": "the audit log is busy; nothing was changed, try again"},
@@ -174,8 +183,7 @@ def _unexpected(exc: Exception) -> Response:
     if not aws_unavailable(exc):
         raise exc
     logger.warning("AWS did not answer; request refused", extra={"error": str(exc), "kind": type(exc).__name__})
-    return _json(503, {"error": "a service the desk relies on did not answer; read back what you did, then try again"},
-                 {"Retry-After": str(AWS_UNAVAILABLE_RETRY_AFTER_SECONDS)})
+    return _json(503, AWS_UNAVAILABLE_BODY, _aws_unavailable_headers())
 
 
 @app.exception_handler(RequestValidationError)
@@ -268,8 +276,8 @@ IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 IDEMPOTENT_METHODS = frozenset({"POST", "PUT"})
 
 
-def _refusal(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+def _refusal(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", **(headers or {})},
             "body": json.dumps(body, ensure_ascii=False), "isBase64Encoded": False}
 
 
@@ -283,36 +291,33 @@ def handle(event: dict[str, Any], context: Any, services: ApiServices) -> dict[s
         return _refusal(422, {"error": "invalid request",
                               "details": [{"field": "body", "reason": f"nested deeper than {MAX_NESTING} levels"}]})
     roles = _roles_for(str(event.get("httpMethod") or "").upper(), str(event.get("path") or ""))
+    who: Identity | None = None
     if roles is not None:
         try:
-            _identity_of(APIGatewayProxyEvent(event), services).require(*roles)
+            who = _identity_of(APIGatewayProxyEvent(event), services)
+            who.require(*roles)
         except Forbidden as exc:
             return _refusal(403, {"error": str(exc)})
     app.append_context(services=services)
     key = _idempotency_key(event)
-    if key is None or services.idempotent is None:
+    if key is None or services.idempotent is None or who is None:   # (no route, no caller: resolve answers)
         return app.resolve(event, context)
     if not IDEMPOTENCY_KEY.fullmatch(key):
         return _refusal(400, {"error": f"invalid {IDEMPOTENCY_HEADER}", "details": [
             {"field": IDEMPOTENCY_HEADER, "reason": "1-64 characters: letters, digits, '_', '.', ':' or '-'"}]})
-    try:
-        who = _identity_of(APIGatewayProxyEvent(event), services)
-    except Forbidden:
-        return app.resolve(event, context)      # (refused there, as without the key)
     request = {"user": who.user, "method": str(event.get("httpMethod")).upper(), "path": str(event.get("path")),
                "key": key, "body": body}
     try:
         response, replayed = services.idempotent(request, lambda: app.resolve(event, context), context)
     except RequestRefused as exc:
-        return _refusal(exc.status, {"error": str(exc), **({"details": exc.details} if exc.details else {})})
+        return _refusal(exc.status, _refused_body(exc))
     except Exception as exc:
         from crisiscomms.aws.clients import aws_unavailable
 
         if not aws_unavailable(exc):
             raise
         logger.warning("AWS did not answer; request refused", extra={"error": str(exc), "kind": type(exc).__name__})
-        return _refusal(503, {"error": "a service the desk relies on did not answer; nothing was done, try again"
-                                       f" with the same {IDEMPOTENCY_HEADER}"})
+        return _refusal(503, AWS_UNAVAILABLE_BODY, _aws_unavailable_headers())
     if replayed:
         headers = response.get("multiValueHeaders")
         response = {**response, "multiValueHeaders": {**(headers or {}), IDEMPOTENT_REPLAYED_HEADER: ["true"]}}

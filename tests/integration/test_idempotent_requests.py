@@ -96,8 +96,11 @@ def test_an_answer_aws_could_not_give_is_not_kept_and_the_retry_drafts(desk: Des
         sid = desk.draft(TEXT, ["newsroom"])["id"]
         assert _send("POST", f"/statements/{sid}/approve", {"version": 1}, key=None, user="wang",
                      groups=("comms-approver",))[0] == 200
-        status, body, _ = _send("POST", f"/statements/{sid}/publish", key="pub-1", user="wang", groups=("comms-approver",))
+        status, body, result = _send("POST", f"/statements/{sid}/publish", key="pub-1", user="wang",
+                                     groups=("comms-approver",))
         assert status == 503, body
+        retry_after = (result.get("headers") or {}).get("Retry-After") or (result.get("multiValueHeaders") or {}).get("Retry-After")
+        assert retry_after, result       # as on every route: try again, and when
     finally:
         if saved is None:
             os.environ.pop("AWS_ENDPOINT_URL_SQS")
