@@ -63,6 +63,10 @@ class DeskOutcome:
     detail: str = ""
     key: str = ""  # the Idempotency-Key its change request carried: a retry of the action sends the same
 
+    def verdict(self) -> str:
+        """The answer as the timeline shows it: the status, and the detail when there is one."""
+        return f"{self.status}" + (f" ({self.detail})" if self.detail else "")
+
 
 @dataclass
 class Desk:
@@ -110,20 +114,15 @@ class Desk:
     def made_twice(self) -> list[str]:
         """What the API holds more of than the desk's actions made: statements (drafts, corrections, holding
         statements) and templates, counted against the actions the API accepted."""
-        made = Counter({"draft": 0, "template": 0})
-        for outcome in self.outcomes:
-            if outcome.ok and outcome.action in ("draft", "correct", "holding", "template"):
-                made["template" if outcome.action == "template" else "draft"] += 1
-        statements, cursor = 0, ""
-        while True:
+        accepted = Counter(o.action for o in self.outcomes if o.ok)
+        made = {"statement": accepted["draft"] + accepted["correct"] + accepted["holding"], "template": accepted["template"]}
+        held = {"statement": 0, "template": len((self._read("/templates") or {}).get("templates") or [])}
+        cursor: str | None = ""
+        while cursor is not None:
             page = self._read("/statements?limit=100" + (f"&next={cursor}" if cursor else "")) or {}
-            statements += len(page.get("statements") or [])
-            cursor = page.get("next") or ""
-            if not cursor:
-                break
-        templates = len((self._read("/templates") or {}).get("templates") or [])
-        return ([f"{statements - made['draft']} statement(s) more than the desk drafted"] if statements > made["draft"] else []) \
-            + ([f"{templates - made['template']} template(s) more than the desk drafted"] if templates > made["template"] else [])
+            held["statement"] += len(page.get("statements") or [])
+            cursor = page.get("next") or None
+        return [f"{held[kind] - made[kind]} {kind}(s) more than the desk drafted" for kind in made if held[kind] > made[kind]]
 
     def template(self, ref: str) -> dict[str, Any] | None:
         return self._read(f"/templates/{self.templates[ref]}") if ref in self.templates else None

@@ -137,8 +137,7 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
                 world.desk.deliver_next_twice = True
                 timeline.append(f"{action.at}  api: the next change request delivered twice (injected)")
             outcome = world.desk.act(action.at, action.model_dump(by_alias=True, exclude_none=True))
-            verdict = f"{outcome.status}" + (f" ({outcome.detail})" if outcome.detail else "")
-            timeline.append(f"{action.at}  {outcome.who} {outcome.action} {outcome.ref or ''}: {verdict}")
+            timeline.append(f"{action.at}  {outcome.who} {outcome.action} {outcome.ref or ''}: {outcome.verdict()}")
             if _hold_for_the_outage(world, outcome):
                 held.append((action, outcome.key))
                 timeline.append(f"{action.at}  {outcome.who} {outcome.action}: held, to be sent again with the same"
@@ -149,9 +148,8 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
         if held and not _down():
             for action, key in held:     # a careful desk sends what it was told to retry, once AWS answers
                 outcome = world.desk.act(action.at, action.model_dump(by_alias=True, exclude_none=True), key=key)
-                verdict = f"{outcome.status}" + (f" ({outcome.detail})" if outcome.detail else "")
                 timeline.append(f"{offset_of(scenario, now)}  {outcome.who} {outcome.action} {outcome.ref or ''}"
-                                f" sent again after the outage (from {action.at}): {verdict}")
+                                f" sent again after the outage (from {action.at}): {outcome.verdict()}")
             held.clear()
             _pump(world, publisher_duplicates, timeline)
         deliveries = {function: _deliveries(pending_duplicates, function, now, timeline, offset_of(scenario, now))
