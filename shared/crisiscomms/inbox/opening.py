@@ -31,7 +31,7 @@ from crisiscomms.inbox.growth import follow_up_of
 from crisiscomms.inbox.targets import due_at, target_minutes
 from crisiscomms.identity import AUTHOR, Identity
 from crisiscomms.inbox.triage import Triage, TriageInput, triage
-from crisiscomms.models import ScoredPost
+from crisiscomms.models import Post, ScoredPost
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import OPEN_STATES, conversation_id, priority_key
 from crisiscomms.observability import count, logger
@@ -83,8 +83,6 @@ def desk_opening(item: dict[str, Any], *, level: str | None, now: datetime,
     None for a post no answer can reach there (a news article) or about no watched topic."""
     if item.get("source_type") == "news" or not item.get("topics") or item.get("related") is False:
         return None
-    from crisiscomms.models import Post
-
     post = Post.model_validate({name: item[name] for name in Post.model_fields if name in item})
     scored = ScoredPost(
         post=post, topics=tuple(item["topics"]), language=str(item.get("language") or "other"),
