@@ -98,3 +98,39 @@ def test_sample_channels_configuration_is_valid() -> None:
 
     config = ChannelsConfig.model_validate_json((ROOT / "events" / "channels-config.json").read_text(encoding="utf-8"))
     assert set(config.channels) == {"newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook"}
+
+
+def _watch_of_two_banks(**accounts: dict) -> object:
+    document = json.loads(json.dumps(SAMPLE))
+    document["topics"] = [
+        {"id": "rival", "names": ["Citizens East"]},
+        {"id": "northstar", "names": ["North Star Bank", "北星银行"]},
+    ]
+    document["sources"] = [{"id": "wechat-official", "platform": "wechat", "every_minutes": 5},
+                           {"id": "weibo-official", "platform": "weibo", "every_minutes": 5}]
+    document["accounts"] = accounts
+    return parse_watch_config(json.dumps(document, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("handles", [
+    {"weibo": {"handle": "北星银行"}},                                   # the name itself
+    {"weibo": {"handle": "@NorthStarBank"}, "wechat": {"handle": "gh_0a1b"}},   # spaces and case aside
+    {"weibo": {"handle": "northstar.bank.hk"}},                          # the name inside the handle
+])
+def test_a_comment_naming_no_topic_counts_for_the_topic_the_banks_own_handles_name(handles: dict) -> None:
+    """A watch of the bank and a rival: what is said under the bank's own article is not about the rival,
+    on every platform, including one whose handle names no topic."""
+    config = _watch_of_two_banks(**handles)
+    for source in config.sources:
+        assert config.addressed_topics(source) == ("northstar",)
+
+
+def test_a_comment_naming_no_topic_counts_for_every_topic_when_no_handle_names_one() -> None:
+    config = _watch_of_two_banks(weibo={"handle": "NSB"}, wechat={"handle": "gh_0a1b"})
+    assert config.addressed_topics(config.sources[0]) == ("rival", "northstar")
+
+
+def test_an_accounts_own_topics_decide_over_the_handles() -> None:
+    config = _watch_of_two_banks(weibo={"handle": "北星银行", "topics": ["rival"]})
+    assert config.addressed_topics(config.source("weibo-official")) == ("rival",)
+    assert config.addressed_topics(config.source("wechat-official")) == ("northstar",)

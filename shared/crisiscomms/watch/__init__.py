@@ -6,6 +6,7 @@ deploy. It is validated whole before anything polls: a half-read configuration n
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Literal
 
@@ -290,11 +291,16 @@ class WatchConfig(Strict):
         return [t for t in self.topics if source.topics is None or t.id in source.topics]
 
     def addressed_topics(self, source: SourceBase) -> tuple[str, ...]:
-        """Where a post that addresses the bank on this source's platform is counted when it names no topic."""
+        """Where a post that addresses the bank on this source's platform is counted when it names no topic:
+        the account's `topics`, else the source's topics that the bank's own handles name (a watch of the
+        bank and its rivals: a comment under the bank's video is not about a rival), else all the source's."""
         account = self.accounts.get(source.platform)  # type: ignore[call-overload]
         if account is not None and account.topics:
             return tuple(account.topics)
-        return tuple(t.id for t in self.topics_for(source))
+        topics = self.topics_for(source)
+        handles = [_identity(a.handle) for a in self.accounts.values()]
+        own = tuple(t.id for t in topics if any(_names_account(_identity(name), handles) for name in t.names))
+        return own or tuple(t.id for t in topics)
 
     def query_for(self, source: XSource) -> str:
         if source.query:
@@ -304,6 +310,18 @@ class WatchConfig(Strict):
     def _x_handle(self) -> str | None:
         bank = self.accounts.get("x")
         return bank.handle if bank else None
+
+
+def _identity(name: str) -> str:
+    """A name or handle as an identity: NFKC, case-folded, letters and digits only ("Example Bank",
+    "ExampleBank" and "example.bank" are one)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+
+
+def _names_account(name: str, handles: list[str]) -> bool:
+    """Whether a topic's name is one of the bank's handles or a part of one ("HarborBankHK"); a part of
+    fewer than four characters is too likely a chance match."""
+    return any(name == handle or (len(name) >= 4 and name in handle) for handle in handles if name)
 
 
 def _unique(what: str, ids: list[str]) -> None:
