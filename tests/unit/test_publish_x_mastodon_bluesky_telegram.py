@@ -31,6 +31,7 @@ from crisiscomms_local.emulators.channels.bluesky import TID_RE, BlueskyEmulator
 from crisiscomms_local.emulators.channels.mastodon import MastodonEmulator
 from crisiscomms_local.emulators.channels.telegram import TelegramEmulator
 from crisiscomms_local.emulators.channels.x_publish import XPublishEmulator
+from crisiscomms_local.emulators.x import XEmulator
 
 CLIENT_TIMEOUT = 0.15  # shorter than the emulators' timeout_delay, so a held answer is lost
 EMULATOR_DELAY = 0.4
@@ -117,6 +118,22 @@ def test_x_correction_is_a_reply_to_the_original(x: tuple[XPublishEmulator, XAda
                                           reply_to=original.platform_id))
     assert emulator.posts[1].id == correction.platform_id
     assert emulator.posts[1].in_reply_to == original.platform_id
+
+
+def test_x_the_banks_post_and_anothers_of_the_same_millisecond_never_share_an_id(
+        x: tuple[XPublishEmulator, XAdapter], sim_clock: Any) -> None:
+    """A statement published the millisecond someone posted (a drill's burst and a desk action at the same
+    offset): the two ids differ, so the correction threads under the statement, not under that post."""
+    emulator, adapter = x
+    listening = XEmulator(sim_clock)
+    theirs = [listening.add_post(text=f"Example Bank app down {i}", author=f"user{i}", created_at=sim_clock())
+              for i in range(3)]
+    original = adapter.publish(delivery("x"))
+    assert original.platform_id not in theirs
+    assert int(original.platform_id) >> 22 == int(theirs[0]) >> 22, "the same millisecond"
+    correction = adapter.publish(delivery("x", delivery_id="d-2", text="Correction: payments resume at 10:00.",
+                                          reply_to=original.platform_id))
+    assert emulator.posts[1].id == correction.platform_id and emulator.posts[1].in_reply_to == original.platform_id
 
 
 def test_x_rate_limit_resumes_at_the_reset_header(x: tuple[XPublishEmulator, XAdapter], sim_clock: Any) -> None:

@@ -39,6 +39,10 @@ LOOKUP_MAX_IDS = 100
 RESOURCE_NOT_FOUND_TYPE = "https://api.twitter.com/2/problems/resource-not-found"
 LOOKUP_PARAMS = ("ids", "expansions", "tweet.fields", "media.fields", "poll.fields", "user.fields", "place.fields")
 TWITTER_EPOCH = datetime(2010, 11, 4, 1, 42, 54, 657000, tzinfo=timezone.utc)
+# The low 22 bits of a snowflake tell posts of the same millisecond apart; as X's machines do, the
+# two emulators of one drill draw from separate halves, so a post someone makes and the bank's own
+# post of the same millisecond never share an id (a reply to one would reach the other).
+SEQUENCE_LIMIT = 1 << 21
 SEARCH_WINDOW = timedelta(days=7)
 # X rejects an end_time closer to the request time than this.
 END_TIME_MIN_AGE = timedelta(seconds=10)
@@ -686,12 +690,13 @@ class XEmulator(EmulatorServer):
         self._posts.insert(at, post)
 
     def _next_id(self, created_at: datetime) -> int:
-        """Snowflake: milliseconds since X's epoch << 22, plus a per-millisecond sequence."""
+        """Snowflake: milliseconds since X's epoch << 22, plus a per-millisecond sequence below
+        SEQUENCE_LIMIT (the bank's own posts, made by the posting emulator, take the ids above it)."""
         ms = (created_at - TWITTER_EPOCH) // timedelta(milliseconds=1)
         if ms < 0:
             raise ValueError("created_at must be after 2010-11-04T01:42:54.657Z (X's epoch)")
         seq = self._seq.get(ms, 0)
-        if seq >= 1 << 22:
+        if seq >= SEQUENCE_LIMIT:
             raise ValueError("too many posts in the same millisecond")
         self._seq[ms] = seq + 1
         return (ms << 22) | seq

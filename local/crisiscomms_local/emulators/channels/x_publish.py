@@ -23,7 +23,7 @@ from math import ceil
 from typing import Any
 
 from ..base import Clock, EmulatorServer, Fault, Request, Response, as_utc, reason_phrase, rfc3339
-from ..x import TWITTER_EPOCH, user_id_for
+from ..x import SEQUENCE_LIMIT, TWITTER_EPOCH, user_id_for
 from ._common import URL_RE, BadBody, bearer_token, json_body, json_response
 
 TWEETS_PATH = "/2/tweets"
@@ -251,11 +251,14 @@ class XPublishEmulator(EmulatorServer):
         return json_response(201, {"data": data}, self._rate_headers(now))
 
     def _next_id(self, created_at: datetime) -> str:
-        """Snowflake ids, so they grow with creation time like X's."""
+        """Snowflake ids, so they grow with creation time like X's; from the upper half of the
+        sequence, apart from the listening emulator's posts that a drill mirrors here."""
         ms = (created_at - TWITTER_EPOCH) // timedelta(milliseconds=1)
         seq = self._seq.get(ms, 0)
+        if seq >= SEQUENCE_LIMIT:
+            raise ValueError("too many posts in the same millisecond")
         self._seq[ms] = seq + 1
-        return str((ms << 22) | seq)
+        return str((ms << 22) | SEQUENCE_LIMIT | seq)
 
     # -- GET /2/tweets?ids=... (post lookup) -----------------------------------------------
 
