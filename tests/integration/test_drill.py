@@ -541,3 +541,43 @@ def test_a_lost_wechat_answer_ends_sent_once_a_later_look_finds_the_article(tmp_
     [statement] = report.statements
     wechat = next(d for d in statement["deliveries"] if d["channel"] == "wechat")
     assert (wechat["state"], wechat["resolved_by"]) == ("SENT", "lookup")
+
+
+AUDITED = {
+    "name": "unseen-audited", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:12",
+    "desk": [
+        {"at": "+00:01", "as": "author:amy", "do": "draft", "ref": "s1", "channels": ["newsroom"],
+         "text": {"en": {"full": "Card payments are working again.", "short": "Card payments work again."}}},
+        {"at": "+00:03", "as": "approver:ben", "do": "approve", "ref": "s1"},
+        {"at": "+00:07", "as": "author:amy", "do": "publish", "ref": "s1"},
+        {"at": "+00:11", "as": "author:amy", "do": "draft", "ref": "s2", "channels": ["newsroom"],
+         "text": {"en": {"full": "Next update at 22:00.", "short": "Next update 22:00."}}},
+    ],
+    "faults": [{"at": "+00:04", "function": "digest", "kind": "duplicate_invocation"}],
+    "expect": [{"check": "deliveries", "ref": "s1", "state": "SENT"}, {"check": "audit_chain_valid"}],
+}
+
+
+def test_the_audit_trail_is_signed_on_the_digest_schedule_and_verified_against_it(tmp_path: Path) -> None:
+    """The Digest function runs every 5 simulated minutes (its event twice once, injected); the check verifies
+    every entry against the signed digests, the last action's included."""
+    report = run_scenario(_write(tmp_path, AUDITED), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    detail = report.checks[1].observed
+    assert re.fullmatch(r"\d+ entries verified against \d+ signed digest\(s\) \(3 written during the drill, every 5 min\)",
+                        detail), detail
+    assert any("digest event delivered twice (injected)" in line for line in report.timeline)
+    assert not any("not run" in note for note in report.notes)
+
+
+def test_an_audit_entry_changed_after_the_fact_fails_the_audit_check(tmp_path: Path) -> None:
+    from crisiscomms_local.aws import client
+
+    def rewrite_history(world) -> None:
+        client("dynamodb").update_item(TableName=world.stack.refs["AuditTable"],
+                                       Key={"chain": {"S": "audit"}, "seq": {"N": "2"}},
+                                       UpdateExpression="SET actor = :who", ExpressionAttributeValues={":who": {"S": "mallory"}})
+
+    report = run_scenario(_write(tmp_path, AUDITED), waits=TEST_WAITS, before_checks=rewrite_history)
+    audit = report.checks[1]
+    assert not audit.passed and "first bad entry 2" in audit.observed, audit.line()

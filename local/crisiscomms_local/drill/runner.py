@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from crisiscomms.listening.polling import COUNTERS, RunCounts
 from crisiscomms_local.drill.desk import DeskOutcome, subject_of
 from crisiscomms_local.drill.scenario import Check, Scenario, ScenarioError, load_scenario
 from crisiscomms_local.drill.world import (
+    DIGEST_EVERY_MINUTES,
     DRILL_WAITS,
     ROOT,
     SUPPORTED_CHECKS,
@@ -87,7 +88,10 @@ class DrillReport:
         return all(c.passed for c in self.checks)
 
 
-def run_scenario(path: Path, *, waits: FaultWaits = DRILL_WAITS) -> DrillReport:
+def run_scenario(path: Path, *, waits: FaultWaits = DRILL_WAITS,
+                 before_checks: Callable[[World], None] | None = None) -> DrillReport:
+    """``before_checks``: what happens to the world between the replay and the checks (a test tampers
+    with the audit trail there, as someone with the table's keys could)."""
     scenario = load_scenario(path)
     LOG_DIR.mkdir(exist_ok=True)
     log_path = LOG_DIR / f"{scenario.name}.log.jsonl"
@@ -97,6 +101,8 @@ def run_scenario(path: Path, *, waits: FaultWaits = DRILL_WAITS) -> DrillReport:
         try:
             ready, cpu_ready = time.monotonic(), time.process_time()
             tallies, timeline, ticks = _replay(world)
+            if before_checks is not None:
+                before_checks(world)
             replayed, cpu_replayed = time.monotonic(), time.process_time()
             report = _report(world, path, tallies, timeline, ticks, replayed - started)
             # Wall and CPU seconds (every thread of this process: local AWS and the emulators run here too).
@@ -169,6 +175,9 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
         _pump(world, publisher_duplicates, timeline)
         for _ in range(deliveries["reviewer"]):
             _review(world, now, timeline)
+        if world.digests and minute % DIGEST_EVERY_MINUTES == 0:
+            for _ in range(_deliveries(pending_duplicates, "digest", now, timeline, offset_of(scenario, now))):
+                _digest(world, now, timeline)
     for action, key in held:    # an outage that lasted to the end: the action never went through
         spec = action.model_dump(by_alias=True, exclude_none=True)
         world.desk.outcomes.append(DeskOutcome(action.at, spec["as"], spec["do"], subject_of(spec), 503, False,
@@ -207,6 +216,17 @@ def _review(world: World, now: datetime, timeline: list[str]) -> None:
     for m in result.get("measured", []):
         name = f"statement {names.get(m['id'], m['id'])}" if m["subject"] == "statement" else f"reply wave {m['id']}"
         timeline.append(f"{offset_of(world.scenario, now)}  effect of {name} ({m['stage']}): {m['recommendation']}")
+
+
+def _digest(world: World, now: datetime, timeline: list[str]) -> None:
+    """The Digest function's scheduled run: the audit entries since the last digest signed into the Object Lock bucket."""
+    result = _scheduled(world, "digest", {"job": "digest", "scheduled_time": event_time(now)}, timeline)
+    if result is None:
+        return
+    if result.get("digest"):
+        world.digests_signed += 1
+    if result.get("chain_broken"):
+        timeline.append(f"{offset_of(world.scenario, now)}  digest: the audit chain is broken: {result.get('problem')}")
 
 
 def event_time(now: datetime) -> str:
@@ -648,12 +668,7 @@ def _judge(check: Check, figures: dict[str, Any], world: World, statements: list
         ok = bool(statement["deliveries"]) and all(d["state"] == check.state for d in statement["deliveries"])
         return CheckResult(spec, ok, ", ".join(states) or "nothing was published")
     if check.check == "audit_chain_valid":
-        from crisiscomms.audit.verification import verify_chain
-        from crisiscomms.aws.audit_log import AuditLog
-
-        log = AuditLog(world.stack.refs["AuditTable"], world.stack.refs["StateTable"], clients=AwsClients())
-        result = verify_chain(log.records(), log.head())
-        return CheckResult(spec, result.ok, f"{result.entries} entries verified" if result.ok else result.problem)
+        return _judge_audit_chain(spec, world)
     if check.check == "stored_posts":
         value = figures["stored_by_platform"].get(check.platform, 0) if check.platform else figures["stored_posts"]
         ok = (check.min is None or value >= check.min) and (check.max is None or value <= check.max)
@@ -694,6 +709,20 @@ def _judge(check: Check, figures: dict[str, Any], world: World, statements: list
             + (f"; {len(seen.delivered)} replies shown once each" if seen and seen.delivered else ""))
         return CheckResult(spec, not problems, observed)
     return _judge_alerting(check, spec, world)
+
+
+def _judge_audit_chain(spec: dict[str, Any], world: World) -> CheckResult:
+    """The chain as an auditor verifies it: the Digest function signs what is new since its last run (as its
+    next scheduled run would), then its verify job checks every entry against the chain and the signed digests."""
+    _digest(world, world.clock(), [])
+    result = invoke("digest", {"job": "verify", "scheduled_time": event_time(world.clock())})
+    entries, covered = result["entries"], result["covered_through_seq"]
+    if not result["ok"]:
+        return CheckResult(spec, False, f"{result['problem']} (first bad entry {result['first_bad_seq']})")
+    if covered < entries:
+        return CheckResult(spec, False, f"{entries} entries chained, but the signed digests cover only {covered}")
+    return CheckResult(spec, True, f"{entries} entries verified against {result['digests']} signed digest(s)"
+                                   f" ({world.digests_signed} written during the drill, every {DIGEST_EVERY_MINUTES} min)")
 
 
 def _level_at(world: World, topic: str, when: datetime) -> str:

@@ -54,6 +54,7 @@ class FaultWaits:
 DRILL_WAITS = FaultWaits()
 # Functions the drill invokes on their schedules; EventBridge delivers at least once, so any may run twice.
 SCHEDULED_FUNCTIONS = ("poller", "detector", "reviewer")
+DIGEST_EVERY_MINUTES = 5    # the Digest function's schedule in template.yaml: rate(5 minutes)
 
 
 def listened_platforms() -> set[str]:
@@ -96,6 +97,8 @@ class World:
     publisher_duplicates: list[datetime] = field(default_factory=list)
     api_duplicates: list[datetime] = field(default_factory=list)  # the next desk change request after each: sent twice
     reporter_duplicates: int = 0  # the next report requests' queue messages delivered twice
+    digests: bool = False  # the Digest function runs on its schedule (the audit trail is checked or faulted)
+    digests_signed: int = 0
     report_notes: list[str] = field(default_factory=list)  # what the `report` checks injected, for the notes
     source_kinds: list[str] = field(default_factory=list)
     restore_log_stream: Any = None
@@ -288,7 +291,7 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
             emulator = {"x": x, "news": news, **listening}[fault.platform]
             emulator.add_fault(Fault(start=start, end=end, kind=fault.kind, status=fault.status,
                                      retry_after=fault.retry_after, target=fault.feed))
-        elif isinstance(fault, FunctionFault) and fault.function in SCHEDULED_FUNCTIONS:
+        elif isinstance(fault, FunctionFault) and fault.function in (*SCHEDULED_FUNCTIONS, "digest"):
             world.duplicate_invocations.setdefault(fault.function, []).append(start)
         elif isinstance(fault, FunctionFault) and fault.function == "publisher":
             world.publisher_duplicates.append(start)
@@ -317,6 +320,9 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
         client("sns").subscribe(TopicArn=stack.refs[topic_ref], Protocol="sqs", Endpoint=arn,
                                 Attributes={"RawMessageDelivery": "true"})
         world.sms_readback[topic_ref] = queue
+    world.digests = "digest" in world.duplicate_invocations or any(c.check == "audit_chain_valid" for c in scenario.expect)
+    if world.digests:  # signs what the functions write into the audit trail, every 5 minutes as deployed
+        os.environ.update(stack.function_environment("DigestFunction"))
     if world.desk_world is not None:  # the Reviewer measures what the desk publishes; it reads engagement back
         os.environ.update(stack.function_environment("ReviewerFunction", {"HTTP_TIMEOUT_SECONDS": str(waits.client)}))
     if any(c.check == "report" for c in scenario.expect):  # asked for through the desk API, written by the Reporter
