@@ -134,3 +134,14 @@ def test_v1_files_stay_valid() -> None:
     root = Path(__file__).resolve().parents[2] / "events" / "drills"
     for path in sorted(root.glob("*.json")):
         assert load_scenario(path).name
+
+
+@pytest.mark.parametrize(("given", "meant"), [
+    ("publisher", "publisher"), ("PublisherFunction", "publisher"), ("Poller", "poller"), ("desk-api", "api"),
+    ("DeskApiFunction", "api"), ("notifier", "detector"), ("reply_sender", "publisher"), ("digest", "digest"),
+    ("AuditDigest", "digest"), ("exporter", None), ("TokenScopesFunction", None), ("function", None), ("", None),
+])
+def test_a_duplicate_invocation_names_the_function_as_the_template_or_its_job_does(given: str, meant: str | None) -> None:
+    from crisiscomms_local.drill.world import function_named
+
+    assert function_named(given) == meant

@@ -54,6 +54,28 @@ class FaultWaits:
 DRILL_WAITS = FaultWaits()
 # Functions the drill invokes on their schedules; EventBridge delivers at least once, so any may run twice.
 SCHEDULED_FUNCTIONS = ("poller", "detector", "reviewer")
+# What a scenario may call each function (template.yaml's FunctionName without "Function", any case, or the job
+# it does), for `duplicate_invocation` faults.
+DRILL_FUNCTIONS = ("poller", "detector", "publisher", "api", "reviewer", "reporter", "digest")
+_FUNCTION_ALIASES = {
+    "listener": "poller", "listening": "poller",
+    "notifier": "detector", "alerter": "detector", "alerts": "detector", "escalator": "detector", "escalation": "detector",
+    "deliverer": "publisher", "delivery": "publisher", "fanout": "publisher", "replier": "publisher",
+    "replies": "publisher", "replysender": "publisher",
+    "deskapi": "api", "desk": "api",
+    "review": "reviewer", "effect": "reviewer",
+    "report": "reporter", "auditdigest": "digest",
+}
+
+
+def function_named(name: str) -> str | None:
+    """The drill function a scenario's name means ("PublisherFunction", "publisher", "notifier"), or None."""
+    key = "".join(ch for ch in name.casefold() if ch.isalnum())
+    key = key.removesuffix("function") or key
+    key = _FUNCTION_ALIASES.get(key, key)
+    return key if key in DRILL_FUNCTIONS else None
+
+
 DIGEST_EVERY_MINUTES = 5    # the Digest function's schedule in template.yaml: rate(5 minutes)
 
 
@@ -291,15 +313,18 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
             emulator = {"x": x, "news": news, **listening}[fault.platform]
             emulator.add_fault(Fault(start=start, end=end, kind=fault.kind, status=fault.status,
                                      retry_after=fault.retry_after, target=fault.feed))
-        elif isinstance(fault, FunctionFault) and fault.function in (*SCHEDULED_FUNCTIONS, "digest"):
-            world.duplicate_invocations.setdefault(fault.function, []).append(start)
-        elif isinstance(fault, FunctionFault) and fault.function == "publisher":
+        elif isinstance(fault, FunctionFault) and function_named(fault.function) in (*SCHEDULED_FUNCTIONS, "digest"):
+            world.duplicate_invocations.setdefault(function_named(fault.function), []).append(start)
+        elif isinstance(fault, FunctionFault) and function_named(fault.function) == "publisher":
             world.publisher_duplicates.append(start)
-        elif isinstance(fault, FunctionFault) and fault.function == "api":
+        elif isinstance(fault, FunctionFault) and function_named(fault.function) == "api":
             world.api_duplicates.append(start)
-        elif isinstance(fault, FunctionFault) and fault.function == "reporter" and any(
+        elif isinstance(fault, FunctionFault) and function_named(fault.function) == "reporter" and any(
                 check.check == "report" for check in scenario.expect):
             world.reporter_duplicates += 1  # the report asked for at the end is the Reporter's next event
+        elif isinstance(fault, FunctionFault) and function_named(fault.function) is None:
+            world.unsupported.append(f"fault {fault.model_dump(by_alias=True, exclude_none=True)}: {fault.function!r} is not"
+                                     f" a function the drill runs ({', '.join(DRILL_FUNCTIONS)})")
         elif isinstance(fault, ServiceFault):
             world.outages.append((start, end, fault.service))
         elif isinstance(fault, ChannelFault) and _channel_fault(world, fault, start, end):
