@@ -148,12 +148,13 @@ def test_drills_sharing_one_named_local_aws_are_not_run_at_once(
 
 def test_unsupported_faults_are_reported_and_a_missed_alert_fails(tmp_path: Path, capsys) -> None:
     scenario = dict(UNSEEN, name="unseen-desk", duration="+00:03",
-                    faults=[{"at": "+00:01", "function": "digest", "kind": "duplicate_invocation"}],
+                    faults=[{"at": "+00:01", "function": "exporter", "kind": "duplicate_invocation"}],
                     expect=[{"check": "alert", "topic": "northgate", "level": "WARNING", "by": "+00:02"}])
     assert main([str(_write(tmp_path, scenario))], waits=TEST_WAITS) == 1
     printed = capsys.readouterr().out
     assert "FAIL  alert topic=northgate level=WARNING by=+00:02: highest by then NORMAL" in printed
-    assert "not run: fault {'at': '+00:01', 'function': 'digest', 'kind': 'duplicate_invocation'}" in printed
+    assert ("not run: fault {'at': '+00:01', 'function': 'exporter', 'kind': 'duplicate_invocation'}: 'exporter' is not"
+            " a function the drill runs (poller, detector, publisher, api, reviewer, reporter, digest)") in printed
 
 
 def test_an_invalid_scenario_names_the_file_and_the_key(tmp_path: Path, capsys) -> None:
