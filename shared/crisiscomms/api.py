@@ -888,13 +888,13 @@ def get_conversation(conversation_id: ConversationPath) -> dict:
 
 
 @_route("post", "/inbox/<conversation_id>/assign", (AUTHOR,), errors=(404, 409, 503),
-        summary="Assign an open conversation to a desk member", tags=["inbox"])
+        summary="Assign an open or answered conversation to a desk member (a follow-up)", tags=["inbox"])
 def assign_conversation(conversation_id: ConversationPath, body: AssignRequest) -> dict:
     return inbox().assign(identity(), post_key_from_path(conversation_id), body)
 
 
 @_route("post", "/inbox/<conversation_id>/close", (AUTHOR,), errors=(404, 409, 503),
-        summary="Close an open conversation, with a reason", tags=["inbox"])
+        summary="Close an open or answered conversation, with a reason", tags=["inbox"])
 def close_conversation(conversation_id: ConversationPath, body: ReasonRequest) -> dict:
     return inbox().close(identity(), post_key_from_path(conversation_id), body)
 

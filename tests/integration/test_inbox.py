@@ -268,6 +268,31 @@ def test_assign_close_and_ignore_are_conditional_audited_and_for_authors_only(ap
     assert api.ops.seen["Scan"] == 0
 
 
+def test_an_answered_conversation_can_be_taken_up_again_or_closed_but_not_ignored(api: InboxApi) -> None:
+    """After a template reply ("please DM us") the desk assigns a follow-up and closes the case when done; the
+    follow-up is not due again, so the overdue check never reads it."""
+    repo = _repo(api.stack)
+    answered, other = _seed(repo, api.clock, [("weibo", "6101", 500, 20), ("weibo", "6102", 400, 10)])
+    for conversation, reply_id in ((answered, "rp-1"), (other, "rp-2")):
+        assert repo.mark_replied(conversation["post_key"], reply_id, api.clock())
+
+    status, body = api.call("POST", f"/inbox/{other['id']}/ignore", {"reason": "already answered"})
+    assert status == 409 and body["error"] == ("the conversation is REPLIED; only a NEW or ASSIGNED one can be"
+                                               " ignored"), body
+    status, body = api.call("POST", f"/inbox/{answered['id']}/assign", {"to": "zhang", "version": 2})
+    assert status == 200 and (body["state"], body["assignee"], body["version"]) == ("ASSIGNED", "zhang", 3), body
+    stored = repo.get(answered["post_key"])
+    assert "due_queue" not in stored and stored["replied_at"] and stored["reply_ids"] == ["rp-1"]
+    assert repo.mark_replied(answered["post_key"], "rp-3", api.clock()), "the follow-up is answered in turn"
+    status, body = api.call("POST", f"/inbox/{answered['id']}/close", {"reason": "called back, case 9901"})
+    assert status == 200 and body["state"] == "CLOSED" and repo.get(answered["post_key"])["reply_ids"] == ["rp-1", "rp-3"]
+    status, body = api.call("POST", f"/inbox/{other['id']}/close", {"reason": "answered"})
+    assert status == 200 and body["state"] == "CLOSED"
+    assert _audit_actions(api.stack, f"conversation#{answered['post_key']}") == ["inbox.assigned", "inbox.closed"]
+    status, body = api.call("POST", f"/inbox/{answered['id']}/assign", {"to": "li"})
+    assert status == 409 and "CLOSED" in body["error"], "a closed conversation stays closed"
+
+
 @pytest.mark.parametrize(("method", "suffix", "who"), [
     ("POST", "/assign", "approver:wang"), ("POST", "/close", "auditor:zhou"), ("POST", "/ignore", "oncall:chen"),
     ("POST", "/assign", "nobody:eve"), ("GET", "", "nobody:eve"),

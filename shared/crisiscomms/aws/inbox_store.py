@@ -37,7 +37,7 @@ from crisiscomms.aws.clients import AwsClients
 from crisiscomms.aws.dynamo import CONFLICT_ATTEMPTS, from_item, jittered, packed, to_item, to_value
 from crisiscomms.errors import Conflict, InvalidParameter
 from crisiscomms.models.audit import AuditEntry
-from crisiscomms.models.inbox import OPEN_STATES, conversation_pk, priority_key, queue_key
+from crisiscomms.models.inbox import FOLLOW_UP_STATES, OPEN_STATES, conversation_pk, priority_key, queue_key
 
 SK = "#"
 CURSOR_MAX_CHARS = 1024
@@ -231,16 +231,18 @@ class InboxRepository:
 
     def assign(self, current: dict[str, Any], *, to: str, by: str, version: int, at: datetime,
                role: str = "comms-author") -> dict[str, Any]:
-        """NEW or ASSIGNED -> ASSIGNED to `to`; Conflict when the conversation changed or is closed."""
+        """NEW, ASSIGNED or REPLIED (a follow-up) -> ASSIGNED to `to`; Conflict when the conversation changed or
+        is closed."""
         return self._desk_move(current, "ASSIGNED", {"assignee": to, "assigned_by": by, "assigned_at": iso_z(at)},
                                by=by, version=version, at=at, role=role, action="inbox.assigned",
-                               after={"assignee": to})
+                               after={"assignee": to}, from_states=FOLLOW_UP_STATES)
 
     def close(self, current: dict[str, Any], *, reason: str, by: str, version: int, at: datetime,
               role: str = "comms-author") -> dict[str, Any]:
-        """An open conversation -> CLOSED, with the reason; Conflict when it changed or is no longer open."""
+        """An open or replied conversation -> CLOSED, with the reason; Conflict when it changed or is closed."""
         return self._desk_move(current, "CLOSED", {"reason": reason, "closed_by": by, "closed_at": iso_z(at)},
-                               by=by, version=version, at=at, role=role, action="inbox.closed", after={"reason": reason})
+                               by=by, version=version, at=at, role=role, action="inbox.closed", after={"reason": reason},
+                               from_states=FOLLOW_UP_STATES)
 
     def ignore(self, current: dict[str, Any], *, reason: str, by: str, version: int, at: datetime,
                role: str = "comms-author") -> dict[str, Any]:
@@ -249,16 +251,18 @@ class InboxRepository:
                                by=by, version=version, at=at, role=role, action="inbox.ignored", after={"reason": reason})
 
     def _desk_move(self, current: dict[str, Any], state: str, fields: dict[str, Any], *, by: str, version: int,
-                   at: datetime, role: str, action: str, after: dict[str, Any]) -> dict[str, Any]:
+                   at: datetime, role: str, action: str, after: dict[str, Any],
+                   from_states: tuple[str, ...] = OPEN_STATES) -> dict[str, Any]:
         post_key = current["post_key"]
         queue = queue_key(current["topic"], state)
         updates = {**fields, "state": state, "queue": queue, "updated_at": iso_z(at), "version": version + 1}
-        still_due = state in OPEN_STATES and "overdue_notified_at" not in current
+        # (one replied to is not due again: its target was met or missed, and noticed, once)
+        still_due = state in OPEN_STATES and "overdue_notified_at" not in current and "replied_at" not in current
         if still_due:
             updates["due_queue"] = queue
-        update = self._update(post_key, updates, condition="version = :expected AND #state IN (:open0, :open1)",
-                              values={":expected": version, ":open0": OPEN_STATES[0], ":open1": OPEN_STATES[1]},
-                              remove=() if still_due else ("due_queue",))
+        allowed = {f":from{i}": s for i, s in enumerate(from_states)}
+        update = self._update(post_key, updates, condition=f"version = :expected AND #state IN ({', '.join(allowed)})",
+                              values={":expected": version, **allowed}, remove=() if still_due else ("due_queue",))
         entry = AuditEntry(actor=by, role=role, action=action, target=f"conversation#{post_key}", at=at,
                            before={"state": current.get("state"), "assignee": current.get("assignee"), "version": version},
                            after={"state": state, **after})

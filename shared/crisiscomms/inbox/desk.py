@@ -19,7 +19,7 @@ from crisiscomms.aws.inbox_store import InboxRepository, Order
 from crisiscomms.errors import Conflict, NotFound
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
 from crisiscomms.inbox.conversations import conversation_of
-from crisiscomms.models.inbox import OPEN_STATES
+from crisiscomms.models.inbox import FOLLOW_UP_STATES, OPEN_STATES
 from crisiscomms.observability import count
 
 READERS = (AUTHOR, APPROVER, AUDITOR, ONCALL)
@@ -87,7 +87,7 @@ class InboxDesk:
 
     def assign(self, who: Identity, post_key: str, request: AssignRequest) -> dict[str, Any]:
         who.require(*HANDLERS)
-        current = self._open(who, post_key, request.version)
+        current = self._open(who, post_key, request.version, FOLLOW_UP_STATES, "assigned")
         moved = self._repo.assign(current, to=request.to, by=who.user, version=int(current["version"]),
                                   at=self._clock(), role=AUTHOR)
         count("ConversationsAssigned")
@@ -95,7 +95,7 @@ class InboxDesk:
 
     def close(self, who: Identity, post_key: str, request: ReasonRequest) -> dict[str, Any]:
         who.require(*HANDLERS)
-        current = self._open(who, post_key, request.version)
+        current = self._open(who, post_key, request.version, FOLLOW_UP_STATES, "closed")
         moved = self._repo.close(current, reason=request.reason, by=who.user, version=int(current["version"]),
                                  at=self._clock(), role=AUTHOR)
         count("ConversationsClosed")
@@ -103,7 +103,7 @@ class InboxDesk:
 
     def ignore(self, who: Identity, post_key: str, request: ReasonRequest) -> dict[str, Any]:
         who.require(*HANDLERS)
-        current = self._open(who, post_key, request.version)
+        current = self._open(who, post_key, request.version, OPEN_STATES, "ignored")
         moved = self._repo.ignore(current, reason=request.reason, by=who.user, version=int(current["version"]),
                                   at=self._clock(), role=AUTHOR)
         count("ConversationsIgnored")
@@ -115,13 +115,14 @@ class InboxDesk:
             raise NotFound(f"no conversation for post {post_key!r}")
         return found
 
-    def _open(self, who: Identity, post_key: str, version: int | None) -> dict[str, Any]:
-        """The post's open conversation at `version` (when given); a post triage left out of the inbox gets
-        its conversation now, as this person takes it on."""
+    def _open(self, who: Identity, post_key: str, version: int | None, states: tuple[str, ...],
+              verb: str) -> dict[str, Any]:
+        """The post's conversation in one of `states` at `version` (when given); a post triage left out of the
+        inbox gets its conversation now, as this person takes it on."""
         current = conversation_of(who, post_key, self._repo.get, self._open_for)
-        if current["state"] not in OPEN_STATES:
-            raise Conflict(f"the conversation is {current['state']}; only a NEW or ASSIGNED one can be assigned, closed"
-                           " or ignored")
+        if current["state"] not in states:
+            raise Conflict(f"the conversation is {current['state']}; only a {', '.join(states[:-1])} or {states[-1]}"
+                           f" one can be {verb}")
         if version is not None and version != int(current["version"]):
             raise Conflict(f"the conversation is at version {current['version']}, not {version}; read it again")
         return current

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 ConversationKind = Literal["complaint", "question", "rumour", "praise", "other"]
 ConversationState = Literal["NEW", "ASSIGNED", "REPLIED", "CLOSED", "IGNORED"]
 OPEN_STATES: tuple[ConversationState, ...] = ("NEW", "ASSIGNED")
+# An answered conversation may still be taken up again (assigned for a follow-up: "please DM us", a callback)
+# or closed when the case is done; it is not due again (its reply target was met or missed once).
+FOLLOW_UP_STATES: tuple[ConversationState, ...] = (*OPEN_STATES, "REPLIED")
 TemplateKind = Literal["reply", "holding"]
 # What a reply template answers; a Q&A entry may name one too, so a reply cut by a channel's limit
 # links to the entry answering its situation (crisiscomms.inbox.replies, crisiscomms.statements.qa).
