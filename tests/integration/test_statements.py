@@ -145,6 +145,26 @@ def test_a_lost_answer_is_resolved_by_looking_the_post_up(desk: DeskClient) -> N
     assert len(desk.world.channel_posts("mastodon")) == 1
 
 
+def test_a_lost_webhook_answer_is_sent_again_under_the_same_webhook_id_and_received_once(desk: DeskClient) -> None:
+    """A receiver cannot be asked, but the Standard Webhooks spec has it dedupe on webhook-id: the delivery is
+    retried alone, not left for a person, and the partner records the statement once."""
+    now = desk.clock()
+    desk.world.emulators["webhook"].add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="timeout_after_send"))
+    sid = desk.draft(TEXT, ["webhook", "newsroom"])["id"]
+    desk.approve_and_publish(sid)
+    desk.world.pump(rounds=1)
+    webhook = next(d for d in desk.get(sid)["deliveries"] if d["channel"] == "webhook")
+    assert webhook["state"] == "RETRYING" and "same webhook-id" in webhook["error"], webhook
+    desk.clock.advance(timedelta(minutes=2))
+    desk.world.pump()
+    statement = desk.get(sid)
+    webhook = next(d for d in statement["deliveries"] if d["channel"] == "webhook")
+    assert (webhook["state"], webhook["attempts"], statement["state"]) == ("SENT", 2, "PUBLISHED"), webhook
+    assert len(desk.world.channel_posts("webhook")) == 1
+    ids = [r.headers["webhook-id"] for r in desk.world.emulators["webhook"].requests_log]
+    assert len(ids) == 2 and len(set(ids)) == 1, ids
+
+
 def test_a_lost_answer_that_cannot_be_looked_up_is_flagged_for_a_person_then_retried(desk: DeskClient) -> None:
     now = desk.clock()
     desk.world.emulators["telegram"].add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="timeout_after_send"))

@@ -457,8 +457,9 @@ def test_webhook_delivery_is_signed_and_recorded(started, sim_clock) -> None:
 def test_webhook_id_is_stable_across_retries_and_recorded_once(started, sim_clock) -> None:
     receiver, adapter = webhook_pair(started, sim_clock, timeout=LOST_ANSWER_TIMEOUT)
     lost_answer(receiver, sim_clock())
-    with pytest.raises(DeliveryOutcomeUnknown):
+    with pytest.raises(TransientPlatformError, match="sent again with the same webhook-id") as lost:
         adapter.publish(delivery("webhook", "服务已恢复"))
+    assert isinstance(lost.value.__cause__, DeliveryOutcomeUnknown)
     receiver.clear_faults()
     sim_clock.advance(timedelta(seconds=30))
     adapter.publish(delivery("webhook", "服务已恢复"))

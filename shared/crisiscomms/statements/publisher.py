@@ -13,8 +13,9 @@ only later (WeChat lists an article once its publish task is done, minutes after
 while it is not found, or the lookup fails for now, the delivery stays SENDING with its `lookups`
 counted (a conditional move: two copies of the message cannot both count one look) and the
 message comes back like a RETRYING one; after LOST_ANSWER_LOOKS looks it is UNKNOWN. A platform
-that cannot be asked (`findable = False`: Telegram, webhooks) or refuses the lookup makes it
-UNKNOWN at once.
+that cannot be asked (`findable = False`: Telegram) or refuses the lookup makes it UNKNOWN at
+once; a webhook's lost answer never gets here (its adapter sends again under the same webhook-id,
+on which the receiver dedupes).
 
 A first attempt takes the delivery from its message (the Desk queues a PENDING delivery with the
 record as written, `queued`) and moves it to SENDING on condition that the record is still PENDING

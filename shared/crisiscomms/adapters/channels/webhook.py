@@ -27,7 +27,7 @@ import httpx
 
 from crisiscomms.adapters.http import platform_error, send_write
 from crisiscomms.models.delivery import Channel, DeliveryRequest, DeliveryResult
-from crisiscomms.errors import ConfigurationError
+from crisiscomms.errors import ConfigurationError, DeliveryOutcomeUnknown, TransientPlatformError
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
@@ -123,7 +123,7 @@ class WebhookAdapter:
     """POSTs each delivery to one partner endpoint, signed with that endpoint's secret."""
 
     channel: Channel = "webhook"
-    findable = False  # a receiver cannot be asked what it got: a lost answer goes to a person at once
+    findable = False  # a receiver cannot be asked what it got: a lost answer is sent again under the same webhook-id
 
     def __init__(
         self,
@@ -169,7 +169,13 @@ class WebhookAdapter:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(self._key, request.delivery_id, timestamp, body),
         }
-        response = send_write(self._http, self._http.build_request("POST", self._url, content=body, headers=headers))
+        try:
+            response = send_write(self._http, self._http.build_request("POST", self._url, content=body, headers=headers))
+        except DeliveryOutcomeUnknown as exc:
+            # The spec has receivers dedupe on webhook-id, which every retry carries: sending again is how a
+            # lost answer is settled (a receiver cannot be asked), not a second statement.
+            raise TransientPlatformError(f"{exc}; sent again with the same webhook-id, which the receiver dedupes",
+                                         code="unknown") from exc
         status = response.status_code
         if 200 <= status < 300:
             return DeliveryResult(platform_id=request.delivery_id, url=None, details={"status": str(status)})
