@@ -57,6 +57,22 @@ def test_every_v2_key_is_understood(tmp_path: Path) -> None:
     assert [c.check for c in scenario.expect][-1] == "report"
 
 
+def test_a_burst_may_say_what_a_single_post_says_for_all_its_posts(tmp_path: Path) -> None:
+    """A wave of comments under the bank's post from several cities, each liked: to_bank, location (one, or
+    round-robin) and engagement apply to every post of the burst; followers stay drawn from the seed."""
+    plain = {"from": "+00:10", "to": "+00:12", "per_minute": 2, "platform": "weibo", "texts": ["刷卡失败"],
+             "followers": [10, 5000], "seed": 4}
+    scenario = dict(V2, posts=[{"burst": dict(plain, to_bank=True, location=["广东 深圳", "上海"], likes=7, reposts=2)},
+                               {"burst": dict(plain, location="香港")},
+                               {"burst": plain}])
+    wave, city, bare = (expand_posts(load_scenario(_write(tmp_path, dict(scenario, posts=[p])))) for p in scenario["posts"])
+    assert [(p["to_bank"], p["location"], p["likes"], p["reposts"], p["replies"]) for p in wave] == [
+        (True, "广东 深圳", 7, 2, 0), (True, "上海", 7, 2, 0)] * 2
+    assert {p["location"] for p in city} == {"香港"} and not any(p["to_bank"] for p in city)
+    assert {(p["location"], p["to_bank"], p["likes"]) for p in bare} == {(None, False, 0)}
+    assert [p["followers"] for p in wave] == [p["followers"] for p in bare], "the same seed draws the same followers"
+
+
 @pytest.mark.parametrize("where, bad, message", [
     (("posts", 0), {"mood": "angry"}, "posts[0].mood: unknown key"),
     (("expect", 0), {"platform": "myspace"}, "expect[0].platform"),

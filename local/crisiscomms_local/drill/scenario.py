@@ -105,6 +105,13 @@ class Burst(_Strict):
     texts: list[str] = Field(min_length=1)
     followers: tuple[int, int] = (10, 1000)
     seed: int = 0
+    # What a single post may say, for every post of the burst (a wave of comments under the bank's post, a
+    # city's queue): `location` one place, or places taken round-robin as the texts are.
+    to_bank: bool = False
+    location: str | Annotated[list[str], Field(min_length=1)] | None = None
+    likes: int = Field(default=0, ge=0)
+    reposts: int = Field(default=0, ge=0)
+    replies: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Burst":
@@ -370,6 +377,7 @@ def expand_posts(scenario: Scenario) -> list[dict[str, Any]]:
         step = (end - start) / max(total, 1)
         rng = random.Random(burst.seed)
         low, high = burst.followers
+        places = [burst.location] if isinstance(burst.location, str) or burst.location is None else burst.location
         for n in range(total):
             followers = int(round(math.exp(rng.uniform(math.log(low + 1), math.log(high + 1))) - 1))
             out.append({
@@ -378,7 +386,8 @@ def expand_posts(scenario: Scenario) -> list[dict[str, Any]]:
                 "followers": followers,
                 "lang": burst.lang,
                 "text": burst.texts[n % len(burst.texts)],
-                "likes": 0, "reposts": 0, "replies": 0, "location": None, "id": None, "to_bank": False,
+                "likes": burst.likes, "reposts": burst.reposts, "replies": burst.replies,
+                "location": places[n % len(places)], "id": None, "to_bank": burst.to_bank,
                 "created_at": start + step * n,
             })
     out.sort(key=lambda p: p["created_at"])
