@@ -350,7 +350,7 @@ def _reddit_reader(p: SourceParts) -> Any:
 
     source, account = p.source, p.config.accounts.get("reddit")
     try:
-        query = source.search_query(p.config.topics_for(source))
+        query = source.search_query(p.config.topics_for(source), account.handle if account else None)
     except ValueError as exc:
         raise ConfigurationError(f"reddit source {source.id}: {exc}") from exc
     return RedditReader(

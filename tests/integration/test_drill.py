@@ -582,3 +582,24 @@ def test_an_audit_entry_changed_after_the_fact_fails_the_audit_check(tmp_path: P
     report = run_scenario(_write(tmp_path, AUDITED), waits=TEST_WAITS, before_checks=rewrite_history)
     audit = report.checks[1]
     assert not audit.passed and "first bad entry 2" in audit.observed, audit.line()
+
+
+def test_posts_addressing_the_scenarios_accounts_are_heard_on_every_platform_whatever_they_name(tmp_path: Path) -> None:
+    """The listening emulators play the bank's accounts the scenario names: a burst of comments and mentions that
+    name nothing a topic watches, addressed to those accounts (to_bank), is stored and counted for the topic, with
+    the burst's places."""
+    wave = {"from": "+00:01", "to": "+00:03", "per_minute": 2, "texts": ["my card was declined twice"], "to_bank": True}
+    scenario = {
+        "name": "unseen-addressed", "start": "2027-05-05T09:00:00+08:00", "duration": "+00:06",
+        "topics": [{"id": "pearl", "names": ["Pearl River Bank", "珠江银行"]}],
+        "accounts": {"weibo": "珠江银行", "mastodon": "pearlriver@social.example", "bluesky": "pearlriver.bank",
+                     "reddit": "PearlRiverBank", "x": "PearlRiverBank"},
+        "posts": [{"burst": dict(wave, platform=platform)} for platform in ("mastodon", "bluesky", "reddit", "x")]
+                 + [{"burst": dict(wave, platform="weibo", texts=["刷卡失败"], location=["广东 深圳", "上海"])},
+                    {"at": "+00:04", "platform": "reddit", "author": "r1", "text": "card declined again", "to_bank": True}],
+        "expect": [{"check": "topic_posts", "topic": "pearl", "min": 21, "max": 21},
+                   {"check": "stored_posts", "platform": "reddit", "min": 5, "max": 5}, {"check": "no_duplicates"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    assert report.figures["stored_by_platform"] == {"bluesky": 4, "mastodon": 4, "reddit": 5, "weibo": 4, "x": 4}

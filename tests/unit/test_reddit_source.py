@@ -304,6 +304,8 @@ def test_query_is_built_from_the_topics_and_bounded_by_reddits_limit() -> None:
     with pytest.raises(ValueError, match="over Reddit's 512"):
         source.search_query([Topic(id="big", names=[f"name number {i}" for i in range(40)])])
     assert RedditSource(id="r", platform="reddit", query="bank run").search_query(topics) == "bank run"
+    assert source.search_query(topics[:1], "u/HarborBank_Official") == \
+        '"Harbor Bank" OR 港湾银行 OR "say hi" OR HarborBank_Official', "a post naming the bank's account is found"
 
 
 def test_user_agent_names_the_banks_account_as_reddit_asks() -> None:

@@ -185,7 +185,9 @@ def bank_accounts(scenario: Scenario, listening: dict[str, Any]) -> dict[str, di
         if scenario.accounts and platform in scenario.accounts:
             known = sample.get(platform, {})
             handle = scenario.accounts[platform]
-            accounts[platform] = {"handle": handle, **({"id": known["id"]} if known.get("handle") == handle and known.get("id") else {})}
+            # the listening emulator plays this account (_start_listening): its id is the emulator's
+            played = listening[platform].default_account() if platform in listening else known if known.get("handle") == handle else {}
+            accounts[platform] = {"handle": handle, **({"id": played["id"]} if played.get("id") else {})}
         elif platform in sample:
             accounts[platform] = dict(sample[platform])
         elif platform in listening:
@@ -241,7 +243,7 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
                    | {f.feed for f in scenario.faults if isinstance(f, PlatformFault) and f.feed})
     used = {p["platform"] for p in posts} | {f.platform for f in scenario.faults if isinstance(f, PlatformFault)}
     wants_x = "x" in used
-    listening = _start_listening(sorted(used & listened_platforms() - {"x"}), clock, stack, waits.stall)
+    listening = _start_listening(sorted(used & listened_platforms() - {"x"}), clock, stack, waits.stall, scenario.accounts)
     config = _watch_config(scenario, feeds, news, wants_x, listening)
     world = World(scenario, clock, aws, stack, config, x, news, listening=listening)
     if "x" in config.accounts:
@@ -379,8 +381,10 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
 LISTENING_OPTIONS: dict[str, dict[str, Any]] = {"mastodon": {"listening_hashtag": "drillreplayfeed"}}
 
 
-def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack, stall: float) -> dict[str, Any]:
-    """One emulator per listened platform the scenario uses, its credentials in the platform's secret.
+def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack, stall: float,
+                     accounts: dict[str, str] | None = None) -> dict[str, Any]:
+    """One emulator per listened platform the scenario uses, playing the scenario's account there (`accounts`),
+    its credentials in the platform's secret.
 
     It takes the bank's channel token where the platform is also a channel (the account is one),
     so the Publisher's replies, sent with the channel token, are accepted where the post is."""
@@ -396,6 +400,8 @@ def _start_listening(platforms: list[str], clock: SimulatedClock, stack: Stack, 
                                                      **LISTENING_OPTIONS.get(platform, {}))
             emulator.start()
             started[platform] = emulator
+            if accounts and platform in accounts:
+                emulator.play_account(accounts[platform])
             client("secretsmanager").put_secret_value(SecretId=f"{prefix}{platform}",
                                                       SecretString=json.dumps(emulator.credentials()))
     except Exception:

@@ -94,6 +94,7 @@ class DouyinEmulator(EmulatorServer):
         super().__init__(clock, timeout_delay=timeout_delay)
         self.client_key = CLIENT_KEY
         self.open_id = OPEN_ID
+        self.account_name = "示例银行"
         self.access_token = access_token
         self.refresh_token = refresh_token
         self.expired_tokens: set[str] = set()
@@ -170,7 +171,10 @@ class DouyinEmulator(EmulatorServer):
                  "initial_lookback_minutes": 60, "videos": [{"item_id": video.item_id, "url": video.share_url}]}]
 
     def default_account(self) -> dict[str, Any]:
-        return {"handle": "示例银行", "id": self.open_id}
+        return {"handle": self.account_name, "id": self.open_id}
+
+    def play_account(self, handle: str) -> None:
+        self.account_name = handle  # (comments under its videos address it whatever its name)
 
     # -- EmulatorServer hooks --------------------------------------------------------------------------
 

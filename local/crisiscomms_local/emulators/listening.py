@@ -40,3 +40,8 @@ class ListeningEmulator(Protocol):
     def default_account(self) -> dict[str, Any]:
         """The bank's own account on this emulator when the scenario names none."""
         ...
+
+    def play_account(self, handle: str) -> None:
+        """Play the bank's account under the scenario's `handle` (before `credentials()` is read): what
+        mentions it and its own posts carry that handle."""
+        ...

@@ -191,6 +191,10 @@ class RedditEmulator(EmulatorServer):
     def default_account(self) -> dict[str, Any]:
         return {"handle": self.bank_username}
 
+    def play_account(self, handle: str) -> None:
+        with self._lock:
+            self.bank_username = handle.lstrip("@").removeprefix("u/")
+
     def watch_sources(self, account: dict[str, Any] | None) -> list[dict[str, Any]]:
         """One site-wide search; its query is built from the watch's topics, which the drill's posts name."""
         return [{"id": "reddit-search", "platform": "reddit", "base_url": self.base_url, "auth_base_url": self.base_url,

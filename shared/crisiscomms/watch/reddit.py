@@ -45,13 +45,16 @@ class RedditSource(SourceBase):
                                        "Reddit's required `<platform>:<app id>:<version> (by /u/<name>)`;"
                                        " built from the bank's Reddit account when absent"))
 
-    def search_query(self, topics: Iterable[Any]) -> str:
-        """The configured query, else every name, keyword and ambiguous name of the topics, quoted, joined by OR."""
+    def search_query(self, topics: Iterable[Any], bank_handle: str | None = None) -> str:
+        """The configured query, else every name, keyword and ambiguous name of the topics, quoted, joined by OR,
+        and the bank's account name (a post naming u/<handle> addresses the bank, and may name nothing else)."""
         if self.query:
             return self.query
         terms: list[str] = []
         for topic in topics:
             terms += [t.strip().replace('"', "") for t in [*topic.names, *topic.keywords, *getattr(topic, "ambiguous", ())]]
+        if bank_handle:
+            terms.append(bank_handle.strip().removeprefix("/").removeprefix("u/").replace('"', ""))
         unique = [t for t in dict.fromkeys(terms) if t]
         query = " OR ".join(f'"{t}"' if re.search(r"\s", t) else t for t in unique)
         if not query:

@@ -392,6 +392,10 @@ class BlueskyEmulator(EmulatorServer):
     def default_account(self) -> dict[str, Any]:
         return {"handle": self.account_handle, "id": self.did}
 
+    def play_account(self, handle: str) -> None:
+        with self._lock:
+            self.account_handle = handle.lstrip("@").lower()
+
     # -- HTTP ------------------------------------------------------------------------------
 
     def _error(self, status: int, error: str, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -450,6 +450,11 @@ class MastodonEmulator(EmulatorServer):
     def default_account(self) -> dict[str, Any]:
         return {"handle": self.username, "id": self.account_id}
 
+    def play_account(self, handle: str) -> None:
+        """`handle` as the scenario writes it: "harbor", "@harbor" or "harbor@social.example" (its user part)."""
+        with self._lock:
+            self.username = handle.lstrip("@").split("@")[0]
+
     def watch_sources(self, account: dict[str, Any] | None) -> list[dict[str, Any]]:
         """The hashtag every added post is filed under, and the account's mentions (the token is the bank's)."""
         return [

@@ -246,7 +246,10 @@ class WeChatEmulator(EmulatorServer):
                  "articles": [{"msg_data_id": self.watched_article, "index": 0}]}]
 
     def default_account(self) -> dict[str, Any]:
-        return {"handle": "ExampleBank", "id": "gh_3f9a2c1d7e5b"}
+        return {"handle": getattr(self, "account_name", "ExampleBank"), "id": "gh_3f9a2c1d7e5b"}
+
+    def play_account(self, handle: str) -> None:
+        self.account_name = handle  # (comments under its articles address it whatever its name)
 
     # -- EmulatorServer hooks ------------------------------------------------------------
 

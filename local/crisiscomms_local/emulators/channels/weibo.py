@@ -359,6 +359,10 @@ class WeiboEmulator(EmulatorServer):
     def default_account(self) -> dict[str, Any]:
         return {"handle": self.screen_name, "id": self.uid}
 
+    def play_account(self, handle: str) -> None:
+        with self._lock:
+            self.screen_name = handle.lstrip("@")
+
     def watch_sources(self, account: dict[str, Any] | None) -> list[dict[str, Any]]:
         """Mentions, comments to the account, and search (lag 0: this emulator indexes instantly).
 
