@@ -99,7 +99,7 @@ def test_first_poll_walks_the_look_back_and_stores_posts_with_their_fields(reddi
     assert posts[mention]["to_bank"] is True and posts[mention]["text"] == "Harbor Bank froze my card\n\nu/examplebank"
     assert first["to_bank"] is False
     search = reddit.searches()[0]
-    assert search.query == {"q": '"Harbor Bank" OR 港湾银行 OR "Northgate Savings"', "sort": "new", "type": "link",
+    assert search.query == {"q": '"Harbor Bank" OR 港湾银行 OR "Northgate Savings" OR examplebank', "sort": "new", "type": "link",
                             "limit": "100", "raw_json": "1"}
     assert search.headers["user-agent"] == "server:crisiscomms-listening:0.1 (by /u/examplebank)"
     assert _state()["newest_at"] == "2026-11-28T08:59:00+00:00"
