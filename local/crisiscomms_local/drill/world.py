@@ -185,9 +185,11 @@ def bank_accounts(scenario: Scenario, listening: dict[str, Any]) -> dict[str, di
         if scenario.accounts and platform in scenario.accounts:
             known = sample.get(platform, {})
             handle = scenario.accounts[platform]
-            # the listening emulator plays this account (_start_listening): its id is the emulator's
-            played = listening[platform].default_account() if platform in listening else known if known.get("handle") == handle else {}
-            accounts[platform] = {"handle": handle, **({"id": played["id"]} if played.get("id") else {})}
+            if platform in listening:   # the emulator plays this account (_start_listening): the id is its own
+                account_id = listening[platform].default_account().get("id")
+            else:
+                account_id = known.get("id") if known.get("handle") == handle else None
+            accounts[platform] = {"handle": handle, **({"id": account_id} if account_id else {})}
         elif platform in sample:
             accounts[platform] = dict(sample[platform])
         elif platform in listening:
@@ -315,16 +317,16 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
             emulator = {"x": x, "news": news, **listening}[fault.platform]
             emulator.add_fault(Fault(start=start, end=end, kind=fault.kind, status=fault.status,
                                      retry_after=fault.retry_after, target=fault.feed))
-        elif isinstance(fault, FunctionFault) and function_named(fault.function) in (*SCHEDULED_FUNCTIONS, "digest"):
-            world.duplicate_invocations.setdefault(function_named(fault.function), []).append(start)
-        elif isinstance(fault, FunctionFault) and function_named(fault.function) == "publisher":
+        elif isinstance(fault, FunctionFault) and (named := function_named(fault.function)) in (*SCHEDULED_FUNCTIONS, "digest"):
+            world.duplicate_invocations.setdefault(named, []).append(start)
+        elif isinstance(fault, FunctionFault) and named == "publisher":
             world.publisher_duplicates.append(start)
-        elif isinstance(fault, FunctionFault) and function_named(fault.function) == "api":
+        elif isinstance(fault, FunctionFault) and named == "api":
             world.api_duplicates.append(start)
-        elif isinstance(fault, FunctionFault) and function_named(fault.function) == "reporter" and any(
+        elif isinstance(fault, FunctionFault) and named == "reporter" and any(
                 check.check == "report" for check in scenario.expect):
             world.reporter_duplicates += 1  # the report asked for at the end is the Reporter's next event
-        elif isinstance(fault, FunctionFault) and function_named(fault.function) is None:
+        elif isinstance(fault, FunctionFault) and named is None:
             world.unsupported.append(f"fault {fault.model_dump(by_alias=True, exclude_none=True)}: {fault.function!r} is not"
                                      f" a function the drill runs ({', '.join(DRILL_FUNCTIONS)})")
         elif isinstance(fault, ServiceFault):
