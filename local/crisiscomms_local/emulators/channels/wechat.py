@@ -153,6 +153,7 @@ class WeChatEmulator(EmulatorServer):
         super().__init__(clock, timeout_delay=timeout_delay)
         self.access_token = access_token
         self.appid = appid
+        self.account_name = "ExampleBank"  # the official account's name, as the watch configuration gives it
         self.secret = secret
         self.mass_send_quota = mass_send_quota
         self.mass_send_allowed = mass_send_allowed
@@ -246,7 +247,7 @@ class WeChatEmulator(EmulatorServer):
                  "articles": [{"msg_data_id": self.watched_article, "index": 0}]}]
 
     def default_account(self) -> dict[str, Any]:
-        return {"handle": getattr(self, "account_name", "ExampleBank"), "id": "gh_3f9a2c1d7e5b"}
+        return {"handle": self.account_name, "id": "gh_3f9a2c1d7e5b"}
 
     def play_account(self, handle: str) -> None:
         self.account_name = handle  # (comments under its articles address it whatever its name)
