@@ -46,6 +46,7 @@ class DeskWorld:
     aws: LocalAwsServer | None = None
     processed: int = 0
     redeliveries: list[str] = field(default_factory=list)
+    languages: dict[str, list[str]] | None = None  # each channel's, as configured (None: LANGUAGES)
 
     def summary(self) -> dict[str, str]:
         return {name: em.base_url for name, em in self.emulators.items()}
@@ -185,7 +186,7 @@ def start_desk_world(*, stack: Stack | None = None, timeout_delay: float = 0.6, 
                 "POWERTOOLS_IDEMPOTENCY_DISABLED": "false"})
     os.environ.update(env)
     reset_process_caches()
-    return DeskWorld(stack=stack, emulators=emulators, aws=aws)
+    return DeskWorld(stack=stack, emulators=emulators, aws=aws, languages=languages)
 
 
 def new_request_id() -> str:

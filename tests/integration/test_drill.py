@@ -603,3 +603,19 @@ def test_posts_addressing_the_scenarios_accounts_are_heard_on_every_platform_wha
     report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
     assert report.ok, [c.line() for c in report.checks]
     assert report.figures["stored_by_platform"] == {"bluesky": 4, "mastodon": 4, "reddit": 5, "weibo": 4, "x": 4}
+
+
+def test_a_statement_in_one_language_reaches_every_channel_it_names(tmp_path: Path) -> None:
+    """The drill's bank is configured for the scenario's statements: a Chinese-only statement reaches X (English
+    by default) in Chinese, where the sample configuration alone would have refused its approval."""
+    scenario = {
+        "name": "unseen-one-language", "start": "2027-02-01T10:00:00+08:00", "duration": "+00:04",
+        "desk": [{"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["weibo", "x"],
+                  "text": {"zh": {"full": "我行系统运行正常，客户资金安全。", "short": "系统正常，资金安全。"}}},
+                 {"at": "+00:02", "as": "approver:wang", "do": "approve", "ref": "s1"},
+                 {"at": "+00:03", "as": "author:li", "do": "publish", "ref": "s1"}],
+        "expect": [{"check": "deliveries", "ref": "s1", "state": "SENT"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    assert {(d["channel"], d["language"]) for d in report.statements[0]["deliveries"]} == {("weibo", "zh"), ("x", "zh")}

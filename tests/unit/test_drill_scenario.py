@@ -161,3 +161,27 @@ def test_a_duplicate_invocation_names_the_function_as_the_template_or_its_job_do
     from crisiscomms_local.drill.world import function_named
 
     assert function_named(given) == meant
+
+
+def test_a_channel_a_statement_reaches_in_another_language_is_configured_for_it_too(tmp_path: Path) -> None:
+    """A Chinese-only statement to X (English by default), its English-only correction to Weibo's and WeChat's
+    channels, a holding statement from an English-only template to Telegram: each of those channels also
+    publishes in that language; a bilingual statement changes nothing."""
+    from crisiscomms_local.desk_world import LANGUAGES
+    from crisiscomms_local.drill.world import channel_languages
+
+    zh, en = {"zh": {"full": "系统正常", "short": "正常"}}, {"en": {"full": "All normal.", "short": "Normal."}}
+    desk = [
+        {"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["x", "weibo", "wechat"], "text": zh},
+        {"at": "+00:02", "as": "author:li", "do": "correct", "ref": "s2", "corrects": "s1", "text": en},
+        {"at": "+00:03", "as": "author:li", "do": "template", "ref": "h1", "kind": "holding", "text": en},
+        {"at": "+00:04", "as": "author:li", "do": "holding", "ref": "s3", "template": "h1", "values": {}, "channels": ["telegram"]},
+        {"at": "+00:05", "as": "author:li", "do": "draft", "ref": "s4", "channels": ["mastodon", "bluesky"], "text": {**zh, **en}},
+    ]
+    scenario = load_scenario(_write(tmp_path, {"name": "langs", "start": "2027-01-01T00:00:00Z", "duration": "+00:10",
+                                                "desk": desk, "expect": []}))
+    assert channel_languages(scenario) == {**LANGUAGES, "x": ["en", "zh"], "weibo": ["zh", "en"], "wechat": ["zh", "en"],
+                                           "telegram": ["zh", "en"]}
+    plain = load_scenario(_write(tmp_path, {"name": "plain", "start": "2027-01-01T00:00:00Z", "duration": "+00:10",
+                                            "desk": desk[-1:], "expect": []}))
+    assert channel_languages(plain) == LANGUAGES

@@ -58,7 +58,7 @@ def configure(world: World) -> dict[str, str]:
     from crisiscomms_local.desk_world import channels_config
 
     routed = {p: em.base_url for p, em in world.listening.items() if p in REPLY_PLATFORMS}
-    document = {**channels_config(world.desk_world.emulators), "replies": {p: {"base_url": url} for p, url in routed.items()}}
+    document = {**channels_config(world.desk_world.emulators, world.desk_world.languages), "replies": {p: {"base_url": url} for p, url in routed.items()}}
     client("ssm").put_parameter(Name=world.stack.refs["ChannelsConfigParameter"], Value=json.dumps(document),
                                 Type="String", Overwrite=True)
     reset_process_caches()

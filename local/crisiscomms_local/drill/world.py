@@ -173,6 +173,32 @@ class World:
         self.aws.stop()
 
 
+def channel_languages(scenario: Scenario) -> dict[str, list[str]]:
+    """The bank's channels publish in the sample configuration's languages, and a channel that one of the
+    scenario's statements reaches with none of them publishes in that statement's too, as a bank's X account
+    that also posts in Chinese does (the drill's deployment is set up for the scenario, as its watch
+    configuration is from its topics)."""
+    from crisiscomms_local.desk_world import LANGUAGES
+
+    channels_of: dict[str, list[str]] = {}     # a statement's ref -> its channels (a correction keeps them)
+    languages_of: dict[str, set[str]] = {}     # a holding template's ref -> its languages
+    extra: dict[str, set[str]] = {}
+    for action in sorted(scenario.desk, key=lambda a: scenario.at(a.at)):
+        spec = action.model_dump(by_alias=True, exclude_none=True)
+        if spec["do"] == "template":
+            languages_of[spec.get("ref", "")] = set(spec.get("text") or ())
+            continue
+        if spec["do"] not in ("draft", "correct", "edit", "holding"):
+            continue
+        channels = spec.get("channels") or channels_of.get(spec.get("corrects") or spec.get("ref") or "", [])
+        channels_of.setdefault(spec.get("ref", ""), channels)
+        texts = set(spec["text"]) if isinstance(spec.get("text"), dict) else languages_of.get(spec.get("template", ""), set())
+        for channel in channels:
+            if channel in LANGUAGES and not texts & set(LANGUAGES[channel]):
+                extra.setdefault(channel, set()).update(texts & {"zh", "en"})
+    return {channel: [*default, *sorted(extra.get(channel, set()) - set(default))] for channel, default in LANGUAGES.items()}
+
+
 def _sample() -> dict[str, Any]:
     return json.loads(SAMPLE_CONFIG.read_text(encoding="utf-8"))
 
@@ -259,7 +285,7 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
         from crisiscomms_local.drill import replies
 
         world.desk_world = start_desk_world(stack=stack, clock=clock, timeout_delay=waits.stall,
-                                            http_timeout=waits.client)
+                                            http_timeout=waits.client, languages=channel_languages(scenario))
         world.desk = Desk(post_ids=world.post_ids)
         world.reply_routes = replies.configure(world)
         world.undo_sqs_clock = sqs_follows_clock(clock)
