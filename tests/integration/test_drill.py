@@ -619,3 +619,28 @@ def test_a_statement_in_one_language_reaches_every_channel_it_names(tmp_path: Pa
     report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
     assert report.ok, [c.line() for c in report.checks]
     assert {(d["channel"], d["language"]) for d in report.statements[0]["deliveries"]} == {("weibo", "zh"), ("x", "zh")}
+
+
+def test_a_rejected_template_is_edited_keeping_its_rules_approved_again_and_its_new_text_sent(tmp_path: Path) -> None:
+    scenario = {
+        "name": "unseen-template-edit", "start": "2027-02-01T10:00:00+08:00", "duration": "+00:08",
+        "topics": [{"id": "harbor", "names": ["港湾银行"]}], "accounts": {"weibo": "港湾银行"},
+        "posts": [{"at": "+00:01", "id": "p1", "platform": "weibo", "author": "li", "lang": "zh", "to_bank": True,
+                   "text": "@港湾银行 转账失败怎么办？"}],
+        "desk": [
+            {"at": "+00:02", "as": "author:amy", "do": "template", "ref": "t1", "kind": "reply",
+             "text": {"zh": "您好，请私信我们{ref}。"}, "placeholders": {"ref": {"pattern": "[0-9]{4}", "max": 4}}},
+            {"at": "+00:03", "as": "approver:ben", "do": "reject", "ref": "t1", "reason": "say sorry first"},
+            {"at": "+00:04", "as": "author:amy", "do": "edit", "ref": "t1", "text": {"zh": "抱歉给您带来不便，请私信我们编号{ref}。"}},
+            {"at": "+00:05", "as": "approver:ben", "do": "approve", "ref": "t1"},
+            {"at": "+00:06", "as": "author:amy", "do": "reply_template", "post": "p1", "template": "t1", "values": {"ref": "1234"}},
+            {"at": "+00:07", "as": "author:amy", "do": "reply_template", "post": "p1", "template": "t1", "values": {"ref": "12345"},
+             "ref": "r-long"},  # outside the kept rule: it waits for a second person
+        ],
+        "expect": [{"check": "reply_delivered", "post": "p1"}, {"check": "no_unapproved_reply"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    sent, waiting = sorted(report.replies, key=lambda r: r["state"] != "SENT")
+    assert sent["from"].endswith(" v2") and sent["text"] == "抱歉给您带来不便，请私信我们编号1234。", sent
+    assert waiting["state"] == "AWAITING_APPROVAL", waiting

@@ -144,6 +144,11 @@ class Desk:
             current = self.template(ref)
             return self._call(who, "POST", f"/templates/{tid}/approve",
                               {"version": spec.get("version") or (current or {}).get("current_version", 1)})
+        if action == "edit" and ref in self.templates:   # a new version of a template: approved again
+            current = self.template(ref) or {}
+            return self._call(who, "PUT", f"/templates/{self.templates[ref]}/draft", {
+                "text": spec.get("text"), "placeholders": spec.get("placeholders", current.get("placeholders") or {}),
+                **({"title": spec["title"]} if "title" in spec else {})})
         sid = self.refs.get(ref or "", NO_STATEMENT)
         if action == "draft":
             return self._call(who, "POST", "/statements", {"channels": spec.get("channels"), "text": spec.get("text"),

@@ -23,7 +23,7 @@ LISTENING_PLATFORMS = ("x", "weibo", "mastodon", "bluesky", "reddit", "wechat", 
 CHANNELS = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook", "douyin")
 # The keys each desk action takes beyond at/as/do (the format's, and the API's optional ones the desk passes on)
 ACTION_KEYS: dict[str, frozenset[str]] = {action: frozenset(keys) for action, keys in {
-    "draft": ("ref", "channels", "text"), "edit": ("ref", "text", "channels", "title"), "approve": ("ref", "version"),
+    "draft": ("ref", "channels", "text"), "edit": ("ref", "text", "channels", "title", "placeholders"), "approve": ("ref", "version"),
     "reject": ("ref", "reason"), "publish": ("ref",), "submit": ("ref",), "correct": ("ref", "corrects", "text", "channels", "kind"),
     "ack_alert": ("topic",), "close_alert": ("topic", "cause", "lessons", "worked", "change"),
     "template": ("ref", "kind", "text", "placeholders", "situation", "title"), "holding": ("ref", "template", "values", "channels"),
