@@ -48,7 +48,9 @@ REQUEST = ConfigDict(extra="forbid", strict=True)
 class AssignRequest(BaseModel):
     model_config = REQUEST
 
-    to: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@+-]{1,128}$", description="the desk member's user name")]
+    # A Cognito user name: 1-128 letters, marks, symbols, digits or punctuation in any script ("li", "李明"), no
+    # whitespace or control character.
+    to: Annotated[str, Field(pattern=r"^[^\s\x00-\x1f\x7f-\x9f]{1,128}$", description="the desk member's user name")]
     version: Version = None
 
 
