@@ -12,7 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from crisiscomms.api import ApiServices, handle
-from crisiscomms.statements.rules import ApproveRequest, DraftRequest, RejectRequest
+from crisiscomms.statements.holding import HoldingRequest
+from crisiscomms.statements.rules import ApproveRequest, CorrectionRequest, DraftRequest, RejectRequest
 from crisiscomms_local.apigw import rest_event
 from crisiscomms_local.openapi import OPENAPI_PATH
 
@@ -87,6 +88,21 @@ def test_ordinary_text_is_accepted() -> None:
                                            "text": {"zh": {"full": "港湾银行声明：\n\t所有账户正常。", "short": "账户正常 👍🏽"},
                                                     "en": {"full": "Harbor Bank — all accounts are available.", "short": "e\u0301"}}})
     assert request.text.zh is not None
+
+
+@pytest.mark.parametrize("ref", ["s1", "2027-03-声明-1", "HK/holding#2", "x" * 64])
+def test_an_authors_reference_may_be_written_in_any_script(ref: str) -> None:
+    text = {"en": {"full": "ok", "short": "ok"}}
+    assert DraftRequest.model_validate({"channels": ["x"], "text": text, "ref": ref}).ref == ref
+    assert CorrectionRequest.model_validate({"text": text, "ref": ref}).ref == ref
+    assert HoldingRequest.model_validate({"template": "tp-0123456789abcdef", "channels": ["x"], "ref": ref}).ref == ref
+
+
+@pytest.mark.parametrize("ref", ["", "s 1", "s\t1", "s\u00851", "x" * 65])
+def test_an_authors_reference_without_whitespace_or_control_characters(ref: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        DraftRequest.model_validate({"channels": ["x"], "text": {"en": {"full": "ok", "short": "ok"}}, "ref": ref})
+    assert caught.value.errors()[0]["loc"] == ("ref",)
 
 
 # --- list cursors ----------------------------------------------------------------------------------

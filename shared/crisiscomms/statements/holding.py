@@ -25,7 +25,7 @@ from typing import Annotated, Any, Protocol
 from pydantic import BaseModel, Field, field_validator
 
 from crisiscomms.models.delivery import CHANNELS, Channel
-from crisiscomms.statements.rules import REQUEST
+from crisiscomms.statements.rules import REQUEST, AuthorRef
 
 TEMPLATE_ID_PATTERN = r"^tp-[0-9a-f]{16}$"  # crisiscomms.inbox.templates names templates so
 MAX_VALUES = 16
@@ -70,7 +70,7 @@ class HoldingRequest(BaseModel):
                            Annotated[str, Field(max_length=MAX_VALUE_CHARS)]],
                       Field(max_length=MAX_VALUES)] = Field(default_factory=dict)
     channels: Annotated[list[Channel], Field(min_length=1, max_length=len(CHANNELS))]
-    ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    ref: AuthorRef | None = None
 
     @field_validator("channels")
     @classmethod

@@ -28,7 +28,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crisiscomms.models.inbox import Situation
-from crisiscomms.statements.rules import MAX_FULL_CHARS, REQUEST, VisibleText
+from crisiscomms.statements.rules import MAX_FULL_CHARS, REQUEST, AuthorRef, VisibleText
 
 QA_KIND = "qa"
 QA_CHANNEL = "newsroom"
@@ -78,7 +78,7 @@ class QaDraftRequest(BaseModel):
     model_config = REQUEST
 
     text: QaText
-    ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    ref: AuthorRef | None = None
     situation: Situation | None = Field(default=None, description="the reply situation this entry answers: a reply "
                                                                   "from a template of it that is too long links here")
 
@@ -93,5 +93,5 @@ class QaCorrectionRequest(BaseModel):
     model_config = REQUEST
 
     text: QaText
-    ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    ref: AuthorRef | None = None
     situation: Situation | None = Field(default=None, description="omitted: the corrected entry's")

@@ -65,6 +65,8 @@ def visible_text(value: str) -> str:
 VisibleText = AfterValidator(visible_text)
 # Request bodies are parsed strictly: no "1" or true for a number, no 1 for a string.
 REQUEST = ConfigDict(extra="forbid", strict=True)
+# The author's own reference for a statement ("s1", "2027-03-声明-1"): any script, no whitespace or control character.
+AuthorRef = Annotated[str, Field(pattern=r"^[^\s\x00-\x1f\x7f-\x9f]{1,64}$", description="the author's own reference")]
 
 
 class LanguageText(BaseModel):
@@ -107,7 +109,7 @@ class DraftRequest(BaseModel):
     channels: Annotated[list[Channel], Field(min_length=1, max_length=len(CHANNELS))]
     text: StatementText
     title: Annotated[str, Field(min_length=1, max_length=64), VisibleText] | None = None
-    ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    ref: AuthorRef | None = None
     topics: TopicIds | None = Field(default=None, description=(
         "the watched topics whose effect is measured once it is published; default: the topics above NORMAL "
         "when it is published, else every watched topic"))
@@ -151,7 +153,7 @@ class CorrectionRequest(BaseModel):
     kind: Literal["correction", "update"] = "correction"
     text: StatementText
     channels: Annotated[list[Channel], Field(min_length=1, max_length=len(CHANNELS))] | None = None
-    ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    ref: AuthorRef | None = None
     topics: TopicIds | None = Field(default=None, description="default: the corrected statement's topics")
 
     @field_validator("topics")
