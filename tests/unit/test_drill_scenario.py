@@ -185,3 +185,13 @@ def test_a_channel_a_statement_reaches_in_another_language_is_configured_for_it_
     plain = load_scenario(_write(tmp_path, {"name": "plain", "start": "2027-01-01T00:00:00Z", "duration": "+00:10",
                                             "desk": desk[-1:], "expect": []}))
     assert channel_languages(plain) == LANGUAGES
+
+
+@pytest.mark.parametrize(("ref", "sent"), [("s1", {"ref": "s1"}), ("声明1", {"ref": "声明1"}), ("s 1", {}), ("x" * 65, {}),
+                                           (None, {})])
+def test_a_scenarios_ref_reaches_the_api_only_as_a_valid_author_reference(ref: str | None, sent: dict) -> None:
+    """The drill knows statements by the scenario's refs; the API gets one only where it is a reference it takes, so
+    a ref with a space does not make the draft fail."""
+    from crisiscomms_local.drill.desk import _api_ref
+
+    assert _api_ref(ref) == sent

@@ -14,7 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from crisiscomms.models.inbox import conversation_id
+from crisiscomms.statements.rules import AuthorRef
 from crisiscomms_local.apigw import rest_event
 from crisiscomms_local.lambda_runtime import invoke
 
@@ -50,6 +53,18 @@ def refusal_text(body: Any) -> str:
         if why and why not in text:        # (a channel's one problem is often the error itself)
             problems.append(f"{where}: {why}" if where else why)
     return f"{text} ({'; '.join(problems)})" if problems else text
+
+
+_AUTHOR_REF = TypeAdapter(AuthorRef)
+
+
+def _api_ref(ref: str | None) -> dict[str, str]:
+    """The scenario's ref as the API's author reference, when it is one (no whitespace, at most 64 characters); the
+    drill knows every statement by its ref either way."""
+    try:
+        return {"ref": _AUTHOR_REF.validate_python(ref)} if ref else {}
+    except ValidationError:
+        return {}
 
 
 @dataclass
@@ -152,7 +167,7 @@ class Desk:
         sid = self.refs.get(ref or "", NO_STATEMENT)
         if action == "draft":
             return self._call(who, "POST", "/statements", {"channels": spec.get("channels"), "text": spec.get("text"),
-                                                            **({"ref": ref} if ref else {})})
+                                                            **_api_ref(ref)})
         if action == "edit":
             return self._call(who, "PUT", f"/statements/{sid}/draft",
                               {k: spec[k] for k in ("text", "channels", "title") if k in spec})
@@ -188,7 +203,7 @@ class Desk:
             return self._call(who, "POST", f"/statements/{original}/corrections",
                               {"kind": spec.get("kind", "correction"), "text": spec.get("text"),
                                **({"channels": spec["channels"]} if spec.get("channels") else {}),
-                               **({"ref": ref} if ref else {})})
+                               **_api_ref(ref)})
         return self._inbox_request(who, action, spec)
 
     def _inbox_request(self, who: str, action: str, spec: dict[str, Any]) -> tuple[int, Any]:
@@ -202,7 +217,7 @@ class Desk:
         if action == "holding":
             return self._call(who, "POST", "/holding-statements", {
                 "template": self.templates.get(spec.get("template", ""), NO_TEMPLATE), "values": spec.get("values") or {},
-                "channels": spec.get("channels"), **({"ref": spec["ref"]} if spec.get("ref") else {})})
+                "channels": spec.get("channels"), **_api_ref(spec.get("ref"))})
         path = self.conversation_path(spec.get("post"))
         if action == "assign":
             return self._call(who, "POST", f"{path}/assign", {"to": spec.get("to")})
