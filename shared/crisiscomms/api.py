@@ -31,6 +31,7 @@ from crisiscomms.errors import (
     CrisisCommsError,
     Forbidden,
     InvalidParameter,
+    NotHandedOver,
     PlatformError,
     RequestRefused,
 )
@@ -164,6 +165,9 @@ def _domain_error(exc: CrisisCommsError) -> Response:
         logger.warning("audit chain busy; request refused", extra={"error": str(exc)})
         return _json(503, {"error": "the audit log is busy; nothing was changed, try again"},
                      {"Retry-After": str(exc.retry_after_seconds)})
+    if isinstance(exc, NotHandedOver):
+        logger.warning("recorded but not handed over", extra={"error": str(exc)})
+        return _json(503, {"error": str(exc)}, {"Retry-After": str(exc.retry_after_seconds)})
     if isinstance(exc, ConfigurationError):
         logger.error("configuration error", extra={"error": str(exc)})
         return _json(500, {"error": "the service is misconfigured; the operators have been told"})

@@ -67,6 +67,13 @@ class AuditContention(CrisisCommsError):
     retry_after_seconds = 2
 
 
+class NotHandedOver(CrisisCommsError):
+    """The change is recorded, but the queue to the function that acts on it did not take it. The API answers
+    503 with Retry-After; the same request again finds what was recorded and hands it over (nothing twice)."""
+
+    retry_after_seconds = 5
+
+
 class PlatformError(CrisisCommsError):
     """A platform answered with an error we understood."""
 

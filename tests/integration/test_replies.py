@@ -253,6 +253,50 @@ def test_a_template_reply_by_one_author_is_approved_at_once_and_queued_once(api:
     api.audit_ok()
 
 
+def test_a_reply_the_queue_did_not_take_is_a_503_and_the_same_request_again_hands_the_same_reply_over(
+        api: ReplyApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQS down while a template reply is made, or a free one approved: the reply is recorded, the answer is 503
+    with Retry-After, and sending the same request again once SQS answers queues that reply, never a second."""
+    tid = api.approved_template()
+    conversation = api.open_conversation()
+    request = {"template": tid, "values": VALUES}
+
+    def sqs_down(down: bool) -> None:
+        if down:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")  # a closed port: no answer
+        else:
+            monkeypatch.delenv("AWS_ENDPOINT_URL_SQS")
+        reset_process_caches()
+
+    sqs_down(True)
+    status, body = api.call("POST", f"/inbox/{conversation}/replies", request)
+    assert status == 503 and "send the same request again" in body["error"], body
+    status, listing = api.call("GET", f"/inbox/{conversation}/replies", as_="auditor:zhou")
+    [recorded] = listing["replies"]
+    assert recorded["state"] == "APPROVED"
+    status, again = api.call("POST", f"/inbox/{conversation}/replies", request)
+    assert status == 503, "still down: still not handed over"
+    sqs_down(False)
+    status, reply = api.call("POST", f"/inbox/{conversation}/replies", request)
+    assert status == 201 and reply["id"] == recorded["id"] and reply["state"] == "APPROVED", reply
+    assert api.queued() == [{"kind": "reply", "reply_id": reply["id"], "generation": 0}]
+    status, listing = api.call("GET", f"/inbox/{conversation}/replies", as_="auditor:zhou")
+    assert [r["id"] for r in listing["replies"]] == [reply["id"]]
+    assert api.audit_actions(f"reply#{reply['id']}") == [("reply_from_template", "li")]
+
+    free = api.open_conversation(native_id="4990000000000002")
+    status, draft = api.call("POST", f"/inbox/{free}/replies", {"text": "您好，转账已恢复。"})
+    assert status == 201 and draft["state"] == "AWAITING_APPROVAL", draft
+    sqs_down(True)
+    status, body = api.call("POST", f"/replies/{draft['id']}/approve", as_="approver:wang")
+    assert status == 503 and "send the same request again" in body["error"], body
+    sqs_down(False)
+    status, approved = api.call("POST", f"/replies/{draft['id']}/approve", as_="approver:wang")
+    assert status == 200 and approved["state"] == "APPROVED" and approved["approver"] == "wang", approved
+    assert api.queued() == [{"kind": "reply", "reply_id": draft["id"], "generation": 0}]
+    api.audit_ok()
+
+
 def test_a_free_reply_waits_for_a_second_person_and_is_queued_only_when_approved(api: ReplyApi) -> None:
     conversation = api.open_conversation()
     text = "您好，转账问题已修复，给您带来不便非常抱歉。"
@@ -311,7 +355,11 @@ def test_at_crisis_with_the_switch_off_a_template_reply_is_approved_at_once(api:
     assert api.queued() == []
 
     api.configure(approve_every_reply_at_crisis=True)
-    status, reply = api.call("POST", f"/inbox/{conversation}/replies", {"template": tid, "values": VALUES})
+    status, again = api.call("POST", f"/inbox/{conversation}/replies", {"template": tid, "values": VALUES})
+    assert status == 201 and again["id"] == reply["id"] and api.queued() == [
+        {"kind": "reply", "reply_id": reply["id"], "generation": 0}], "the same reply again, unsent yet: the same reply"
+    status, reply = api.call("POST", f"/inbox/{conversation}/replies",
+                             {"template": tid, "values": {**VALUES, "handle": "@小王2"}})
     assert status == 201 and reply["state"] == "AWAITING_APPROVAL", "the switch is read on each reply"
     assert api.queued() == []
 

@@ -49,7 +49,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, model_validator
 
 from crisiscomms.aws.reply_store import ReplyRepository
-from crisiscomms.errors import ChannelCheckFailed, ConfigurationError, Conflict, Forbidden, InvalidInput, NotFound
+from crisiscomms.errors import (
+    ChannelCheckFailed,
+    ConfigurationError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NotHandedOver,
+)
 from crisiscomms.identity import APPROVER, AUTHOR, Identity
 from crisiscomms.inbox.templates import (
     REQUEST,
@@ -68,6 +76,8 @@ REPLY_ID_PATTERN = r"^rp-[0-9a-f]{16}$"
 REPLY_READERS = TEMPLATE_READERS
 MAX_REPLY_CHARS = 2_000
 CLOSED_CONVERSATION = ("CLOSED", "IGNORED")
+# A reply still on its way: the same request again (after a 503) resumes it rather than making a second one.
+UNSENT_REPLY_STATES = ("AWAITING_APPROVAL", "APPROVED", "SENDING", "RETRYING")
 MESSAGE_KIND = "reply"
 
 
@@ -355,9 +365,11 @@ class ReplyDesk:
         return cut, {"entry": link["entry"], "statement_id": link["statement_id"], "language": link["language"],
                      "url": link["url"], "uncut_text_hash": reply_text_hash(text)}
 
-    def _queue(self, reply: Mapping[str, Any]) -> bool:
-        """Hand an APPROVED reply to the Publisher. The approval is already recorded; a queue that
-        refuses is reported (and `approve` on the APPROVED reply queues it again), not raised."""
+    def _queue(self, reply: Mapping[str, Any]) -> None:
+        """Hand an APPROVED reply to the Publisher. The approval is already recorded; a queue that refuses
+        is NotHandedOver (503): the same request again queues it (`create` finds the reply it made, `approve`
+        on an APPROVED reply queues it again), and the Publisher sends a reply once whatever number of
+        messages name it."""
         try:
             refused = self._enqueue([reply_message(reply["id"], int(reply.get("generation", 0)))])
         except Exception as exc:  # noqa: BLE001 - any failure to queue leaves the same outcome: not yet queued
@@ -365,9 +377,9 @@ class ReplyDesk:
             refused = [reply["id"]]
         if refused:
             count("RepliesNotQueued", len(refused))
-            return False
+            raise NotHandedOver(f"reply {reply['id']} is approved and recorded, but the queue to the Publisher did not "
+                                "take it; send the same request again to hand it over")
         count("RepliesQueued")
-        return True
 
     # --- use cases ------------------------------------------------------------------------------
 
@@ -413,7 +425,11 @@ class ReplyDesk:
             wait, at_crisis = "free_text", []
         state = "AWAITING_APPROVAL" if wait else "APPROVED"
         now = self._clock().isoformat()
-        rid = f"rp-{uuid.uuid4().hex[:16]}"
+        rid, earlier = self._reply_id(post_key, conversation, who.user, reply_text_hash(text))
+        if earlier is not None:     # this request again (after a 503): the reply it made, handed over now
+            if earlier["state"] == "APPROVED":
+                self._queue(earlier)
+            return public_reply(earlier)
         target = ReplyTarget(platform=platform, post_key=post_key, native_id=str(conversation["native_id"]),
                              author=str(conversation.get("author") or ""),
                              ref={str(k): str(v) for k, v in (conversation.get("reply_ref") or {}).items()})
@@ -429,13 +445,31 @@ class ReplyDesk:
                  "template_id": template_fields.get("template_id"), "template_version": template_fields.get("template_version"),
                  "approval_required": wait, "crisis_topics": at_crisis or None,
                  "values_outside_rules": outside_rules or None, "qa_entry": qa_link["entry"] if qa_link else None}
-        self._repo.create_reply(reply, self._entry(
-            who, AUTHOR, "reply_from_template" if state == "APPROVED" else "reply_draft", rid,
-            after=after, text_hash=reply["text_hash"]))
+        try:
+            self._repo.create_reply(reply, self._entry(
+                who, AUTHOR, "reply_from_template" if state == "APPROVED" else "reply_draft", rid,
+                after=after, text_hash=reply["text_hash"]))
+        except Conflict:
+            # the same request, run at the same time: the one that wrote it stands
+            raise Conflict(f"reply {rid} is being made by the same request; read it, or send the request again") from None
         count("RepliesDrafted")
         if state == "APPROVED":
             self._queue(reply)
         return public_reply({k: v for k, v in reply.items() if v is not None})
+
+    def _reply_id(self, post_key: str, conversation: Mapping[str, Any], author: str,
+                  text_hash: str) -> tuple[str, dict[str, Any] | None]:
+        """The id of this person's reply with this text to the conversation as it stands, and the reply itself
+        when it was already made and is still on its way (the request sent again); a final one (failed,
+        withdrawn) leaves the next reply a new id. A sent reply moves the conversation on, and its id with it."""
+        seed = f"{post_key}|{conversation.get('version')}|{author}|{text_hash}"
+        rid = f"rp-{hashlib.sha256(seed.encode('utf-8')).hexdigest()[:16]}"
+        earlier = self._repo.reply(rid)
+        if earlier is None:
+            return rid, None
+        if earlier.get("state") in UNSENT_REPLY_STATES:
+            return rid, earlier
+        return f"rp-{uuid.uuid4().hex[:16]}", None
 
     def approve(self, who: Identity, reply_id: str) -> dict[str, Any]:
         """Approve the exact text of a reply awaiting approval (two-person rule), then queue it. On a
