@@ -493,6 +493,23 @@ def test_posts_dated_after_the_drills_end_are_named_as_never_read(tmp_path: Path
     assert "not read: 2 posts or articles dated after the drill's end (+00:02)" in report.notes, report.notes
 
 
+def test_desk_actions_dated_after_the_drills_end_are_named_as_never_done(tmp_path: Path) -> None:
+    """The replay's last minute takes the actions of its whole minute (+00:02:30 is done); a later one is named."""
+    text = {"en": {"full": "All fine.", "short": "Fine."}}
+    scenario = {
+        "name": "unseen-desk-after-end", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:02",
+        "desk": [{"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom"], "text": text},
+                 {"at": "+00:02:30", "as": "approver:wang", "do": "approve", "ref": "s1"},
+                 {"at": "+00:04", "as": "author:li", "do": "publish", "ref": "s1"},
+                 {"at": "+01:00", "as": "oncall:wu", "do": "ack_alert", "topic": "examplebank"}],
+        "expect": [],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.statements[0]["state"] == "APPROVED"
+    assert ("not done: 2 desk action(s) dated after the drill's end (+00:02): publish s1 at +00:04, ack_alert examplebank"
+            " at +01:00") in report.notes, report.notes
+
+
 def test_a_reply_no_approved_item_accounts_for_fails_no_unapproved_reply() -> None:
     """What the platform shows is set against the reply items: a reply sent outside the desk, or one
     whose item was never approved, fails the check by name."""

@@ -439,6 +439,9 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
     if world.after_end:
         notes.append(f"not read: {world.after_end} posts or articles dated after the drill's end"
                      f" ({offset_of(scenario, scenario.start + scenario.length)})")
+    if world.desk_after_end:
+        notes.append(f"not done: {len(world.desk_after_end)} desk action(s) dated after the drill's end"
+                     f" ({offset_of(scenario, scenario.start + scenario.length)}): {', '.join(world.desk_after_end)}")
     for item in world.unsupported:
         notes.append(f"not run: {item}")
         checks.append(CheckResult({"check": "scenario_runs_fully"}, False, f"{item} is not available in this version"))

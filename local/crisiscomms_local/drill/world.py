@@ -14,7 +14,7 @@ from crisiscomms.models import Post, stable_id
 from crisiscomms.listening.topics import TopicMatcher
 from crisiscomms.watch import WatchConfig, parse_watch_config
 from crisiscomms_local.aws import LocalAwsServer, Stack, provision, put_watch_config, reset_process_caches
-from crisiscomms_local.drill.desk import Desk
+from crisiscomms_local.drill.desk import Desk, subject_of
 from crisiscomms_local.drill.scenario import (
     ChannelFault,
     FunctionFault,
@@ -114,6 +114,7 @@ class World:
     emulated: dict[str, Emulated] = field(default_factory=dict)
     not_replayed: dict[str, int] = field(default_factory=dict)
     after_end: int = 0  # posts and articles the file dates after the drill's last minute: never read
+    desk_after_end: list[str] = field(default_factory=list)  # desk actions dated after the replay's last minute
     unsupported: list[str] = field(default_factory=list)
     duplicate_invocations: dict[str, list[datetime]] = field(default_factory=dict)  # scheduled function -> when
     publisher_duplicates: list[datetime] = field(default_factory=list)
@@ -294,6 +295,9 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
     last_minute = scenario.start + scenario.length
     world.after_end = sum(1 for post in posts if post["created_at"] > last_minute) + sum(
         1 for item in scenario.news if scenario.at(item.at) > last_minute)
+    # the replay's last minute takes the actions of its whole minute; later ones are never done
+    world.desk_after_end = [" ".join(filter(None, (a.do, subject_of(a.model_dump(by_alias=True, exclude_none=True)), "at", a.at)))
+                            for a in scenario.desk if scenario.at(a.at) >= last_minute + timedelta(minutes=1)]
     for post in posts:
         platform = post["platform"]
         if platform == "x":
