@@ -115,10 +115,16 @@ def test_topic_ids_are_read_as_the_watch_configuration_takes_them_wherever_the_f
     scenario["topics"] = [{"id": "Harbor_Bank", "names": ["港湾银行"]}, {"id": "港湾", "names": ["港湾"]}]
     scenario["expect"][1]["topic"] = "Harbor_Bank"
     scenario["desk"][4]["topic"] = "港湾"
+    with pytest.raises(ScenarioError, match=r"s\.json: expect\[6\]\.topic: 'harbor' is not a topic of this drill "
+                                            r"\(harbor-bank, topic-e0d27413\)$"):
+        load_scenario(_write(tmp_path, scenario))   # a topic the file does not declare: a mistake, named
+    for entry in scenario["expect"] + scenario["desk"]:
+        if entry.get("topic") == "harbor":
+            entry["topic"] = "Harbor_Bank"
     loaded = load_scenario(_write(tmp_path, scenario))
     assert [t.id for t in loaded.topics] == ["harbor-bank", "topic-e0d27413"]
     assert loaded.expect[1].topic == "harbor-bank" and loaded.desk[4].model_extra["topic"] == "topic-e0d27413"
-    assert loaded.expect[6].topic == "harbor"       # a topic the file does not declare is left as written
+    assert loaded.expect[6].topic == "harbor-bank"
     scenario["topics"].append({"id": "harbor-bank", "names": ["x"]})
     with pytest.raises(ScenarioError, match="same id"):
         load_scenario(_write(tmp_path, scenario))
@@ -195,3 +201,12 @@ def test_a_scenarios_ref_reaches_the_api_only_as_a_valid_author_reference(ref: s
     from crisiscomms_local.drill.desk import _api_ref
 
     assert _api_ref(ref) == sent
+
+
+def test_without_topics_a_check_names_a_topic_of_the_sample_configuration(tmp_path: Path) -> None:
+    base = {"name": "sample", "start": "2027-01-01T00:00:00Z", "duration": "+00:05"}
+    assert load_scenario(_write(tmp_path, {**base, "expect": [{"check": "max_level", "topic": "examplebank",
+                                                                 "level": "WATCH"}]})).expect[0].topic == "examplebank"
+    with pytest.raises(ScenarioError, match=r"desk\[0\]\.topic: 'harbor' is not a topic of this drill \(examplebank\)"):
+        load_scenario(_write(tmp_path, {**base, "desk": [{"at": "+00:01", "as": "oncall:wu", "do": "ack_alert",
+                                                          "topic": "harbor"}]}))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from crisiscomms.models.topics import TOPIC_ID_PATTERN
 
@@ -313,12 +314,32 @@ class Scenario(_Strict):
         return self.start + parse_offset(offset)
 
     @model_validator(mode="after")
+    def _topics_known(self) -> "Scenario":
+        """A check or desk action naming a topic the drill does not watch is a mistake in the file (it would pass
+        `max_level` or `topic_posts` on nothing), named with its path."""
+        watched = [t.id for t in self.topics] if self.topics else _sample_topic_ids()
+        for key, entries in (("expect", self.expect), ("desk", self.desk)):
+            for i, entry in enumerate(entries):
+                topic = getattr(entry, "topic", None) or (entry.model_extra or {}).get("topic")
+                if isinstance(topic, str) and topic not in watched:
+                    raise PydanticCustomError(UNKNOWN_TOPIC, "{where}.topic: '{topic}' is not a topic of this drill"
+                                              " ({watched})", {"where": f"{key}[{i}]", "topic": topic,
+                                                               "watched": ", ".join(watched)})
+        return self
+
+    @model_validator(mode="after")
     def _post_ids_unique(self) -> "Scenario":
         ids = [p.id for p in self.posts if isinstance(p, SinglePost) and p.id]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
             raise ValueError(f"post ids must be unique: {repeated}")
         return self
+
+
+def _sample_topic_ids() -> list[str]:
+    """The topics of the sample configuration, which a drill without `topics` watches."""
+    sample = Path(__file__).resolve().parents[3] / "events" / "watch-config.json"
+    return [t["id"] for t in json.loads(sample.read_text(encoding="utf-8"))["topics"]]
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -338,6 +359,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 _TAGS = {"platform", "channel", "service", "function", "single", "burst"}
+UNKNOWN_TOPIC = "unknown_topic"     # the error names its own path
 
 
 _OFFSET_KEYS = frozenset({"duration", "at", "from", "to", "by", "until"})
@@ -356,6 +378,9 @@ def _describe(path: Path, exc: ValidationError) -> str:
                 continue  # the union member's tag, not a key of the file
             else:
                 parts.append(str(part))
+        if err["type"] == UNKNOWN_TOPIC:
+            lines.append(f"{path}: {err['msg']}")
+            continue
         where = ".".join(parts) or "(top level)"
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         if parts and parts[-1] in _OFFSET_KEYS and err["type"] in ("string_type", "string_pattern_mismatch"):
