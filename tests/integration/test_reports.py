@@ -264,3 +264,17 @@ def test_a_report_that_cannot_be_written_is_retried_then_failed_with_the_reason(
     assert failed["state"] == "FAILED" and failed["attempts"] == 3 and "could not be drawn" in failed["error"]
     assert failed["files"] == []
     reset_process_caches()
+
+
+def test_a_report_asked_for_while_sqs_does_not_answer_is_failed_at_once_saying_ask_again(world: Stack, monkeypatch: Any) -> None:
+    """Not a REQUESTED record that nothing will ever pick up: FAILED with the reason, in the audit chain."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")  # a closed port: no answer
+    reset_process_caches()
+    asked = reports.ask("harbor", START, END)
+    assert asked["state"] == "FAILED" and asked["error"] == "could not be queued; ask again", asked
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS")
+    reset_process_caches()
+    assert reports.status(asked["id"])["state"] == "FAILED"
+    again = reports.ask("harbor", START, END)
+    assert again["state"] == "REQUESTED" and again["id"] != asked["id"]
+

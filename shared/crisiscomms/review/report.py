@@ -140,7 +140,11 @@ class ReportDesk:
                            target=f"report#{report_id}", at=now,
                            after={k: record[k] for k in ("topic", "from", "to", "tz", "state")})
         self._reports.create(record, entry)
-        refused = self._enqueue([{"report_id": report_id}])
+        try:
+            refused = self._enqueue([{"report_id": report_id}])
+        except Exception as exc:  # noqa: BLE001 - SQS not answering leaves the same outcome as refusing: not queued
+            logger.warning("could not queue a report request", extra={"report_id": report_id, "error": str(exc)})
+            refused = [report_id]
         if refused:
             logger.error("report request not queued", extra={"report_id": report_id})
             failed = self._reports.get(report_id) or {**record, "revision": 1}
