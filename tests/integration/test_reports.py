@@ -266,15 +266,24 @@ def test_a_report_that_cannot_be_written_is_retried_then_failed_with_the_reason(
     reset_process_caches()
 
 
-def test_a_report_asked_for_while_sqs_does_not_answer_is_failed_at_once_saying_ask_again(world: Stack, monkeypatch: Any) -> None:
-    """Not a REQUESTED record that nothing will ever pick up: FAILED with the reason, in the audit chain."""
+def test_a_report_the_queue_did_not_take_is_a_503_and_the_same_request_again_hands_the_same_report_over(
+        world: Stack, monkeypatch: Any) -> None:
+    """SQS down when a report is asked for: 503 with Retry-After, the request recorded; asking the same again
+    once SQS answers queues that report, never a second one. A written report is asked for anew."""
+    body = {"from": START.isoformat(), "to": END.isoformat()}
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")  # a closed port: no answer
     reset_process_caches()
-    asked = reports.ask("harbor", START, END)
-    assert asked["state"] == "FAILED" and asked["error"] == "could not be queued; ask again", asked
+    status, answer = reports.call("POST", "/topics/harbor/reports", body)
+    assert status == 503 and "send the same request again" in answer["error"], answer
     monkeypatch.delenv("AWS_ENDPOINT_URL_SQS")
     reset_process_caches()
-    assert reports.status(asked["id"])["state"] == "FAILED"
+    asked = reports.ask("harbor", START, END)
+    assert asked["state"] == "REQUESTED" and answer["error"].startswith(f"report {asked['id']} is recorded"), asked
+    assert [a.get("batchItemFailures") for a in reports.run_queue(world)] == [[]]
+    assert reports.status(asked["id"])["state"] == "DONE"
+    log = AuditLog(world.refs["AuditTable"], world.refs["StateTable"], clients=AwsClients())
+    assert [r["action"] for r in log.records() if r["target"] == f"report#{asked['id']}"][:1] == ["report_requested"]
+    assert sum(r["action"] == "report_requested" for r in log.records()) == 1, "one report, asked twice"
     again = reports.ask("harbor", START, END)
-    assert again["state"] == "REQUESTED" and again["id"] != asked["id"]
+    assert again["id"] != asked["id"] and again["state"] == "REQUESTED", "a written report is asked for anew"
 

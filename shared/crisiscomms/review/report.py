@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from crisiscomms.aws.report_store import ReportRepository, file_key
-from crisiscomms.errors import InvalidParameter, NotFound
+from crisiscomms.errors import InvalidParameter, NotFound, NotHandedOver
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
 from crisiscomms.models.alerts import Lesson
 from crisiscomms.models.audit import AuditEntry
@@ -132,29 +132,43 @@ class ReportDesk:
         if end - start > MAX_SPAN:
             raise InvalidParameter("to", f"at most {MAX_SPAN.days} days after from")
         now = self._clock()
-        report_id = f"rpt-{uuid.uuid4().hex[:16]}"
+        tz = body.tz or DEFAULT_TIMEZONE
+        # The same person asking for the same report while it is still to be written is the request sent again
+        # (after a 503): the report it recorded, handed over now. A written or failed one is asked for anew.
+        seed = f"{who.user}|{topic}|{iso_z(start)}|{iso_z(end)}|{tz}"
+        report_id = f"rpt-{hashlib.sha256(seed.encode('utf-8')).hexdigest()[:16]}"
+        earlier = self._reports.get(report_id)
+        if earlier is not None and earlier.get("state") not in (DONE, FAILED):
+            if earlier.get("state") == REQUESTED:
+                self._hand_over(report_id)
+            return self.view(earlier)
+        if earlier is not None:
+            report_id = f"rpt-{uuid.uuid4().hex[:16]}"
         record = {"id": report_id, "topic": topic, "from": iso_z(start), "to": iso_z(end),
-                  "tz": body.tz or DEFAULT_TIMEZONE, "state": REQUESTED, "requested_by": who.user,
+                  "tz": tz, "state": REQUESTED, "requested_by": who.user,
                   "requested_at": iso_z(now), "attempts": 0}
         entry = AuditEntry(actor=who.user, role=_role(who, REQUESTERS), action="report_requested",
                            target=f"report#{report_id}", at=now,
                            after={k: record[k] for k in ("topic", "from", "to", "tz", "state")})
         self._reports.create(record, entry)
+        self._hand_over(report_id)
+        count("ReportsRequested")
+        logger.info("report requested", extra={"report_id": report_id, "topic": topic, "from": record["from"],
+                                               "to": record["to"], "by": who.user})
+        return self.view(self._reports.get(report_id) or record)
+
+    def _hand_over(self, report_id: str) -> None:
+        """Queue the recorded request for the Reporter; a queue that does not take it is NotHandedOver (503), and
+        the same request again hands over the same report (the API may create reports, never move them)."""
         try:
             refused = self._enqueue([{"report_id": report_id}])
         except Exception as exc:  # noqa: BLE001 - SQS not answering leaves the same outcome as refusing: not queued
             logger.warning("could not queue a report request", extra={"report_id": report_id, "error": str(exc)})
             refused = [report_id]
         if refused:
-            logger.error("report request not queued", extra={"report_id": report_id})
-            failed = self._reports.get(report_id) or {**record, "revision": 1}
-            self._reports.move(failed, expect=(REQUESTED,), updates={"state": FAILED, "error": "could not be queued; ask again"},
-                               entry=AuditEntry(actor=who.user, role=_role(who, REQUESTERS), action="report_failed",
-                                                target=f"report#{report_id}", at=now, after={"state": FAILED}))
-        count("ReportsRequested")
-        logger.info("report requested", extra={"report_id": report_id, "topic": topic, "from": record["from"],
-                                               "to": record["to"], "by": who.user})
-        return self.view(self._reports.get(report_id) or record)
+            count("ReportsNotQueued")
+            raise NotHandedOver(f"report {report_id} is recorded, but the queue to the Reporter did not take it; send "
+                                "the same request again to hand it over")
 
     def get(self, who: Identity, report_id: str) -> dict[str, Any]:
         who.require(*READERS)
