@@ -113,9 +113,9 @@ def draft_statement(seeded_world: AuditorWorld) -> str:
     return str(body["id"])
 
 
-def ask_report(seeded: Seeded, topic: str) -> str:
-    status, body = seeded.call("POST", f"/topics/{topic}/reports", {"from": "2026-11-27T20:00:00Z",
-                                                                    "to": "2026-11-28T08:00:00Z"}, as_="approver:wang")
+def ask_report(seeded: Seeded, topic: str, *, to: str = "2026-11-28T08:00:00Z") -> str:
+    status, body = seeded.call("POST", f"/topics/{topic}/reports", {"from": "2026-11-27T20:00:00Z", "to": to},
+                               as_="approver:wang")
     assert status == 202, body
     return str(body["id"])
 
@@ -372,7 +372,7 @@ def test_what_the_desk_the_poller_and_the_reviewer_did_since_are_notes(seeded: S
     posts.store(fresh.model_copy(update={"ingested_at": world.clock()}))  # in a minute (and hour) it did not
     another = draft_statement(world)
     measure(world, another, "after", schedule=True)
-    report = ask_report(seeded, "harbor")
+    report = ask_report(seeded, "harbor", to="2026-11-28T09:00:00Z")  # another range: a new report
     status, body = seeded.call("POST", "/alerts/harbor-20261128-0500/close", CONCLUSION, as_="oncall:chen")
     assert status == 200, body
 

@@ -312,6 +312,27 @@ def test_a_failed_export_is_recorded_and_audited(world: AuditorWorld, monkeypatc
         "export_requested", "export_started", "export_failed"]
 
 
+def test_an_export_the_queue_did_not_take_is_a_503_and_the_same_request_again_hands_the_same_job_over(
+        world: AuditorWorld, monkeypatch: Any) -> None:
+    """SQS down when an export is asked for: 503 with Retry-After, the job recorded; asking the same again once SQS
+    answers queues that job, never a second one. A written export is asked for anew."""
+    from crisiscomms_local.aws import reset_process_caches
+
+    body = {"kinds": ["alerts"], "from": "2026-11-27T00:00:00Z", "to": "2026-11-28T00:00:00Z"}
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")  # a closed port: no answer
+    reset_process_caches()
+    status, answer = world.call("POST", "/audit/exports", body=body)
+    assert status == 503 and "send the same request again" in answer["error"], answer
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS")
+    reset_process_caches()
+    done = export(world, body)
+    assert answer["error"].startswith(f"export {done['export_id']} is recorded"), (answer, done)
+    log = AuditLog(world.stack.refs["AuditTable"], world.stack.refs["StateTable"], clients=AwsClients())
+    assert [r["action"] for r in log.records() if r["target"] == f"export#{done['export_id']}"] == [
+        "export_requested", "export_started", "export_completed"]
+    assert export(world, body)["export_id"] != done["export_id"], "a written export is asked for anew"
+
+
 def test_a_job_left_running_is_claimed_again_only_once_it_is_stale(world: AuditorWorld) -> None:
     status, job = world.call("POST", "/audit/exports", body={"kinds": ["alerts"], "from": "2026-11-27T00:00:00Z",
                                                              "to": "2026-11-28T00:00:00Z"})

@@ -21,6 +21,7 @@ verification tell a figure that counted a post stored since from one that was ch
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from crisiscomms.audit.digests import MalformedDigest, parse_envelope
-from crisiscomms.errors import NotFound
+from crisiscomms.errors import NotFound, NotHandedOver
 from crisiscomms.identity import AUDITOR, Identity
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.export import (
@@ -127,21 +128,40 @@ class ExportDesk:
 
     def request(self, who: Identity, request: ExportRequest) -> dict[str, Any]:
         who.require(AUDITOR)
-        export_id = self._new_id()
         now = self._clock().isoformat()
-        job = {"export_id": export_id, "state": "REQUESTED", "kinds": list(request.kinds),
-               "from": _utc(request.from_),
-               "to": _utc(request.to), "requested_by": who.user, "requested_at": now, "updated_at": now}
-        asked = {"kinds": job["kinds"], "from": job["from"], "to": job["to"]}
+        asked: dict[str, Any] = {"kinds": list(request.kinds), "from": _utc(request.from_), "to": _utc(request.to)}
         if set(request.kinds) & set(TOPIC_KINDS):
-            job["topics"] = asked["topics"] = (list(request.topics) if request.topics is not None
-                                               else sorted(set(self._watched_topics())))
+            asked["topics"] = (list(request.topics) if request.topics is not None
+                               else sorted(set(self._watched_topics())))
+        # The same auditor asking for the same export while it is still to be written is the request sent again
+        # (after a 503): the job it recorded, handed over now. A written or failed one is asked for anew.
+        seed = json.dumps([who.user, asked], sort_keys=True, ensure_ascii=False)
+        export_id = new_export_id(hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16])
+        earlier = self._jobs.get(export_id)
+        if earlier is not None and earlier.get("state") not in ("DONE", "FAILED"):
+            if earlier.get("state") == "REQUESTED":
+                self._hand_over(export_id)
+            return _public(earlier)
+        if earlier is not None:
+            export_id = self._new_id()
+        job = {"export_id": export_id, "state": "REQUESTED", **asked, "requested_by": who.user, "requested_at": now,
+               "updated_at": now}
         entry = AuditEntry(actor=who.user, role=AUDITOR, action="export_requested", target=export_target(export_id),
                            at=self._clock(), after=asked)
         self._jobs.create(job, entry)
-        self._enqueue({"export_id": export_id})
+        self._hand_over(export_id)
         logger.info("export requested", extra={"export_id": export_id, "kinds": job["kinds"]})
         return _public(job)
+
+    def _hand_over(self, export_id: str) -> None:
+        """Queue the recorded job for the Exporter; a queue that does not answer is NotHandedOver (503), and the
+        same request again hands over the same job (the API may create jobs, never move them)."""
+        try:
+            self._enqueue({"export_id": export_id})
+        except Exception as exc:  # noqa: BLE001 - SQS not answering: the job waits for a message
+            logger.warning("could not queue an export request", extra={"export_id": export_id, "error": str(exc)})
+            raise NotHandedOver(f"export {export_id} is recorded, but the queue to the Exporter did not take it; send "
+                                "the same request again to hand it over") from exc
 
     def get(self, who: Identity, export_id: str) -> dict[str, Any]:
         who.require(AUDITOR)
