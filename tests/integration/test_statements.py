@@ -181,6 +181,34 @@ def test_a_lost_answer_that_cannot_be_looked_up_is_flagged_for_a_person_then_ret
     assert statement["state"] == "PUBLISHED"
 
 
+def test_a_retry_the_queue_did_not_take_is_a_503_and_asking_again_hands_it_over(desk: DeskClient, monkeypatch) -> None:
+    """The retry is recorded (RETRYING) when SQS does not answer; asking for it again sends that retry, which
+    would otherwise be refused as no longer FAILED and wait for a message that never comes."""
+    from crisiscomms_local.aws import reset_process_caches
+
+    now = desk.clock()
+    desk.world.emulators["telegram"].add_fault(Fault(start=now, end=now + timedelta(minutes=1), kind="http_status", status=400))
+    statement = _published(desk, ["telegram"])
+    assert statement["deliveries"][0]["state"] == "FAILED", statement
+    desk.clock.advance(timedelta(minutes=2))
+    retry = f"/statements/{statement['id']}/deliveries/telegram/retry"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")  # a closed port: no answer
+    reset_process_caches()
+    status, body = desk.call("POST", retry, as_="approver:wang")
+    assert status == 503, body
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS")
+    reset_process_caches()
+    assert desk.get(statement["id"])["deliveries"][0]["state"] == "RETRYING"
+    status, body = desk.call("POST", retry, as_="approver:wang")
+    assert status == 202, body
+    desk.world.pump()
+    statement = desk.get(statement["id"])
+    assert statement["state"] == "PUBLISHED" and statement["deliveries"][0]["generation"] == 1, statement
+    assert len(desk.world.channel_posts("telegram")) == 1
+    status, body = desk.call("POST", retry, as_="approver:wang")
+    assert status == 409 and "SENT" in body["error"], "a sent delivery is not retried"
+
+
 SUBMITS = "/cgi-bin/freepublish/submit"
 LOOK_LATER = timedelta(minutes=3)  # the delivery queue's visibility timeout: when the message comes back
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from crisiscomms.errors import ChannelCheckFailed, Conflict, Forbidden, InvalidInput, NotFound
+from crisiscomms.errors import ChannelCheckFailed, Conflict, Forbidden, InvalidInput, NotFound, NotHandedOver
 from crisiscomms.identity import Identity
 from crisiscomms.inbox.opening import open_for_person
 from crisiscomms.inbox.replies import REPLY_LIMITS, ReplyDesk, ReplyRequest, length_problems, reply_text_hash
@@ -135,7 +135,11 @@ class World:
                               counters=COUNTERS)
         self.conversation(POST_KEY, platform=platform)
 
+    refusing = False    # the queue answers but refuses every message (SQS's partial failure)
+
     def _enqueue(self, messages: list[dict[str, Any]]) -> list[str]:
+        if self.refusing:
+            return [m["reply_id"] for m in messages]
         self.queued += messages
         return []
 
@@ -429,6 +433,24 @@ def test_a_free_reply_waits_for_another_person_to_approve_that_text() -> None:
     with pytest.raises(Conflict):  # a reply the Publisher has taken cannot be approved again
         world.repo.items[(f"reply#{reply['id']}", "#")]["state"] = "SENT"
         world.desk.approve(APPROVER, reply["id"])
+
+
+def test_a_reply_the_queue_refused_is_handed_over_by_the_same_request_again_never_made_twice() -> None:
+    world = World()
+    body = {"template": world.approved_template()["id"], "values": {"handle": "@小王", "hotline": "95555"}}
+    world.refusing = True
+    with pytest.raises(NotHandedOver, match="send the same request again"):
+        _reply(world, body)
+    [stored] = world.repo.replies_for(POST_KEY)
+    assert stored["state"] == "APPROVED" and world.queued == []
+    world.refusing = False
+    again = _reply(world, body)
+    assert again["id"] == stored["id"] and world.queued == [{"kind": "reply", "reply_id": stored["id"], "generation": 0}]
+    assert len(world.repo.replies_for(POST_KEY)) == 1 and [e.action for e in world.repo.entries][-1] == "reply_from_template"
+    other = _reply(world, {**body, "values": {"handle": "@小王", "hotline": "95556"}})
+    assert other["id"] != stored["id"], "another text is another reply"
+    world.repo.items[(f"reply#{stored['id']}", "#")]["state"] = "FAILED"
+    assert _reply(world, body)["id"] not in (stored["id"], other["id"]), "after a final one, the same text is a new reply"
 
 
 def test_a_reply_whose_stored_text_changed_cannot_be_approved() -> None:

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from crisiscomms.aws.statement_store import StatementRepository
-from crisiscomms.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from crisiscomms.errors import ConfigurationError, Conflict, InvalidInput, NotFound, NotHandedOver
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, Identity
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.observability import count, logger
@@ -106,6 +106,15 @@ class Desk:
             refused = [m["delivery_id"] for m in messages]
         if refused:
             count(f"{what.title()}NotQueued", len(refused))
+
+    def _hand_over(self, statement_id: str, messages: list[dict[str, Any]]) -> None:
+        """Queue deliveries already recorded; a queue that refuses any is NotHandedOver (503), and the same request
+        again (publish, retry) sends what is still waiting. SQS not answering at all is the API's 503 as well."""
+        refused = self._enqueue(messages) if messages else []
+        if refused:
+            count("DeliveriesNotQueued", len(refused))
+            raise NotHandedOver(f"statement {statement_id}: {len(refused)} delivery(ies) recorded but not taken by the "
+                                "queue to the Publisher; send the same request again to hand them over")
 
     def _withdraw_prepared(self, statement: dict[str, Any], now: str) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """Every prepared entry still pending or ready, to be discarded: the changes and the messages."""
@@ -236,7 +245,7 @@ class Desk:
         if statement["state"] == "PUBLISHING":
             # Publishing again re-sends the queue messages of deliveries not yet started (idempotent).
             pending = [d for d in statement["deliveries"] if d["state"] == "PENDING"]
-            self._enqueue([_message(statement_id, d) for d in pending])
+            self._hand_over(statement_id, [_message(statement_id, d) for d in pending])
             return self.get(who, statement_id, require=False)
         if statement["state"] != "APPROVED":
             raise Conflict(f"only an APPROVED statement can be published; this one is {statement['state']}")
@@ -283,7 +292,7 @@ class Desk:
                                       before={"state": "APPROVED"}, after=after,
                                       text_hash=_text_hash(current["text"])),
                           new_deliveries=deliveries, prepared_updates={**taken, **skipped})
-        self._enqueue([_message(statement_id, d) for d in deliveries])
+        self._hand_over(statement_id, [_message(statement_id, d) for d in deliveries])
         # A preparation still running when publishing started is discarded once it is done.
         self._enqueue_quietly("discard", [_message(statement_id, prepared[k], kind="discard") for k in skipped])
         count("StatementsPublished")
@@ -301,6 +310,9 @@ class Desk:
             raise NotFound(f"statement {statement_id} has no delivery on {channel}")
         retried = []
         for d in targets:
+            if d["state"] == "RETRYING" and d.get("retry_requested_by") and not int(d.get("attempts") or 0):
+                retried.append(d)   # a retry asked for whose message the queue did not take: handed over again
+                continue
             if d["state"] not in ("FAILED", "UNKNOWN"):
                 raise Conflict(f"{channel} ({d['language']}) is {d['state']}; only FAILED or UNKNOWN deliveries are retried")
             d["generation"] = int(d.get("generation", 0)) + 1
@@ -314,7 +326,7 @@ class Desk:
                                                                after={"delivery": d["key"], "state": "RETRYING"}))
             if moved:
                 retried.append(d)
-        self._enqueue([_message(statement_id, d) for d in retried])
+        self._hand_over(statement_id, [_message(statement_id, d) for d in retried])
         return self.get(who, statement_id, require=False)
 
     def correct(self, who: Identity, statement_id: str, request: CorrectionRequest) -> dict[str, Any]:
