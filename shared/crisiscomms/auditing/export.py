@@ -21,7 +21,6 @@ verification tell a figure that counted a post stored since from one that was ch
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +32,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from crisiscomms.audit.digests import MalformedDigest, parse_envelope
-from crisiscomms.errors import NotFound, NotHandedOver
+from crisiscomms.errors import NotFound
+from crisiscomms.handover import hand_over, request_id
 from crisiscomms.identity import AUDITOR, Identity
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.export import (
@@ -135,8 +135,7 @@ class ExportDesk:
                                else sorted(set(self._watched_topics())))
         # The same auditor asking for the same export while it is still to be written is the request sent again
         # (after a 503): the job it recorded, handed over now. A written or failed one is asked for anew.
-        seed = json.dumps([who.user, asked], sort_keys=True, ensure_ascii=False)
-        export_id = new_export_id(hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16])
+        export_id = request_id("ex-", who.user, asked)
         earlier = self._jobs.get(export_id)
         if earlier is not None and earlier.get("state") not in ("DONE", "FAILED"):
             if earlier.get("state") == "REQUESTED":
@@ -154,14 +153,10 @@ class ExportDesk:
         return _public(job)
 
     def _hand_over(self, export_id: str) -> None:
-        """Queue the recorded job for the Exporter; a queue that does not answer is NotHandedOver (503), and the
-        same request again hands over the same job (the API may create jobs, never move them)."""
-        try:
-            self._enqueue({"export_id": export_id})
-        except Exception as exc:  # noqa: BLE001 - SQS not answering: the job waits for a message
-            logger.warning("could not queue an export request", extra={"export_id": export_id, "error": str(exc)})
-            raise NotHandedOver(f"export {export_id} is recorded, but the queue to the Exporter did not take it; send "
-                                "the same request again to hand it over") from exc
+        """Queue the recorded job for the Exporter (crisiscomms.handover; the API may create jobs, never move
+        them)."""
+        hand_over(lambda: self._enqueue({"export_id": export_id}), what=f"export {export_id}", to="Exporter",
+                  metric="ExportsNotQueued")
 
     def get(self, who: Identity, export_id: str) -> dict[str, Any]:
         who.require(AUDITOR)

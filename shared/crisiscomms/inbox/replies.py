@@ -56,8 +56,8 @@ from crisiscomms.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
-    NotHandedOver,
 )
+from crisiscomms.handover import hand_over, request_id
 from crisiscomms.identity import APPROVER, AUTHOR, Identity
 from crisiscomms.inbox.templates import (
     REQUEST,
@@ -366,19 +366,11 @@ class ReplyDesk:
                      "url": link["url"], "uncut_text_hash": reply_text_hash(text)}
 
     def _queue(self, reply: Mapping[str, Any]) -> None:
-        """Hand an APPROVED reply to the Publisher. The approval is already recorded; a queue that refuses
-        is NotHandedOver (503): the same request again queues it (`create` finds the reply it made, `approve`
-        on an APPROVED reply queues it again), and the Publisher sends a reply once whatever number of
-        messages name it."""
-        try:
-            refused = self._enqueue([reply_message(reply["id"], int(reply.get("generation", 0)))])
-        except Exception as exc:  # noqa: BLE001 - any failure to queue leaves the same outcome: not yet queued
-            logger.warning("could not queue a reply", extra={"reply_id": reply["id"], "error": str(exc)})
-            refused = [reply["id"]]
-        if refused:
-            count("RepliesNotQueued", len(refused))
-            raise NotHandedOver(f"reply {reply['id']} is approved and recorded, but the queue to the Publisher did not "
-                                "take it; send the same request again to hand it over")
+        """Hand an APPROVED reply to the Publisher (crisiscomms.handover): the same request again queues it
+        (`create` finds the reply it made, `approve` on an APPROVED reply queues it again), and the Publisher
+        sends a reply once whatever number of messages name it."""
+        hand_over(lambda: self._enqueue([reply_message(reply["id"], int(reply.get("generation", 0)))]),
+                  what=f"approved reply {reply['id']}", to="Publisher", metric="RepliesNotQueued")
         count("RepliesQueued")
 
     # --- use cases ------------------------------------------------------------------------------
@@ -462,8 +454,7 @@ class ReplyDesk:
         """The id of this person's reply with this text to the conversation as it stands, and the reply itself
         when it was already made and is still on its way (the request sent again); a final one (failed,
         withdrawn) leaves the next reply a new id. A sent reply moves the conversation on, and its id with it."""
-        seed = f"{post_key}|{conversation.get('version')}|{author}|{text_hash}"
-        rid = f"rp-{hashlib.sha256(seed.encode('utf-8')).hexdigest()[:16]}"
+        rid = request_id("rp-", post_key, conversation.get("version"), author, text_hash)
         earlier = self._repo.reply(rid)
         if earlier is None:
             return rid, None

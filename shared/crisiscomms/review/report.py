@@ -35,7 +35,8 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from crisiscomms.aws.report_store import ReportRepository, file_key
-from crisiscomms.errors import InvalidParameter, NotFound, NotHandedOver
+from crisiscomms.errors import InvalidParameter, NotFound
+from crisiscomms.handover import hand_over, request_id
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
 from crisiscomms.models.alerts import Lesson
 from crisiscomms.models.audit import AuditEntry
@@ -135,8 +136,7 @@ class ReportDesk:
         tz = body.tz or DEFAULT_TIMEZONE
         # The same person asking for the same report while it is still to be written is the request sent again
         # (after a 503): the report it recorded, handed over now. A written or failed one is asked for anew.
-        seed = f"{who.user}|{topic}|{iso_z(start)}|{iso_z(end)}|{tz}"
-        report_id = f"rpt-{hashlib.sha256(seed.encode('utf-8')).hexdigest()[:16]}"
+        report_id = request_id("rpt-", who.user, topic, iso_z(start), iso_z(end), tz)
         earlier = self._reports.get(report_id)
         if earlier is not None and earlier.get("state") not in (DONE, FAILED):
             if earlier.get("state") == REQUESTED:
@@ -158,17 +158,10 @@ class ReportDesk:
         return self.view(self._reports.get(report_id) or record)
 
     def _hand_over(self, report_id: str) -> None:
-        """Queue the recorded request for the Reporter; a queue that does not take it is NotHandedOver (503), and
-        the same request again hands over the same report (the API may create reports, never move them)."""
-        try:
-            refused = self._enqueue([{"report_id": report_id}])
-        except Exception as exc:  # noqa: BLE001 - SQS not answering leaves the same outcome as refusing: not queued
-            logger.warning("could not queue a report request", extra={"report_id": report_id, "error": str(exc)})
-            refused = [report_id]
-        if refused:
-            count("ReportsNotQueued")
-            raise NotHandedOver(f"report {report_id} is recorded, but the queue to the Reporter did not take it; send "
-                                "the same request again to hand it over")
+        """Queue the recorded request for the Reporter (crisiscomms.handover; the API may create reports, never
+        move them)."""
+        hand_over(lambda: self._enqueue([{"report_id": report_id}]), what=f"report {report_id}", to="Reporter",
+                  metric="ReportsNotQueued")
 
     def get(self, who: Identity, report_id: str) -> dict[str, Any]:
         who.require(*READERS)

@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from crisiscomms.aws.statement_store import StatementRepository
-from crisiscomms.errors import ConfigurationError, Conflict, InvalidInput, NotFound, NotHandedOver
+from crisiscomms.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from crisiscomms.handover import hand_over
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, Identity
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.observability import count, logger
@@ -108,13 +109,11 @@ class Desk:
             count(f"{what.title()}NotQueued", len(refused))
 
     def _hand_over(self, statement_id: str, messages: list[dict[str, Any]]) -> None:
-        """Queue deliveries already recorded; a queue that refuses any is NotHandedOver (503), and the same request
-        again (publish, retry) sends what is still waiting. SQS not answering at all is the API's 503 as well."""
-        refused = self._enqueue(messages) if messages else []
-        if refused:
-            count("DeliveriesNotQueued", len(refused))
-            raise NotHandedOver(f"statement {statement_id}: {len(refused)} delivery(ies) recorded but not taken by the "
-                                "queue to the Publisher; send the same request again to hand them over")
+        """Queue deliveries already recorded (crisiscomms.handover): the same request again (publish, retry) sends
+        what is still waiting. SQS not answering at all is the API's 503 for AWS, as before."""
+        if messages:
+            hand_over(lambda: self._enqueue(messages), what=f"publishing of statement {statement_id}", to="Publisher",
+                      metric="DeliveriesNotQueued", outage_refuses=False)
 
     def _withdraw_prepared(self, statement: dict[str, Any], now: str) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """Every prepared entry still pending or ready, to be discarded: the changes and the messages."""
