@@ -178,15 +178,23 @@ def _domain_error(exc: CrisisCommsError) -> Response:
     return _json(500, {"error": "internal error"})
 
 
-@app.exception_handler(Exception)
-def _unexpected(exc: Exception) -> Response:
-    """AWS not answering (an outage, throttling) is the caller's to retry, not an internal error.
-    Anything else is raised on, as before: the function fails and is seen as an error."""
+def _aws_outage(exc: Exception) -> bool:
+    """Whether `exc` is AWS not answering (an outage, throttling), logged: the caller's to retry (503), not an
+    internal error."""
     from crisiscomms.aws.clients import aws_unavailable
 
     if not aws_unavailable(exc):
-        raise exc
+        return False
     logger.warning("AWS did not answer; request refused", extra={"error": str(exc), "kind": type(exc).__name__})
+    return True
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    """AWS not answering is a 503; anything else is raised on, as before: the function fails and is seen as
+    an error."""
+    if not _aws_outage(exc):
+        raise exc
     return _json(503, AWS_UNAVAILABLE_BODY, _aws_unavailable_headers())
 
 
@@ -316,11 +324,8 @@ def handle(event: dict[str, Any], context: Any, services: ApiServices) -> dict[s
     except RequestRefused as exc:
         return _refusal(exc.status, _refused_body(exc))
     except Exception as exc:
-        from crisiscomms.aws.clients import aws_unavailable
-
-        if not aws_unavailable(exc):
+        if not _aws_outage(exc):
             raise
-        logger.warning("AWS did not answer; request refused", extra={"error": str(exc), "kind": type(exc).__name__})
         return _refusal(503, AWS_UNAVAILABLE_BODY, _aws_unavailable_headers())
     if replayed:
         headers = response.get("multiValueHeaders")
