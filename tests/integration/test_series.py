@@ -22,11 +22,12 @@ T0 = datetime(2026, 11, 28, 23, 58, tzinfo=timezone.utc)  # the range crosses mi
 
 
 def scored(n: int, *, platform: str, at: datetime, sentiment: float, crisis: bool = False,
-           topics: tuple[str, ...] = ("harbor",)) -> ScoredPost:
+           topics: tuple[str, ...] = ("harbor",), label: str | None = None) -> ScoredPost:
     source_type = "news" if platform == "news" else "social"
     post = Post(platform=platform, native_id=f"p{n}", source_type=source_type, source_id="s", url=f"https://e/{n}",
                 author=f"a{n}", text=f"post {n}", published_at=at, likes=1)
-    label = "negative" if sentiment <= NEGATIVE_THRESHOLD else "positive" if sentiment >= 0.25 else "neutral"
+    label = label or ("negative" if sentiment <= NEGATIVE_THRESHOLD else "positive" if sentiment >= 0.25
+                      else "neutral")
     return ScoredPost(post=post, topics=topics, language="en", sentiment=sentiment, sentiment_label=label,
                       crisis_terms=("bank run",) if crisis else (), crisis_categories=(), crisis_weight=3.0 if crisis else 0,
                       is_crisis=crisis, risk=50, ingested_at=at)
@@ -81,6 +82,19 @@ def test_minute_series_by_source_type_and_platform_equal_the_posts_and_read_by_q
             assert line.points[n].posts == sum(p.posts for p in parts)
             assert line.points[n].negative == sum(p.negative for p in parts)
             assert line.points[n].sentiment_sum == pytest.approx(sum(p.sentiment_sum for p in parts))
+
+
+def test_a_post_is_negative_by_its_label_alike_by_platform_and_by_source_type(stack: Stack) -> None:
+    """The label comes from the model's margins, not from a cut of the polarity: -0.1 may be negative
+    and -0.4 neutral.  Both lines count the label, so a platform's negatives add up to its source type's."""
+    store(stack, [scored(1, platform="x", at=T0, sentiment=-0.1, label="negative"),
+                  scored(2, platform="x", at=T0, sentiment=-0.4, label="neutral"),
+                  scored(3, platform="news", at=T0, sentiment=-0.3, label="neutral")])
+
+    series = reader(stack).series("harbor", T0, T0 + timedelta(minutes=1), "minute")
+
+    assert series.source_type("social").total.negative == 1 and series.source_type("news").total.negative == 0
+    assert series.platform("x").total.negative == 1 and series.platform("news").total.negative == 0
 
 
 def test_hour_series_widens_the_range_to_whole_hours_and_sums_the_minutes(stack: Stack) -> None:

@@ -463,6 +463,7 @@ class PostRepository:
                 "followers": post.followers,
                 "text": post.full_text[:LINK_TEXT_CHARS],
                 "sentiment": scored.sentiment,
+                "sentiment_label": scored.sentiment_label,
                 "risk": scored.risk,
                 "is_crisis": scored.is_crisis,
                 "crisis_terms": list(scored.crisis_terms),

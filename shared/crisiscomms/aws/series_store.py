@@ -5,9 +5,10 @@
                     buckets are summed from minutes too, because the hour items carry no
                     sentiment sum
     by platform:    TopicPostsTable links (topic_day, published_key), one Query per UTC day of
-                    the range; a link holds the post's platform, sentiment and crisis flag, and
-                    is negative when its sentiment is at or below the scorer's negative threshold
-                    (the rule that gave the stored sentiment label; passed in by the wiring)
+                    the range; a link holds the post's platform, sentiment, sentiment label and
+                    crisis flag, and is negative by its label, as the minute items count it (a
+                    link stored before links carried the label: by the scorer's negative
+                    threshold, passed in by the wiring)
 
 Both read every item of the range, so the range is bounded (`max_buckets`). Posts past their
 retention (TTL) are gone from both alike.
@@ -99,8 +100,9 @@ class TopicSeriesReader:
         for link in self._links(topic, first, stop):
             when = floor_to(datetime.fromisoformat(link["published_key"][:19]), bucket)
             sentiment = float(link.get("sentiment", 0.0))
-            by_platform[link["platform"]][when].add(
-                1, int(sentiment <= self._negative_threshold), int(bool(link.get("is_crisis"))), sentiment)
+            label = link.get("sentiment_label")
+            negative = label == "negative" if label is not None else sentiment <= self._negative_threshold
+            by_platform[link["platform"]][when].add(1, int(negative), int(bool(link.get("is_crisis"))), sentiment)
 
         return TopicSeries(
             topic=topic, bucket=bucket, start=first, end=stop, buckets=buckets,
@@ -130,7 +132,7 @@ class TopicSeriesReader:
                 KeyConditionExpression="topic_day = :td AND published_key BETWEEN :a AND :b",
                 ExpressionAttributeValues={":td": to_value(f"{topic}#{day:%Y-%m-%d}"), ":a": to_value(low),
                                            ":b": to_value(high)},
-                ProjectionExpression="published_key, platform, sentiment, is_crisis",
+                ProjectionExpression="published_key, platform, sentiment, sentiment_label, is_crisis",
             ))
             day += timedelta(days=1)
         return [link for link in links if link["published_key"][:20] < high]
