@@ -379,14 +379,21 @@ def test_a_refused_desk_action_names_the_field_and_the_actions_it_leaves_without
 
 
 def test_acknowledging_an_alert_is_refused_for_its_own_reason(tmp_path: Path) -> None:
-    """An author may not even list alerts: the refusal says so; on-call with nothing open hears that instead."""
+    """An author may not even list alerts: the refusal says so; an auditor may list them but not acknowledge
+    or close one, and hears that from the API even with no alert there; on-call with nothing open hears
+    that instead."""
     scenario = {
         "name": "unseen-ack", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:02",
         "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
         "desk": [
             {"at": "+00:00", "as": "author:amy", "do": "expect_refused", "action": "ack_alert", "topic": "northgate",
              "status": 403},
+            {"at": "+00:00", "as": "auditor:ada", "do": "expect_refused", "action": "ack_alert", "topic": "northgate",
+             "status": 403},
+            {"at": "+00:00", "as": "auditor:ada", "do": "expect_refused", "action": "close_alert", "topic": "northgate",
+             "cause": "none", "lessons": "none", "status": 403},
             {"at": "+00:01", "as": "oncall:sam", "do": "ack_alert", "topic": "northgate"},
+            {"at": "+00:01", "as": "oncall:sam", "do": "close_alert", "topic": "northgate", "cause": "c", "lessons": "l"},
         ],
         "expect": [],
     }
@@ -395,12 +402,19 @@ def test_acknowledging_an_alert_is_refused_for_its_own_reason(tmp_path: Path) ->
     assert lines == [
         "PASS  expect_refused action=ack_alert ref=northgate status=403 as=author:amy at=+00:00:"
         " amy needs one of the groups oncall, auditor",
+        "PASS  expect_refused action=ack_alert ref=northgate status=403 as=auditor:ada at=+00:00:"
+        " ada needs one of the groups oncall",
+        "PASS  expect_refused action=close_alert ref=northgate status=403 as=auditor:ada at=+00:00:"
+        " ada needs one of the groups oncall, comms-approver",
         "FAIL  desk_action at=+00:01 action=ack_alert ref=northgate: answered 404: no open alert for topic 'northgate'",
+        "FAIL  desk_action at=+00:01 action=close_alert ref=northgate: answered 404:"
+        " no alert of topic 'northgate' is open to close",
     ], lines
 
 
 def test_a_fast_rising_reddit_post_in_a_large_subreddit_warns_before_volume(tmp_path: Path) -> None:
-    """A Reddit post's audience is its subreddit's: the scenario's `followers` reaches the early warning there too."""
+    """A Reddit post's audience is its subreddit's: the scenario's `followers` reaches the early warning there too.
+    Acknowledged once, the alert is not acknowledged again: the API says why (409)."""
     rumour = "BREAKING: {} is insolvent. Regulators were told last night. Get your money out while you still can."
     scenario = {
         "name": "unseen-reddit-reach", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:08",
@@ -411,11 +425,15 @@ def test_a_fast_rising_reddit_post_in_a_large_subreddit_warns_before_volume(tmp_
             {"at": "+00:01", "platform": "reddit", "author": "a2", "followers": 5_000, "likes": 3000, "replies": 400,
              "text": rumour.format("Northgate Savings")},
         ],
+        "desk": [{"at": "+00:06", "as": "oncall:sam", "do": "ack_alert", "topic": "harbor"},
+                 {"at": "+00:07", "as": "oncall:sam", "do": "expect_refused", "action": "ack_alert", "topic": "harbor",
+                  "status": 409}],
         "expect": [{"check": "alert", "topic": "harbor", "level": "WARNING", "by": "+00:06"},
                    {"check": "max_level", "topic": "northgate", "level": "WATCH"}],
     }
     report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
     assert report.ok, [c.line() for c in report.checks]
+    assert "is ACKNOWLEDGED; only a TRIGGERED alert is acknowledged" in report.checks[-1].line(), report.checks[-1].line()
 
 
 def test_desk_requests_delivered_twice_draft_approve_and_publish_once(tmp_path: Path) -> None:

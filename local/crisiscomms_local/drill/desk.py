@@ -29,6 +29,9 @@ NO_STATEMENT = "st-0000000000000000"
 NO_TEMPLATE = "tp-0000000000000000"
 NO_REPLY = "rp-0000000000000000"
 NO_POST = "x:0"
+# asked for when a topic has no alert to acknowledge or close: the API still answers, so a caller without
+# the route's group is refused (403) as it would be with an alert there
+NO_ALERT = "none-00000000-0000"
 # The format gives a template no situation or title; a scenario may name them, else these.
 DEFAULT_SITUATION = {"reply": "looking_into_it", "holding": "looking_into_it"}
 
@@ -185,19 +188,23 @@ class Desk:
             status, listing = self._call(who, "GET", f"/alerts?topic={spec.get('topic', '')}")
             if status != 200:       # (the caller may not even list alerts: its refusal is the answer)
                 return status, listing
-            open_alerts = [a for a in (listing or {}).get("alerts", []) if a.get("status") == "TRIGGERED"]
-            if not open_alerts:
+            alerts = [a for a in (listing or {}).get("alerts", []) if a.get("state") != "CLOSED"]
+            # the topic's unacknowledged alert, else its newest open one (acknowledged already: the API's 409)
+            alert = next((a for a in alerts if a.get("status") == "TRIGGERED"), alerts[0] if alerts else None)
+            status, body = self._call(who, "POST", f"/alerts/{alert['alert_id'] if alert else NO_ALERT}/ack")
+            if alert is None and status == 404:
                 return 404, {"error": f"no open alert for topic {spec.get('topic')!r}"}
-            return self._call(who, "POST", f"/alerts/{open_alerts[0]['alert_id']}/ack")
+            return status, body
         if action == "close_alert":
             # The newest alert of the topic nobody closed yet, found by the drill's reader (an approver may
             # close an alert but not list them).
             listing = self._read(f"/alerts?topic={spec.get('topic', '')}") or {}
             open_alerts = [a for a in listing.get("alerts", []) if a.get("state") != "CLOSED"]
-            if not open_alerts:
+            status, body = self._call(who, "POST", f"/alerts/{open_alerts[0]['alert_id'] if open_alerts else NO_ALERT}/close",
+                                      {k: spec[k] for k in ("cause", "lessons", "worked", "change") if k in spec})
+            if not open_alerts and status == 404:
                 return 404, {"error": f"no alert of topic {spec.get('topic')!r} is open to close"}
-            return self._call(who, "POST", f"/alerts/{open_alerts[0]['alert_id']}/close",
-                              {k: spec[k] for k in ("cause", "lessons", "worked", "change") if k in spec})
+            return status, body
         if action == "correct":
             original = self.refs.get(spec.get("corrects", ""), NO_STATEMENT)
             return self._call(who, "POST", f"/statements/{original}/corrections",
