@@ -109,9 +109,10 @@ class PublisherSettings(_FromEnvironment):
     max_delivery_attempts: int = Field(default=5, alias="MAX_DELIVERY_ATTEMPTS", ge=1, le=20)
     inbox_table: str = Field(alias="INBOX_TABLE", min_length=3)
     # Replies: a paced reply is sent again on the delivery queue with a delay (empty: SQS brings it
-    # back after its visibility timeout); Douyin replies use the listening secret's token, read only.
+    # back after its visibility timeout); Douyin and Reddit replies use the listening secret's token, read only.
     delivery_queue_url: str = Field(default="", alias="DELIVERY_QUEUE_URL")
     douyin_tokens_secret: str = Field(default="", alias="DOUYIN_TOKENS_SECRET")
+    reddit_tokens_secret: str = Field(default="", alias="REDDIT_TOKENS_SECRET")
 
 
 class DigestSettings(_FromEnvironment):

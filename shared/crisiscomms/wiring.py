@@ -135,10 +135,10 @@ CHANNEL_ADAPTERS: Mapping[str, Callable[[ChannelParts], ChannelAdapter]] = {
 
 # --- the reply adapter registry ------------------------------------------------------------------
 # Replies go out as the bank's official accounts: a platform it publishes on answers with its
-# channel's account and token (ChannelParts, as above); Douyin, where it only listens, with the
-# listening secret's open_id and token (`listening_credentials`, read only: the Poller renews it).
+# channel's account and token (ChannelParts, as above); Douyin and Reddit, where it only listens, with
+# the listening secret's account and token (`listening_credentials`, read only: the Poller renews it).
 
-DEFAULT_REPLY_BASE_URLS = {**DEFAULT_BASE_URLS, "douyin": "https://open.douyin.com"}
+DEFAULT_REPLY_BASE_URLS = {**DEFAULT_BASE_URLS, "douyin": "https://open.douyin.com", "reddit": "https://oauth.reddit.com"}
 
 
 @dataclass(frozen=True)
@@ -195,11 +195,17 @@ def _douyin_replies(p: ReplyParts) -> ReplyAdapter:
     return DouyinReplies(p.channel.http(), credentials=p.listening_credentials, clock=p.channel.clock)
 
 
+def _reddit_replies(p: ReplyParts) -> ReplyAdapter:
+    from crisiscomms.adapters.replies.reddit import RedditReplies
+
+    return RedditReplies(p.channel.http(), credentials=p.listening_credentials, clock=p.channel.clock)
+
+
 REPLY_ADAPTERS: Mapping[str, Callable[[ReplyParts], ReplyAdapter]] = {
     "x": _x_replies, "weibo": _weibo_replies, "wechat": _wechat_replies, "douyin": _douyin_replies,
-    "mastodon": _mastodon_replies, "bluesky": _bluesky_replies,
+    "mastodon": _mastodon_replies, "bluesky": _bluesky_replies, "reddit": _reddit_replies,
 }
-LISTENING_ONLY_REPLIES = frozenset({"douyin"})  # no publishing channel: no channel account needed
+LISTENING_ONLY_REPLIES = frozenset({"douyin", "reddit"})  # no publishing channel: no channel account needed
 
 
 # --- the listening source registry ---------------------------------------------------------------
@@ -1144,17 +1150,21 @@ class Container:
     # --- Publisher: replies -------------------------------------------------------------------------
 
     def _listening_credentials(self, platform: str, fresh: bool) -> dict[str, Any]:
-        """A listening secret the Publisher may read (only Douyin's: DOUYIN_TOKENS_SECRET)."""
+        """A listening secret the Publisher may read (Douyin's and Reddit's: DOUYIN_TOKENS_SECRET,
+        REDDIT_TOKENS_SECRET)."""
         s = self._settings(PublisherSettings)
-        if platform != "douyin" or not s.douyin_tokens_secret:
-            raise ConfigurationError(f"no listening secret for {platform} replies (DOUYIN_TOKENS_SECRET)")
-        raw = self.parameters.secret(s.douyin_tokens_secret, max_age=0 if fresh else s.config_max_age_seconds)
+        names = {"douyin": ("DOUYIN_TOKENS_SECRET", s.douyin_tokens_secret),
+                 "reddit": ("REDDIT_TOKENS_SECRET", s.reddit_tokens_secret)}
+        variable, secret = names.get(platform, ("DOUYIN_TOKENS_SECRET or REDDIT_TOKENS_SECRET", ""))
+        if not secret:
+            raise ConfigurationError(f"no listening secret for {platform} replies ({variable})")
+        raw = self.parameters.secret(secret, max_age=0 if fresh else s.config_max_age_seconds)
         try:
             value = json.loads(raw)
         except ValueError:
             value = None
         if not isinstance(value, dict):
-            raise ConfigurationError(f"secret {s.douyin_tokens_secret!r} is not a JSON object of Douyin credentials")
+            raise ConfigurationError(f"secret {secret!r} is not a JSON object of {platform} credentials")
         return value
 
     def reply_adapter(self, platform: str) -> ReplyAdapter:

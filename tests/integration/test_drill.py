@@ -336,6 +336,36 @@ def test_a_template_reply_with_values_outside_its_rules_waits_for_approve_reply(
     assert reply["sent"] == "+00:04"
 
 
+def test_a_reddit_post_is_answered_under_it_once_through_a_lost_answer(tmp_path: Path) -> None:
+    """The reply goes back where the person spoke, as a comment under the submission, as written (Markdown
+    marks kept); the comment endpoint's lost answer is found among the account's comments, not sent twice."""
+    scenario = {
+        "name": "unseen-reddit-reply", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:08",
+        "topics": [{"id": "northgate", "names": ["Northgate Savings"]}], "accounts": {"reddit": "NorthgateHelp"},
+        "posts": [{"at": "+00:01", "platform": "reddit", "id": "r1", "to_bank": True, "author": "ann", "lang": "en",
+                   "text": "u/NorthgateHelp why is my Northgate Savings transfer held?"}],
+        "faults": [{"at": "+00:03", "channel": "reddit", "kind": "timeout_after_send"}],
+        "desk": [
+            {"at": "+00:00", "as": "author:amy", "do": "template", "ref": "t1", "kind": "reply",
+             "text": {"en": "Sorry for the wait: transfers held by the *upgrade* complete today (ref {ref})."},
+             "placeholders": {"ref": {"pattern": "[A-Z0-9_]{4,10}", "max": 10}}},
+            {"at": "+00:01", "as": "approver:ben", "do": "approve", "ref": "t1"},
+            {"at": "+00:03", "as": "author:amy", "do": "reply_template", "post": "r1", "template": "t1",
+             "values": {"ref": "NG_42"}},
+        ],
+        "expect": [{"check": "reply_delivered", "post": "r1"}, {"check": "no_unapproved_reply"},
+                   {"check": "replied_within", "post": "r1", "minutes": 6}, {"check": "no_duplicates"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    reply, = report.replies
+    assert reply["text"] == "Sorry for the wait: transfers held by the *upgrade* complete today (ref NG_42)."
+    assert (reply["state"], reply["resolved_by"], reply["shown_on_platform"]) == ("SENT", "lookup", True), reply
+    [post] = report.riskiest
+    assert post["text"].count("u/NorthgateHelp") == 1, ("the post names the bank itself: no second mention added",
+                                                        post["text"])
+
+
 def test_a_holding_statement_from_an_approved_template_is_published(tmp_path: Path) -> None:
     scenario = {
         "name": "unseen-holding", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:04",

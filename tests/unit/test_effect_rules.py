@@ -116,3 +116,18 @@ def test_a_subject_takes_the_earliest_rule_any_topic_matched_and_names_the_topic
     assert (found.code, found.rule, found.topic) == ("brief_media", 2, "c")
     assert overall([_topic("a", "none", None)]).code == "none"
     assert overall([]).code == "none"
+
+
+def test_every_reply_platform_either_reads_its_replies_engagement_or_says_why_not() -> None:
+    """A reply platform with no channel adapter (Douyin, Reddit) has no engagement reader: the wave's figures
+    say why, rather than a configuration error about a channel the bank never configured."""
+    from crisiscomms.errors import ConfigurationError
+    from crisiscomms.models.delivery import CHANNELS, REPLY_PLATFORMS
+    from crisiscomms.review.effect import NO_REPLY_ENGAGEMENT, read_engagement
+
+    def no_channel(channel: str, ids: list[str]) -> None:
+        raise ConfigurationError(f"{channel} is not configured as a channel")
+
+    for platform in sorted(set(REPLY_PLATFORMS) - set(CHANNELS)):
+        read = read_engagement(platform, ["t1_abc"], no_channel, unavailable=NO_REPLY_ENGAGEMENT)
+        assert read.state == "unavailable" and "not configured" not in (read.reason or ""), (platform, read)

@@ -468,13 +468,16 @@ def test_delivering_a_reply_is_within_the_publishers_policy() -> None:
     assert not _allowed("PublisherFunctionRole", "dynamodb:PutItem", "pace#weibo")
 
 
-def test_the_publisher_defers_only_to_the_delivery_queue_and_reads_douyins_token_without_writing_it() -> None:
+def test_the_publisher_defers_only_to_the_delivery_queue_and_reads_listening_tokens_without_writing_them() -> None:
+    """Douyin and Reddit replies use their listening secrets' tokens: read, never written, no other source's."""
     publisher = [s for role, s in _role_statements() if role == "PublisherFunctionRole"]
     sends = [s for s in publisher if _grants(s, ["sqs:SendMessage"])]
     assert [_listed(s["Resource"]) for s in sends] == [[{"Fn::GetAtt": ["DeliveryQueue", "Arn"]}]]
-    douyin = [s for s in publisher if "DouyinTokensSecret" in json.dumps(s.get("Resource"))]
-    assert douyin and all(_grants(s, ["secretsmanager:GetSecretValue"]) for s in douyin)
-    assert not any(_grants(s, ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret"]) for s in douyin)
+    read = sorted(r for r in _grant_resources("PublisherFunctionRole", "secretsmanager:GetSecretValue")
+                  if "TokensSecret" in r and "ChannelTokens" not in r)
+    assert read == [json.dumps({"Ref": "DouyinTokensSecret"}), json.dumps({"Ref": "RedditTokensSecret"})], read
+    for action in ("secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret"):
+        assert not any("TokensSecret" in r for r in _grant_resources("PublisherFunctionRole", action))
 
 
 # --- post-crisis reports: the desk API asks, the Reporter writes ------------------------------------------

@@ -20,10 +20,11 @@ from crisiscomms.adapters.replies import REPLY_CAPABILITIES, default_pace
 from crisiscomms.adapters.replies.bluesky import BlueskyReplies
 from crisiscomms.adapters.replies.douyin import DouyinReplies
 from crisiscomms.adapters.replies.mastodon import MastodonReplies
+from crisiscomms.adapters.replies.reddit import RedditReplies, markdown_text
 from crisiscomms.adapters.replies.wechat import WeChatReplies
 from crisiscomms.adapters.replies.weibo import WeiboReplies
 from crisiscomms.adapters.replies.x import XReplies
-from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError, TransientPlatformError
+from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError, RateLimited, TransientPlatformError
 from crisiscomms.models.delivery import REPLY_PLATFORMS
 from crisiscomms.models.inbox import ReplyTarget
 from crisiscomms_local.emulators.base import Fault
@@ -33,6 +34,7 @@ from crisiscomms_local.emulators.channels.wechat import WeChatEmulator
 from crisiscomms_local.emulators.channels.weibo import WeiboEmulator
 from crisiscomms_local.emulators.channels.x_publish import REPLY_NOT_ALLOWED_DETAIL, XPublishEmulator
 from crisiscomms_local.emulators.douyin_listen import DouyinEmulator
+from crisiscomms_local.emulators.reddit_listen import RedditEmulator
 
 CLIENT_TIMEOUT = 0.15  # shorter than the emulators' timeout_delay, so a held answer is lost
 EMULATOR_DELAY = 0.4
@@ -60,7 +62,7 @@ def _running(emulator: Any, make: Any) -> Iterator[tuple[Any, Any]]:
 
 def test_every_reply_platform_has_an_adapter_and_a_row_in_the_capability_table() -> None:
     adapters = {"x": XReplies, "weibo": WeiboReplies, "wechat": WeChatReplies, "douyin": DouyinReplies,
-                "mastodon": MastodonReplies, "bluesky": BlueskyReplies}
+                "mastodon": MastodonReplies, "bluesky": BlueskyReplies, "reddit": RedditReplies}
     assert set(adapters) == set(REPLY_PLATFORMS) == set(REPLY_CAPABILITIES)
     for platform, cls in adapters.items():
         assert cls.platform == platform and callable(cls.reply) and callable(cls.find_reply)
@@ -332,6 +334,133 @@ def test_douyin_reads_the_renewed_token_once_and_otherwise_retries_later(sim_clo
         em.expire_access_token()  # expired, and not renewed yet
         with pytest.raises(TransientPlatformError, match="renews"):
             adapter.reply(where, "您好，再次说明", idempotency_key=KEY + "b")
+
+
+# --- Reddit ----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def reddit(sim_clock: Any) -> Iterator[tuple[RedditEmulator, RedditReplies]]:
+    def make(http: Any, em: RedditEmulator) -> RedditReplies:
+        creds = em.credentials()
+        return RedditReplies(http, credentials=lambda fresh: creds, clock=sim_clock)
+
+    yield from _running(RedditEmulator(sim_clock, timeout_delay=EMULATOR_DELAY), make)
+
+
+def _reddit_post(emulator: RedditEmulator, clock: Any) -> ReplyTarget:
+    post = emulator.add_post(text="u/examplebank why was my transfer held?", author="redditor1",
+                             created_at=clock() - timedelta(minutes=3))
+    return target("reddit", post, author="redditor1")
+
+
+def test_reddit_comments_under_the_submission_as_the_banks_account(reddit: tuple[RedditEmulator, RedditReplies],
+                                                                   sim_clock: Any) -> None:
+    emulator, adapter = reddit
+    where = _reddit_post(emulator, sim_clock)
+    result = adapter.reply(where, "Sorry for the wait: transfers complete today.", idempotency_key=KEY)
+    [comment] = emulator.comments
+    assert (comment.link.name, comment.author, comment.body) == (
+        where.native_id, "examplebank", "Sorry for the wait: transfers complete today.")
+    assert result.platform_id == comment.name and result.url == f"https://www.reddit.com{comment.link.permalink}{comment.id}/"
+    [call] = [r for r in emulator.requests_log if r.path == "/api/comment"]
+    assert {k.lower(): v for k, v in call.headers.items()}["user-agent"].startswith("server:crisiscomms-replies:")
+
+
+def test_reddit_shows_the_approved_text_as_written_markdown_escaped() -> None:
+    """Reddit renders Markdown: *HB*_1_ would lose its marks and # would make a heading; a single newline
+    would join two lines."""
+    assert markdown_text("Ref *HB*_1_ [see] a|b ~x^ `c` \\\n# not a heading\n> not a quote") == (
+        "Ref \\*HB\\*\\_1\\_ \\[see\\] a\\|b \\~x\\^ \\`c\\` \\\\  \n\\# not a heading  \n\\> not a quote")
+    assert markdown_text("港湾银行：转账今日完成。") == "港湾银行：转账今日完成。"
+
+
+def test_reddit_refusals_carry_reddits_reason(reddit: tuple[RedditEmulator, RedditReplies], sim_clock: Any) -> None:
+    emulator, adapter = reddit
+    where = _reddit_post(emulator, sim_clock)
+    emulator.lock_post(where.native_id)
+    with pytest.raises(PermanentPlatformError, match="THREAD_LOCKED") as locked:
+        adapter.reply(where, "Sorry for the wait.", idempotency_key=KEY)
+    assert locked.value.code == "thread_locked"
+    gone = _reddit_post(emulator, sim_clock)
+    emulator.delete_post(gone.native_id)
+    with pytest.raises(PermanentPlatformError, match="DELETED_LINK"):
+        adapter.reply(gone, "Sorry for the wait.", idempotency_key=KEY)
+    with pytest.raises(PermanentPlatformError, match="not a submission"):
+        adapter.reply(target("reddit", "12345"), "Sorry.", idempotency_key=KEY)
+    assert emulator.comments == []
+
+
+def test_reddit_application_only_token_cannot_comment(sim_clock: Any) -> None:
+    """A client_credentials token searches but has no account behind it: USER_REQUIRED, FAILED with why."""
+    emulator = RedditEmulator(sim_clock, timeout_delay=EMULATOR_DELAY)
+    for em, adapter in _running(emulator, lambda http, em: RedditReplies(
+            http, credentials=lambda fresh: {"access_token": em.issue_token(app_only=True)}, clock=sim_clock)):
+        with pytest.raises(PermanentPlatformError, match="application-only") as refused:
+            adapter.reply(_reddit_post(em, sim_clock), "Sorry for the wait.", idempotency_key=KEY)
+        assert refused.value.code == "user_required" and em.comments == []
+
+
+def test_reddit_rate_limits_wait_as_long_as_reddit_says(reddit: tuple[RedditEmulator, RedditReplies],
+                                                        sim_clock: Any) -> None:
+    """The API's 429 (X-Ratelimit-Reset) and the spam filter's RATELIMIT inside a 200 (json.ratelimit)."""
+    emulator, adapter = reddit
+    where = _reddit_post(emulator, sim_clock)
+    fault(emulator, sim_clock, "rate_limit", retry_after=300)
+    with pytest.raises(RateLimited) as limited:
+        adapter.reply(where, "Sorry for the wait.", idempotency_key=KEY)
+    assert limited.value.resume_at == sim_clock() + timedelta(seconds=300)
+    emulator.clear_faults()
+    emulator.rate_limit_comments(417.5)
+    with pytest.raises(RateLimited, match="RATELIMIT") as spam:
+        adapter.reply(where, "Sorry for the wait.", idempotency_key=KEY)
+    assert spam.value.resume_at == sim_clock() + timedelta(seconds=417.5)
+    assert emulator.comments == []
+    adapter.reply(where, "Sorry for the wait.", idempotency_key=KEY)
+    assert len(emulator.comments) == 1
+
+
+def test_reddit_server_error_is_transient_and_a_lost_answer_is_found_among_the_accounts_comments(
+        reddit: tuple[RedditEmulator, RedditReplies], sim_clock: Any) -> None:
+    emulator, adapter = reddit
+    where, other = _reddit_post(emulator, sim_clock), _reddit_post(emulator, sim_clock)
+    fault(emulator, sim_clock, "http_status", status=503)
+    with pytest.raises(TransientPlatformError):
+        adapter.reply(where, "Sorry *again*.", idempotency_key=KEY)
+    emulator.clear_faults()
+    adapter.reply(other, "Sorry *again*.", idempotency_key=KEY + "o")  # the same text under another post
+    fault(emulator, sim_clock, "timeout_after_send")
+    with pytest.raises(DeliveryOutcomeUnknown):
+        adapter.reply(where, "Sorry *again*.", idempotency_key=KEY)
+    emulator.clear_faults()
+    found = adapter.find_reply(where, "Sorry *again*.", sim_clock() - timedelta(minutes=1))
+    mine = [c for c in emulator.comments if c.link.name == where.native_id]
+    assert found is not None and [found.platform_id] == [c.name for c in mine]
+    assert adapter.find_reply(where, "Another text", sim_clock() - timedelta(minutes=1)) is None
+    assert adapter.find_reply(where, "Sorry *again*.", sim_clock() + timedelta(minutes=1)) is None, "older: not it"
+
+
+def test_reddit_asks_who_the_account_is_when_the_secret_names_nobody_and_rereads_a_refused_token(
+        sim_clock: Any) -> None:
+    emulator = RedditEmulator(sim_clock, timeout_delay=EMULATOR_DELAY)
+    reads: list[bool] = []
+    stale = {"access_token": "reddit-expired"}
+
+    def credentials(fresh: bool) -> dict[str, Any]:
+        reads.append(fresh)
+        return {"access_token": current[0]} if fresh else stale
+
+    current = [""]
+    for em, adapter in _running(emulator, lambda http, em: RedditReplies(http, credentials=credentials, clock=sim_clock)):
+        current[0] = em.issue_token()      # the Poller renewed it meanwhile
+        where = _reddit_post(em, sim_clock)
+        adapter.reply(where, "Sorry for the wait.", idempotency_key=KEY)
+        assert reads[:2] == [False, True] and len(em.comments) == 1
+        stale["access_token"] = current[0]
+        assert adapter.find_reply(where, "Sorry for the wait.", sim_clock() - timedelta(minutes=1)) is not None
+        assert any(r.path == "/api/v1/me" for r in em.requests_log), "no username in the secret: asked Reddit"
+        em.expire_tokens()                 # expired, and not renewed yet
+        with pytest.raises(TransientPlatformError, match="renews"):
+            adapter.reply(where, "Sorry, once more.", idempotency_key=KEY + "b")
 
 
 # --- Mastodon --------------------------------------------------------------------------------------

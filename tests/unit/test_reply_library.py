@@ -562,4 +562,6 @@ def test_a_template_reply_that_fills_to_over_the_limit_is_refused() -> None:
 
 def test_every_reply_platform_names_counters_the_wiring_gives() -> None:
     assert {rule.counter for limits in REPLY_LIMITS.values() for rule in limits} <= set(COUNTERS)
-    assert set(REPLY_LIMITS) == {"x", "weibo", "wechat", "douyin", "mastodon", "bluesky"}
+    assert set(REPLY_LIMITS) == {"x", "weibo", "wechat", "douyin", "mastodon", "bluesky", "reddit"}
+    # Reddit's 10,000 is past any reply request's 2,000 characters: its rule is checked here alone
+    assert length_problems("reddit", "港" * 10_000, COUNTERS) == [] and length_problems("reddit", "👍" * 5_001, COUNTERS)

@@ -8,7 +8,7 @@ the drill points the Publisher's reply adapters at the listening emulators throu
 configuration's `replies: {platform: {base_url}}` (the wiring prefers it over the channel's
 base_url), leaving statements where they were. The channel tokens secret holds the bank's tokens,
 which the listening emulators are started with (one account, one token, as on the platform);
-Douyin's replies use its listening secret, which the drill already writes. X is the exception:
+Douyin's and Reddit's replies use their listening secrets, which the drill already writes. X is the exception:
 its listening emulator (search) is not its publishing one (posts and replies), so every X post the
 drill puts in the first is also made known to the second under the same id, as a post that
 mentions the bank when it is `to_bank`.
@@ -19,6 +19,7 @@ and set against the reply items of the InboxTable (state SENT, `platform_reply_i
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from crisiscomms_local.drill.world import World
 
-REPLY_PLATFORMS = ("x", "weibo", "wechat", "douyin", "mastodon", "bluesky")
+REPLY_PLATFORMS = ("x", "weibo", "wechat", "douyin", "mastodon", "bluesky", "reddit")
 # What a channel fault on a platform hits on its listening emulator: its reply endpoint where the
 # emulator can aim a fault at it, else every request (None: Mastodon and Douyin have no targets).
 REPLY_FAULT_TARGETS: dict[str, str | None] = {"weibo": "reply", "wechat": "/cgi-bin/comment/reply/add",
-                                              "bluesky": "createRecord", "mastodon": None, "douyin": None}
+                                              "bluesky": "createRecord", "mastodon": None, "douyin": None,
+                                              "reddit": "/api/comment"}
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_~^\[\]|#>])")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ def delivered(world: World) -> list[Delivered]:
     if "douyin" in listening:
         for r in listening["douyin"].replies:
             out.append(Delivered("douyin", f"douyin#{r.answers}", r.comment_id, r.content, r.created_at))
+    if "reddit" in listening:
+        for c in listening["reddit"].comments:
+            out.append(Delivered("reddit", f"reddit#{c.link.name}", c.name, shown_on_reddit(c.body), c.created_at))
     if "mastodon" in listening:
         for s in listening["mastodon"].replies:
             out.append(Delivered("mastodon", f"mastodon#{s.in_reply_to_id}", s.id, s.text, s.created_at))
@@ -185,10 +191,15 @@ def approval_problem(world: World, reply: dict[str, Any]) -> str | None:
     return None
 
 
+def shown_on_reddit(markdown: str) -> str:
+    """What Reddit shows of a comment's Markdown as the adapter writes it: escapes and hard breaks undone."""
+    return _MARKDOWN_ESCAPE.sub(r"\1", markdown.replace("  \n", "\n"))
+
+
 def comparable(text: str) -> str:
     """Text as compared between the reply item and the platform: whitespace runs as one space."""
     return " ".join(text.split())
 
 
 __all__ = ["Delivered", "REPLY_FAULT_TARGETS", "approval_problem", "comparable", "configure", "delivered",
-           "listening_tokens", "mirror_x_post", "reply_items"]
+           "listening_tokens", "mirror_x_post", "reply_items", "shown_on_reddit"]

@@ -21,7 +21,7 @@ from crisiscomms.models.topics import TOPIC_ID_PATTERN
 
 OFFSET = re.compile(r"^\+(\d{2,3}):([0-5]\d)(?::([0-5]\d))?$")
 LISTENING_PLATFORMS = ("x", "weibo", "mastodon", "bluesky", "reddit", "wechat", "douyin")
-CHANNELS = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook", "douyin")
+CHANNELS = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook", "douyin", "reddit")
 # The keys each desk action takes beyond at/as/do (the format's, and the API's optional ones the desk passes on)
 ACTION_KEYS: dict[str, frozenset[str]] = {action: frozenset(keys) for action, keys in {
     "draft": ("ref", "channels", "text"), "edit": ("ref", "text", "channels", "title", "placeholders"), "approve": ("ref", "version"),

@@ -1,4 +1,4 @@
-"""Emulator of Reddit's search API and of its token endpoint, for listening.
+"""Emulator of Reddit's search API and of its token endpoint, for listening, and of comments, for replies.
 
 One server plays both Reddit hosts: oauth.reddit.com, which answers `GET /search` and
 `GET /r/{subreddit}/search` to a bearer token, and www.reddit.com, whose
@@ -18,6 +18,14 @@ anchored on it answers an empty listing, as Reddit does.
 Every API answer carries `X-Ratelimit-Used`, `X-Ratelimit-Remaining` (a decimal) and
 `X-Ratelimit-Reset` (seconds until the window resets); 100 queries a minute averaged over 10
 minutes. Errors are ``{"message": "...", "error": <status>}``.
+
+Replies: `POST /api/comment` (form `api_type=json`, `thing_id`, `text`) comments as the bank's account
+under a submission and answers ``{"json": {"errors": [], "data": {"things": [{"kind": "t1", "data"}]}}}``;
+a refusal is HTTP 200 with ``json.errors`` (``[CODE, message, field]``): USER_REQUIRED for an
+application-only token (`client_credentials`), DELETED_LINK for a submission that is gone, THREAD_LOCKED
+for a locked one, NO_TEXT, TOO_LONG (over 10,000 characters). `GET /user/{name}/comments` lists an
+account's comments newest first (`limit`, `after`); `GET /api/v1/me` names the token's account.
+`comments` holds what the bank's account said, in order.
 """
 from __future__ import annotations
 
@@ -37,6 +45,10 @@ from .channels._common import bearer_token, json_response
 SEARCH_PATH = "/search"
 SUBREDDIT_SEARCH = re.compile(r"^/r/([A-Za-z0-9_]{2,21})/search$")
 TOKEN_PATH = "/api/v1/access_token"
+COMMENT_PATH = "/api/comment"
+ME_PATH = "/api/v1/me"
+USER_COMMENTS = re.compile(r"^/user/([A-Za-z0-9_-]{3,20})/comments$")
+COMMENT_MAX_LENGTH = 10_000
 QUERY_MAX_LENGTH = 512
 LISTING_DEPTH = 1000
 FIRST_ID = int("1h0000", 36)
@@ -68,6 +80,12 @@ class Submission:
     raw: dict[str, Any] | None = None  # a child served as it is: a malformed item on demand
     subreddit_subscribers: int = 0
     deleted: bool = False
+    locked: bool = False
+
+    @property
+    def permalink(self) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "_", self.title.lower())[:50].strip("_")
+        return f"/r/{self.subreddit}/comments/{self.id}/{slug}/"
 
     @property
     def name(self) -> str:
@@ -75,6 +93,28 @@ class Submission:
 
     def searchable_text(self) -> str:
         return f"{self.title}\n{self.selftext}".casefold()
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment (t1) under a submission."""
+
+    id: str
+    author: str
+    body: str
+    link: Submission
+    created_at: datetime
+
+    @property
+    def name(self) -> str:
+        return f"t1_{self.id}"
+
+    def data(self) -> dict[str, Any]:
+        created = self.created_at.timestamp()
+        return {"id": self.id, "name": self.name, "author": self.author, "body": self.body,
+                "parent_id": self.link.name, "link_id": self.link.name, "subreddit": self.link.subreddit,
+                "permalink": f"{self.link.permalink}{self.id}/", "created": created, "created_utc": created,
+                "score": 1, "edited": False, "distinguished": None, "stickied": False}
 
 
 def _clauses(query: str) -> list[list[str]]:
@@ -116,7 +156,10 @@ class RedditEmulator(EmulatorServer):
         self.queries_per_window = queries_per_window
         self.window_seconds = window_seconds
         self._posts: list[Submission] = []
+        self._comments: list[Comment] = []
         self._tokens: dict[str, datetime] = {}
+        self._app_only: set[str] = set()  # tokens of the client_credentials grant: no account behind them
+        self._comment_waits: list[float] = []  # RATELIMIT answers to give the next comments, in seconds
         self._grants: list[str] = []
         self._next_number = FIRST_ID
         self._window_reset: datetime | None = None
@@ -131,13 +174,14 @@ class RedditEmulator(EmulatorServer):
         """A submission; returns its fullname (t3_<id>), the native_id the adapter stores.
 
         Without `title` the text is the title (a link post's, no self text). `to_bank` names the
-        bank's account as u/<bank_username> in the self text. Reddit shows no author's follower count,
+        bank's account as u/<bank_username> in the self text, unless the post names it already. Reddit shows no author's follower count,
         language or location: `followers` is the subreddit's subscribers (the post's audience, as a
         listing gives it), language and location are ignored. `indexed_at` (default `created_at`) is when search
         starts finding it."""
         created = as_utc(created_at, "created_at")
         selftext = text if title is not None else ""
-        if to_bank:
+        named = re.search(rf"(?<![\w/])/?u/{re.escape(self.bank_username)}(?![\w-])", f"{title or ''}\n{text}", re.I)
+        if to_bank and not named:
             selftext = f"{selftext}\n\nu/{self.bank_username}".strip()
         with self._lock:
             post = Submission(id=self._new_id(), title=title if title is not None else text, selftext=selftext,
@@ -163,10 +207,31 @@ class RedditEmulator(EmulatorServer):
                 if post.name == fullname:
                     post.deleted = True
 
-    def issue_token(self) -> str:
+    def lock_post(self, fullname: str) -> None:
+        """A moderator locked the thread: it takes no more comments."""
+        with self._lock:
+            for post in self._posts:
+                if post.name == fullname:
+                    post.locked = True
+
+    def rate_limit_comments(self, seconds: float, *, times: int = 1) -> None:
+        """The spam filter's answer to an account commenting fast: the next `times` comments are refused
+        with RATELIMIT, HTTP 200, and `json.ratelimit` seconds to wait."""
+        with self._lock:
+            self._comment_waits += [seconds] * times
+
+    @property
+    def comments(self) -> list[Comment]:
+        """The comments the bank's account made, oldest first."""
+        with self._lock:
+            return list(self._comments)
+
+    def issue_token(self, *, app_only: bool = False) -> str:
         with self._lock:
             token = f"reddit-{secrets.token_hex(8)}"
             self._tokens[token] = as_utc(self.clock()) + self.token_lifetime
+            if app_only:
+                self._app_only.add(token)
             return token
 
     def expire_tokens(self) -> None:
@@ -224,15 +289,23 @@ class RedditEmulator(EmulatorServer):
         return self._error(fault.status)
 
     def is_write(self, request: Request) -> bool:
-        return False
+        return request.path == COMMENT_PATH
+
+    def fault_target(self, request: Request) -> str | None:
+        """A fault may aim at the comment endpoint alone (a reply's), leaving search alone."""
+        return request.path
 
     def handle(self, request: Request) -> Response:
         now = as_utc(self.clock(), "clock()")
         if request.path == TOKEN_PATH:
             return self._token(request, now) if request.method == "POST" else self._error(405)
         subreddit_match = SUBREDDIT_SEARCH.match(request.path)
-        if request.path != SEARCH_PATH and subreddit_match is None:
+        user_match = USER_COMMENTS.match(request.path)
+        if (request.path not in (SEARCH_PATH, COMMENT_PATH, ME_PATH) and subreddit_match is None
+                and user_match is None):
             return self._error(404, "Not Found")
+        if (request.method == "POST") != (request.path == COMMENT_PATH):
+            return self._error(405, "Method Not Allowed")
         token = bearer_token(request)
         with self._lock:
             expires = self._tokens.get(token or "")
@@ -248,11 +321,62 @@ class RedditEmulator(EmulatorServer):
         headers = self._rate_headers(now, used, reset)
         if used > self.queries_per_window:
             return self._error(429, "Too Many Requests", headers)
-        subreddit = subreddit_match.group(1) if subreddit_match else None
-        restrict = subreddit is not None and request.param("restrict_sr") in ("1", "true", "on")
-        response = self._search(request, now, subreddit if restrict else None)
+        if request.path == COMMENT_PATH:
+            response = self._comment(request, now, app_only=token in self._app_only)
+        elif request.path == ME_PATH:
+            response = json_response(200, {"name": self.bank_username, "id": _user_fullname(self.bank_username)[3:]})
+        elif user_match is not None:
+            response = self._user_comments(request, user_match.group(1))
+        else:
+            subreddit = subreddit_match.group(1) if subreddit_match else None
+            restrict = subreddit is not None and request.param("restrict_sr") in ("1", "true", "on")
+            response = self._search(request, now, subreddit if restrict else None)
         response.headers.update(headers)
         return response
+
+    def _comment(self, request: Request, now: datetime, *, app_only: bool) -> Response:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+
+        def refused(code: str, message: str, field: str | None) -> Response:
+            return json_response(200, {"json": {"errors": [[code, message, field]]}})
+
+        if app_only:
+            return refused("USER_REQUIRED", "Please log in to do that.", None)
+        text, thing = form.get("text", ""), form.get("thing_id", "")
+        if not text.strip():
+            return refused("NO_TEXT", "we need something here", "text")
+        if len(text) > COMMENT_MAX_LENGTH:
+            return refused("TOO_LONG", f"this is too long (max: {COMMENT_MAX_LENGTH})", "text")
+        with self._lock:
+            if self._comment_waits:
+                wait = self._comment_waits.pop(0)
+                return json_response(200, {"json": {"ratelimit": wait, "errors": [[
+                    "RATELIMIT", f"Looks like you've been doing that a lot. Take a break for {ceil(wait / 60)} "
+                    "minutes before trying again.", "ratelimit"]]}})
+            link = next((p for p in self._posts if p.name == thing and not p.deleted and p.raw is None), None)
+            if link is None:
+                return refused("DELETED_LINK", "that link has been deleted", "parent")
+            if link.locked:
+                return refused("THREAD_LOCKED", "Comments are locked.", "parent")
+            comment = Comment(self._new_id(), self.bank_username, text, link, now)
+            self._comments.append(comment)
+            link.num_comments += 1
+        return json_response(200, {"json": {"errors": [], "data": {"things": [{"kind": "t1", "data": comment.data()}]}}})
+
+    def _user_comments(self, request: Request, username: str) -> Response:
+        limit_raw = request.param("limit") or "25"
+        limit = min(int(limit_raw), 100) if limit_raw.isdigit() and int(limit_raw) > 0 else 25
+        with self._lock:
+            mine = sorted((c for c in self._comments if c.author.lower() == username.lower()),
+                          key=lambda c: (c.created_at, int(c.id, 36)), reverse=True)
+        names = [c.name for c in mine]
+        after = request.param("after")
+        start = names.index(after) + 1 if after in names else 0 if not after else len(mine)
+        page = mine[start:start + limit]
+        more = start + limit < len(mine)
+        return json_response(200, {"kind": "Listing", "data": {
+            "after": page[-1].name if page and more else None, "before": None, "dist": len(page),
+            "children": [{"kind": "t1", "data": c.data()} for c in page]}})
 
     def _search(self, request: Request, now: datetime, subreddit: str | None) -> Response:
         query = request.param("q") or ""
@@ -295,8 +419,7 @@ class RedditEmulator(EmulatorServer):
     def _child(self, post: Submission) -> Any:
         if post.raw is not None:
             return post.raw
-        slug = re.sub(r"[^a-z0-9]+", "_", post.title.lower())[:50].strip("_")
-        permalink = f"/r/{post.subreddit}/comments/{post.id}/{slug}/"
+        permalink = post.permalink
         created = post.created_at.timestamp()
         return {"kind": "t3", "data": {
             "approved_at_utc": None, "subreddit": post.subreddit, "selftext": post.selftext,
@@ -329,8 +452,9 @@ class RedditEmulator(EmulatorServer):
             return json_response(200, {"error": "unsupported_grant_type"})
         if not ok:
             return json_response(200, {"error": "invalid_grant"})
-        token = self.issue_token()
+        token = self.issue_token(app_only=grant == "client_credentials")
         with self._lock:
             self._grants.append(grant)
         return json_response(200, {"access_token": token, "token_type": "bearer",
-                                   "expires_in": int(self.token_lifetime.total_seconds()), "scope": "read"})
+                                   "expires_in": int(self.token_lifetime.total_seconds()),
+                                   "scope": "read" if grant == "client_credentials" else "identity history read submit"})

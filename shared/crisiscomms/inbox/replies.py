@@ -111,6 +111,9 @@ REPLY_LIMITS: dict[str, tuple[ReplyLimit, ...]] = {
     # reported (WeChat article comments 600 characters; Douyin comments 100), the stricter reading.
     "wechat": (ReplyLimit("utf16", 600, "characters", "comment/reply/add (content): the comment box's 600, assumed"),),
     "douyin": (ReplyLimit("utf16", 100, "characters", "video/comment/reply (content): the comment box's 100, assumed"),),
+    # Reddit counts code points; UTF-16 units count an emoji twice, the stricter reading. Reddit counts the
+    # Markdown escapes the adapter adds too: a text this long full of marks may still be refused (FAILED).
+    "reddit": (ReplyLimit("utf16", 10_000, "characters", "api/comment (text): TOO_LONG beyond 10,000"),),
 }
 
 

@@ -37,8 +37,8 @@ __all__ = ["CHANNELS", "CONFIRM_PENDING", "REPLY_PLATFORMS", "Channel", "Channel
 Channel = Literal["newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook"]
 CHANNELS: tuple[Channel, ...] = ("newsroom", "x", "weibo", "wechat", "mastodon", "bluesky", "telegram", "webhook")
 # Where the bank can answer people in place (crisiscomms.adapters.replies has what each one allows).
-ReplyPlatform = Literal["x", "weibo", "wechat", "douyin", "mastodon", "bluesky"]
-REPLY_PLATFORMS: tuple[ReplyPlatform, ...] = ("x", "weibo", "wechat", "douyin", "mastodon", "bluesky")
+ReplyPlatform = Literal["x", "weibo", "wechat", "douyin", "mastodon", "bluesky", "reddit"]
+REPLY_PLATFORMS: tuple[ReplyPlatform, ...] = ("x", "weibo", "wechat", "douyin", "mastodon", "bluesky", "reddit")
 
 # `DeliveryResult.details["confirm"]` when the platform accepted the post and `confirm` must follow.
 CONFIRM_PENDING = "pending"

@@ -73,6 +73,8 @@ NO_REPLY_ENGAGEMENT: dict[str, str] = {
     "weibo": "a Weibo reply is a comment; statuses/count counts statuses only",
     "wechat": "a WeChat reply is a comment reply; no counts are given for it",
     "douyin": "a Douyin reply is a comment reply; no counts are given for it",
+    "reddit": "a Reddit reply is a comment; its score is readable (api/info) only with the listening token, "
+              "which the Reviewer does not hold",
 }
 
 # A channel's counts for the ids asked: {id: Engagement}; raises PlatformError; None when the

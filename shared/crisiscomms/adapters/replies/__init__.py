@@ -133,6 +133,24 @@ REPLY_CAPABILITIES: dict[ReplyPlatform, ReplyCapability] = {
         pace_source="PDS writes: 5,000 points an hour, a create costs 3 (docs.bsky.app, rate limits); 10 a minute "
                     "is far below, for spam's sake",
     ),
+    "reddit": ReplyCapability(
+        platform="reddit",
+        answers="any submission that is not locked, archived or deleted (THREAD_LOCKED, TOO_OLD, DELETED_LINK: "
+                "FAILED with that reason); the bank's account must be the one the listening secret authorised",
+        api="POST /api/comment (api_type=json, thing_id=t3_…, text as Markdown, escaped to show as approved)",
+        length="10,000 characters (TOO_LONG beyond)",
+        found_again="the account's own comments (GET /user/{username}/comments) for one under the same "
+                    "submission with this text; Reddit has no idempotency key",
+        findable=True,
+        per_minute=1, burst=3,
+        pace_source="Reddit's OAuth limit is 100 queries a minute per client, shared with listening; its spam "
+                    "filter answers RATELIMIT to accounts that comment fast, a new or low-karma one after a few "
+                    "comments: 1 a minute with bursts of 3 is this project's choice",
+        notes="sent with the access token of the Reddit listening secret, which must be the bank's account "
+              "(refresh_token or password grant; scopes submit, history, and identity when the secret names "
+              "no username): an application-only token can search but not comment (USER_REQUIRED). The "
+              "Poller renews the token; the Publisher only reads it",
+    ),
 }
 
 assert set(REPLY_CAPABILITIES) == set(REPLY_PLATFORMS)
