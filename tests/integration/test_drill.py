@@ -541,6 +541,31 @@ def test_posts_dated_after_the_drills_end_are_named_as_never_read(tmp_path: Path
     assert "not read: 2 posts or articles dated after the drill's end (+00:02)" in report.notes, report.notes
 
 
+def test_a_duration_of_part_minutes_hears_its_last_part_and_nothing_after_the_end(tmp_path: Path) -> None:
+    """The sources run every minute: the drill runs on to the first minute at or after the end, so a post of
+    the last part minute is read; one dated after the end is still not, though that last run comes after it.
+    A desk action within a minute past the end is done, a later one named."""
+    text = {"en": {"full": "All fine.", "short": "Fine."}}
+    scenario = {
+        "name": "unseen-part-minute", "start": "2027-06-10T20:00:30+08:00", "duration": "+00:02:30",
+        "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
+        "posts": [{"at": "+00:02:10", "platform": "mastodon", "author": "a", "text": "Northgate Savings late in the drill"},
+                  {"at": "+00:02:30", "platform": "bluesky", "author": "b.bsky.social", "text": "Northgate Savings at the end"},
+                  {"at": "+00:02:50", "platform": "x", "author": "c", "text": "Northgate Savings after the end"}],
+        "news": [{"at": "+00:02:40", "feed": "wire", "title": "Northgate Savings after the end"}],
+        "desk": [{"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom"], "text": text},
+                 {"at": "+00:03:20", "as": "approver:wang", "do": "approve", "ref": "s1"},
+                 {"at": "+00:03:40", "as": "author:li", "do": "publish", "ref": "s1"}],
+        "expect": [{"check": "stored_posts", "min": 2, "max": 2}, {"check": "topic_posts", "topic": "northgate", "min": 2}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    assert report.ticks == 4 and report.figures["simulated_minutes"] == 2.5
+    assert "not read: 2 posts or articles dated after the drill's end (+00:02:30)" in report.notes, report.notes
+    assert report.statements[0]["state"] == "APPROVED"
+    assert "not done: 1 desk action(s) dated after the drill's end (+00:02:30): publish s1 at +00:03:40" in report.notes
+
+
 def test_desk_actions_dated_after_the_drills_end_are_named_as_never_done(tmp_path: Path) -> None:
     """The replay's last minute takes the actions of its whole minute (+00:02:30 is done); a later one is named."""
     text = {"en": {"full": "All fine.", "short": "Fine."}}

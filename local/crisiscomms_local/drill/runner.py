@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -127,10 +128,11 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
     actions = sorted(scenario.desk, key=lambda a: scenario.at(a.at))
     held: list[tuple[Any, str]] = []  # desk actions answered 503 during an outage, with their Idempotency-Key
     detect = bool(world.source_kinds) or any(c.check in ("alert", "no_alert", "max_level", "sms") for c in scenario.expect)
-    minutes = int(scenario.length.total_seconds() // 60)
-    for minute in range(minutes + 1):
-        now = scenario.start + timedelta(minutes=minute)
-        next_minute = now + timedelta(minutes=1)
+    offsets = tick_offsets(scenario.length)
+    for minute, offset in enumerate(offsets):
+        now = scenario.start + offset
+        # the desk's actions dated up to a minute past the end are done (see world.desk_after_end)
+        next_minute = min(now + timedelta(minutes=1), scenario.start + scenario.length + timedelta(minutes=1))
         # Desk actions happen at their own second within the minute; polls and deliveries follow.
         while actions and scenario.at(actions[0].at) < next_minute:
             action = actions.pop(0)
@@ -183,7 +185,19 @@ def _replay(world: World) -> tuple[dict[str, SourceTally], list[str], int]:
         world.desk.outcomes.append(DeskOutcome(action.at, spec["as"], spec["do"], subject_of(spec), 503, False,
                                                "AWS did not answer again before the drill's end", key))
     world.end_outages()  # what is judged after the replay is read with every service answering
-    return tallies, timeline, minutes + 1
+    return tallies, timeline, len(offsets)
+
+
+def _minutes(length: timedelta) -> int | float:
+    minutes = length.total_seconds() / 60
+    return int(minutes) if minutes.is_integer() else round(minutes, 2)
+
+
+def tick_offsets(length: timedelta) -> list[timedelta]:
+    """When the scheduled functions run: every minute from the start (their schedule) until the first run at
+    or after the end, so a post of a duration's last part minute is read too (nothing dated after the end is
+    replayed: see world's `after_end`)."""
+    return [timedelta(minutes=m) for m in range(math.ceil(length.total_seconds() / 60) + 1)]
 
 
 def _hold_for_the_outage(world: World, outcome: Any) -> bool:
@@ -419,7 +433,7 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
         "ingest_latency_median_s": statistics.median(latencies) if latencies else None,
         "ingest_latency_max_s": max(latencies) if latencies else None,
         "real_seconds": round(real_seconds, 2),
-        "simulated_minutes": ticks - 1,
+        "simulated_minutes": _minutes(scenario.length),
         "failed_invocations": dict(sorted(world.failed_invocations.items())),  # scheduled runs lost to an outage
     }
     statements = _statements(world)
@@ -873,7 +887,8 @@ def _bar(share: float, width: int = 20) -> str:
 
 def render(report: DrillReport, scenario_start: datetime) -> str:
     out = [f"Drill {report.name}: {report.description}".rstrip(": "),
-           f"  {report.ticks} simulated minutes replayed in {report.real_seconds:.1f} s", "", "Sources"]
+           f"  {report.figures.get('simulated_minutes')} simulated minutes ({report.ticks} runs of each schedule)"
+           f" replayed in {report.real_seconds:.1f} s", "", "Sources"]
     header = f"  {'source':<24}{'fetched':>8}{'stored':>8}{'dup-rej':>8}{'malformed':>10}{'unmatched':>10}{'retries':>8}  runs"
     out.append(header)
     for name, t in sorted(report.sources.items()):
