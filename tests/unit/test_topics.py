@@ -47,6 +47,25 @@ def test_matching(text: str, expected: tuple[str, ...]) -> None:
     assert MATCHER.match(_post(text)) == expected
 
 
+ACCENTED = TopicMatcher([Topic(id="sg", names=["Société Générale"]), Topic(id="ca", names=["Credit Agricole"]),
+                         Topic(id="vcb", names=["Ngân hàng Vietcombank"]), Topic(id="jp", names=["みずほ銀行"])])
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Société Générale a bloqué mon compte", ("sg",)),
+    ("Societe Generale bloque les virements", ("sg",)),     # typed without the accents, as people often do
+    ("SOCIÉTÉ GÉNÉRALE en panne", ("sg",)),
+    ("Crédit Agricole ne répond plus", ("ca",)),              # the name configured without them
+    ("ngan hang vietcombank bi loi", ("vcb",)),
+    ("Soci\u200bété Générale", ("sg",)),                     # an invisible character splitting the name
+    ("Société\u00adGénérale", ()),                           # ... is dropped, not read as a space
+    ("みずほ銀行のATMが止まった", ("jp",)),                      # marks of other scripts are kept
+    ("みすほ銀行", ()),
+])
+def test_latin_names_match_without_their_accents_and_invisible_characters(text: str, expected: tuple[str, ...]) -> None:
+    assert ACCENTED.match(_post(text)) == expected
+
+
 def test_posts_by_a_watched_account_belong_to_its_topic() -> None:
     assert MATCHER.match(_post("We are open as usual.", author="HarborBank")) == ("harbor",)
 

@@ -1,8 +1,10 @@
 """Which watched topics a post belongs to.
 
 Names, keywords, hashtags and accounts identify a topic; any exclusion vetoes it. Latin terms
-match whole words, case-insensitively; Chinese terms match as substrings, with Traditional
-characters folded to Simplified so one keyword list serves both scripts.
+match whole words, case- and accent-insensitively ("Societe Generale" is "Société Générale", as
+people often type it); Chinese terms match as substrings, with Traditional characters folded to
+Simplified so one keyword list serves both scripts. Invisible characters (zero-width spaces and
+joiners, soft hyphens), which split a name without showing, are dropped.
 
 A topic's ambiguous names (平安, "Chase") find posts too, but a post found through them alone
 belongs to the topic only when it is judged about the bank (crisiscomms.listening.relatedness),
@@ -12,6 +14,7 @@ unrelated to that topic (`relate`).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,17 +25,42 @@ from crisiscomms.scoring import WORD_CLASS, to_simplified
 from crisiscomms.watch import Topic, WatchConfig
 
 _LATIN = re.compile(r"[a-z0-9]")
+# Latin letters with marks (Latin-1 Supplement to Extended-B, Extended Additional), and the invisible
+# characters that split a word without showing: a text holding neither skips both passes.
+_MARKED_LATIN = re.compile("[\u00c0-\u024f\u1e00-\u1eff]")
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+_MARKED_OR_INVISIBLE = re.compile("[\u00ad\u00c0-\u024f\u1e00-\u1eff\u200b-\u200d\u2060\ufeff]")
 # The characters of English words (the tokenizer's): a Latin name ends at Chinese text ("Lakeshore的柜员") as at a space.
 _LATIN_EDGE = f"[{WORD_CLASS}_]"
 
 
 def normalise(text: str) -> str:
-    """The scorer's folding (width, case, quotes) plus Traditional to Simplified. ASCII text only changes
-    case (NFKC, the quotes and the Traditional table leave it alone; ASCII's case-fold is lower()): the
-    English half of a page is folded in a fifth of the time."""
+    """The scorer's folding (width, case, quotes) plus Traditional to Simplified, Latin letters without
+    their marks, and no invisible characters. ASCII text only changes case (NFKC, the quotes, the marks
+    and the Traditional table leave it alone; ASCII's case-fold is lower()): the English half of a page
+    is folded in a fifth of the time."""
     if text.isascii():
         return text.lower()
-    return to_simplified(fold_text(text))
+    folded = to_simplified(fold_text(text))
+    if _MARKED_OR_INVISIBLE.search(folded) is None:
+        return folded
+    folded = _INVISIBLE.sub("", folded)
+    return _unmarked(folded) if _MARKED_LATIN.search(folded) else folded
+
+
+def _unmarked(text: str) -> str:
+    """Latin letters without their combining marks (é -> e, ø stays: it has none to drop); other scripts
+    as they were (their marks are kept: the text is composed again)."""
+    kept = []
+    latin = False  # the last base character was a Latin letter
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch):
+            if latin:
+                continue
+        else:
+            latin = ch < "\u0250" and ch.isalpha()
+        kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept))
 
 
 class _Terms:
