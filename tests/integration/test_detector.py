@@ -103,3 +103,19 @@ def test_an_unacknowledged_alert_escalates_once(world) -> None:
     escalations = [t for arn, t in phone.sent if arn == "escalation"]
     assert len(escalations) == 1 and "not acknowledged" in escalations[0]
     assert alerts.for_topic("harbor")[0]["escalated_at"]
+
+
+def test_a_topic_named_in_chinese_first_is_texted_by_its_english_name_when_only_that_fits(world) -> None:
+    """On-call hears which bank and what was measured: 港湾银行 would leave no room for the figure in 70 units."""
+    posts, alerts, phone, detector, clock = world
+    topic = Topic(id="harbor", names=["港湾银行", "港灣銀行", "Harbor Bank"])
+    for minute in range(60):
+        _store(posts, START + timedelta(minutes=minute), 1, negative=False)
+    for minute in range(60, 64):
+        _store(posts, START + timedelta(minutes=minute), 15, negative=True)
+        clock.set(START + timedelta(minutes=minute + 1))
+        detector().evaluate(topic)
+    [alert] = alerts.for_topic("harbor")
+    assert alert["topic_names"] == ["港湾银行", "港灣銀行", "Harbor Bank"]
+    texts = [t for arn, t in phone.sent if arn == "oncall"]
+    assert texts and all(t.split(":")[0].endswith("Harbor Bank") and alert["alert_id"] in t for t in texts), texts

@@ -100,3 +100,31 @@ def test_every_message_fits_one_sms_and_keeps_level_and_alert_id(level: Level | 
 def test_an_alert_id_that_cannot_fit_is_refused() -> None:
     with pytest.raises(ValueError):
         sms_text(Level.CRISIS, "Acme", "z 12", "中" * 80)
+
+
+BANK_RUN = {"en": "Bank run rumour", "zh": "挤兑传言"}
+
+
+def test_a_chinese_named_topic_is_named_by_its_gsm7_name_before_anything_is_cut() -> None:
+    """Named in Chinese, the on-call SMS is UCS-2 (70 units) and its figure alone leaves no room for the name;
+    the topic's English name keeps the bank, the figure, the narrative and the hint in one GSM-7 SMS."""
+    figure = "social volume 120.0x baseline (z 120.0)"
+    alone = sms_text(Level.CRISIS, "港湾银行", figure, "harbor-20270701-0207", narrative=BANK_RUN)
+    assert alone == "CRISIS: social volume 120.0x baseline (z 120.0). Alert harbor-20270701-0207.", "the name cut away"
+    named = sms_text(Level.CRISIS, "港湾银行", figure, "harbor-20270701-0207", narrative=BANK_RUN,
+                     other_names=["港湾银行", "港灣銀行", "Harbor Bank"])
+    assert named == (f"CRISIS Harbor Bank: {figure}. Narrative: Bank run rumour. Alert harbor-20270701-0207."
+                     f"{ACK_HINT}") and fits_one_sms(named)
+    # the configured name is kept whenever it fits uncut, if only without the hint
+    assert sms_text(Level.CRISIS, "港湾银行", "not acknowledged", "harbor-20270701-0207",
+                    other_names=["Harbor Bank"]) == "CRISIS 港湾银行: not acknowledged. Alert harbor-20270701-0207."
+    # no GSM-7 name among the others: as before
+    assert sms_text(Level.CRISIS, "港湾银行", figure, "harbor-20270701-0207", narrative=BANK_RUN,
+                    other_names=["港灣銀行"]) == alone
+
+
+def test_a_gsm7_name_too_long_for_everything_is_the_one_cut() -> None:
+    long_name = "Harbor Bank Retail and Commercial Banking Division of the Greater Harbor Region " * 2
+    text = sms_text(Level.WARNING, "港湾银行", "social volume 120.0x baseline (z 120.0)", "harbor-20270701-0207",
+                    other_names=[long_name])
+    assert is_gsm7(text) and fits_one_sms(text) and text.startswith("WARNING Harbor Bank Retail") and "...: " in text

@@ -166,7 +166,8 @@ class Detector:
         elif isinstance(decision, TriggerAlert):
             alert_id = f"{topic.id}-{decision.alert_id}"
             self._alerts.create({
-                "alert_id": alert_id, "topic": topic.id, "topic_name": topic.names[0], "status": "TRIGGERED",
+                "alert_id": alert_id, "topic": topic.id, "topic_name": topic.names[0], "topic_names": list(topic.names[:10]),
+                "status": "TRIGGERED",
                 "level": decision.level.name, "triggered_at": now, "updated_at": now, "reasons": decision.reasons,
                 "figures": figures, "top_posts": self._top_posts(topic.id), "notify_level": decision.level.name,
                 **self._leading_narrative(topic.id, figures),
@@ -245,7 +246,7 @@ class Detector:
             return
         text = sms_text(Level.parse(level), alert.get("topic_name") or alert["topic"],
                         (alert.get("reasons") or ["level raised"])[0], alert["alert_id"],
-                        narrative=(alert.get("narrative") or {}).get("names"))
+                        narrative=(alert.get("narrative") or {}).get("names"), other_names=alert.get("topic_names") or ())
         try:
             message_id = self._send(self._oncall, text)
         except Exception as exc:  # SNS down: give the claim back, the next run sends it
@@ -268,7 +269,7 @@ class Detector:
         if not claimed:
             return
         text = sms_text(Level.parse(alert["level"]), alert.get("topic_name") or alert["topic"],
-                        "not acknowledged", alert["alert_id"])
+                        "not acknowledged", alert["alert_id"], other_names=alert.get("topic_names") or ())
         try:
             self._send(self._escalation, text)
         except Exception as exc:

@@ -5,13 +5,16 @@ escape plus character) or, as soon as any other character appears, 70 UCS-2 code
 character outside the Basic Multilingual Plane, such as most emoji, costs two).
 
 The alert's leading narrative is named only when the message still fits one SMS with it (without
-the acknowledge hint if need be); nothing else is cut to make room. It is named in English when
+the acknowledge hint if need be); nothing else is cut to make room. A topic named in Chinese makes the
+message UCS-2, 70 units, where its key figure alone rarely fits: when the topic has another name in
+GSM-7 ("Harbor Bank" beside 港湾银行), that name is used before anything is cut, so the SMS still says
+which bank, what was measured and the narrative. It is named in English when
 the rest of the message is GSM-7 (so the 160-septet limit holds), in Chinese otherwise (the
 message is UCS-2 anyway, and the Chinese name takes fewer units).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from crisiscomms.detection.levels import Level
 
@@ -85,24 +88,38 @@ def _story(narrative: Mapping[str, str], english: bool) -> str:
     return NARRATIVE_LABEL["zh"].format(zh) if zh else ""
 
 
+def _uncut(name: str, topic: str, figure: str, alert_id: str, narrative: Mapping[str, str] | None) -> str | None:
+    """The message with nothing cut, the first that fits of: with the narrative and the hint, the narrative
+    alone, the hint alone, neither; None if none fits."""
+    full = _compose(name, topic, figure, alert_id, ACK_HINT)
+    story = _story(narrative, english=is_gsm7(full)) if narrative else ""
+    tries = [(ACK_HINT, story), ("", story)] if story else []
+    for hint, told in [*tries, (ACK_HINT, ""), ("", "")]:
+        if fits_one_sms(message := _compose(name, topic, figure, alert_id, hint, told)):
+            return message
+    return None
+
+
 def sms_text(level: Level | str, topic_name: str, key_figure: str, alert_id: str, *,
-             narrative: Mapping[str, str] | None = None) -> str:
+             narrative: Mapping[str, str] | None = None, other_names: Sequence[str] = ()) -> str:
     """The alert SMS, always one message.
 
     Preference: everything, the narrative (`{"en": name, "zh": name}`) included; then without the
-    acknowledge hint; then without the narrative; then the topic name shortened (down to nothing);
-    then the key figure shortened. Level and alert id are never cut: if they alone cannot fit,
+    acknowledge hint; then without the narrative (with the hint, then without); then the same with the
+    topic's first GSM-7 name of `other_names` when `topic_name` is not GSM-7; then that name (or the
+    topic name) shortened (down to nothing); then the key figure shortened. Level and alert id are never cut: if they alone cannot fit,
     the alert id is unusable and ValueError says so.
     """
     name = level.name if isinstance(level, Level) else str(level).upper()
     topic, figure = " ".join(topic_name.split()), " ".join(key_figure.split())
-    full = _compose(name, topic, figure, alert_id, ACK_HINT)
-    story = _story(narrative, english=is_gsm7(full)) if narrative else ""
-    for hint in (ACK_HINT, "") if story else ():
-        if fits_one_sms(message := _compose(name, topic, figure, alert_id, hint, story)):
-            return message
-    if fits_one_sms(full):
-        return full
+    if (message := _uncut(name, topic, figure, alert_id, narrative)) is not None:
+        return message
+    if not is_gsm7(topic):
+        plain = next((n for n in (" ".join(o.split()) for o in other_names) if n and is_gsm7(n)), None)
+        if plain is not None:
+            if (message := _uncut(name, plain, figure, alert_id, narrative)) is not None:
+                return message
+            topic = plain  # cut below, as the name that leaves the most room
     shorter: list[tuple[str, Callable[[str], str]]] = [
         (topic, lambda t: _compose(name, t, figure, alert_id, "")),
         (figure, lambda f: _compose(name, "", f, alert_id, "")),
