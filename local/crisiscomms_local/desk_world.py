@@ -138,12 +138,13 @@ def channels_config(emulators: dict[str, Any], languages: dict[str, list[str]] |
     em = emulators
     channels = {
         "newsroom": {"languages": languages["newsroom"], "options": {"site_title": "Example Bank Newsroom"}},
-        "x": {"languages": languages["x"], "account": "examplebank", "base_url": em["x"].base_url,
-              "options": {"user_id": getattr(em["x"], "user_id", "1234567890")}},
-        "mastodon": {"languages": languages["mastodon"], "account": "examplebank", "base_url": em["mastodon"].base_url,
-                     "options": {"account_id": "109876543210987654"}},
-        "bluesky": {"languages": languages["bluesky"], "account": "examplebank.bsky.social", "base_url": em["bluesky"].base_url,
-                    "options": {"did": "did:plc:examplebank0000000000000"}},
+        "x": {"languages": languages["x"], "account": getattr(em["x"], "username", "examplebank"),
+              "base_url": em["x"].base_url, "options": {"user_id": getattr(em["x"], "user_id", "1234567890")}},
+        "mastodon": {"languages": languages["mastodon"], "account": getattr(em["mastodon"], "username", "examplebank"),
+                     "base_url": em["mastodon"].base_url, "options": {"account_id": "109876543210987654"}},
+        "bluesky": {"languages": languages["bluesky"],
+                    "account": getattr(em["bluesky"], "account_handle", "examplebank.bsky.social"),
+                    "base_url": em["bluesky"].base_url, "options": {"did": "did:plc:examplebank0000000000000"}},
         "telegram": {"languages": languages["telegram"], "account": "@examplebank", "base_url": em["telegram"].base_url},
         "weibo": {"languages": languages["weibo"], "account": "5566778899", "base_url": em["weibo"].base_url},
         "wechat": {"languages": languages["wechat"], "base_url": em["wechat"].base_url,
@@ -154,8 +155,11 @@ def channels_config(emulators: dict[str, Any], languages: dict[str, list[str]] |
 
 
 def start_desk_world(*, stack: Stack | None = None, timeout_delay: float = 0.6, http_timeout: float = 0.3,
-                     clock: Any = None, languages: dict[str, list[str]] | None = None) -> DeskWorld:
-    """Provision (unless given a stack), start every channel emulator and point the functions at them."""
+                     clock: Any = None, languages: dict[str, list[str]] | None = None,
+                     accounts: dict[str, str] | None = None) -> DeskWorld:
+    """Provision (unless given a stack), start every channel emulator and point the functions at them.
+    `accounts` (platform -> handle, a drill scenario's): the channels publish as those accounts, so a post
+    that mentions the bank's X account may be answered there, and delivery links name the bank's accounts."""
     aws = None
     if stack is None:
         aws = LocalAwsServer().start()
@@ -166,7 +170,8 @@ def start_desk_world(*, stack: Stack | None = None, timeout_delay: float = 0.6, 
         client("secretsmanager").put_secret_value(SecretId=stack.refs["ChannelTokensSecret"], SecretString=json.dumps(TOKENS))
     now = clock or clock_module.now
     emulators: dict[str, Any] = {
-        "x": XPublishEmulator(now, timeout_delay=timeout_delay),
+        "x": XPublishEmulator(now, timeout_delay=timeout_delay,
+                              **({"username": accounts["x"].lstrip("@")} if accounts and accounts.get("x") else {})),
         "mastodon": MastodonEmulator(now, timeout_delay=timeout_delay),
         "bluesky": BlueskyEmulator(now, timeout_delay=timeout_delay),
         "telegram": TelegramEmulator(now, timeout_delay=timeout_delay),
@@ -174,6 +179,9 @@ def start_desk_world(*, stack: Stack | None = None, timeout_delay: float = 0.6, 
         "wechat": WeChatEmulator(now, access_token=TOKENS["wechat"], timeout_delay=timeout_delay),
         "webhook": WebhookReceiver(now, secret=WEBHOOK_SECRET, timeout_delay=timeout_delay),
     }
+    for platform, handle in (accounts or {}).items():
+        if platform in ("mastodon", "bluesky", "weibo"):
+            emulators[platform].play_account(handle)
     for em in emulators.values():
         em.start()
     from crisiscomms_local.aws import client

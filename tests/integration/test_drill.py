@@ -366,6 +366,35 @@ def test_a_reddit_post_is_answered_under_it_once_through_a_lost_answer(tmp_path:
                                                         post["text"])
 
 
+def test_the_channels_publish_as_the_scenarios_accounts_so_a_post_mentioning_the_x_account_is_answered(
+        tmp_path: Path) -> None:
+    """X accepts an API reply only to a post that mentions the bank's account: the account is the one the
+    scenario names, not the sample's; the statements' links name the scenario's accounts too."""
+    scenario = {
+        "name": "unseen-x-account", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:06",
+        "topics": [{"id": "northgate", "names": ["Northgate Savings"]}],
+        "accounts": {"x": "NorthgateHelp", "mastodon": "northgate@bank.example", "bluesky": "northgate.bsky.social"},
+        "posts": [{"at": "+00:01", "platform": "x", "id": "p1", "author": "ann",
+                   "text": "@NorthgateHelp my Northgate Savings card is blocked"}],
+        "desk": [
+            {"at": "+00:00", "as": "author:amy", "do": "template", "ref": "t1", "kind": "reply",
+             "text": {"en": "Sorry, please DM us your case number {n}."}, "placeholders": {"n": {"pattern": "[0-9]{3,8}", "max": 8}}},
+            {"at": "+00:01", "as": "approver:ben", "do": "approve", "ref": "t1"},
+            {"at": "+00:02", "as": "author:amy", "do": "reply_template", "post": "p1", "template": "t1", "values": {"n": "123"}},
+            {"at": "+00:03", "as": "author:amy", "do": "draft", "ref": "s1", "channels": ["x", "mastodon", "bluesky"],
+             "text": {"en": {"full": "Cards work again.", "short": "Cards work again."}}},
+            {"at": "+00:04", "as": "approver:ben", "do": "approve", "ref": "s1"},
+            {"at": "+00:04", "as": "approver:ben", "do": "publish", "ref": "s1"},
+        ],
+        "expect": [{"check": "reply_delivered", "post": "p1"}, {"check": "deliveries", "ref": "s1", "state": "SENT"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    urls = {d["channel"]: d["url"] for d in report.statements[0]["deliveries"]}
+    assert urls["x"].startswith("https://x.com/NorthgateHelp/status/"), urls
+    assert "/@northgate/" in urls["mastodon"] and "/profile/northgate.bsky.social/" in urls["bluesky"], urls
+
+
 def test_a_holding_statement_from_an_approved_template_is_published(tmp_path: Path) -> None:
     scenario = {
         "name": "unseen-holding", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:04",

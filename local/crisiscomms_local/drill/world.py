@@ -286,7 +286,8 @@ def build_world(scenario: Scenario, *, log_stream: Any, waits: FaultWaits = DRIL
         from crisiscomms_local.drill import replies
 
         world.desk_world = start_desk_world(stack=stack, clock=clock, timeout_delay=waits.stall,
-                                            http_timeout=waits.client, languages=channel_languages(scenario))
+                                            http_timeout=waits.client, languages=channel_languages(scenario),
+                                            accounts=scenario.accounts)
         world.desk = Desk(post_ids=world.post_ids)
         world.reply_routes = replies.configure(world)
         world.undo_sqs_clock = sqs_follows_clock(clock)
