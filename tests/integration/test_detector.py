@@ -89,14 +89,20 @@ def test_a_negative_burst_alerts_once_per_level_and_a_failed_sms_is_retried(worl
     assert len([1 for arn, _ in phone.sent if arn == "oncall"]) == 2
 
 
-def test_an_unacknowledged_alert_escalates_once(world) -> None:
-    posts, alerts, phone, detector, clock = world
+def _a_quiet_hour_then_a_burst(world, topic: Topic) -> None:
+    """An hour of one positive post a minute, then four minutes of 15 negative ones, evaluated each minute."""
+    posts, _, _, detector, clock = world
     for minute in range(60):
         _store(posts, START + timedelta(minutes=minute), 1, negative=False)
     for minute in range(60, 64):
         _store(posts, START + timedelta(minutes=minute), 15, negative=True)
         clock.set(START + timedelta(minutes=minute + 1))
-        detector().evaluate(TOPIC)
+        detector().evaluate(topic)
+
+
+def test_an_unacknowledged_alert_escalates_once(world) -> None:
+    posts, alerts, phone, detector, clock = world
+    _a_quiet_hour_then_a_burst(world, TOPIC)
     for _ in range(15):
         clock.advance(timedelta(minutes=1))
         detector().evaluate(TOPIC)
@@ -107,14 +113,8 @@ def test_an_unacknowledged_alert_escalates_once(world) -> None:
 
 def test_a_topic_named_in_chinese_first_is_texted_by_its_english_name_when_only_that_fits(world) -> None:
     """On-call hears which bank and what was measured: 港湾银行 would leave no room for the figure in 70 units."""
-    posts, alerts, phone, detector, clock = world
-    topic = Topic(id="harbor", names=["港湾银行", "港灣銀行", "Harbor Bank"])
-    for minute in range(60):
-        _store(posts, START + timedelta(minutes=minute), 1, negative=False)
-    for minute in range(60, 64):
-        _store(posts, START + timedelta(minutes=minute), 15, negative=True)
-        clock.set(START + timedelta(minutes=minute + 1))
-        detector().evaluate(topic)
+    _, alerts, phone, _, _ = world
+    _a_quiet_hour_then_a_burst(world, Topic(id="harbor", names=["港湾银行", "港灣銀行", "Harbor Bank"]))
     [alert] = alerts.for_topic("harbor")
     assert alert["topic_names"] == ["港湾银行", "港灣銀行", "Harbor Bank"]
     texts = [t for arn, t in phone.sent if arn == "oncall"]

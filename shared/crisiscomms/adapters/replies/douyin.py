@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 
 from crisiscomms.adapters.http import json_object, send, send_write
+from crisiscomms.adapters.replies.listening_account import ListeningAccountReplies
 from crisiscomms.adapters.sources.douyin import douyin_answer
-from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError, TokenExpired, TransientPlatformError
+from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError
 from crisiscomms.models.delivery import DeliveryResult
 from crisiscomms.models.inbox import ReplyTarget
 
@@ -30,8 +31,6 @@ REPLY_PATH = "/item/comment/reply/"
 REPLY_LIST_PATH = "/item/comment/reply/list/"
 LIST_COUNT = 20  # the documented maximum
 LIST_PAGES = 5
-
-Credentials = Callable[[bool], dict[str, Any]]  # fresh -> the listening secret's JSON object
 
 
 def _ids(target: ReplyTarget) -> tuple[str, str]:
@@ -42,15 +41,11 @@ def _ids(target: ReplyTarget) -> tuple[str, str]:
     return item_id, target.ref.get("comment_id") or target.native_id
 
 
-class DouyinReplies:
+class DouyinReplies(ListeningAccountReplies):
     """Replies as the bank's Douyin account (the listening secret's open_id and token)."""
 
     platform = "douyin"
-
-    def __init__(self, http: httpx.Client, *, credentials: Credentials, clock: Callable[[], datetime]) -> None:
-        self._http = http
-        self._credentials = credentials
-        self._clock = clock
+    platform_name = "Douyin"
 
     def reply(self, target: ReplyTarget, text: str, *, idempotency_key: str,
               language: str | None = None) -> DeliveryResult:
@@ -93,19 +88,14 @@ class DouyinReplies:
         return None if found is None else self._result(str(found["comment_id"]), target, item_id, comment_id)
 
     def _authorised(self, build: Callable[[dict[str, Any]], httpx.Request], *, write: bool, what: str) -> dict[str, Any]:
-        """One call with the current token; on an expired one, once more with the secret read afresh.
-        A refused token means Douyin did nothing, so repeating even a write is safe."""
-        for fresh in (False, True):
-            request = build(self._credentials(fresh))
-            response = (send_write if write else send)(self._http, request)
+        """One call with the listening token (read afresh once if Douyin refuses it)."""
+        def call(creds: dict[str, Any]) -> dict[str, Any]:
+            response = (send_write if write else send)(self._http, build(creds))
             if write and response.status_code == 200 and json_object(response) is None:
                 raise DeliveryOutcomeUnknown(f"Douyin {what} answered 200 with an unreadable body", status=200)
-            try:
-                return douyin_answer(response, what, self._clock())
-            except TokenExpired as exc:
-                problem = exc
-        raise TransientPlatformError(f"{problem} (the Poller renews the Douyin token; the reply is retried)",
-                                     status=problem.status, code="token_expired")
+            return douyin_answer(response, what, self._clock())
+
+        return self._with_token(call)
 
     @staticmethod
     def _result(reply_id: str, target: ReplyTarget, item_id: str, comment_id: str) -> DeliveryResult:

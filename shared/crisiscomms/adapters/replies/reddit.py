@@ -26,10 +26,9 @@ from typing import Any
 import httpx
 
 from crisiscomms.adapters.http import json_object, send, send_write
+from crisiscomms.adapters.replies.listening_account import ListeningAccountReplies
 from crisiscomms.adapters.sources.reddit import WEB_HOST, raise_for
-from crisiscomms.errors import (
-    DeliveryOutcomeUnknown, PermanentPlatformError, RateLimited, TokenExpired, TransientPlatformError,
-)
+from crisiscomms.errors import DeliveryOutcomeUnknown, PermanentPlatformError, RateLimited, TransientPlatformError
 from crisiscomms.models.delivery import DeliveryResult
 from crisiscomms.models.inbox import ReplyTarget
 
@@ -40,8 +39,6 @@ LIST_LIMIT = 100  # the documented maximum
 LIST_PAGES = 3
 USER_AGENT = "server:crisiscomms-replies:0.1"
 DEFAULT_RATELIMIT = timedelta(minutes=1)
-
-Credentials = Callable[[bool], dict[str, Any]]  # fresh -> the listening secret's JSON object
 
 _INLINE_MARKS = re.compile(r"([\\`*_~^\[\]|])")
 _LINE_MARKS = re.compile(r"^(\s*)([#>])", re.MULTILINE)
@@ -77,15 +74,11 @@ def _comment_error(errors: list[Any], answer: dict[str, Any], now: datetime) -> 
     return PermanentPlatformError(message, status=200, code=code.lower())
 
 
-class RedditReplies:
+class RedditReplies(ListeningAccountReplies):
     """Replies as the bank's Reddit account (the listening secret's user token)."""
 
     platform = "reddit"
-
-    def __init__(self, http: httpx.Client, *, credentials: Credentials, clock: Callable[[], datetime]) -> None:
-        self._http = http
-        self._credentials = credentials
-        self._clock = clock
+    platform_name = "Reddit"
 
     def reply(self, target: ReplyTarget, text: str, *, idempotency_key: str,
               language: str | None = None) -> DeliveryResult:
@@ -149,11 +142,8 @@ class RedditReplies:
         return name
 
     def _authorised(self, build: Callable[[dict[str, str]], httpx.Request], *, write: bool) -> httpx.Response:
-        """One call with the current token; on a refused one, once more with the secret read afresh.
-        A refused token means Reddit did nothing, so repeating even a write is safe."""
-        problem: TokenExpired | None = None
-        for fresh in (False, True):
-            creds = self._credentials(fresh)
+        """One call with the listening token (read afresh once if Reddit refuses it)."""
+        def call(creds: dict[str, Any]) -> httpx.Response:
             agent = f"{USER_AGENT} (by /u/{creds['username']})" if creds.get("username") else USER_AGENT
             request = build({"Authorization": f"Bearer {creds.get('access_token') or ''}", "User-Agent": agent})
             response = (send_write if write else send)(self._http, request)
@@ -161,15 +151,13 @@ class RedditReplies:
                 return response
             try:
                 raise_for(response, self._clock(), what="Reddit")
-            except TokenExpired as exc:
-                problem = exc
             except PermanentPlatformError as exc:
                 if exc.status == 403:
                     raise PermanentPlatformError(f"{exc} (the token lacks the scope: submit to comment, history to "
                                                  "read the account's comments)", status=403, code="scope") from exc
                 raise
-        raise TransientPlatformError(f"{problem} (the Poller renews the Reddit token; the reply is retried)",
-                                     status=401, code="token_expired")
+
+        return self._with_token(call)
 
     @staticmethod
     def _result(comment: dict[str, Any], thing: str) -> DeliveryResult:
