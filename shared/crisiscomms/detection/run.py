@@ -166,7 +166,8 @@ class Detector:
         elif isinstance(decision, TriggerAlert):
             alert_id = f"{topic.id}-{decision.alert_id}"
             self._alerts.create({
-                "alert_id": alert_id, "topic": topic.id, "topic_name": topic.names[0], "topic_names": list(topic.names[:10]),
+                "alert_id": alert_id, "topic": topic.id, "topic_name": topic.names[0],
+                "topic_names": list(topic.names[:10]),  # the SMS may need another script's name (detection.sms)
                 "status": "TRIGGERED",
                 "level": decision.level.name, "triggered_at": now, "updated_at": now, "reasons": decision.reasons,
                 "figures": figures, "top_posts": self._top_posts(topic.id), "notify_level": decision.level.name,

@@ -5,12 +5,13 @@ escape plus character) or, as soon as any other character appears, 70 UCS-2 code
 character outside the Basic Multilingual Plane, such as most emoji, costs two).
 
 The alert's leading narrative is named only when the message still fits one SMS with it (without
-the acknowledge hint if need be); nothing else is cut to make room. A topic named in Chinese makes the
-message UCS-2, 70 units, where its key figure alone rarely fits: when the topic has another name in
-GSM-7 ("Harbor Bank" beside 港湾银行), that name is used before anything is cut, so the SMS still says
-which bank, what was measured and the narrative. It is named in English when
+the acknowledge hint if need be); nothing else is cut to make room. It is named in English when
 the rest of the message is GSM-7 (so the 160-septet limit holds), in Chinese otherwise (the
 message is UCS-2 anyway, and the Chinese name takes fewer units).
+
+A topic named in Chinese makes the message UCS-2, 70 units, where its key figure alone rarely fits:
+when the topic has another name in GSM-7 ("Harbor Bank" beside 港湾银行), that name is used before
+anything is cut, so the SMS still says which bank, what was measured and the narrative.
 """
 from __future__ import annotations
 
@@ -107,8 +108,8 @@ def sms_text(level: Level | str, topic_name: str, key_figure: str, alert_id: str
     Preference: everything, the narrative (`{"en": name, "zh": name}`) included; then without the
     acknowledge hint; then without the narrative (with the hint, then without); then the same with the
     topic's first GSM-7 name of `other_names` when `topic_name` is not GSM-7; then that name (or the
-    topic name) shortened (down to nothing); then the key figure shortened. Level and alert id are never cut: if they alone cannot fit,
-    the alert id is unusable and ValueError says so.
+    topic name) shortened (down to nothing); then the key figure shortened. Level and alert id are
+    never cut: if they alone cannot fit, the alert id is unusable and ValueError says so.
     """
     name = level.name if isinstance(level, Level) else str(level).upper()
     topic, figure = " ".join(topic_name.split()), " ".join(key_figure.split())
