@@ -48,6 +48,20 @@ def test_rss_items_become_news_posts() -> None:
     assert len(posts) == 2 and len(malformed) == 2
 
 
+def test_a_headline_without_a_summary_is_read_once() -> None:
+    """The item's text is its headline then; scored, matched and stored, the headline counts once, as it does
+    beside a summary, and scores as the headline alone would."""
+    from crisiscomms.scoring import score_text
+
+    posts, _ = parse_feed(RSS, feed_name="financial-daily", audience=800_000, language="en")
+    headline_only = posts[1]
+    assert (headline_only.title, headline_only.text) == ("No guid but a link", "No guid but a link")
+    assert headline_only.full_text == "No guid but a link"
+    assert posts[0].full_text == "Example Bank shares slide\nCustomers queue at branches."
+    bank_run = headline_only.model_copy(update={"title": "Harbor Bank faces a bank run", "text": "Harbor Bank faces a bank run"})
+    assert score_text(bank_run.full_text) == score_text("Harbor Bank faces a bank run")
+
+
 def test_item_identity_is_stable_and_distinct() -> None:
     again, _ = parse_feed(RSS, feed_name="financial-daily", audience=1, language="en")
     first, _ = parse_feed(RSS, feed_name="financial-daily", audience=1, language="en")

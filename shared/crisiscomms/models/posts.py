@@ -113,7 +113,9 @@ class Post(BaseModel):
 
     @property
     def full_text(self) -> str:
-        return f"{self.title}\n{self.text}" if self.title else self.text
+        """Title and text, each once: a headline-only news item carries its headline as its text too (an
+        item's text is never empty), and read twice it would weigh twice in its score."""
+        return f"{self.title}\n{self.text}" if self.title and self.text != self.title else self.title or self.text
 
 
 class ScoredPost(BaseModel):
