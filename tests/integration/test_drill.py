@@ -556,6 +556,21 @@ def test_a_report_request_delivered_twice_to_the_reporter_writes_one_report(tmp_
     assert [r["topic"] for r in report.post_crisis_reports] == ["northgate"]
 
 
+def test_checks_name_a_topic_as_the_file_does(tmp_path: Path) -> None:
+    """The drill watches 港湾银行 as `topic-…` (the watch configuration's ids are ASCII); its checks say 港湾银行."""
+    scenario = {
+        "name": "unseen-topic-names", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:02",
+        "topics": [{"id": "港湾银行", "names": ["港湾银行"]}],
+        "posts": [{"at": "+00:01", "platform": "weibo", "author": "a", "text": "港湾银行的网点排队"}],
+        "expect": [{"check": "topic_posts", "topic": "港湾银行", "min": 1, "max": 1},
+                   {"check": "max_level", "topic": "港湾银行", "level": "WATCH"}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert [c.line() for c in report.checks] == [
+        "PASS  topic_posts topic=港湾银行 max=1 min=1: 1 posts counted for 港湾银行 in its aggregates",
+        "PASS  max_level topic=港湾银行 level=WATCH: highest level NORMAL"], [c.line() for c in report.checks]
+
+
 def test_posts_dated_after_the_drills_end_are_named_as_never_read(tmp_path: Path) -> None:
     scenario = {
         "name": "unseen-after-end", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:02",

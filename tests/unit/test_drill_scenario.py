@@ -125,6 +125,8 @@ def test_topic_ids_are_read_as_the_watch_configuration_takes_them_wherever_the_f
     assert [t.id for t in loaded.topics] == ["harbor-bank", "topic-e0d27413"]
     assert loaded.expect[1].topic == "harbor-bank" and loaded.desk[4].model_extra["topic"] == "topic-e0d27413"
     assert loaded.expect[6].topic == "harbor-bank"
+    assert (loaded.shown_topic("harbor-bank"), loaded.shown_topic("topic-e0d27413")) == ("Harbor_Bank", "港湾")
+    assert loaded.shown_topic("examplebank") == "examplebank"
     scenario["topics"].append({"id": "harbor-bank", "names": ["x"]})
     with pytest.raises(ScenarioError, match="same id"):
         load_scenario(_write(tmp_path, scenario))

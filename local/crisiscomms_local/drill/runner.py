@@ -673,6 +673,8 @@ def _judge_replies(check: Check, spec: dict[str, Any], world: World, seen: Repli
 def _judge(check: Check, figures: dict[str, Any], world: World, statements: list[dict[str, Any]],
            seen: RepliesSeen | None = None) -> CheckResult:
     spec = check.model_dump(exclude_none=True)
+    if check.topic:
+        spec["topic"] = world.scenario.shown_topic(check.topic)
     if check.check in ("replied_within", "reply_delivered", "no_unapproved_reply"):
         if world.desk_world is None:
             return CheckResult(spec, False, "no replies: the drill ran without the desk")
@@ -693,7 +695,7 @@ def _judge(check: Check, figures: dict[str, Any], world: World, statements: list
     if check.check == "topic_posts":
         value = figures["topic_posts"].get(check.topic or "", 0)
         ok = (check.min is None or value >= check.min) and (check.max is None or value <= check.max)
-        return CheckResult(spec, ok, f"{value} posts counted for {check.topic} in its aggregates")
+        return CheckResult(spec, ok, f"{value} posts counted for {spec['topic']} in its aggregates")
     if check.check == "effect":
         return _judge_effect(check, spec, statements, world)
     if check.check == "alert_closed":

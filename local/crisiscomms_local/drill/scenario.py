@@ -14,7 +14,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, field_validator, model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from crisiscomms.models.topics import TOPIC_ID_PATTERN
@@ -306,9 +308,16 @@ class Scenario(_Strict):
         # the stored keys, the functions' event times and the queries are UTC: one clock for them all
         return value.astimezone(timezone.utc)
 
+    # the file's own topic ids, by the ids the watch configuration takes (config_id): how the report names them
+    _given_topic_ids: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @property
     def length(self) -> timedelta:
         return parse_offset(self.duration)
+
+    def shown_topic(self, topic: str) -> str:
+        """A topic as the file names it ("港湾银行"), for the report, where the drill watches it as `topic-…`."""
+        return self._given_topic_ids.get(topic, topic)
 
     def at(self, offset: str) -> datetime:
         return self.start + parse_offset(offset)
@@ -353,9 +362,12 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: the top level must be a JSON object")
     try:
-        return Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError(_describe(path, exc)) from exc
+    given = [t["id"] for t in raw.get("topics") or [] if isinstance(t, dict) and isinstance(t.get("id"), str)]
+    scenario._given_topic_ids = {config_id(t): t for t in given if config_id(t) != t}
+    return scenario
 
 
 _TAGS = {"platform", "channel", "service", "function", "single", "burst"}
