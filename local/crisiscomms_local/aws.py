@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import threading
@@ -215,6 +216,28 @@ _S3_ERRORS = {500: ("InternalError", "We encountered an internal error. Please t
               503: ("SlowDown", "Please reduce your request rate."),
               403: ("AccessDenied", "Access Denied"),
               404: ("NoSuchBucket", "The specified bucket does not exist")}
+
+
+# SendMessageBatch entries SQS is to refuse, per queue name: how many of the next batch's last entries come
+# back under `Failed` (InternalError, not the sender's fault), as SQS answers a batch it takes only in part.
+_BATCH_REFUSALS: dict[str, int] = {}
+_SQS_BATCH_TARGET = "AmazonSQS.SendMessageBatch"
+
+
+def _refused_entries(body: bytes) -> tuple[bytes, list[dict[str, Any]]] | None:
+    """For a SendMessageBatch with a refusal armed for its queue: the body of the entries SQS takes, and the
+    `Failed` entries for the others (the refusal is used up)."""
+    request = json.loads(body or b"{}")
+    queue = str(request.get("QueueUrl") or "").rstrip("/").rpartition("/")[2]
+    entries = request.get("Entries") or []
+    with _BUCKET_FAULTS_LOCK:
+        wanted = _BATCH_REFUSALS.pop(queue, 0)
+    if not wanted or not entries:
+        return None
+    kept, refused = entries[:max(0, len(entries) - wanted)], entries[max(0, len(entries) - wanted):]
+    failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError",
+               "Message": "We encountered an internal error. Please try again."} for e in refused]
+    return json.dumps({**request, "Entries": kept}).encode(), failed
 
 
 class _NoAnswer(Exception):
@@ -556,6 +579,12 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
                 answer[:] = [status, headers]
                 return chunks.append
 
+            refused: list[dict[str, Any]] = []
+            if target == _SQS_BATCH_TARGET and _BATCH_REFUSALS:
+                split = _refused_entries(environ["wsgi.input"].getvalue())
+                if split is not None:
+                    kept_body, refused = split
+                    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(kept_body), str(len(kept_body))
             try:
                 if target.startswith(_DYNAMODB_TARGET) and self.command == "POST" and self.path == "/":
                     answer[:], body_out = _dynamodb_answer(environ)
@@ -578,6 +607,11 @@ def _keep_alive_server(app: Any, host: str, port: int) -> Any:
             status, headers = answer
             code, _, reason = status.partition(" ")
             payload = b"".join(chunks)
+            if refused and code == "200":
+                result = json.loads(payload or b"{}")
+                result["Failed"] = [*(result.get("Failed") or []), *refused]
+                payload = json.dumps(result).encode()
+                headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
             headers = [(str(name), str(value)) for name, value in headers]
             if (all(name.lower() != "content-length" for name, _ in headers)
                     and self.command != "HEAD" and int(code) not in (204, 304)):
@@ -847,6 +881,7 @@ class LocalAwsServer:
         with _BUCKET_FAULTS_LOCK:
             for added in self._bucket_faults:
                 _BUCKET_FAULTS.remove(added)
+            _BATCH_REFUSALS.clear()
         self._bucket_faults.clear()
         if self._server is not None:
             self._server.stop()
@@ -875,6 +910,16 @@ class LocalAwsServer:
         with _BUCKET_FAULTS_LOCK:
             _BUCKET_FAULTS.append(added)
         self._bucket_faults.append(added)
+        return True
+
+    def refuse_batch_entries(self, queue_url: str, count: int) -> bool:
+        """The next SendMessageBatch to the queue is taken only in part: its last `count` entries come back
+        under `Failed` (InternalError), as SQS may answer. False when the endpoint is not served by this
+        process. Undone by `stop`."""
+        if self.endpoint not in _LOCAL_SERVERS:
+            return False
+        with _BUCKET_FAULTS_LOCK:
+            _BATCH_REFUSALS[queue_url.rstrip("/").rpartition("/")[2]] = count
         return True
 
     def __enter__(self) -> "LocalAwsServer":

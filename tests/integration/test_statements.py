@@ -209,6 +209,30 @@ def test_a_retry_the_queue_did_not_take_is_a_503_and_asking_again_hands_it_over(
     assert status == 409 and "SENT" in body["error"], "a sent delivery is not retried"
 
 
+def test_a_publish_the_queue_takes_only_in_part_is_a_503_and_publishing_again_sends_the_rest(
+        desk: DeskClient, local_aws: Any) -> None:
+    """SQS may answer a batch with some entries under `Failed`: those deliveries are recorded PENDING and no
+    message would ever come for them, so the desk hears 503 with Retry-After; publishing again sends them,
+    and every channel gets the statement once."""
+    sid = desk.draft(TEXT, ALL)["id"]
+    status, _ = desk.call("POST", f"/statements/{sid}/approve", {"version": 1}, as_="approver:wang")
+    assert status == 200
+    assert local_aws.refuse_batch_entries(desk.world.stack.refs["DeliveryQueue"], 3)
+    status, body = desk.call("POST", f"/statements/{sid}/publish", as_="approver:wang")
+    assert status == 503 and "send the same request again" in body["error"], body
+    desk.world.pump()
+    statement = desk.get(sid)
+    pending = [d for d in statement["deliveries"] if d["state"] == "PENDING"]
+    assert statement["state"] == "PUBLISHING" and len(pending) == 3, statement["deliveries"]
+    status, body = desk.call("POST", f"/statements/{sid}/publish", as_="approver:wang")
+    assert status == 202, body
+    desk.world.pump()
+    statement = desk.get(sid)
+    assert statement["state"] == "PUBLISHED", statement["deliveries"]
+    for channel in ALL:
+        assert len(desk.world.channel_posts(channel)) == (2 if channel == "newsroom" else 1), channel
+
+
 SUBMITS = "/cgi-bin/freepublish/submit"
 LOOK_LATER = timedelta(minutes=3)  # the delivery queue's visibility timeout: when the message comes back
 
