@@ -349,21 +349,23 @@ SOURCE_READERS["bluesky"] = SourceKind(reader=_bluesky_reader, refresh=_bluesky_
 
 
 def _reddit_reader(p: SourceParts) -> Any:
-    """One Reddit search; the query comes from the topics unless the source gives one."""
+    """One Reddit search (the query from the topics unless the source gives one), or a subreddit's comments."""
     from datetime import timedelta
 
     from crisiscomms.adapters.sources.reddit import BankOnReddit, RedditReader
 
     source, account = p.source, p.config.accounts.get("reddit")
     try:
-        query = source.search_query(p.config.topics_for(source), account.handle if account else None)
+        query = "" if source.stream == "comments" else source.search_query(p.config.topics_for(source),
+                                                                           account.handle if account else None)
     except ValueError as exc:
         raise ConfigurationError(f"reddit source {source.id}: {exc}") from exc
     return RedditReader(
         p.http(p.base_url), source_id=source.id, credentials=p.credentials, clock=p.clock, query=query,
         user_agent=source.agent(account.handle if account else None), limit=source.page_size,
         lookback=timedelta(minutes=source.initial_lookback_minutes), overlap=timedelta(minutes=source.overlap_minutes),
-        subreddit=source.subreddit, bank=BankOnReddit(account.handle if account else None, source.bank_subreddit))
+        subreddit=source.subreddit, bank=BankOnReddit(account.handle if account else None, source.bank_subreddit),
+        stream=source.stream)
 
 
 def _reddit_tokens(p: SourceParts) -> Callable[[dict[str, Any]], dict[str, Any]]:

@@ -297,3 +297,45 @@ def test_two_concurrent_renewals_refresh_the_token_once(reddit: Reddit) -> None:
     assert results["a"]["access_token"] == results["b"]["access_token"] == reddit.secret()["access_token"]
     assert results["a"]["access_token"] != stale["access_token"]
     http.close()
+
+
+def test_comments_under_the_banks_own_posts_are_heard_addressed_to_it_and_read_once(reddit: Reddit) -> None:
+    """Reddit's search finds submissions only: a comments stream of the bank's subreddit hears what people
+    write under its posts, naming the bank or not, and resumes without reading a comment twice."""
+    em, clock = reddit.emulator, reddit.clock
+    bank_post = em.add_post(text="Update on transfers", title="Harbor Bank: transfers delayed today",
+                            author="examplebank", created_at=clock() - timedelta(minutes=30), subreddit="HarborBank")
+    other = em.add_post(text="Rates thread", title="Savings rates", author="someone",
+                        created_at=clock() - timedelta(minutes=30), subreddit="HarborBank")
+    asked = em.add_comment(bank_post, text="When will my transfer arrive?", author="ann",
+                           created_at=clock() - timedelta(minutes=10))
+    chat = em.add_comment(other, text="Northgate pays more", author="bob", created_at=clock() - timedelta(minutes=9))
+    em.add_comment(bank_post, text="too old to read", author="cy", created_at=clock() - timedelta(hours=3))
+    reddit.configure(reddit.source(id="reddit-comments", stream="comments", subreddit="HarborBank",
+                                   bank_subreddit="HarborBank", topics=["harbor"]))
+    [report] = reddit.poll()
+    assert (report["status"], report["stored"]) == ("ok", 2), report
+    posts = _stored()
+    assert posts[asked]["to_bank"] is True and posts[asked]["text"] == "When will my transfer arrive?"
+    assert posts[asked]["url"] == f"https://www.reddit.com/r/HarborBank/comments/{bank_post[3:]}/harbor_bank_transfers_delayed_today/{asked[3:]}/"
+    assert posts[chat]["to_bank"] is True, "in the bank's own subreddit"
+    assert [r.path for r in em.requests_log if "/comments" in r.path] == ["/r/HarborBank/comments"]
+
+    reddit.listening.tick()
+    later = em.add_comment(bank_post, text="Still nothing", author="dee", created_at=clock() - timedelta(seconds=20),
+                           parent=asked)
+    [report] = reddit.poll()
+    assert (report["stored"], report["duplicates"]) == (1, 0), report
+    assert set(_stored()) == {asked, chat, later}
+
+
+def test_a_comments_stream_names_its_subreddit_and_takes_no_query() -> None:
+    from pydantic import ValidationError
+
+    from crisiscomms.watch.reddit import RedditSource
+
+    with pytest.raises(ValidationError, match="give `subreddit`"):
+        RedditSource.model_validate({"id": "c", "platform": "reddit", "stream": "comments"})
+    with pytest.raises(ValidationError, match="takes no query"):
+        RedditSource.model_validate({"id": "c", "platform": "reddit", "stream": "comments", "subreddit": "HarborBank",
+                                     "query": "Harbor"})

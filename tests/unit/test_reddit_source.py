@@ -93,6 +93,29 @@ def test_naming_the_bank_or_posting_in_its_subreddit_addresses_the_bank(changes:
     assert post.to_bank is to_bank
 
 
+COMMENT = {"name": "t1_k9x2", "id": "k9x2", "body": "When will my transfer arrive?", "author": "ann",
+           "author_fullname": "t2_ann", "created_utc": 1764320400.0, "score": 4, "subreddit": "personalfinance",
+           "link_id": "t3_1h5k2q9", "link_author": "ExampleBank", "parent_id": "t3_1h5k2q9",
+           "permalink": "/r/personalfinance/comments/1h5k2q9/update/k9x2/"}
+
+
+@pytest.mark.parametrize(("changes", "to_bank"), [
+    ({}, True),                                                      # under the bank's own post
+    ({"link_author": "someone"}, False),
+    ({"link_author": "someone", "body": "u/examplebank any news?"}, True),
+    ({"link_author": "someone", "subreddit": "examplebankhelp"}, True),
+])
+def test_a_comment_is_a_post_addressed_to_the_bank_under_its_own_posts(changes: dict, to_bank: bool) -> None:
+    [post], malformed, _ = parse_listing(_listing([{"kind": "t1", "data": {**COMMENT, **changes}}]), source_id="r",
+                                         bank=BANK, kind="t1")
+    assert not malformed and post.to_bank is to_bank
+    assert (post.native_id, post.title, post.text, post.author, post.likes) == (
+        "t1_k9x2", None, changes.get("body", "When will my transfer arrive?"), "ann", 4)
+    assert post.url == "https://www.reddit.com/r/personalfinance/comments/1h5k2q9/update/k9x2/"
+    _, malformed, _ = parse_listing(_listing([SUBMISSION]), source_id="r", bank=BANK, kind="t1")
+    assert malformed[0].startswith("comment ") and "not a t1" in malformed[0]
+
+
 def test_negative_scores_count_as_no_likes_and_link_posts_have_empty_text() -> None:
     [post], _, _ = parse_listing(_listing([_child(score=-4, selftext="", is_self=False)]), source_id="r", bank=BANK)
     assert post.likes == 0 and post.text == "" and post.title == "Harbor Bank app down?"
@@ -109,7 +132,7 @@ def test_malformed_children_are_skipped_and_described() -> None:
     ]
     posts, malformed, _ = parse_listing(_listing(children), source_id="r", bank=BANK)
     assert [p.native_id for p in posts] == ["t3_1h5k2q9"]
-    assert malformed[0].startswith("submission t1_abc: TypeError")
+    assert malformed[0].startswith("submission t1_abc: TypeError") and "not a t3" in malformed[0]
     assert malformed[1].startswith("submission t3_bad1: TypeError") and "created_utc" in malformed[1]
     assert malformed[2].startswith("submission t3_bad2: TypeError")
     assert malformed[3].startswith("submission not-a-fullname: ValueError")

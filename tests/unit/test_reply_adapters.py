@@ -366,6 +366,20 @@ def test_reddit_comments_under_the_submission_as_the_banks_account(reddit: tuple
     assert {k.lower(): v for k, v in call.headers.items()}["user-agent"].startswith("server:crisiscomms-replies:")
 
 
+def test_reddit_answers_a_comment_in_its_thread(reddit: tuple[RedditEmulator, RedditReplies], sim_clock: Any) -> None:
+    """A comment heard under the bank's post (a comments stream) is answered under that comment, and found again."""
+    emulator, adapter = reddit
+    link = emulator.add_post(text="Update", title="Transfers delayed", author="examplebank",
+                             created_at=sim_clock() - timedelta(minutes=9), subreddit="examplebank")
+    asked = emulator.add_comment(link, text="When will mine arrive?", author="ann", created_at=sim_clock() - timedelta(minutes=2))
+    result = adapter.reply(target("reddit", asked, author="ann"), "Today by 18:00.", idempotency_key=KEY)
+    [comment] = emulator.comments
+    assert (comment.parent, comment.link.name, result.platform_id) == (asked, link, comment.name)
+    found = adapter.find_reply(target("reddit", asked), "Today by 18:00.", sim_clock() - timedelta(minutes=1))
+    assert found is not None and found.platform_id == comment.name
+    assert adapter.find_reply(target("reddit", link), "Today by 18:00.", sim_clock() - timedelta(minutes=1)) is None
+
+
 def test_reddit_shows_the_approved_text_as_written_markdown_escaped() -> None:
     """Reddit renders Markdown: *HB*_1_ would lose its marks and # would make a heading; a single newline
     would join two lines."""

@@ -23,9 +23,12 @@ Replies: `POST /api/comment` (form `api_type=json`, `thing_id`, `text`) comments
 under a submission and answers ``{"json": {"errors": [], "data": {"things": [{"kind": "t1", "data"}]}}}``;
 a refusal is HTTP 200 with ``json.errors`` (``[CODE, message, field]``): USER_REQUIRED for an
 application-only token (`client_credentials`), DELETED_LINK for a submission that is gone, THREAD_LOCKED
-for a locked one, NO_TEXT, TOO_LONG (over 10,000 characters). `GET /user/{name}/comments` lists an
-account's comments newest first (`limit`, `after`); `GET /api/v1/me` names the token's account.
-`comments` holds what the bank's account said, in order.
+for a locked one, NO_TEXT, TOO_LONG (over 10,000 characters); `thing_id` may name a comment too (a reply
+in its thread). `GET /user/{name}/comments` lists an account's comments newest first (`limit`, `after`);
+`GET /api/v1/me` names the token's account. `comments` holds what the bank's account said, in order.
+
+Comments by people (`add_comment`) are listed by `GET /r/{subreddit}/comments`, newest first (`limit`,
+`after`), each with its submission's author (`link_author`), as Reddit lists a subreddit's comments.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ from .channels._common import bearer_token, json_response
 
 SEARCH_PATH = "/search"
 SUBREDDIT_SEARCH = re.compile(r"^/r/([A-Za-z0-9_]{2,21})/search$")
+SUBREDDIT_COMMENTS = re.compile(r"^/r/([A-Za-z0-9_]{2,21})/comments$")
 TOKEN_PATH = "/api/v1/access_token"
 COMMENT_PATH = "/api/comment"
 ME_PATH = "/api/v1/me"
@@ -97,13 +101,15 @@ class Submission:
 
 @dataclass(frozen=True)
 class Comment:
-    """A comment (t1) under a submission."""
+    """A comment (t1) under a submission, answering it or another comment (`parent`, a fullname)."""
 
     id: str
     author: str
     body: str
     link: Submission
     created_at: datetime
+    parent: str = ""
+    score: int = 1
 
     @property
     def name(self) -> str:
@@ -112,9 +118,11 @@ class Comment:
     def data(self) -> dict[str, Any]:
         created = self.created_at.timestamp()
         return {"id": self.id, "name": self.name, "author": self.author, "body": self.body,
-                "parent_id": self.link.name, "link_id": self.link.name, "subreddit": self.link.subreddit,
-                "permalink": f"{self.link.permalink}{self.id}/", "created": created, "created_utc": created,
-                "score": 1, "edited": False, "distinguished": None, "stickied": False}
+                "author_fullname": _user_fullname(self.author), "parent_id": self.parent or self.link.name,
+                "link_id": self.link.name, "link_author": self.link.author, "link_title": self.link.title,
+                "subreddit": self.link.subreddit, "permalink": f"{self.link.permalink}{self.id}/",
+                "created": created, "created_utc": created, "score": self.score, "edited": False,
+                "distinguished": None, "stickied": False}
 
 
 def _clauses(query: str) -> list[list[str]]:
@@ -220,11 +228,23 @@ class RedditEmulator(EmulatorServer):
         with self._lock:
             self._comment_waits += [seconds] * times
 
+    def add_comment(self, link: str, *, text: str, author: str, created_at: datetime, likes: int = 0,
+                    parent: str | None = None) -> str:
+        """A person's comment under the submission `link` (a t3 fullname), answering `parent` (a fullname;
+        the submission when absent); returns its fullname (t1_<id>)."""
+        created = as_utc(created_at, "created_at")
+        with self._lock:
+            submission = next(p for p in self._posts if p.name == link)
+            comment = Comment(self._new_id(), author, text, submission, created, parent or link, likes)
+            self._comments.append(comment)
+            submission.num_comments += 1
+        return comment.name
+
     @property
     def comments(self) -> list[Comment]:
         """The comments the bank's account made, oldest first."""
         with self._lock:
-            return list(self._comments)
+            return [c for c in self._comments if c.author.lower() == self.bank_username.lower()]
 
     def issue_token(self, *, app_only: bool = False) -> str:
         with self._lock:
@@ -301,8 +321,9 @@ class RedditEmulator(EmulatorServer):
             return self._token(request, now) if request.method == "POST" else self._error(405)
         subreddit_match = SUBREDDIT_SEARCH.match(request.path)
         user_match = USER_COMMENTS.match(request.path)
+        thread_match = SUBREDDIT_COMMENTS.match(request.path)
         if (request.path not in (SEARCH_PATH, COMMENT_PATH, ME_PATH) and subreddit_match is None
-                and user_match is None):
+                and user_match is None and thread_match is None):
             return self._error(404, "Not Found")
         if (request.method == "POST") != (request.path == COMMENT_PATH):
             return self._error(405, "Method Not Allowed")
@@ -326,7 +347,10 @@ class RedditEmulator(EmulatorServer):
         elif request.path == ME_PATH:
             response = json_response(200, {"name": self.bank_username, "id": _user_fullname(self.bank_username)[3:]})
         elif user_match is not None:
-            response = self._user_comments(request, user_match.group(1))
+            response = self._comment_listing(request, lambda c: c.author.lower() == user_match.group(1).lower())
+        elif thread_match is not None:
+            response = self._comment_listing(request, lambda c: c.link.subreddit.lower() == thread_match.group(1).lower()
+                                             and c.created_at <= now)
         else:
             subreddit = subreddit_match.group(1) if subreddit_match else None
             restrict = subreddit is not None and request.param("restrict_sr") in ("1", "true", "on")
@@ -348,6 +372,9 @@ class RedditEmulator(EmulatorServer):
         if len(text) > COMMENT_MAX_LENGTH:
             return refused("TOO_LONG", f"this is too long (max: {COMMENT_MAX_LENGTH})", "text")
         with self._lock:
+            parent = next((c for c in self._comments if c.name == thing), None)
+            if parent is not None:
+                thing = parent.link.name  # a reply in the comment's thread
             if self._comment_waits:
                 wait = self._comment_waits.pop(0)
                 return json_response(200, {"json": {"ratelimit": wait, "errors": [[
@@ -358,16 +385,17 @@ class RedditEmulator(EmulatorServer):
                 return refused("DELETED_LINK", "that link has been deleted", "parent")
             if link.locked:
                 return refused("THREAD_LOCKED", "Comments are locked.", "parent")
-            comment = Comment(self._new_id(), self.bank_username, text, link, now)
+            comment = Comment(self._new_id(), self.bank_username, text, link, now, parent.name if parent else link.name)
             self._comments.append(comment)
             link.num_comments += 1
         return json_response(200, {"json": {"errors": [], "data": {"things": [{"kind": "t1", "data": comment.data()}]}}})
 
-    def _user_comments(self, request: Request, username: str) -> Response:
+    def _comment_listing(self, request: Request, wanted: Any) -> Response:
+        """The comments `wanted` keeps, newest first, paged by `limit` and `after`."""
         limit_raw = request.param("limit") or "25"
         limit = min(int(limit_raw), 100) if limit_raw.isdigit() and int(limit_raw) > 0 else 25
         with self._lock:
-            mine = sorted((c for c in self._comments if c.author.lower() == username.lower()),
+            mine = sorted((c for c in self._comments if wanted(c)),
                           key=lambda c: (c.created_at, int(c.id, 36)), reverse=True)
         names = [c.name for c in mine]
         after = request.param("after")

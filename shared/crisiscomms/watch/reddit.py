@@ -1,9 +1,12 @@
-"""The watch configuration of a Reddit source: one search, newest first, with its own cursor.
+"""The watch configuration of a Reddit source: one stream, newest first, with its own cursor.
 
-A source searches all of Reddit (`/search`) or one subreddit (`/r/{sub}/search`, restrict_sr)
-for submissions, title and self text, sorted by `new`. Reddit's search has OR, so when no query
-is given one is built from the source's topics. Posts in the bank's own subreddit, and posts
-naming the bank's account as u/<handle>, are marked as addressed to the bank.
+`search` (the default) searches all of Reddit (`/search`) or one subreddit (`/r/{sub}/search`,
+restrict_sr) for submissions, title and self text, sorted by `new`. Reddit's search has OR, so when
+no query is given one is built from the source's topics. `comments` reads a subreddit's comments,
+newest first (`/r/{sub}/comments`): what people answer under the bank's own posts in its subreddit,
+which search does not find (Reddit's search finds submissions only). Posts in the bank's own
+subreddit, posts naming the bank's account as u/<handle>, and comments under the bank's own posts
+are marked as addressed to the bank.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, model_validator
 
 from crisiscomms.watch.base import SourceBase
 
@@ -27,6 +30,8 @@ class RedditSource(SourceBase):
     """Reddit: what to read and how (see the module docstring and the README's source table)."""
 
     platform: Literal["reddit"]
+    stream: Literal["search", "comments"] = Field(default="search", description=(
+        "search: submissions matching the query; comments: the comments of `subreddit`, newest first"))
     query: str | None = Field(default=None, min_length=1, max_length=QUERY_MAX_LENGTH, description=(
         "the search `q` (AND, OR, \"phrases\", title:, selftext:);"
         " built from the topics' names and keywords when absent"))
@@ -44,6 +49,14 @@ class RedditSource(SourceBase):
                                    pattern=r"^\S+:\S+:\S+ \(by /?u/[\w-]+\)$", description=(
                                        "Reddit's required `<platform>:<app id>:<version> (by /u/<name>)`;"
                                        " built from the bank's Reddit account when absent"))
+
+    @model_validator(mode="after")
+    def _comments_of_a_subreddit(self) -> "RedditSource":
+        if self.stream == "comments" and not self.subreddit:
+            raise ValueError("a comments stream reads one subreddit: give `subreddit` (the bank's own, usually)")
+        if self.stream == "comments" and self.query:
+            raise ValueError("a comments stream takes no query: it reads every comment of `subreddit`")
+        return self
 
     def search_query(self, topics: Iterable[Any], bank_handle: str | None = None) -> str:
         """The configured query, else every name, keyword and ambiguous name of the topics, quoted, joined by OR,

@@ -136,7 +136,8 @@ REPLY_CAPABILITIES: dict[ReplyPlatform, ReplyCapability] = {
     "reddit": ReplyCapability(
         platform="reddit",
         answers="any submission that is not locked, archived or deleted (THREAD_LOCKED, TOO_OLD, DELETED_LINK: "
-                "FAILED with that reason); the bank's account must be the one the listening secret authorised",
+                "FAILED with that reason), and a comment a comments stream heard (answered in its thread); the "
+                "bank's account must be the one the listening secret authorised",
         api="POST /api/comment (api_type=json, thing_id=t3_…, text as Markdown, escaped to show as approved)",
         length="10,000 characters (TOO_LONG beyond)",
         found_again="the account's own comments (GET /user/{username}/comments) for one under the same "

@@ -9,7 +9,8 @@ it meanwhile), and if it is still refused the reply is retried later. An applica
 (`client_credentials`) can search but not comment: Reddit answers USER_REQUIRED, and the reply
 fails with that reason.
 
-The form is `api_type=json, thing_id=<t3_ fullname>, text`; `text` is Markdown, so the approved
+The form is `api_type=json, thing_id=<t3_ or t1_ fullname>, text` (a submission, or a comment: the
+answer goes in its thread); `text` is Markdown, so the approved
 text is escaped (`markdown_text`) to show exactly as approved, line breaks kept. Reddit answers
 HTTP 200 with ``{"json": {"errors": [[CODE, message, field], ...], "data": {"things": [{"kind": "t1",
 "data": {...}}]}}}``; RATELIMIT carries ``json.ratelimit`` (seconds to wait). Reddit has no

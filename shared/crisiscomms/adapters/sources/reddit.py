@@ -1,4 +1,4 @@
-"""Reddit listening: submissions found by search, newest first, title and self text.
+"""Reddit listening: submissions found by search, or a subreddit's comments, newest first.
 
 Endpoint (reddit.com/dev/api, GET [/r/subreddit]/search) on oauth.reddit.com: `q` (at most 512
 characters), `sort=new`, `type=link`, `limit` (25 by default, at most 100), `after`/`before`
@@ -16,6 +16,12 @@ dropping `before` after an empty answer), and the source would go quiet without 
 listing's own `before` is null unless a `count` is sent, so it cannot say whether more is waiting. Search is indexed with a delay, so each pass starts `overlap_minutes` below the newest
 post read and skips the fullnames it already stored (the `seen` list in the cursor). An `after`
 anchor that vanishes mid-walk gives an empty page; the walk then restarts once from the top.
+
+Comments (`stream: comments`): `GET /r/{subreddit}/comments` (`limit` at most 100, `after`, `raw_json=1`)
+answers a Listing of t1 children, newest first: ``{name, id, body, author, created_utc, score, permalink,
+link_id, link_author, parent_id, subreddit}``. Search finds submissions only, so this is how what people
+write under the bank's own posts is heard; a comment is addressed to the bank in the bank's subreddit,
+under one of the bank's own posts (`link_author`), or naming u/<bank>. It is read and paged as search is.
 
 Reddit gives no follower count for a post's author, no language and no location. A post's audience is
 its subreddit's (`subreddit_subscribers`, in every t3): that is its `followers`, the reach that risk,
@@ -54,6 +60,7 @@ from crisiscomms.models.paging import Credentials, SourcePage
 
 SITE_SEARCH_PATH = "/search"
 SUBREDDIT_SEARCH_PATH = "/r/{subreddit}/search"
+SUBREDDIT_COMMENTS_PATH = "/r/{subreddit}/comments"
 TOKEN_PATH = "/api/v1/access_token"
 WEB_HOST = "https://www.reddit.com"
 DEFAULT_RATE_LIMIT_PAUSE = timedelta(minutes=1)
@@ -67,15 +74,19 @@ def _mentions_user(handle: str) -> re.Pattern[str]:
 
 
 class BankOnReddit:
-    """How a post addresses the bank: it names the bank's account as u/<handle>, or sits in the bank's subreddit."""
+    """How a post addresses the bank: it names the bank's account as u/<handle>, sits in the bank's subreddit,
+    or (a comment) answers under one of the bank's own posts."""
 
     def __init__(self, handle: str | None, subreddit: str | None) -> None:
         name = (handle or "").strip().removeprefix("/").removeprefix("u/")
+        self._name = name.lower() or None
         self._mention = _mentions_user(name) if name else None
         self._subreddit = (subreddit or "").lower() or None
 
-    def addressed(self, title: str, text: str, subreddit: Any) -> bool:
+    def addressed(self, title: str, text: str, subreddit: Any, link_author: Any = None) -> bool:
         if self._subreddit and isinstance(subreddit, str) and subreddit.lower() == self._subreddit:
+            return True
+        if self._name and isinstance(link_author, str) and link_author.lower() == self._name:
             return True
         return bool(self._mention and (self._mention.search(title) or self._mention.search(text)))
 
@@ -133,21 +144,57 @@ def listing_error(payload: Any) -> PlatformError | None:
     return TransientPlatformError("Reddit answered 200 without a Listing", status=200)
 
 
-def parse_listing(payload: Mapping[str, Any], *, source_id: str, bank: BankOnReddit
+def comment_to_post(data: Mapping[str, Any], *, source_id: str, bank: BankOnReddit) -> Post:
+    """One t1 (a comment) as a Post; a reply to it answers the comment (its fullname)."""
+    name = str(data["name"])
+    if not re.fullmatch(r"t1_[0-9a-z]+", name):
+        raise ValueError(f"name {name!r} is not a comment fullname")
+    body = data["body"]
+    if not isinstance(body, str):
+        raise TypeError("body is not a string")
+    created = data["created_utc"]
+    if isinstance(created, bool) or not isinstance(created, (int, float)):
+        raise TypeError("created_utc is not a number")
+    permalink = str(data.get("permalink") or "")
+    return Post(
+        platform="reddit",
+        native_id=name,
+        source_type="social",
+        source_id=source_id,
+        url=f"{WEB_HOST}{permalink}" if permalink.startswith("/") else "",
+        author=str(data.get("author") or "[deleted]"),
+        author_id=str(data["author_fullname"]) if data.get("author_fullname") else None,
+        followers=0,  # a comment's audience is its thread's, which the listing does not give
+        text=body,
+        lang_hint=None,
+        published_at=datetime.fromtimestamp(float(created), tz=timezone.utc),
+        likes=max(0, int(data.get("score") or 0)),
+        location=None,
+        to_bank=bank.addressed("", body, data.get("subreddit"), data.get("link_author")),
+    )
+
+
+_CHILD_READERS = {"t3": submission_to_post, "t1": comment_to_post}
+
+
+def parse_listing(payload: Mapping[str, Any], *, source_id: str, bank: BankOnReddit, kind: str = "t3"
                   ) -> tuple[list[Post], list[str], str | None]:
-    """A Listing's submissions as Posts, what could not be read, and its `after`."""
+    """A Listing's children of `kind` (t3 submissions, t1 comments) as Posts, what could not be read, and its
+    `after`."""
     data = payload["data"]
     posts: list[Post] = []
     malformed: list[str] = []
+    to_post = _CHILD_READERS[kind]
     for child in data.get("children") or []:
         try:
-            if not isinstance(child, dict) or child.get("kind") != "t3" or not isinstance(child.get("data"), dict):
-                raise TypeError("child is not a t3 submission")
-            posts.append(submission_to_post(child["data"], source_id=source_id, bank=bank))
+            if not isinstance(child, dict) or child.get("kind") != kind or not isinstance(child.get("data"), dict):
+                raise TypeError(f"child is not a {kind}")
+            posts.append(to_post(child["data"], source_id=source_id, bank=bank))
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
             inner = child.get("data") if isinstance(child, dict) else None
             name = inner.get("name") if isinstance(inner, dict) else None
-            malformed.append(f"submission {name or '?'}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            what = "submission" if kind == "t3" else "comment"
+            malformed.append(f"{what} {name or '?'}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     after = data.get("after")
     return posts, malformed, after if isinstance(after, str) and after else None
 
@@ -203,12 +250,13 @@ def _kept(seen: list[str], added: list[Post], floor: datetime) -> list[str]:
 
 
 class RedditReader:
-    """Reads one configured search; every call is one HTTP request and returns the cursor to store after it."""
+    """Reads one configured search (or a subreddit's comments); every call is one HTTP request and returns the
+    cursor to store after it."""
 
     def __init__(self, http: httpx.Client, *, source_id: str, credentials: Credentials,
                  clock: Callable[[], datetime], query: str, user_agent: str, limit: int,
                  lookback: timedelta, overlap: timedelta, subreddit: str | None = None,
-                 bank: BankOnReddit | None = None) -> None:
+                 bank: BankOnReddit | None = None, stream: str = "search") -> None:
         self._http = http
         self._source_id = source_id
         self._credentials = credentials
@@ -220,6 +268,9 @@ class RedditReader:
         self._overlap = overlap
         self._subreddit = subreddit
         self._bank = bank or BankOnReddit(None, None)
+        self._comments = stream == "comments"
+        if self._comments and not subreddit:
+            raise ValueError("a comments stream reads one subreddit")
 
     def read(self, cursor: Mapping[str, Any]) -> SourcePage:
         walk_from = cursor.get("walk_from")
@@ -234,7 +285,8 @@ class RedditReader:
         problem = listing_error(payload)
         if problem is not None:
             raise problem
-        posts, malformed, after = parse_listing(payload, source_id=self._source_id, bank=self._bank)
+        posts, malformed, after = parse_listing(payload, source_id=self._source_id, bank=self._bank,
+                                                kind="t1" if self._comments else "t3")
         seen = list(cursor.get("seen") or [])
         already = {entry.rpartition("@")[0] for entry in seen}
         fresh = [p for p in posts if p.published_at >= floor and p.native_id not in already]
@@ -272,7 +324,9 @@ class RedditReader:
             raise TokenExpired("the Reddit secret holds no access_token yet", code="no_token")
         params: dict[str, Any] = {"q": self._query, "sort": "new", "type": "link", "limit": self._limit, "raw_json": 1}
         path = SITE_SEARCH_PATH
-        if self._subreddit:
+        if self._comments:
+            path, params = SUBREDDIT_COMMENTS_PATH.format(subreddit=self._subreddit), {"limit": self._limit, "raw_json": 1}
+        elif self._subreddit:
             path = SUBREDDIT_SEARCH_PATH.format(subreddit=self._subreddit)
             params["restrict_sr"] = "true"
         if after:
