@@ -410,3 +410,28 @@ def test_a_post_from_a_read_once_source_opens_its_conversation_without_a_follow_
     stored = [from_item(client("dynamodb").get_item(TableName=os.environ["POSTS_TABLE"], Key=to_item({"post_key": key}))["Item"])
               for key in (f"x#{native_id}" for native_id in ids)]
     assert stored and all("follow_up" not in post for post in stored)
+
+
+def test_the_banks_own_post_heard_back_is_kept_for_the_record_and_counted_nowhere(listening: Listening) -> None:
+    """Search finds the bank's own statement too ("… the bank run rumour is false …"): it is the bank
+    speaking, not the public reacting, so it is stored with the topics it names as `own_topics`, and is in
+    no figure, no topic's list and the inbox; the same words from anyone else count."""
+    from crisiscomms.aws.dynamo import from_item
+    from crisiscomms_local.aws import client
+
+    listening.configure(accounts={"x": {"handle": "HarborBank"}})
+    text = "Is Harbor Bank facing a bank run? Withdrawals work at every branch and ATM."
+    start = listening.clock() - timedelta(minutes=2)
+    own = listening.x.add_post(text=text, author="HarborBank", created_at=start)
+    echo = listening.x.add_post(text=text, author="someone", created_at=start + timedelta(seconds=1))
+    [report] = listening.poll("x")
+    assert (report["stored"], report["own"], report["unrelated"]) == (2, 1, 0), report
+    posts = {p["native_id"]: p for p in _stored()}
+    assert posts[own]["own_topics"] == ["harbor"] and posts[own]["topics"] == [] and posts[own]["related"] is False
+    assert posts[echo]["topics"] == ["harbor"] and "own_topics" not in posts[echo]
+    repo = _repo()
+    assert [link["post_key"] for link in repo.topic_posts("harbor", DAY)] == [f"x#{echo}"]
+    assert sum(a["posts"] for a in repo.minute_aggregates("harbor", "2026-11-28T08:00", "2026-11-28T10:00")) == 1
+    inbox = [from_item(i) for i in client("dynamodb").scan(TableName=os.environ["INBOX_TABLE"])["Items"]]
+    opened = {str(item.get("post_key") or item.get("pk")) for item in inbox}
+    assert any(echo in key for key in opened) and not any(own in key for key in opened), opened

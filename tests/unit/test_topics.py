@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crisiscomms.models import Post
-from crisiscomms.listening.topics import TopicMatcher
+from crisiscomms.listening.topics import Relation, TopicMatcher
 from crisiscomms.watch import Topic
 
 TOPICS = [
@@ -130,3 +130,28 @@ def test_a_topic_is_found_through_any_of_its_term_lists_or_its_account_among_man
     assert matcher.match(_post("all fine", author="HarborBank")) == ("harbor",)
     assert matcher.match(_post("a bank run by the river bank")) == ()
     assert matcher.match(_post("a bank run at Harbor Bank")) == ("harbor", "bank")
+
+
+def _by(platform: str, author: str, author_id: str | None = None, text: str = "Harbor Bank: all branches are open") -> Post:
+    return Post(platform=platform, native_id="1", source_type="social", source_id="s", url="u", author=author,
+                author_id=author_id, text=text, published_at=datetime(2026, 11, 28, tzinfo=timezone.utc))
+
+
+OWN = TopicMatcher(TOPICS, banks_own={"x": ("@HarborBank", "42"), "weibo": ("港湾银行", None),
+                                      "mastodon": ("harborbank@bank.example", None)})
+
+
+@pytest.mark.parametrize(("post", "own"), [
+    (_by("x", "someone", "42"), True),             # the account's id decides when both are known
+    (_by("x", "HarborBank", "43"), False),         # a look-alike name with another id
+    (_by("x", "harborbank"), True),                # else its handle, folded
+    (_by("weibo", "港湾银行"), True),
+    (_by("weibo", "HarborBank"), False),           # another platform's handle
+    (_by("mastodon", "harborbank"), True),         # a local account's handle is its name alone
+    (_by("mastodon", "harborbank@elsewhere.social"), False),
+    (_by("bluesky", "harborbank.bsky.social"), False),   # no account configured there
+])
+def test_the_banks_own_posts_are_its_own_not_the_publics(post: Post, own: bool) -> None:
+    assert OWN.written_by_bank(post) is own
+    expected = Relation((), (), ("harbor",)) if own else Relation(("harbor",))
+    assert OWN.relate(post) == expected

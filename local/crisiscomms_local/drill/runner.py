@@ -429,7 +429,8 @@ def _report(world: World, path: Path, tallies: dict[str, SourceTally], timeline:
         "stored_by_platform": dict(sorted(Counter(s["platform_day"].split("#", 1)[0] for s in stored).items())),
         "topic_posts": {topic: sum(r["posts"] for r in rows) for topic, rows in per_minute.items()},
         "topic_links_expected": sum(len(s.get("topics", [])) for s in stored),
-        "unrelated_posts": sum(s.get("related") is False for s in stored),  # found by ambiguous names only
+        "unrelated_posts": sum(s.get("related") is False and not s.get("own_topics") for s in stored),  # found by ambiguous names only
+        "own_posts": sum(bool(s.get("own_topics")) for s in stored),  # the bank's own accounts', heard back
         "ingest_latency_median_s": statistics.median(latencies) if latencies else None,
         "ingest_latency_max_s": max(latencies) if latencies else None,
         "real_seconds": round(real_seconds, 2),

@@ -428,6 +428,7 @@ class PostRepository:
             "region": scored.region,
             "related": scored.related,
             **({"unrelated_topics": list(scored.unrelated_topics)} if scored.unrelated_topics else {}),
+            **({"own_topics": list(scored.own_topics)} if scored.own_topics else {}),
             **({"narrative": scored.narrative} if scored.narrative else {}),
             "early_warning": scored.early_warning,
             **({INBOX_DUE: _iso(scored.ingested_at)} if scored.inbox_due else {}),

@@ -77,6 +77,7 @@ class RunCounts:
     followed_up: int = 0  # stored posts that opened a conversation in the inbox
     regrown: int = 0  # posts read again whose grown engagement raised their conversation's priority
     unrelated: int = 0  # stored posts found only through ambiguous names and judged about no topic
+    own: int = 0  # stored posts the bank's own accounts wrote (a statement heard back): counted nowhere
     refused: int = 0  # posts not stored: about more topics than a transaction holds, or their item refused (logged)
     resumed: int = 0  # posts read again whose inbox step a stopped run still owed (`inbox_due`): the step run then
     watched: int = 0  # stored posts put on the early-warning watch list (crisiscomms.listening.watchlist)
@@ -181,10 +182,10 @@ class Ingestor:
 
         def relation(post: Post) -> Relation:
             found = self._matcher.relate(post)
-            return found if found.related or found.unrelated or not post.to_bank else Relation(addressed)
+            return found if found.related or found.unrelated or found.own or not post.to_bank else Relation(addressed)
 
         matched = [(p, relation(p)) for p in posts]
-        wanted = [(p, found) for p, found in matched if found.related or found.unrelated]
+        wanted = [(p, found) for p, found in matched if found.related or found.unrelated or found.own]
         report.unmatched += len(posts) - len(wanted)
         if not wanted:
             return
@@ -213,6 +214,7 @@ class Ingestor:
                 topics=found.related,
                 related=bool(found.related),
                 unrelated_topics=found.unrelated,
+                own_topics=found.own,
                 language=score.language,
                 sentiment=score.sentiment,
                 sentiment_label=score.sentiment_label,
@@ -241,7 +243,8 @@ class Ingestor:
             scored = batch[index]
             if outcome is StoreOutcome.STORED:
                 report.stored += 1
-                report.unrelated += not scored.related
+                report.own += bool(scored.own_topics)
+                report.unrelated += not scored.related and not scored.own_topics
                 if watch is not None and watchable(scored, now, self._early):
                     watch.append(Watched.of(scored))
                     report.watched += 1

@@ -160,10 +160,17 @@ class _CompiledTopic:
 @dataclass(frozen=True)
 class Relation:
     """Topic ids a post is about (`related`) and those it was found for only through ambiguous names
-    and judged not about (`unrelated`), each in configuration order."""
+    and judged not about (`unrelated`), each in configuration order; for a post the bank's own account
+    wrote, every topic found is `own` instead: the bank speaking is not the public reacting."""
 
     related: tuple[str, ...]
     unrelated: tuple[str, ...] = ()
+    own: tuple[str, ...] = ()
+
+
+def _handle(handle: str) -> str:
+    """A handle as compared: folded, without a leading @ or u/."""
+    return normalise(handle.strip().lstrip("@").removeprefix("u/"))
 
 
 def _unambiguous(terms: list[str], ambiguous: list[str]) -> list[str]:
@@ -173,9 +180,13 @@ def _unambiguous(terms: list[str], ambiguous: list[str]) -> list[str]:
 
 
 class TopicMatcher:
-    def __init__(self, topics: list[Topic], *, bank_accounts: list[str] | tuple[str, ...] = ()) -> None:
-        """`bank_accounts`: the bank's own handles (watch `accounts`); what they write is about the bank."""
+    def __init__(self, topics: list[Topic], *, bank_accounts: list[str] | tuple[str, ...] = (),
+                 banks_own: Mapping[str, tuple[str, str | None]] | None = None) -> None:
+        """`bank_accounts`: the bank's own handles (watch `accounts`); what they write is about the bank.
+        `banks_own`: per platform, the bank's own account (handle, id): what it writes is the bank's own."""
         self._bank_accounts = frozenset(normalise(a.lstrip("@")) for a in bank_accounts)
+        self._banks_own = {platform: (_handle(handle), account_id) for platform, (handle, account_id)
+                           in (banks_own or {}).items()}
         self._topics = [
             _CompiledTopic(
                 id=t.id,
@@ -203,7 +214,20 @@ class TopicMatcher:
     @classmethod
     def for_watch(cls, config: WatchConfig) -> TopicMatcher:
         """The watch's topics, with the bank's own accounts on every platform."""
-        return cls(config.topics, bank_accounts=[account.handle for account in config.accounts.values()])
+        return cls(config.topics, bank_accounts=[account.handle for account in config.accounts.values()],
+                   banks_own={platform: (account.handle, account.id) for platform, account in config.accounts.items()})
+
+    def written_by_bank(self, post: Post) -> bool:
+        """Whether the bank's own account on the post's platform wrote it (by id when both are known, else by
+        handle: on Mastodon a local account's handle is its name alone)."""
+        own = self._banks_own.get(post.platform)
+        if own is None:
+            return False
+        handle, account_id = own
+        if account_id and post.author_id:
+            return post.author_id == account_id
+        author = _handle(post.author)
+        return author == handle or (post.platform == "mastodon" and "@" not in author and handle.split("@")[0] == author)
 
     def match(self, post: Post) -> tuple[str, ...]:
         """Topic ids in configuration order, found through any term, ambiguous names included; empty
@@ -215,8 +239,11 @@ class TopicMatcher:
         through ambiguous names, judged unrelated)."""
         related: list[str] = []
         unrelated: list[str] = []
+        found = self._found(post)
+        if found and self._banks_own and self.written_by_bank(post):
+            return Relation((), (), tuple(topic.id for topic, _ in found))
         banks_own = None  # the bank wrote it or it addresses the bank: asked once, when needed
-        for topic, certain in self._found(post):
+        for topic, certain in found:
             if banks_own is None and not certain:
                 banks_own = post.to_bank or normalise(post.author) in self._bank_accounts
             if certain or banks_own or topic.judge is None or topic.judge.judge(post.full_text).related:

@@ -143,6 +143,9 @@ class ScoredPost(BaseModel):
     # counted nowhere; `related` is False when no topic is left
     related: bool = True
     unrelated_topics: tuple[str, ...] = ()
+    # a post the bank's own account wrote (a statement heard back by search) lists the topics it names here
+    # instead: kept for the record, counted nowhere (it is the bank speaking, not the public reacting)
+    own_topics: tuple[str, ...] = ()
     # crisis terms from an account over the early-warning bar whose engagement came fast (watch.EarlyWarning)
     early_warning: bool = False
     country: str | None = None  # ISO 3166-1 alpha-2 of the post's place (crisiscomms.places), None when unknown
