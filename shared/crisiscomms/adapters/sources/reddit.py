@@ -96,36 +96,55 @@ def _audience(subscribers: Any) -> int:
     return subscribers if type(subscribers) is int and subscribers > 0 else 0
 
 
-def submission_to_post(data: Mapping[str, Any], *, source_id: str, bank: BankOnReddit) -> Post:
-    """One t3 (link or self post) as a Post."""
+def _thing_fields(data: Mapping[str, Any], kind: str, what: str) -> dict[str, Any]:
+    """What a t3 and a t1 give a Post alike: fullname, author, date, score and link; ValueError or TypeError
+    when the thing is not one of `kind` or its date is unreadable."""
     name = str(data["name"])
-    if not re.fullmatch(r"t3_[0-9a-z]+", name):
-        raise ValueError(f"name {name!r} is not a submission fullname")
-    title, text = data["title"], data.get("selftext") or ""
-    if not isinstance(title, str) or not isinstance(text, str):
-        raise TypeError("title or selftext is not a string")
+    if not re.fullmatch(rf"{kind}_[0-9a-z]+", name):
+        raise ValueError(f"name {name!r} is not a {what} fullname")
     created = data["created_utc"]
     if isinstance(created, bool) or not isinstance(created, (int, float)):
         raise TypeError("created_utc is not a number")
     permalink = str(data.get("permalink") or "")
+    return {"platform": "reddit", "native_id": name, "source_type": "social",
+            "url": f"{WEB_HOST}{permalink}" if permalink.startswith("/") else str(data.get("url") or ""),
+            "author": str(data.get("author") or "[deleted]"),
+            "author_id": str(data["author_fullname"]) if data.get("author_fullname") else None,
+            "lang_hint": None, "location": None,
+            "published_at": datetime.fromtimestamp(float(created), tz=timezone.utc),
+            "likes": max(0, int(data.get("score") or 0))}
+
+
+def submission_to_post(data: Mapping[str, Any], *, source_id: str, bank: BankOnReddit) -> Post:
+    """One t3 (link or self post) as a Post."""
+    title, text = data["title"], data.get("selftext") or ""
+    fields = _thing_fields(data, "t3", "submission")
+    if not isinstance(title, str) or not isinstance(text, str):
+        raise TypeError("title or selftext is not a string")
     return Post(
-        platform="reddit",
-        native_id=name,
-        source_type="social",
+        **fields,
         source_id=source_id,
-        url=f"{WEB_HOST}{permalink}" if permalink.startswith("/") else str(data.get("url") or ""),
-        author=str(data.get("author") or "[deleted]"),
-        author_id=str(data["author_fullname"]) if data.get("author_fullname") else None,
         followers=_audience(data.get("subreddit_subscribers")),
         title=title,
         text=text,
-        lang_hint=None,
-        published_at=datetime.fromtimestamp(float(created), tz=timezone.utc),
-        likes=max(0, int(data.get("score") or 0)),
         reposts=max(0, int(data.get("num_crossposts") or 0)),
         replies=max(0, int(data.get("num_comments") or 0)),
-        location=None,
         to_bank=bank.addressed(title, text, data.get("subreddit")),
+    )
+
+
+def comment_to_post(data: Mapping[str, Any], *, source_id: str, bank: BankOnReddit) -> Post:
+    """One t1 (a comment) as a Post; a reply to it answers the comment (its fullname)."""
+    fields = _thing_fields(data, "t1", "comment")
+    body = data["body"]
+    if not isinstance(body, str):
+        raise TypeError("body is not a string")
+    return Post(
+        **fields,
+        source_id=source_id,
+        followers=0,  # a comment's audience is its thread's, which the listing does not give
+        text=body,
+        to_bank=bank.addressed("", body, data.get("subreddit"), data.get("link_author")),
     )
 
 
@@ -142,36 +161,6 @@ def listing_error(payload: Any) -> PlatformError | None:
             return TransientPlatformError(message, status=200)
         return PermanentPlatformError(message, status=200)
     return TransientPlatformError("Reddit answered 200 without a Listing", status=200)
-
-
-def comment_to_post(data: Mapping[str, Any], *, source_id: str, bank: BankOnReddit) -> Post:
-    """One t1 (a comment) as a Post; a reply to it answers the comment (its fullname)."""
-    name = str(data["name"])
-    if not re.fullmatch(r"t1_[0-9a-z]+", name):
-        raise ValueError(f"name {name!r} is not a comment fullname")
-    body = data["body"]
-    if not isinstance(body, str):
-        raise TypeError("body is not a string")
-    created = data["created_utc"]
-    if isinstance(created, bool) or not isinstance(created, (int, float)):
-        raise TypeError("created_utc is not a number")
-    permalink = str(data.get("permalink") or "")
-    return Post(
-        platform="reddit",
-        native_id=name,
-        source_type="social",
-        source_id=source_id,
-        url=f"{WEB_HOST}{permalink}" if permalink.startswith("/") else "",
-        author=str(data.get("author") or "[deleted]"),
-        author_id=str(data["author_fullname"]) if data.get("author_fullname") else None,
-        followers=0,  # a comment's audience is its thread's, which the listing does not give
-        text=body,
-        lang_hint=None,
-        published_at=datetime.fromtimestamp(float(created), tz=timezone.utc),
-        likes=max(0, int(data.get("score") or 0)),
-        location=None,
-        to_bank=bank.addressed("", body, data.get("subreddit"), data.get("link_author")),
-    )
 
 
 _CHILD_READERS = {"t3": submission_to_post, "t1": comment_to_post}
