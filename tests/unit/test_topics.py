@@ -138,7 +138,7 @@ def _by(platform: str, author: str, author_id: str | None = None, text: str = "H
 
 
 OWN = TopicMatcher(TOPICS, banks_own={"x": ("@HarborBank", "42"), "weibo": ("港湾银行", None),
-                                      "mastodon": ("harborbank@bank.example", None)})
+                                      "mastodon": ("harborbank@bank.example", None), "reddit": ("u/HarborBank", "1k2x")})
 
 
 @pytest.mark.parametrize(("post", "own"), [
@@ -150,6 +150,8 @@ OWN = TopicMatcher(TOPICS, banks_own={"x": ("@HarborBank", "42"), "weibo": ("港
     (_by("mastodon", "harborbank"), True),         # a local account's handle is its name alone
     (_by("mastodon", "harborbank@elsewhere.social"), False),
     (_by("bluesky", "harborbank.bsky.social"), False),   # no account configured there
+    (_by("reddit", "HarborBank", "t2_1k2x"), True),      # Reddit's author_fullname is the id behind t2_
+    (_by("reddit", "HarborBank", "t2_9z9z"), False),
 ])
 def test_the_banks_own_posts_are_its_own_not_the_publics(post: Post, own: bool) -> None:
     assert OWN.written_by_bank(post) is own

@@ -224,8 +224,8 @@ class TopicMatcher:
         if own is None:
             return False
         handle, account_id = own
-        if account_id and post.author_id:
-            return post.author_id == account_id
+        if account_id and post.author_id:   # (Reddit's fullname is its id behind "t2_")
+            return post.author_id.removeprefix("t2_") == account_id.removeprefix("t2_")
         author = _handle(post.author)
         return author == handle or (post.platform == "mastodon" and "@" not in author and handle.split("@")[0] == author)
 
