@@ -267,3 +267,30 @@ def test_a_renewal_that_another_run_holds_too_long_is_a_transient_failure() -> N
     keeper.current()
     with pytest.raises(TransientPlatformError):
         keeper.renew()
+
+
+def test_the_banks_own_reply_under_its_post_is_its_own_even_naming_no_topic() -> None:
+    """A comment under the bank's post names no topic and counts for the addressed topics, unless the bank's own
+    account wrote it (its reply in the thread): then it is kept as its own, counted nowhere."""
+    from crisiscomms.listening.polling import Ingestor, RunReport
+
+    config = parse_watch_config({"topics": [{"id": "harbor", "names": ["港湾银行"]}],
+                                 "accounts": {"weibo": {"handle": "港湾银行官方", "id": "5566"}},
+                                 "sources": [{"id": "w", "platform": "weibo"}]})
+    stored: list[Any] = []
+
+    class Keep(FakePosts):
+        def store(self, scored: Any) -> StoreOutcome:
+            stored.append(scored)
+            return super().store(scored)
+
+    ingestor = Ingestor(TopicMatcher.for_watch(config), LexiconScorer(), Keep(), lambda: NOW)
+    person = _post(1).model_copy(update={"text": "什么时候能取钱？", "to_bank": True})
+    reply = _post(2).model_copy(update={"text": "您好，明天上午恢复。", "to_bank": True, "author": "港湾银行官方",
+                                        "author_id": "5566"})
+    report = RunReport(source="w")
+    ingestor.ingest([person, reply], report, addressed=("harbor",))
+    by_key = {s.post.key: s for s in stored}
+    assert by_key[person.key].topics == ("harbor",) and by_key[person.key].related
+    assert (by_key[reply.key].topics, by_key[reply.key].own_topics, by_key[reply.key].related) == ((), ("harbor",), False)
+    assert (report.stored, report.own) == (2, 1)

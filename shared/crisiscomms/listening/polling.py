@@ -182,7 +182,10 @@ class Ingestor:
 
         def relation(post: Post) -> Relation:
             found = self._matcher.relate(post)
-            return found if found.related or found.unrelated or found.own or not post.to_bank else Relation(addressed)
+            if found.related or found.unrelated or found.own or not post.to_bank:
+                return found
+            # under the bank's own post and naming no topic: the addressed topics' (the bank's own reply: its own)
+            return Relation((), (), addressed) if self._matcher.written_by_bank(post) else Relation(addressed)
 
         matched = [(p, relation(p)) for p in posts]
         wanted = [(p, found) for p, found in matched if found.related or found.unrelated or found.own]
