@@ -571,6 +571,22 @@ def test_checks_name_a_topic_as_the_file_does(tmp_path: Path) -> None:
         "PASS  max_level topic=港湾银行 level=WATCH: highest level NORMAL"], [c.line() for c in report.checks]
 
 
+def test_a_post_by_the_banks_own_account_is_stored_and_counted_nowhere(tmp_path: Path) -> None:
+    """A scenario's post whose author is the bank's account (as `accounts` names it) is the bank speaking."""
+    denial = "Northgate Savings: rumours of a bank run are false. Every branch and ATM is open."
+    scenario = {
+        "name": "unseen-own-post", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:03",
+        "topics": [{"id": "northgate", "names": ["Northgate Savings"]}], "accounts": {"x": "NorthgateHelp"},
+        "posts": [{"at": "+00:01", "platform": "x", "author": "NorthgateHelp", "followers": 90000, "text": denial},
+                  {"at": "+00:01", "platform": "x", "author": "ann", "text": "Is Northgate Savings facing a bank run?"}],
+        "expect": [{"check": "stored_posts", "min": 2, "max": 2},
+                   {"check": "topic_posts", "topic": "northgate", "min": 1, "max": 1}],
+    }
+    report = run_scenario(_write(tmp_path, scenario), waits=TEST_WAITS)
+    assert report.ok, [c.line() for c in report.checks]
+    assert report.figures["own_posts"] == 1 and report.figures["unrelated_posts"] == 0, report.figures
+
+
 def test_posts_dated_after_the_drills_end_are_named_as_never_read(tmp_path: Path) -> None:
     scenario = {
         "name": "unseen-after-end", "start": "2027-06-10T20:00:00+08:00", "duration": "+00:02",

@@ -353,7 +353,7 @@ def _days(start: datetime, end: datetime) -> list[str]:
 
 
 STORED_FIELDS = ("post_key", "platform", "platform_day", "published_key", "published_at", "ingested_at", "topics",
-                 "author", "to_bank", "country", "region", "related")
+                 "author", "to_bank", "country", "region", "related", "own_topics")
 
 
 def _stored_posts(table: str, platform_days: set[str]) -> list[dict[str, Any]]:
@@ -902,7 +902,8 @@ def render(report: DrillReport, scenario_start: datetime) -> str:
                 f"name a topic's terms; missed {f['missed']} of those); "
                 f"{f['duplicates_rejected']} repeat deliveries rejected"
                 + (f"; {f['unrelated_posts']} found by ambiguous names only and judged unrelated (counted nowhere)"
-                   if f.get("unrelated_posts") else "")]
+                   if f.get("unrelated_posts") else "")
+                + (f"; {f['own_posts']} written by the bank's own accounts (counted nowhere)" if f.get("own_posts") else "")]
     if f["ingest_latency_median_s"] is not None:
         out.append(f"Time from publication to storage: median {f['ingest_latency_median_s']:.0f} s, "
                    f"max {f['ingest_latency_max_s']:.0f} s (simulated)")
