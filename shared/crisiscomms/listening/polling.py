@@ -180,14 +180,7 @@ class Ingestor:
         where stored posts that may still become early warnings are added (sources that read again)."""
         report.fetched += len(posts)
 
-        def relation(post: Post) -> Relation:
-            found = self._matcher.relate(post)
-            if found.related or found.unrelated or found.own or not post.to_bank:
-                return found
-            # under the bank's own post and naming no topic: the addressed topics' (the bank's own reply: its own)
-            return Relation((), (), addressed) if self._matcher.written_by_bank(post) else Relation(addressed)
-
-        matched = [(p, relation(p)) for p in posts]
+        matched = [(p, self._matcher.relate(p, addressed)) for p in posts]
         wanted = [(p, found) for p, found in matched if found.related or found.unrelated or found.own]
         report.unmatched += len(posts) - len(wanted)
         if not wanted:

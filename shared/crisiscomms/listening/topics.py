@@ -234,14 +234,19 @@ class TopicMatcher:
         when none matches or every match is excluded."""
         return tuple(topic.id for topic, _ in self._found(post))
 
-    def relate(self, post: Post) -> Relation:
+    def relate(self, post: Post, addressed: tuple[str, ...] = ()) -> Relation:
         """The topics found, split into those the post is about and those it is not (found only
-        through ambiguous names, judged unrelated)."""
+        through ambiguous names, judged unrelated); all of them the bank's `own` when its own account
+        wrote the post. A post addressing the bank that names no topic is about `addressed` (a comment
+        under the bank's own video rarely names the bank)."""
         related: list[str] = []
         unrelated: list[str] = []
         found = self._found(post)
-        if found and self._banks_own and self.written_by_bank(post):
-            return Relation((), (), tuple(topic.id for topic, _ in found))
+        ids = tuple(topic.id for topic, _ in found) or (addressed if post.to_bank else ())
+        if ids and self._banks_own and self.written_by_bank(post):
+            return Relation((), (), ids)
+        if not found:
+            return Relation(ids)
         banks_own = None  # the bank wrote it or it addresses the bank: asked once, when needed
         for topic, certain in found:
             if banks_own is None and not certain:
