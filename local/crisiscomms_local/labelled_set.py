@@ -42,8 +42,9 @@ TEST_SHARE = 0.38
 
 
 def later_batches() -> tuple[str, ...]:
-    """Every batch after the first, in order: those trained on, then the held ones."""
-    return (*LATER_BATCHES, *HELD_BATCHES)
+    """Every batch after the first, in the order they were written, trained on or held: a batch moved
+    between the two lists keeps its place (and its posts their ids) in posts.jsonl."""
+    return tuple(sorted((*LATER_BATCHES, *HELD_BATCHES), key=lambda batch: int(batch.removeprefix("batch"))))
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

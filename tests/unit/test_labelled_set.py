@@ -137,6 +137,29 @@ def test_a_held_batch_is_labelled_like_the_rest_but_kept_out_of_dev(tmp_path: Pa
     assert labelled_set.batch_of("batch3-en-0001") == "batch3"
 
 
+def test_a_batch_keeps_its_place_when_it_moves_between_held_and_trained(tmp_path: Path, monkeypatch) -> None:
+    """posts.jsonl lists the batches in the order they were written, whichever list holds them, so the
+    passes' rows and the adjudication stay where they were when a held batch is trained on."""
+    entities = {"harbor": {"names": ["Harbor Bank"], "ambiguous": []}}
+    (tmp_path / "entities.json").write_text(json.dumps(entities), encoding="utf-8")
+    (tmp_path / "drafts").mkdir()
+    for name in ("en.jsonl", "zh-Hans.jsonl", "zh-Hant.jsonl"):
+        _write(tmp_path / "drafts" / name, [])
+    for batch in ("batch2", "batch9", "batch10"):
+        (tmp_path / "drafts" / batch).mkdir(parents=True)
+        _write(tmp_path / "drafts" / batch / "en-a.jsonl",
+               [{"lang": "en", "platform": "x", "entity": "harbor", "styles": [], "text": f"Harbor Bank {batch}"}])
+    earlier = tmp_path / "earlier.jsonl"
+    _write(earlier, [])
+    orders = []
+    for trained, held in ((("batch2", "batch10"), ("batch9",)), (("batch2",), ("batch9", "batch10"))):
+        monkeypatch.setattr(labelled_set, "LATER_BATCHES", trained)
+        monkeypatch.setattr(labelled_set, "HELD_BATCHES", held)
+        labelled_set.assemble(tmp_path, earlier)
+        orders.append([p["id"] for p in read_jsonl(tmp_path / "posts.jsonl")])
+    assert orders[0] == orders[1] == ["batch2-en-0001", "batch9-en-0001", "batch10-en-0001"]
+
+
 # ---------------------------------------------------------------- the project's set
 def _frozen() -> tuple[str, set[str]]:
     lines = (SET_DIR / "FROZEN").read_text(encoding="utf-8").splitlines()
