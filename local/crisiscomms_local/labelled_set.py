@@ -1,5 +1,6 @@
 """Build the labelled set for reputation monitoring: posts, two labelling passes, agreement, adjudication.
 
+    python -m crisiscomms_local.labelled_set screen DIR    a new batch's drafts: shuffled, posts close to a test post left out
     python -m crisiscomms_local.labelled_set assemble      drafts + earlier set -> posts.jsonl, to_label.jsonl
     python -m crisiscomms_local.labelled_set agreement     pass_a + pass_b -> Cohen's kappa, disagreements.jsonl
     python -m crisiscomms_local.labelled_set finalise      agreed + adjudicated labels -> dev.jsonl, test.jsonl, FROZEN
@@ -21,6 +22,7 @@ import argparse
 import hashlib
 import json
 import math
+import random
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -132,6 +134,32 @@ def _later_batch(folder: Path, batch: str, entities: dict[str, Any], seen: set[s
                           "platform": d["platform"], "entity": d["entity"], "styles": d.get("styles", []),
                           "text": d["text"], "split": split})
     return posts
+
+
+# ---------------------------------------------------------------- screening a new batch
+NEAR_TEST_SHARE = 0.5   # a draft sharing this share of its character trigrams with a test post is left out
+
+
+def trigrams(text: str) -> set[str]:
+    folded = " ".join(text.casefold().split())
+    return {folded[i:i + 3] for i in range(len(folded) - 2)} or {folded}
+
+
+def screen(folder: Path, set_dir: Path = SET_DIR) -> dict[str, int]:
+    """Ready a new batch's drafts for labelling, in place: posts sharing NEAR_TEST_SHARE of their character
+    trigrams with a test post are left out (the frozen split stays unlike anything trained on), the rest
+    shuffled with the batch's name as seed, so labellers do not meet them in the order they were written."""
+    tests = [trigrams(row["text"]) for row in read_jsonl(set_dir / "test.jsonl")]
+    kept = left_out = 0
+    for path in sorted(folder.glob("*.jsonl")):
+        rows = read_jsonl(path)
+        near = [row for row in rows if any(len(grams & t) >= NEAR_TEST_SHARE * len(grams)
+                                           for grams in [trigrams(row["text"])] for t in tests)]
+        rows = [row for row in rows if row not in near]
+        random.Random(f"{folder.name}/{path.name}").shuffle(rows)
+        write_jsonl(path, rows)
+        kept, left_out = kept + len(rows), left_out + len(near)
+    return {"kept": kept, "left_out": left_out}
 
 
 # ---------------------------------------------------------------- agreement
@@ -246,9 +274,15 @@ def finalise(set_dir: Path = SET_DIR) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=("assemble", "agreement", "finalise"))
+    parser.add_argument("step", choices=("screen", "assemble", "agreement", "finalise"))
+    parser.add_argument("folder", nargs="?", type=Path, help="screen: the new batch's drafts folder")
     args = parser.parse_args(argv)
-    result = {"assemble": assemble, "agreement": agreement, "finalise": finalise}[args.step]()
+    if args.step == "screen":
+        if args.folder is None or not args.folder.is_dir():
+            parser.error("screen needs the new batch's drafts folder")
+        result = screen(args.folder)
+    else:
+        result = {"assemble": assemble, "agreement": agreement, "finalise": finalise}[args.step]()
     json.dump(result, sys.stdout, indent=1, ensure_ascii=False)
     print()
     return 0

@@ -160,6 +160,23 @@ def test_a_batch_keeps_its_place_when_it_moves_between_held_and_trained(tmp_path
     assert orders[0] == orders[1] == ["batch2-en-0001", "batch9-en-0001", "batch10-en-0001"]
 
 
+def test_screening_leaves_out_drafts_close_to_a_test_post_and_shuffles_the_rest(tmp_path: Path) -> None:
+    _write(tmp_path / "test.jsonl", [{"id": "en-0001", "text": "Harbor Bank halts withdrawals at every branch"}])
+    folder = tmp_path / "drafts" / "batch12"
+    folder.mkdir(parents=True)
+    near = {"lang": "en", "text": "HARBOR BANK halts withdrawals at every  branch today"}
+    others = [{"lang": "en", "text": f"Harbor Bank to hold its annual general meeting on day {i}"} for i in range(20)]
+    _write(folder / "en.jsonl", [near, *others])
+    assert labelled_set.screen(folder, tmp_path) == {"kept": 20, "left_out": 1}
+    kept = read_jsonl(folder / "en.jsonl")
+    assert sorted(r["text"] for r in kept) == sorted(r["text"] for r in others) and kept != others
+    again = tmp_path / "again" / "batch12"
+    again.mkdir(parents=True)
+    _write(again / "en.jsonl", [near, *others])
+    labelled_set.screen(again, tmp_path)
+    assert read_jsonl(again / "en.jsonl") == kept     # seeded: the same drafts give the same order
+
+
 # ---------------------------------------------------------------- the project's set
 def _frozen() -> tuple[str, set[str]]:
     lines = (SET_DIR / "FROZEN").read_text(encoding="utf-8").splitlines()
