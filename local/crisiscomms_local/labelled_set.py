@@ -39,7 +39,7 @@ NARRATIVES = ("bank_run", "withdrawals", "insolvency", "frozen_accounts", "outag
 LANGS = ("en", "zh-Hans", "zh-Hant")
 DRAFTS = {"en": "en.jsonl", "zh-Hans": "zh-Hans.jsonl", "zh-Hant": "zh-Hant.jsonl"}
 LATER_BATCHES = ("batch2", "batch3", "batch4", "batch5", "batch6", "batch7", "batch8", "batch9")
-HELD_BATCHES = ("batch10", "batch11")    # labelled, not trained on (held.jsonl)
+HELD_BATCHES = ("batch10", "batch11", "batch12")    # labelled, not trained on (held.jsonl)
 TEST_SHARE = 0.38
 
 
