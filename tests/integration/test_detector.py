@@ -119,3 +119,17 @@ def test_a_topic_named_in_chinese_first_is_texted_by_its_english_name_when_only_
     assert alert["topic_names"] == ["港湾银行", "港灣銀行", "Harbor Bank"]
     texts = [t for arn, t in phone.sent if arn == "oncall"]
     assert texts and all(t.split(":")[0].endswith("Harbor Bank") and alert["alert_id"] in t for t in texts), texts
+
+
+def test_an_alert_s_escalation_names_the_bank_as_its_on_call_sms_did(world) -> None:
+    """"not acknowledged" leaves room for 港湾银行, but the phone already showed this alert as Harbor Bank."""
+    _, alerts, phone, detector, clock = world
+    topic = Topic(id="harbor", names=["港湾银行", "港灣銀行", "Harbor Bank"])
+    _a_quiet_hour_then_a_burst(world, topic)
+    for _ in range(15):
+        clock.advance(timedelta(minutes=1))
+        detector().evaluate(topic)
+    [alert] = alerts.for_topic("harbor")
+    [escalation] = [t for arn, t in phone.sent if arn == "escalation"]
+    assert alert["sms_name"] == "Harbor Bank"
+    assert escalation.split(":")[0].endswith("Harbor Bank") and "not acknowledged" in escalation, escalation

@@ -10,6 +10,7 @@ from crisiscomms.detection.sms import (
     ACK_HINT,
     GSM7_LIMIT,
     UCS2_LIMIT,
+    compose_sms,
     fits_one_sms,
     is_gsm7,
     sms_length,
@@ -128,3 +129,15 @@ def test_a_gsm7_name_too_long_for_everything_is_the_one_cut() -> None:
     text = sms_text(Level.WARNING, "港湾银行", "social volume 120.0x baseline (z 120.0)", "harbor-20270701-0207",
                     other_names=[long_name])
     assert is_gsm7(text) and fits_one_sms(text) and text.startswith("WARNING Harbor Bank Retail") and "...: " in text
+
+
+def test_the_composer_tells_which_name_it_chose_before_any_cut() -> None:
+    """The Detector keeps that name on the alert, so the alert's later SMS name the bank the same way."""
+    figure = "social volume 120.0x baseline (z 120.0)"
+    assert compose_sms(Level.CRISIS, "港湾银行", figure, "harbor-20270701-0207",
+                       other_names=["Harbor Bank"])[1] == "Harbor Bank"
+    assert compose_sms(Level.CRISIS, "港湾银行", "not acknowledged", "harbor-20270701-0207",
+                       other_names=["Harbor Bank"])[1] == "港湾银行"
+    long_name = "Harbor Bank Retail and Commercial Banking Division of the Greater Harbor Region " * 2
+    text, named = compose_sms(Level.WARNING, "港湾银行", figure, "harbor-20270701-0207", other_names=[long_name])
+    assert named == " ".join(long_name.split()) and named not in text      # the uncut name, though the text cuts it

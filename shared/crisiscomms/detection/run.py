@@ -44,7 +44,7 @@ from crisiscomms.detection.levels import (
     with_open,
 )
 from crisiscomms.observability import count, logger
-from crisiscomms.detection.sms import sms_text
+from crisiscomms.detection.sms import compose_sms, sms_text
 from crisiscomms.watch import Topic
 
 SYSTEM = "detector"
@@ -245,9 +245,9 @@ class Detector:
             entry=self._entry("notification_claimed", f"alert#{alert['alert_id']}", after={"level": level}))
         if not claimed:
             return
-        text = sms_text(Level.parse(level), alert.get("topic_name") or alert["topic"],
-                        (alert.get("reasons") or ["level raised"])[0], alert["alert_id"],
-                        narrative=(alert.get("narrative") or {}).get("names"), other_names=alert.get("topic_names") or ())
+        text, named = compose_sms(Level.parse(level), _sms_name(alert), (alert.get("reasons") or ["level raised"])[0],
+                                  alert["alert_id"], narrative=(alert.get("narrative") or {}).get("names"),
+                                  other_names=alert.get("topic_names") or ())
         try:
             message_id = self._send(self._oncall, text)
         except Exception as exc:  # SNS down: give the claim back, the next run sends it
@@ -257,9 +257,11 @@ class Detector:
                                                   after={"level": level, "error": str(exc)[:200]}))
             return
         self._alerts.update(alert["alert_id"], expect_status=OPEN, updates={"notified_at": self._clock().isoformat(),
-                                                                           "last_message_id": message_id},
+                                                                           "last_message_id": message_id,
+                                                                           "sms_name": named},
                             entry=self._entry("notification_sent", f"alert#{alert['alert_id']}",
                                               after={"level": level, "text": text}))
+        alert["sms_name"] = named
         count("SmsSent")
 
     def _escalate(self, alert: dict[str, Any]) -> None:
@@ -269,8 +271,8 @@ class Detector:
             entry=self._entry("alert_escalated", f"alert#{alert['alert_id']}", after={"level": alert["level"]}))
         if not claimed:
             return
-        text = sms_text(Level.parse(alert["level"]), alert.get("topic_name") or alert["topic"],
-                        "not acknowledged", alert["alert_id"], other_names=alert.get("topic_names") or ())
+        text = sms_text(Level.parse(alert["level"]), _sms_name(alert), "not acknowledged", alert["alert_id"],
+                        other_names=alert.get("topic_names") or ())
         try:
             self._send(self._escalation, text)
         except Exception as exc:
@@ -279,6 +281,11 @@ class Detector:
                 "escalation_failed", f"alert#{alert['alert_id']}", after={"error": str(exc)[:200]}))
             return
         count("Escalations")
+
+
+def _sms_name(alert: dict[str, Any]) -> str:
+    """The name the alert's last SMS gave the bank (one alert, one name on the phone), else the topic's."""
+    return alert.get("sms_name") or alert.get("topic_name") or alert["topic"]
 
 
 def _figures(s: Any) -> dict[str, Any]:

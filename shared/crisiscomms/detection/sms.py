@@ -12,6 +12,8 @@ message is UCS-2 anyway, and the Chinese name takes fewer units).
 A topic named in Chinese makes the message UCS-2, 70 units, where its key figure alone rarely fits:
 when the topic has another name in GSM-7 ("Harbor Bank" beside 港湾银行), that name is used before
 anything is cut, so the SMS still says which bank, what was measured and the narrative.
+`compose_sms` also gives the name it chose, so an alert's later SMS (a higher level, the escalation)
+name the bank as its last one did, even where the Chinese name would fit a shorter text.
 """
 from __future__ import annotations
 
@@ -103,7 +105,13 @@ def _uncut(name: str, topic: str, figure: str, alert_id: str, narrative: Mapping
 
 def sms_text(level: Level | str, topic_name: str, key_figure: str, alert_id: str, *,
              narrative: Mapping[str, str] | None = None, other_names: Sequence[str] = ()) -> str:
-    """The alert SMS, always one message.
+    """The alert SMS, always one message (`compose_sms`'s text)."""
+    return compose_sms(level, topic_name, key_figure, alert_id, narrative=narrative, other_names=other_names)[0]
+
+
+def compose_sms(level: Level | str, topic_name: str, key_figure: str, alert_id: str, *,
+                narrative: Mapping[str, str] | None = None, other_names: Sequence[str] = ()) -> tuple[str, str]:
+    """The alert SMS, always one message, and the name it was composed from (before any cut).
 
     Preference: everything, the narrative (`{"en": name, "zh": name}`) included; then without the
     acknowledge hint; then without the narrative (with the hint, then without); then the same with the
@@ -114,12 +122,12 @@ def sms_text(level: Level | str, topic_name: str, key_figure: str, alert_id: str
     name = level.name if isinstance(level, Level) else str(level).upper()
     topic, figure = " ".join(topic_name.split()), " ".join(key_figure.split())
     if (message := _uncut(name, topic, figure, alert_id, narrative)) is not None:
-        return message
+        return message, topic
     if not is_gsm7(topic):
         plain = next((n for n in (" ".join(o.split()) for o in other_names) if n and is_gsm7(n)), None)
         if plain is not None:
             if (message := _uncut(name, plain, figure, alert_id, narrative)) is not None:
-                return message
+                return message, plain
             topic = plain  # cut below, as the name that leaves the most room
     shorter: list[tuple[str, Callable[[str], str]]] = [
         (topic, lambda t: _compose(name, t, figure, alert_id, "")),
@@ -127,5 +135,5 @@ def sms_text(level: Level | str, topic_name: str, key_figure: str, alert_id: str
     ]
     for text, make in shorter:
         if (message := _longest_fit(text, make)) is not None:
-            return message
+            return message, topic
     raise ValueError(f"level and alert id alone exceed one SMS: {alert_id!r}")
