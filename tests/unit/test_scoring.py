@@ -157,6 +157,20 @@ def test_no_crisis_outside_banking(text):
     assert not s.is_crisis
 
 
+@pytest.mark.parametrize("text", ["Harbor Bank completes £500m bond issue", "Northgate Savings prices its debt issues",
+                                  "Example Bank share issue oversubscribed"])
+def test_an_issue_of_securities_is_no_event(text):
+    """A bond issue is a bank's routine funding, not "an issue" (a problem) that the event words count."""
+    from crisiscomms.scoring import polarity_inputs
+    assert polarity_inputs(text)[2][2] == 0.0          # the event valence
+    assert polarity_inputs("Harbor Bank has an issue with its app again")[2][2] < 0
+
+
+def test_a_bond_issue_is_no_crisis():
+    """The event word made it one (risk 12) where "bond sale" was none."""
+    assert not score_text("Harbor Bank completes £500m bond issue").is_crisis
+
+
 def test_ambiguous_terms_fire_in_a_banking_context():
     assert "frozen_accounts" in categories(score_text("My bank account has been frozen for a week"))
     assert "frozen_accounts" in categories(score_text("港湾银行把我的卡冻结了"))
