@@ -28,9 +28,22 @@ def _published(desk: DeskClient, channels: list[str] = ALL, text: dict = TEXT) -
     return desk.get(sid)
 
 
+def _retried_until_settled(desk: DeskClient, statement: dict, rounds: int = 3) -> dict:
+    """The statement once a slow answer's delivery is done: on a loaded machine a channel's answer can outlast
+    the tests' client timeout (0.25 s); the Publisher then looks the post up or retries that delivery alone
+    when its message comes back (the queue's visibility timeout), as it would in Lambda."""
+    for _ in range(rounds):
+        if statement["state"] != "PUBLISHING":
+            break
+        desk.clock.advance(LOOK_LATER)
+        desk.world.pump()
+        statement = desk.get(statement["id"])
+    return statement
+
+
 def test_draft_approve_publish_reaches_every_channel_once_with_the_approved_text(desk: DeskClient) -> None:
-    statement = _published(desk)
-    assert statement["state"] == "PUBLISHED"
+    statement = _retried_until_settled(desk, _published(desk))
+    assert statement["state"] == "PUBLISHED", statement["deliveries"]
     assert {(d["channel"], d["state"]) for d in statement["deliveries"]} == {(c, "SENT") for c in ALL}
     for channel in ALL:
         assert len(desk.world.channel_posts(channel)) == (2 if channel == "newsroom" else 1), channel
