@@ -152,13 +152,16 @@ def screen(folder: Path, set_dir: Path = SET_DIR) -> dict[str, int]:
     tests = [trigrams(row["text"]) for row in read_jsonl(set_dir / "test.jsonl")]
     kept = left_out = 0
     for path in sorted(folder.glob("*.jsonl")):
-        rows = read_jsonl(path)
-        near = [row for row in rows if any(len(grams & t) >= NEAR_TEST_SHARE * len(grams)
-                                           for grams in [trigrams(row["text"])] for t in tests)]
-        rows = [row for row in rows if row not in near]
+        rows = []
+        for row in read_jsonl(path):
+            grams = trigrams(row["text"])
+            if any(len(grams & test) >= NEAR_TEST_SHARE * len(grams) for test in tests):
+                left_out += 1
+            else:
+                rows.append(row)
         random.Random(f"{folder.name}/{path.name}").shuffle(rows)
         write_jsonl(path, rows)
-        kept, left_out = kept + len(rows), left_out + len(near)
+        kept += len(rows)
     return {"kept": kept, "left_out": left_out}
 
 

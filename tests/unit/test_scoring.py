@@ -163,12 +163,13 @@ def test_an_issue_of_securities_is_no_event(text):
     """A bond issue is a bank's routine funding, not "an issue" (a problem) that the event words count."""
     from crisiscomms.scoring import polarity_inputs
     assert polarity_inputs(text)[2][2] == 0.0          # the event valence
-    assert polarity_inputs("Harbor Bank has an issue with its app again")[2][2] < 0
 
 
-def test_a_bond_issue_is_no_crisis():
-    """The event word made it one (risk 12) where "bond sale" was none."""
+def test_a_bond_issue_is_no_crisis_and_an_issue_with_the_app_still_an_event():
+    """The event word made the bond issue a crisis (risk 12) where "bond sale" was none."""
+    from crisiscomms.scoring import polarity_inputs
     assert not score_text("Harbor Bank completes £500m bond issue").is_crisis
+    assert polarity_inputs("Harbor Bank has an issue with its app again")[2][2] < 0
 
 
 def test_ambiguous_terms_fire_in_a_banking_context():
