@@ -27,9 +27,11 @@ from crisiscomms.watch import Topic, WatchConfig
 _LATIN = re.compile(r"[a-z0-9]")
 # Latin letters with marks (Latin-1 Supplement to Extended-B, Extended Additional), and the invisible
 # characters that split a word without showing: a text holding neither skips both passes.
-_MARKED_LATIN = re.compile("[\u00c0-\u024f\u1e00-\u1eff]")
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
-_MARKED_OR_INVISIBLE = re.compile("[\u00ad\u00c0-\u024f\u1e00-\u1eff\u200b-\u200d\u2060\ufeff]")
+_MARKED_LATIN_RANGES = "\u00c0-\u024f\u1e00-\u1eff"
+_INVISIBLE_CHARACTERS = "\u00ad\u200b-\u200d\u2060\ufeff"
+_MARKED_LATIN = re.compile(f"[{_MARKED_LATIN_RANGES}]")
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARACTERS}]")
+_MARKED_OR_INVISIBLE = re.compile(f"[{_MARKED_LATIN_RANGES}{_INVISIBLE_CHARACTERS}]")
 # The characters of English words (the tokenizer's): a Latin name ends at Chinese text ("Lakeshore的柜员") as at a space.
 _LATIN_EDGE = f"[{WORD_CLASS}_]"
 
