@@ -185,6 +185,15 @@ class DeskClient:
         assert status == 200, body
         return body
 
+    def speak(self, languages: dict[str, list[str]]) -> None:
+        """Each channel publishes in its `languages` (the channels configuration, as the operator sets it)."""
+        from crisiscomms_local.aws import client
+        from crisiscomms_local.desk_world import LANGUAGES, channels_config
+
+        client("ssm").put_parameter(Name=self.world.stack.refs["ChannelsConfigParameter"], Overwrite=True, Type="String",
+                                    Value=json.dumps(channels_config(self.world.emulators, {**LANGUAGES, **languages})))
+        reset_process_caches()
+
 
 @pytest.fixture
 def desk(stack: Stack, sim_clock: Any) -> Iterator[DeskClient]:

@@ -80,6 +80,20 @@ def test_a_published_entry_is_on_the_qa_page_in_both_languages_and_in_its_feed(d
     assert status == 200 and verify["ok"], verify
 
 
+def test_an_entry_in_traditional_chinese_has_its_own_section_between_simplified_and_english(desk: DeskClient) -> None:
+    desk.speak({"newsroom": ["zh", "zh-Hant", "en"]})
+    hant = {"question": "自動櫃員機提款延遲會影響我的存款嗎？", "answer": "不會。所有帳戶和存款均安全。"}
+    entry = _published_entry(desk, {**QA, "zh-Hant": hant})
+    sid = entry["id"]
+    assert entry["state"] == "PUBLISHED" and sorted(entry["qa_urls"]) == ["en", "zh", "zh-Hant"]
+    assert {(d["language"], d["state"]) for d in entry["deliveries"]} == {("zh", "SENT"), ("zh-Hant", "SENT"), ("en", "SENT")}
+    page = _object(desk, "qa/index.html")
+    zh, hant_at, en = (page.index(f'<section id="{lang}" lang="{lang}"><h2>{heading}</h2>')
+                       for lang, heading in (("zh", "常见问题"), ("zh-Hant", "常見問題"), ("en", "Questions and answers")))
+    article = page.index(f'<article id="{sid}-zh-Hant"><h3>{hant["question"]}</h3><p>{hant["answer"]}</p><footer>更新於 ')
+    assert zh < hant_at < article < en
+
+
 def test_a_correction_updates_the_page_at_the_same_anchor_and_the_feed(desk: DeskClient) -> None:
     original = _published_entry(desk)
     sid = original["id"]

@@ -82,15 +82,15 @@ class ReplyApi:
         assert status == 200 and verify["ok"], verify
 
     def open_conversation(self, platform: str = "weibo", native_id: str = "4990000000000001",
-                          topics: tuple[str, ...] = ("harbor",)) -> str:
+                          topics: tuple[str, ...] = ("harbor",), *, language: str = "zh-Hans",
+                          text: str = "@ExampleBank 港湾银行转账一直失败，你们什么时候修好？") -> str:
         """A conversation as the Poller opens it (the inbox's own opening code, written by its repository);
-        its path id."""
+        its path id. `language` is the scoring's for the post's `text`."""
         clock = self.clock
         post = Post(platform=platform, native_id=native_id, source_type="social", source_id="mentions",  # type: ignore[arg-type]
                     url=f"https://{platform}.example/{native_id}", author="xiaowang", followers=1200,
-                    text="@ExampleBank 港湾银行转账一直失败，你们什么时候修好？",
-                    published_at=clock() - timedelta(minutes=5), to_bank=True)
-        scored = ScoredPost(post=post, topics=topics, language="zh-Hans", sentiment=-0.6, sentiment_label="negative",
+                    text=text, published_at=clock() - timedelta(minutes=5), to_bank=True)
+        scored = ScoredPost(post=post, topics=topics, language=language, sentiment=-0.6, sentiment_label="negative",
                             crisis_terms=(), crisis_categories=(), crisis_weight=0.0, is_crisis=False, risk=40,
                             ingested_at=clock())
         item = conversation_for(scored, Triage(kind="complaint", opens=True, priority=500), level=None, now=clock(),
@@ -251,6 +251,25 @@ def test_a_template_reply_by_one_author_is_approved_at_once_and_queued_once(api:
     assert {"pk", "sk", "queue"}.isdisjoint(listing["replies"][0])
     assert api.audit_actions(f"reply#{reply['id']}") == [("reply_from_template", "li")]
     api.audit_ok()
+
+
+def test_a_person_writing_traditional_chinese_is_answered_in_it_else_in_simplified(api: ReplyApi) -> None:
+    """The person's script first, the other Chinese script before English: never a converted text."""
+    hant = "{handle} 您好，給您帶來不便深表歉意。請致電客服熱線 {hotline}，我們會盡快處理。"
+    three_scripts = api.approved_template(text={**APOLOGY, "zh-Hant": hant})
+    two_languages = api.approved_template(text=APOLOGY)
+    conversation = api.open_conversation(language="zh-Hant", text="@ExampleBank 港灣銀行轉帳一直失敗，你們甚麼時候修好？")
+
+    status, reply = api.call("POST", f"/inbox/{conversation}/replies", {"template": three_scripts, "values": VALUES})
+    assert status == 201, reply
+    assert (reply["language"], reply["text"]) == ("zh-Hant", hant.replace("{handle}", "@小王").replace("{hotline}", "95555"))
+    assert reply["values"] == VALUES
+    api.clock.advance(timedelta(minutes=1))
+    status, fallback = api.call("POST", f"/inbox/{conversation}/replies", {"template": two_languages, "values": VALUES})
+    assert status == 201 and (fallback["language"], fallback["text"]) == ("zh", FILLED_ZH)
+    status, refused = api.call("POST", f"/inbox/{conversation}/replies",
+                               {"template": two_languages, "values": VALUES, "language": "zh-Hant"})
+    assert status == 422 and _fields(refused) == {"language"}, refused
 
 
 def test_a_reply_the_queue_did_not_take_is_a_503_and_the_same_request_again_hands_the_same_reply_over(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from crisiscomms.statements.render import render
+from crisiscomms_local.aws import client
 from crisiscomms_local.emulators import Fault
 
 from .conftest import DeskClient
@@ -55,6 +56,33 @@ def test_draft_approve_publish_reaches_every_channel_once_with_the_approved_text
         d["delivery_id"] for d in statement["deliveries"] if d["channel"] == "mastodon")
     status, verify = desk.call("GET", "/audit/verify", as_="auditor:zhou")
     assert status == 200 and verify["ok"] and verify["entries"] >= 3 + 9 * 2
+
+
+HANT = {"full": "港灣銀行聲明：所有帳戶正常，部分自動櫃員機因線路故障提款延遲，現已恢復。",
+        "short": "港灣銀行：所有帳戶正常，自動櫃員機提款已恢復。"}
+
+
+def test_a_statement_in_both_chinese_scripts_reaches_each_channel_in_the_script_it_speaks(desk: DeskClient) -> None:
+    """A bank in Hong Kong or Taiwan: Traditional Chinese on its own accounts, Simplified on the Mainland's, English
+    beside both, and the newsroom carries every language on a page of its own."""
+    desk.speak({"newsroom": ["zh", "zh-Hant", "en"], "weibo": ["zh"], "mastodon": ["zh-Hant", "en"], "telegram": ["zh-Hant"]})
+    channels = ["newsroom", "weibo", "mastodon", "telegram"]
+    statement = _retried_until_settled(desk, _published(desk, channels, {**TEXT, "zh-Hant": HANT}))
+    assert statement["state"] == "PUBLISHED", statement["deliveries"]
+    assert sorted((d["channel"], d["language"]) for d in statement["deliveries"]) == [
+        ("mastodon", "en"), ("mastodon", "zh-Hant"), ("newsroom", "en"), ("newsroom", "zh"), ("newsroom", "zh-Hant"),
+        ("telegram", "zh-Hant"), ("weibo", "zh")]
+    page = f"https://newsroom.examplebank.com/statements/{statement['id']}.zh-Hant.html"
+    [toot_en, toot_hant] = sorted(desk.world.channel_posts("mastodon"), key=lambda s: s.language != "en")
+    assert (toot_hant.text, toot_hant.language) == (f"{HANT['short']}\n{page}", "zh")
+    assert toot_en.text.startswith(TEXT["en"]["short"])
+    [message] = desk.world.channel_posts("telegram")
+    assert message.text == f"{HANT['short']}\n{page}"
+    [weibo] = desk.world.channel_posts("weibo")
+    assert weibo.text.startswith(TEXT["zh"]["short"])
+    html = client("s3").get_object(Bucket=desk.world.stack.refs["NewsroomBucket"],
+                                   Key=f"statements/{statement['id']}.zh-Hant.html")["Body"].read().decode()
+    assert html.startswith('<!doctype html><html lang="zh-Hant">') and "<title>聲明" in html and HANT["full"] in html
 
 
 def test_the_author_cannot_approve_their_own_version(desk: DeskClient) -> None:
@@ -112,7 +140,9 @@ def test_bad_input_gets_a_clear_4xx_and_stores_nothing(desk: DeskClient) -> None
     status, body = desk.call("POST", "/statements", {"channels": ["myspace"], "text": TEXT}, as_="author:li")
     assert status == 422 and any(d["field"].startswith("channels") for d in body["details"])
     status, body = desk.call("POST", "/statements", {"channels": ["x"], "text": {}}, as_="author:li")
-    assert status == 422 and any("zh, en or both" in d["reason"] for d in body["details"])
+    assert status == 422 and any("at least one of zh, zh-Hant, en" in d["reason"] for d in body["details"])
+    status, body = desk.call("POST", "/statements", {"channels": ["x"], "text": {"zh-TW": TEXT["zh"]}}, as_="author:li")
+    assert status == 422 and [d["field"] for d in body["details"]] == ["text.zh-TW"], body
     status, body = desk.call("POST", "/statements", {"channels": ["x"], "text": {"en": {"full": "x" * 70_000, "short": "y"}}},
                              as_="author:li")
     assert status == 413

@@ -47,6 +47,9 @@ EN = {"full": "Some customers could not log in to mobile banking today.\n\nServi
               "Customer funds were not affected.",
       "short": "Mobile banking was briefly unavailable today and was restored at 15:00. Funds were not affected.",
       "title": "Mobile banking service disruption"}
+HANT = {"full": "本行注意到今日部分客戶無法登入手機銀行。\n技術團隊已於15時恢復服務，客戶資金安全不受影響。",
+        "short": "本行手機銀行今日短暫中斷，已於15時恢復，客戶資金安全不受影響。",
+        "title": "關於手機銀行服務中斷的說明"}
 
 
 # --------------------------------------------------------------------------- X (twitter-text v3)
@@ -232,7 +235,8 @@ def test_x_rendering_length_counts_link_as_23() -> None:
     assert r.length == len(EN["short"]) + 1 + 23
 
 
-@pytest.mark.parametrize(("language", "texts", "marker"), [("zh", ZH, "更正："), ("en", EN, "Correction: ")])
+@pytest.mark.parametrize(("language", "texts", "marker"), [("zh", ZH, "更正："), ("zh-Hant", HANT, "更正："),
+                                                           ("en", EN, "Correction: ")])
 def test_correction_is_marked_in_the_statement_language(language: str, texts: dict, marker: str) -> None:
     social = render(texts, "weibo", language=language, newsroom_url=URL, kind="correction")
     assert social.text.startswith(marker + texts["short"])
@@ -259,6 +263,16 @@ def test_default_title_when_desk_gave_none() -> None:
     texts = {"full": ZH["full"], "short": ZH["short"]}
     assert render(texts, "newsroom", language="zh", newsroom_url=URL, kind="correction").title == "更正声明"
     assert render(texts, "newsroom", language="en", newsroom_url=URL).title == "Statement"
+
+
+@pytest.mark.parametrize(("language", "titles"), [("zh", ("声明", "更正声明", "最新情况")),
+                                                  ("zh-Hant", ("聲明", "更正聲明", "最新情況")),
+                                                  ("en-GB", ("Statement", "Correction", "Update"))])
+def test_a_default_title_is_in_the_statements_own_script(language: str, titles: tuple[str, str, str]) -> None:
+    """Traditional Chinese has its own wording; a regional tag without its own reads its language's."""
+    texts = {"full": HANT["full"], "short": HANT["short"]}
+    assert tuple(render(texts, "newsroom", language=language, newsroom_url=URL, kind=kind).title
+                 for kind in ("statement", "correction", "update")) == titles
 
 
 def test_wechat_article_is_title_digest_and_escaped_paragraphs() -> None:
@@ -370,6 +384,25 @@ def test_render_all_reports_each_over_long_combination() -> None:
 def test_render_all_reports_a_channel_without_any_of_its_languages() -> None:
     problems = _problems({"en": EN}, ["weibo", "x", "newsroom"])
     assert [p["message"] for p in problems] == ["weibo publishes in zh, which the statement does not have"]
+
+
+def test_render_all_publishes_each_channel_in_the_scripts_it_speaks() -> None:
+    """A Hong Kong account speaks Traditional Chinese and English; the Mainland ones Simplified; the newsroom all three."""
+    languages = {"newsroom": ["zh", "zh-Hant", "en"], "x": ["zh-Hant", "en"], "weibo": ["zh"], "telegram": ["zh-Hant"]}
+    out = _renderer(languages).render_all("st-0123456789abcdef", {"zh": ZH, "zh-Hant": HANT, "en": EN},
+                                          list(languages), kind="statement", title=None)
+    assert sorted(out) == ["newsroom#en", "newsroom#zh", "newsroom#zh-Hant", "telegram#zh-Hant", "weibo#zh", "x#en",
+                           "x#zh-Hant"]
+    assert out["telegram#zh-Hant"]["text"] == (f"{HANT['short']}\n"
+                                               "https://newsroom.bank.example/statements/st-0123456789abcdef.zh-Hant.html")
+    assert out["newsroom#zh-Hant"]["title"] == HANT["title"] and out["newsroom#zh"]["title"] == ZH["title"]
+    problems = _problems({"zh": ZH, "en": EN}, ["telegram"], languages=languages)
+    assert [p["message"] for p in problems] == ["telegram publishes in zh-Hant, which the statement does not have"]
+
+
+def test_a_channel_configured_in_an_unknown_language_is_refused() -> None:
+    with pytest.raises(ValueError, match="zh-TW"):
+        _renderer({"x": ["zh-TW"]})
 
 
 def test_render_all_reports_an_unconfigured_channel() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from crisiscomms.adapters.channels.bluesky import BlueskyAdapter, rkey_for
@@ -221,6 +222,32 @@ def test_mastodon_correction_replies_to_the_original(mastodon: tuple[MastodonEmu
                              reply_to=original.platform_id))
     assert emulator.posts[1].in_reply_to_id == original.platform_id
     assert emulator.posts[1].language == "zh"
+
+
+def test_mastodon_keeps_the_languages_it_supports_and_gives_others_the_default(
+        mastodon: tuple[MastodonEmulator, MastodonAdapter]) -> None:
+    """The emulator plays valid_locale_cascade: a tag Mastodon does not list becomes the instance's default."""
+    emulator, _ = mastodon
+    for n, language in enumerate(("zh", "zh-TW", "yue", "zh-Hant", "en-XX")):
+        answer = httpx.post(f"{emulator.base_url}/api/v1/statuses", json={"status": f"status {n}", "language": language},
+                            headers={"Authorization": f"Bearer {emulator.access_token}"}, timeout=5)
+        assert answer.status_code == 200 and answer.json()["language"] == emulator.posts[-1].language
+    assert [s.language for s in emulator.posts] == ["zh", "zh-TW", "yue", "en", "en"]
+
+
+def test_mastodon_traditional_chinese_is_published_as_zh_and_a_lost_answer_is_still_found(
+        mastodon: tuple[MastodonEmulator, MastodonAdapter], sim_clock: Any) -> None:
+    emulator, adapter = mastodon
+    request = delivery("mastodon", text="聲明:港灣銀行各分行營業正常,存款安全。", language="zh-Hant")
+    fault(emulator, sim_clock, "timeout_after_send")
+    with pytest.raises(DeliveryOutcomeUnknown):
+        adapter.publish(request)
+    emulator.clear_faults()
+    [status] = emulator.posts
+    assert status.language == "zh"      # not the instance's default: the statement stays marked Chinese
+    found = adapter.find(request)
+    assert found is not None and found.platform_id == status.id
+    assert adapter.publish(request).platform_id == status.id and len(emulator.posts) == 1
 
 
 def test_mastodon_retry_with_same_key_creates_one_status(mastodon: tuple[MastodonEmulator, MastodonAdapter]) -> None:

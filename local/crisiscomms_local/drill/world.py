@@ -177,8 +177,10 @@ class World:
 def channel_languages(scenario: Scenario) -> dict[str, list[str]]:
     """The bank's channels publish in the sample configuration's languages, and a channel that one of the
     scenario's statements reaches with none of them publishes in that statement's too, as a bank's X account
-    that also posts in Chinese does (the drill's deployment is set up for the scenario, as its watch
+    that also posts in Chinese does; the newsroom, a page per language, publishes in every language the
+    statements are written in (the drill's deployment is set up for the scenario, as its watch
     configuration is from its topics)."""
+    from crisiscomms.models.languages import PUBLISHED_LANGUAGES
     from crisiscomms_local.desk_world import LANGUAGES
 
     channels_of: dict[str, list[str]] = {}     # a statement's ref -> its channels (a correction keeps them)
@@ -195,8 +197,8 @@ def channel_languages(scenario: Scenario) -> dict[str, list[str]]:
         channels_of.setdefault(spec.get("ref", ""), channels)
         texts = set(spec["text"]) if isinstance(spec.get("text"), dict) else languages_of.get(spec.get("template", ""), set())
         for channel in channels:
-            if channel in LANGUAGES and not texts & set(LANGUAGES[channel]):
-                extra.setdefault(channel, set()).update(texts & {"zh", "en"})
+            if channel in LANGUAGES and (channel == "newsroom" or not texts & set(LANGUAGES[channel])):
+                extra.setdefault(channel, set()).update(texts & set(PUBLISHED_LANGUAGES))
     return {channel: [*default, *sorted(extra.get(channel, set()) - set(default))] for channel, default in LANGUAGES.items()}
 
 

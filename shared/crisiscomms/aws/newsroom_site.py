@@ -67,8 +67,8 @@ QA_FEED_KEY = "qa/feed.xml"
 QA_INDEX_KEY = "qa/index.json"
 QA_DELIVERIES_KEPT = 20  # per entry and language: enough for `find` and for repeats to be recognised
 _QA_ANCHOR = re.compile(r"[A-Za-z0-9_-]{1,80}")
-_QA_SECTIONS = {"zh": "常见问题", "en": "Questions and answers"}
-_QA_UPDATED = {"zh": "更新于", "en": "Updated"}
+_QA_SECTIONS = {"zh": "常见问题", "zh-Hant": "常見問題", "en": "Questions and answers"}
+_QA_UPDATED = {"zh": "更新于", "zh-Hant": "更新於", "en": "Updated"}
 
 # What XML 1.0 forbids in a document (and HTML pages cannot carry either): C0 controls other than
 # tab, LF and CR, U+FFFE/U+FFFF, and surrogates (in a str always lone: they cannot even be encoded).

@@ -70,6 +70,7 @@ from crisiscomms.inbox.templates import (
 from crisiscomms.inbox.conversations import conversation_of
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import QA_ENTRY_PATTERN, ReplyTarget, conversation_id, conversation_pk
+from crisiscomms.models.languages import preferred_language, published_language
 from crisiscomms.observability import count, logger
 
 REPLY_ID_PATTERN = r"^rp-[0-9a-f]{16}$"
@@ -259,8 +260,8 @@ def public_reply(reply: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _language_of(conversation: Mapping[str, Any]) -> str | None:
-    language = str(conversation.get("language") or "").lower().replace("_", "-").split("-")[0]
-    return language if language in ("zh", "en") else None
+    """The published language the person wrote in (Traditional and Simplified Chinese apart), or None."""
+    return published_language(conversation.get("language"))
 
 
 def _guess_language(text: str) -> str:
@@ -397,8 +398,7 @@ class ReplyDesk:
             if request.language is not None:
                 language: str = request.language  # a language the template lacks is refused by fill, naming it
             else:
-                preferred = _language_of(conversation)
-                language = preferred if preferred in template.languages else template.languages[0]
+                language = preferred_language(template.languages, _language_of(conversation))
             values = dict(request.values or {})
             text = template.fill(values, language, outside_rules)
             template_fields = {"template_id": template.id, "template_version": template.version,

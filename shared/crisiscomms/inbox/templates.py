@@ -34,20 +34,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from crisiscomms.aws.reply_store import ReplyRepository
 from crisiscomms.errors import Conflict, Forbidden, InvalidInput, NotFound
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import QA_ENTRY_PATTERN, Situation, TemplateKind
+from crisiscomms.models.languages import PUBLISHED_LANGUAGES, LanguageTexts, PublishedLanguage
 
 MAX_PLACEHOLDERS = 10
 PLACEHOLDER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"     # what `{name}` in a text can hold
 # The rule, not the name, types a value: a desk names what its wording needs ({case}, {date}, {product}).
 PlaceholderName = Annotated[str, Field(pattern=PLACEHOLDER_NAME_PATTERN)]
-Language = Literal["zh", "en"]
-LANGUAGES: tuple[Language, ...] = ("zh", "en")
+Language = PublishedLanguage
+LANGUAGES = PUBLISHED_LANGUAGES
 TemplateState = Literal["DRAFT", "APPROVED", "REJECTED"]
 
 TEMPLATE_ID_PATTERN = r"^tp-[0-9a-f]{16}$"
@@ -124,22 +125,8 @@ class PlaceholderRule(BaseModel):
 ReplyLine = Annotated[str, Field(min_length=1, max_length=MAX_REPLY_TEXT_CHARS), VisibleText]
 
 
-class ReplyTemplateText(BaseModel):
-    """A reply template's wording in Chinese and/or English."""
-
-    model_config = REQUEST
-
-    zh: ReplyLine | None = None
-    en: ReplyLine | None = None
-
-    @model_validator(mode="after")
-    def _some_language(self) -> ReplyTemplateText:
-        if self.zh is None and self.en is None:
-            raise ValueError("give the text in zh, en or both")
-        return self
-
-    def by_language(self) -> dict[str, Any]:
-        return {lang: t for lang, t in (("zh", self.zh), ("en", self.en)) if t is not None}
+class ReplyTemplateText(LanguageTexts[ReplyLine]):
+    """A reply template's wording in each language it is written in; at least one."""
 
 
 class HoldingForm(BaseModel):
@@ -151,20 +138,8 @@ class HoldingForm(BaseModel):
     short: Annotated[str, Field(min_length=1, max_length=MAX_SHORT_CHARS), VisibleText]
 
 
-class HoldingTemplateText(BaseModel):
-    model_config = REQUEST
-
-    zh: HoldingForm | None = None
-    en: HoldingForm | None = None
-
-    @model_validator(mode="after")
-    def _some_language(self) -> HoldingTemplateText:
-        if self.zh is None and self.en is None:
-            raise ValueError("give the text in zh, en or both")
-        return self
-
-    def by_language(self) -> dict[str, Any]:
-        return {lang: t.model_dump() for lang, t in (("zh", self.zh), ("en", self.en)) if t is not None}
+class HoldingTemplateText(LanguageTexts[HoldingForm]):
+    """A holding statement's two forms in each language it is written in."""
 
 
 Placeholders = Annotated[dict[PlaceholderName, PlaceholderRule], Field(max_length=MAX_PLACEHOLDERS)]

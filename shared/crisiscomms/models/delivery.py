@@ -50,7 +50,7 @@ class DeliveryRequest:
     statement_id: str
     version: int
     channel: Channel
-    language: str                    # "zh" or "en"
+    language: str                    # "zh", "zh-Hant" or "en" (crisiscomms.models.languages)
     text: str                        # exactly the approved rendering for this channel
     title: str | None = None         # newsroom page / WeChat article title
     digest: str | None = None        # WeChat article digest, as approved

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from crisiscomms.models.inbox import Situation
+from crisiscomms.models.languages import LanguageTexts
 from crisiscomms.statements.rules import MAX_FULL_CHARS, REQUEST, AuthorRef, VisibleText
 
 QA_KIND = "qa"
@@ -56,22 +57,8 @@ class QaLanguageText(BaseModel):
     answer: Annotated[str, Field(min_length=1, max_length=MAX_FULL_CHARS), VisibleText]
 
 
-class QaText(BaseModel):
-    """The question and its answer in Chinese and/or English; at least one."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    zh: QaLanguageText | None = None
-    en: QaLanguageText | None = None
-
-    @model_validator(mode="after")
-    def _some_language(self) -> "QaText":
-        if self.zh is None and self.en is None:
-            raise ValueError("give the question and answer in zh, en or both")
-        return self
-
-    def by_language(self) -> dict[str, dict[str, str]]:
-        return {lang: t.model_dump() for lang, t in (("zh", self.zh), ("en", self.en)) if t is not None}
+class QaText(LanguageTexts[QaLanguageText]):
+    """The question and its answer in each language it is published in; at least one."""
 
 
 class QaDraftRequest(BaseModel):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from crisiscomms.errors import ChannelCheckFailed
 from crisiscomms.models.delivery import Channel, ReplyPlatform, ReplySettings
+from crisiscomms.models.languages import PublishedLanguage
 from crisiscomms.statements.channel_rules import ChannelRule, ChannelSettings, channel_rules, link_spans
 from crisiscomms.statements.qa import QA_CHANNEL, QA_KIND, qa_url
 
@@ -37,11 +38,13 @@ class StatementText(TypedDict):
 # Markers a reader sees first, so a correction can never be mistaken for the original.
 _MARKERS: dict[str, dict[Kind, str]] = {
     "zh": {"correction": "更正：", "update": "更新："},
+    "zh-Hant": {"correction": "更正：", "update": "更新："},
     "en": {"correction": "Correction: ", "update": "Update: "},
 }
 # Headlines for the titled channels when the desk gave none.
 _DEFAULT_TITLES: dict[str, dict[Kind, str]] = {
     "zh": {"statement": "声明", "correction": "更正声明", "update": "最新情况"},
+    "zh-Hant": {"statement": "聲明", "correction": "更正聲明", "update": "最新情況"},
     "en": {"statement": "Statement", "correction": "Correction", "update": "Update"},
 }
 
@@ -92,15 +95,16 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _primary(language: str) -> str:
-    return language.split("-")[0].split("_")[0].lower()
+def _wording(table: dict[str, dict[Kind, str]], language: str) -> dict[Kind, str] | None:
+    """The language's own wording (`zh-Hant`), else its primary language's (`en-GB` reads `en`)."""
+    return table.get(language) or table.get(language.split("-")[0].split("_")[0].lower())
 
 
 def _marked(text: str, language: str, kind: Kind) -> str:
     """Prefix the correction/update marker unless the desk already wrote it."""
     if kind == "statement":
         return text
-    markers = _MARKERS.get(_primary(language))
+    markers = _wording(_MARKERS, language)
     if markers is None:
         raise ValueError(f"no {kind} marker for language {language!r}")
     marker = markers[kind]
@@ -114,7 +118,7 @@ def _title(statement_text: StatementText, language: str, kind: Kind) -> str:
     given = _nfc(statement_text.get("title", "")).strip()
     if given:
         return _marked(given, language, kind)
-    defaults = _DEFAULT_TITLES.get(_primary(language))
+    defaults = _wording(_DEFAULT_TITLES, language)
     if defaults is None:
         raise ValueError(f"no title given and no default title for language {language!r}")
     return defaults[kind]
@@ -186,7 +190,7 @@ class ChannelAccount(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    languages: list[Literal["zh", "en"]] = Field(min_length=1)
+    languages: list[PublishedLanguage] = Field(min_length=1)
     account: str | None = None
     base_url: HttpUrl | None = None
     options: dict[str, str] = Field(default_factory=dict)

@@ -10,11 +10,12 @@ import json
 import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from crisiscomms.errors import Conflict, Forbidden
 from crisiscomms.identity import Identity
 from crisiscomms.models.delivery import CHANNELS, Channel
+from crisiscomms.models.languages import LanguageTexts
 from crisiscomms.models.topics import TOPIC_ID_PATTERN
 
 StatementState = Literal["DRAFT", "SUBMITTED", "APPROVED", "REJECTED", "PUBLISHING", "PUBLISHED", "PARTIAL"]
@@ -76,22 +77,8 @@ class LanguageText(BaseModel):
     short: Annotated[str, Field(min_length=1, max_length=MAX_SHORT_CHARS), VisibleText]
 
 
-class StatementText(BaseModel):
-    """The statement in Chinese and/or English; at least one."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    zh: LanguageText | None = None
-    en: LanguageText | None = None
-
-    @model_validator(mode="after")
-    def _some_language(self) -> "StatementText":
-        if self.zh is None and self.en is None:
-            raise ValueError("give the text in zh, en or both")
-        return self
-
-    def by_language(self) -> dict[str, dict[str, str]]:
-        return {lang: t.model_dump() for lang, t in (("zh", self.zh), ("en", self.en)) if t is not None}
+class StatementText(LanguageTexts[LanguageText]):
+    """The statement in each language it is published in (zh Simplified Chinese, zh-Hant Traditional Chinese, en English); at least one."""
 
 
 TopicIds = Annotated[list[Annotated[str, Field(pattern=TOPIC_ID_PATTERN)]], Field(min_length=1, max_length=20)]

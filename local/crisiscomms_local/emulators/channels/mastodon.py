@@ -5,7 +5,9 @@ One server is the platform's host for both sides, as a real instance is.
 Publishing: `POST /api/v1/statuses` (form or JSON) with the documented `Idempotency-Key`
 behaviour: the same key from the same account within an hour answers the status it created the
 first time. `GET /api/v1/accounts/:id/statuses` and `GET /api/v1/statuses/:id` return Status
-entities whose `content` is HTML as Mastodon renders it.
+entities whose `content` is HTML as Mastodon renders it. A status's `language` is kept when Mastodon
+supports it (an ISO 639 code, or `zh-CN`, `zh-HK`, `zh-TW`, `zh-YUE`: LanguagesHelper's
+SUPPORTED_LOCALES) and otherwise replaced by the instance's default, `en` (valid_locale_cascade).
 
 Replies: `in_reply_to_id` may name the account's own statuses, `add_external_status` ones, or any
 status the server heard (`add_post`); anything else is 404. `replies` lists the account's replies.
@@ -58,6 +60,11 @@ SEARCH_PATH = "/api/v2/search"
 NOTIFICATIONS_PATH = "/api/v1/notifications"
 MAX_STATUS_IDS = 20  # Api::BaseController::DEFAULT_STATUSES_LIMIT
 _HASHTAG_RE = re.compile(r"(?<![\w#])#(\w+)")
+# LanguagesHelper::SUPPORTED_LOCALES: ISO 639-1 and the ISO 639-3 codes it lists (told apart here by their
+# form: two or three lowercase letters), and its regional Chinese ones; anything else gives the default.
+_ISO_639 = re.compile(r"[a-z]{2,3}")
+_REGIONAL_LOCALES = frozenset({"zh-CN", "zh-HK", "zh-TW", "zh-YUE"})
+DEFAULT_LOCALE = "en"
 
 
 @dataclass(frozen=True)
@@ -285,6 +292,8 @@ class MastodonEmulator(EmulatorServer):
         visibility = str(params.get("visibility") or "public")
         in_reply_to = params.get("in_reply_to_id") or None
         language = params.get("language") or None
+        if language is not None and not (_ISO_639.fullmatch(str(language)) or language in _REGIONAL_LOCALES):
+            language = DEFAULT_LOCALE
         if not text.strip():
             return self._error(422, "Validation failed: Text can't be blank")
         if grapheme_count(replace_urls(text, "x" * URL_LENGTH)) > self.max_characters:

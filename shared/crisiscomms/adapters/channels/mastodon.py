@@ -56,6 +56,13 @@ def _comparable(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+def status_language(language: str | None) -> str | None:
+    """The status's `language` as Mastodon takes it: an ISO 639 code or one of its regional Chinese ones
+    (`zh-CN`, `zh-HK`, `zh-TW`); any other value is replaced by the account's default, so Traditional
+    Chinese, which names a script and no region, is sent as `zh`."""
+    return "zh" if language == "zh-Hant" else language
+
+
 def _resume_at(response: httpx.Response, now: datetime) -> datetime:
     """X-RateLimit-Reset is an ISO 8601 timestamp on Mastodon; Retry-After (seconds) as fallback."""
     reset = response.headers.get("x-ratelimit-reset")
@@ -121,7 +128,8 @@ class MastodonAdapter:
 
     def publish(self, request: DeliveryRequest) -> DeliveryResult:
         """Post once; the delivery id as Idempotency-Key makes a retry return the same status."""
-        body: dict[str, Any] = {"status": request.text, "visibility": self._visibility, "language": request.language}
+        body: dict[str, Any] = {"status": request.text, "visibility": self._visibility,
+                                "language": status_language(request.language)}
         if request.reply_to:
             body["in_reply_to_id"] = request.reply_to
         http_request = self._http.build_request(
@@ -190,4 +198,4 @@ class MastodonAdapter:
             return False
         if (status.get("in_reply_to_id") or None) != (request.reply_to or None):
             return False
-        return status.get("language") in (None, request.language)
+        return status.get("language") in (None, status_language(request.language))
