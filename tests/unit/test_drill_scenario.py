@@ -195,6 +195,23 @@ def test_a_channel_a_statement_reaches_in_another_language_is_configured_for_it_
     assert channel_languages(plain) == LANGUAGES
 
 
+def test_a_statement_in_traditional_chinese_is_published_where_it_is_sent_and_on_the_newsroom(tmp_path: Path) -> None:
+    """Traditional Chinese is one more language: a channel it reaches with none of its own publishes in it, a channel
+    whose language the statement also has does not, and the newsroom carries every language it is written in."""
+    from crisiscomms_local.desk_world import LANGUAGES
+    from crisiscomms_local.drill.world import channel_languages
+
+    form = {"full": "系統正常", "short": "正常"}
+    desk = [{"at": "+00:01", "as": "author:li", "do": "draft", "ref": "s1", "channels": ["newsroom", "telegram", "weibo"],
+             "text": {"zh-Hant": form}},
+            {"at": "+00:02", "as": "author:li", "do": "draft", "ref": "s2", "channels": ["weibo", "newsroom"],
+             "text": {"zh": form, "zh-Hant": form}}]
+    scenario = load_scenario(_write(tmp_path, {"name": "hant", "start": "2027-01-01T00:00:00Z", "duration": "+00:10",
+                                                "desk": desk, "expect": []}))
+    assert channel_languages(scenario) == {**LANGUAGES, "newsroom": ["zh", "en", "zh-Hant"], "telegram": ["zh", "zh-Hant"],
+                                           "weibo": ["zh", "zh-Hant"]}
+
+
 @pytest.mark.parametrize(("ref", "sent"), [("s1", {"ref": "s1"}), ("声明1", {"ref": "声明1"}), ("s 1", {}), ("x" * 65, {}),
                                            (None, {})])
 def test_a_scenarios_ref_reaches_the_api_only_as_a_valid_author_reference(ref: str | None, sent: dict) -> None:

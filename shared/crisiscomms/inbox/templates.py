@@ -1,9 +1,10 @@
-"""The reply library (应对话术): approved wording per situation, in Chinese and English.
+"""The reply library (应对话术): approved wording per situation, in the published languages
+(`zh`, `zh-Hant`, `en`: crisiscomms.models.languages).
 
 A template is written once, approved like a statement and then filled in many times:
 
-    kind "reply"    text {"zh": "...", "en": "..."}                  one reply under a person's post
-    kind "holding"  text {"zh": {"full", "short"}, "en": {...}}      a holding statement's wording
+    kind "reply"    text {"zh": "...", "zh-Hant": "...", "en": "..."}    one reply under a person's post
+    kind "holding"  text {"zh": {"full", "short"}, "en": {...}}          a holding statement's wording
 
 Its text holds typed placeholders written `{name}` (a name of letters, digits and underscores, such
 as handle, branch, time, hotline, reference, case or date; at most ten a template); each
