@@ -272,6 +272,16 @@ def test_a_person_writing_traditional_chinese_is_answered_in_it_else_in_simplifi
     assert status == 422 and _fields(refused) == {"language"}, refused
 
 
+@pytest.mark.parametrize(("text", "language"), [("您好，請致電客服熱線，我們會盡快處理。", "zh-Hant"),
+                                              ("您好，请致电客服热线，我们会尽快处理。", "zh"),
+                                              ("Hello, please call our hotline and we will help at once.", "en")])
+def test_a_free_reply_to_a_post_in_no_known_language_is_in_the_language_it_is_written_in(
+        api: ReplyApi, text: str, language: str) -> None:
+    conversation = api.open_conversation(language="other", text="@ExampleBank 🙏🙏🙏")
+    status, reply = api.call("POST", f"/inbox/{conversation}/replies", {"text": text})
+    assert status == 201 and (reply["state"], reply["language"]) == ("AWAITING_APPROVAL", language), reply
+
+
 def test_a_reply_the_queue_did_not_take_is_a_503_and_the_same_request_again_hands_the_same_reply_over(
         api: ReplyApi, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQS down while a template reply is made, or a free one approved: the reply is recorded, the answer is 503

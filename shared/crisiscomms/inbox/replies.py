@@ -265,7 +265,11 @@ def _language_of(conversation: Mapping[str, Any]) -> str | None:
 
 
 def _guess_language(text: str) -> str:
-    return "zh" if any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text) else "en"
+    """The published language of a free reply the desk wrote (its script told apart as the scoring tells a
+    post's); English for anything else."""
+    from crisiscomms.scoring import detect_language  # only here: the rest of the API never scores a text
+
+    return published_language(detect_language(text)) or "en"
 
 
 def reply_message(reply_id: str, generation: int = 0) -> dict[str, Any]:
