@@ -63,14 +63,13 @@ from crisiscomms.inbox.templates import (
     REQUEST,
     TEMPLATE_ID_PATTERN,
     TEMPLATE_READERS,
-    Language,
     TemplateLibrary,
     VisibleText,
 )
 from crisiscomms.inbox.conversations import conversation_of
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import QA_ENTRY_PATTERN, ReplyTarget, conversation_id, conversation_pk
-from crisiscomms.models.languages import preferred_language, published_language
+from crisiscomms.models.languages import PublishedLanguage, preferred_language, published_language
 from crisiscomms.observability import count, logger
 
 REPLY_ID_PATTERN = r"^rp-[0-9a-f]{16}$"
@@ -232,7 +231,7 @@ class ReplyRequest(BaseModel):
     template: Annotated[str, Field(pattern=TEMPLATE_ID_PATTERN)] | None = None
     values: Annotated[dict[ValueName, Value], Field(max_length=20)] | None = None
     text: Annotated[str, Field(min_length=1, max_length=MAX_REPLY_CHARS), VisibleText] | None = None
-    language: Language | None = None
+    language: PublishedLanguage | None = None
     qa_entry: Annotated[str, Field(pattern=QA_ENTRY_PATTERN)] | None = Field(
         default=None, description="the published Q&A entry to link to when the reply is too long for its platform "
                                   "(default: the template's, else the newest for the template's situation)")

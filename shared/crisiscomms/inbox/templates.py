@@ -42,14 +42,12 @@ from crisiscomms.errors import Conflict, Forbidden, InvalidInput, NotFound
 from crisiscomms.identity import APPROVER, AUDITOR, AUTHOR, ONCALL, Identity
 from crisiscomms.models.audit import AuditEntry
 from crisiscomms.models.inbox import QA_ENTRY_PATTERN, Situation, TemplateKind
-from crisiscomms.models.languages import PUBLISHED_LANGUAGES, LanguageTexts, PublishedLanguage
+from crisiscomms.models.languages import PUBLISHED_LANGUAGES, LanguageTexts
 
 MAX_PLACEHOLDERS = 10
 PLACEHOLDER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"     # what `{name}` in a text can hold
 # The rule, not the name, types a value: a desk names what its wording needs ({case}, {date}, {product}).
 PlaceholderName = Annotated[str, Field(pattern=PLACEHOLDER_NAME_PATTERN)]
-Language = PublishedLanguage
-LANGUAGES = PUBLISHED_LANGUAGES
 TemplateState = Literal["DRAFT", "APPROVED", "REJECTED"]
 
 TEMPLATE_ID_PATTERN = r"^tp-[0-9a-f]{16}$"
@@ -315,7 +313,7 @@ class ApprovedTemplate:
 
     @property
     def languages(self) -> tuple[str, ...]:
-        return tuple(lang for lang in LANGUAGES if lang in self.text)
+        return tuple(lang for lang in PUBLISHED_LANGUAGES if lang in self.text)
 
     def fill(self, values: Mapping[str, Any], language: str, outside_rules: list[dict[str, str]] | None = None) -> Any:
         """The text in `language` with `values` substituted: a string (reply) or {"full", "short"} (holding);

@@ -1,10 +1,10 @@
 """Q&A entries: approved questions and answers (zh, zh-Hant, en) on the newsroom's Q&A page, with its own feed.
 
-A Q&A entry is a statement of kind "qa" whose text is {"zh": {"question", "answer"}, "en": {...}} (keyed by
-any of the published languages) and whose one channel is the newsroom. It is drafted by an author (POST /qa-entries), edited as
-question and answer (PUT /qa-entries/{id}/draft), approved as exact text by a second person and
-published like every statement (POST /statements/{id}/approve, /publish). The newsroom adapter
-puts it on `qa/index.html` (a section per language) and into `qa/feed.xml` instead of giving it
+A Q&A entry is a statement of kind "qa" whose text is {"zh": {"question", "answer"}, "en": {...}}
+(keyed by any of the published languages) and whose one channel is the newsroom. It is drafted by an
+author (POST /qa-entries), edited as question and answer (PUT /qa-entries/{id}/draft), approved as
+exact text by a second person and published like every statement (POST /statements/{id}/approve,
+/publish). The newsroom adapter puts it on `qa/index.html` (a section per language) and into `qa/feed.xml` instead of giving it
 a page of its own. A correction (POST /qa-entries/{id}/corrections) is a new Q&A statement that
 `corrects` the published one and keeps its entry: published, it replaces the answer at the same
 anchor (a higher `qa_revision`, so a late copy of the older text never overwrites it) and adds
