@@ -487,8 +487,6 @@ def _s3_writes() -> list[tuple[str, str]]:
 
 
 def _object(desk: DeskClient, key: str) -> bytes:
-    from crisiscomms_local.aws import client
-
     return client("s3").get_object(Bucket=desk.world.stack.refs["NewsroomBucket"], Key=key)["Body"].read()
 
 
@@ -580,8 +578,6 @@ def test_a_rejection_discards_what_was_prepared(desk: DeskClient) -> None:
 
 
 def test_publishing_does_not_depend_on_preparation(desk: DeskClient) -> None:
-    from crisiscomms_local.aws import client
-
     sid = desk.draft(TEXT, ALL)["id"]
     assert desk.call("POST", f"/statements/{sid}/approve", {"version": 1}, as_="approver:wang")[0] == 200
     client("sqs").purge_queue(QueueUrl=desk.world.stack.refs["DeliveryQueue"])  # the prepare messages never ran
@@ -634,8 +630,6 @@ def _delivery_reads() -> list[str]:
 
 def _requeued(desk: DeskClient, change: Any) -> list[dict]:
     """Take every message off the delivery queue and send it back as `change(body)` made it; the bodies sent."""
-    from crisiscomms_local.aws import client
-
     sqs, url = client("sqs"), desk.world.stack.refs["DeliveryQueue"]
     bodies = []
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
